@@ -1,0 +1,135 @@
+"""Plain records the service returns and every interface renders.
+
+They are frozen dataclasses with no behaviour beyond conversion to plain dicts,
+so the embedded registry, the remote client, the API and the CLI all speak the
+same types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, int]
+    version_count: int
+    last_version: int
+    stages: dict[str, list[int]]          # "Production" -> [12], "Staging" -> [13, 14]
+    created_at: datetime
+    updated_at: datetime
+    redirects: list[str] = field(default_factory=list)  # old names that still resolve here
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    name: str
+    version: int
+    stage: str
+    source: str
+    run_id: str
+    description: str
+    tags: dict[str, str]
+    aliases: list[str]
+    digest: str                 # sha256 over the version's files (empty for source-only versions)
+    status: str                 # READY once every file is stored and verified
+    created_at: datetime
+    updated_at: datetime
+    stage_changed_at: datetime
+    files: list[FileRecord] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _plain(asdict(self))
+        data["uri"] = self.uri
+        return data
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int
+    time: datetime
+    actor: str
+    action: str
+    model: str
+    version: int | None
+    from_stage: str | None
+    to_stage: str | None
+    reason: str
+    correlation_id: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a ``models:/`` URI points at, at a given moment."""
+
+    uri: str
+    version: VersionRecord
+    artifact_location: str
+    digest: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "version": self.version.to_dict(),
+            "artifact_location": self.artifact_location,
+            "digest": self.digest,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    events_checked: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; ``next_token`` is empty on the last page."""
+
+    items: list[Any]
+    next_token: str = ""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
