@@ -1,0 +1,113 @@
+"""Audit events and their hash chain.
+
+``hash = sha256(prev_hash || canonical_json(event))``. The canonical form is
+JSON with sorted keys and no spaces, so any later change to a stored field —
+the reason, the actor, the time — changes the hash and breaks the chain at
+exactly that event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# Past-tense action names: the audit vocabulary.
+MODEL_CREATED = "model_created"
+MODEL_RENAMED = "model_renamed"
+MODEL_UPDATED = "model_updated"
+MODEL_DELETED = "model_deleted"
+VERSION_REGISTERED = "version_registered"
+VERSION_UPDATED = "version_updated"
+VERSION_DELETED = "version_deleted"
+STAGE_CHANGED = "stage_changed"
+ROLLED_BACK = "rolled_back"
+TAG_SET = "tag_set"
+TAG_DELETED = "tag_deleted"
+ALIAS_SET = "alias_set"
+ALIAS_DELETED = "alias_deleted"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event before it has a place in the chain."""
+
+    action: str
+    model: str
+    version: int | None = None
+    from_stage: str | None = None
+    to_stage: str | None = None
+    reason: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, microseconds, fixed width: sorts as text the way time sorts."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def canonical_json(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def hashed_fields(
+    *, seq: int, time: str, actor: str, event: NewEvent, correlation_id: str
+) -> dict[str, Any]:
+    """Every field the hash covers, in the form it is stored."""
+    return {
+        "seq": seq,
+        "time": time,
+        "actor": actor,
+        "action": event.action,
+        "model": event.model,
+        "version": event.version,
+        "from_stage": event.from_stage,
+        "to_stage": event.to_stage,
+        "reason": event.reason,
+        "correlation_id": correlation_id,
+        "payload": event.payload,
+    }
+
+
+def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    digest.update(prev_hash.encode("ascii"))
+    digest.update(canonical_json(fields).encode("utf-8"))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    seq: int
+    problem: str
+
+
+def first_break(rows: list[tuple[dict[str, Any], str, str]], prev_hash: str,
+                expected_seq: int) -> tuple[ChainBreak | None, str, int]:
+    """Check a batch of ``(fields, prev_hash, hash)`` rows in sequence order.
+
+    Returns the first break (or None) and the running hash and next expected
+    sequence number, so a long chain can be verified batch by batch.
+    """
+    for fields, stored_prev, stored_hash in rows:
+        seq = fields["seq"]
+        if seq != expected_seq:
+            return ChainBreak(expected_seq, f"event {expected_seq} is missing"), prev_hash, seq
+        if stored_prev != prev_hash:
+            return ChainBreak(seq, "its prev_hash does not match the event before it"), \
+                prev_hash, seq
+        if chain_hash(prev_hash, fields) != stored_hash:
+            return ChainBreak(seq, "its content does not match its hash"), prev_hash, seq
+        prev_hash, expected_seq = stored_hash, seq + 1
+    return None, prev_hash, expected_seq

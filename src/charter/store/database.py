@@ -1,0 +1,147 @@
+"""Engines, migrations and the unit of work.
+
+A write transaction first takes the single write turn — ``BEGIN IMMEDIATE`` on
+SQLite, a row lock on ``chain_head`` on PostgreSQL — so the checks a use case
+makes (who is in Production? what is the next version number?) cannot be raced
+by another writer, and audit events join the hash chain one at a time.
+Reads never take the turn.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from charter.domain.events import (
+    NewEvent,
+    canonical_json,
+    chain_hash,
+    format_time,
+    hashed_fields,
+)
+from charter.store import tables
+
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` as users write it and use psycopg 3 for it."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        pool_size=8, max_overflow=32,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # The driver must not open transactions on its own: we issue BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # type: ignore[no-untyped-def]
+        write = connection.get_execution_options().get("charter_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every Alembic migration (idempotent; run on start and by `charter db upgrade`)."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("charter.store") / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@dataclass
+class WriteTx:
+    """One write transaction: the session, and the events it appends to the chain."""
+
+    session: Session
+    actor: str
+    now: datetime
+    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _head: tables.ChainHead | None = None
+    events: list[tables.Event] = field(default_factory=list)
+
+    def record(self, new: NewEvent) -> tables.Event:
+        head = self._head
+        assert head is not None, "the write turn was not taken"
+        seq, time = head.seq + 1, format_time(self.now)
+        fields = hashed_fields(seq=seq, time=time, actor=self.actor, event=new,
+                               correlation_id=self.correlation_id)
+        row = tables.Event(
+            seq=seq, time=time, actor=self.actor, action=new.action, model=new.model,
+            model_key=new.model.lower(), version=new.version, from_stage=new.from_stage,
+            to_stage=new.to_stage, reason=new.reason, correlation_id=self.correlation_id,
+            payload=canonical_json(new.payload), prev_hash=head.hash,
+            hash=chain_hash(head.hash, fields),
+        )
+        self.session.add(row)
+        head.seq, head.hash = seq, row.hash
+        self.events.append(row)
+        return row
+
+
+class Database:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(
+            self.engine.execution_options(charter_write=True), expire_on_commit=False)
+        if migrate:
+            upgrade(self.engine)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader.begin() as session:
+            yield session
+
+    @contextmanager
+    def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
+        with self._writer.begin() as session:
+            head_query = select(tables.ChainHead).where(tables.ChainHead.id == 1)
+            if self.dialect == "postgresql":
+                head_query = head_query.with_for_update()
+            tx = WriteTx(session=session, actor=actor, now=clock())
+            tx._head = session.execute(head_query).scalar_one()
+            yield tx
+            session.flush()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,183 @@
+"""The schema. The contract's invariants live here as constraints, not only as code:
+
+* ``models.name_key`` is unique: names are compared case-insensitively;
+* ``versions (model_id, version)`` is unique and ``stage`` is one of four words;
+* ``one_production_per_model`` is a partial unique index: a second Production
+  version cannot be written, whatever the code above it does;
+* ``retired_names`` keeps a deleted name's version counter (its tombstone);
+* ``events`` is append-only (triggers in the migration refuse UPDATE and DELETE)
+  and hash-chained through ``chain_head``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STAGE_CHECK = "stage IN ('None', 'Staging', 'Production', 'Archived')"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Model(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    name_key: Mapped[str] = mapped_column(String(256), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    last_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    tags: Mapped[list[ModelTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+    aliases: Mapped[list[Alias]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+
+
+class ModelTag(Base):
+    __tablename__ = "model_tags"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Version(Base):
+    __tablename__ = "versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_version_number"),
+        CheckConstraint(STAGE_CHECK, name="ck_version_stage"),
+        CheckConstraint("version > 0", name="ck_version_positive"),
+        Index(
+            "one_production_per_model", "model_id", unique=True,
+            sqlite_where=text("stage = 'Production'"),
+            postgresql_where=text("stage = 'Production'"),
+        ),
+        Index("ix_versions_stage", "model_id", "stage"),
+        Index("ix_versions_run_id", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16), default="None")
+    source: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="READY")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    stage_changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+    model: Mapped[Model] = relationship(lazy="joined", innerjoin=True)
+    tags: Mapped[list[VersionTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+    files: Mapped[list[VersionFile]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        order_by="VersionFile.path")
+
+
+class VersionTag(Base):
+    __tablename__ = "version_tags"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class VersionFile(Base):
+    __tablename__ = "version_files"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class Alias(Base):
+    __tablename__ = "aliases"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+
+    version: Mapped[Version] = relationship(lazy="joined")
+
+
+class RetiredName(Base):
+    """A deleted or renamed-away name's tombstone: its counter outlives the model."""
+
+    __tablename__ = "retired_names"
+
+    name_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    last_version: Mapped[int] = mapped_column(Integer)
+
+
+class Redirect(Base):
+    """An old name that keeps resolving to the model it was renamed to."""
+
+    __tablename__ = "redirects"
+
+    name_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_model_seq", "model_key", "seq"),
+        Index("ix_events_time", "time"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # ISO-8601 UTC text, fixed width: it is hashed as stored, and sorts as time does.
+    time: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(256))
+    model_key: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    from_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHead(Base):
+    """One row: the last event's sequence number and hash.
+
+    Locking it is how a write transaction takes its turn: the chain must be
+    extended one event at a time, and the same turn makes every read-check-write
+    in the transaction race-free on PostgreSQL (SQLite gets it from BEGIN IMMEDIATE).
+    """
+
+    __tablename__ = "chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
