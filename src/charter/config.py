@@ -1,0 +1,89 @@
+"""One Settings object, built once at the entry point.
+
+Precedence: explicit arguments (CLI flags), then ``CHARTER_*`` environment
+variables, then the TOML file (``CHARTER_CONFIG`` or ``$CHARTER_HOME/charter.toml``),
+then defaults. See docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from charter.domain.errors import InvalidInput
+
+
+def default_home(env: Mapping[str, str]) -> Path:
+    data = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "charter"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    blob_root: Path
+    naming_mode: str = "enforce"
+    naming_allow: tuple[str, ...] = ()
+    extra_transitions: tuple[tuple[str, str], ...] = ()
+    file_roots: tuple[str, ...] = ()
+    config_file: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # sections later features read
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None,
+             env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        home = Path(given.get("home") or env.get("CHARTER_HOME") or default_home(env))
+        config_file = _config_file(given, env, home)
+        file = _read_toml(config_file) if config_file else {}
+
+        def pick(key: str, env_key: str, file_value: Any, default: Any) -> Any:
+            if key in given:
+                return given[key]
+            if env_key in env:
+                return env[env_key]
+            return default if file_value is None else file_value
+
+        naming = file.get("naming", {})
+        return cls(
+            home=home,
+            database_url=pick("database_url", "CHARTER_DATABASE_URL",
+                              file.get("database", {}).get("url"),
+                              f"sqlite:///{home / 'charter.db'}"),
+            blob_root=Path(pick("blob_root", "CHARTER_BLOB_ROOT",
+                                file.get("artifacts", {}).get("root"), home / "blobs")),
+            naming_mode=pick("naming_mode", "CHARTER_NAMING_MODE", naming.get("mode"),
+                             "enforce"),
+            naming_allow=tuple(naming.get("allow", ())),
+            extra_transitions=tuple(tuple(e) for e in
+                                    file.get("lifecycle", {}).get("extra_transitions", ())),
+            file_roots=tuple(file.get("sources", {}).get("file_roots", ())),
+            config_file=config_file,
+            extra=file,
+        )
+
+
+def _config_file(given: Mapping[str, Any], env: Mapping[str, str], home: Path) -> Path | None:
+    explicit = given.get("config_file") or env.get("CHARTER_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise InvalidInput("config.not_found", f"Config file '{path}' does not exist",
+                               "fix CHARTER_CONFIG or --config, or remove it")
+        return path
+    candidate = home / "charter.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput("config.invalid", f"'{path}' is not valid TOML: {exc}",
+                           "fix the file; see docs/configuration.md") from exc

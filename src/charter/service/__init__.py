@@ -1,0 +1,14 @@
+"""The one layer that opens transactions. Every use case is a method of
+``RegistryService``; the mixins only split the file by subject."""
+
+from charter.service.base import Policies, utc_now
+from charter.service.queries import QueriesMixin
+from charter.service.stages import StagesMixin
+from charter.service.versions import VersionsMixin
+
+
+class RegistryService(VersionsMixin, StagesMixin, QueriesMixin):
+    """The registry's use cases, acting as ``actor``; see ``as_actor``."""
+
+
+__all__ = ["Policies", "RegistryService", "utc_now"]

@@ -1,0 +1,72 @@
+"""What every use case shares: its dependencies, the acting identity, the clock."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from charter.domain.errors import NotFound
+from charter.domain.lifecycle import DEFAULT_TABLE, TransitionTable
+from charter.domain.naming import NamingPolicy
+from charter.domain.sources import SourcePolicy
+from charter.store.database import Database, WriteTx
+
+
+Progress = Callable[[int], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BlobStore(Protocol):
+    """The port the service needs from an artifact store (local folder or S3)."""
+
+    def put_file(self, path, progress=None) -> tuple[str, int]: ...  # type: ignore[no-untyped-def]
+    def put_stream(self, stream, progress=None) -> tuple[str, int]: ...  # type: ignore[no-untyped-def]
+    def copy_to(self, digest: str, dest, progress=None) -> None: ...  # type: ignore[no-untyped-def]
+    def exists(self, digest: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Policies:
+    naming: NamingPolicy = field(default_factory=NamingPolicy)
+    transitions: TransitionTable = DEFAULT_TABLE
+    sources: SourcePolicy = field(default_factory=SourcePolicy)
+
+
+class ServiceBase:
+    def __init__(self, db: Database, blobs: BlobStore, policies: Policies | None = None,
+                 *, clock: Callable[[], datetime] = utc_now, actor: str = "anonymous") -> None:
+        self.db = db
+        self.blobs = blobs
+        self.policies = policies or Policies()
+        self.clock = clock
+        self.actor = actor
+
+    def as_actor(self, actor: str):  # type: ignore[no-untyped-def]
+        """The same registry acting for someone else (one per request in the server)."""
+        other = copy.copy(self)
+        other.actor = actor
+        return other
+
+    @contextmanager
+    def _write(self) -> Iterator[WriteTx]:
+        with self.db.write(self.actor, self.clock) as tx:
+            yield tx
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self.db.read() as session:
+            yield session
+
+
+def tag_not_found(owner: str, key: str) -> NotFound:
+    return NotFound("tag.not_found", f"{owner} has no tag '{key}'",
+                    "list the tags with `charter show`", {"key": key})

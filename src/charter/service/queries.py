@@ -1,0 +1,183 @@
+"""Read-side use cases: resolve URIs (now or as of a past time), latest versions,
+history, the event feed, audit verification, lint and download."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from charter.domain.errors import InvalidInput, NotFound
+from charter.domain.events import first_break, format_time, hashed_fields, NewEvent
+from charter.domain.history import PastEvent, Snapshot, replay
+from charter.domain.lifecycle import Stage, parse_stage
+from charter.domain.naming import Finding
+from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
+from charter.domain.uris import ModelUri, parse_model_uri
+from charter.service.base import Progress, ServiceBase
+from charter.service.convert import event_record, version_record
+from charter.store import repository as repo
+from charter.store import tables
+
+AUDIT_BATCH = 2000
+
+
+class QueriesMixin(ServiceBase):
+    def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
+        """What ``models:/…`` points at now, or at ``as_of`` (answered from the audit events)."""
+        parsed = parse_model_uri(uri)
+        with self._read() as session:
+            model, redirected_from = repo.get_model(session, parsed.name)
+            if as_of is None:
+                number = self._current_target(session, model, parsed)
+            else:
+                number = self._past_target(session, model, parsed, as_of)
+            row = repo.get_version(session, model, number)
+            record = version_record(row)
+        warnings = []
+        if redirected_from:
+            warnings.append(f"'{redirected_from}' was renamed to '{model.name}'; "
+                            f"update the URI to {str(parsed).replace(parsed.name, model.name, 1)}")
+        return Resolution(str(parsed), record, artifact_location(record), record.digest,
+                          warnings)
+
+    def _current_target(self, session: Session, model: tables.Model, uri: ModelUri) -> int:
+        if uri.version is not None:
+            return uri.version
+        if uri.alias is not None:
+            alias = session.get(tables.Alias, (model.id, uri.alias.lower()))
+            if alias is None:
+                raise NotFound("alias.not_found", f"{model.name} has no alias '{uri.alias}'",
+                               f"set it with `charter alias {model.name} {uri.alias} VERSION`")
+            return alias.version.version
+        versions = repo.stage_map(session, [model.id])[model.id]
+        return _pick(model.name, uri, Snapshot(stages=dict(versions)))
+
+    def _past_target(self, session: Session, model: tables.Model, uri: ModelUri,
+                     as_of: datetime) -> int:
+        rows = session.execute(
+            select(tables.Event).where(
+                tables.Event.model_key.in_(repo.model_keys(session, model)),
+                tables.Event.time <= format_time(as_of))
+            .order_by(tables.Event.seq)).scalars()
+        snapshot = replay([PastEvent(r.action, r.version, r.to_stage, json.loads(r.payload))
+                           for r in rows])
+        if uri.version is not None:
+            if uri.version not in snapshot.stages:
+                raise NotFound("version.not_found",
+                               f"{model.name} v{uri.version} did not exist at {as_of}",
+                               "ask for a later time")
+            return uri.version
+        if uri.alias is not None:
+            if uri.alias.lower() not in snapshot.aliases:
+                raise NotFound("alias.not_found",
+                               f"{model.name} had no alias '{uri.alias}' at {as_of}",
+                               "ask for a later time")
+            return snapshot.aliases[uri.alias.lower()]
+        return _pick(model.name, uri, snapshot, when=f" at {as_of}")
+
+    def latest_versions(self, name: str, stages: list[str] | None = None) -> list[VersionRecord]:
+        """The newest version in each stage asked for (every stage when none): MLflow's call."""
+        wanted = [parse_stage(s).value for s in stages] if stages else [s.value for s in Stage]
+        with self._read() as session:
+            model, _ = repo.get_model(session, name)
+            newest: dict[str, int] = {}
+            for number, stage in repo.stage_map(session, [model.id])[model.id]:
+                newest[stage] = number
+            return [version_record(repo.get_version(session, model, newest[s]))
+                    for s in wanted if s in newest]
+
+    def history(self, name: str, version: int | None = None, *, limit: int = 1000
+                ) -> list[EventRecord]:
+        """The model's events, oldest first (its former names' included)."""
+        with self._read() as session:
+            model, _ = repo.get_model(session, name)
+            query = select(tables.Event).where(
+                tables.Event.model_key.in_(repo.model_keys(session, model)))
+            if version is not None:
+                query = query.where(tables.Event.version == version)
+            rows = session.execute(query.order_by(tables.Event.seq.desc()).limit(limit))
+            return [event_record(r) for r in reversed(list(rows.scalars()))]
+
+    def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
+        with self._read() as session:
+            rows = session.execute(select(tables.Event).where(tables.Event.seq > after)
+                                   .order_by(tables.Event.seq).limit(limit)).scalars()
+            return [event_record(r) for r in rows]
+
+    def verify_audit(self) -> AuditReport:
+        """Walk the whole chain; name the first event whose content or link was altered."""
+        prev_hash, expected, checked = "0" * 64, 1, 0
+        with self._read() as session:
+            while True:
+                rows = list(session.execute(
+                    select(tables.Event).where(tables.Event.seq >= expected)
+                    .order_by(tables.Event.seq).limit(AUDIT_BATCH)).scalars())
+                broken, prev_hash, expected = first_break(
+                    [(_stored_fields(r), r.prev_hash, r.hash) for r in rows], prev_hash,
+                    expected)
+                if broken:
+                    return AuditReport(False, checked, broken.seq, broken.problem)
+                checked += len(rows)
+                if len(rows) < AUDIT_BATCH:
+                    break
+            head = session.get_one(tables.ChainHead, 1)
+        if head.seq != checked or head.hash != prev_hash:
+            return AuditReport(False, checked, checked + 1 if head.seq > checked else head.seq,
+                               "events recorded in the chain head are missing")
+        return AuditReport(True, checked)
+
+    def lint(self, name: str) -> list[Finding]:
+        return self.policies.naming.lint(name)
+
+    def download(self, uri: str, dest: str | Path, progress: Progress | None = None) -> Path:
+        """Copy a version's files into ``dest``, verifying every digest."""
+        resolution = self.resolve(uri)
+        files = resolution.version.files
+        if not files:
+            raise InvalidInput(
+                "version.no_files",
+                f"{resolution.version.uri} has no files stored in Charter",
+                f"its source is {resolution.version.source or '(none)'}; fetch it from there")
+        root = Path(dest).resolve()
+        for file in files:
+            target = (root / file.path).resolve()
+            if not target.is_relative_to(root):
+                raise InvalidInput("path.outside", f"'{file.path}' would leave '{root}'",
+                                   "the version's file list is corrupt; run `charter audit verify`")
+            self.blobs.copy_to(file.sha256, target, progress)
+        return root
+
+
+def _pick(name: str, uri: ModelUri, snapshot: Snapshot, when: str = "") -> int:
+    if uri.latest:
+        latest = snapshot.latest()
+        if latest is None:
+            raise NotFound("version.not_found", f"{name} has no versions{when}",
+                           f"register one with `charter register {name} PATH`")
+        return latest
+    assert uri.stage is not None
+    found = snapshot.in_stage(uri.stage.value)
+    if not found:
+        raise NotFound("stage.empty", f"No version of {name} was in {uri.stage.value}{when}"
+                       if when else f"No version of {name} is in {uri.stage.value}",
+                       f"promote one with `charter promote {name} VERSION --to "
+                       f"{uri.stage.value} --reason …`", {"name": name,
+                                                         "stage": uri.stage.value})
+    return found[-1]
+
+
+def artifact_location(version: VersionRecord) -> str:
+    """Where a version's bytes are: its source, or Charter's own blob store."""
+    return version.source or f"charter:/{version.name}/{version.version}"
+
+
+def _stored_fields(row: tables.Event) -> dict:  # type: ignore[type-arg]
+    return hashed_fields(
+        seq=row.seq, time=row.time, actor=row.actor,
+        event=NewEvent(row.action, row.model, row.version, row.from_stage, row.to_stage,
+                       row.reason, json.loads(row.payload)),
+        correlation_id=row.correlation_id)

@@ -1,0 +1,91 @@
+"""Use cases that move versions between stages: transition, archive, rollback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from charter.domain import events
+from charter.domain.lifecycle import (
+    ANY,
+    Stage,
+    StageChange,
+    parse_stage,
+    plan_rollback,
+    plan_transition,
+)
+from charter.domain.records import VersionRecord
+from charter.domain.values import check_reason
+from charter.service.base import ServiceBase
+from charter.service.convert import naive, version_record
+from charter.service.versions import parse_version
+from charter.store import repository as repo
+from charter.store import tables
+from charter.store.database import WriteTx
+
+
+class StagesMixin(ServiceBase):
+    def transition(self, name: str, version: int | str, stage: str, *,
+                   archive_existing: bool = False, reason: str = "",
+                   expect_production: Any = ANY) -> VersionRecord:
+        """Move a version to ``stage`` along an allowed edge of the transition table.
+
+        ``expect_production`` is a precondition: the version the caller believes is in
+        Production now (None for "empty"); when it no longer holds nothing changes.
+        """
+        target = parse_stage(stage)
+        reason = check_reason(reason, required=False)
+        number = parse_version(version)
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, number)
+            production = repo.production_version(tx.session, model.id)
+            changes = plan_transition(
+                name=model.name, version=number, current=Stage(row.stage), target=target,
+                production=production.version if production else None,
+                archive_existing=archive_existing, expect_production=expect_production,
+                table=self.policies.transitions)
+            self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
+            return version_record(row)
+
+    promote = transition
+
+    def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord:
+        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason)
+
+    def rollback(self, name: str, *, reason: str) -> VersionRecord:
+        """Production goes back to Staging; the version live before it returns to Production."""
+        reason = check_reason(reason, required=True)
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            production = repo.production_version(tx.session, model.id)
+            stages = {v: Stage(s) for v, s in repo.stage_map(tx.session, [model.id])[model.id]}
+            changes = plan_rollback(
+                name=model.name, production=production.version if production else None,
+                stages=stages, production_history=self._production_history(tx, model))
+            self._apply(tx, model, changes, events.ROLLED_BACK, reason)
+            return version_record(repo.get_version(tx.session, model, changes[-1].version))
+
+    def _production_history(self, tx: WriteTx, model: tables.Model) -> list[int]:
+        keys = repo.model_keys(tx.session, model)
+        rows = tx.session.execute(
+            select(tables.Event.version).where(
+                tables.Event.model_key.in_(keys), tables.Event.to_stage == "Production",
+                tables.Event.action.in_([events.STAGE_CHANGED, events.ROLLED_BACK]))
+            .order_by(tables.Event.seq))
+        return [v for v in rows.scalars() if v is not None]
+
+    def _apply(self, tx: WriteTx, model: tables.Model, changes: list[StageChange],
+               action: str, reason: str) -> None:
+        """Apply planned moves in order; each leaves the one-Production index satisfied."""
+        now = naive(tx.now)
+        for change in changes:
+            row = repo.get_version(tx.session, model, change.version)
+            row.stage, row.stage_changed_at, row.updated_at = change.to_stage.value, now, now
+            tx.session.flush()
+            tx.record(events.NewEvent(
+                action, model.name, change.version, from_stage=change.from_stage.value,
+                to_stage=change.to_stage.value, reason=reason,
+                payload={"moves": len(changes)} if len(changes) > 1 else {}))
+        model.updated_at = now

@@ -1,0 +1,227 @@
+"""Use cases on versions: register (from a source or from files), describe, tag, alias, delete."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from sqlalchemy import select
+
+from charter.artifacts.local import manifest_digest
+from charter.domain import events
+from charter.domain.errors import InvalidInput, NotFound
+from charter.domain.lifecycle import Stage, check_deletable, parse_stage
+from charter.domain.records import VersionRecord
+from charter.domain.sources import check_source
+from charter.domain.values import check_alias, check_description, check_reason, check_tag
+from charter.service.base import Progress, tag_not_found
+from charter.service.models import ModelsMixin
+from charter.service.convert import naive, version_record
+from charter.store import repository as repo
+from charter.store import tables
+
+StoredFile = tuple[str, int, str]  # (relative path, size, sha256)
+
+
+class VersionsMixin(ModelsMixin):
+    def register(self, name: str, source: str = "", *, path: str | Path | None = None,
+                 run_id: str = "", description: str = "", tags: dict[str, str] | None = None,
+                 create_model: bool = True, reason: str = "",
+                 progress: Progress | None = None) -> VersionRecord:
+        """Register the next version of ``name``, from a source URI or a local file/folder.
+
+        Files are stored (and hashed) before the version row is written, so a version
+        is visible only once every file it names is in the blob store.
+        """
+        if bool(source) == bool(path):
+            raise InvalidInput("version.source_required",
+                               "Give exactly one of a source URI or a local path",
+                               "e.g. charter register fraud_detector ./model_dir")
+        if source:
+            check_source(source, run_id=run_id, policy=self.policies.sources)
+        check_description(description)
+        for key, value in (tags or {}).items():
+            check_tag(key, value)
+        findings = [] if repo_name_exists(self, name) else self._check_new_name(name)
+        stored = self._store_files(Path(path), progress) if path else []
+        return self._insert_version(name, source, run_id, description, tags or {},
+                                    stored, create_model, findings, reason)
+
+    def _store_files(self, root: Path, progress: Progress | None) -> list[StoredFile]:
+        stored = []
+        for relative, file in local_files(root):
+            digest, size = self.blobs.put_file(file, progress)
+            stored.append((relative, size, digest))
+        return stored
+
+    def _insert_version(self, name, source, run_id, description, tags, stored, create_model,  # type: ignore[no-untyped-def]
+                        findings, reason) -> VersionRecord:
+        with self._write() as tx:
+            model = repo.find_model(tx.session, name)
+            if model is None:
+                redirect = repo.find_redirect(tx.session, name)
+                if redirect is not None or not create_model:
+                    model, _ = repo.get_model(tx.session, name)
+                else:
+                    model = self._insert_model(tx, name, "", findings, reason)
+            model.last_version += 1
+            now = naive(tx.now)
+            row = tables.Version(
+                model_id=model.id, version=model.last_version, stage=Stage.NONE.value,
+                source=source, run_id=run_id, description=description,
+                digest=manifest_digest([(p, d) for p, _, d in stored]) if stored else "",
+                status="READY", created_at=now, updated_at=now, stage_changed_at=now)
+            row.tags = [tables.VersionTag(key=k, value=v) for k, v in tags.items()]
+            row.files = [tables.VersionFile(path=p, size=s, sha256=d) for p, s, d in stored]
+            tx.session.add(row)
+            model.updated_at = now
+            tx.session.flush()
+            tx.record(events.NewEvent(
+                events.VERSION_REGISTERED, model.name, row.version, to_stage=Stage.NONE.value,
+                reason=reason, payload={"source": source, "run_id": run_id,
+                                        "digest": row.digest, "files": len(stored)}))
+            return version_record(row)
+
+    def get_version(self, name: str, version: int | str) -> VersionRecord:
+        with self._read() as session:
+            model, _ = repo.get_model(session, name)
+            return version_record(repo.get_version(session, model, parse_version(version)))
+
+    def list_versions(self, name: str, *, stage: str | None = None) -> list[VersionRecord]:
+        with self._read() as session:
+            model, _ = repo.get_model(session, name)
+            query = select(tables.Version).where(tables.Version.model_id == model.id)
+            if stage is not None:
+                query = query.where(tables.Version.stage == parse_stage(stage).value)
+            rows = session.execute(query.order_by(tables.Version.version.desc())).scalars()
+            return [version_record(r) for r in rows]
+
+    def update_version(self, name: str, version: int | str, *, description: str) -> VersionRecord:
+        check_description(description)
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version))
+            previous, row.description = row.description, description
+            row.updated_at = naive(tx.now)
+            tx.record(events.NewEvent(events.VERSION_UPDATED, model.name, row.version,
+                                      payload={"description": description,
+                                               "previous": previous}))
+            return version_record(row)
+
+    def set_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        check_tag(key, value)
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version))
+            tag = tx.session.get(tables.VersionTag, (row.id, key))
+            previous = tag.value if tag else None
+            if tag is None:
+                row.tags.append(tables.VersionTag(key=key, value=value))
+            else:
+                tag.value = value
+            row.updated_at = naive(tx.now)
+            tx.record(events.NewEvent(events.TAG_SET, model.name, row.version,
+                                      payload={"key": key, "value": value,
+                                               "previous": previous}))
+
+    def delete_version_tag(self, name: str, version: int | str, key: str) -> None:
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version))
+            tag = tx.session.get(tables.VersionTag, (row.id, key))
+            if tag is None:
+                raise tag_not_found(f"{model.name} v{row.version}", key)
+            row.tags.remove(tag)
+            tx.record(events.NewEvent(events.TAG_DELETED, model.name, row.version,
+                                      payload={"key": key, "previous": tag.value}))
+
+    def set_alias(self, name: str, alias: str, version: int | str) -> None:
+        check_alias(alias)
+        alias = alias.lower()
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version))
+            existing = tx.session.get(tables.Alias, (model.id, alias))
+            previous = existing.version.version if existing else None
+            if existing is None:
+                tx.session.add(tables.Alias(model_id=model.id, alias=alias, version_id=row.id))
+            else:
+                existing.version_id = row.id
+            tx.session.flush()
+            tx.session.expire(model, ["aliases"])
+            tx.record(events.NewEvent(events.ALIAS_SET, model.name, row.version,
+                                      payload={"alias": alias, "previous": previous}))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            existing = tx.session.get(tables.Alias, (model.id, alias.lower()))
+            if existing is None:
+                raise alias_not_found(model.name, alias)
+            number = existing.version.version
+            tx.session.delete(existing)
+            tx.record(events.NewEvent(events.ALIAS_DELETED, model.name, number,
+                                      payload={"alias": alias.lower()}))
+
+    def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
+        with self._read() as session:
+            model, _ = repo.get_model(session, name)
+            existing = session.get(tables.Alias, (model.id, alias.lower()))
+            if existing is None:
+                raise alias_not_found(model.name, alias)
+            return version_record(existing.version)
+
+    def delete_version(self, name: str, version: int | str, *, reason: str) -> None:
+        """Delete an Archived version; its number is never given out again."""
+        reason = check_reason(reason, required=True)
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version))
+            check_deletable(Stage(row.stage), name=model.name, version=row.version)
+            tx.session.delete(row)
+            model.updated_at = naive(tx.now)
+            tx.record(events.NewEvent(events.VERSION_DELETED, model.name, row.version,
+                                      from_stage=row.stage, reason=reason,
+                                      payload={"digest": row.digest, "source": row.source}))
+
+
+def repo_name_exists(service: ModelsMixin, name: str) -> bool:
+    with service.db.read() as session:
+        return (repo.find_model(session, name) or repo.find_redirect(session, name)) is not None
+
+
+def alias_not_found(model: str, alias: str) -> NotFound:
+    return NotFound("alias.not_found", f"{model} has no alias '{alias}'",
+                    f"set it with `charter alias {model} {alias} VERSION`", {"alias": alias})
+
+
+def parse_version(version: int | str) -> int:
+    text = str(version).strip()
+    if text.lower().startswith("v"):
+        text = text[1:]
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput("version.invalid", f"'{version}' is not a version number",
+                           "versions are whole numbers from 1, e.g. 3 or v3")
+    return int(text)
+
+
+def local_files(root: Path) -> list[tuple[str, Path]]:
+    """The regular files of a file or folder, with safe relative POSIX paths."""
+    if not root.exists():
+        raise InvalidInput("path.not_found", f"'{root}' does not exist",
+                           "give the path of a model file or folder")
+    if root.is_file():
+        return [(root.name, root)]
+    base = root.resolve()
+    found = []
+    for folder, _dirs, files in os.walk(base):
+        for file_name in files:
+            file = Path(folder) / file_name
+            if file.is_symlink() and not file.resolve().is_relative_to(base):
+                raise InvalidInput("path.outside", f"'{file}' links outside '{root}'",
+                                   "copy the file into the model folder instead of linking it")
+            found.append((PurePosixPath(file.relative_to(base)).as_posix(), file))
+    if not found:
+        raise InvalidInput("path.empty", f"'{root}' holds no files",
+                           "a model folder needs at least one file")
+    return sorted(found)

@@ -1,0 +1,124 @@
+"""Lookups the service makes inside its transactions. Queries only; no rules."""
+
+from __future__ import annotations
+
+import difflib
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from charter.domain.errors import NotFound
+from charter.store import tables
+
+
+def name_key(name: str) -> str:
+    return name.strip().lower()
+
+
+def find_model(session: Session, name: str) -> tables.Model | None:
+    return session.execute(
+        select(tables.Model).where(tables.Model.name_key == name_key(name))
+    ).scalar_one_or_none()
+
+
+def find_redirect(session: Session, name: str) -> tables.Redirect | None:
+    return session.get(tables.Redirect, name_key(name))
+
+
+def get_model(session: Session, name: str, *, follow_redirects: bool = True
+              ) -> tuple[tables.Model, str | None]:
+    """The model named ``name``; the second value is the old name when a redirect was followed."""
+    model = find_model(session, name)
+    if model is not None:
+        return model, None
+    redirect = find_redirect(session, name) if follow_redirects else None
+    if redirect is not None:
+        return session.get_one(tables.Model, redirect.model_id), redirect.name
+    raise model_not_found(session, name)
+
+
+def model_not_found(session: Session, name: str) -> NotFound:
+    names = session.execute(select(tables.Model.name)).scalars().all()
+    close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=3)
+    hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close
+            else "list the registered models with `charter ls`")
+    return NotFound("model.not_found", f"No model named '{name}' is registered", hint,
+                    {"name": name})
+
+
+def get_version(session: Session, model: tables.Model, version: int) -> tables.Version:
+    row = session.execute(
+        select(tables.Version).where(
+            tables.Version.model_id == model.id, tables.Version.version == version)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(
+            "version.not_found", f"{model.name} has no version {version}",
+            f"versions are numbered 1..{model.last_version}; some may have been deleted"
+            if model.last_version else f"{model.name} has no versions yet",
+            {"name": model.name, "version": version})
+    return row
+
+
+def versions_in_stage(session: Session, model_id: int, stage: str) -> list[tables.Version]:
+    return list(session.execute(
+        select(tables.Version).where(
+            tables.Version.model_id == model_id, tables.Version.stage == stage)
+        .order_by(tables.Version.version)
+    ).scalars())
+
+
+def production_version(session: Session, model_id: int) -> tables.Version | None:
+    found = versions_in_stage(session, model_id, "Production")
+    return found[0] if found else None
+
+
+def stage_map(session: Session, model_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """model id -> [(version, stage), …] ascending, in one query."""
+    result: dict[int, list[tuple[int, str]]] = {mid: [] for mid in model_ids}
+    if not model_ids:
+        return result
+    rows = session.execute(
+        select(tables.Version.model_id, tables.Version.version, tables.Version.stage)
+        .where(tables.Version.model_id.in_(model_ids)).order_by(tables.Version.version))
+    for model_id, version, stage in rows:
+        result[model_id].append((version, stage))
+    return result
+
+
+def redirect_names(session: Session, model_ids: list[int]) -> dict[int, list[str]]:
+    result: dict[int, list[str]] = {mid: [] for mid in model_ids}
+    if not model_ids:
+        return result
+    rows = session.execute(select(tables.Redirect.model_id, tables.Redirect.name)
+                           .where(tables.Redirect.model_id.in_(model_ids)))
+    for model_id, old in rows:
+        result[model_id].append(old)
+    return result
+
+
+def retired_counter(session: Session, key: str) -> int:
+    retired = session.get(tables.RetiredName, key)
+    return retired.last_version if retired else 0
+
+
+def retire_name(session: Session, key: str, last_version: int) -> None:
+    retired = session.get(tables.RetiredName, key)
+    if retired is None:
+        session.add(tables.RetiredName(name_key=key, last_version=last_version))
+    else:
+        retired.last_version = max(retired.last_version, last_version)
+
+
+def model_keys(session: Session, model: tables.Model) -> list[str]:
+    """Every name the model's events may be filed under: its own and its redirects'."""
+    return [model.name_key, *redirect_names_keys(session, model.id)]
+
+
+def redirect_names_keys(session: Session, model_id: int) -> list[str]:
+    return list(session.execute(select(tables.Redirect.name_key)
+                                .where(tables.Redirect.model_id == model_id)).scalars())
+
+
+def count_models(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(tables.Model)).scalar_one()
