@@ -149,14 +149,21 @@ def _check_grammar(source: str, run_id: str, policy: SourcePolicy) -> None:
     if match is None:
         raise _Broken("relative", "it is a relative path; only absolute paths or URIs are allowed")
     scheme, rest = match.group(1), source[match.end():]
-    if scheme != scheme.lower():
-        raise _Broken("scheme", f"the scheme {scheme!r} must be written in lowercase")
+    _check_scheme_name(scheme, policy)
     if scheme == "file":
         _check_file_uri(rest, policy)
-    elif scheme not in policy.schemes:
-        raise _Broken("scheme", f"the scheme {scheme + ':'!r} is not allowed")
     else:
         _check_scheme_grammar(scheme, rest, source, run_id)
+
+
+def _check_scheme_name(scheme: str, policy: SourcePolicy) -> None:
+    if len(scheme) == 1:
+        raise _Broken("windows", "it looks like a Windows drive path; only POSIX paths are allowed")
+    if scheme.lower() != "file" and scheme.lower() not in policy.schemes:
+        raise _Broken("scheme", f"the scheme {scheme + ':'!r} is not allowed")
+    if scheme != scheme.lower():
+        # Consumers differ on whether schemes are case-insensitive; one spelling avoids doubt.
+        raise _Broken("scheme", f"the scheme {scheme!r} must be written in lowercase")
 
 
 def _check_scheme_grammar(scheme: str, rest: str, source: str, run_id: str) -> None:
