@@ -1,0 +1,67 @@
+"""The one funnel for errors: every refusal becomes one line on stderr and an exit code.
+
+Commands never catch errors to print them; they let a ``CharterError`` rise to the
+root command group, which reports it here. ``--traceback`` re-raises instead, for
+whoever is debugging. Usage errors (a missing argument, a bad flag) stay Typer's,
+exit code 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.text import Text
+from typer.core import TyperGroup
+
+from charter.cli.render import err
+from charter.domain.errors import CharterError
+
+# Exit codes by error kind, documented in docs/cli.md; scripts branch on them.
+EXIT_CODES: dict[str, int] = {
+    "invalid": 3,
+    "not_found": 4,
+    "exists": 5,
+    "conflict": 5,
+    "unauthenticated": 6,
+    "forbidden": 6,
+    "integrity": 7,
+}
+EXIT_OTHER = 1
+
+
+def exit_code(error: CharterError) -> int:
+    return EXIT_CODES.get(error.kind, EXIT_OTHER)
+
+
+def report(error: CharterError) -> None:
+    line = Text.assemble(("error: ", "bold red"), error.message, (f" [{error.code}]", "dim"))
+    err.print(line, soft_wrap=True)
+    if error.hint:
+        err.print(Text.assemble(("hint: ", "bold"), error.hint), soft_wrap=True)
+
+
+def os_error(error: OSError) -> CharterError:
+    """A file-system refusal (a full disk, a DEST that is a file) is not a bug to trace."""
+    where = f": {error.filename}" if error.filename else ""
+    return CharterError("os.error", f"{error.strerror or error}{where}",
+                        "check the path and its permissions")
+
+
+class FunnelGroup(TyperGroup):
+    """The root command group; sub-groups run inside its ``invoke``, so one catch serves all."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CharterError as error:
+            self._fail(ctx, error, error)
+        except OSError as error:
+            self._fail(ctx, error, os_error(error))
+
+    @staticmethod
+    def _fail(ctx: typer.Context, raised: Exception, error: CharterError) -> None:
+        if getattr(ctx.obj, "traceback", False):
+            raise raised
+        report(error)
+        raise typer.Exit(exit_code(error)) from None

@@ -1,0 +1,63 @@
+"""The ``charter`` Typer app: global options, the command list, the entry point.
+
+Commands are plain functions in sibling modules, registered here so the whole
+command surface reads in one place. The registry is built lazily, once per
+invocation, from ``--registry``/``--home`` (see ``state.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from charter.cli import admin, edits, lifecycle, reads
+from charter.cli.errors import FunnelGroup
+from charter.cli.state import State
+
+app = typer.Typer(
+    cls=FunnelGroup,
+    name="charter",
+    help="Charter: a model registry in which names and stages are product contracts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold tokens or database URLs
+)
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(
+        "--home", metavar="PATH",
+        help="Data folder of the embedded registry (default: $CHARTER_HOME, "
+             "else ~/.local/share/charter).")] = None,
+    registry: Annotated[str | None, typer.Option(
+        "--registry", metavar="URL", envvar="CHARTER_REGISTRY_URL",
+        help="A server (http://…), a database URL (sqlite:///…, postgresql://…) or a folder.")]
+    = None,
+    traceback: Annotated[bool, typer.Option(
+        "--traceback", help="Show the full traceback instead of one error line.")] = False,
+) -> None:
+    ctx.obj = State(home=home, registry_url=registry, traceback=traceback)
+
+
+_COMMANDS = [
+    lifecycle.register, lifecycle.promote, lifecycle.transition, lifecycle.rollback,
+    lifecycle.archive, lifecycle.delete,
+    reads.ls, reads.show, reads.history, reads.lint, reads.resolve, reads.pull,
+    edits.tag, edits.alias, edits.rename, edits.describe,
+]
+for _command in _COMMANDS:
+    app.command()(_command)
+app.add_typer(admin.audit_app, name="audit")
+app.add_typer(admin.db_app, name="db")
+
+
+def main() -> None:
+    app(prog_name="charter")
+
+
+if __name__ == "__main__":
+    main()

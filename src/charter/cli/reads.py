@@ -1,0 +1,157 @@
+"""Commands that read the registry: the tree, one record, history, lint, resolve, pull."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from charter.cli import render
+from charter.cli.parse import parse_time, parse_version_number, split_target
+from charter.cli.progress import byte_progress
+from charter.cli.state import Registry, registry
+from charter.domain.records import ModelRecord
+
+Json = Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.")]
+Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
+Uri = Annotated[str, typer.Argument(
+    help="models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS or models:/NAME/latest.")]
+TREE_LIMIT = 10  # versions shown per model before "… N more"
+
+
+def ls(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="Only models whose name contains this.")]
+    = "",
+    show_all: Annotated[bool, typer.Option("--all", help="Show every version.")] = False,
+    as_json: Json = False,
+) -> None:
+    """List models as a tree of versions, newest first, with stages and aliases.
+
+    Example: charter ls --name fraud
+    """
+    models = list(iter_models(registry(ctx), name))
+    if as_json:
+        render.print_json([m.to_dict() for m in models])
+    else:
+        render.print_tree(models, None if show_all else TREE_LIMIT)
+
+
+def iter_models(reg: Registry, name_like: str) -> Iterator[ModelRecord]:
+    token = ""
+    while True:
+        page = reg.list_models(name_like=name_like, page_token=token)
+        yield from page.items
+        token = page.next_token
+        if not token:
+            return
+
+
+def show(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(
+        metavar="NAME[/VERSION]",
+        help="A model (fraud_detector) or a version (fraud_detector/3).")],
+    as_json: Json = False,
+) -> None:
+    """Show a model (tags, aliases, versions, redirects) or one version (source, files).
+
+    Example: charter show fraud_detector/3
+    """
+    name, version = split_target(target)
+    reg = registry(ctx)
+    record = reg.get_model(name) if version is None else reg.get_version(name, version)
+    if as_json:
+        render.print_json(record.to_dict())
+    elif version is None:
+        render.print_model(record)
+    else:
+        render.print_version(record)
+
+
+def history(
+    ctx: typer.Context,
+    name: Name,
+    version: Annotated[str | None, typer.Option(
+        "--version", metavar="N", help="Only this version's events.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Show who changed what, when and why, oldest first (from the audit log).
+
+    Example: charter history fraud_detector --version 3
+    """
+    number = parse_version_number(version, "--version") if version is not None else None
+    events = registry(ctx).history(name, number)
+    if as_json:
+        render.print_json([e.to_dict() for e in events])
+    else:
+        render.out.print(render.history_table(events))
+
+
+def lint(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Names to check.")],
+    as_json: Json = False,
+) -> None:
+    """Check names against the naming policy; exit 1 when any name has findings.
+
+    Example: charter lint fraud_detector_v2 marias_model
+    """
+    reg = registry(ctx)
+    results = {name: reg.lint(name) for name in names}
+    if as_json:
+        render.print_json({name: [render.finding_fields(f) for f in findings]
+                           for name, findings in results.items()})
+    else:
+        for name, findings in results.items():
+            render.print_lint(name, findings)
+    if any(results.values()):
+        raise typer.Exit(1)
+
+
+def resolve(
+    ctx: typer.Context,
+    uri: Uri,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="ISO-TIME",
+        help="Answer for a past moment (UTC unless a zone is given).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Show which version a models:/ URI points at: its stage, artifact and digest.
+
+    Example: charter resolve models:/fraud_detector/Production --as-of 2024-03-01T00:00:00Z
+    """
+    when = parse_time(as_of) if as_of is not None else None
+    resolution = registry(ctx).resolve(uri, as_of=when)
+    if as_json:
+        render.print_json(resolution.to_dict())
+    else:
+        render.print_resolution(resolution)
+
+
+def pull(
+    ctx: typer.Context,
+    uri: Uri,
+    dest: Annotated[Path, typer.Argument(help="The folder to write the files into.")],
+) -> None:
+    """Download a version's files into DEST, verifying every file's sha256.
+
+    Example: charter pull models:/fraud_detector/Production ./serving/model
+    """
+    reg = registry(ctx)
+    resolution = reg.resolve(uri)
+    version = resolution.version
+    total = sum(file.size for file in version.files)
+    with byte_progress(f"Pulling {version.name} v{version.version}", total) as advance:
+        # Pinned to the number just resolved, so a concurrent promotion cannot swap the
+        # version between the size shown above and the bytes written.
+        where = reg.download(version.uri, dest, progress=advance)
+    render.print_warnings(resolution.warnings)
+    render.out.print(Text.assemble(
+        "Pulled ", (f"{version.name} v{version.version}", "bold"), " (",
+        render.stage_text(version.stage),
+        f") into {where}: {render.plural(len(version.files), 'file')}, "
+        f"{render.human_size(total)}, sha256 verified"), soft_wrap=True)

@@ -1,0 +1,60 @@
+"""What one invocation shares: the global options and the registry built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+# A registry is the embedded RegistryService or the remote client: both have the same
+# methods, and the CLI uses nothing else, so it is typed by that shared surface.
+Registry = Any
+
+_DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
+
+
+@dataclass
+class State:
+    home: Path | None = None
+    registry_url: str | None = None
+    traceback: bool = False
+    _registry: Registry = field(default=None, repr=False)
+
+    @property
+    def registry(self) -> Registry:
+        # Built on first use, so `--help` and usage errors never open a database.
+        if self._registry is None:
+            import charter
+
+            self._registry = charter.connect(self.registry_url or None, **self.overrides())
+        return self._registry
+
+    def overrides(self) -> dict[str, Any]:
+        # Only an explicit --home is passed: connect() falls back to a folder given as
+        # --registry, then to $CHARTER_HOME, and an explicit None would hide both.
+        return {"home": self.home} if self.home is not None else {}
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """The Settings overrides connect() would derive, for commands that need no service."""
+        target = self.registry_url or ""
+        given = self.overrides()
+        if target.startswith(_DATABASE_SCHEMES):
+            given["database_url"] = target
+        elif target:
+            given.setdefault("home", Path(target))
+        return given
+
+    @property
+    def is_remote(self) -> bool:
+        return (self.registry_url or "").startswith(("http://", "https://"))
+
+
+def state(ctx: typer.Context) -> State:
+    found = ctx.find_object(State)
+    return found if found is not None else State()
+
+
+def registry(ctx: typer.Context) -> Registry:
+    return state(ctx).registry
