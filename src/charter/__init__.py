@@ -22,7 +22,7 @@ def connect(target: str | Path | None = None, *, actor: str | None = None,
     if text.startswith(("http://", "https://")):
         from charter.client import RemoteRegistry
 
-        return RemoteRegistry(text, token=token)
+        return RemoteRegistry(text, token=token, actor=actor)
     from charter.bootstrap import build_service
     from charter.config import Settings
 

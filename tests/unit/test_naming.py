@@ -242,8 +242,16 @@ def test_modes_are_enforce_warn_off() -> None:
     assert caught.value.code == "naming.mode"
 
 
-def test_off_mode_accepts_anything() -> None:
-    assert check_name("Model V2!!", default_policy(mode="off")) == []
+def test_off_mode_accepts_any_style() -> None:
+    assert check_name("Model_V2!!", default_policy(mode="off")) == []
+
+
+@pytest.mark.parametrize("name", ["fraud/detector", "fraud@champion", "a" * 257, "..",
+                                  "fraud\x00detector", "fraud detector", ""])
+def test_every_mode_refuses_a_name_that_cannot_be_stored_or_addressed(name: str) -> None:
+    for mode in MODES:
+        with pytest.raises(InvalidInput):
+            check_name(name, default_policy(mode=mode))
 
 
 def test_warn_mode_returns_the_findings() -> None:

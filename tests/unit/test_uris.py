@@ -117,7 +117,7 @@ aliases = st.from_regex(r"[a-z][a-z0-9_-]{0,20}", fullmatch=True).filter(
     and not (a[0] == "v" and a[1:].isdigit())
 )
 model_uris = st.one_of(
-    st.builds(lambda n, v: ModelUri(n, version=v), names, st.integers(1, 2**63 - 1)),
+    st.builds(lambda n, v: ModelUri(n, version=v), names, st.integers(1, 2**31 - 1)),
     st.builds(lambda n, s: ModelUri(n, stage=s), names, st.sampled_from(STAGES)),
     st.builds(lambda n, a: ModelUri(n, alias=a), names, aliases),
     st.builds(lambda n: ModelUri(n, latest=True), names),

@@ -129,13 +129,42 @@ def suggest_name(name: str, policy: NamingPolicy | None = None) -> str:
 
 
 def check_name(name: str, policy: NamingPolicy) -> list[Finding]:
-    """Apply the policy's mode: off -> [], warn -> the findings, enforce -> raise or []."""
+    """Apply the policy's mode: off -> [], warn -> the findings, enforce -> raise or [].
+
+    Whatever the mode, a name must be storable and addressable (see check_addressable).
+    """
     if policy.mode == "off":
+        check_addressable(name)
         return []
     findings, suggested = _analyse(name, policy)
     if findings and policy.mode == "enforce":
         raise InvalidName(name, findings, suggested)
+    check_addressable(name)
     return findings
+
+
+MAX_NAME_LENGTH = 256  # the column's width: even with the style rules off
+URI_SEPARATORS = "/@:%#?;\\"
+
+
+def check_addressable(name: str) -> None:
+    """Limits no mode lifts: a name must fit the store and survive in a models:/ URI."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("name.invalid", "A model needs a name",
+                           "name the product, e.g. 'fraud_detector'")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput("name.invalid", f"A name of {len(name)} characters is too long",
+                           f"names are at most {MAX_NAME_LENGTH} characters; "
+                           "64 under the naming policy")
+    bad = next((c for c in name if c in URI_SEPARATORS or not c.isprintable() or c.isspace()),
+               None)
+    if bad is not None:
+        raise InvalidInput("name.invalid", f"{name!r} contains {bad!r}, which cannot appear "
+                           "in a name", "models:/ URIs use / @ : as separators; use letters, "
+                           "digits and underscores")
+    if not any(c.isalnum() for c in name):
+        raise InvalidInput("name.invalid", f"{name!r} has no letter or digit",
+                           "name the product, e.g. 'fraud_detector'")
 
 
 # --- analysis ------------------------------------------------------------------------

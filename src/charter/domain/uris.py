@@ -17,7 +17,7 @@ from charter.domain.values import check_alias, find_hidden_char
 SCHEME = "models:/"
 MAX_URI_LENGTH = 1024
 # Versions are stored as 64-bit integers; a larger number can only be a typo or an attack.
-MAX_VERSION = 2**63 - 1
+MAX_VERSION = 2**31 - 1  # versions are stored as 32-bit integers
 LATEST = "latest"
 
 URI_FORMS = (

@@ -149,3 +149,15 @@ def check_reason(reason: str | None, *, required: bool) -> str:
         )
     _check_free_text(text, code="reason.invalid", what="the reason", limit=MAX_REASON)
     return text
+
+
+MAX_RUN_ID = 256
+
+
+def check_run_id(run_id: str) -> None:
+    """A run id is an opaque identifier from the tracking server: short and printable."""
+    if not isinstance(run_id, str) or len(run_id) > MAX_RUN_ID or \
+            find_hidden_char(run_id) is not None:
+        raise InvalidInput("run_id.invalid", f"{str(run_id)[:80]!r} is not a run id",
+                           f"run ids are at most {MAX_RUN_ID} printable characters, "
+                           "e.g. the 32 hex digits MLflow assigns")

@@ -17,7 +17,6 @@ from charter.domain.naming import NamingPolicy
 from charter.domain.sources import SourcePolicy
 from charter.store.database import Database, WriteTx
 
-
 Progress = Callable[[int], None]
 
 

@@ -9,8 +9,6 @@ from charter.domain.events import parse_time
 from charter.domain.records import EventRecord, FileRecord, ModelRecord, VersionRecord
 from charter.store import tables
 
-STAGE_ORDER = ("Production", "Staging", "None", "Archived")
-
 
 def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -19,6 +17,11 @@ def utc(moment: datetime) -> datetime:
 def naive(moment: datetime) -> datetime:
     """Columns store UTC without a zone (SQLite has none to keep)."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+# ORM-row builders, still used by service/search.py; store/reads.py builds the
+# hot-path records from Core rows.
+STAGE_ORDER = ("Production", "Staging", "None", "Archived")
 
 
 def model_record(model: tables.Model, versions: list[tuple[int, str]],

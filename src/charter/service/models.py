@@ -12,9 +12,9 @@ from charter.domain.naming import Finding, check_name
 from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
 from charter.service.base import ServiceBase, tag_not_found
-from charter.service.convert import model_record, naive
+from charter.service.convert import naive
+from charter.store import reads, tables
 from charter.store import repository as repo
-from charter.store import tables
 from charter.store.database import WriteTx
 
 MAX_PAGE = 1000
@@ -32,12 +32,9 @@ class ModelsMixin(ServiceBase):
             for key, value in (tags or {}).items():
                 model.tags.append(tables.ModelTag(key=key, value=value))
             tx.session.flush()
-            return model_record(model, [])
+            return self._record(tx.session, model.name)
 
     def _check_new_name(self, name: str) -> list[Finding]:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInput("name.invalid", "A model needs a name",
-                               "name the product, e.g. 'fraud_detector'")
         return check_name(name, self.policies.naming)
 
     def _insert_model(self, tx: WriteTx, name: str, description: str,
@@ -73,14 +70,25 @@ class ModelsMixin(ServiceBase):
                 f"deployments may still use models:/{name}/…; pick another name or "
                 f"delete '{target.name}' first", {"name": name, "redirects_to": target.name})
 
+    def _refuse_retired_name(self, tx: WriteTx, new_name: str, model: tables.Model) -> None:
+        """A deleted name's numbers were given out: another model may not take them over."""
+        key = repo.name_key(new_name)
+        given_out = repo.retired_counter(tx.session, key)
+        if key != model.name_key and given_out:
+            raise Conflict(
+                "name.retired",
+                f"'{new_name}' was deleted after giving out versions 1..{given_out}",
+                f"renaming {model.name} onto it would make models:/{new_name}/1 name other "
+                f"bytes; pick another name, or register new versions under '{new_name}' "
+                f"(they continue at v{given_out + 1})", {"name": new_name})
+
     def get_model(self, name: str) -> ModelRecord:
         with self._read() as session:
-            model, _ = repo.get_model(session, name)
-            return self._record(session, model)
+            return self._record(session, name)
 
-    def _record(self, session, model: tables.Model) -> ModelRecord:  # type: ignore[no-untyped-def]
-        return model_record(model, repo.stage_map(session, [model.id])[model.id],
-                            repo.redirect_names(session, [model.id])[model.id])
+    def _record(self, session, name: str) -> ModelRecord:  # type: ignore[no-untyped-def]
+        row, _ = reads.get_model_row(session, name)
+        return reads.model_records(session, [row])[0]
 
     def list_models(self, *, name_like: str = "", max_results: int = 100,
                     page_token: str = "") -> Page:
@@ -88,20 +96,14 @@ class ModelsMixin(ServiceBase):
         offset = decode_page_token(page_token)
         limit = clamp_page_size(max_results)
         with self._read() as session:
-            query = select(tables.Model).order_by(tables.Model.name_key)
+            query = select(reads.M).order_by(reads.M.c.name_key)
             if name_like:
-                query = query.where(tables.Model.name_key.contains(name_like.lower(),
-                                                                    autoescape=True))
-            rows = list(session.execute(query.offset(offset).limit(limit + 1)).scalars())
-            return self._page(session, rows, offset, limit)
-
-    def _page(self, session, rows: list[tables.Model], offset: int, limit: int) -> Page:  # type: ignore[no-untyped-def]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        ids = [m.id for m in rows]
-        stages, redirects = repo.stage_map(session, ids), repo.redirect_names(session, ids)
-        items = [model_record(m, stages[m.id], redirects[m.id]) for m in rows]
-        return Page(items, encode_page_token(offset + limit) if more else "")
+                query = query.where(reads.M.c.name_key.contains(name_like.lower(),
+                                                                 autoescape=True))
+            rows = list(session.execute(query.offset(offset).limit(limit + 1)))
+            more = len(rows) > limit
+            items = reads.model_records(session, rows[:limit])
+            return Page(items, encode_page_token(offset + limit) if more else "")
 
     def rename_model(self, name: str, new_name: str, *, reason: str = "") -> ModelRecord:
         """Rename; the old name becomes a redirect so ``models:/old/…`` keeps resolving."""
@@ -109,6 +111,7 @@ class ModelsMixin(ServiceBase):
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name, follow_redirects=False)
             self._refuse_taken_name(tx, new_name, renaming=model)
+            self._refuse_retired_name(tx, new_name, model)
             old_name, old_key = model.name, model.name_key
             stale = repo.find_redirect(tx.session, new_name)
             if stale is not None:  # renaming back to a former name takes it back
@@ -124,7 +127,7 @@ class ModelsMixin(ServiceBase):
                 payload["naming_findings"] = [f.to_dict() for f in findings]
             tx.record(events.NewEvent(events.MODEL_RENAMED, new_name, reason=reason,
                                       payload=payload))
-            return self._record(tx.session, model)
+            return self._record(tx.session, model.name)
 
     def update_model(self, name: str, *, description: str, reason: str = "") -> ModelRecord:
         check_description(description)
@@ -135,7 +138,7 @@ class ModelsMixin(ServiceBase):
             tx.record(events.NewEvent(events.MODEL_UPDATED, model.name, reason=reason,
                                       payload={"description": description,
                                                "previous": previous}))
-            return self._record(tx.session, model)
+            return self._record(tx.session, model.name)
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
         check_tag(key, value)

@@ -6,21 +6,23 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from charter.domain.errors import InvalidInput, NotFound
-from charter.domain.events import first_break, format_time, hashed_fields, NewEvent
+from charter.domain.events import NewEvent, first_break, format_time, hashed_fields
 from charter.domain.history import PastEvent, Snapshot, replay
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import Finding
 from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
 from charter.service.base import Progress, ServiceBase
-from charter.service.convert import event_record, version_record
+from charter.service.convert import event_record
+from charter.service.versions import parse_version
+from charter.store import reads, tables
 from charter.store import repository as repo
-from charter.store import tables
 
 AUDIT_BATCH = 2000
 
@@ -30,13 +32,12 @@ class QueriesMixin(ServiceBase):
         """What ``models:/…`` points at now, or at ``as_of`` (answered from the audit events)."""
         parsed = parse_model_uri(uri)
         with self._read() as session:
-            model, redirected_from = repo.get_model(session, parsed.name)
+            model, redirected_from = reads.get_model_row(session, parsed.name)
             if as_of is None:
                 number = self._current_target(session, model, parsed)
             else:
                 number = self._past_target(session, model, parsed, as_of)
-            row = repo.get_version(session, model, number)
-            record = version_record(row)
+            record = reads.get_version_record(session, model.name, number)
         warnings = []
         if redirected_from:
             warnings.append(f"'{redirected_from}' was renamed to '{model.name}'; "
@@ -44,23 +45,27 @@ class QueriesMixin(ServiceBase):
         return Resolution(str(parsed), record, artifact_location(record), record.digest,
                           warnings)
 
-    def _current_target(self, session: Session, model: tables.Model, uri: ModelUri) -> int:
+    def _current_target(self, session: Session, model: Row[Any], uri: ModelUri) -> int:
         if uri.version is not None:
             return uri.version
         if uri.alias is not None:
-            alias = session.get(tables.Alias, (model.id, uri.alias.lower()))
-            if alias is None:
+            number = reads.alias_target(session, model.id, uri.alias)
+            if number is None:
                 raise NotFound("alias.not_found", f"{model.name} has no alias '{uri.alias}'",
                                f"set it with `charter alias {model.name} {uri.alias} VERSION`")
-            return alias.version.version
-        versions = repo.stage_map(session, [model.id])[model.id]
+            return number
+        if uri.stage is not None:
+            newest = reads.newest_in_stage(session, model.id, uri.stage.value)
+            if newest is not None:
+                return newest
+        versions = reads.stage_map(session, [model.id])[model.id]
         return _pick(model.name, uri, Snapshot(stages=dict(versions)))
 
-    def _past_target(self, session: Session, model: tables.Model, uri: ModelUri,
+    def _past_target(self, session: Session, model: Row[Any], uri: ModelUri,
                      as_of: datetime) -> int:
         rows = session.execute(
             select(tables.Event).where(
-                tables.Event.model_key.in_(repo.model_keys(session, model)),
+                tables.Event.model_key.in_(_model_keys(session, model)),
                 tables.Event.time <= format_time(as_of))
             .order_by(tables.Event.seq)).scalars()
         snapshot = replay([PastEvent(r.action, r.version, r.to_stage, json.loads(r.payload))
@@ -83,26 +88,36 @@ class QueriesMixin(ServiceBase):
         """The newest version in each stage asked for (every stage when none): MLflow's call."""
         wanted = [parse_stage(s).value for s in stages] if stages else [s.value for s in Stage]
         with self._read() as session:
-            model, _ = repo.get_model(session, name)
+            model, _ = reads.get_model_row(session, name)
             newest: dict[str, int] = {}
-            for number, stage in repo.stage_map(session, [model.id])[model.id]:
+            for number, stage in reads.stage_map(session, [model.id])[model.id]:
                 newest[stage] = number
-            return [version_record(repo.get_version(session, model, newest[s]))
-                    for s in wanted if s in newest]
+            numbers = [newest[s] for s in wanted if s in newest]
+            rows = reads.version_rows(session, model.id, numbers=numbers)
+            by_number = {r.version: r for r in reads.version_records(session, model.name,
+                                                                      model.id, rows)}
+            return [by_number[n] for n in numbers]
 
     def history(self, name: str, version: int | None = None, *, limit: int = 1000
                 ) -> list[EventRecord]:
         """The model's events, oldest first (its former names' included)."""
+        check_limit(limit)
+        if version is not None:
+            version = parse_version(version)
         with self._read() as session:
-            model, _ = repo.get_model(session, name)
+            model, _ = reads.get_model_row(session, name)
             query = select(tables.Event).where(
-                tables.Event.model_key.in_(repo.model_keys(session, model)))
+                tables.Event.model_key.in_(_model_keys(session, model)))
             if version is not None:
                 query = query.where(tables.Event.version == version)
             rows = session.execute(query.order_by(tables.Event.seq.desc()).limit(limit))
             return [event_record(r) for r in reversed(list(rows.scalars()))]
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
+        check_limit(limit)
+        if not isinstance(after, int) or after < 0:
+            raise InvalidInput("after.invalid", f"after must be a sequence number >= 0, "
+                               f"got {after!r}", "pass the seq of the last event you saw, or 0")
         with self._read() as session:
             rows = session.execute(select(tables.Event).where(tables.Event.seq > after)
                                    .order_by(tables.Event.seq).limit(limit)).scalars()
@@ -120,7 +135,7 @@ class QueriesMixin(ServiceBase):
                     [(_stored_fields(r), r.prev_hash, r.hash) for r in rows], prev_hash,
                     expected)
                 if broken:
-                    return AuditReport(False, checked, broken.seq, broken.problem)
+                    return AuditReport(False, broken.seq - 1, broken.seq, broken.problem)
                 checked += len(rows)
                 if len(rows) < AUDIT_BATCH:
                     break
@@ -152,6 +167,15 @@ class QueriesMixin(ServiceBase):
         return root
 
 
+MAX_LIMIT = 10_000
+
+
+def check_limit(limit: int) -> None:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput("limit.invalid", f"limit must be 1..{MAX_LIMIT}, got {limit!r}",
+                           f"ask for at most {MAX_LIMIT} events at a time and page with after=")
+
+
 def _pick(name: str, uri: ModelUri, snapshot: Snapshot, when: str = "") -> int:
     if uri.latest:
         latest = snapshot.latest()
@@ -181,3 +205,7 @@ def _stored_fields(row: tables.Event) -> dict:  # type: ignore[type-arg]
         event=NewEvent(row.action, row.model, row.version, row.from_stage, row.to_stage,
                        row.reason, json.loads(row.payload)),
         correlation_id=row.correlation_id)
+
+
+def _model_keys(session: Session, model: Row[Any]) -> list[str]:
+    return [model.name_key, *repo.redirect_names_keys(session, model.id)]

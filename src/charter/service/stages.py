@@ -18,10 +18,10 @@ from charter.domain.lifecycle import (
 from charter.domain.records import VersionRecord
 from charter.domain.values import check_reason
 from charter.service.base import ServiceBase
-from charter.service.convert import naive, version_record
+from charter.service.convert import naive
 from charter.service.versions import parse_version
+from charter.store import reads, tables
 from charter.store import repository as repo
-from charter.store import tables
 from charter.store.database import WriteTx
 
 
@@ -37,6 +37,8 @@ class StagesMixin(ServiceBase):
         target = parse_stage(stage)
         reason = check_reason(reason, required=False)
         number = parse_version(version)
+        if expect_production is not ANY and expect_production is not None:
+            expect_production = parse_version(expect_production)
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name)
             row = repo.get_version(tx.session, model, number)
@@ -47,7 +49,7 @@ class StagesMixin(ServiceBase):
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
-            return version_record(row)
+            return reads.get_version_record(tx.session, model.name, number)
 
     promote = transition
 
@@ -65,7 +67,7 @@ class StagesMixin(ServiceBase):
                 name=model.name, production=production.version if production else None,
                 stages=stages, production_history=self._production_history(tx, model))
             self._apply(tx, model, changes, events.ROLLED_BACK, reason)
-            return version_record(repo.get_version(tx.session, model, changes[-1].version))
+            return reads.get_version_record(tx.session, model.name, changes[-1].version)
 
     def _production_history(self, tx: WriteTx, model: tables.Model) -> list[int]:
         keys = repo.model_keys(tx.session, model)

@@ -5,22 +5,28 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import select
-
 from charter.artifacts.local import manifest_digest
 from charter.domain import events
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.lifecycle import Stage, check_deletable, parse_stage
 from charter.domain.records import VersionRecord
 from charter.domain.sources import check_source
-from charter.domain.values import check_alias, check_description, check_reason, check_tag
+from charter.domain.uris import MAX_VERSION
+from charter.domain.values import (
+    check_alias,
+    check_description,
+    check_reason,
+    check_run_id,
+    check_tag,
+)
 from charter.service.base import Progress, tag_not_found
+from charter.service.convert import naive
 from charter.service.models import ModelsMixin
-from charter.service.convert import naive, version_record
+from charter.store import reads, tables
 from charter.store import repository as repo
-from charter.store import tables
 
 StoredFile = tuple[str, int, str]  # (relative path, size, sha256)
+MAX_FILE_PATH = 1024
 
 
 class VersionsMixin(ModelsMixin):
@@ -37,6 +43,7 @@ class VersionsMixin(ModelsMixin):
             raise InvalidInput("version.source_required",
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
+        check_run_id(run_id)
         if source:
             check_source(source, run_id=run_id, policy=self.policies.sources)
         check_description(description)
@@ -80,21 +87,18 @@ class VersionsMixin(ModelsMixin):
                 events.VERSION_REGISTERED, model.name, row.version, to_stage=Stage.NONE.value,
                 reason=reason, payload={"source": source, "run_id": run_id,
                                         "digest": row.digest, "files": len(stored)}))
-            return version_record(row)
+            return reads.get_version_record(tx.session, model.name, row.version)
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
         with self._read() as session:
-            model, _ = repo.get_model(session, name)
-            return version_record(repo.get_version(session, model, parse_version(version)))
+            return reads.get_version_record(session, name, parse_version(version))
 
     def list_versions(self, name: str, *, stage: str | None = None) -> list[VersionRecord]:
+        wanted = parse_stage(stage).value if stage is not None else None
         with self._read() as session:
-            model, _ = repo.get_model(session, name)
-            query = select(tables.Version).where(tables.Version.model_id == model.id)
-            if stage is not None:
-                query = query.where(tables.Version.stage == parse_stage(stage).value)
-            rows = session.execute(query.order_by(tables.Version.version.desc())).scalars()
-            return [version_record(r) for r in rows]
+            model, _ = reads.get_model_row(session, name)
+            rows = reads.version_rows(session, model.id, stage=wanted, newest_first=True)
+            return reads.version_records(session, model.name, model.id, rows)
 
     def update_version(self, name: str, version: int | str, *, description: str) -> VersionRecord:
         check_description(description)
@@ -106,7 +110,8 @@ class VersionsMixin(ModelsMixin):
             tx.record(events.NewEvent(events.VERSION_UPDATED, model.name, row.version,
                                       payload={"description": description,
                                                "previous": previous}))
-            return version_record(row)
+            tx.session.flush()
+            return reads.get_version_record(tx.session, model.name, row.version)
 
     def set_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
         check_tag(key, value)
@@ -165,11 +170,11 @@ class VersionsMixin(ModelsMixin):
 
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
         with self._read() as session:
-            model, _ = repo.get_model(session, name)
-            existing = session.get(tables.Alias, (model.id, alias.lower()))
-            if existing is None:
+            model, _ = reads.get_model_row(session, name)
+            number = reads.alias_target(session, model.id, alias)
+            if number is None:
                 raise alias_not_found(model.name, alias)
-            return version_record(existing.version)
+            return reads.get_version_record(session, model.name, number)
 
     def delete_version(self, name: str, version: int | str, *, reason: str) -> None:
         """Delete an Archived version; its number is never given out again."""
@@ -199,9 +204,9 @@ def parse_version(version: int | str) -> int:
     text = str(version).strip()
     if text.lower().startswith("v"):
         text = text[1:]
-    if not text.isdigit() or int(text) < 1:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
         raise InvalidInput("version.invalid", f"'{version}' is not a version number",
-                           "versions are whole numbers from 1, e.g. 3 or v3")
+                           f"versions are whole numbers from 1 to {MAX_VERSION}, e.g. 3 or v3")
     return int(text)
 
 
@@ -220,7 +225,11 @@ def local_files(root: Path) -> list[tuple[str, Path]]:
             if file.is_symlink() and not file.resolve().is_relative_to(base):
                 raise InvalidInput("path.outside", f"'{file}' links outside '{root}'",
                                    "copy the file into the model folder instead of linking it")
-            found.append((PurePosixPath(file.relative_to(base)).as_posix(), file))
+            relative = PurePosixPath(file.relative_to(base)).as_posix()
+            if len(relative) > MAX_FILE_PATH:
+                raise InvalidInput("path.too_long", f"'{relative[:80]}…' is longer than "
+                                   f"{MAX_FILE_PATH} characters", "shorten the file's path")
+            found.append((relative, file))
     if not found:
         raise InvalidInput("path.empty", f"'{root}' holds no files",
                            "a model folder needs at least one file")

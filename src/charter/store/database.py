@@ -9,9 +9,10 @@ Reads never take the turn.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -28,6 +29,7 @@ from charter.domain.events import (
     chain_hash,
     format_time,
     hashed_fields,
+    parse_time,
 )
 from charter.store import tables
 
@@ -70,7 +72,7 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+    return create_engine(url, pool_size=8, max_overflow=32, pool_recycle=3600)
 
 
 def sqlite_url(path: Path) -> str:
@@ -111,7 +113,7 @@ class WriteTx:
             hash=chain_hash(head.hash, fields),
         )
         self.session.add(row)
-        head.seq, head.hash = seq, row.hash
+        head.seq, head.hash, head.time = seq, row.hash, time
         self.events.append(row)
         return row
 
@@ -121,9 +123,15 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
-        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        # A read spanning several statements must see one snapshot (SQLite's read
+        # transaction already does; PostgreSQL's READ COMMITTED would not).
+        reads = (self.engine.execution_options(isolation_level="REPEATABLE READ")
+                 if self.dialect == "postgresql" else self.engine)
+        self._reader = sessionmaker(reads, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(charter_write=True), expire_on_commit=False)
+        self._local_turn: AbstractContextManager[object] = (
+            threading.Lock() if self.dialect == "sqlite" else nullcontext())
         if migrate:
             upgrade(self.engine)
 
@@ -134,12 +142,19 @@ class Database:
 
     @contextmanager
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
-        with self._writer.begin() as session:
+        # SQLite's busy handler sleeps and retries; threads of one process queue on a
+        # lock instead (other processes still meet the busy timeout).
+        with self._local_turn, self._writer.begin() as session:
             head_query = select(tables.ChainHead).where(tables.ChainHead.id == 1)
             if self.dialect == "postgresql":
                 head_query = head_query.with_for_update()
-            tx = WriteTx(session=session, actor=actor, now=clock())
-            tx._head = session.execute(head_query).scalar_one()
+            head = session.execute(head_query).scalar_one()
+            # The clock is read only once the turn is ours, and never behind the last
+            # event: times along the chain do not go backwards, even across replicas.
+            now = clock()
+            if head.time and format_time(now) < head.time:
+                now = parse_time(head.time)
+            tx = WriteTx(session=session, actor=actor, now=now, _head=head)
             yield tx
             session.flush()
 

@@ -15,14 +15,22 @@ def name_key(name: str) -> str:
     return name.strip().lower()
 
 
+def lookup_key(name: str) -> str:
+    """The key to look a name up by; a name no model could have is simply not found."""
+    if not isinstance(name, str) or len(name) > 256 or "\x00" in name:
+        raise NotFound("model.not_found", f"No model named {str(name)[:80]!r} is registered",
+                       "names are at most 256 printable characters")
+    return name_key(name)
+
+
 def find_model(session: Session, name: str) -> tables.Model | None:
     return session.execute(
-        select(tables.Model).where(tables.Model.name_key == name_key(name))
+        select(tables.Model).where(tables.Model.name_key == lookup_key(name))
     ).scalar_one_or_none()
 
 
 def find_redirect(session: Session, name: str) -> tables.Redirect | None:
-    return session.get(tables.Redirect, name_key(name))
+    return session.get(tables.Redirect, lookup_key(name))
 
 
 def get_model(session: Session, name: str, *, follow_redirects: bool = True
@@ -52,12 +60,15 @@ def get_version(session: Session, model: tables.Model, version: int) -> tables.V
             tables.Version.model_id == model.id, tables.Version.version == version)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(
-            "version.not_found", f"{model.name} has no version {version}",
-            f"versions are numbered 1..{model.last_version}; some may have been deleted"
-            if model.last_version else f"{model.name} has no versions yet",
-            {"name": model.name, "version": version})
+        raise version_not_found(model.name, version, model.last_version)
     return row
+
+
+def version_not_found(model_name: str, number: int, last_version: int) -> NotFound:
+    hint = (f"versions are numbered 1..{last_version}; some may have been deleted"
+            if last_version else f"{model_name} has no versions yet")
+    return NotFound("version.not_found", f"{model_name} has no version {number}", hint,
+                    {"name": model_name, "version": number})
 
 
 def versions_in_stage(session: Session, model_id: int, stage: str) -> list[tables.Version]:

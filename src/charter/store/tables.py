@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -45,9 +46,9 @@ class Model(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
     tags: Mapped[list[ModelTag]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select")
     aliases: Mapped[list[Alias]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select")
 
 
 class ModelTag(Base):
@@ -79,7 +80,7 @@ class Version(Base):
     version: Mapped[int] = mapped_column(Integer)
     stage: Mapped[str] = mapped_column(String(16), default="None")
     source: Mapped[str] = mapped_column(Text, default="")
-    run_id: Mapped[str] = mapped_column(String(64), default="")
+    run_id: Mapped[str] = mapped_column(String(256), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     digest: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(16), default="READY")
@@ -89,9 +90,9 @@ class Version(Base):
 
     model: Mapped[Model] = relationship(lazy="joined", innerjoin=True)
     tags: Mapped[list[VersionTag]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select")
     files: Mapped[list[VersionFile]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin",
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select",
         order_by="VersionFile.path")
 
 
@@ -110,7 +111,7 @@ class VersionFile(Base):
     version_id: Mapped[int] = mapped_column(
         ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True)
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
 
 
@@ -122,7 +123,7 @@ class Alias(Base):
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
 
-    version: Mapped[Version] = relationship(lazy="joined")
+    version: Mapped[Version] = relationship(lazy="select")
 
 
 class RetiredName(Base):
@@ -181,3 +182,4 @@ class ChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[str] = mapped_column(String(32), default="")  # the last event's time

@@ -14,7 +14,10 @@ _SQLITE = [
     "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
     "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
 ]
-_SQLITE_DROP = ["DROP TRIGGER IF EXISTS events_no_update", "DROP TRIGGER IF EXISTS events_no_delete"]
+_SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS events_no_update",
+    "DROP TRIGGER IF EXISTS events_no_delete",
+]
 
 _POSTGRES = [
     "CREATE OR REPLACE FUNCTION charter_events_append_only() RETURNS trigger AS $$ "

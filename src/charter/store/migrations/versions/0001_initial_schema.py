@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('time', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('events',
@@ -87,7 +88,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('stage', sa.String(length=16), nullable=False),
     sa.Column('source', sa.Text(), nullable=False),
-    sa.Column('run_id', sa.String(length=64), nullable=False),
+    sa.Column('run_id', sa.String(length=256), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('digest', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
@@ -116,7 +117,7 @@ def upgrade() -> None:
     op.create_table('version_files',
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.Column('path', sa.String(length=1024), nullable=False),
-    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['version_id'], ['versions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('version_id', 'path')
@@ -133,7 +134,7 @@ def upgrade() -> None:
     )
     # ### end Alembic commands ###
     create_append_only_triggers(op.get_bind())
-    op.execute("INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')")
+    op.execute("INSERT INTO chain_head (id, seq, hash, time) VALUES (1, 0, '" + "0" * 64 + "', '')")
 
 
 def downgrade() -> None:

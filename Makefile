@@ -1,0 +1,41 @@
+# Charter — every set-up step a fresh machine needs lives here.
+#   make test    create .venv, install, run the whole suite (PostgreSQL and browser tests included)
+#   make serve   create .venv, install, start the registry and UI on the embedded SQLite default
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+# The PostgreSQL half of the suite runs against this server (see docs/testing.md).
+export CHARTER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: install test serve browser bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+browser:
+	bash scripts/install-browser.sh
+
+test: install browser
+	bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
+
+serve: install
+	$(VENV)/bin/charter serve --host $(HOST) --port $(PORT)
+
+bench: install
+	$(PY) bench/embedded.py
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

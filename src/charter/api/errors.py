@@ -1,0 +1,71 @@
+"""The one error funnel: a CharterError's kind decides the status and the body.
+
+Native routes answer ``{"error": {"code", "message", "hint"}}``; MLflow routes
+answer MLflow's ``{"error_code", "message"}`` with the hint folded into the
+message, because MLflow's body has no field for it. Never a 5xx for a client
+error: the MLflow client retries 5xx for minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from charter.domain.errors import CharterError
+
+log = logging.getLogger("charter.api")
+
+NATIVE_STATUS = {
+    "invalid": 400, "not_found": 404, "exists": 409, "conflict": 409,
+    "unauthenticated": 401, "forbidden": 403, "integrity": 500,
+}
+
+# MLflow's error codes and its own status map (mlflow.exceptions); a refused
+# transition is INVALID_PARAMETER_VALUE so the client shows our explanation at once.
+MLFLOW_CODE = {
+    "invalid": ("INVALID_PARAMETER_VALUE", 400),
+    "conflict": ("INVALID_PARAMETER_VALUE", 400),
+    "not_found": ("RESOURCE_DOES_NOT_EXIST", 404),
+    "exists": ("RESOURCE_ALREADY_EXISTS", 400),
+    "unauthenticated": ("UNAUTHENTICATED", 401),
+    "forbidden": ("PERMISSION_DENIED", 403),
+    "integrity": ("INTERNAL_ERROR", 500),
+}
+
+MLFLOW_PREFIX = "/api/2.0/mlflow/"
+
+
+def is_mlflow_path(path: str) -> bool:
+    return path.startswith(MLFLOW_PREFIX) or path.startswith("/ajax-api/2.0/mlflow/")
+
+
+def native_body(error: CharterError) -> dict:  # type: ignore[type-arg]
+    # "kind" lets the remote client rebuild the same error class (409 is exists or conflict).
+    return {"error": {"kind": error.kind, **error.to_dict()}}
+
+
+def mlflow_body(error: CharterError) -> dict:  # type: ignore[type-arg]
+    message = f"{error.message}; {error.hint}" if error.hint else error.message
+    return {"error_code": MLFLOW_CODE.get(error.kind, ("INTERNAL_ERROR", 500))[0],
+            "message": message, "charter_code": error.code}
+
+
+def error_response(request: Request, error: CharterError) -> JSONResponse:
+    if is_mlflow_path(request.url.path):
+        code, status = MLFLOW_CODE.get(error.kind, ("INTERNAL_ERROR", 500))
+        return JSONResponse(mlflow_body(error), status_code=status)
+    return JSONResponse(native_body(error), status_code=NATIVE_STATUS.get(error.kind, 500))
+
+
+async def charter_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CharterError)
+    return error_response(request, exc)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    error = CharterError("internal", "The server failed to handle this request",
+                         "this is a bug in Charter; the server log has the details")
+    return error_response(request, error)

@@ -1,0 +1,54 @@
+"""``charter serve``: migrate once, then run uvicorn (one process or N workers)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import uvicorn
+
+from charter.api.app import MIGRATED_ENV, create_app
+from charter.bootstrap import build_service
+from charter.config import Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """What worker processes need to rebuild the same settings."""
+    env = {"CHARTER_HOME": str(settings.home), "CHARTER_DATABASE_URL": settings.database_url,
+           "CHARTER_BLOB_ROOT": str(settings.blob_root),
+           "CHARTER_NAMING_MODE": settings.naming_mode}
+    if settings.config_file:
+        env["CHARTER_CONFIG"] = str(settings.config_file)
+    return env
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
+          workers: int = 1, log_level: str = "warning") -> None:
+    service = build_service(settings, actor="server")  # migrates once, before any worker
+    options = dict(host=host, port=port, log_level=log_level, loop="uvloop", http="httptools",
+                   timeout_graceful_shutdown=10, access_log=False)
+    if workers <= 1:
+        uvicorn.run(create_app(service, settings), **options)  # type: ignore[arg-type]
+        return
+    service.db.dispose()
+    os.environ.update(settings_env(settings))
+    os.environ[MIGRATED_ENV] = "1"
+    uvicorn.run("charter.api.app:factory", factory=True, workers=workers,
+                **options)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+if __name__ == "__main__":  # `python -m charter.api.server` until the CLI grows `serve`
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the Charter server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    serve(Settings.load(), host=args.host, port=args.port, workers=args.workers)
