@@ -14,7 +14,7 @@ import httpx
 
 from charter.api.server import free_port
 
-SERVER_COMMAND = [sys.executable, "-m", "charter.api.server"]
+SERVER_COMMAND = [sys.executable, "-m", "charter.cli.main", "serve", "--log-level", "warning"]
 
 
 @contextmanager
@@ -42,7 +42,7 @@ def running_server(home: Path, *, database_url: str | None = None, workers: int 
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, home: Path) -> None:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("charter server exited:\n" + (home / "server.log").read_text())

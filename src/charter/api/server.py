@@ -42,13 +42,3 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
-
-if __name__ == "__main__":  # `python -m charter.api.server` until the CLI grows `serve`
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Run the Charter server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
-    serve(Settings.load(), host=args.host, port=args.port, workers=args.workers)

@@ -1,0 +1,35 @@
+"""``charter serve``: the registry server (REST v1, the MLflow surface, the web UI)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from charter.cli.state import state
+from charter.domain.errors import InvalidInput
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Worker processes (each a full server; state lives in the database).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the registry over HTTP: REST under /api/v1, MLflow's under /api/2.0/mlflow, UI at /.
+
+    Example: charter serve --port 8080, then mlflow.set_registry_uri("http://127.0.0.1:8080")
+    """
+    current = state(ctx)
+    if current.is_remote:
+        raise InvalidInput("cli.remote_unsupported", "serve runs a server; it cannot serve "
+                           "another server", "drop --registry, or give a database URL or folder")
+    # Imported here: uvicorn and the app are heavy, and only this command needs them.
+    from charter.api.server import serve as run_server
+    from charter.config import Settings
+
+    settings = Settings.load(current.settings_overrides())
+    typer.echo(f"Charter on http://{host}:{port}  (data: {settings.database_url})", err=True)
+    run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
