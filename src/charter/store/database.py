@@ -18,9 +18,7 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from charter.domain.events import (
@@ -34,6 +32,9 @@ from charter.domain.events import (
 from charter.store import tables
 
 SQLITE_BUSY_TIMEOUT_S = 60
+# The newest migration's revision; tests/store/test_migrations.py keeps it equal to
+# Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
+SCHEMA_REVISION = "0001"
 
 
 def normalise_url(url: str) -> str:
@@ -79,8 +80,18 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def upgrade(engine: Engine) -> None:
     """Apply every Alembic migration (idempotent; run on start and by `charter db upgrade`)."""
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(resources.files("charter.store") / "migrations"))
     with engine.begin() as connection:
@@ -132,7 +143,7 @@ class Database:
             self.engine.execution_options(charter_write=True), expire_on_commit=False)
         self._local_turn: AbstractContextManager[object] = (
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
-        if migrate:
+        if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
     @contextmanager

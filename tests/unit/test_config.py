@@ -1,0 +1,57 @@
+"""Settings precedence (flag > env > file > default) and what the config file configures."""
+
+from __future__ import annotations
+
+import pytest
+
+from charter.bootstrap import policies_from
+from charter.config import Settings
+from charter.domain.errors import CharterError, InvalidInput
+from charter.domain.lifecycle import Stage
+
+
+def write_config(tmp_path, text: str):
+    path = tmp_path / "charter.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_put_everything_under_the_home(tmp_path):
+    settings = Settings.load({"home": tmp_path}, env={})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'charter.db'}"
+    assert settings.blob_root == tmp_path / "blobs"
+    assert settings.naming_mode == "enforce"
+
+
+def test_flag_beats_environment_beats_file(tmp_path):
+    write_config(tmp_path, '[naming]\nmode = "off"\n')
+    env = {"CHARTER_HOME": str(tmp_path), "CHARTER_NAMING_MODE": "warn"}
+    assert Settings.load(env={"CHARTER_HOME": str(tmp_path)}).naming_mode == "off"
+    assert Settings.load(env=env).naming_mode == "warn"
+    assert Settings.load({"naming_mode": "enforce"}, env=env).naming_mode == "enforce"
+
+
+def test_config_file_extends_word_lists_and_transitions(tmp_path):
+    write_config(tmp_path, """
+[naming]
+allow = ["mark"]
+extra_algorithms = ["hgbt"]
+[lifecycle]
+extra_transitions = [["None", "Archived"]]
+""")
+    policies = policies_from(Settings.load(env={"CHARTER_HOME": str(tmp_path)}))
+    assert [f.code for f in policies.naming.lint("fraud_hgbt")] == ["name.algorithm"]
+    assert Stage.ARCHIVED in policies.transitions.allowed_from(Stage.NONE)
+
+
+def test_a_broken_config_file_is_a_clear_error(tmp_path):
+    write_config(tmp_path, "[naming\nmode=")
+    with pytest.raises(InvalidInput) as caught:
+        Settings.load(env={"CHARTER_HOME": str(tmp_path)})
+    assert caught.value.code == "config.invalid"
+
+
+def test_a_missing_explicit_config_file_is_refused(tmp_path):
+    with pytest.raises(CharterError) as caught:
+        Settings.load(env={"CHARTER_CONFIG": str(tmp_path / "nope.toml")})
+    assert caught.value.code == "config.not_found"
