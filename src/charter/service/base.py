@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol, Self
 
 from sqlalchemy.orm import Session
 
@@ -27,9 +28,10 @@ def utc_now() -> datetime:
 class BlobStore(Protocol):
     """The port the service needs from an artifact store (local folder or S3)."""
 
-    def put_file(self, path, progress=None) -> tuple[str, int]: ...  # type: ignore[no-untyped-def]
-    def put_stream(self, stream, progress=None) -> tuple[str, int]: ...  # type: ignore[no-untyped-def]
-    def copy_to(self, digest: str, dest, progress=None) -> None: ...  # type: ignore[no-untyped-def]
+    def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]: ...
+    def put_stream(self, stream: BinaryIO, progress: Progress | None = None
+                   ) -> tuple[str, int]: ...
+    def copy_to(self, digest: str, dest: Path, progress: Progress | None = None) -> None: ...
     def exists(self, digest: str) -> bool: ...
 
 
@@ -49,7 +51,7 @@ class ServiceBase:
         self.clock = clock
         self.actor = actor
 
-    def as_actor(self, actor: str):  # type: ignore[no-untyped-def]
+    def as_actor(self, actor: str) -> Self:
         """The same registry acting for someone else (one per request in the server)."""
         other = copy.copy(self)
         other.actor = actor
