@@ -3,11 +3,12 @@
 
 from charter.service.base import Policies, utc_now
 from charter.service.queries import QueriesMixin
+from charter.service.search import SearchMixin
 from charter.service.stages import StagesMixin
 from charter.service.versions import VersionsMixin
 
 
-class RegistryService(VersionsMixin, StagesMixin, QueriesMixin):
+class RegistryService(VersionsMixin, StagesMixin, QueriesMixin, SearchMixin):
     """The registry's use cases, acting as ``actor``; see ``as_actor``."""
 
 

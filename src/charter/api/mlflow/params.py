@@ -1,0 +1,172 @@
+"""Reading an MLflow request's parameters, the way MLflow's server reads them.
+
+GET requests carry them in the query string (repeated keys for lists:
+``stages=Staging&stages=Production``); POST, PATCH and DELETE carry a JSON object.
+Either form is accepted on every route: a GET without a query string may send a
+JSON body (MLflow's server allows it), and a write without a body may use the query
+string. Anything malformed — bad JSON, a missing field, a wrong type — is an
+``InvalidInput``, which the error funnel answers as ``INVALID_PARAMETER_VALUE`` (400).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from charter.domain.errors import InvalidInput
+
+MAX_BODY = 8 * 1024 * 1024
+
+
+class Params:
+    """Typed access to one request's parameters; ``query`` says they came from the URL."""
+
+    __slots__ = ("data", "query", "_lists")
+
+    def __init__(self, data: dict[str, Any], *, query: bool = False,
+                 lists: QueryParams | None = None) -> None:
+        self.data = data
+        self.query = query
+        self._lists = lists
+
+    @classmethod
+    def from_query(cls, params: QueryParams) -> Params:
+        return cls(dict(params), query=True, lists=params)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Params:
+        if len(raw) > MAX_BODY:
+            raise InvalidInput("request.too_large",
+                               f"the request body is {len(raw)} bytes; the limit is {MAX_BODY}",
+                               "send smaller requests")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput("request.invalid_json",
+                               f"the request body is not valid JSON: {exc}",
+                               'send a JSON object, e.g. {"name": "fraud_detector"}') from None
+        if not isinstance(data, dict):
+            raise InvalidInput("request.invalid_json",
+                               f"the request body must be a JSON object, not "
+                               f"{_json_type(data)}",
+                               'send a JSON object, e.g. {"name": "fraud_detector"}')
+        return cls(data)
+
+    def _raw(self, key: str) -> Any:
+        return self.data.get(key)  # JSON null reads as absent
+
+    def text(self, key: str, *, required: bool = False, default: str = "") -> str:
+        value = self._raw(key)
+        if value is None or (required and value == ""):
+            if required:
+                raise missing(key)
+            return default
+        if isinstance(value, str):
+            return value
+        raise wrong_type(key, value, "a string")
+
+    def version(self, key: str = "version") -> str:
+        """A version number: MLflow sends it as a string; a JSON integer is accepted too."""
+        value = self._raw(key)
+        if value is None or value == "":
+            raise missing(key)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise wrong_type(key, value, "a version number such as \"3\"")
+        return str(value)
+
+    def flag(self, key: str, *, default: bool = False) -> bool:
+        value = self._raw(key)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise wrong_type(key, value, "true or false")
+
+    def integer(self, key: str, *, default: int) -> int:
+        value = self._raw(key)
+        if value is None or value == "":
+            return default
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise wrong_type(key, value, "a whole number")
+
+    def strings(self, key: str) -> list[str]:
+        """A repeated string field: a JSON list (or one string), or repeated query keys."""
+        if self._lists is not None:
+            return self._lists.getlist(key)
+        value = self._raw(key)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise wrong_type(key, value, "a list of strings")
+
+    def tags(self, key: str = "tags") -> dict[str, str]:
+        """MLflow's ``[{"key": …, "value": …}]``; in a query string, a JSON-encoded list."""
+        value = self._raw(key)
+        if value is None:
+            return {}
+        if isinstance(value, str) and self.query:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise wrong_type(key, value, 'a list like [{"key": "team", "value": "fraud"}]'
+                                 ) from None
+        if not isinstance(value, list):
+            raise wrong_type(key, value, 'a list like [{"key": "team", "value": "fraud"}]')
+        found: dict[str, str] = {}
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                raise wrong_type(key, item, 'an object like {"key": "team", "value": "fraud"}')
+            tag_value = item.get("value")
+            if tag_value is None:
+                tag_value = ""
+            if not isinstance(tag_value, str):
+                raise wrong_type(f"{key}[{item['key']}].value", tag_value, "a string")
+            found[item["key"]] = tag_value
+        return found
+
+
+async def read_params(request: Request) -> Params:
+    """The request's parameters from its query string or its JSON body (see module doc)."""
+    query = request.query_params
+    if request.method == "GET" and query:
+        return Params.from_query(query)
+    raw = await request.body()
+    if raw.strip():
+        return Params.from_json(raw)
+    return Params.from_query(query)
+
+
+def missing(key: str) -> InvalidInput:
+    return InvalidInput("request.missing_parameter",
+                        f"Missing value for required parameter '{key}'",
+                        "see the MLflow REST API reference for this endpoint's parameters",
+                        {"parameter": key})
+
+
+def wrong_type(key: str, value: Any, expected: str) -> InvalidInput:
+    return InvalidInput("request.invalid_parameter",
+                        f"Invalid value {_preview(value)} for parameter '{key}'",
+                        f"'{key}' must be {expected}", {"parameter": key})
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)

@@ -1,0 +1,247 @@
+"""The MLflow Model Registry REST 2.0 endpoints, answered by the registry service.
+
+Every handler is parse → one service call → shape, and runs in the thread pool (a
+write may wait for SQLite's write lock). Contract refusals (a bad name, a forbidden
+transition, a second Production version) are CharterErrors, which the error funnel
+turns into MLflow's ``{"error_code", "message"}`` with our hint folded into the
+message. There is one route per prefix and a dict lookup picks the handler, with
+no per-request validation models: the MLflow client calls ``registered-models/get``
+before most calls, so the per-request overhead matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from charter.api.deps import registry
+from charter.api.mlflow import shapes
+from charter.api.mlflow.params import Params, read_params
+from charter.domain.records import VersionRecord
+from charter.service import RegistryService
+from charter.service.queries import artifact_location
+
+PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+# MLflow's API has no reason field; the audit trail records the surface instead (DESIGN §2.6).
+MLFLOW_REASON = "deleted through the MLflow API"
+
+# MLflow's defaults (mlflow.store.model_registry).
+MODELS_PAGE_DEFAULT = 100
+VERSIONS_PAGE_DEFAULT = 10_000
+
+Handler = Callable[[RegistryService, Params], Response]
+
+
+# --- registered models -------------------------------------------------------------------
+
+
+def create_registered_model(service: RegistryService, p: Params) -> Response:
+    record = service.create_model(p.text("name", required=True),
+                                  description=p.text("description"), tags=p.tags())
+    return shapes.json_response({"registered_model": shapes.registered_model(record, [])})
+
+
+def get_registered_model(service: RegistryService, p: Params) -> Response:
+    return _model_response(service, p.text("name", required=True))
+
+
+def rename_registered_model(service: RegistryService, p: Params) -> Response:
+    record = service.rename_model(p.text("name", required=True),
+                                  p.text("new_name", required=True))
+    return _model_response(service, record.name)
+
+
+def update_registered_model(service: RegistryService, p: Params) -> Response:
+    record = service.update_model(p.text("name", required=True),
+                                  description=p.text("description"))
+    return _model_response(service, record.name)
+
+
+def delete_registered_model(service: RegistryService, p: Params) -> Response:
+    service.delete_model(p.text("name", required=True), reason=MLFLOW_REASON)
+    return shapes.empty_response()
+
+
+def search_registered_models(service: RegistryService, p: Params) -> Response:
+    page = service.model_summaries(
+        p.text("filter"), max_results=p.integer("max_results", default=MODELS_PAGE_DEFAULT),
+        order_by=p.strings("order_by"), page_token=p.text("page_token"))
+    body: dict[str, object] = {
+        "registered_models": [shapes.registered_model(s.model, s.latest) for s in page.items]}
+    if page.next_token:
+        body["next_page_token"] = page.next_token
+    return shapes.json_response(body)
+
+
+def get_latest_versions(service: RegistryService, p: Params) -> Response:
+    versions = service.latest_versions(p.text("name", required=True),
+                                       p.strings("stages") or None)
+    return shapes.json_response({"model_versions": [shapes.model_version(v) for v in versions]})
+
+
+def set_registered_model_tag(service: RegistryService, p: Params) -> Response:
+    service.set_model_tag(p.text("name", required=True), p.text("key", required=True),
+                          p.text("value"))
+    return shapes.empty_response()
+
+
+def delete_registered_model_tag(service: RegistryService, p: Params) -> Response:
+    service.delete_model_tag(p.text("name", required=True), p.text("key", required=True))
+    return shapes.empty_response()
+
+
+def set_registered_model_alias(service: RegistryService, p: Params) -> Response:
+    service.set_alias(p.text("name", required=True), p.text("alias", required=True),
+                      p.version())
+    return shapes.empty_response()
+
+
+def get_model_version_by_alias(service: RegistryService, p: Params) -> Response:
+    version = service.get_version_by_alias(p.text("name", required=True),
+                                           p.text("alias", required=True))
+    return _version_response(version)
+
+
+def delete_registered_model_alias(service: RegistryService, p: Params) -> Response:
+    service.delete_alias(p.text("name", required=True), p.text("alias", required=True))
+    return shapes.empty_response()
+
+
+# --- model versions --------------------------------------------------------------------------
+
+
+def create_model_version(service: RegistryService, p: Params) -> Response:
+    # MLflow's semantics: the model must exist (RESOURCE_DOES_NOT_EXIST otherwise), and a
+    # runs:/ source is recorded as provenance, never looked up. run_link and model_id
+    # (MLflow 3's logged-model id) have nowhere to go and are ignored.
+    version = service.register(p.text("name", required=True), p.text("source", required=True),
+                               run_id=p.text("run_id"), description=p.text("description"),
+                               tags=p.tags(), create_model=False)
+    return _version_response(version)
+
+
+def get_model_version(service: RegistryService, p: Params) -> Response:
+    return _version_response(service.get_version(p.text("name", required=True), p.version()))
+
+
+def update_model_version(service: RegistryService, p: Params) -> Response:
+    version = service.update_version(p.text("name", required=True), p.version(),
+                                     description=p.text("description"))
+    return _version_response(version)
+
+
+def delete_model_version(service: RegistryService, p: Params) -> Response:
+    service.delete_version(p.text("name", required=True), p.version(), reason=MLFLOW_REASON)
+    return shapes.empty_response()
+
+
+def search_model_versions(service: RegistryService, p: Params) -> Response:
+    page = service.search_versions(
+        p.text("filter"), max_results=p.integer("max_results", default=VERSIONS_PAGE_DEFAULT),
+        order_by=p.strings("order_by"), page_token=p.text("page_token"))
+    body: dict[str, object] = {"model_versions": [shapes.model_version(v) for v in page.items]}
+    if page.next_token:
+        body["next_page_token"] = page.next_token
+    return shapes.json_response(body)
+
+
+def get_model_version_download_uri(service: RegistryService, p: Params) -> Response:
+    version = service.get_version(p.text("name", required=True), p.version())
+    return shapes.json_response({"artifact_uri": artifact_location(version)})
+
+
+def transition_model_version_stage(service: RegistryService, p: Params) -> Response:
+    version = service.transition(p.text("name", required=True), p.version(),
+                                 p.text("stage", required=True),
+                                 archive_existing=p.flag("archive_existing_versions"))
+    return _version_response(version)
+
+
+def set_model_version_tag(service: RegistryService, p: Params) -> Response:
+    service.set_version_tag(p.text("name", required=True), p.version(),
+                            p.text("key", required=True), p.text("value"))
+    return shapes.empty_response()
+
+
+def delete_model_version_tag(service: RegistryService, p: Params) -> Response:
+    service.delete_version_tag(p.text("name", required=True), p.version(),
+                               p.text("key", required=True))
+    return shapes.empty_response()
+
+
+def _model_response(service: RegistryService, name: str) -> Response:
+    summary = service.model_summary(name)
+    return shapes.json_response(
+        {"registered_model": shapes.registered_model(summary.model, summary.latest)})
+
+
+def _version_response(version: VersionRecord) -> Response:
+    return shapes.json_response({"model_version": shapes.model_version(version)})
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+ENDPOINTS: dict[str, dict[str, Handler]] = {
+    "/registered-models/create": {"POST": create_registered_model},
+    "/registered-models/get": {"GET": get_registered_model},
+    "/registered-models/rename": {"POST": rename_registered_model},
+    "/registered-models/update": {"PATCH": update_registered_model},
+    "/registered-models/delete": {"DELETE": delete_registered_model},
+    "/registered-models/search": {"GET": search_registered_models,
+                                  "POST": search_registered_models},
+    "/registered-models/get-latest-versions": {"POST": get_latest_versions,
+                                               "GET": get_latest_versions},
+    "/registered-models/set-tag": {"POST": set_registered_model_tag},
+    "/registered-models/delete-tag": {"DELETE": delete_registered_model_tag},
+    "/registered-models/alias": {"POST": set_registered_model_alias,
+                                 "GET": get_model_version_by_alias,
+                                 "DELETE": delete_registered_model_alias},
+    "/model-versions/create": {"POST": create_model_version},
+    "/model-versions/get": {"GET": get_model_version},
+    "/model-versions/update": {"PATCH": update_model_version},
+    "/model-versions/delete": {"DELETE": delete_model_version},
+    "/model-versions/search": {"GET": search_model_versions, "POST": search_model_versions},
+    "/model-versions/get-download-uri": {"GET": get_model_version_download_uri},
+    "/model-versions/transition-stage": {"POST": transition_model_version_stage},
+    "/model-versions/set-tag": {"POST": set_model_version_tag},
+    "/model-versions/delete-tag": {"DELETE": delete_model_version_tag},
+}
+
+
+async def dispatch(request: Request) -> Response:
+    """The one route per prefix: a dict lookup instead of a regex per endpoint."""
+    handlers = ENDPOINTS.get("/" + request.path_params["endpoint"].rstrip("/"))
+    method = "GET" if request.method == "HEAD" else request.method
+    handler = handlers.get(method) if handlers else None
+    if handler is None:
+        return not_found(request, handlers)
+    params = await read_params(request)
+    return await run_in_threadpool(handler, registry(request), params)
+
+
+def not_found(request: Request, allowed: dict[str, Handler] | None) -> Response:
+    """Unknown paths and wrong methods answer in MLflow's error shape, never a bare 404."""
+    path = request.url.path
+    if allowed:
+        message = (f"{request.method} is not supported on {path}; use "
+                   f"{' or '.join(sorted(allowed))}")
+        return JSONResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": message},
+                            status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+    message = (f"{path} is not part of Charter's MLflow surface; Charter serves the Model "
+               "Registry API (registered-models/*, model-versions/*). Point the tracking URI "
+               "at an MLflow tracking server and the registry URI at Charter")
+    return JSONResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": message},
+                        status_code=404)
+
+
+router = APIRouter()
+router.routes.extend(
+    Route(prefix + "/{endpoint:path}", dispatch, include_in_schema=False,
+          methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"])
+    for prefix in PREFIXES)

@@ -1,0 +1,70 @@
+"""Charter records in MLflow's JSON shapes (``RegisteredModel``, ``ModelVersion``).
+
+Timestamps are milliseconds since the epoch, version numbers are strings, tags are
+``[{"key", "value"}]`` and a registered model's aliases are ``[{"alias", "version"}]``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from starlette.responses import Response
+
+from charter.domain.records import ModelRecord, VersionRecord
+
+_STATUS = {"READY": "READY", "PENDING": "PENDING_REGISTRATION",
+           "PENDING_REGISTRATION": "PENDING_REGISTRATION", "FAILED": "FAILED_REGISTRATION",
+           "FAILED_REGISTRATION": "FAILED_REGISTRATION"}
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def tags(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in values.items()]
+
+
+def model_version(version: VersionRecord) -> dict[str, Any]:
+    return {
+        "name": version.name,
+        "version": str(version.version),
+        "creation_timestamp": millis(version.created_at),
+        "last_updated_timestamp": millis(version.updated_at),
+        "current_stage": version.stage,
+        "description": version.description,
+        "source": version.source,
+        "run_id": version.run_id,
+        "status": _STATUS.get(version.status, "PENDING_REGISTRATION"),
+        "tags": tags(version.tags),
+        "run_link": "",
+        "aliases": list(version.aliases),
+    }
+
+
+def registered_model(model: ModelRecord, latest: list[VersionRecord]) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "creation_timestamp": millis(model.created_at),
+        "last_updated_timestamp": millis(model.updated_at),
+        "description": model.description,
+        "latest_versions": [model_version(v) for v in latest],
+        "tags": tags(model.tags),
+        "aliases": [{"alias": alias, "version": str(number)}
+                    for alias, number in sorted(model.aliases.items())],
+    }
+
+
+def json_response(body: dict[str, Any]) -> Response:
+    return Response(_encode(body), media_type="application/json")
+
+
+EMPTY = b"{}"
+
+
+def empty_response() -> Response:
+    return Response(EMPTY, media_type="application/json")
