@@ -245,6 +245,12 @@ def test_create_version_does_not_create_the_model(mlflow):
             "RESOURCE_DOES_NOT_EXIST")
 
 
+def test_create_version_under_a_missing_badly_named_model_says_it_does_not_exist(mlflow):
+    # As MLflow answers: the model is missing; its name is judged when it is created.
+    refused(mlflow.post("/model-versions/create", name="fraud_detector_v2", source=SOURCE,
+                        run_id=RUN), 404, "RESOURCE_DOES_NOT_EXIST", "model.not_found")
+
+
 @pytest.mark.parametrize("source", [
     "file:///etc/passwd", "/etc/passwd", "runs:/abc/../../secret", "http://example.com/m",
     "runs:/otherrun/model",

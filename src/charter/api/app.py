@@ -46,8 +46,9 @@ def create_app(service: RegistryService | None = None,
 def _include_routers(app: FastAPI) -> None:
     from charter.api import mlflow, v1
 
-    app.include_router(v1.router, prefix="/api/v1")
+    # MLflow's routes first: its clients are the hottest path, and routes match in order.
     app.include_router(mlflow.router)
+    app.include_router(v1.router, prefix="/api/v1")
     try:
         from charter.ui import routes as ui_routes
     except ImportError:  # the UI package is optional until it lands

@@ -49,7 +49,10 @@ class VersionsMixin(ModelsMixin):
         check_description(description)
         for key, value in (tags or {}).items():
             check_tag(key, value)
-        findings = [] if repo_name_exists(self, name) else self._check_new_name(name)
+        # Only a model about to be created has its name checked; MLflow's surface never
+        # creates one here, and an existing name was checked when it was created.
+        findings = ([] if not create_model or repo_name_exists(self, name)
+                    else self._check_new_name(name))
         stored = self._store_files(Path(path), progress) if path else []
         return self._insert_version(name, source, run_id, description, tags or {},
                                     stored, create_model, findings, reason)
