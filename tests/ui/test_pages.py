@@ -1,0 +1,145 @@
+"""The web UI in process (httpx over ASGI): empty state, 404 and error pages, CSRF,
+PRG, the lint endpoint. Fast; the browser tests are in test_ui.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from charter.api.app import create_app
+from charter.bootstrap import build_service
+from charter.config import Settings
+from charter.service import RegistryService
+
+HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[RegistryService]:
+    registry = build_service(Settings.load({"home": tmp_path}, env={}), actor="meera")
+    yield registry
+    registry.db.dispose()
+
+
+@pytest.fixture
+def call(service: RegistryService, tmp_path: Path) -> Callable[..., httpx.Response]:
+    """Send one request (cookies kept between calls) to the app over the service."""
+    app = create_app(service, Settings.load({"home": tmp_path}, env={}))
+    cookies = httpx.Cookies()
+
+    def send(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://ui.test", headers=HTML,
+                                         cookies=cookies) as client:
+                response = await client.request(method, path, **kwargs)
+                cookies.update(client.cookies)
+                return response
+
+        return asyncio.run(go())
+
+    return send
+
+
+def csrf(call: Callable[..., httpx.Response], path: str) -> str:
+    page = call("GET", path)
+    assert page.status_code == 200, page.text
+    marker = 'name="csrf_token" value="'
+    start = page.text.index(marker) + len(marker)
+    return page.text[start:page.text.index('"', start)]
+
+
+def test_empty_registry_says_how_to_register_a_model(call) -> None:  # type: ignore[no-untyped-def]
+    page = call("GET", "/")
+    assert page.status_code == 200
+    assert "No models yet — register one with" in page.text
+    assert "charter register fraud_detector ./model" in page.text
+
+
+def test_unknown_page_is_an_html_404_for_browsers(call) -> None:  # type: ignore[no-untyped-def]
+    page = call("GET", "/no/such/page")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text and "Back to the registry" in page.text
+
+
+def test_unknown_model_is_a_404_page_with_the_hint(call, service) -> None:  # type: ignore[no-untyped-def]
+    service.register("fraud_detector", "runs:/r1/model", run_id="r1")
+    page = call("GET", "/models/fraud_detectr")
+    assert page.status_code == 404
+    assert "No model named &#39;fraud_detectr&#39; is registered" in page.text
+    assert "fraud_detector" in page.text   # the hint: did you mean …?
+
+
+def test_api_paths_keep_json_errors(call) -> None:  # type: ignore[no-untyped-def]
+    answer = call("GET", "/api/v1/no-such-route")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/json")
+
+
+def test_a_bad_filter_is_an_error_page_not_a_crash(call) -> None:  # type: ignore[no-untyped-def]
+    page = call("GET", "/?stage=Prod")
+    assert page.status_code == 400
+    assert "is not a stage" in page.text and 'role="alert"' in page.text
+
+
+def test_form_without_the_csrf_token_is_refused(call, service) -> None:  # type: ignore[no-untyped-def]
+    service.register("fraud_detector", "runs:/r1/model", run_id="r1")
+    csrf(call, "/models/fraud_detector")
+    answer = call("POST", "/models/fraud_detector/tags",
+                  data={"key": "team", "value": "fraud", "reason": "x", "csrf_token": "forged"})
+    assert answer.status_code == 403
+    assert "team" not in service.get_model("fraud_detector").tags
+
+
+def test_a_change_redirects_and_the_next_page_says_what_happened(call, service) -> None:  # type: ignore[no-untyped-def]
+    service.register("fraud_detector", "runs:/r1/model", run_id="r1")
+    token = csrf(call, "/models/fraud_detector")
+    answer = call("POST", "/models/fraud_detector/tags",
+                  data={"key": "team", "value": "fraud", "reason": "ownership",
+                        "csrf_token": token})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/models/fraud_detector#main"
+    assert service.get_model("fraud_detector").tags["team"] == "fraud"
+    page = call("GET", "/models/fraud_detector")
+    assert "Tag team=fraud set on fraud_detector" in page.text
+
+
+def test_a_refusal_re_renders_the_form_with_message_and_hint(call, service) -> None:  # type: ignore[no-untyped-def]
+    service.register("fraud_detector", "runs:/r1/model", run_id="r1")
+    token = csrf(call, "/models/fraud_detector")
+    page = call("POST", "/models/fraud_detector/aliases",
+                data={"alias": "production", "version": "1", "reason": "x", "csrf_token": token})
+    assert page.status_code == 400
+    assert 'role="alert"' in page.text
+    assert "is reserved and cannot be an alias" in page.text    # the message
+    assert "pick a name such as" in page.text                   # the hint
+    assert service.get_model("fraud_detector").aliases == {}
+
+
+def test_only_allowed_moves_are_offered(call, service) -> None:  # type: ignore[no-untyped-def]
+    service.register("fraud_detector", "runs:/r1/model", run_id="r1")
+    page = call("GET", "/models/fraud_detector/versions/1").text
+    assert 'value="Staging"' in page
+    assert 'value="Production"' not in page and 'value="Archived"' not in page
+
+
+def test_lint_endpoint_returns_findings_and_a_suggestion(call) -> None:  # type: ignore[no-untyped-def]
+    answer = call("GET", "/ui/lint?name=fraud_detector_v2").json()
+    assert answer["ok"] is False
+    assert answer["findings"][0]["code"] == "name.version_marker"
+    assert answer["suggested_name"] == "fraud_detector"
+    assert call("GET", "/ui/lint?name=fraud_detector").json()["ok"] is True
+
+
+def test_audit_verification_without_javascript_and_as_json(call, service) -> None:  # type: ignore[no-untyped-def]
+    service.register("fraud_detector", "runs:/r1/model", run_id="r1")
+    assert "Hash chain not checked yet" in call("GET", "/audit").text
+    assert "Chain verified" in call("GET", "/audit?verify=1").text
+    report = call("GET", "/ui/audit/verify").json()
+    assert report["ok"] is True and report["events_checked"] == 2
