@@ -31,6 +31,10 @@ class CharterError(Exception):
         self.hint = hint
         self.details = details or {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt as the base form of its class, so errors survive a process boundary.
+        return (_rebuild, (type(self), self.code, self.message, self.hint, self.details))
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
         if self.details:
@@ -77,6 +81,13 @@ class IntegrityFailure(CharterError):
     """Stored data does not match what was recorded (a digest, the audit chain)."""
 
     kind = "integrity"
+
+
+def _rebuild(cls: type[CharterError], code: str, message: str, hint: str,
+             details: dict[str, Any]) -> CharterError:
+    error = CharterError.__new__(cls)
+    CharterError.__init__(error, code, message, hint, details)
+    return error
 
 
 def error_from_dict(kind: str, body: dict[str, Any]) -> CharterError:
