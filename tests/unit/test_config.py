@@ -56,16 +56,3 @@ def test_a_missing_explicit_config_file_is_refused(tmp_path):
         Settings.load(env={"CHARTER_CONFIG": str(tmp_path / "nope.toml")})
     assert caught.value.code == "config.not_found"
 
-
-def test_errors_survive_a_process_boundary():
-    import pickle
-
-    from charter.domain.naming import InvalidName, check_name
-    from charter.person_names import default_policy
-
-    with pytest.raises(InvalidName) as caught:
-        check_name("fraud_detector_v2", default_policy())
-    copy = pickle.loads(pickle.dumps(caught.value))
-    assert type(copy) is InvalidName
-    assert (copy.code, copy.message, copy.hint) == (caught.value.code, caught.value.message,
-                                                    caught.value.hint)
