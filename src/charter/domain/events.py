@@ -31,6 +31,13 @@ TAG_SET = "tag_set"
 TAG_DELETED = "tag_deleted"
 ALIAS_SET = "alias_set"
 ALIAS_DELETED = "alias_deleted"
+GATES_OVERRIDDEN = "gates_overridden"
+APPROVAL_REQUESTED = "approval_requested"
+APPROVAL_GRANTED = "approval_granted"
+APPROVAL_REJECTED = "approval_rejected"
+VERSION_PURGED = "version_purged"
+WEBHOOK_CREATED = "webhook_created"  # registry-wide (model "")
+WEBHOOK_DELETED = "webhook_deleted"
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def _apply(snapshot: Snapshot, event: PastEvent) -> None:
         snapshot.stages[version] = "None"
     elif event.action in (events.STAGE_CHANGED, events.ROLLED_BACK) and version is not None:
         snapshot.stages[version] = event.to_stage or "None"
-    elif event.action == events.VERSION_DELETED and version is not None:
+    elif event.action in (events.VERSION_DELETED, events.VERSION_PURGED) and version is not None:
         snapshot.stages.pop(version, None)
         snapshot.aliases = {a: v for a, v in snapshot.aliases.items() if v != version}
     elif event.action == events.ALIAS_SET and version is not None:

@@ -1,0 +1,390 @@
+"""Promotion gates: what a version must show before it may enter a stage.
+
+Gates are data, declared per target stage in the configuration file, with
+per-model overrides (docs/governance.md)::
+
+    [gates.Production]
+    required_tags = ["owner", "team"]
+    description = true
+    checks = ["val_auc >= 0.85"]
+    min_time_in_staging = "24h"
+    approvals = 2
+
+    [models.fraud_detector.gates.Production]
+    approvals = 1
+
+``evaluate`` answers one result per gate (name, passed, detail, fix) and never
+refuses by itself; ``gate_failed`` turns a failing report into the refusal.
+Pure: time, the version's facts and the approvals are passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from charter.domain.errors import Conflict, InvalidInput
+from charter.domain.lifecycle import Stage, parse_stage
+
+GATE_KEYS = ("required_tags", "description", "checks", "min_time_in_staging", "approvals")
+
+# --- durations ("24h", "90m", "2d") ------------------------------------------------------
+
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])\s*")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: object, *, where: str) -> timedelta:
+    """``"30s"``, ``"90m"``, ``"24h"``, ``"2d"``, ``"1w"``; a bare number is seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool) and text >= 0:
+        return timedelta(seconds=float(text))
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidInput("config.invalid", f"{where}: {text!r} is not a duration",
+                           "write a number and a unit: 30s, 90m, 24h, 2d or 1w")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def describe_duration(span: timedelta) -> str:
+    """A short human form: 1d 2h, 3h 20m, 45s."""
+    seconds = max(0, math.ceil(span.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s"))
+             if n]
+    return " ".join(parts[:2]) or "0s"
+
+
+# --- numeric checks on version tags ("val_auc >= 0.85") ----------------------------------
+
+_CHECK = re.compile(r"\s*([A-Za-z0-9_.\-/:]+)\s*(>=|<=|==|!=|>|<)\s*"
+                    r"([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*")
+_COMPARE = {
+    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class NumericCheck:
+    tag: str
+    op: str
+    threshold: float
+
+    @classmethod
+    def parse(cls, text: object, *, where: str) -> NumericCheck:
+        match = _CHECK.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise InvalidInput("config.invalid", f"{where}: {text!r} is not a check",
+                               "write TAG OP NUMBER, e.g. \"val_auc >= 0.85\" "
+                               "(OP is one of >= > <= < == !=)")
+        return cls(match.group(1), match.group(2), float(match.group(3)))
+
+    def __str__(self) -> str:
+        return f"{self.tag} {self.op} {self.threshold:g}"
+
+    def test(self, tags: Mapping[str, str]) -> tuple[bool, str, str]:
+        """(passed, detail, fix) for a version's tags."""
+        raw = tags.get(self.tag)
+        if raw is None:
+            return False, f"tag {self.tag} is not set", f"set the version tag {self.tag}"
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isnan(value):
+            return (False, f"{self.tag} is {raw[:40]!r}, not a number",
+                    f"set {self.tag} to a number")
+        if _COMPARE[self.op](value, self.threshold):
+            return True, f"{self.tag} is {value:g}", ""
+        return (False, f"{self.tag} is {value:g}; needs {self.op} {self.threshold:g}",
+                f"{self.tag} must be {self.op} {self.threshold:g} (it is {value:g})")
+
+
+# --- the gates of one target stage -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageGates:
+    required_tags: tuple[str, ...] = ()
+    description: bool = False
+    checks: tuple[NumericCheck, ...] = ()
+    min_time_in_staging: timedelta | None = None
+    approvals: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.required_tags or self.description or self.checks
+                    or self.min_time_in_staging or self.approvals)
+
+
+def parse_stage_gates(section: Mapping[str, Any], *, stage: Stage, where: str) -> StageGates:
+    unknown = sorted(set(section) - set(GATE_KEYS))
+    if unknown:
+        raise InvalidInput("config.invalid", f"{where}: unknown key(s) {', '.join(unknown)}",
+                           f"gates are: {', '.join(GATE_KEYS)} (docs/governance.md)")
+    tags = section.get("required_tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise InvalidInput("config.invalid", f"{where}: required_tags must be a list of tag keys",
+                           'e.g. required_tags = ["owner", "team"]')
+    description = section.get("description", False)
+    if not isinstance(description, bool):
+        raise InvalidInput("config.invalid", f"{where}: description must be true or false",
+                           "description = true requires a version description")
+    checks = section.get("checks", [])
+    if not isinstance(checks, list):
+        raise InvalidInput("config.invalid", f"{where}: checks must be a list",
+                           'e.g. checks = ["val_auc >= 0.85"]')
+    approvals = section.get("approvals", 0)
+    if not isinstance(approvals, int) or isinstance(approvals, bool) or not 0 <= approvals <= 20:
+        raise InvalidInput("config.invalid", f"{where}: approvals must be a whole number 0..20",
+                           "e.g. approvals = 2")
+    wait = section.get("min_time_in_staging")
+    if wait is not None and stage is Stage.STAGING:
+        raise InvalidInput("config.invalid", f"{where}: min_time_in_staging cannot gate "
+                           "entering Staging", "declare it under [gates.Production]")
+    return StageGates(
+        required_tags=tuple(t.strip() for t in tags), description=description,
+        checks=tuple(NumericCheck.parse(c, where=where) for c in checks),
+        min_time_in_staging=(parse_duration(wait, where=f"{where} min_time_in_staging")
+                             if wait is not None else None),
+        approvals=approvals)
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """Gates per target stage, per-model overrides, and who may approve.
+
+    ``models`` maps a model's name key to its stages' *merged* gates: an override
+    replaces the keys it names and keeps the registry-wide ones it does not.
+    """
+
+    stages: Mapping[Stage, StageGates] = field(default_factory=dict)
+    models: Mapping[str, Mapping[Stage, StageGates]] = field(default_factory=dict)
+    approver_not_registrant: bool = True
+
+    def for_move(self, name: str, target: Stage) -> StageGates:
+        per_model = self.models.get(name.strip().lower(), {})
+        return per_model.get(target) or self.stages.get(target) or StageGates()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.stages) or bool(self.models)
+
+
+def parse_gate_policy(config: Mapping[str, Any]) -> GatePolicy:
+    """Read ``[gates.<Stage>]``, ``[models.<name>.gates.<Stage>]`` and ``[approvals]``."""
+    raw = _stage_tables(config.get("gates", {}), where="[gates]")
+    stages = {stage: parse_stage_gates(section, stage=stage, where=f"[gates.{stage}]")
+              for stage, section in raw.items()}
+    models: dict[str, dict[Stage, StageGates]] = {}
+    model_tables = config.get("models", {})
+    if not isinstance(model_tables, Mapping):
+        raise InvalidInput("config.invalid", "[models] must be a table of model names",
+                           "e.g. [models.fraud_detector.gates.Production]")
+    for name, table in model_tables.items():
+        if not isinstance(table, Mapping) or "gates" not in table:
+            continue
+        overrides = _stage_tables(table["gates"], where=f"[models.{name}.gates]")
+        merged = {}
+        for stage in set(raw) | set(overrides):
+            where = f"[models.{name}.gates.{stage}]"
+            section = {**raw.get(stage, {}), **overrides.get(stage, {})}
+            merged[stage] = parse_stage_gates(section, stage=stage, where=where)
+        models[str(name).strip().lower()] = MappingProxyType(merged)
+    approvals = config.get("approvals", {})
+    unknown = sorted(set(approvals) - {"approver_not_registrant"}) if isinstance(
+        approvals, Mapping) else ["(not a table)"]
+    if unknown:
+        raise InvalidInput("config.invalid", f"[approvals]: unknown key(s) {', '.join(unknown)}",
+                           "the one key is approver_not_registrant = true|false")
+    not_registrant = approvals.get("approver_not_registrant", True)
+    if not isinstance(not_registrant, bool):
+        raise InvalidInput("config.invalid", "[approvals] approver_not_registrant must be "
+                           "true or false", "e.g. approver_not_registrant = true")
+    return GatePolicy(MappingProxyType(stages), MappingProxyType(models), not_registrant)
+
+
+def _stage_tables(section: object, *, where: str) -> dict[Stage, dict[str, Any]]:
+    if not isinstance(section, Mapping):
+        raise InvalidInput("config.invalid", f"{where} must be a table of stages",
+                           "e.g. [gates.Production]")
+    tables: dict[Stage, dict[str, Any]] = {}
+    for key, value in section.items():
+        stage = parse_stage(key)
+        if stage is Stage.NONE:
+            raise InvalidInput("config.invalid", f"{where}: no version ever moves to None",
+                               "declare gates for Staging, Production or Archived")
+        if not isinstance(value, Mapping):
+            raise InvalidInput("config.invalid", f"{where}.{key} must be a table",
+                               "e.g. approvals = 2 under it")
+        tables[stage] = dict(value)
+    return tables
+
+
+# --- facts and the report -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    name: str
+    version: int
+    stage: Stage
+    description: str
+    tags: Mapping[str, str]
+    stage_changed_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    name: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApprovalFacts:
+    """The approval request that counts for this move, if any (see domain.approvals)."""
+
+    requested: bool = False
+    approvers: tuple[str, ...] = ()
+    rejected_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    passed: bool
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail,
+                "fix": self.fix}
+
+
+@dataclass(frozen=True)
+class GateReport:
+    name: str
+    version: int
+    from_stage: str
+    to_stage: str
+    results: tuple[GateResult, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [r for r in self.results if not r.passed]
+
+    def hint(self) -> str:
+        return "; ".join(r.fix or r.detail for r in self.failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "from_stage": self.from_stage,
+                "to_stage": self.to_stage, "passed": self.passed,
+                "results": [r.to_dict() for r in self.results]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateReport:
+        return cls(data["name"], int(data["version"]), data["from_stage"], data["to_stage"],
+                   tuple(GateResult(r["name"], bool(r["passed"]), r["detail"], r.get("fix", ""))
+                         for r in data.get("results", [])))
+
+
+def evaluate(gates: StageGates, target: Stage, version: VersionFacts, model: ModelFacts,
+             approvals: ApprovalFacts, now: datetime) -> GateReport:
+    """One result per declared gate, in declaration order; no gates: an empty, passing report."""
+    results: list[GateResult] = []
+    subject = f"{version.name}/{version.version}"
+    for key in gates.required_tags:
+        results.append(_tag_gate(key, version, model, subject))
+    if gates.description:
+        has = bool(version.description.strip())
+        results.append(GateResult(
+            "description", has, "the version has a description" if has
+            else "the version has no description",
+            "" if has else f"describe it: `charter describe {subject} \"…\"`"))
+    for check in gates.checks:
+        passed, detail, fix = check.test(version.tags)
+        results.append(GateResult(f"check:{check}", passed, detail, fix))
+    if gates.min_time_in_staging is not None:
+        results.append(_staging_time_gate(gates.min_time_in_staging, version, now))
+    if gates.approvals:
+        results.append(_approvals_gate(gates.approvals, target, version, approvals))
+    return GateReport(version.name, version.version, version.stage.value, target.value,
+                      tuple(results))
+
+
+def _tag_gate(key: str, version: VersionFacts, model: ModelFacts, subject: str) -> GateResult:
+    name = f"tag:{key}"
+    if version.tags.get(key, "").strip():
+        return GateResult(name, True, f"{key} = {version.tags[key][:60]}")
+    if model.tags.get(key, "").strip():
+        return GateResult(name, True, f"{key} = {model.tags[key][:60]} (model tag)")
+    return GateResult(name, False, f"tag {key} is not set on the version or the model",
+                      f"set it: `charter tag {subject} {key}=…`")
+
+
+def _staging_time_gate(needed: timedelta, version: VersionFacts, now: datetime) -> GateResult:
+    name = f"min_time_in_staging:{describe_duration(needed)}"
+    if version.stage is not Stage.STAGING:
+        return GateResult(name, False, f"the version is in {version.stage}, not Staging",
+                          "move it to Staging first and let it soak there")
+    spent = now - version.stage_changed_at
+    if spent >= needed:
+        return GateResult(name, True, f"in Staging for {describe_duration(spent)}")
+    return GateResult(name, False, f"in Staging for {describe_duration(spent)} of "
+                      f"{describe_duration(needed)}",
+                      f"wait {describe_duration(needed - spent)} more in Staging")
+
+
+def _approvals_gate(needed: int, target: Stage, version: VersionFacts,
+                    approvals: ApprovalFacts) -> GateResult:
+    name = f"approvals:{needed}"
+    subject = f"{version.name} {version.version} --to {target}"
+    have = len(approvals.approvers)
+    if approvals.rejected_by:
+        return GateResult(name, False, f"rejected by {', '.join(approvals.rejected_by)}",
+                          f"address the rejection, then request approval again: "
+                          f"`charter request-approval {subject}`")
+    if not approvals.requested:
+        return GateResult(name, False, f"needs {needed} approval(s); none was requested",
+                          f"request approval: `charter request-approval {subject}`")
+    who = f" ({', '.join(approvals.approvers)})" if have else ""
+    if have >= needed:
+        return GateResult(name, True, f"{have} of {needed} approval(s){who}")
+    return GateResult(name, False, f"{have} of {needed} approval(s){who}",
+                      f"needs {needed - have} more: `charter approve {subject}` "
+                      "by someone other than the requester")
+
+
+def gate_failed(report: GateReport) -> Conflict:
+    """The refusal of a move whose gates do not all pass; details carry the whole report."""
+    failed = report.failures
+    names = ", ".join(r.name for r in failed)
+    return Conflict(
+        "gate.failed",
+        f"{report.name} v{report.version} cannot move to {report.to_stage}: "
+        f"{len(failed)} of {len(report.results)} gate(s) failed ({names})",
+        report.hint(), {"report": report.to_dict()})
+
+
+def check_override_reason(reason: str) -> None:
+    """An override names why; the caller checks who may give it."""
+    if not reason:
+        raise InvalidInput("gate.override_reason_required",
+                           "overriding gates requires a reason and none was given",
+                           "say why the gates do not apply this time, e.g. 'hotfix for "
+                           "incident 4711, approvals follow'")
+
+
+def override_payload(report: GateReport) -> dict[str, Any]:
+    return {"report": report.to_dict(), "failed": [r.name for r in report.failures]}
