@@ -206,3 +206,15 @@ def test_a_failed_report_becomes_a_conflict_whose_hint_lists_the_fixes():
 ])
 def test_durations(text, seconds):
     assert parse_duration(text, where="x").total_seconds() == seconds
+
+
+def test_with_the_transition_table_the_report_first_says_whether_the_move_is_allowed():
+    from charter.domain.lifecycle import DEFAULT_TABLE
+
+    report = evaluate(StageGates(), Stage.PRODUCTION, facts(stage=Stage.NONE), ModelFacts("x"),
+                      ApprovalFacts(), NOW, DEFAULT_TABLE)
+    assert [(r.name, r.passed) for r in report.results] == [("transition", False)]
+    assert "allowed moves are: Staging" in report.results[0].fix
+    report = evaluate(StageGates(), Stage.PRODUCTION, facts(), ModelFacts("x"),
+                      ApprovalFacts(), NOW, DEFAULT_TABLE)
+    assert report.passed and report.results[0].detail == "Staging -> Production is an allowed move"

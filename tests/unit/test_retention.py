@@ -12,9 +12,9 @@ from charter.domain.retention import (
     ArchivedVersion,
     RetentionReport,
     RetentionRule,
+    decide_purges,
     parse_retention_policy,
     rollback_target,
-    select,
 )
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -25,7 +25,7 @@ def archived(version: int, days_ago: float, **extra) -> ArchivedVersion:
 
 
 def purged(rule: RetentionRule, versions, rollback_to=None) -> list[int]:
-    return sorted(d.version for d in select("fraud_detector", rule, versions,
+    return sorted(d.version for d in decide_purges("fraud_detector", rule, versions,
                                             rollback_to=rollback_to, now=NOW) if d.purge)
 
 
@@ -49,7 +49,7 @@ def test_both_rules_purge_only_beyond_the_last_n_and_older_than_d():
 
 
 def test_no_rule_purges_nothing():
-    decisions = select("m", RetentionRule(), VERSIONS, rollback_to=None, now=NOW)
+    decisions = decide_purges("m", RetentionRule(), VERSIONS, rollback_to=None, now=NOW)
     assert not any(d.purge for d in decisions)
     assert decisions[0].reason == "no retention rule applies to this model"
 
@@ -58,7 +58,7 @@ def test_the_rollback_target_and_aliased_versions_are_never_purged():
     versions = [archived(1, 400, aliases=("champion",)), archived(2, 300), archived(3, 200)]
     rule = RetentionRule(keep_last=0, purge_ever_production=True)
     assert purged(rule, versions, rollback_to=2) == [3]
-    reasons = {d.version: d.reason for d in select("m", rule, versions, rollback_to=2,
+    reasons = {d.version: d.reason for d in decide_purges("m", rule, versions, rollback_to=2,
                                                    now=NOW)}
     assert reasons[1] == "kept: alias @champion points here"
     assert reasons[2] == "kept: the rollback target"
@@ -83,7 +83,7 @@ def test_the_rollback_target_is_the_newest_former_production_version_still_archi
 
 
 def test_a_report_round_trips_and_counts_purges():
-    decisions = tuple(select("m", RetentionRule(keep_last=3), VERSIONS, rollback_to=None,
+    decisions = tuple(decide_purges("m", RetentionRule(keep_last=3), VERSIONS, rollback_to=None,
                              now=NOW))
     report = RetentionReport(False, decisions)
     assert RetentionReport.from_dict(report.to_dict()) == report

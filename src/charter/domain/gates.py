@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from charter.domain.errors import Conflict, InvalidInput
-from charter.domain.lifecycle import Stage, parse_stage
+from charter.domain.lifecycle import Stage, TransitionTable, parse_stage
 
 GATE_KEYS = ("required_tags", "description", "checks", "min_time_in_staging", "approvals")
 
@@ -300,9 +300,15 @@ class GateReport:
 
 
 def evaluate(gates: StageGates, target: Stage, version: VersionFacts, model: ModelFacts,
-             approvals: ApprovalFacts, now: datetime) -> GateReport:
-    """One result per declared gate, in declaration order; no gates: an empty, passing report."""
-    results: list[GateResult] = []
+             approvals: ApprovalFacts, now: datetime,
+             table: TransitionTable | None = None) -> GateReport:
+    """One result per declared gate, in declaration order; no gates: an empty, passing report.
+
+    With the transition ``table``, the first result says whether the move itself is
+    allowed, so a check of an impossible move does not look like a green light.
+    """
+    results: list[GateResult] = [] if table is None else [
+        _edge_result(table, version.stage, target)]
     subject = f"{version.name}/{version.version}"
     for key in gates.required_tags:
         results.append(_tag_gate(key, version, model, subject))
@@ -321,6 +327,14 @@ def evaluate(gates: StageGates, target: Stage, version: VersionFacts, model: Mod
         results.append(_approvals_gate(gates.approvals, target, version, approvals))
     return GateReport(version.name, version.version, version.stage.value, target.value,
                       tuple(results))
+
+
+def _edge_result(table: TransitionTable, current: Stage, target: Stage) -> GateResult:
+    try:
+        table.check(current, target)
+    except Conflict as refused:
+        return GateResult("transition", False, refused.message, refused.hint)
+    return GateResult("transition", True, f"{current} -> {target} is an allowed move")
 
 
 def _tag_gate(key: str, version: VersionFacts, model: ModelFacts, subject: str) -> GateResult:

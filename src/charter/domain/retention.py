@@ -117,6 +117,7 @@ class RetentionDecision:
 class RetentionReport:
     applied: bool
     decisions: tuple[RetentionDecision, ...] = ()
+    blobs_removed: int = 0          # blobs only purged versions used (recent ones: `charter gc`)
 
     @property
     def purged(self) -> list[RetentionDecision]:
@@ -124,12 +125,13 @@ class RetentionReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"applied": self.applied, "decisions": [d.to_dict() for d in self.decisions],
-                "purge_count": len(self.purged)}
+                "purge_count": len(self.purged), "blobs_removed": self.blobs_removed}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RetentionReport:
         return cls(bool(data["applied"]),
-                   tuple(RetentionDecision.from_dict(d) for d in data.get("decisions", [])))
+                   tuple(RetentionDecision.from_dict(d) for d in data.get("decisions", [])),
+                   int(data.get("blobs_removed", 0)))
 
 
 def rollback_target(production: int | None, stages: Mapping[int, str],
@@ -141,7 +143,7 @@ def rollback_target(production: int | None, stages: Mapping[int, str],
     return None
 
 
-def select(name: str, rule: RetentionRule, archived: Sequence[ArchivedVersion], *,
+def decide_purges(name: str, rule: RetentionRule, archived: Sequence[ArchivedVersion], *,
            rollback_to: int | None, now: datetime) -> list[RetentionDecision]:
     """A decision for every Archived version, newest archived first."""
     ranked = sorted(archived, key=lambda a: (a.archived_at, a.version), reverse=True)
