@@ -141,7 +141,7 @@ class QueriesMixin(ServiceBase):
                     break
             head = session.get_one(tables.ChainHead, 1)
         if head.seq != checked or head.hash != prev_hash:
-            return AuditReport(False, checked, checked + 1 if head.seq > checked else head.seq,
+            return AuditReport(False, checked, checked + 1 if head.seq > checked else head.seq + 1,
                                "events recorded in the chain head are missing")
         return AuditReport(True, checked)
 

@@ -1,4 +1,8 @@
-"""Triggers that make the events table append-only on both databases.
+"""Triggers that keep the contract in the database itself, on both databases:
+
+* the events table is append-only;
+* what a version number means never changes: a version's source, run id and
+  digest, and its files' paths, sizes and digests, cannot be updated in place.
 
 They are DDL the ORM cannot express, kept here so the migration and the tests
 (which drop them to play an attacker with database access) share one text.
@@ -13,10 +17,18 @@ _SQLITE = [
     "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
     "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
     "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    "CREATE TRIGGER versions_content_fixed BEFORE UPDATE OF source, run_id, digest ON versions "
+    "WHEN NEW.source IS NOT OLD.source OR NEW.run_id IS NOT OLD.run_id "
+    "OR NEW.digest IS NOT OLD.digest "
+    "BEGIN SELECT RAISE(ABORT, 'a version''s source and digest never change'); END",
+    "CREATE TRIGGER version_files_fixed BEFORE UPDATE ON version_files "
+    "BEGIN SELECT RAISE(ABORT, 'a version''s files never change'); END",
 ]
 _SQLITE_DROP = [
     "DROP TRIGGER IF EXISTS events_no_update",
     "DROP TRIGGER IF EXISTS events_no_delete",
+    "DROP TRIGGER IF EXISTS versions_content_fixed",
+    "DROP TRIGGER IF EXISTS version_files_fixed",
 ]
 
 _POSTGRES = [
@@ -26,10 +38,23 @@ _POSTGRES = [
     "FOR EACH ROW EXECUTE FUNCTION charter_events_append_only()",
     "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
     "FOR EACH STATEMENT EXECUTE FUNCTION charter_events_append_only()",
+    "CREATE OR REPLACE FUNCTION charter_version_content_fixed() RETURNS trigger AS $$ "
+    "BEGIN IF NEW.source IS DISTINCT FROM OLD.source OR NEW.run_id IS DISTINCT FROM OLD.run_id "
+    "OR NEW.digest IS DISTINCT FROM OLD.digest THEN "
+    "RAISE EXCEPTION 'a version''s source and digest never change'; END IF; RETURN NEW; END $$ "
+    "LANGUAGE plpgsql",
+    "CREATE TRIGGER versions_content_fixed BEFORE UPDATE ON versions "
+    "FOR EACH ROW EXECUTE FUNCTION charter_version_content_fixed()",
+    "CREATE OR REPLACE FUNCTION charter_version_files_fixed() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'a version''s files never change'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER version_files_fixed BEFORE UPDATE ON version_files "
+    "FOR EACH ROW EXECUTE FUNCTION charter_version_files_fixed()",
 ]
 _POSTGRES_DROP = [
     "DROP TRIGGER IF EXISTS events_no_update_delete ON events",
     "DROP TRIGGER IF EXISTS events_no_truncate ON events",
+    "DROP TRIGGER IF EXISTS versions_content_fixed ON versions",
+    "DROP TRIGGER IF EXISTS version_files_fixed ON version_files",
 ]
 
 
