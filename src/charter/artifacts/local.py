@@ -1,92 +1,180 @@
 """Content-addressed blobs in a local folder.
 
 A blob lives at ``<root>/sha256/ab/cdef…`` named by its digest. It is written
-to a temporary name in the same folder, fsynced and renamed into place, so a
-reader never sees a half-written blob and a crash leaves only temp files that
-``collect_partials`` removes.
+to a temporary name under ``<root>/tmp``, hashed on the way, fsynced and renamed
+into place, so a reader never sees a half-written blob and a crash leaves only
+temp files that ``collect_partials`` removes. Published blobs are read-only
+(mode 0444) and never rewritten: publishing the same content again only
+refreshes the blob's modification time (the garbage collector's grace clock).
+
+The staging area (upload sessions) is ``<root>/staging/<key>``: small files
+written to a temp name and renamed, or hard-linked when the key must not exist yet.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from charter.domain.errors import IntegrityFailure, NotFound
+from charter.artifacts.common import (
+    CHUNK,
+    BlobInfo,
+    Hasher,
+    Progress,
+    StagedInfo,
+    blob_missing,
+    blob_name,
+    check_digest,
+    check_staged_key,
+    digest_mismatch,
+)
+from charter.domain.manifest import manifest_digest
 
-CHUNK = 1024 * 1024
-Progress = Callable[[int], None]
+__all__ = ["LocalBlobStore", "LocalBlobWriter", "manifest_digest", "remove_tree"]
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+class LocalBlobWriter:
+    """One blob being written: ``write`` chunks, then ``commit`` (or ``abort``)."""
+
+    def __init__(self, store: LocalBlobStore, expected: str | None) -> None:
+        self._store = store
+        self._expected = check_digest(expected) if expected else None
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="upload-")
+        self._tmp = Path(name)
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._hasher = Hasher()
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        self._hasher.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            written = self._file.write(view)
+            view = view[written:]
+
+    def commit(self) -> tuple[str, int]:
+        """Verify and publish; returns (sha256, size)."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            digest = self._hasher.hexdigest()
+            if self._expected and digest != self._expected:
+                raise digest_mismatch(self._expected, digest)
+            self._store.publish(self._tmp, digest)
+            return digest, self._hasher.size
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 class LocalBlobStore:
+    #: The S3 store wants the digest before the bytes (it writes straight to the final
+    #: key); this one hashes on the way and renames, so it does not need it.
+    wants_digest_first = False
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._blobs = self.root / "sha256"
-        self._tmp = self.root / "tmp"
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = self.root / "tmp"
+        self._staging = self.root / "staging"
+        for folder in (self._blobs, self.tmp_dir, self._staging):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    # ---- blobs ---------------------------------------------------------------------
 
     def path_of(self, digest: str) -> Path:
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise NotFound("blob.not_found", f"'{digest}' is not a sha256 digest",
-                           "blob names are 64 lowercase hex characters")
-        return self._blobs / digest[:2] / digest[2:]
+        return self.root / blob_name(digest)
+
+    def local_path(self, digest: str) -> Path:
+        """The blob's file, for servers that can hand a file to the kernel (sendfile)."""
+        path = self.path_of(digest)
+        if not path.is_file():
+            raise blob_missing(digest)
+        return path
 
     def exists(self, digest: str) -> bool:
         return self.path_of(digest).is_file()
 
-    def put_stream(self, stream: BinaryIO, progress: Progress | None = None) -> tuple[str, int]:
-        """Store a stream; returns (sha256, size). Identical content is stored once."""
-        hasher, size = hashlib.sha256(), 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
+    def size_of(self, digest: str) -> int:
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    if progress:
-                        progress(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-            digest = hasher.hexdigest()
-            self._publish(Path(tmp_name), digest)
-            return digest, size
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
+            return self.path_of(digest).stat().st_size
+        except FileNotFoundError:
+            raise blob_missing(digest) from None
+
+    def writer(self, expected: str | None = None) -> LocalBlobWriter:
+        return LocalBlobWriter(self, expected)
+
+    def put_stream(self, stream: BinaryIO, progress: Progress | None = None,
+                   expected: str | None = None) -> tuple[str, int]:
+        """Store a stream; returns (sha256, size). Identical content is stored once."""
+        writer = self.writer(expected)
+        try:
+            while chunk := stream.read(CHUNK):
+                writer.write(chunk)
+                if progress:
+                    progress(len(chunk))
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.commit()
 
     def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
         with open(path, "rb") as stream:
             return self.put_stream(stream, progress)
 
-    def _publish(self, tmp: Path, digest: str) -> None:
+    def publish(self, tmp: Path, digest: str) -> None:
         final = self.path_of(digest)
         if final.exists():
+            os.utime(final)  # the same bytes again: only the grace clock moves
             return
         final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)  # published blobs are immutable
         os.replace(tmp, final)
-        os.chmod(final, 0o444)  # published blobs are immutable
+        _fsync_dir(final.parent)
 
     def open(self, digest: str) -> BinaryIO:
-        path = self.path_of(digest)
-        if not path.is_file():
-            raise NotFound("blob.not_found", f"blob {digest} is not in the store",
-                           "the version's files may have been purged")
-        return open(path, "rb")
+        try:
+            return open(self.path_of(digest), "rb")
+        except FileNotFoundError:
+            raise blob_missing(digest) from None
 
-    def iter_chunks(self, digest: str) -> Iterator[bytes]:
+    def iter_chunks(self, digest: str, start: int = 0, stop: int | None = None,
+                    chunk_size: int = CHUNK) -> Iterator[bytes]:
+        """The blob's bytes [start, stop), in chunks of at most ``chunk_size``."""
         with self.open(digest) as stream:
-            while chunk := stream.read(CHUNK):
+            stream.seek(start)
+            left = (stop if stop is not None else os.fstat(stream.fileno()).st_size) - start
+            while left > 0:
+                chunk = stream.read(min(chunk_size, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
                 yield chunk
 
     def copy_to(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
         """Copy a blob out, verifying its digest on the way; publish dest atomically."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        hasher = hashlib.sha256()
+        hasher = Hasher()
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".charter-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -96,39 +184,108 @@ class LocalBlobStore:
                     if progress:
                         progress(len(chunk))
             if hasher.hexdigest() != digest:
-                raise IntegrityFailure(
-                    "artifact.digest_mismatch", f"stored blob {digest} does not match its digest",
-                    "the blob store was altered on disk; restore it from backup")
+                raise digest_mismatch(digest, hasher.hexdigest(), f"stored blob {digest}")
             os.replace(tmp_name, dest)
         finally:
             Path(tmp_name).unlink(missing_ok=True)
-
-    def collect_partials(self) -> int:
-        """Remove temp files left by interrupted uploads; returns how many."""
-        removed = 0
-        for leftover in self._tmp.iterdir():
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
 
     def delete(self, digest: str) -> None:
         path = self.path_of(digest)
         if path.exists():
             os.chmod(path, 0o644)
-            path.unlink()
+            path.unlink(missing_ok=True)
 
     def digests(self) -> Iterator[str]:
-        for prefix in self._blobs.iterdir():
-            for blob in prefix.iterdir():
-                yield prefix.name + blob.name
+        for info in self.blobs():
+            yield info.digest
+
+    def blobs(self) -> Iterator[BlobInfo]:
+        for prefix in sorted(self._blobs.iterdir()):
+            for blob in sorted(prefix.iterdir()):
+                try:
+                    stat = blob.stat()
+                except FileNotFoundError:  # deleted while we listed
+                    continue
+                yield BlobInfo(prefix.name + blob.name, stat.st_size, _utc(stat.st_mtime))
+
+    def blob_info(self, digest: str) -> BlobInfo | None:
+        try:
+            stat = self.path_of(digest).stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(digest, stat.st_size, _utc(stat.st_mtime))
+
+    def collect_partials(self, before: datetime | None = None) -> int:
+        """Remove temp files of interrupted writes (older than ``before``); how many."""
+        removed = 0
+        for leftover in self.tmp_dir.iterdir():
+            try:
+                if before is None or _utc(leftover.stat().st_mtime) < before:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished (or aborted) while we looked
+                continue
+        return removed
+
+    # ---- staging area ------------------------------------------------------------------
+
+    def _staged_path(self, key: str) -> Path:
+        return self._staging / check_staged_key(key)
+
+    def put_staged(self, key: str, data: bytes, *, exclusive: bool = False) -> bool:
+        """Write a staging record; with ``exclusive``, only if the key is new (False if not)."""
+        path = self._staged_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            if not exclusive:
+                os.replace(tmp_name, path)
+                return True
+            try:
+                os.link(tmp_name, path)  # atomic create-if-absent with the whole content
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+
+    def get_staged(self, key: str) -> bytes | None:
+        try:
+            return self._staged_path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def list_staged(self, prefix: str) -> list[StagedInfo]:
+        """Every record whose key starts with ``prefix/``."""
+        folder = self._staged_path(prefix)
+        found = []
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.name.startswith(".tmp-") or not path.is_file():
+                continue
+            try:
+                modified = _utc(path.stat().st_mtime)
+            except FileNotFoundError:
+                continue
+            found.append(StagedInfo(path.relative_to(self._staging).as_posix(), modified))
+        return found
+
+    def delete_staged(self, key: str) -> None:
+        """Remove one record, or every record under ``key/``."""
+        path = self._staged_path(key)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
-def manifest_digest(files: list[tuple[str, str]]) -> str:
-    """One digest for a version: sha256 over its sorted (path, sha256) pairs."""
-    hasher = hashlib.sha256()
-    for path, sha in sorted(files):
-        hasher.update(f"{path}\0{sha}\n".encode())
-    return hasher.hexdigest()
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:

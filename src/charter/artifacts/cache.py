@@ -1,0 +1,166 @@
+"""The pull cache: blobs fetched from a registry, kept locally by digest.
+
+``<cache>/sha256/ab/cdef…`` holds a blob whose sha256 was verified when it was
+fetched; ``…cdef.partial`` is a fetch in progress or one that broke, resumed
+from its last byte by the next pull. Entries are read-only and are hard-linked
+into the destination folder (copied across file systems), so pulling a version
+whose blobs are cached takes no transfer and no copy.
+
+Concurrent pulls of the same blob (two processes) take turns on an advisory
+lock on the ``.partial`` file; the second finds the blob published and uses it.
+The default location is ``$CHARTER_CACHE_DIR``, else ``$CHARTER_HOME/cache``, else
+the default data folder's ``cache``; it is safe to delete at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from charter.artifacts.common import Hasher, Progress, blob_name, digest_mismatch
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: pulls of one blob are not serialised
+    fcntl = None  # type: ignore[assignment]
+
+# fetch(offset) -> (the offset the bytes really start at, the bytes from there to the end).
+# A source that cannot resume answers offset 0 and the whole blob.
+Fetch = Callable[[int], tuple[int, Iterator[bytes]]]
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("CHARTER_CACHE_DIR"):
+        return Path(env["CHARTER_CACHE_DIR"])
+    if env.get("CHARTER_HOME"):
+        return Path(env["CHARTER_HOME"]) / "cache"
+    data = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "charter" / "cache"
+
+
+class BlobCache:
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def __repr__(self) -> str:
+        return f"BlobCache({str(self.root)!r})"
+
+    def path_of(self, digest: str) -> Path:
+        return self.root / blob_name(digest)
+
+    def has(self, digest: str, size: int) -> bool:
+        try:
+            return self.path_of(digest).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
+    def fill(self, digest: str, size: int, fetch: Fetch,
+             progress: Progress | None = None) -> Path:
+        """The cached blob, fetched (or resumed) and verified first if it is not here yet."""
+        final = self.path_of(digest)
+        if self.has(digest, size):
+            if progress:
+                progress(size)
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(final.name + ".partial")
+        with open(partial, "ab+") as out, _locked(out):
+            if self.has(digest, size):  # another process finished it while we waited
+                _drop_if_orphan(partial, out)
+                if progress:
+                    progress(size)
+                return final
+            self._fetch_into(out, digest, size, fetch, progress)
+            os.chmod(partial, 0o444)
+            os.replace(partial, final)
+        return final
+
+    def _fetch_into(self, out: object, digest: str, size: int, fetch: Fetch,
+                    progress: Progress | None) -> None:
+        assert hasattr(out, "fileno")
+        fd = out.fileno()  # opened for appending: every write lands at the end
+        have = os.fstat(fd).st_size
+        if have > size:
+            os.ftruncate(fd, 0)
+            have = 0
+        hasher = _hash_prefix(fd, have)
+        start, chunks = fetch(have)
+        if start != have:  # the source restarted from 0
+            os.ftruncate(fd, 0)
+            hasher = Hasher()
+        if progress and start:
+            progress(start)
+        for chunk in chunks:
+            hasher.update(chunk)
+            _write_all(fd, chunk)
+            if progress:
+                progress(len(chunk))
+            if hasher.size > size:
+                break
+        if hasher.size != size or hasher.hexdigest() != digest:
+            os.ftruncate(fd, 0)  # never resume from bytes that proved wrong
+            raise digest_mismatch(digest, hasher.hexdigest(), f"the fetched blob ({hasher.size}"
+                                  f" of {size} bytes)")
+
+    def place(self, digest: str, dest: Path) -> None:
+        """Put the cached blob at ``dest``: a hard link when possible, else a copy."""
+        source = self.path_of(digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samefile(source, dest):
+                return
+        tmp = dest.parent / f".charter-{uuid.uuid4().hex}"
+        try:
+            try:
+                os.link(source, tmp)
+            except OSError as error:
+                if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(file: object) -> Iterator[None]:
+    if fcntl is None:
+        yield
+        return
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        fcntl.flock(file.fileno(), fcntl.LOCK_UN)  # type: ignore[attr-defined]
+
+
+def _drop_if_orphan(partial: Path, out: object) -> None:
+    """Remove the empty .partial this process created after the blob was published."""
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(partial).st_ino == os.fstat(out.fileno()).st_ino:  # type: ignore[attr-defined]
+            partial.unlink()
+
+
+def _hash_prefix(fd: int, length: int) -> Hasher:
+    hasher = Hasher()
+    buffer = bytearray(1024 * 1024)
+    view = memoryview(buffer)
+    os.lseek(fd, 0, os.SEEK_SET)
+    while hasher.size < length:
+        count = os.readv(fd, [view[:min(len(buffer), length - hasher.size)]])
+        if not count:
+            break
+        hasher.update(view[:count])
+    return hasher
+
+
+def _write_all(fd: int, chunk: bytes | memoryview) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view):]
