@@ -22,7 +22,8 @@ def connect(target: str | Path | None = None, *, actor: str | None = None,
     if text.startswith(("http://", "https://")):
         from charter.client import RemoteRegistry
 
-        return RemoteRegistry(text, token=token, actor=actor)
+        return RemoteRegistry(text, token=token, actor=actor,
+                              cache_dir=settings.get("cache_dir"))
     from charter.bootstrap import build_service
     from charter.config import Settings
 

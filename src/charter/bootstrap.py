@@ -6,15 +6,17 @@ import getpass
 import os
 from dataclasses import replace
 
+from charter.artifacts.cache import BlobCache
 from charter.artifacts.local import LocalBlobStore
 from charter.config import Settings
+from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import DEFAULT_TABLE
 from charter.domain.naming import NamingPolicy
 from charter.domain.sources import SourcePolicy
 from charter.person_names import default_policy
 from charter.service import Policies, RegistryService
+from charter.service.base import BlobStore
 from charter.store.database import Database
-
 
 # [naming] keys that extend a shipped word list (docs/configuration.md).
 EXTRA_WORDS = {"extra_version_markers": "version_markers", "extra_algorithms": "algorithms",
@@ -48,6 +50,23 @@ def build_service(settings: Settings, *, actor: str | None = None,
                   migrate: bool = True) -> RegistryService:
     settings.home.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url, migrate=migrate)
-    blobs = LocalBlobStore(settings.blob_root)
-    return RegistryService(database, blobs, policies_from(settings),
-                           actor=actor or default_actor())
+    blobs = blob_store(settings)
+    service = RegistryService(database, blobs, policies_from(settings),
+                              actor=actor or default_actor())
+    if not isinstance(blobs, LocalBlobStore):  # a local folder needs no cache in front of it
+        service.cache = BlobCache(settings.cache_dir)
+    return service
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """The configured blob store: the local blob folder (default) or S3 (docs/artifacts.md)."""
+    config = settings.artifacts
+    if config.backend == "local":
+        return LocalBlobStore(settings.blob_root)
+    if config.backend == "s3":
+        from charter.artifacts.s3 import S3BlobStore  # boto3 only when configured
+
+        return S3BlobStore(config.bucket, config.prefix, endpoint_url=config.endpoint_url,
+                           region=config.region, addressing_style=config.addressing_style)
+    raise InvalidInput("config.invalid", f"[artifacts] backend {config.backend!r} is unknown",
+                       "use 'local' (the default) or 's3'")

@@ -23,6 +23,27 @@ def default_home(env: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
+class ArtifactSettings:
+    """Where blobs live: ``local`` (the blob folder) or ``s3`` (docs/artifacts.md).
+
+    S3 credentials are never read from here: boto3 finds them (AWS_ACCESS_KEY_ID /
+    AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role, …).
+    """
+
+    backend: str = "local"
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str = ""          # MinIO or another S3-compatible server; empty: AWS
+    region: str = ""
+    addressing_style: str = ""      # path | virtual; empty: path with endpoint_url, else auto
+
+
+ARTIFACT_ENV = {"backend": "CHARTER_ARTIFACTS_BACKEND", "bucket": "CHARTER_S3_BUCKET",
+                "prefix": "CHARTER_S3_PREFIX", "endpoint_url": "CHARTER_S3_ENDPOINT_URL",
+                "region": "CHARTER_S3_REGION", "addressing_style": "CHARTER_S3_ADDRESSING_STYLE"}
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str
@@ -33,6 +54,8 @@ class Settings:
     file_roots: tuple[str, ...] = ()
     config_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # sections later features read
+    artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
+    cache_dir: Path | None = None   # the pull cache; None: $CHARTER_HOME/cache
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None,
@@ -66,7 +89,17 @@ class Settings:
             file_roots=tuple(file.get("sources", {}).get("file_roots", ())),
             config_file=config_file,
             extra=file,
+            artifacts=_artifact_settings(pick, file.get("artifacts", {})),
+            cache_dir=Path(pick("cache_dir", "CHARTER_CACHE_DIR",
+                                file.get("artifacts", {}).get("cache_dir"), home / "cache")),
         )
+
+
+def _artifact_settings(pick: Any, section: Mapping[str, Any]) -> ArtifactSettings:
+    values = {key: str(pick(key, env_key, section.get(key), ""))
+              for key, env_key in ARTIFACT_ENV.items()}
+    values["backend"] = values["backend"].lower() or "local"
+    return ArtifactSettings(**values)
 
 
 def _config_file(given: Mapping[str, Any], env: Mapping[str, str], home: Path) -> Path | None:

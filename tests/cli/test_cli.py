@@ -125,7 +125,7 @@ def test_resolve_production_names_the_version_its_artifact_and_digest(story):
     resolved = story[0]["resolve"]
     assert resolved.returncode == 0, resolved.stderr
     assert "fraud_detector v1 (Production)" in resolved.stdout
-    assert "charter:/fraud_detector/1" in resolved.stdout
+    assert "charter:/models/fraud_detector/versions/1/files" in resolved.stdout
     assert "digest" in resolved.stdout
 
 

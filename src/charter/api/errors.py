@@ -38,7 +38,8 @@ MLFLOW_PREFIX = "/api/2.0/mlflow/"
 
 
 def is_mlflow_path(path: str) -> bool:
-    return path.startswith(MLFLOW_PREFIX) or path.startswith("/ajax-api/2.0/mlflow/")
+    return path.startswith((MLFLOW_PREFIX, "/ajax-api/2.0/mlflow/",
+                            "/api/2.0/mlflow-artifacts/"))
 
 
 def native_body(error: CharterError) -> dict:  # type: ignore[type-arg]

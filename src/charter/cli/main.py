@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from charter.cli import admin, edits, lifecycle, reads, serve
+from charter.cli import admin, artifacts, edits, lifecycle, reads, serve
 from charter.cli.errors import FunnelGroup
 from charter.cli.state import State
 
@@ -47,7 +47,7 @@ _COMMANDS = [
     lifecycle.register, lifecycle.promote, lifecycle.transition, lifecycle.rollback,
     lifecycle.archive, lifecycle.delete,
     reads.ls, reads.show, reads.history, reads.lint, reads.resolve, reads.pull,
-    edits.tag, edits.alias, edits.rename, edits.describe, serve.serve,
+    edits.tag, edits.alias, edits.rename, edits.describe, serve.serve, artifacts.gc,
 ]
 for _command in _COMMANDS:
     app.command()(_command)

@@ -14,17 +14,22 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from charter.client import records
+from charter.artifacts.cache import BlobCache
+from charter.artifacts.tree import target_in
+from charter.client import records, transfer
 from charter.client.session import Session, segment
-from charter.domain.errors import InvalidInput
+from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.naming import Finding
+from charter.domain.paths import safe_relative_path
 from charter.domain.records import (
     AuditReport,
     EventRecord,
+    FileRecord,
     ModelRecord,
     Page,
     Resolution,
@@ -45,10 +50,12 @@ def default_actor() -> str:
 class RemoteRegistry:
     def __init__(self, url: str, *, token: str | None = None, actor: str | None = None,
                  timeout: float | httpx.Timeout | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 cache_dir: str | Path | None = None) -> None:
         self._session = Session(url, token=token, timeout=timeout, transport=transport)
         self.url = self._session.url
         self.actor = actor or default_actor()
+        self.cache = BlobCache(cache_dir)  # where pulled blobs are kept (charter.artifacts.cache)
 
     def __repr__(self) -> str:
         return f"RemoteRegistry({self.url!r}, actor={self.actor!r})"
@@ -109,15 +116,18 @@ class RemoteRegistry:
                  run_id: str = "", description: str = "", tags: dict[str, str] | None = None,
                  create_model: bool = True, reason: str = "",
                  progress: Progress | None = None) -> VersionRecord:
-        if path is not None:
-            raise InvalidInput(
-                "upload.unsupported",
-                f"Registering local files ({path}) through a Charter server is not supported yet",
-                "register from a source URI (s3://, runs:/, …), or use an embedded registry "
-                "(charter.connect('/path/to/home')) on a machine that holds the data dir",
-                {"path": str(path)})
+        if bool(source) == (path is not None):
+            raise InvalidInput("version.source_required",
+                               "Give exactly one of a source URI or a local path",
+                               "e.g. charter register fraud_detector ./model_dir")
         body = {"source": source, "run_id": run_id, "description": description,
-                "tags": tags or {}, "create_model": create_model, "reason": reason}
+                "tags": tags or {}, "reason": reason}
+        if path is not None:  # upload the files: streamed, hashed, committed with a manifest
+            del body["source"]
+            return records.version(transfer.upload_version(
+                self._session, self.actor, name, Path(path), options=body,
+                create_model=create_model, progress=progress))
+        body["create_model"] = create_model
         return records.version(self._call("POST", _model(name) + "/versions", json=body))
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
@@ -203,12 +213,41 @@ class RemoteRegistry:
         answer = self._call("GET", "/lint", params={"name": name})
         return records.findings(answer["results"][0])
 
+    def list_files(self, name: str, version: int | str) -> VersionRecord:
+        """The version, whose ``files`` are its stored files (none for a source-only one)."""
+        return self.get_version(name, version)
+
+    def get_file(self, name: str, version: int | str, path: str) -> FileRecord:
+        path = safe_relative_path(path)
+        record = self.get_version(name, version)
+        for file in record.files:
+            if file.path == path:
+                return file
+        raise NotFound("file.not_found", f"{record.uri} has no file {path!r}",
+                       f"list its files with GET …/versions/{record.version}/files",
+                       {"path": path})
+
     def download(self, uri: str, dest: str | Path, progress: Progress | None = None) -> Path:
-        raise InvalidInput(
-            "download.unsupported",
-            f"Downloading {uri} through a Charter server is not supported yet",
-            "resolve the URI and fetch its artifact_location, or use an embedded registry",
-            {"uri": uri})
+        """Fetch a version's files into ``dest`` through the pull cache, verifying each sha256.
+
+        Blobs already in the cache are not fetched again; a fetch that broke resumes
+        from its last byte. Files are hard-linked (or copied) from the cache into dest.
+        """
+        version = self.resolve(uri).version
+        if not version.files:
+            raise InvalidInput(
+                "version.no_files", f"{version.uri} has no files stored in Charter",
+                f"its source is {version.source or '(none)'}; fetch it from there")
+        root = Path(dest).resolve()
+        transfers = transfer.Transfers(self._session, self.actor)
+        files = _version(version.name, version.version) + "/files/"
+        for file in version.files:
+            target = target_in(root, file.path)
+            path = files + quote(file.path, safe="/")
+            self.cache.fill(file.sha256, file.size,
+                            lambda offset, path=path: transfers.get_file(path, offset), progress)
+            self.cache.place(file.sha256, target)
+        return root
 
 
 def _model(name: str) -> str:

@@ -1,12 +1,12 @@
 """Read-side use cases: resolve URIs (now or as of a past time), latest versions,
-history, the event feed, audit verification, lint and download."""
+history, the event feed, audit verification and lint (downloads: service.files)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import Finding
 from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
-from charter.service.base import Progress, ServiceBase
+from charter.service.base import ServiceBase
 from charter.service.convert import event_record
 from charter.service.versions import parse_version
 from charter.store import reads, tables
@@ -148,24 +148,6 @@ class QueriesMixin(ServiceBase):
     def lint(self, name: str) -> list[Finding]:
         return self.policies.naming.lint(name)
 
-    def download(self, uri: str, dest: str | Path, progress: Progress | None = None) -> Path:
-        """Copy a version's files into ``dest``, verifying every digest."""
-        resolution = self.resolve(uri)
-        files = resolution.version.files
-        if not files:
-            raise InvalidInput(
-                "version.no_files",
-                f"{resolution.version.uri} has no files stored in Charter",
-                f"its source is {resolution.version.source or '(none)'}; fetch it from there")
-        root = Path(dest).resolve()
-        for file in files:
-            target = (root / file.path).resolve()
-            if not target.is_relative_to(root):
-                raise InvalidInput("path.outside", f"'{file.path}' would leave '{root}'",
-                                   "the version's file list is corrupt; run `charter audit verify`")
-            self.blobs.copy_to(file.sha256, target, progress)
-        return root
-
 
 MAX_LIMIT = 10_000
 
@@ -195,8 +177,15 @@ def _pick(name: str, uri: ModelUri, snapshot: Snapshot, when: str = "") -> int:
 
 
 def artifact_location(version: VersionRecord) -> str:
-    """Where a version's bytes are: its source, or Charter's own blob store."""
-    return version.source or f"charter:/{version.name}/{version.version}"
+    """Where a version's bytes are: Charter's own store when it holds files, else the source.
+
+    ``charter:/models/<name>/versions/<n>/files`` is the path of the version's file
+    listing under any Charter server's ``/api/v1`` (docs/artifacts.md); the MLflow
+    surface answers the same place as an absolute http(s) URL.
+    """
+    if version.files:
+        return f"charter:/models/{quote(version.name, safe='')}/versions/{version.version}/files"
+    return version.source
 
 
 def _stored_fields(row: tables.Event) -> dict:  # type: ignore[type-arg]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from charter.artifacts.local import manifest_digest
+from charter.artifacts.tree import local_files
 from charter.domain import events
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.lifecycle import Stage, check_deletable, parse_stage
+from charter.domain.manifest import manifest_digest
+from charter.domain.naming import Finding
 from charter.domain.records import VersionRecord
 from charter.domain.sources import check_source
 from charter.domain.uris import MAX_VERSION
@@ -26,7 +27,6 @@ from charter.store import reads, tables
 from charter.store import repository as repo
 
 StoredFile = tuple[str, int, str]  # (relative path, size, sha256)
-MAX_FILE_PATH = 1024
 
 
 class VersionsMixin(ModelsMixin):
@@ -43,6 +43,15 @@ class VersionsMixin(ModelsMixin):
             raise InvalidInput("version.source_required",
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
+        findings = self._check_registration(name, source, run_id, description, tags,
+                                            create_model)
+        stored = self._store_files(Path(path), progress) if path else []
+        return self._insert_version(name, source, run_id, description, tags or {},
+                                    stored, create_model, findings, reason)
+
+    def _check_registration(self, name: str, source: str, run_id: str, description: str,
+                            tags: dict[str, str] | None, create_model: bool) -> list[Finding]:
+        """Every check a registration passes before any byte is stored; the name's findings."""
         check_run_id(run_id)
         if source:
             check_source(source, run_id=run_id, policy=self.policies.sources)
@@ -51,11 +60,8 @@ class VersionsMixin(ModelsMixin):
             check_tag(key, value)
         # Only a model about to be created has its name checked; MLflow's surface never
         # creates one here, and an existing name was checked when it was created.
-        findings = ([] if not create_model or repo_name_exists(self, name)
-                    else self._check_new_name(name))
-        stored = self._store_files(Path(path), progress) if path else []
-        return self._insert_version(name, source, run_id, description, tags or {},
-                                    stored, create_model, findings, reason)
+        return ([] if not create_model or repo_name_exists(self, name)
+                else self._check_new_name(name))
 
     def _store_files(self, root: Path, progress: Progress | None) -> list[StoredFile]:
         stored = []
@@ -212,28 +218,3 @@ def parse_version(version: int | str) -> int:
                            f"versions are whole numbers from 1 to {MAX_VERSION}, e.g. 3 or v3")
     return int(text)
 
-
-def local_files(root: Path) -> list[tuple[str, Path]]:
-    """The regular files of a file or folder, with safe relative POSIX paths."""
-    if not root.exists():
-        raise InvalidInput("path.not_found", f"'{root}' does not exist",
-                           "give the path of a model file or folder")
-    if root.is_file():
-        return [(root.name, root)]
-    base = root.resolve()
-    found = []
-    for folder, _dirs, files in os.walk(base):
-        for file_name in files:
-            file = Path(folder) / file_name
-            if file.is_symlink() and not file.resolve().is_relative_to(base):
-                raise InvalidInput("path.outside", f"'{file}' links outside '{root}'",
-                                   "copy the file into the model folder instead of linking it")
-            relative = PurePosixPath(file.relative_to(base)).as_posix()
-            if len(relative) > MAX_FILE_PATH:
-                raise InvalidInput("path.too_long", f"'{relative[:80]}…' is longer than "
-                                   f"{MAX_FILE_PATH} characters", "shorten the file's path")
-            found.append((relative, file))
-    if not found:
-        raise InvalidInput("path.empty", f"'{root}' holds no files",
-                           "a model folder needs at least one file")
-    return sorted(found)

@@ -24,7 +24,6 @@ from charter.api.mlflow import shapes
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
-from charter.service.queries import artifact_location
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
@@ -151,11 +150,6 @@ def search_model_versions(service: RegistryService, p: Params) -> Response:
     return shapes.json_response(body)
 
 
-def get_model_version_download_uri(service: RegistryService, p: Params) -> Response:
-    version = service.get_version(p.text("name", required=True), p.version())
-    return shapes.json_response({"artifact_uri": artifact_location(version)})
-
-
 def transition_model_version_stage(service: RegistryService, p: Params) -> Response:
     version = service.transition(p.text("name", required=True), p.version(),
                                  p.text("stage", required=True),
@@ -207,7 +201,7 @@ ENDPOINTS: dict[str, dict[str, Handler]] = {
     "/model-versions/update": {"PATCH": update_model_version},
     "/model-versions/delete": {"DELETE": delete_model_version},
     "/model-versions/search": {"GET": search_model_versions, "POST": search_model_versions},
-    "/model-versions/get-download-uri": {"GET": get_model_version_download_uri},
+    # model-versions/get-download-uri needs the request's URL: see artifacts.py
     "/model-versions/transition-stage": {"POST": transition_model_version_stage},
     "/model-versions/set-tag": {"POST": set_model_version_tag},
     "/model-versions/delete-tag": {"DELETE": delete_model_version_tag},

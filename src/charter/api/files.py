@@ -1,0 +1,204 @@
+"""Moving file bytes over HTTP: request bodies into the blob store, blobs out as responses.
+
+Both directions stream in fixed 1 MiB chunks and overlap the network with the
+disk: while the event loop receives (or sends) one chunk, a worker thread hashes
+and writes (or reads) the previous one. hashlib and file I/O release the GIL, so
+a transfer runs at the speed of its slowest stage, with flat memory: at most two
+chunks per transfer are held at a time.
+
+``file_response`` serves one stored file: ``application/octet-stream``,
+``X-Content-Type-Options: nosniff``, ``Content-Disposition: attachment``, the
+sha256 as ETag and ``Repr-Digest``, and single byte ranges (206, or 416 when the
+range starts past the end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
+from urllib.parse import quote, unquote_to_bytes
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from charter.domain.paths import path_from_url, refused
+from charter.domain.records import FileRecord
+from charter.service import RegistryService
+from charter.service.uploads import FileUpload
+
+HANDOFF = 1024 * 1024
+SHA256_HEADER = "x-charter-sha256"
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+# ---- paths and URLs ---------------------------------------------------------------------
+
+def raw_tail(request: Request, decoded: str) -> str:
+    """The file path as the client sent it, checked by the one path rule.
+
+    ``decoded`` is the router's (already percent-decoded) path parameter; its
+    segment count picks the same tail out of the raw path, which is then decoded
+    once more, strictly, by ``path_from_url``. An encoded '/' gives the decoded
+    parameter more segments than the raw tail has, so the two disagree: refused.
+    """
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    segments = raw.split(b"?", 1)[0].split(b"/")
+    tail = b"/".join(segments[-len(decoded.split("/")):])
+    if unquote_to_bytes(tail) != decoded.encode():
+        raise refused(decoded, "it holds a percent-encoded '/' or a bad escape",
+                      "encoded_separator")
+    return path_from_url(tail)
+
+
+def public_base_url(request: Request) -> str:
+    """``scheme://host[/root]`` as the client reached us, proxies' X-Forwarded-* included."""
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+    scheme = proto if proto in ("http", "https") else request.url.scheme
+    if not _HOST.fullmatch(host):
+        host = request.headers.get("host", "") if _HOST.fullmatch(
+            request.headers.get("host", "")) else request.url.netloc
+    return f"{scheme}://{host}{request.scope.get('root_path', '').rstrip('/')}"
+
+
+# ---- uploads ---------------------------------------------------------------------------
+
+def expected_digest(request: Request) -> str | None:
+    value = request.headers.get(SHA256_HEADER)
+    return value.strip() if value else None
+
+
+async def receive_into(request: Request, upload: FileUpload) -> FileRecord:
+    """Stream the request body into the blob writer; record the file when it is complete."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    batched = 0
+    try:
+        async for chunk in request.stream():
+            batch.append(chunk)  # kept as received: joining them would copy every byte once more
+            batched += len(chunk)
+            if batched >= HANDOFF:
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, _write_batch, upload, batch)
+                batch, batched = [], 0
+        if pending is not None:
+            await pending
+        if batch:
+            await run_in_threadpool(_write_batch, upload, batch)
+        return await run_in_threadpool(upload.finish)
+    except BaseException:
+        if pending is not None:
+            with suppress(BaseException):
+                await asyncio.shield(pending)
+        await asyncio.shield(run_in_threadpool(upload.abort))
+        raise
+
+
+def _write_batch(upload: FileUpload, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        upload.write(chunk)
+
+
+# ---- downloads -------------------------------------------------------------------------
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``bytes=`` range as [start, stop); None: serve everything.
+
+    Several ranges and malformed headers are ignored (RFC 9110 lets a server answer
+    200 with the whole representation); a range starting past the end raises
+    ValueError, answered 416.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if (unit.strip().lower() != "bytes" or "," in spec or not dash
+            or not (first.isdigit() or not first) or not (last.isdigit() or not last)):
+        return None
+    if not first:  # the last N bytes
+        if not last or int(last) == 0 or size == 0:
+            raise ValueError("unsatisfiable")
+        return max(0, size - int(last)), size
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise ValueError("unsatisfiable")
+    return start, size if not last else min(int(last) + 1, size)
+
+
+def file_headers(file: FileRecord) -> dict[str, str]:
+    name = file.path.rsplit("/", 1)[-1]
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return {
+        "content-type": "application/octet-stream",
+        "x-content-type-options": "nosniff",
+        "content-disposition": f"attachment; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{quote(name, safe='')}",
+        "accept-ranges": "bytes",
+        "etag": f'"{file.sha256}"',
+        "repr-digest": f"sha-256=:{base64.b64encode(bytes.fromhex(file.sha256)).decode()}:",
+        SHA256_HEADER: file.sha256,
+        "cache-control": "private, no-transform",
+    }
+
+
+async def file_response(service: RegistryService, file: FileRecord,
+                        request: Request) -> Response:
+    """The file's bytes (or the asked range) as a streamed attachment."""
+    headers = file_headers(file)
+    try:
+        wanted = parse_range(request.headers.get("range"), file.size)
+    except ValueError:
+        headers["content-range"] = f"bytes */{file.size}"
+        return Response(status_code=416, headers=headers)
+    start, stop = wanted or (0, file.size)
+    status = 206 if wanted else 200
+    if wanted:
+        headers["content-range"] = f"bytes {start}-{stop - 1}/{file.size}"
+    headers["content-length"] = str(stop - start)
+    if request.method == "HEAD":
+        await run_in_threadpool(service.blobs.size_of, file.sha256)  # 404 if it was purged
+        return Response(status_code=status, headers=headers)
+    reader = _Reader(service.read_file(file, start, stop))
+    first = await run_in_threadpool(reader.next)  # opens the blob: errors still get a body
+    return StreamingResponse(_prefetched(first, reader), status_code=status, headers=headers)
+
+
+class _Reader:
+    """A blob's chunk iterator, safe to close while a worker thread reads from it."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks: Iterator[bytes] | None = chunks
+        self._lock = threading.Lock()
+
+    def next(self) -> bytes | None:
+        with self._lock:
+            return None if self._chunks is None else next(self._chunks, None)
+
+    def close(self) -> None:
+        with self._lock:  # waits for a read in flight, then closes the file or connection
+            chunks, self._chunks = self._chunks, None
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+async def _prefetched(first: bytes | None, reader: _Reader) -> AsyncIterator[bytes]:
+    """Send one chunk while the next is read in a worker thread."""
+    loop = asyncio.get_running_loop()
+    try:
+        chunk = first
+        while chunk is not None:
+            upcoming = loop.run_in_executor(None, reader.next)
+            yield chunk
+            chunk = await upcoming
+    finally:
+        reader.close()

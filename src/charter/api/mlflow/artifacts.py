@@ -1,0 +1,109 @@
+"""MLflow's artifact routes over Charter's blobs, so MLflow clients download Charter versions.
+
+``model-versions/get-download-uri`` answers, for a version whose files Charter
+stores, ``http(s)://<host>/api/2.0/mlflow-artifacts/artifacts/models/<name>/versions/<n>``.
+MLflow's client opens such a URI with its ``HttpArtifactRepository``, which speaks
+the two read routes below (the shapes of ``mlflow.server.handlers``):
+
+* ``GET /api/2.0/mlflow-artifacts/artifacts?path=<dir>`` ->
+  ``{"files": [{"path": <name>, "is_dir": …, "file_size": …}]}`` (direct children);
+* ``GET /api/2.0/mlflow-artifacts/artifacts/<path>`` -> the file's bytes.
+
+So ``mlflow.pyfunc.load_model("models:/fraud_detector/Production")`` works for a
+model uploaded with ``charter register``. The routes are read-only: an artifact
+path names a version's recorded file (checked by the one path rule), never a
+location in the store. A version registered from a source keeps its source as
+the download URI, as before.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from charter.api.deps import registry
+from charter.api.files import file_response, public_base_url, raw_tail
+from charter.api.mlflow import shapes
+from charter.api.mlflow.params import read_params
+from charter.domain.errors import NotFound
+from charter.domain.paths import safe_relative_path
+from charter.domain.records import VersionRecord
+from charter.service.queries import artifact_location
+
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+DOWNLOAD_URI_PATHS = ("/api/2.0/mlflow/model-versions/get-download-uri",
+                      "/ajax-api/2.0/mlflow/model-versions/get-download-uri")
+
+
+def download_uri(version: VersionRecord, base_url: str) -> str:
+    if not version.files:
+        return artifact_location(version)
+    return (f"{base_url}{ARTIFACTS}/models/{quote(version.name, safe='')}"
+            f"/versions/{version.version}")
+
+
+def split_artifact_path(path: str) -> tuple[str, str, str]:
+    """``models/<name>/versions/<n>[/<file path>]`` -> (name, version, file path)."""
+    parts = safe_relative_path(path).split("/")
+    if len(parts) < 4 or parts[0] != "models" or parts[2] != "versions":
+        raise NotFound("artifact.not_found", f"{path!r:.120} is not a Charter artifact path",
+                       "artifact paths are models/<name>/versions/<n>/<file>, as "
+                       "model-versions/get-download-uri answers them")
+    return parts[1], parts[3], "/".join(parts[4:])
+
+
+async def get_download_uri(request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        return _read_only(request)
+    params = await read_params(request)
+    service = registry(request)
+    version = await run_in_threadpool(service.get_version, params.text("name", required=True),
+                                      params.version())
+    return shapes.json_response({"artifact_uri": download_uri(version,
+                                                              public_base_url(request))})
+
+
+async def list_artifacts(request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        return _read_only(request)
+    name, version, folder = split_artifact_path(request.query_params.get("path", ""))
+    service = registry(request)
+    children = await run_in_threadpool(service.list_folder, name, version, folder)
+    files = []
+    for child in children:
+        entry: dict[str, object] = {"path": child.name, "is_dir": child.is_dir}
+        if child.size is not None:
+            entry["file_size"] = child.size
+        files.append(entry)
+    return shapes.json_response({"files": files} if files else {})
+
+
+async def download_artifact(request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        return _read_only(request)
+    name, version, path = split_artifact_path(raw_tail(request, request.path_params["path"]))
+    service = registry(request)
+    file = await run_in_threadpool(service.get_file, name, version, path)
+    return await file_response(service, file, request)
+
+
+def _read_only(request: Request) -> JSONResponse:
+    message = (f"{request.method} is not supported on {request.url.path}: Charter serves "
+               "its artifacts read-only; register a version with `charter register` or "
+               "POST /api/v1/models/{name}/uploads")
+    return JSONResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": message},
+                        status_code=405, headers={"Allow": "GET, HEAD"})
+
+
+ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+routes = [
+    *(Route(path, get_download_uri, methods=ALL, include_in_schema=False)
+      for path in DOWNLOAD_URI_PATHS),
+    Route(ARTIFACTS, list_artifacts, methods=ALL, include_in_schema=False),
+    Route(ARTIFACTS + "/{path:path}", download_artifact, methods=ALL, include_in_schema=False),
+]

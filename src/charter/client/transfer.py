@@ -1,0 +1,296 @@
+"""Moving model files to and from a Charter server: upload a version, fetch its blobs.
+
+Control calls (start, commit, resolve) go through the client's httpx session.
+File bodies go through the standard library's ``http.client`` instead: it reads a
+response straight into 1 MiB buffers, where httpx's HTTP/1.1 stack hands over
+64 KiB events one by one, which costs a multi-GB transfer about a third of its
+speed. In both directions a helper thread overlaps the disk and the hash with
+the socket (hashlib and file I/O release the GIL), and at most a few chunks are
+held in memory whatever the file size.
+
+Integrity: every file is hashed here while it is read or received; the server
+hashes what it stores, the commit is refused unless both agree, and a download
+is published into the cache only when its sha256 matches the version's record.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import threading
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from charter.artifacts.common import CHUNK, Hasher, Progress, digest_mismatch
+from charter.artifacts.tree import local_files
+from charter.client.session import ACTOR_HEADER, Session, api_base, kind_of, tls_context
+from charter.domain.errors import CharterError, error_from_dict
+
+UPLOAD_WORKERS = 4
+LARGE_FILE = 64 * 1024 * 1024
+PREFETCH_DEPTH = 4
+SHA256_HEADER = "X-Charter-Sha256"
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: str        # the relative POSIX path the version will know it by
+    file: Path
+    size: int
+
+
+class Transfers:
+    """Bulk HTTP bodies for one server, with the session's credentials and actor."""
+
+    def __init__(self, session: Session, actor: str, *, timeout: float = 300.0) -> None:
+        self.session = session
+        base = urlsplit(api_base(session.url))
+        self._scheme, self._host, self._port = base.scheme, base.hostname or "", base.port
+        self._prefix = base.path.rstrip("/")
+        self._timeout = timeout
+        self._headers = {"User-Agent": session.client.headers.get("user-agent", "charter"),
+                         "Accept-Encoding": "identity", ACTOR_HEADER: actor}
+        if "authorization" in session.client.headers:
+            self._headers["Authorization"] = session.client.headers["authorization"]
+
+    # ---- plumbing ----------------------------------------------------------------------
+
+    def _connect(self) -> tuple[http.client.HTTPConnection, str]:
+        """A fresh connection, and the request target for paths (absolute via a proxy)."""
+        https = self._scheme == "https"
+        port = self._port or (443 if https else 80)
+        proxy = _proxy_for(self._scheme, self._host)
+        options: dict[str, Any] = {"timeout": self._timeout, "blocksize": CHUNK}
+        if https:
+            options["context"] = tls_context()
+        cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        if proxy is None:
+            return cls(self._host, port, **options), self._prefix
+        target = urlsplit(proxy)
+        if https:  # tunnel through the proxy; TLS is still end to end
+            connection = cls(target.hostname or "", target.port or 443, **options)
+            connection.set_tunnel(self._host, port)
+            return connection, self._prefix
+        connection = http.client.HTTPConnection(target.hostname or "", target.port or 80,
+                                                **options)
+        return connection, f"http://{self._host}:{port}{self._prefix}"
+
+    def _fail(self, response: http.client.HTTPResponse, method: str, path: str
+              ) -> CharterError:
+        body = response.read(1024 * 1024)
+        try:
+            error = json.loads(body)["error"]
+            if not isinstance(error, dict):
+                raise TypeError(error)
+        except (ValueError, KeyError, TypeError):
+            return CharterError("server.bad_answer", f"{method} {path} answered "
+                                f"{response.status} without a Charter error body",
+                                "is the URL a Charter server (not a proxy or another service)?",
+                                {"status": response.status, "body": body[:500].decode(
+                                    "utf-8", "replace")})
+        return error_from_dict(error.get("kind") or kind_of(response.status, error), error)
+
+    def _unreachable(self, error: OSError) -> CharterError:
+        return CharterError("server.unreachable", f"Cannot reach the Charter server at "
+                            f"{self.session.url}: {error}", "check the URL and that "
+                            "`charter serve` is running", {"url": self.session.url})
+
+    # ---- the two transfers --------------------------------------------------------------
+
+    def put_file(self, path: str, local: LocalFile, *, expected: str | None,
+                 progress: Progress | None) -> tuple[dict[str, Any], str]:
+        """PUT a file as the raw body; (the server's answer, the sha256 hashed here)."""
+        hasher = Hasher()
+        body = _ChunkReader(prefetched(_read_file(local.file, hasher, progress)))
+        headers = {**self._headers, "Content-Type": "application/octet-stream",
+                   "Content-Length": str(local.size)}
+        if expected:
+            headers[SHA256_HEADER] = expected
+        connection, prefix = self._connect()
+        try:
+            connection.request("PUT", prefix + path, body=body, headers=headers)
+            response = connection.getresponse()
+            if response.status >= 400:
+                raise self._fail(response, "PUT", path)
+            answer = json.loads(response.read())
+        except OSError as error:
+            raise self._unreachable(error) from error
+        finally:
+            body.close()
+            connection.close()
+        return answer, hasher.hexdigest()
+
+    def get_file(self, path: str, offset: int = 0) -> tuple[int, Iterator[bytes]]:
+        """GET a file from ``offset`` (Range); (the offset the bytes start at, the bytes)."""
+        headers = dict(self._headers)
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        connection, prefix = self._connect()
+        try:
+            connection.request("GET", prefix + path, headers=headers)
+            response = connection.getresponse()
+        except OSError as error:
+            connection.close()
+            raise self._unreachable(error) from error
+        if response.status == 416 and offset:  # the partial outgrew the file: start over
+            connection.close()
+            return self.get_file(path, 0)
+        if response.status >= 400:
+            try:
+                raise self._fail(response, "GET", path)
+            finally:
+                connection.close()
+        start = offset if response.status == 206 else 0
+        return start, prefetched(_read_response(response, connection))
+
+
+# ---- registering from local files -------------------------------------------------------
+
+def upload_version(session: Session, actor: str, name: str, root: Path, *,
+                   options: dict[str, Any], create_model: bool = True,
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """Start a session, upload every file, commit with the manifest; abort on any failure."""
+    files = [LocalFile(path, file, file.stat().st_size) for path, file in local_files(root)]
+    model = f"/models/{quote(name, safe='')}"
+    started = session.call("POST", f"{model}/uploads", actor=actor,
+                           json={"create_model": create_model})
+    upload = f"{model}/uploads/{started['upload_id']}"
+    transfers = Transfers(session, actor)
+    try:
+        manifest = _upload_all(transfers, upload, files, started["wants_digest_first"], progress)
+        return session.call("POST", f"{upload}/commit", actor=actor,  # type: ignore[no-any-return]
+                            json={"files": manifest, **options})
+    except BaseException:
+        try:
+            session.call("DELETE", upload, actor=actor)
+        except CharterError:
+            pass  # the server collects an abandoned session anyway (charter gc)
+        raise
+
+
+def _upload_all(transfers: Transfers, upload: str, files: list[LocalFile],
+                digest_first: bool, progress: Progress | None) -> list[dict[str, Any]]:
+    def send(local: LocalFile) -> dict[str, Any]:
+        expected = hash_file(local.file) if digest_first else None
+        answer, mine = transfers.put_file(f"{upload}/files/{quote(local.path, safe='/')}",
+                                          local, expected=expected, progress=progress)
+        if answer["sha256"] != mine or answer["size"] != local.size:
+            raise digest_mismatch(mine, answer["sha256"], f"{local.path} as the server stored it")
+        return {"path": local.path, "size": local.size, "sha256": mine}
+
+    # Small files side by side (each is mostly round trips); large ones one at a time,
+    # since one already keeps the link and the disk busy.
+    small = [f for f in files if f.size < LARGE_FILE]
+    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+        manifest = list(pool.map(send, small))
+    return manifest + [send(f) for f in files if f.size >= LARGE_FILE]
+
+
+def hash_file(path: Path) -> str:
+    hasher = Hasher()
+    for _chunk in prefetched(_read_file(path, hasher, None)):
+        pass
+    return hasher.hexdigest()
+
+
+# ---- streams ---------------------------------------------------------------------------
+
+def _read_file(path: Path, hasher: Hasher, progress: Progress | None) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as stream:
+        while chunk := stream.read(CHUNK):
+            hasher.update(chunk)
+            if progress:
+                progress(len(chunk))
+            yield chunk
+
+
+def _read_response(response: http.client.HTTPResponse,
+                   connection: http.client.HTTPConnection) -> Iterator[memoryview]:
+    # readinto a fresh buffer per chunk: read(n) would copy every byte once more.
+    try:
+        while True:
+            buffer = bytearray(CHUNK)
+            count = response.readinto(buffer)
+            if not count:
+                return
+            yield memoryview(buffer)[:count]
+    finally:
+        connection.close()
+
+
+class _ChunkReader:
+    """A file-like body for http.client: ``read`` hands over the next chunk as it is."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def read(self, _size: int = -1) -> bytes:
+        return next(self._chunks, b"")
+
+    def close(self) -> None:
+        close: Callable[[], None] | None = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def prefetched(chunks: Iterable[bytes], depth: int = PREFETCH_DEPTH) -> Iterator[bytes]:
+    """Iterate ``chunks`` in a helper thread, up to ``depth`` chunks ahead of the consumer."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not offer(chunk):
+                    return
+            offer(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            offer(_Failure(error))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=produce, name="charter-prefetch", daemon=True).start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+
+
+def _proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for this server, as httpx would use it."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
