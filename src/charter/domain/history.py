@@ -48,7 +48,8 @@ def _apply(snapshot: Snapshot, event: PastEvent) -> None:
         snapshot.aliases.clear()
     elif event.action == events.VERSION_REGISTERED and version is not None:
         snapshot.stages[version] = "None"
-    elif event.action in (events.STAGE_CHANGED, events.ROLLED_BACK) and version is not None:
+    elif event.action in (events.STAGE_CHANGED, events.ROLLED_BACK, events.VERSION_IMPORTED) \
+            and version is not None:
         snapshot.stages[version] = event.to_stage or "None"
     elif event.action in (events.VERSION_DELETED, events.VERSION_PURGED) and version is not None:
         snapshot.stages.pop(version, None)
