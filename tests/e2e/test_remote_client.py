@@ -407,9 +407,11 @@ def test_an_unreachable_or_foreign_server_is_a_clear_error():
 # surface (MLflow filter strings) inside the server, the server's side of the upload
 # protocol and its file routes (the client drives them through register and download),
 # and gc, which runs where the database and the blob store are.
+# import_models and add_redirect serve `charter import mlflow`, which writes to the database.
 SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_versions",
                 "start_upload", "get_upload", "begin_file", "upload_file", "commit_upload",
-                "abort_upload", "list_folder", "read_file", "collect_garbage"}
+                "abort_upload", "list_folder", "read_file", "collect_garbage",
+                "import_models", "add_redirect"}
 
 
 def test_the_remote_registry_has_every_method_of_the_embedded_one():

@@ -4,6 +4,7 @@
 from charter.service.base import Policies, utc_now
 from charter.service.files import FilesMixin
 from charter.service.garbage import GarbageMixin
+from charter.service.imports import ImportsMixin
 from charter.service.queries import QueriesMixin
 from charter.service.search import SearchMixin
 from charter.service.stages import StagesMixin
@@ -11,8 +12,8 @@ from charter.service.uploads import UploadsMixin
 from charter.service.versions import VersionsMixin
 
 
-class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, VersionsMixin, StagesMixin,
-                      QueriesMixin, SearchMixin):
+class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, ImportsMixin, VersionsMixin,
+                      StagesMixin, QueriesMixin, SearchMixin):
     """The registry's use cases, acting as ``actor``; see ``as_actor``."""
 
 

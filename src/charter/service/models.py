@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from charter.domain import events
 from charter.domain.errors import AlreadyExists, Conflict, InvalidInput
-from charter.domain.naming import Finding, check_name
+from charter.domain.naming import Finding, check_addressable, check_name
 from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
 from charter.service.base import ServiceBase, tag_not_found
@@ -185,6 +185,30 @@ class ModelsMixin(ServiceBase):
             tx.session.delete(model)
             tx.record(events.NewEvent(events.MODEL_DELETED, model.name, reason=reason,
                                       payload={"last_version": model.last_version}))
+
+    def add_redirect(self, old_name: str, name: str, *, reason: str) -> ModelRecord:
+        """Make ``old_name`` resolve to the model ``name``, as a rename's old name does."""
+        reason = check_reason(reason, required=True)
+        with self._write() as tx:
+            model, _ = repo.get_model(tx.session, name, follow_redirects=False)
+            self._add_redirect(tx, old_name, model, reason)
+            return self._record(tx.session, model.name)
+
+    def _add_redirect(self, tx: WriteTx, old_name: str, model: tables.Model, reason: str
+                      ) -> None:
+        check_addressable(old_name)
+        self._refuse_taken_name(tx, old_name)
+        given_out = repo.retired_counter(tx.session, repo.name_key(old_name))
+        if given_out:
+            raise Conflict(
+                "name.retired", f"'{old_name}' was deleted after giving out versions "
+                f"1..{given_out}", f"a redirect would make models:/{old_name}/1 name other "
+                "bytes; leave the old name retired", {"name": old_name})
+        tx.session.add(tables.Redirect(name_key=repo.name_key(old_name), name=old_name,
+                                       model_id=model.id))
+        tx.session.flush()
+        tx.record(events.NewEvent(events.REDIRECT_ADDED, model.name, reason=reason,
+                                  payload={"name": old_name}))
 
 
 def encode_page_token(offset: int) -> str:

@@ -4,6 +4,7 @@ history, the event feed, audit verification and lint (downloads: service.files).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -33,15 +34,19 @@ class QueriesMixin(ServiceBase):
         parsed = parse_model_uri(uri)
         with self._read() as session:
             model, redirected_from = reads.get_model_row(session, parsed.name)
+            target = parsed
+            if redirected_from and parsed.version is not None:  # an import renumbers
+                target = replace(parsed, version=repo.former_number(
+                    session, model, redirected_from, parsed.version))
             if as_of is None:
-                number = self._current_target(session, model, parsed)
+                number = self._current_target(session, model, target)
             else:
-                number = self._past_target(session, model, parsed, as_of)
+                number = self._past_target(session, model, target, as_of)
             record = reads.get_version_record(session, model.name, number)
         warnings = []
         if redirected_from:
             warnings.append(f"'{redirected_from}' was renamed to '{model.name}'; "
-                            f"update the URI to {str(parsed).replace(parsed.name, model.name, 1)}")
+                            f"update the URI to {str(target).replace(parsed.name, model.name, 1)}")
         return Resolution(str(parsed), record, artifact_location(record), record.digest,
                           warnings)
 

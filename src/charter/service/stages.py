@@ -40,8 +40,9 @@ class StagesMixin(ServiceBase):
         if expect_production is not ANY and expect_production is not None:
             expect_production = parse_version(expect_production)
         with self._write() as tx:
-            model, _ = repo.get_model(tx.session, name)
-            row = repo.get_version(tx.session, model, number)
+            model, via = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, number, via=via)
+            number = row.version  # a folded former name's number, mapped
             production = repo.production_version(tx.session, model.id)
             changes = plan_transition(
                 name=model.name, version=number, current=Stage(row.stage), target=target,
@@ -74,7 +75,8 @@ class StagesMixin(ServiceBase):
         rows = tx.session.execute(
             select(tables.Event.version).where(
                 tables.Event.model_key.in_(keys), tables.Event.to_stage == "Production",
-                tables.Event.action.in_([events.STAGE_CHANGED, events.ROLLED_BACK]))
+                tables.Event.action.in_([events.STAGE_CHANGED, events.ROLLED_BACK,
+                                         events.VERSION_IMPORTED]))
             .order_by(tables.Event.seq))
         return [v for v in rows.scalars() if v is not None]
 

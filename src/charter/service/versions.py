@@ -112,8 +112,8 @@ class VersionsMixin(ModelsMixin):
     def update_version(self, name: str, version: int | str, *, description: str) -> VersionRecord:
         check_description(description)
         with self._write() as tx:
-            model, _ = repo.get_model(tx.session, name)
-            row = repo.get_version(tx.session, model, parse_version(version))
+            model, via = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version), via=via)
             previous, row.description = row.description, description
             row.updated_at = naive(tx.now)
             tx.record(events.NewEvent(events.VERSION_UPDATED, model.name, row.version,
@@ -125,8 +125,8 @@ class VersionsMixin(ModelsMixin):
     def set_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
         check_tag(key, value)
         with self._write() as tx:
-            model, _ = repo.get_model(tx.session, name)
-            row = repo.get_version(tx.session, model, parse_version(version))
+            model, via = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version), via=via)
             tag = tx.session.get(tables.VersionTag, (row.id, key))
             previous = tag.value if tag else None
             if tag is None:
@@ -140,8 +140,8 @@ class VersionsMixin(ModelsMixin):
 
     def delete_version_tag(self, name: str, version: int | str, key: str) -> None:
         with self._write() as tx:
-            model, _ = repo.get_model(tx.session, name)
-            row = repo.get_version(tx.session, model, parse_version(version))
+            model, via = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version), via=via)
             tag = tx.session.get(tables.VersionTag, (row.id, key))
             if tag is None:
                 raise tag_not_found(f"{model.name} v{row.version}", key)
@@ -153,8 +153,8 @@ class VersionsMixin(ModelsMixin):
         check_alias(alias)
         alias = alias.lower()
         with self._write() as tx:
-            model, _ = repo.get_model(tx.session, name)
-            row = repo.get_version(tx.session, model, parse_version(version))
+            model, via = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version), via=via)
             existing = tx.session.get(tables.Alias, (model.id, alias))
             previous = existing.version.version if existing else None
             if existing is None:
@@ -189,8 +189,8 @@ class VersionsMixin(ModelsMixin):
         """Delete an Archived version; its number is never given out again."""
         reason = check_reason(reason, required=True)
         with self._write() as tx:
-            model, _ = repo.get_model(tx.session, name)
-            row = repo.get_version(tx.session, model, parse_version(version))
+            model, via = repo.get_model(tx.session, name)
+            row = repo.get_version(tx.session, model, parse_version(version), via=via)
             check_deletable(Stage(row.stage), name=model.name, version=row.version)
             tx.session.delete(row)
             model.updated_at = naive(tx.now)

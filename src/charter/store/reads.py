@@ -15,7 +15,12 @@ from sqlalchemy.engine import Connection
 
 from charter.domain.records import FileRecord, ModelRecord, VersionRecord
 from charter.store import tables
-from charter.store.repository import lookup_key, model_not_found, version_not_found
+from charter.store.repository import (
+    former_number,
+    lookup_key,
+    model_not_found,
+    version_not_found,
+)
 
 M = tables.Model.__table__
 V = tables.Version.__table__
@@ -163,7 +168,9 @@ def get_version_record(conn: Any, name: str, number: int) -> VersionRecord:
     hit = conn.execute(select(V, M.c.name.label("model_name")).join(M, M.c.id == V.c.model_id)
                        .where(M.c.name_key == lookup_key(name), V.c.version == number)).first()
     if hit is None:
-        model, _ = get_model_row(conn, name)
+        model, redirected_from = get_model_row(conn, name)
+        if redirected_from is not None:
+            number = former_number(conn, model, redirected_from, number)
         hit = conn.execute(select(V, literal(model.name).label("model_name"))
                            .where(V.c.model_id == model.id, V.c.version == number)).first()
         if hit is None:

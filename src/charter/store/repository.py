@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import json
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from charter.domain.errors import NotFound
+from charter.domain.events import VERSION_IMPORTED
 from charter.store import tables
 
 
@@ -54,7 +57,11 @@ def model_not_found(session: Session, name: str) -> NotFound:
                     {"name": name})
 
 
-def get_version(session: Session, model: tables.Model, version: int) -> tables.Version:
+def get_version(session: Session, model: tables.Model, version: int, *,
+                via: str | None = None) -> tables.Version:
+    """Version ``version`` of ``model``; ``via`` is the former name the caller used, if any."""
+    if via is not None:
+        version = former_number(session, model, via, version)
     row = session.execute(
         select(tables.Version).where(
             tables.Version.model_id == model.id, tables.Version.version == version)
@@ -62,6 +69,32 @@ def get_version(session: Session, model: tables.Model, version: int) -> tables.V
     if row is None:
         raise version_not_found(model.name, version, model.last_version)
     return row
+
+
+def former_number(session: Any, model: Any, old_name: str, number: int) -> int:
+    """What version ``number`` of the former name ``old_name`` is called under ``model``.
+
+    A rename keeps the numbers. An import that folded several old names into one
+    model numbered their versions anew, and each version's event records its origin.
+    """
+    event = tables.Event
+    keys = [model.name_key, *redirect_names_keys(session, model.id)]
+    old_key, folded = lookup_key(old_name), False
+    for version, payload, filed_under in session.execute(
+            select(event.version, event.payload, event.model_key).where(
+                event.action == VERSION_IMPORTED, event.model_key.in_(keys))):
+        origin = json.loads(payload).get("origin") or {}
+        # Imported under its own name, the name kept its new numbers: nothing to map.
+        if str(origin.get("name", "")).lower() == old_key != filed_under:
+            folded = True
+            if origin.get("version") == number:
+                return int(version)
+    if folded:
+        raise NotFound("version.not_found", f"{old_name} had no version {number} when it was "
+                       f"imported into {model.name}", f"its versions were numbered anew; "
+                       f"see `charter history {model.name}`",
+                       {"name": old_name, "version": number})
+    return number
 
 
 def version_not_found(model_name: str, number: int, last_version: int) -> NotFound:

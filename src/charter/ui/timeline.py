@@ -11,7 +11,8 @@ from charter.domain.errors import Conflict
 from charter.domain.lifecycle import Stage, plan_rollback
 from charter.domain.records import EventRecord, ModelRecord
 
-STAGE_MOVES = (actions.STAGE_CHANGED, actions.ROLLED_BACK)
+# An imported version arrives in its stage (charter import mlflow): a move too.
+STAGE_MOVES = (actions.STAGE_CHANGED, actions.ROLLED_BACK, actions.VERSION_IMPORTED)
 
 
 @dataclass
