@@ -1,0 +1,237 @@
+"""The whole registry, row for row: read for an export, written for an import.
+
+``dump`` reads every table of the registry's contract (models, versions and their
+files, tags, aliases, tombstones, redirects, the events and the chain head) in one
+read transaction, so an export is one consistent snapshot. Rows come out as plain
+dicts keyed by names, never by the database's ids, in an order that depends on
+the data alone (sorted in Python, not by a database collation), so the same
+registry dumps identically from SQLite and from PostgreSQL.
+
+``load`` writes such rows into an *empty* registry in one write transaction,
+events verbatim (their times and hashes as stored), and points the chain head at
+the last one. Access-control tables (users, tokens, grants) are not part of it:
+credentials do not travel with an export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from charter.domain.errors import Conflict, InvalidInput
+from charter.domain.events import TIME_FORMAT
+from charter.store import tables
+from charter.store.database import Database
+
+M, V = tables.Model.__table__, tables.Version.__table__
+MT, VT = tables.ModelTag.__table__, tables.VersionTag.__table__
+VF, A = tables.VersionFile.__table__, tables.Alias.__table__
+RN, R, E = tables.RetiredName.__table__, tables.Redirect.__table__, tables.Event.__table__
+EVENT_FIELDS = ("seq", "time", "actor", "action", "model", "model_key", "version",
+                "from_stage", "to_stage", "reason", "correlation_id", "payload",
+                "prev_hash", "hash")
+EVENT_BATCH = 1000
+
+
+def format_moment(moment: datetime) -> str:
+    return moment.strftime(TIME_FORMAT)
+
+
+def parse_moment(text: str) -> datetime:
+    return datetime.strptime(text, TIME_FORMAT)
+
+
+@dataclass
+class Rows:
+    """The registry's state tables as plain rows, and the chain head (events apart)."""
+
+    models: list[dict[str, Any]]
+    versions: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    aliases: list[dict[str, Any]]
+    retired_names: list[dict[str, Any]]
+    redirects: list[dict[str, Any]]
+    head: dict[str, Any]
+
+
+@dataclass
+class Dump(Rows):
+    session: Session
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Every event in sequence order, as stored, streamed from the same snapshot."""
+        rows = self.session.execute(select(E).order_by(E.c.seq),
+                                    execution_options={"yield_per": EVENT_BATCH})
+        for row in rows:
+            yield {name: getattr(row, name) for name in EVENT_FIELDS}
+
+
+@contextmanager
+def dump(db: Database) -> Iterator[Dump]:
+    with db.read() as session:
+        names = {row.id: row.name for row in session.execute(select(M.c.id, M.c.name))}
+        versions = {row.id: (names[row.model_id], row.version)
+                    for row in session.execute(select(V.c.id, V.c.model_id, V.c.version))}
+        head = session.get_one(tables.ChainHead, 1)
+        yield Dump(
+            models=_models(session), versions=_versions(session, names),
+            tags=_tags(session, names, versions), aliases=_aliases(session, names, versions),
+            retired_names=_sorted([{"name_key": r.name_key, "last_version": r.last_version}
+                                   for r in session.execute(select(RN))], "name_key"),
+            redirects=_sorted([{"name": r.name, "name_key": r.name_key,
+                                "model": names[r.model_id]}
+                               for r in session.execute(select(R))], "name_key"),
+            head={"seq": head.seq, "hash": head.hash, "time": head.time},
+            session=session)
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+def _sorted(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: tuple(row[k] for k in keys))
+
+
+def _models(session: Session) -> list[dict[str, Any]]:
+    rows = [{"name": r.name, "description": r.description, "last_version": r.last_version,
+             "created_at": format_moment(r.created_at),
+             "updated_at": format_moment(r.updated_at)} for r in session.execute(select(M))]
+    return sorted(rows, key=lambda row: _key(row["name"]))
+
+
+def _versions(session: Session, names: dict[int, str]) -> list[dict[str, Any]]:
+    files: dict[int, list[dict[str, Any]]] = {}
+    for f in session.execute(select(VF)):
+        files.setdefault(f.version_id, []).append({"path": f.path, "size": f.size,
+                                                   "sha256": f.sha256})
+    rows = [{"model": names[r.model_id], "version": r.version, "stage": r.stage,
+             "source": r.source, "run_id": r.run_id, "description": r.description,
+             "digest": r.digest, "status": r.status,
+             "created_at": format_moment(r.created_at), "updated_at": format_moment(r.updated_at),
+             "stage_changed_at": format_moment(r.stage_changed_at),
+             "files": sorted(files.get(r.id, []), key=lambda f: f["path"])}
+            for r in session.execute(select(V))]
+    return sorted(rows, key=lambda row: (_key(row["model"]), row["version"]))
+
+
+def _tags(session: Session, names: dict[int, str], versions: dict[int, tuple[str, int]]
+          ) -> list[dict[str, Any]]:
+    rows = [{"model": names[t.model_id], "version": None, "key": t.key, "value": t.value}
+            for t in session.execute(select(MT))]
+    rows += [{"model": versions[t.version_id][0], "version": versions[t.version_id][1],
+              "key": t.key, "value": t.value} for t in session.execute(select(VT))]
+    return sorted(rows, key=lambda row: (_key(row["model"]), row["version"] or 0, row["key"]))
+
+
+def _aliases(session: Session, names: dict[int, str], versions: dict[int, tuple[str, int]]
+             ) -> list[dict[str, Any]]:
+    rows = [{"model": names[a.model_id], "alias": a.alias, "version": versions[a.version_id][1]}
+            for a in session.execute(select(A))]
+    return sorted(rows, key=lambda row: (_key(row["model"]), row["alias"]))
+
+
+# --- load ------------------------------------------------------------------------------
+
+
+def is_empty(session: Session) -> bool:
+    counted = (M, V, RN, R, E)
+    if any(session.execute(select(func.count()).select_from(t)).scalar_one() for t in counted):
+        return False
+    return session.get_one(tables.ChainHead, 1).seq == 0
+
+
+def refuse_non_empty() -> Conflict:
+    return Conflict("import.not_empty", "the registry already holds models or events; an "
+                    "export is imported only into an empty registry",
+                    "create a new database (e.g. --registry sqlite:///new.db or a new "
+                    "PostgreSQL database) and import into that")
+
+
+def load(db: Database, data: Rows, events: Iterable[dict[str, Any]], *,
+         actor: str, clock: Callable[[], datetime]) -> None:
+    """Write ``data`` and ``events`` into an empty registry, all or nothing."""
+    with db.write(actor, clock) as tx:
+        session = tx.session
+        if not is_empty(session):
+            raise refuse_non_empty()
+        try:
+            _load_rows(session, data, events)
+            session.flush()
+        except IntegrityError as exc:
+            raise _invalid("the export breaks a rule of the schema: "
+                           f"{str(exc.orig).splitlines()[0]}") from exc
+        except KeyError as exc:
+            raise _invalid(f"the export refers to {exc.args[0]!r}, which it does not hold"
+                           ) from exc
+        head = session.get_one(tables.ChainHead, 1)
+        head.seq, head.hash, head.time = (data.head["seq"], data.head["hash"],
+                                          data.head["time"])
+
+
+def _invalid(message: str) -> InvalidInput:
+    return InvalidInput("archive.invalid", message,
+                        "the export was edited or is incomplete; export the registry again")
+
+
+def _load_rows(session: Session, data: Rows, events: Iterable[dict[str, Any]]) -> None:
+    model_ids = {}
+    for row in data.models:
+        model = tables.Model(name=row["name"], name_key=_key(row["name"]),
+                             description=row["description"], last_version=row["last_version"],
+                             created_at=parse_moment(row["created_at"]),
+                             updated_at=parse_moment(row["updated_at"]))
+        session.add(model)
+        session.flush()
+        model_ids[_key(row["name"])] = model.id
+    version_ids = _load_versions(session, data.versions, model_ids)
+    _insert(session, MT, [{"model_id": model_ids[_key(t["model"])], "key": t["key"],
+                           "value": t["value"]} for t in data.tags if t["version"] is None])
+    _insert(session, VT, [{"version_id": version_ids[(_key(t["model"]), t["version"])],
+                           "key": t["key"], "value": t["value"]}
+                          for t in data.tags if t["version"] is not None])
+    _insert(session, A, [{"model_id": model_ids[_key(a["model"])], "alias": a["alias"],
+                          "version_id": version_ids[(_key(a["model"]), a["version"])]}
+                         for a in data.aliases])
+    _insert(session, RN, [dict(r) for r in data.retired_names])
+    _insert(session, R, [{"name_key": r["name_key"], "name": r["name"],
+                          "model_id": model_ids[_key(r["model"])]} for r in data.redirects])
+    batch: list[dict[str, Any]] = []
+    for event in events:
+        batch.append({name: event[name] for name in EVENT_FIELDS})
+        if len(batch) == EVENT_BATCH:
+            _insert(session, E, batch)
+            batch = []
+    _insert(session, E, batch)
+
+
+def _load_versions(session: Session, rows: list[dict[str, Any]], model_ids: dict[str, int]
+                   ) -> dict[tuple[str, int], int]:
+    ids = {}
+    for row in rows:
+        version = tables.Version(
+            model_id=model_ids[_key(row["model"])], version=row["version"], stage=row["stage"],
+            source=row["source"], run_id=row["run_id"], description=row["description"],
+            digest=row["digest"], status=row["status"],
+            created_at=parse_moment(row["created_at"]),
+            updated_at=parse_moment(row["updated_at"]),
+            stage_changed_at=parse_moment(row["stage_changed_at"]))
+        session.add(version)
+        session.flush()  # one at a time: the one-Production index checks each row
+        ids[(_key(row["model"]), row["version"])] = version.id
+    _insert(session, VF, [{"version_id": ids[(_key(r["model"]), r["version"])], "path": f["path"],
+                           "size": f["size"], "sha256": f["sha256"]}
+                          for r in rows for f in r["files"]])
+    return ids
+
+
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(table), rows)
