@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from charter.cli import admin, artifacts, edits, lifecycle, reads, serve
+from charter.cli import admin, artifacts, edits, lifecycle, reads, serve, transfer
 from charter.cli.errors import FunnelGroup
 from charter.cli.state import State
 
@@ -48,11 +48,13 @@ _COMMANDS = [
     lifecycle.archive, lifecycle.delete,
     reads.ls, reads.show, reads.history, reads.lint, reads.resolve, reads.pull,
     edits.tag, edits.alias, edits.rename, edits.describe, serve.serve, artifacts.gc,
+    transfer.export,
 ]
 for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.db_app, name="db")
+app.add_typer(transfer.import_app, name="import")
 
 
 def main() -> None:
