@@ -22,7 +22,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from charter.artifacts.common import Hasher, Progress, blob_name, digest_mismatch
+from charter.artifacts.common import (
+    BackgroundWriter,
+    Hasher,
+    Progress,
+    blob_name,
+    digest_mismatch,
+)
 
 try:
     import fcntl
@@ -90,19 +96,24 @@ class BlobCache:
             os.ftruncate(fd, 0)
             have = 0
         hasher = _hash_prefix(fd, have)
-        start, chunks = fetch(have)
+        # A partial that is already whole (a pull stopped before publishing) needs no bytes.
+        start, chunks = (have, iter(())) if have == size else fetch(have)
         if start != have:  # the source restarted from 0
             os.ftruncate(fd, 0)
             hasher = Hasher()
         if progress and start:
             progress(start)
-        for chunk in chunks:
-            hasher.update(chunk)
-            _write_all(fd, chunk)
-            if progress:
-                progress(len(chunk))
-            if hasher.size > size:
-                break
+        writer = BackgroundWriter(fd)  # writes chunk n while chunk n+1 is hashed
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+                hasher.update(chunk)
+                if progress:
+                    progress(len(chunk))
+                if hasher.size > size:
+                    break
+        finally:
+            writer.close()
         if hasher.size != size or hasher.hexdigest() != digest:
             os.ftruncate(fd, 0)  # never resume from bytes that proved wrong
             raise digest_mismatch(digest, hasher.hexdigest(), f"the fetched blob ({hasher.size}"
@@ -159,8 +170,3 @@ def _hash_prefix(fd: int, length: int) -> Hasher:
         hasher.update(view[:count])
     return hasher
 
-
-def _write_all(fd: int, chunk: bytes | memoryview) -> None:
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(fd, view):]

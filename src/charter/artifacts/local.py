@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from charter.artifacts.common import (
     CHUNK,
+    BackgroundWriter,
     BlobInfo,
     Hasher,
     Progress,
@@ -51,7 +52,10 @@ class LocalBlobWriter:
         fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="upload-")
         self._tmp = Path(name)
         self._file = os.fdopen(fd, "wb", buffering=0)
+        self._writer = BackgroundWriter(fd)
         self._hasher = Hasher()
+        self._batch: list[bytes] = []   # small chunks go to the writer together (one writev)
+        self._batched = 0
 
     @property
     def size(self) -> int:
@@ -59,15 +63,24 @@ class LocalBlobWriter:
 
     def write(self, chunk: bytes | memoryview) -> None:
         self._hasher.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            written = self._file.write(view)
-            view = view[written:]
+        if len(chunk) >= CHUNK and not self._batch:
+            self._writer.write(chunk)  # written by a helper thread while we hash the next
+            return
+        self._batch.append(bytes(chunk) if isinstance(chunk, memoryview) else chunk)
+        self._batched += len(chunk)
+        if self._batched >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._writer.write(self._batch)
+            self._batch, self._batched = [], 0
 
     def commit(self) -> tuple[str, int]:
         """Verify and publish; returns (sha256, size)."""
         try:
-            self._file.flush()
+            self._flush()
+            self._writer.close()
             os.fsync(self._file.fileno())
             self._file.close()
             digest = self._hasher.hexdigest()
@@ -79,6 +92,10 @@ class LocalBlobWriter:
             self.abort()
 
     def abort(self) -> None:
+        try:
+            self._writer.close()
+        except OSError:
+            pass  # the write error is why we are aborting
         if not self._file.closed:
             self._file.close()
         self._tmp.unlink(missing_ok=True)
