@@ -11,7 +11,6 @@ from starlette.responses import JSONResponse
 
 from charter import __version__
 from charter.api.errors import charter_error_handler, error_response, unexpected_error_handler
-from charter.api.files import widen_request_buffer
 from charter.config import Settings
 from charter.domain.errors import CharterError, InvalidInput
 from charter.service import RegistryService
@@ -36,7 +35,6 @@ def create_app(service: RegistryService | None = None,
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     _include_routers(app)
-    widen_request_buffer()  # large uploads: fewer, bigger body messages (api/files.py)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,10 +1,10 @@
 """Moving file bytes over HTTP: request bodies into the blob store, blobs out as responses.
 
-Both directions stream in fixed 1 MiB chunks and overlap the network with the
+Both directions stream in fixed chunks (``CHUNK``) and overlap the network with the
 disk: while the event loop receives (or sends) one chunk, a worker thread hashes
 and writes (or reads) the previous one. hashlib and file I/O release the GIL, so
-a transfer runs at the speed of its slowest stage, with flat memory: at most two
-chunks per transfer are held at a time.
+a transfer runs at the speed of its slowest stage, with flat memory: a few MiB per
+transfer at most, whatever the file's size.
 
 ``file_response`` serves one stored file: ``application/octet-stream``,
 ``X-Content-Type-Options: nosniff``, ``Content-Disposition: attachment``, the
@@ -32,7 +32,6 @@ from charter.service import RegistryService
 from charter.service.uploads import FileUpload
 
 HANDOFF = 1024 * 1024
-REQUEST_BUFFER = 4 * 1024 * 1024
 SHA256_HEADER = "x-charter-sha256"
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
@@ -68,24 +67,6 @@ def public_base_url(request: Request) -> str:
 
 
 # ---- uploads ---------------------------------------------------------------------------
-
-def widen_request_buffer() -> None:
-    """Let uvicorn hold up to 4 MiB of a request body before it stops reading the socket.
-
-    uvicorn pauses reading whenever 64 KiB of body wait for the app, so a multi-GB
-    upload costs one pause, resume and task wake-up per 64-256 KiB: measured here,
-    about half the server's CPU for an upload (0.7 s -> 0.35 s per 512 MiB with
-    4 MiB). The limit is a module constant with no setting, so it is raised where
-    uvicorn reads it. Cost: at most 4 MiB buffered per uploading connection.
-    """
-    try:
-        from uvicorn.protocols.http import httptools_impl
-    except ImportError:  # pragma: no cover - another server runs the app
-        return
-    current = getattr(httptools_impl, "HIGH_WATER_LIMIT", None)
-    if isinstance(current, int) and current < REQUEST_BUFFER:
-        httptools_impl.HIGH_WATER_LIMIT = REQUEST_BUFFER  # type: ignore[attr-defined]
-
 
 def expected_digest(request: Request) -> str | None:
     value = request.headers.get(SHA256_HEADER)

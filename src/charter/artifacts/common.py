@@ -24,7 +24,11 @@ from datetime import datetime
 
 from charter.domain.errors import IntegrityFailure, NotFound
 
-CHUNK = 1024 * 1024          # the unit of every streamed read and write
+# The unit of every streamed read and write. Measured end to end (upload and pull of
+# 512 MiB, client and server on one machine), 256 KiB used the least CPU per byte: a
+# chunk stays in the CPU cache between the copy that brings it and the hash that reads
+# it; 1 MiB and 4 MiB chunks spilled and cost 10-40% more, 128 KiB paid in overhead.
+CHUNK = 256 * 1024
 Progress = Callable[[int], None]
 Chunks = bytes | bytearray | memoryview | list[bytes]
 

@@ -2,7 +2,7 @@
 
 Control calls (start, commit, resolve) go through the client's httpx session.
 File bodies go through the standard library's ``http.client`` instead: it reads a
-response straight into 1 MiB buffers, where httpx's HTTP/1.1 stack hands over
+response straight into fixed-size buffers, where httpx's HTTP/1.1 stack hands over
 64 KiB events one by one, which costs a multi-GB transfer about a third of its
 speed. In both directions a helper thread overlaps the disk and the hash with
 the socket (hashlib and file I/O release the GIL), and at most a few chunks are
