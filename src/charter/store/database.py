@@ -9,6 +9,8 @@ Reads never take the turn.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,7 +49,9 @@ def normalise_url(url: str) -> str:
 def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-        pool_size=8, max_overflow=32,
+        # As many connections as the server's thread pool has threads: opening one
+        # per request (and its PRAGMAs) costs more than the query.
+        pool_size=40, max_overflow=40,
     )
 
     @event.listens_for(engine, "connect")
@@ -129,6 +133,34 @@ class WriteTx:
         return row
 
 
+class FileTurn:
+    """An exclusive lock on a file next to the SQLite database, held for a write.
+
+    Writers in other processes (server workers, CLI runs) then queue in the kernel
+    instead of polling SQLite's busy handler, whose growing sleeps starve some of them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _file_turn_for(url: str) -> AbstractContextManager[object]:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix or ":memory:" in url:
+        return nullcontext()
+    return FileTurn(Path(url[len(prefix):] + "-writelock"))
+
+
 class Database:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = normalise_url(url)
@@ -143,6 +175,7 @@ class Database:
             self.engine.execution_options(charter_write=True), expire_on_commit=False)
         self._local_turn: AbstractContextManager[object] = (
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
+        self._file_turn = _file_turn_for(self.url)
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
@@ -155,7 +188,7 @@ class Database:
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
         # SQLite's busy handler sleeps and retries; threads of one process queue on a
         # lock instead (other processes still meet the busy timeout).
-        with self._local_turn, self._writer.begin() as session:
+        with self._local_turn, self._file_turn, self._writer.begin() as session:
             head_query = select(tables.ChainHead).where(tables.ChainHead.id == 1)
             if self.dialect == "postgresql":
                 head_query = head_query.with_for_update()
