@@ -37,7 +37,7 @@ VERSION = "/models/{name}/versions/{version}"
 @router.post("/models/{name}/versions", status_code=201,
              responses=documented(VersionOut, 201, "Registered"))
 def register(name: str, body: VersionCreate, service: Registry) -> JSONResponse:
-    """Register the next version from a source URI (file upload arrives with artifacts)."""
+    """Register the next version from a source URI (files: POST …/uploads, docs/artifacts.md)."""
     record = service.register(name, body.source, run_id=body.run_id,
                               description=body.description, tags=body.tags,
                               create_model=body.create_model, reason=body.reason)
