@@ -9,6 +9,7 @@ from dataclasses import replace
 from charter.artifacts.cache import BlobCache
 from charter.artifacts.local import LocalBlobStore
 from charter.config import Settings
+from charter.domain.access import AccessPolicy, parse_default_role
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import DEFAULT_TABLE
 from charter.domain.naming import NamingPolicy
@@ -17,6 +18,7 @@ from charter.person_names import default_policy
 from charter.service import Policies, RegistryService
 from charter.service.base import BlobStore
 from charter.store.database import Database
+from charter.store.denials import DenialFile
 
 # [naming] keys that extend a shipped word list (docs/configuration.md).
 EXTRA_WORDS = {"extra_version_markers": "version_markers", "extra_algorithms": "algorithms",
@@ -36,7 +38,16 @@ def policies_from(settings: Settings) -> Policies:
         naming=naming_policy(settings),
         transitions=DEFAULT_TABLE.with_edges(settings.extra_transitions),
         sources=SourcePolicy(file_roots=settings.file_roots),
+        access=AccessPolicy(default_role=parse_default_role(settings.auth_default_role)),
     )
+
+
+def denial_log(settings: Settings) -> DenialFile:
+    """The denied-attempts log, size-capped ([auth] denied_log_max_bytes; docs/access.md)."""
+    section = settings.extra.get("auth", {})
+    return DenialFile(settings.home / "logs" / "denied.log",
+                      max_bytes=int(section.get("denied_log_max_bytes", 1_000_000)),
+                      backups=int(section.get("denied_log_backups", 3)))
 
 
 def default_actor() -> str:
@@ -52,7 +63,7 @@ def build_service(settings: Settings, *, actor: str | None = None,
     database = Database(settings.database_url, migrate=migrate)
     blobs = blob_store(settings)
     service = RegistryService(database, blobs, policies_from(settings),
-                              actor=actor or default_actor())
+                              actor=actor or default_actor(), denials=denial_log(settings))
     if not isinstance(blobs, LocalBlobStore):  # a local folder needs no cache in front of it
         service.cache = BlobCache(settings.cache_dir)
     return service

@@ -56,6 +56,8 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)  # sections later features read
     artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
     cache_dir: Path | None = None   # the pull cache; None: $CHARTER_HOME/cache
+    auth_enabled: bool = False      # tokens required (docs/access.md)
+    auth_default_role: str = "reader"  # every signed-in user's role on every model, or "none"
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None,
@@ -92,7 +94,24 @@ class Settings:
             artifacts=_artifact_settings(pick, file.get("artifacts", {})),
             cache_dir=Path(pick("cache_dir", "CHARTER_CACHE_DIR",
                                 file.get("artifacts", {}).get("cache_dir"), home / "cache")),
+            auth_enabled=_flag(pick("auth_enabled", "CHARTER_AUTH",
+                                    file.get("auth", {}).get("enabled"), False), "CHARTER_AUTH"),
+            auth_default_role=str(pick("auth_default_role", "CHARTER_AUTH_DEFAULT_ROLE",
+                                       file.get("auth", {}).get("default_role"), "reader")),
         )
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A switch from the environment or the file: on/off, true/false, yes/no, 1/0."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "on", "true", "yes"):
+        return True
+    if text in ("", "0", "off", "false", "no"):
+        return False
+    raise InvalidInput("config.invalid", f"{name}={str(value)[:40]!r} is not on or off",
+                       f"set {name} to on or off (true/false, yes/no, 1/0 also work)")
 
 
 def _artifact_settings(pick: Any, section: Mapping[str, Any]) -> ArtifactSettings:

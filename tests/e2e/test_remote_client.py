@@ -411,7 +411,11 @@ def test_an_unreachable_or_foreign_server_is_a_clear_error():
 SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_versions",
                 "start_upload", "get_upload", "begin_file", "upload_file", "commit_upload",
                 "abort_upload", "list_folder", "read_file", "collect_garbage",
-                "import_models", "add_redirect"}
+                "import_models", "add_redirect",
+                # access control's server side: signing in, sessions, acting as a principal,
+                # and users, which are created on the server's machine only
+                "as_principal", "authenticate", "authorize", "open_session",
+                "session_principal", "close_session", "create_user", "list_users"}
 
 
 def test_the_remote_registry_has_every_method_of_the_embedded_one():

@@ -21,6 +21,7 @@ import httpx
 from charter.artifacts.cache import BlobCache
 from charter.artifacts.tree import target_in
 from charter.client import records, transfer
+from charter.client.access import AccessClientMixin
 from charter.client.session import Session, segment
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.lifecycle import ANY, Stage
@@ -47,7 +48,7 @@ def default_actor() -> str:
         return "unknown"
 
 
-class RemoteRegistry:
+class RemoteRegistry(AccessClientMixin):
     def __init__(self, url: str, *, token: str | None = None, actor: str | None = None,
                  timeout: float | httpx.Timeout | None = None,
                  transport: httpx.BaseTransport | None = None,

@@ -31,6 +31,12 @@ TAG_SET = "tag_set"
 TAG_DELETED = "tag_deleted"
 ALIAS_SET = "alias_set"
 ALIAS_DELETED = "alias_deleted"
+# Access control (docs/access.md); registry-wide ones have no model (model "").
+USER_CREATED = "user_created"
+TOKEN_CREATED = "token_created"
+TOKEN_REVOKED = "token_revoked"
+ACCESS_GRANTED = "access_granted"
+ACCESS_REVOKED = "access_revoked"
 VERSION_IMPORTED = "version_imported"  # placed straight into its stage by an import
 REDIRECT_ADDED = "redirect_added"
 GATES_OVERRIDDEN = "gates_overridden"

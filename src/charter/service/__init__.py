@@ -1,6 +1,7 @@
 """The one layer that opens transactions. Every use case is a method of
 ``RegistryService``; the mixins only split the file by subject."""
 
+from charter.service.access import AccessMixin
 from charter.service.base import Policies, utc_now
 from charter.service.files import FilesMixin
 from charter.service.garbage import GarbageMixin
@@ -13,8 +14,8 @@ from charter.service.versions import VersionsMixin
 
 
 class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, ImportsMixin, VersionsMixin,
-                      StagesMixin, QueriesMixin, SearchMixin):
-    """The registry's use cases, acting as ``actor``; see ``as_actor``."""
+                      StagesMixin, QueriesMixin, SearchMixin, AccessMixin):
+    """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 
 __all__ = ["Policies", "RegistryService", "utc_now"]

@@ -13,6 +13,7 @@ from typing import BinaryIO, Protocol, Self
 from sqlalchemy.orm import Session
 
 from charter.artifacts.common import BlobInfo, StagedInfo
+from charter.domain.access import AccessPolicy, Principal, hidden_model
 from charter.domain.errors import NotFound
 from charter.domain.lifecycle import DEFAULT_TABLE, TransitionTable
 from charter.domain.naming import NamingPolicy
@@ -70,32 +71,64 @@ class Policies:
     naming: NamingPolicy = field(default_factory=NamingPolicy)
     transitions: TransitionTable = DEFAULT_TABLE
     sources: SourcePolicy = field(default_factory=SourcePolicy)
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+
+
+class DenialLog(Protocol):
+    """Where refused attempts are written (bounded: see charter.store.denials)."""
+
+    def record(self, entry: dict[str, object]) -> None: ...
+
+
+class _NoDenialLog:
+    def record(self, entry: dict[str, object]) -> None:
+        return None
 
 
 class ServiceBase:
     def __init__(self, db: Database, blobs: BlobStore, policies: Policies | None = None,
-                 *, clock: Callable[[], datetime] = utc_now, actor: str = "anonymous") -> None:
+                 *, clock: Callable[[], datetime] = utc_now, actor: str = "anonymous",
+                 principal: Principal | None = None, denials: DenialLog | None = None) -> None:
         self.db = db
         self.blobs = blobs
         self.policies = policies or Policies()
         self.clock = clock
-        self.actor = actor
+        # Who the use cases act for, with its rights (charter.domain.access); a plain
+        # actor name is a local admin: the embedded registry, a server with auth off.
+        self.principal = principal or Principal.local(actor)
+        self.actor = self.principal.name
+        self.denials: DenialLog = denials or _NoDenialLog()
 
     def as_actor(self, actor: str) -> Self:
-        """The same registry acting for someone else (one per request in the server)."""
+        """The same registry acting for a local admin named ``actor`` (auth off)."""
+        return self.as_principal(Principal.local(actor))
+
+    def as_principal(self, principal: Principal) -> Self:
+        """The same registry acting for a signed-in principal (one per request)."""
         other = copy.copy(self)
-        other.actor = actor
+        other.principal, other.actor = principal, principal.name
         return other
 
     @contextmanager
     def _write(self) -> Iterator[WriteTx]:
-        with self.db.write(self.actor, self.clock) as tx:
+        with self._hiding(), self.db.write(self.actor, self.clock) as tx:
             yield tx
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with self.db.read() as session:
+        with self._hiding(), self.db.read() as session:
             yield session
+
+    @contextmanager
+    def _hiding(self) -> Iterator[None]:
+        """A caller who cannot see every model gets no "did you mean" hints: they could
+        name models it may not read."""
+        try:
+            yield
+        except NotFound as error:
+            if error.code != "model.not_found" or self.principal.sees_all:
+                raise
+            raise hidden_model(str(error.details.get("name", "")), denied=False) from None
 
 
 def tag_not_found(owner: str, key: str) -> NotFound:

@@ -7,12 +7,14 @@ import base64
 from sqlalchemy import select
 
 from charter.domain import events
+from charter.domain.access import CREATE_MODEL, DELETE, EDIT, RENAME
 from charter.domain.errors import AlreadyExists, Conflict, InvalidInput
 from charter.domain.naming import Finding, check_addressable, check_name
 from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
-from charter.service.base import ServiceBase, tag_not_found
+from charter.service.base import tag_not_found
 from charter.service.convert import naive
+from charter.service.guard import GuardMixin
 from charter.store import reads, tables
 from charter.store import repository as repo
 from charter.store.database import WriteTx
@@ -20,7 +22,7 @@ from charter.store.database import WriteTx
 MAX_PAGE = 1000
 
 
-class ModelsMixin(ServiceBase):
+class ModelsMixin(GuardMixin):
     def create_model(self, name: str, *, description: str = "",
                      tags: dict[str, str] | None = None, reason: str = "") -> ModelRecord:
         findings = self._check_new_name(name)
@@ -39,6 +41,7 @@ class ModelsMixin(ServiceBase):
 
     def _insert_model(self, tx: WriteTx, name: str, description: str,
                       findings: list[Finding], reason: str) -> tables.Model:
+        self._require_registry(CREATE_MODEL)
         key = repo.name_key(name)
         self._refuse_taken_name(tx, name)
         now = naive(tx.now)
@@ -51,6 +54,7 @@ class ModelsMixin(ServiceBase):
         if findings:
             payload["naming_findings"] = [f.to_dict() for f in findings]
         tx.record(events.NewEvent(events.MODEL_CREATED, name, reason=reason, payload=payload))
+        self._grant_creator(tx, model)
         return model
 
     def _refuse_taken_name(self, tx: WriteTx, name: str, *, renaming: tables.Model | None = None
@@ -84,6 +88,7 @@ class ModelsMixin(ServiceBase):
 
     def get_model(self, name: str) -> ModelRecord:
         with self._read() as session:
+            self._check_read(session, name)
             return self._record(session, name)
 
     def _record(self, session, name: str) -> ModelRecord:  # type: ignore[no-untyped-def]
@@ -96,7 +101,8 @@ class ModelsMixin(ServiceBase):
         offset = decode_page_token(page_token)
         limit = clamp_page_size(max_results)
         with self._read() as session:
-            query = select(reads.M).order_by(reads.M.c.name_key)
+            query = (select(reads.M).where(*self._visible(reads.M.c.id))
+                     .order_by(reads.M.c.name_key))
             if name_like:
                 query = query.where(reads.M.c.name_key.contains(name_like.lower(),
                                                                  autoescape=True))
@@ -110,6 +116,7 @@ class ModelsMixin(ServiceBase):
         findings = self._check_new_name(new_name)
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name, follow_redirects=False)
+            self._require(RENAME, model)
             self._refuse_taken_name(tx, new_name, renaming=model)
             self._refuse_retired_name(tx, new_name, model)
             old_name, old_key = model.name, model.name_key
@@ -133,6 +140,7 @@ class ModelsMixin(ServiceBase):
         check_description(description)
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name)
+            self._require(EDIT, model)
             previous, model.description = model.description, description
             model.updated_at = naive(tx.now)
             tx.record(events.NewEvent(events.MODEL_UPDATED, model.name, reason=reason,
@@ -144,6 +152,7 @@ class ModelsMixin(ServiceBase):
         check_tag(key, value)
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name)
+            self._require(EDIT, model)
             tag = tx.session.get(tables.ModelTag, (model.id, key))
             previous = tag.value if tag else None
             if tag is None:
@@ -158,6 +167,7 @@ class ModelsMixin(ServiceBase):
     def delete_model_tag(self, name: str, key: str) -> None:
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name)
+            self._require(EDIT, model)
             tag = tx.session.get(tables.ModelTag, (model.id, key))
             if tag is None:
                 raise tag_not_found(model.name, key)
@@ -170,6 +180,7 @@ class ModelsMixin(ServiceBase):
         reason = check_reason(reason, required=True)
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name, follow_redirects=False)
+            self._require(DELETE, model)
             live = [(v, s) for v, s in repo.stage_map(tx.session, [model.id])[model.id]
                     if s in ("Staging", "Production")]
             if live:

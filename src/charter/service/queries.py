@@ -12,6 +12,7 @@ from urllib.parse import quote
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from charter.domain.access import READ, READ_ALL
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.events import NewEvent, first_break, format_time, hashed_fields
 from charter.domain.history import PastEvent, Snapshot, replay
@@ -19,8 +20,8 @@ from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import Finding
 from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
-from charter.service.base import ServiceBase
 from charter.service.convert import event_record
+from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import reads, tables
 from charter.store import repository as repo
@@ -28,12 +29,13 @@ from charter.store import repository as repo
 AUDIT_BATCH = 2000
 
 
-class QueriesMixin(ServiceBase):
+class QueriesMixin(GuardMixin):
     def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
         """What ``models:/…`` points at now, or at ``as_of`` (answered from the audit events)."""
         parsed = parse_model_uri(uri)
         with self._read() as session:
             model, redirected_from = reads.get_model_row(session, parsed.name)
+            self._require(READ, model)
             target = parsed
             if redirected_from and parsed.version is not None:  # an import renumbers
                 target = replace(parsed, version=repo.former_number(
@@ -94,6 +96,7 @@ class QueriesMixin(ServiceBase):
         wanted = [parse_stage(s).value for s in stages] if stages else [s.value for s in Stage]
         with self._read() as session:
             model, _ = reads.get_model_row(session, name)
+            self._require(READ, model)
             newest: dict[str, int] = {}
             for number, stage in reads.stage_map(session, [model.id])[model.id]:
                 newest[stage] = number
@@ -111,6 +114,7 @@ class QueriesMixin(ServiceBase):
             version = parse_version(version)
         with self._read() as session:
             model, _ = reads.get_model_row(session, name)
+            self._require(READ, model)
             query = select(tables.Event).where(
                 tables.Event.model_key.in_(_model_keys(session, model)))
             if version is not None:
@@ -123,6 +127,7 @@ class QueriesMixin(ServiceBase):
         if not isinstance(after, int) or after < 0:
             raise InvalidInput("after.invalid", f"after must be a sequence number >= 0, "
                                f"got {after!r}", "pass the seq of the last event you saw, or 0")
+        self._require_registry(READ_ALL)
         with self._read() as session:
             rows = session.execute(select(tables.Event).where(tables.Event.seq > after)
                                    .order_by(tables.Event.seq).limit(limit)).scalars()
@@ -130,6 +135,7 @@ class QueriesMixin(ServiceBase):
 
     def verify_audit(self) -> AuditReport:
         """Walk the whole chain; name the first event whose content or link was altered."""
+        self._require_registry(READ_ALL)
         prev_hash, expected, checked = "0" * 64, 1, 0
         with self._read() as session:
             while True:

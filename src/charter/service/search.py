@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from charter.domain.access import READ
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES
 from charter.domain.records import FileRecord, ModelRecord, Page, VersionRecord
@@ -42,8 +43,8 @@ from charter.domain.search import (
     parse_version_filter,
     parse_version_order,
 )
-from charter.service.base import ServiceBase
 from charter.service.convert import utc
+from charter.service.guard import GuardMixin
 from charter.service.models import clamp_page_size, decode_page_token, encode_page_token
 from charter.store import reads, tables
 from charter.store.repository import name_key
@@ -68,7 +69,7 @@ class ModelSummary:
     latest: list[VersionRecord]
 
 
-class SearchMixin(ServiceBase):
+class SearchMixin(GuardMixin):
     def search_models(self, filter_string: str | None = "", max_results: int = 100,
                       order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
         """One page of ModelRecords matching an MLflow filter, in the asked order."""
@@ -88,6 +89,7 @@ class SearchMixin(ServiceBase):
             row = conn.execute(_MODEL_BY_KEY, {"key": name_key(name)}).first()
             if row is None:  # a former name, or no such model (with a "did you mean")
                 row, _ = reads.get_model_row(session, name)
+            self._require(READ, row)
             return _summaries(conn, [row], with_latest=True)[0]
 
     def search_versions(self, filter_string: str | None = "", max_results: int = 10_000,
@@ -102,7 +104,8 @@ class SearchMixin(ServiceBase):
             dialect = conn.dialect.name
             query = (select(V, M.c.name.label("model_name"))
                      .join(M, M.c.id == V.c.model_id)
-                     .where(*[_version_clause(c, dialect) for c in conditions])
+                     .where(*[_version_clause(c, dialect) for c in conditions],
+                            *self._visible(V.c.model_id))
                      .order_by(*[_version_sort(o) for o in orders])
                      .offset(offset).limit(limit + 1))
             rows = list(conn.execute(query))
@@ -124,7 +127,8 @@ class SearchMixin(ServiceBase):
             conn = session.connection()
             dialect = conn.dialect.name
             query = (select(M)
-                     .where(*[_model_clause(c, dialect) for c in conditions])
+                     .where(*[_model_clause(c, dialect) for c in conditions],
+                            *self._visible(M.c.id))
                      .order_by(*[_model_sort(o) for o in orders])
                      .offset(offset).limit(limit + 1))
             rows = list(conn.execute(query))

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from charter.domain import events
+from charter.domain.access import REGISTER, ROLLBACK
 from charter.domain.lifecycle import (
     ANY,
     Stage,
@@ -17,15 +18,15 @@ from charter.domain.lifecycle import (
 )
 from charter.domain.records import VersionRecord
 from charter.domain.values import check_reason
-from charter.service.base import ServiceBase
 from charter.service.convert import naive
+from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import reads, tables
 from charter.store import repository as repo
 from charter.store.database import WriteTx
 
 
-class StagesMixin(ServiceBase):
+class StagesMixin(GuardMixin):
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
                    expect_production: Any = ANY) -> VersionRecord:
@@ -41,8 +42,10 @@ class StagesMixin(ServiceBase):
             expect_production = parse_version(expect_production)
         with self._write() as tx:
             model, via = repo.get_model(tx.session, name)
+            self._require(REGISTER, model, what="move versions between stages")
             row = repo.get_version(tx.session, model, number, via=via)
             number = row.version  # a folded former name's number, mapped
+            self._require_move(model, number, Stage(row.stage), target)
             production = repo.production_version(tx.session, model.id)
             changes = plan_transition(
                 name=model.name, version=number, current=Stage(row.stage), target=target,
@@ -62,6 +65,7 @@ class StagesMixin(ServiceBase):
         reason = check_reason(reason, required=True)
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name)
+            self._require(ROLLBACK, model)
             production = repo.production_version(tx.session, model.id)
             stages = {v: Stage(s) for v, s in repo.stage_map(tx.session, [model.id])[model.id]}
             changes = plan_rollback(

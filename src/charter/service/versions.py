@@ -6,6 +6,7 @@ from pathlib import Path
 
 from charter.artifacts.tree import local_files
 from charter.domain import events
+from charter.domain.access import ALIAS, DELETE, EDIT, READ, REGISTER
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.lifecycle import Stage, check_deletable, parse_stage
 from charter.domain.manifest import manifest_digest
@@ -52,6 +53,7 @@ class VersionsMixin(ModelsMixin):
     def _check_registration(self, name: str, source: str, run_id: str, description: str,
                             tags: dict[str, str] | None, create_model: bool) -> list[Finding]:
         """Every check a registration passes before any byte is stored; the name's findings."""
+        self._check_may_register(name, create_model)
         check_run_id(run_id)
         if source:
             check_source(source, run_id=run_id, policy=self.policies.sources)
@@ -78,8 +80,11 @@ class VersionsMixin(ModelsMixin):
                 redirect = repo.find_redirect(tx.session, name)
                 if redirect is not None or not create_model:
                     model, _ = repo.get_model(tx.session, name)
+                    self._require(REGISTER, model)
                 else:
                     model = self._insert_model(tx, name, "", findings, reason)
+            else:
+                self._require(REGISTER, model)
             model.last_version += 1
             now = naive(tx.now)
             row = tables.Version(
@@ -100,12 +105,14 @@ class VersionsMixin(ModelsMixin):
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
         with self._read() as session:
+            self._check_read(session, name)
             return reads.get_version_record(session, name, parse_version(version))
 
     def list_versions(self, name: str, *, stage: str | None = None) -> list[VersionRecord]:
         wanted = parse_stage(stage).value if stage is not None else None
         with self._read() as session:
             model, _ = reads.get_model_row(session, name)
+            self._require(READ, model)
             rows = reads.version_rows(session, model.id, stage=wanted, newest_first=True)
             return reads.version_records(session, model.name, model.id, rows)
 
@@ -113,6 +120,7 @@ class VersionsMixin(ModelsMixin):
         check_description(description)
         with self._write() as tx:
             model, via = repo.get_model(tx.session, name)
+            self._require(EDIT, model)
             row = repo.get_version(tx.session, model, parse_version(version), via=via)
             previous, row.description = row.description, description
             row.updated_at = naive(tx.now)
@@ -126,6 +134,7 @@ class VersionsMixin(ModelsMixin):
         check_tag(key, value)
         with self._write() as tx:
             model, via = repo.get_model(tx.session, name)
+            self._require(EDIT, model)
             row = repo.get_version(tx.session, model, parse_version(version), via=via)
             tag = tx.session.get(tables.VersionTag, (row.id, key))
             previous = tag.value if tag else None
@@ -141,6 +150,7 @@ class VersionsMixin(ModelsMixin):
     def delete_version_tag(self, name: str, version: int | str, key: str) -> None:
         with self._write() as tx:
             model, via = repo.get_model(tx.session, name)
+            self._require(EDIT, model)
             row = repo.get_version(tx.session, model, parse_version(version), via=via)
             tag = tx.session.get(tables.VersionTag, (row.id, key))
             if tag is None:
@@ -154,6 +164,7 @@ class VersionsMixin(ModelsMixin):
         alias = alias.lower()
         with self._write() as tx:
             model, via = repo.get_model(tx.session, name)
+            self._require(ALIAS, model)
             row = repo.get_version(tx.session, model, parse_version(version), via=via)
             existing = tx.session.get(tables.Alias, (model.id, alias))
             previous = existing.version.version if existing else None
@@ -169,6 +180,7 @@ class VersionsMixin(ModelsMixin):
     def delete_alias(self, name: str, alias: str) -> None:
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name)
+            self._require(ALIAS, model)
             existing = tx.session.get(tables.Alias, (model.id, alias.lower()))
             if existing is None:
                 raise alias_not_found(model.name, alias)
@@ -180,6 +192,7 @@ class VersionsMixin(ModelsMixin):
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
         with self._read() as session:
             model, _ = reads.get_model_row(session, name)
+            self._require(READ, model)
             number = reads.alias_target(session, model.id, alias)
             if number is None:
                 raise alias_not_found(model.name, alias)
@@ -190,7 +203,8 @@ class VersionsMixin(ModelsMixin):
         reason = check_reason(reason, required=True)
         with self._write() as tx:
             model, via = repo.get_model(tx.session, name)
-            row = repo.get_version(tx.session, model, parse_version(version), via=via)
+            self._require(DELETE, model)
+            row = repo.get_version(tx.session, model, parse_version(version))
             check_deletable(Stage(row.stage), name=model.name, version=row.version)
             tx.session.delete(row)
             model.updated_at = naive(tx.now)

@@ -1,0 +1,110 @@
+"""The checks every use case makes before it reads or changes a model.
+
+The rules are ``charter.domain.access``; this mixin applies them to the acting
+principal, writes every refusal to the denied-attempts log, and filters listings
+down to the models the principal may read. It lives in the service so the REST
+API, the MLflow surface, the web UI and the CLI against a server get one answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from charter.domain import events
+from charter.domain.access import (
+    CREATE_MODEL,
+    EVERY_MODEL,
+    READ,
+    REGISTER,
+    Role,
+    admin_only,
+    denied_registry,
+    require,
+    role_for_move,
+)
+from charter.domain.errors import CharterError
+from charter.domain.lifecycle import Stage
+from charter.service.base import ServiceBase
+from charter.service.convert import naive
+from charter.store import reads, tables
+from charter.store import repository as repo
+from charter.store.database import WriteTx
+
+
+class GuardMixin(ServiceBase):
+    def _require(self, operation: str, model: Any, *, needed: Role | None = None,
+                 what: str = "") -> None:
+        """Refuse unless the principal may do ``operation`` on ``model`` (a row with
+        ``id`` and ``name``): 404 when it may not read the model, 403 otherwise."""
+        if self.principal.admin:
+            return
+        try:
+            require(self.principal, operation, model_id=model.id, model=model.name,
+                    needed=needed, what=what)
+        except CharterError as error:
+            self._log_denial(error, operation, model.name)
+            raise
+
+    def _require_move(self, model: Any, version: int, from_stage: Stage,
+                      to_stage: Stage) -> None:
+        self._require("transition", model, needed=role_for_move(from_stage, to_stage),
+                      what=f"move v{version} from {from_stage} to {to_stage}")
+
+    def _require_registry(self, operation: str) -> None:
+        if not self.principal.may(operation):
+            error = denied_registry(self.principal, operation)
+            self._log_denial(error, operation, EVERY_MODEL)
+            raise error
+
+    def _require_admin(self, what: str) -> None:
+        if not self.principal.admin:
+            error = admin_only(self.principal, what)
+            self._log_denial(error, "admin", EVERY_MODEL)
+            raise error
+
+    def _check_read(self, session: Session, name: str) -> None:
+        """For reads that do not load the model row themselves: one more lookup, paid
+        only by a principal that cannot read every model."""
+        if not self.principal.sees_all:
+            row, _ = reads.get_model_row(session, name)
+            self._require(READ, row)
+
+    def _visible(self, model_id_column: Any) -> list[ColumnElement[bool]]:
+        """The WHERE clauses that keep a listing to the models the principal may read."""
+        if self.principal.sees_all:
+            return []
+        return [model_id_column.in_(self.principal.readable_ids())]
+
+    def _check_may_register(self, name: str, create_model: bool) -> None:
+        """Refuse a registration before any byte is stored (the transaction checks again)."""
+        if self.principal.admin:
+            return
+        with self._read() as session:
+            row = session.execute(select(reads.M).where(
+                reads.M.c.name_key == repo.lookup_key(name))).first()
+            if row is None and (not create_model or repo.find_redirect(session, name)):
+                row, _ = reads.get_model_row(session, name)  # a redirect, or not found
+        if row is None:
+            self._require_registry(CREATE_MODEL)
+        else:
+            self._require(REGISTER, row)
+
+    def _grant_creator(self, tx: WriteTx, model: tables.Model) -> None:
+        """The user who creates a model owns it (a local admin needs no grant)."""
+        if self.principal.user_id is None:
+            return
+        tx.session.add(tables.Grant(user_id=self.principal.user_id, model_id=model.id,
+                                    role=str(Role.OWNER), created_at=naive(tx.now)))
+        tx.record(events.NewEvent(events.ACCESS_GRANTED, model.name,
+                                  reason="the creator of a model owns it",
+                                  payload={"user": self.principal.name,
+                                           "role": str(Role.OWNER), "previous": None}))
+
+    def _log_denial(self, error: CharterError, operation: str, model: str) -> None:
+        self.denials.record({
+            "actor": self.principal.name, "token_id": self.principal.token_id,
+            "operation": operation, "model": model, "code": error.code,
+            "needs": error.details.get("needs"), "status": error.kind})
