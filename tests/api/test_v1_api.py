@@ -432,11 +432,13 @@ def test_docs_rest_md_describes_every_route_and_nothing_else(client):
 
 ENVELOPE_KEYS = {"kind", "code", "message", "hint"}
 PATH_VALUES = {"name": "no_such_model", "version": "1", "key": "team", "alias": "champion",
-               "path": "data/model.pkl", "upload_id": "0" * 32}
+               "path": "data/model.pkl", "upload_id": "0" * 32,
+               "token_id": "999999", "user": "nobody"}
 BODY_VALUES: dict[str, Any] = {
     "name": "Model V2!", "new_name": "fraud_detection_binary", "source": "s3://models/fraud/1",
     "description": "d", "reason": "because", "value": "v", "version": 1, "stage": "Staging",
     "files": [{"path": "model.pkl", "size": 1, "sha256": "0" * 64}],
+    "role": "reader",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from charter.domain.errors import Unauthenticated
 from charter.service import RegistryService
 
 ACTOR_HEADER = "x-charter-actor"
@@ -24,5 +25,14 @@ def actor_of(request: Request) -> str:
 
 
 def registry(request: Request) -> RegistryService:
+    """The service acting for the caller: its verified principal when auth is on (set by
+    ``charter.api.access``), else a local admin named by ``actor_of``."""
     service: RegistryService = request.app.state.service
+    principal = getattr(request.state, "principal", None)
+    if principal is not None:
+        return service.as_principal(principal)
+    access = getattr(request.app.state, "access", None)
+    if access is not None and access.enabled:  # a public route must not reach the registry
+        raise Unauthenticated("auth.required", "This registry requires a token",
+                              "sign in, or send `Authorization: Bearer <token>`")
     return service.as_actor(actor_of(request))

@@ -7,6 +7,7 @@ import socket
 
 import uvicorn
 
+from charter.api.access import check_exposure
 from charter.api.app import MIGRATED_ENV, create_app
 from charter.bootstrap import build_service
 from charter.config import Settings
@@ -16,7 +17,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """What worker processes need to rebuild the same settings."""
     env = {"CHARTER_HOME": str(settings.home), "CHARTER_DATABASE_URL": settings.database_url,
            "CHARTER_BLOB_ROOT": str(settings.blob_root),
-           "CHARTER_NAMING_MODE": settings.naming_mode}
+           "CHARTER_NAMING_MODE": settings.naming_mode,
+           "CHARTER_AUTH": "on" if settings.auth_enabled else "off",
+           "CHARTER_AUTH_DEFAULT_ROLE": settings.auth_default_role}
     if settings.config_file:
         env["CHARTER_CONFIG"] = str(settings.config_file)
     return env
@@ -24,6 +27,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
           workers: int = 1, log_level: str = "warning") -> None:
+    check_exposure(host, settings.auth_enabled)  # before anything binds or migrates
     service = build_service(settings, actor="server")  # migrates once, before any worker
     options = dict(host=host, port=port, log_level=log_level, loop="uvloop", http="httptools",
                    timeout_graceful_shutdown=10, access_log=False)

@@ -27,9 +27,12 @@ def serve(
         raise InvalidInput("cli.remote_unsupported", "serve runs a server; it cannot serve "
                            "another server", "drop --registry, or give a database URL or folder")
     # Imported here: uvicorn and the app are heavy, and only this command needs them.
+    from charter.api.access import check_exposure
     from charter.api.server import serve as run_server
     from charter.config import Settings
 
     settings = Settings.load(current.settings_overrides())
-    typer.echo(f"Charter on http://{host}:{port}  (data: {settings.database_url})", err=True)
+    check_exposure(host, settings.auth_enabled)  # no auth: loopback only (docs/access.md)
+    typer.echo(f"Charter on http://{host}:{port}  (data: {settings.database_url}; auth "
+               f"{'on' if settings.auth_enabled else 'off'})", err=True)
     run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
