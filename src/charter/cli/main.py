@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from charter.cli import admin, artifacts, edits, lifecycle, reads, serve, transfer
+from charter.cli import access, admin, artifacts, edits, lifecycle, reads, serve, transfer
 from charter.cli.errors import FunnelGroup
 from charter.cli.state import State
 
@@ -50,10 +50,13 @@ _COMMANDS = [
     edits.tag, edits.alias, edits.rename, edits.describe, serve.serve, artifacts.gc,
     transfer.export,
 ]
+_COMMANDS += [access.grant, access.revoke, access.grants]
 for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.db_app, name="db")
+app.add_typer(access.user_app, name="user")
+app.add_typer(access.token_app, name="token")
 app.add_typer(transfer.import_app, name="import")
 
 
