@@ -31,12 +31,12 @@ from charter.domain.events import (
     hashed_fields,
     parse_time,
 )
-from charter.store import tables
+from charter.store import outbox, tables
 
 SQLITE_BUSY_TIMEOUT_S = 60
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 def normalise_url(url: str) -> str:
@@ -200,7 +200,17 @@ class Database:
                 now = parse_time(head.time)
             tx = WriteTx(session=session, actor=actor, now=now, _head=head)
             yield tx
+            if tx.events:  # webhook deliveries commit with their events, or not at all
+                outbox.enqueue(session, tx.events, now)
             session.flush()
+
+    @contextmanager
+    def housekeeping(self) -> Iterator[Session]:
+        """A write transaction outside the audit chain, for bookkeeping rows such as the
+        webhook outbox: SQLite's write turn, but not the chain head's lock (PostgreSQL
+        callers lock the rows they touch, e.g. ``FOR UPDATE SKIP LOCKED``)."""
+        with self._local_turn, self._file_turn, self._writer.begin() as session:
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
