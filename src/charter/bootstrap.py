@@ -11,9 +11,12 @@ from charter.artifacts.local import LocalBlobStore
 from charter.config import Settings
 from charter.domain.access import AccessPolicy, parse_default_role
 from charter.domain.errors import InvalidInput
+from charter.domain.gates import parse_gate_policy
 from charter.domain.lifecycle import DEFAULT_TABLE
 from charter.domain.naming import NamingPolicy
+from charter.domain.retention import parse_retention_policy
 from charter.domain.sources import SourcePolicy
+from charter.domain.webhooks import parse_webhook_settings
 from charter.person_names import default_policy
 from charter.service import Policies, RegistryService
 from charter.service.base import BlobStore
@@ -39,6 +42,9 @@ def policies_from(settings: Settings) -> Policies:
         transitions=DEFAULT_TABLE.with_edges(settings.extra_transitions),
         sources=SourcePolicy(file_roots=settings.file_roots),
         access=AccessPolicy(default_role=parse_default_role(settings.auth_default_role)),
+        gates=parse_gate_policy(settings.extra),
+        retention=parse_retention_policy(settings.extra),
+        webhooks=parse_webhook_settings(settings.extra),
     )
 
 

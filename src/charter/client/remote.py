@@ -22,6 +22,7 @@ from charter.artifacts.cache import BlobCache
 from charter.artifacts.tree import target_in
 from charter.client import records, transfer
 from charter.client.access import AccessClientMixin
+from charter.client.governance import GovernanceClient
 from charter.client.session import Session, segment
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.lifecycle import ANY, Stage
@@ -48,7 +49,7 @@ def default_actor() -> str:
         return "unknown"
 
 
-class RemoteRegistry(AccessClientMixin):
+class RemoteRegistry(AccessClientMixin, GovernanceClient):
     def __init__(self, url: str, *, token: str | None = None, actor: str | None = None,
                  timeout: float | httpx.Timeout | None = None,
                  transport: httpx.BaseTransport | None = None,
@@ -166,11 +167,14 @@ class RemoteRegistry(AccessClientMixin):
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY) -> VersionRecord:
+                   expect_production: Any = ANY, override_gates: bool = False
+                   ) -> VersionRecord:
         body: dict[str, Any] = {"stage": str(stage), "archive_existing": archive_existing,
                                 "reason": reason}
         if expect_production is not ANY:  # absent: no precondition; null: "empty"
             body["expect_production"] = expect_production
+        if override_gates:
+            body["override_gates"] = True
         return records.version(
             self._call("POST", _version(name, version) + "/transition", json=body))
 

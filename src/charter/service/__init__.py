@@ -2,9 +2,11 @@
 ``RegistryService``; the mixins only split the file by subject."""
 
 from charter.service.access import AccessMixin
+from charter.service.approvals import ApprovalsMixin
 from charter.service.base import Policies, utc_now
 from charter.service.files import FilesMixin
 from charter.service.garbage import GarbageMixin
+from charter.service.gates import GatesMixin
 from charter.service.imports import ImportsMixin
 from charter.service.queries import QueriesMixin
 from charter.service.search import SearchMixin
@@ -14,7 +16,8 @@ from charter.service.versions import VersionsMixin
 
 
 class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, ImportsMixin, VersionsMixin,
-                      StagesMixin, QueriesMixin, SearchMixin, AccessMixin):
+                      StagesMixin, QueriesMixin, SearchMixin, AccessMixin, GatesMixin,
+                      ApprovalsMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Session
 from charter.artifacts.common import BlobInfo, StagedInfo
 from charter.domain.access import AccessPolicy, Principal, hidden_model
 from charter.domain.errors import NotFound
+from charter.domain.gates import GatePolicy
 from charter.domain.lifecycle import DEFAULT_TABLE, TransitionTable
 from charter.domain.naming import NamingPolicy
+from charter.domain.retention import RetentionPolicy
 from charter.domain.sources import SourcePolicy
+from charter.domain.webhooks import WebhookSettings
 from charter.store.database import Database, WriteTx
 
 Progress = Callable[[int], None]
@@ -72,6 +75,9 @@ class Policies:
     transitions: TransitionTable = DEFAULT_TABLE
     sources: SourcePolicy = field(default_factory=SourcePolicy)
     access: AccessPolicy = field(default_factory=AccessPolicy)
+    gates: GatePolicy = field(default_factory=GatePolicy)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
 
 class DenialLog(Protocol):

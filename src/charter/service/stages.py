@@ -19,6 +19,7 @@ from charter.domain.lifecycle import (
 from charter.domain.records import VersionRecord
 from charter.domain.values import check_reason
 from charter.service.convert import naive
+from charter.service.gates import enforce_gates
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import reads, tables
@@ -29,11 +30,14 @@ from charter.store.database import WriteTx
 class StagesMixin(GuardMixin):
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY) -> VersionRecord:
+                   expect_production: Any = ANY, override_gates: bool = False
+                   ) -> VersionRecord:
         """Move a version to ``stage`` along an allowed edge of the transition table.
 
         ``expect_production`` is a precondition: the version the caller believes is in
         Production now (None for "empty"); when it no longer holds nothing changes.
+        The target stage's gates are checked in the same transaction (``service.gates``);
+        ``override_gates`` lets an owner move past failing gates, with a reason.
         """
         target = parse_stage(stage)
         reason = check_reason(reason, required=False)
@@ -52,6 +56,7 @@ class StagesMixin(GuardMixin):
                 production=production.version if production else None,
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
+            enforce_gates(self, tx, model, row, target, override=override_gates, reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
             return reads.get_version_record(tx.session, model.name, number)
 
