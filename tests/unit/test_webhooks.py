@@ -19,6 +19,7 @@ from charter.domain.webhooks import (
     matches,
     parse_event_filter,
     parse_webhook_settings,
+    redact_url,
     sign,
     verify,
 )
@@ -101,3 +102,10 @@ def test_webhook_settings_come_from_the_config_section():
         parse_webhook_settings({"webhooks": {"retries": 3}})
     with pytest.raises(InvalidInput):
         parse_webhook_settings({"webhooks": {"max_attempts": 0}})
+
+
+def test_the_audit_trail_shows_a_webhook_url_without_its_path():
+    assert redact_url("https://hooks.example.com/services/T0/B0/XXXX") == \
+        "https://hooks.example.com/…"
+    assert redact_url("http://127.0.0.1:9000/?token=abc") == "http://127.0.0.1:9000/…"
+    assert redact_url("https://deployer.internal") == "https://deployer.internal"

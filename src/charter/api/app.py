@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from charter import __version__
 from charter.api import access
+from charter.api.delivery import install_worker
 from charter.api.errors import charter_error_handler, error_response, unexpected_error_handler
 from charter.config import Settings
 from charter.domain.errors import CharterError, InvalidInput
@@ -36,6 +37,7 @@ def create_app(service: RegistryService | None = None,
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     _include_routers(app)
+    install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
     access.install(app, enabled=settings.auth_enabled)  # tokens and the route rules
 
     @app.get("/healthz", include_in_schema=False)

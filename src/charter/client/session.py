@@ -62,11 +62,11 @@ class Session:
                 verify=tls_context(), limits=LIMITS, retries=CONNECT_RETRIES))
 
     def call(self, method: str, path: str, *, actor: str, json: Any = None,
-             params: Any = None) -> Any:
+             params: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT) -> Any:
         """Send one request; the decoded JSON answer (None for 204) or a CharterError."""
         try:
             response = self.client.request(method, path, json=json, params=params,
-                                           headers={ACTOR_HEADER: actor})
+                                           headers={ACTOR_HEADER: actor}, timeout=timeout)
         except httpx.TimeoutException as exc:
             raise CharterError("server.timeout", f"{self.url} did not answer {method} {path} "
                                "in time", "a change may still have been applied: read before "

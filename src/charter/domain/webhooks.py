@@ -81,6 +81,15 @@ def check_url(url: object) -> str:
     return text
 
 
+def redact_url(url: str) -> str:
+    """A URL as the audit trail shows it: scheme and host only. Some receivers carry a
+    secret in the path (``https://hooks.example.com/services/T0/B0/XXXX``), and events
+    are readable by every reader of the registry."""
+    parts = urlsplit(url)
+    rest = "/…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{rest}"
+
+
 def check_secret(secret: object) -> str:
     if not isinstance(secret, str) or not MIN_SECRET <= len(secret) <= MAX_SECRET \
             or not secret.isprintable():
@@ -126,6 +135,11 @@ class WebhookSettings:
     backoff_base: float = 5.0           # seconds after the first failure, doubling
     backoff_max: float = 3600.0
     batch: int = 20
+    keep_delivered: float = 30 * 86400.0  # seconds a delivered delivery stays in the log
+
+    @property
+    def keep(self) -> timedelta:
+        return timedelta(seconds=self.keep_delivered)
 
     @property
     def lease(self) -> timedelta:
@@ -134,7 +148,8 @@ class WebhookSettings:
 
 
 _SETTING_KEYS = {"worker": bool, "poll_interval": float, "timeout": float, "max_attempts": int,
-                 "backoff_base": float, "backoff_max": float, "batch": int}
+                 "backoff_base": float, "backoff_max": float, "batch": int,
+                 "keep_delivered": float}
 
 
 def parse_webhook_settings(config: Mapping[str, Any]) -> WebhookSettings:

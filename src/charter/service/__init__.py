@@ -13,11 +13,12 @@ from charter.service.search import SearchMixin
 from charter.service.stages import StagesMixin
 from charter.service.uploads import UploadsMixin
 from charter.service.versions import VersionsMixin
+from charter.service.webhooks import WebhooksMixin
 
 
 class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, ImportsMixin, VersionsMixin,
                       StagesMixin, QueriesMixin, SearchMixin, AccessMixin, GatesMixin,
-                      ApprovalsMixin):
+                      ApprovalsMixin, WebhooksMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 

@@ -1,0 +1,158 @@
+"""The webhook delivery worker: claims due outbox rows, POSTs them signed, settles them.
+
+It runs as a background thread inside ``charter serve`` (one per server process;
+replicas share the outbox safely, see ``charter.store.outbox``) and can be run
+once by hand (``charter webhook deliver``). Delivery is at least once: a receiver
+deduplicates by the ``X-Charter-Delivery`` id, which is the same on every retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import httpx
+
+from charter import __version__
+from charter.domain.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    PING,
+    SIGNATURE_HEADER,
+    WebhookSettings,
+    backoff,
+    sign,
+)
+from charter.service.base import utc_now
+from charter.service.convert import naive
+from charter.store import outbox
+from charter.store.database import Database
+
+log = logging.getLogger("charter.webhooks")
+
+SENDERS = 4
+PRUNE_EVERY = 3600.0   # seconds between clean-ups of old delivered rows
+MAX_PAUSE = 60.0       # the longest wait between passes after repeated failures
+MAX_ERROR = 500
+
+
+def headers_for(claimed: outbox.Claimed) -> dict[str, str]:
+    return {"Content-Type": "application/json", "User-Agent": f"charter-webhooks/{__version__}",
+            SIGNATURE_HEADER: sign(claimed.secret, claimed.body.encode()),
+            EVENT_HEADER: claimed.action, DELIVERY_HEADER: claimed.uuid,
+            "X-Charter-Attempt": str(claimed.attempt)}
+
+
+def post(client: httpx.Client, claimed: outbox.Claimed, timeout: float) -> outbox.Outcome:
+    """One attempt: any 2xx is delivered; anything else (or no answer) is a failure."""
+    started = time.monotonic()
+    try:
+        response = client.post(claimed.url, content=claimed.body.encode(),
+                               headers=headers_for(claimed), timeout=timeout)
+    except httpx.HTTPError as exc:
+        return outbox.Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR],
+                              _ms(started))
+    if response.is_success:
+        return outbox.Outcome(True, response.status_code, "", _ms(started))
+    return outbox.Outcome(False, response.status_code,
+                          f"HTTP {response.status_code}: {response.text[:200]}", _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, settings: WebhookSettings, *,
+                 clock: Callable[[], datetime] = utc_now,
+                 client: httpx.Client | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        # Redirects are not followed: the subscription names the one place to POST to.
+        self.client = client or httpx.Client(follow_redirects=False)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _now(self) -> datetime:
+        return naive(self.clock())
+
+    def run_once(self, limit: int | None = None) -> int:
+        """Deliver what is due now; answers how many deliveries were attempted."""
+        with self.db.read() as session:
+            if not outbox.any_due(session, self._now()):
+                return 0
+        with self.db.housekeeping() as session:
+            claimed = outbox.claim(session, self._now(), lease=self.settings.lease,
+                                   limit=limit or self.settings.batch,
+                                   skip_locked=self.db.dialect == "postgresql")
+        self.deliver(claimed)
+        return len(claimed)
+
+    def prune(self) -> int:
+        """Forget deliveries delivered longer ago than ``keep_delivered``."""
+        with self.db.housekeeping() as session:
+            return outbox.prune(session, self._now() - self.settings.keep)
+
+    def deliver(self, claimed: list[outbox.Claimed]) -> list[str]:
+        """Send claimed deliveries (a few at a time) and settle each; answers their statuses."""
+        if not claimed:
+            return []
+        with ThreadPoolExecutor(min(SENDERS, len(claimed))) as pool:
+            outcomes = list(pool.map(
+                lambda c: post(self.client, c, self.settings.timeout), claimed))
+        statuses = []
+        with self.db.housekeeping() as session:
+            now = self._now()
+            for item, outcome in zip(claimed, outcomes, strict=True):
+                # a test ping is tried once: its answer is what the admin asked for
+                retry = (backoff(item.attempt, self.settings.backoff_base,
+                                 self.settings.backoff_max)
+                         if item.attempt < self.settings.max_attempts and item.action != PING
+                         else None)
+                statuses.append(outbox.settle(session, item, outcome, now, retry_in=retry))
+                if not outcome.ok:
+                    log.info("webhook delivery %s to %s failed (attempt %d): %s", item.uuid,
+                             item.url, item.attempt, outcome.error)
+        return statuses
+
+    # --- the background thread -----------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="charter-webhooks",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _loop(self) -> None:
+        pruned, failures = 0.0, 0
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once() > 0
+                if time.monotonic() - pruned > PRUNE_EVERY:
+                    pruned = time.monotonic()
+                    self.prune()
+                failures = 0
+            except Exception:  # the database restarting must not end delivery for good
+                failures += 1
+                log.warning("webhook delivery pass failed (%d in a row); retrying", failures,
+                            exc_info=failures == 1)
+                busy = False
+            if not busy:  # idle: the poll interval; failing: longer and longer, up to a minute
+                self._stop.wait(min(MAX_PAUSE, self.settings.poll_interval * 2 ** failures))
