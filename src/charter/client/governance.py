@@ -16,6 +16,7 @@ from charter.client.session import Session, segment
 from charter.domain.approvals import ApprovalRecord
 from charter.domain.gates import GateReport
 from charter.domain.records import EventRecord
+from charter.domain.retention import RetentionReport
 from charter.domain.webhooks import DeliveryRecord, WebhookRecord
 
 MAX_WAIT = 60.0
@@ -64,6 +65,15 @@ class GovernanceClient:
         params = {"version": str(version)} if version is not None else None
         answer = self._call("GET", f"/models/{segment(name)}/approvals", params=params)
         return [ApprovalRecord.from_dict(a) for a in answer["approvals"]]
+
+    # ---- retention ------------------------------------------------------------------------
+
+    def retention(self, *, apply: bool = False, name: str | None = None) -> RetentionReport:
+        if not apply:
+            params = {"name": name} if name is not None else None
+            return RetentionReport.from_dict(self._call("GET", "/retention", params=params))
+        answer = self._call("POST", "/retention", json={"apply": True, "name": name})
+        return RetentionReport.from_dict(answer)
 
     # ---- webhooks -------------------------------------------------------------------------
 

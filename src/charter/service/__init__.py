@@ -9,6 +9,7 @@ from charter.service.garbage import GarbageMixin
 from charter.service.gates import GatesMixin
 from charter.service.imports import ImportsMixin
 from charter.service.queries import QueriesMixin
+from charter.service.retention import RetentionMixin
 from charter.service.search import SearchMixin
 from charter.service.stages import StagesMixin
 from charter.service.uploads import UploadsMixin
@@ -18,7 +19,7 @@ from charter.service.webhooks import WebhooksMixin
 
 class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, ImportsMixin, VersionsMixin,
                       StagesMixin, QueriesMixin, SearchMixin, AccessMixin, GatesMixin,
-                      ApprovalsMixin, WebhooksMixin):
+                      ApprovalsMixin, RetentionMixin, WebhooksMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 
