@@ -109,6 +109,12 @@ RULES: dict[tuple[str, str], Rule] = {
           # an upload session belongs to its actor; commit registers through the service
           ("GET", _MODEL + "/uploads/{upload_id}"), ("DELETE", _MODEL + "/uploads/{upload_id}"),
           ("POST", _MODEL + "/uploads/{upload_id}/commit"),
+          # gates and approvals: the service checks the role per model (approving a move
+          # needs the role that move needs); retention purges are an admin's
+          ("GET", _VERSION + "/gates"), ("GET", _MODEL + "/approvals"),
+          ("POST", _VERSION + "/approvals"), ("POST", _VERSION + "/approvals/approve"),
+          ("POST", _VERSION + "/approvals/reject"), ("GET", "/retention"),
+          ("POST", "/retention"),
           # access control itself: the service checks self / owner / admin
           ("GET", "/whoami"), ("GET", "/tokens"), ("POST", "/tokens"),
           ("DELETE", "/tokens/{token_id}"), ("GET", "/grants"),
@@ -116,6 +122,12 @@ RULES: dict[tuple[str, str], Rule] = {
           ("GET", _MODEL + "/grants"), ("PUT", _MODEL + "/grants/{user}"),
           ("DELETE", _MODEL + "/grants/{user}"),
           (ANY_METHOD, "/{rest:path}")),  # unknown v1 paths: 401 before 404
+    # webhooks send every event to a URL of the caller's choosing: admins only (the
+    # service checks it too)
+    **{(method, V1 + path): ADMIN for method, path in (
+        ("POST", "/webhooks"), ("GET", "/webhooks"), ("GET", "/webhooks/deliveries"),
+        ("POST", "/webhooks/deliveries/{delivery}/redeliver"), ("GET", "/webhooks/{webhook}"),
+        ("DELETE", "/webhooks/{webhook}"), ("POST", "/webhooks/{webhook}/test"))},
     # bytes are stored before any version exists: check the right to register first
     ("POST", V1 + _MODEL + "/uploads"): on_model(REGISTER),
     ("PUT", V1 + _MODEL + "/uploads/{upload_id}/files/{path:path}"): on_model(REGISTER),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from charter.api.v1.common import Registry, documented, ok
@@ -13,6 +17,8 @@ from charter.api.v1.schemas import AuditOut, EventList, LintOut
 router = APIRouter(tags=["audit"])
 
 MAX_EVENTS = 10_000
+MAX_WAIT = 60.0        # seconds a long poll of /events may be held
+POLL_INTERVAL = 0.5    # how often a held long poll looks for new events
 
 
 @router.get("/models/{name}/history", responses=documented(EventList))
@@ -25,11 +31,24 @@ def history(name: str, service: Registry,
 
 
 @router.get("/events", responses=documented(EventList))
-def events(service: Registry,
-           after: Annotated[int, Query(ge=0, description="the last seq already seen")] = 0,
-           limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 100) -> JSONResponse:
-    """Every event after ``after``, in sequence order: poll it to follow the registry."""
-    return ok({"events": [e.to_dict() for e in service.events(after=after, limit=limit)]})
+async def events(request: Request, service: Registry,
+                 after: Annotated[int, Query(ge=0, description="the last seq already seen")] = 0,
+                 limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 100,
+                 wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description=(
+                     "long poll: seconds to wait for an event after `after` when there is "
+                     "none yet (at most 60)"))] = 0) -> JSONResponse:
+    """Every event after ``after``, in sequence order: poll it to follow the registry.
+
+    With ``wait``, an empty answer is held until an event arrives or the wait ends; the
+    database is read every half second in a worker thread, never on the event loop.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        found = await run_in_threadpool(service.events, after=after, limit=limit)
+        remaining = deadline - time.monotonic()
+        if found or remaining <= 0 or await request.is_disconnected():
+            return ok({"events": [e.to_dict() for e in found]})
+        await asyncio.sleep(min(POLL_INTERVAL, remaining))
 
 
 @router.get("/audit/verify", responses=documented(AuditOut))

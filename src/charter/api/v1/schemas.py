@@ -68,6 +68,8 @@ class Transition(Body):
     archive_existing: bool = False
     reason: str = ""
     expect_production: int | None = Field(None, examples=[42])
+    override_gates: bool = Field(False, description="an owner moves past failing gates; "
+                                                    "needs a reason, audited as an override")
 
 
 # ---- responses (documentation only) ----------------------------------------------------

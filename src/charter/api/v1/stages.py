@@ -21,7 +21,7 @@ def transition(name: str, version: str, body: Transition, service: Registry) -> 
     expected = body.expect_production if "expect_production" in body.model_fields_set else ANY
     record = service.transition(name, version, body.stage,
                                 archive_existing=body.archive_existing, reason=body.reason,
-                                expect_production=expected)
+                                expect_production=expected, override_gates=body.override_gates)
     return ok(record.to_dict())
 
 
