@@ -9,10 +9,12 @@ import typer
 from rich.text import Text
 
 from charter.cli import render
+from charter.cli.governance import print_gate_report
 from charter.cli.parse import parse_expected_production, parse_pairs
 from charter.cli.progress import byte_progress, size_of
 from charter.cli.state import Registry, registry
 from charter.domain.errors import Conflict
+from charter.domain.gates import GateReport
 from charter.domain.records import EventRecord, VersionRecord
 
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
@@ -24,6 +26,9 @@ ToStage = Annotated[str, typer.Option(
     "--to", help="Target stage: Staging, Production or Archived.", show_default=False)]
 ArchiveExisting = Annotated[bool, typer.Option(
     "--archive-existing", help="Archive the current Production version in the same step.")]
+OverrideGates = Annotated[bool, typer.Option(
+    "--override-gates", help="Move past failing gates (owners and admins; needs --reason; "
+    "audited as an override).")]
 ExpectProduction = Annotated[str | None, typer.Option(
     "--expect-production", metavar="N|none",
     help="Refuse unless Production is still version N (or empty, with 'none').")]
@@ -70,35 +75,42 @@ def _register(reg: Registry, name: str, location: str, options: dict[str, Any]
 
 def promote(ctx: typer.Context, name: Name, version: Version, to: ToStage,
             reason: RequiredReason, archive_existing: ArchiveExisting = False,
-            expect_production: ExpectProduction = None) -> None:
+            expect_production: ExpectProduction = None,
+            override_gates: OverrideGates = False) -> None:
     """Move a version to another stage, along an allowed edge of the lifecycle.
 
     Allowed: None → Staging, Staging → Production or Archived, Production → Staging or Archived.
 
     Example: charter promote fraud_detector 3 --to Production --reason "beat v2 on AUC"
     """
-    _move(ctx, name, version, to, reason, archive_existing, expect_production)
+    _move(ctx, name, version, to, reason, archive_existing, expect_production, override_gates)
 
 
 def transition(ctx: typer.Context, name: Name, version: Version, to: ToStage,
                reason: RequiredReason, archive_existing: ArchiveExisting = False,
-               expect_production: ExpectProduction = None) -> None:
+               expect_production: ExpectProduction = None,
+               override_gates: OverrideGates = False) -> None:
     """Move a version to another stage (the same command as promote).
 
     Example: charter transition fraud_detector 4 --to Staging --reason "passed validation"
     """
-    _move(ctx, name, version, to, reason, archive_existing, expect_production)
+    _move(ctx, name, version, to, reason, archive_existing, expect_production, override_gates)
 
 
 def _move(ctx: typer.Context, name: str, version: str, to: str, reason: str,
-          archive_existing: bool, expect_production: str | None) -> None:
+          archive_existing: bool, expect_production: str | None,
+          override_gates: bool = False) -> None:
     options: dict[str, Any] = {"archive_existing": archive_existing, "reason": reason}
     if expect_production is not None:  # absent means "no precondition", not "empty"
         options["expect_production"] = parse_expected_production(expect_production)
+    if override_gates:
+        options["override_gates"] = True
     reg = registry(ctx)
     try:
         record = reg.transition(name, version, to, **options)
     except Conflict as error:
+        if error.code == "gate.failed":  # the same report `charter check` prints
+            print_gate_report(GateReport.from_dict(error.details["report"]))
         raise _in_cli_terms(error) from None
     _print_moved(reg, record)
 

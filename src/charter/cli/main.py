@@ -12,7 +12,18 @@ from typing import Annotated
 
 import typer
 
-from charter.cli import access, admin, artifacts, edits, lifecycle, reads, serve, transfer
+from charter.cli import (
+    access,
+    admin,
+    artifacts,
+    edits,
+    governance,
+    lifecycle,
+    reads,
+    serve,
+    transfer,
+    webhooks,
+)
 from charter.cli.errors import FunnelGroup
 from charter.cli.state import State
 
@@ -51,6 +62,8 @@ _COMMANDS = [
     transfer.export,
 ]
 _COMMANDS += [access.grant, access.revoke, access.grants]
+_COMMANDS += [governance.check, governance.request_approval, governance.approve,
+              governance.reject, governance.approvals, governance.retention]
 for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(admin.audit_app, name="audit")
@@ -58,6 +71,7 @@ app.add_typer(admin.db_app, name="db")
 app.add_typer(access.user_app, name="user")
 app.add_typer(access.token_app, name="token")
 app.add_typer(transfer.import_app, name="import")
+app.add_typer(webhooks.webhook_app, name="webhook")
 
 
 def main() -> None:
