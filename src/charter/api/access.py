@@ -149,6 +149,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/models/{name}/versions/{version}/description"): SIGNED_IN,
     ("POST", "/models/{name}/versions/{version}/tags"): SIGNED_IN,
     ("POST", "/models/{name}/versions/{version}/tags/delete"): SIGNED_IN,
+    # approvals from the version page: the service checks the role the move needs
+    ("POST", "/models/{name}/versions/{version}/approvals"): SIGNED_IN,
+    ("POST", "/models/{name}/versions/{version}/approvals/approve"): SIGNED_IN,
+    ("POST", "/models/{name}/versions/{version}/approvals/reject"): SIGNED_IN,
+    ("GET", "/webhooks"): ADMIN,   # the delivery log names every subscription's URL
 }
 
 

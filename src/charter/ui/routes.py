@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from charter.api.errors import is_mlflow_path
 from charter.domain.errors import CharterError, NotFound
-from charter.ui import audit, models, naming, registry, signin, versions
+from charter.ui import audit, governance, models, naming, registry, signin, versions
 from charter.ui.web import HERE, STATIC_URL, error_page
 
 API_PREFIXES = ("/api/", "/ajax-api/")
@@ -24,7 +24,7 @@ API_PREFIXES = ("/api/", "/ajax-api/")
 
 def mount(app: FastAPI) -> None:
     app.mount(STATIC_URL, StaticFiles(directory=HERE / "static"), name="ui-static")
-    for module in (registry, models, versions, audit, naming, signin):
+    for module in (registry, models, versions, audit, naming, signin, governance):
         app.include_router(module.router)
     _serve_html_errors(app)
 

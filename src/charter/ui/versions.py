@@ -12,6 +12,7 @@ from charter.api.deps import registry
 from charter.domain.lifecycle import ANY, Stage, parse_stage
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
+from charter.ui.governance import version_governance
 from charter.ui.web import UIRoute, model_url, render, version_url
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
@@ -34,7 +35,7 @@ def show_version(request: Request, name: str, version: str, failure: Failure | N
         "model": model, "version": record, "production": production,
         "moves": service.policies.transitions.allowed_from(Stage(record.stage)),
         "events": list(reversed(service.history(record.name, record.version))),
-        "failure": failure,
+        "failure": failure, **version_governance(service, record),
     }, status)
 
 
