@@ -218,3 +218,23 @@ def test_with_the_transition_table_the_report_first_says_whether_the_move_is_all
     report = evaluate(StageGates(), Stage.PRODUCTION, facts(), ModelFacts("x"),
                       ApprovalFacts(), NOW, DEFAULT_TABLE)
     assert report.passed and report.results[0].detail == "Staging -> Production is an allowed move"
+
+
+def test_the_config_samples_in_the_docs_parse():
+    """docs/configuration.md and docs/governance.md cannot drift from the parsers."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from charter.domain.retention import parse_retention_policy
+    from charter.domain.webhooks import parse_webhook_settings
+
+    docs = Path(__file__).parents[2] / "docs"
+    blocks = [b for name in ("configuration.md", "governance.md")
+              for b in re.findall(r"```toml\n(.*?)```", (docs / name).read_text(), re.DOTALL)]
+    assert len(blocks) >= 3
+    for block in blocks:
+        config = tomllib.loads(block)
+        parse_gate_policy(config)
+        parse_retention_policy(config)
+        parse_webhook_settings(config)
