@@ -135,3 +135,18 @@ def test_a_folded_name_and_its_old_number_reach_the_version_it_became(registry):
     # A plain rename keeps its numbers.
     registry.rename_model("payments_risk_model", "payments_scorer")
     assert registry.get_version("payments_risk_model", 3).version == 3
+
+
+def test_deleting_through_a_folded_name_deletes_the_version_its_old_number_became(registry):
+    registry.import_models([imported_model(
+        "payments_risk_model", ["Archived", "Archived", "Archived"],
+        redirects=("payments_v1", "payments_v2"),
+        origins=[("payments_v2", 1), ("payments_v1", 1), ("payments_v1", 2)])])
+    registry.delete_version("payments_v1", 1, reason="superseded")
+    assert [v.version for v in registry.list_versions("payments_risk_model")] == [3, 1]
+    (deleted,) = [e for e in registry.history("payments_risk_model")
+                  if e.action == "version_deleted"]
+    assert deleted.version == 2
+    with pytest.raises(NotFound):
+        registry.get_version("payments_v1", 1)
+    assert registry.get_version("payments_v2", 1).version == 1

@@ -204,7 +204,7 @@ class VersionsMixin(ModelsMixin):
         with self._write() as tx:
             model, via = repo.get_model(tx.session, name)
             self._require(DELETE, model)
-            row = repo.get_version(tx.session, model, parse_version(version))
+            row = repo.get_version(tx.session, model, parse_version(version), via=via)
             check_deletable(Stage(row.stage), name=model.name, version=row.version)
             tx.session.delete(row)
             model.updated_at = naive(tx.now)
