@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from charter.domain.errors import Conflict, InvalidInput, NotFound
+from charter.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 NAME = "fraud_detector"
 FILES = {
@@ -224,3 +224,18 @@ def test_a_commit_whose_blobs_were_collected_is_refused(registry):
     with pytest.raises(Conflict) as refused:
         registry.commit_upload(NAME, upload_id, manifest())
     assert refused.value.code == "upload.expired"
+
+
+def test_a_reader_cannot_start_an_upload_whatever_surface_calls_the_service(registry, given):
+    given.versions(NAME)
+    registry.create_user("bob")
+    registry.grant(NAME, "bob", "reader")
+    bob = registry.as_principal(registry.authenticate(registry.create_token("bob").secret))
+    before = given.state()
+    for name, create_model in ((NAME, True), (NAME, False), ("churn_forecast", True)):
+        with pytest.raises(PermissionDenied):
+            bob.start_upload(name, create_model=create_model)
+    assert given.state() == before and registry.blobs.list_staged("uploads") == []
+    registry.grant(NAME, "bob", "maintainer")  # may register: the same call now opens one
+    bob = registry.as_principal(registry.authenticate(registry.create_token("bob").secret))
+    assert bob.start_upload(NAME, create_model=False).model == NAME

@@ -83,7 +83,12 @@ class FileUpload:
 
 class UploadsMixin(VersionsMixin):
     def start_upload(self, name: str, *, create_model: bool = True) -> UploadRecord:
-        """Open an upload session for the next version of ``name``; the name is checked now."""
+        """Open an upload session for the next version of ``name``; the name is checked now.
+
+        The principal must be allowed to register ``name`` (or to create models, for a new
+        one) here, not only by the API's route table: every surface meets the same rule.
+        """
+        self._check_may_register(name, create_model)
         if not repo_name_exists(self, name):
             if not create_model:
                 self.get_model(name)  # raises model.not_found
