@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from charter.domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from charter.domain.access import Principal, Role
+from charter.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from charter.domain.importing import ImportedModel, ImportedVersion
 
 WHEN = datetime(2024, 10, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -150,3 +157,20 @@ def test_deleting_through_a_folded_name_deletes_the_version_its_old_number_becam
     with pytest.raises(NotFound):
         registry.get_version("payments_v1", 1)
     assert registry.get_version("payments_v2", 1).version == 1
+
+
+def test_only_an_admin_imports_models(registry, given):
+    before = given.state()
+    for principal in (Principal("rita", user_id=3),
+                      Principal("olga", user_id=8, registry_role=Role.OWNER)):
+        with pytest.raises(PermissionDenied) as refused:
+            registry.as_principal(principal).import_models(
+                [imported_model("payments_risk_model", ["Production"])])
+        assert refused.value.code == "access.admin_only"
+        assert "only an admin may import models" in refused.value.message
+    assert given.state() == before
+    registry.create_user("root", admin=True)
+    root = registry.as_principal(
+        registry.authenticate(registry.create_token("root").secret))
+    (record,) = root.import_models([imported_model("payments_risk_model", ["Production"])])
+    assert record.stages == {"Production": [1]}

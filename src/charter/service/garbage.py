@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from charter.artifacts.common import BlobInfo
-from charter.service.base import ServiceBase
+from charter.service.guard import GuardMixin
 from charter.service.uploads import UPLOADS
 from charter.store import tables
 
@@ -58,10 +58,12 @@ class _Session:
     digests: set[str] = field(default_factory=set)
 
 
-class GarbageMixin(ServiceBase):
+class GarbageMixin(GuardMixin):
     def collect_garbage(self, *, apply: bool = False, grace: timedelta = DEFAULT_GRACE,
                         now: datetime | None = None) -> GarbageReport:
-        """What gc would remove (``apply=False``), or remove it."""
+        """What gc would remove (``apply=False``), or remove it; admins only, even for a
+        dry run: it lists every blob in the store, whichever models they belong to."""
+        self._require_admin("collect garbage in the blob store")
         cutoff = (now or datetime.now(UTC)) - grace
         sessions = self._upload_sessions()
         old = sorted(i for i, s in sessions.items() if s.last_write < cutoff)

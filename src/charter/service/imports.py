@@ -36,7 +36,11 @@ from charter.store.database import WriteTx
 class ImportsMixin(ModelsMixin):
     def import_models(self, models: Sequence[ImportedModel]) -> list[ModelRecord]:
         """Create each model with its versions already in their stages, its tags,
-        aliases and former names (as redirects), all in one transaction."""
+        aliases and former names (as redirects), all in one transaction; admins only.
+
+        An import writes versions straight into Production and events nobody can
+        check against moves that happened here, so no per-model role covers it."""
+        self._require_admin("import models")
         findings = [self._check_import(model) for model in models]
         with self._write() as tx:
             for model, found in zip(models, findings, strict=True):
