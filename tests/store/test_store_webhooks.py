@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from charter.domain import events
-from charter.domain.access import Principal
+from charter.domain.access import Principal, Role
 from charter.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from charter.domain.webhooks import WebhookSettings, verify
 from charter.service.delivery import DeliveryWorker
@@ -74,6 +74,26 @@ def test_only_admins_manage_webhooks(registry):
     assert refused.value.code == "access.admin_only"
     with pytest.raises(PermissionDenied):
         reader.list_webhooks()
+
+
+@pytest.mark.parametrize("use_case", [
+    lambda s, hook: s.get_webhook(hook), lambda s, hook: s.remove_webhook(hook),
+    lambda s, hook: s.test_webhook(hook), lambda s, hook: s.redeliver(1),
+    lambda s, hook: s.webhook_deliveries(hook), lambda s, hook: s.webhook_deliveries(),
+    lambda s, hook: s.deliver_webhooks(),
+], ids=["get", "remove", "test", "redeliver", "deliveries", "all_deliveries", "deliver"])
+def test_every_webhook_use_case_refuses_a_non_admin_before_touching_anything(registry,
+                                                                             use_case):
+    hook = registry.add_webhook(URL, secret=SECRET).id
+    registry.register(NAME, "s3://models-bucket/fraud/1")  # one delivery waiting
+    before = [(r.id, r.status, r.attempts) for r in outbox_rows(registry)]
+    owner_everywhere = registry.as_principal(Principal("olga", user_id=8,
+                                                       registry_role=Role.OWNER))
+    with pytest.raises(PermissionDenied) as refused:
+        use_case(owner_everywhere, hook)
+    assert refused.value.code == "access.admin_only"
+    assert [(r.id, r.status, r.attempts) for r in outbox_rows(registry)] == before
+    assert [w.id for w in registry.list_webhooks()] == [hook]
 
 
 def test_a_subscription_shows_its_secret_masked_and_a_generated_one_once(registry):
