@@ -22,6 +22,7 @@ from charter.domain.retention import RetentionPolicy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import WebhookSettings
 from charter.store.database import Database, WriteTx
+from charter.store.driver import Reader
 
 Progress = Callable[[int], None]
 
@@ -124,6 +125,12 @@ class ServiceBase:
     def _read(self) -> Iterator[Session]:
         with self._hiding(), self.db.read() as session:
             yield session
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Reader]:
+        """A read on the driver's connection, for reads written as plain SQL (store/reads.py)."""
+        with self._hiding(), self.db.snapshot() as reader:
+            yield reader
 
     @contextmanager
     def _hiding(self) -> Iterator[None]:

@@ -87,7 +87,7 @@ class ModelsMixin(GuardMixin):
                 f"(they continue at v{given_out + 1})", {"name": new_name})
 
     def get_model(self, name: str) -> ModelRecord:
-        with self._read() as session:
+        with self._snapshot() as session:
             self._check_read(session, name)
             return self._record(session, name)
 

@@ -94,7 +94,7 @@ class QueriesMixin(GuardMixin):
     def latest_versions(self, name: str, stages: list[str] | None = None) -> list[VersionRecord]:
         """The newest version in each stage asked for (every stage when none): MLflow's call."""
         wanted = [parse_stage(s).value for s in stages] if stages else [s.value for s in Stage]
-        with self._read() as session:
+        with self._snapshot() as session:
             model, _ = reads.get_model_row(session, name)
             self._require(READ, model)
             newest: dict[str, int] = {}

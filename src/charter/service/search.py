@@ -2,6 +2,8 @@
 
 Each call answers one page in one read transaction, with a fixed number of queries
 whatever the page size: the page's rows, then their tags, files and aliases together.
+The queries are plain SQL on the driver's connection (store/driver.py): the filter
+becomes fixed SQL fragments with bound parameters.
 ``model_summaries`` / ``model_summary`` add each model's newest version per stage
 (MLflow's ``latest_versions``), loaded for the whole page at once.
 """
@@ -9,30 +11,13 @@ whatever the page size: the page's rows, then their tags, files and aliases toge
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import (
-    ColumnElement,
-    Row,
-    String,
-    and_,
-    bindparam,
-    cast,
-    exists,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-    union_all,
-)
-from sqlalchemy.engine import Connection
 
 from charter.domain.access import READ
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES
-from charter.domain.records import FileRecord, ModelRecord, Page, VersionRecord
+from charter.domain.records import ModelRecord, Page, VersionRecord
 from charter.domain.search import (
     ATTRIBUTE,
     Condition,
@@ -43,19 +28,11 @@ from charter.domain.search import (
     parse_version_filter,
     parse_version_order,
 )
-from charter.service.convert import utc
 from charter.service.guard import GuardMixin
 from charter.service.models import clamp_page_size, decode_page_token, encode_page_token
-from charter.store import reads, tables
+from charter.store import reads
+from charter.store.driver import Reader, placeholders
 from charter.store.repository import name_key
-
-M = tables.Model.__table__
-V = tables.Version.__table__
-MT = tables.ModelTag.__table__
-VT = tables.VersionTag.__table__
-VF = tables.VersionFile.__table__
-A = tables.Alias.__table__
-R = tables.Redirect.__table__
 
 MAX_VERSION_PAGE = 200_000  # MLflow's own ceiling for search-model-versions
 _STAGE_RANK = {stage.value: rank for rank, stage in enumerate(STAGES)}
@@ -84,13 +61,10 @@ class SearchMixin(GuardMixin):
 
     def model_summary(self, name: str) -> ModelSummary:
         """One model with its latest version per stage (a former name resolves too)."""
-        with self._read() as session:
-            conn = session.connection()
-            row = conn.execute(_MODEL_BY_KEY, {"key": name_key(name)}).first()
-            if row is None:  # a former name, or no such model (with a "did you mean")
-                row, _ = reads.get_model_row(session, name)
+        with self._snapshot() as reader:
+            row, _ = reads.get_model_row(reader, name)
             self._require(READ, row)
-            return _summaries(conn, [row], with_latest=True)[0]
+            return _summaries(reader, [row], with_latest=True)[0]
 
     def search_versions(self, filter_string: str | None = "", max_results: int = 10_000,
                         order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
@@ -99,21 +73,18 @@ class SearchMixin(GuardMixin):
         orders = parse_version_order(order_by)
         limit = _version_page_size(max_results)
         offset = decode_page_token(page_token)
-        with self._read() as session:
-            conn = session.connection()
-            dialect = conn.dialect.name
-            query = (select(V, M.c.name.label("model_name"))
-                     .join(M, M.c.id == V.c.model_id)
-                     .where(*[_version_clause(c, dialect) for c in conditions],
-                            *self._visible(V.c.model_id))
-                     .order_by(*[_version_sort(o) for o in orders])
-                     .offset(offset).limit(limit + 1))
-            rows = list(conn.execute(query))
+        with self._snapshot() as reader:
+            where = _Where(reader.dialect)
+            for condition in conditions:
+                where.version(condition)
+            self._visible_where(where, "v.model_id")
+            rows = [reads.VersionRow.of(raw) for raw in reader.all(
+                f"SELECT {reads.VERSION_COLUMNS}, m.name FROM versions v "
+                f"JOIN models m ON m.id = v.model_id{where.sql()} "
+                f"ORDER BY {_order_sql(orders, _VERSION_SORT)} LIMIT ? OFFSET ?",
+                [*where.params, limit + 1, offset])]
             more = len(rows) > limit
-            rows = rows[:limit]
-            extras = (conn.execute(_EXTRAS_BY_IDS, {"ids": [row.id for row in rows]})
-                      if rows else [])
-            items = _version_records(rows, extras)
+            items = reads.records_of_versions(reader, rows[:limit])
             return Page(items, encode_page_token(offset + limit) if more else "")
 
     def _model_page(self, filter_string: str | None, max_results: int,
@@ -123,152 +94,51 @@ class SearchMixin(GuardMixin):
         orders = parse_model_order(order_by)
         limit = clamp_page_size(max_results)
         offset = decode_page_token(page_token)
-        with self._read() as session:
-            conn = session.connection()
-            dialect = conn.dialect.name
-            query = (select(M)
-                     .where(*[_model_clause(c, dialect) for c in conditions],
-                            *self._visible(M.c.id))
-                     .order_by(*[_model_sort(o) for o in orders])
-                     .offset(offset).limit(limit + 1))
-            rows = list(conn.execute(query))
+        with self._snapshot() as reader:
+            where = _Where(reader.dialect)
+            for condition in conditions:
+                where.model(condition)
+            self._visible_where(where, "m.id")
+            rows = [reads.ModelRow.of(raw) for raw in reader.all(
+                f"SELECT {reads.MODEL_COLUMNS} FROM models m{where.sql()} "
+                f"ORDER BY {_order_sql(orders, _MODEL_SORT)} LIMIT ? OFFSET ?",
+                [*where.params, limit + 1, offset])]
             more = len(rows) > limit
-            found = _summaries(conn, rows[:limit], with_latest=with_latest)
+            found = _summaries(reader, rows[:limit], with_latest=with_latest)
             items = found if with_latest else [s.model for s in found]
             return Page(items, encode_page_token(offset + limit) if more else "")
 
-
-# --- loading: prebuilt statements, a fixed number of queries per page ------------------------
-#
-# Statements are built once with bind parameters, so a request pays for executing them,
-# not for constructing them. Each comes in two variants: for one model (a plain ``:id``)
-# and for a page of models (an "expanding" ``:ids``, which costs a little more to run).
-
-_MODEL_BY_KEY = select(M).where(M.c.name_key == bindparam("key"))
+    def _visible_where(self, where: _Where, model_id_column: str) -> None:
+        """Keep a listing to the models the principal may read."""
+        if not self.principal.sees_all:
+            where.member(model_id_column, "IN", tuple(self.principal.readable_ids()))
 
 
-def _owned_by(column: Any, many: bool) -> ColumnElement[bool]:
-    return column.in_(bindparam("ids", expanding=True)) if many else column == bindparam("id")
+# --- loading: a fixed number of queries per page --------------------------------------------
+
+_LATEST_ROWS = (
+    "SELECT {columns}, m.name FROM versions v JOIN models m ON m.id = v.model_id "
+    "JOIN (SELECT model_id, max(version) AS newest FROM versions WHERE model_id IN ({ids}) "
+    "GROUP BY model_id, stage) n ON n.model_id = v.model_id AND n.newest = v.version")
 
 
-def _version_extras(owned: Any) -> Any:
-    """Tags, files and aliases of the versions whose id satisfies ``owned(column)``."""
-    return union_all(
-        select(literal("t").label("kind"), VT.c.version_id, VT.c.key.label("a"),
-               VT.c.value.label("b"), literal(0).label("n")).where(owned(VT.c.version_id)),
-        select(literal("f"), VF.c.version_id, VF.c.path, VF.c.sha256, VF.c.size)
-        .where(owned(VF.c.version_id)),
-        select(literal("a"), A.c.version_id, A.c.alias, cast(literal(""), String), literal(0))
-        .where(owned(A.c.version_id)),
-    )
-
-
-class _Statements:
-    def __init__(self, many: bool) -> None:
-        # the models' tags, aliases, former names and versions, in one round trip
-        self.model_extras = union_all(
-            select(literal("t").label("kind"), MT.c.model_id.label("owner"),
-                   MT.c.key.label("a"), MT.c.value.label("b"), literal(0).label("n"))
-            .where(_owned_by(MT.c.model_id, many)),
-            select(literal("a"), A.c.model_id, A.c.alias, cast(literal(""), String),
-                   V.c.version)
-            .join(V, V.c.id == A.c.version_id).where(_owned_by(A.c.model_id, many)),
-            select(literal("r"), R.c.model_id, R.c.name, cast(literal(""), String), literal(0))
-            .where(_owned_by(R.c.model_id, many)),
-            select(literal("v"), V.c.model_id, V.c.stage, cast(literal(""), String),
-                   V.c.version)
-            .where(_owned_by(V.c.model_id, many)),
-        )
-        # the newest version of each (model, stage): MLflow's latest_versions
-        newest = (select(V.c.model_id, func.max(V.c.version).label("version"))
-                  .where(_owned_by(V.c.model_id, many))
-                  .group_by(V.c.model_id, V.c.stage).subquery())
-        latest_ids = select(V.c.id).join(newest, and_(newest.c.model_id == V.c.model_id,
-                                                      newest.c.version == V.c.version))
-        self.latest_rows = (select(V, M.c.name.label("model_name"))
-                            .join(M, M.c.id == V.c.model_id).where(V.c.id.in_(latest_ids)))
-        self.latest_extras = _version_extras(lambda column: column.in_(latest_ids))
-
-
-_ONE, _PAGE = _Statements(many=False), _Statements(many=True)
-_EXTRAS_BY_IDS = _version_extras(lambda column: column.in_(bindparam("ids", expanding=True)))
-
-
-@dataclass
-class _ModelParts:
-    tags: dict[str, str] = field(default_factory=dict)
-    aliases: dict[str, int] = field(default_factory=dict)
-    redirects: list[str] = field(default_factory=list)
-    versions: list[tuple[int, str]] = field(default_factory=list)  # (number, stage)
-
-
-def _summaries(conn: Connection, rows: Sequence[Row[Any]], *, with_latest: bool
+def _summaries(reader: Reader, rows: Sequence[reads.ModelRow], *, with_latest: bool
                ) -> list[ModelSummary]:
     """Records for model rows: their tags, aliases, former names and versions in one query,
     and (``with_latest``) the newest version of each stage with its extras in two more."""
     if not rows:
         return []
-    statements, params = ((_PAGE, {"ids": [row.id for row in rows]}) if len(rows) > 1
-                          else (_ONE, {"id": rows[0].id}))
-    parts = {row.id: _ModelParts() for row in rows}
-    for kind, owner, a, b, n in conn.execute(statements.model_extras, params):
-        part = parts[owner]
-        if kind == "t":
-            part.tags[a] = b
-        elif kind == "a":
-            part.aliases[a] = n
-        elif kind == "r":
-            part.redirects.append(a)
-        else:
-            part.versions.append((n, a))
-    latest: dict[int, list[VersionRecord]] = {row.id: [] for row in rows}
-    if with_latest and any(part.versions for part in parts.values()):
-        version_rows = list(conn.execute(statements.latest_rows, params))
-        extras = conn.execute(statements.latest_extras, params)
-        for record, row in zip(_version_records(version_rows, extras), version_rows,
-                               strict=True):
-            latest[row.model_id].append(record)
-    return [ModelSummary(_model_record(row, parts[row.id]),
-                         sorted(latest[row.id], key=lambda v: _STAGE_RANK.get(v.stage, 9)))
-            for row in rows]
-
-
-def _model_record(row: Row[Any], part: _ModelParts) -> ModelRecord:
-    by_stage: dict[str, list[int]] = {}
-    for number, stage in sorted(part.versions):
-        by_stage.setdefault(stage, []).append(number)
-    return ModelRecord(
-        name=row.name, description=row.description, tags=part.tags,
-        aliases=dict(sorted(part.aliases.items())), version_count=len(part.versions),
-        last_version=row.last_version,
-        stages={s: by_stage[s] for s in reads.STAGE_ORDER if s in by_stage},
-        created_at=utc(row.created_at), updated_at=utc(row.updated_at),
-        redirects=sorted(part.redirects))
-
-
-def _version_records(rows: Sequence[Row[Any]], extras: Iterable[Row[Any]]
-                     ) -> list[VersionRecord]:
-    """Records for version rows (of any models) and the rows of a ``_version_extras`` query."""
-    ids = [row.id for row in rows]
-    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-    files: dict[int, list[FileRecord]] = {i: [] for i in ids}
-    aliases: dict[int, list[str]] = {i: [] for i in ids}
-    for kind, version_id, a, b, n in extras:
-        if version_id not in tags:
-            continue
-        if kind == "t":
-            tags[version_id][a] = b
-        elif kind == "f":
-            files[version_id].append(FileRecord(a, n, b))
-        else:
-            aliases[version_id].append(a)
-    return [VersionRecord(
-        name=row.model_name, version=row.version, stage=row.stage, source=row.source,
-        run_id=row.run_id, description=row.description, tags=tags[row.id],
-        aliases=sorted(aliases[row.id]), digest=row.digest, status=row.status,
-        created_at=utc(row.created_at), updated_at=utc(row.updated_at),
-        stage_changed_at=utc(row.stage_changed_at),
-        files=sorted(files[row.id], key=lambda f: f.path)) for row in rows]
+    models = reads.model_records(reader, rows)
+    latest: dict[str, list[VersionRecord]] = {model.name: [] for model in models}
+    if with_latest and any(model.version_count for model in models):
+        ids = [row.id for row in rows]
+        version_rows = [reads.VersionRow.of(raw) for raw in reader.all(_LATEST_ROWS.format(
+            columns=reads.VERSION_COLUMNS, ids=placeholders(len(ids))), ids)]
+        for record in reads.records_of_versions(reader, version_rows):
+            latest[record.name].append(record)
+    return [ModelSummary(model, sorted(latest[model.name],
+                                       key=lambda v: _STAGE_RANK.get(v.stage, 9)))
+            for model in models]
 
 
 def _version_page_size(max_results: Any) -> int:
@@ -282,75 +152,83 @@ def _version_page_size(max_results: Any) -> int:
 
 
 # --- conditions as SQL -----------------------------------------------------------------------
+#
+# The parsed filter (domain.search) becomes a WHERE clause of fixed SQL fragments; every
+# value is a bound parameter.
+
+_COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 
 
-def _model_clause(condition: Condition, dialect: str) -> ColumnElement[bool]:
-    if condition.kind == ATTRIBUTE:  # only "name" is searchable on models
-        return _name_clause(condition, dialect)
-    return _tag_clause(condition, dialect, MT, MT.c.model_id, M.c.id)
+class _Where:
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
 
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
 
-def _version_clause(condition: Condition, dialect: str) -> ColumnElement[bool]:
-    if condition.kind != ATTRIBUTE:
-        return _tag_clause(condition, dialect, VT, VT.c.version_id, V.c.id)
-    if condition.key == "name":
-        return _name_clause(condition, dialect)
-    if condition.key == "version_number":
-        return _compare(V.c.version, condition.op, condition.value, dialect)
-    column = V.c.run_id if condition.key == "run_id" else V.c.source
-    return _compare(column, condition.op, condition.value, dialect)
+    def model(self, condition: Condition) -> None:
+        if condition.kind == ATTRIBUTE:  # only "name" is searchable on models
+            self._name(condition)
+        else:
+            self._tag(condition, "model_tags", "model_id", "m.id")
 
+    def version(self, condition: Condition) -> None:
+        if condition.kind != ATTRIBUTE:
+            self._tag(condition, "version_tags", "version_id", "v.id")
+        elif condition.key == "name":
+            self._name(condition)
+        else:
+            column = {"version_number": "v.version", "run_id": "v.run_id"}.get(
+                condition.key, "v.source")
+            self.clauses.append(self._compare(column, condition.op, condition.value))
 
-def _name_clause(condition: Condition, dialect: str) -> ColumnElement[bool]:
-    """Equality and membership follow the name's identity (case-insensitive, DESIGN §2.1);
-    LIKE matches the name as written, ILIKE ignores case."""
-    value = condition.value
-    if condition.op in ("=", "!=", "IN", "NOT IN"):
-        keyed = (tuple(name_key(v) for v in value) if isinstance(value, tuple)
-                 else name_key(str(value)))
-        return _compare(M.c.name_key, condition.op, keyed, dialect)
-    return _compare(M.c.name, condition.op, value, dialect)
+    def member(self, column: str, op: str, values: tuple[Any, ...]) -> None:
+        self.clauses.append(self._compare(column, op, values))
 
+    def _name(self, condition: Condition) -> None:
+        """Equality and membership follow the name's identity (case-insensitive, DESIGN §2.1);
+        LIKE matches the name as written, ILIKE ignores case."""
+        value = condition.value
+        if condition.op in ("=", "!=", "IN", "NOT IN"):
+            keyed = (tuple(name_key(v) for v in value) if isinstance(value, tuple)
+                     else name_key(str(value)))
+            self.clauses.append(self._compare("m.name_key", condition.op, keyed))
+        else:
+            self.clauses.append(self._compare("m.name", condition.op, value))
 
-def _tag_clause(condition: Condition, dialect: str, table: Any, owner_column: Any,
-                owner_id: Any) -> ColumnElement[bool]:
-    has_key = and_(owner_column == owner_id, table.c.key == condition.key)
-    match = exists().where(has_key, _compare(table.c.value, condition.op, condition.value,
-                                             dialect))
-    if condition.absent_matches:
-        return or_(match, not_(exists().where(has_key)))
-    return match
+    def _tag(self, condition: Condition, table: str, owner: str, owner_id: str) -> None:
+        has_key = f"SELECT 1 FROM {table} t WHERE t.{owner} = {owner_id} AND t.key = ?"
+        self.params.append(condition.key)
+        match = f"EXISTS ({has_key} AND {self._compare('t.value', condition.op, condition.value)})"
+        if condition.absent_matches:
+            self.params.append(condition.key)
+            match = f"({match} OR NOT EXISTS ({has_key}))"
+        self.clauses.append(match)
 
-
-def _compare(column: Any, op: str, value: Any, dialect: str) -> ColumnElement[bool]:
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "IN":
-        return column.in_(list(value))
-    if op == "NOT IN":
-        return column.not_in(list(value))
-    if op == "LIKE":
-        return _like(column, value, dialect)
-    if op == "ILIKE":
-        return column.ilike(_escaped_like(value), escape="\\")
-    raise AssertionError(f"unhandled operator {op}")
-
-
-def _like(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
-    """Case-sensitive LIKE everywhere: SQLite's LIKE ignores ASCII case, its GLOB does not."""
-    if dialect == "sqlite":
-        return column.op("GLOB")(_glob(pattern))
-    return column.like(_escaped_like(pattern), escape="\\")
+    def _compare(self, column: str, op: str, value: Any) -> str:
+        if op in _COMPARISONS:
+            self.params.append(value)
+            return f"{column} {op} ?"
+        if op in ("IN", "NOT IN"):
+            if not value:
+                return "1 = 0" if op == "IN" else "1 = 1"
+            self.params.extend(value)
+            return f"{column} {op} ({placeholders(len(value))})"
+        if op == "LIKE":
+            # Case-sensitive everywhere: SQLite's LIKE ignores ASCII case, its GLOB does not.
+            if self.dialect == "sqlite":
+                self.params.append(_glob(value))
+                return f"{column} GLOB ?"
+            self.params.append(_escaped_like(value))
+            return f"{column} LIKE ? ESCAPE '\\'"
+        if op == "ILIKE":
+            self.params.append(_escaped_like(value))
+            if self.dialect == "sqlite":
+                return f"lower({column}) LIKE lower(?) ESCAPE '\\'"
+            return f"{column} ILIKE ? ESCAPE '\\'"
+        raise AssertionError(f"unhandled operator {op}")
 
 
 def _escaped_like(pattern: str) -> str:
@@ -379,15 +257,11 @@ def _glob(pattern: str) -> str:
 
 # --- order -----------------------------------------------------------------------------------
 
+_MODEL_SORT = {"name": "m.name_key", "creation_timestamp": "m.created_at",
+               "last_updated_timestamp": "m.updated_at"}
+_VERSION_SORT = {"name": "m.name_key", "version_number": "v.version",
+                 "creation_timestamp": "v.created_at", "last_updated_timestamp": "v.updated_at"}
 
-def _model_sort(order: Order) -> Any:
-    column = {"name": M.c.name_key, "creation_timestamp": M.c.created_at,
-              "last_updated_timestamp": M.c.updated_at}[order.key]
-    return column.asc() if order.ascending else column.desc()
 
-
-def _version_sort(order: Order) -> Any:
-    column = {"name": M.c.name_key, "version_number": V.c.version,
-              "creation_timestamp": V.c.created_at,
-              "last_updated_timestamp": V.c.updated_at}[order.key]
-    return column.asc() if order.ascending else column.desc()
+def _order_sql(orders: Sequence[Order], columns: dict[str, str]) -> str:
+    return ", ".join(f"{columns[o.key]} {'ASC' if o.ascending else 'DESC'}" for o in orders)

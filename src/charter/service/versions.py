@@ -104,13 +104,13 @@ class VersionsMixin(ModelsMixin):
             return reads.get_version_record(tx.session, model.name, row.version)
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
-        with self._read() as session:
+        with self._snapshot() as session:
             self._check_read(session, name)
             return reads.get_version_record(session, name, parse_version(version))
 
     def list_versions(self, name: str, *, stage: str | None = None) -> list[VersionRecord]:
         wanted = parse_stage(stage).value if stage is not None else None
-        with self._read() as session:
+        with self._snapshot() as session:
             model, _ = reads.get_model_row(session, name)
             self._require(READ, model)
             rows = reads.version_rows(session, model.id, stage=wanted, newest_first=True)
@@ -190,7 +190,7 @@ class VersionsMixin(ModelsMixin):
                                       payload={"alias": alias.lower()}))
 
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
-        with self._read() as session:
+        with self._snapshot() as session:
             model, _ = reads.get_model_row(session, name)
             self._require(READ, model)
             number = reads.alias_target(session, model.id, alias)

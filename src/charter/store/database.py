@@ -32,6 +32,7 @@ from charter.domain.events import (
     parse_time,
 )
 from charter.store import outbox, tables
+from charter.store.driver import Reader, Snapshots, prepare_sqlite
 
 SQLITE_BUSY_TIMEOUT_S = 60
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
@@ -56,14 +57,7 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        # The driver must not open transactions on its own: we issue BEGIN ourselves.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-        cursor.close()
+        prepare_sqlite(dbapi_connection, SQLITE_BUSY_TIMEOUT_S)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
@@ -176,6 +170,7 @@ class Database:
         self._local_turn: AbstractContextManager[object] = (
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = _file_turn_for(self.url)
+        self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
@@ -183,6 +178,10 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self._reader.begin() as session:
             yield session
+
+    def snapshot(self) -> AbstractContextManager[Reader]:
+        """A read transaction on a driver connection, for the hot reads (store/driver.py)."""
+        return self._snapshots.read()
 
     @contextmanager
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
@@ -213,4 +212,5 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        self._snapshots.close()
         self.engine.dispose()

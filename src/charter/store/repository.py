@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from charter.domain.errors import NotFound
 from charter.domain.events import VERSION_IMPORTED
 from charter.store import tables
+from charter.store.driver import placeholders, reader_for
 
 
 def name_key(name: str) -> str:
@@ -48,8 +49,8 @@ def get_model(session: Session, name: str, *, follow_redirects: bool = True
     raise model_not_found(session, name)
 
 
-def model_not_found(session: Session, name: str) -> NotFound:
-    names = session.execute(select(tables.Model.name)).scalars().all()
+def model_not_found(conn: Any, name: str) -> NotFound:
+    names = [row[0] for row in reader_for(conn).all("SELECT name FROM models")]
     close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=3)
     hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close
             else "list the registered models with `charter ls`")
@@ -77,12 +78,12 @@ def former_number(session: Any, model: Any, old_name: str, number: int) -> int:
     A rename keeps the numbers. An import that folded several old names into one
     model numbered their versions anew, and each version's event records its origin.
     """
-    event = tables.Event
-    keys = [model.name_key, *redirect_names_keys(session, model.id)]
+    reader = reader_for(session)
+    keys = [model.name_key, *redirect_names_keys(reader, model.id)]
     old_key, folded = lookup_key(old_name), False
-    for version, payload, filed_under in session.execute(
-            select(event.version, event.payload, event.model_key).where(
-                event.action == VERSION_IMPORTED, event.model_key.in_(keys))):
+    for version, payload, filed_under in reader.all(
+            f"SELECT version, payload, model_key FROM events WHERE action = ? AND model_key "
+            f"IN ({placeholders(len(keys))})", [VERSION_IMPORTED, *keys]):
         origin = json.loads(payload).get("origin") or {}
         # Imported under its own name, the name kept its new numbers: nothing to map.
         if str(origin.get("name", "")).lower() == old_key != filed_under:
@@ -159,9 +160,9 @@ def model_keys(session: Session, model: tables.Model) -> list[str]:
     return [model.name_key, *redirect_names_keys(session, model.id)]
 
 
-def redirect_names_keys(session: Session, model_id: int) -> list[str]:
-    return list(session.execute(select(tables.Redirect.name_key)
-                                .where(tables.Redirect.model_id == model_id)).scalars())
+def redirect_names_keys(conn: Any, model_id: int) -> list[str]:
+    return [row[0] for row in reader_for(conn).all(
+        "SELECT name_key FROM redirects WHERE model_id = ?", (model_id,))]
 
 
 def count_models(session: Session) -> int:

@@ -1,0 +1,169 @@
+"""SQL on the database driver's own connection: the read path without per-statement
+framework cost.
+
+SQLAlchemy builds, caches and post-processes every statement it runs; on a point
+read that costs ~100x what SQLite spends answering it (bench/README.md). The hot
+reads (store/reads.py, the search pages) are therefore plain parameterised SQL
+run on the DBAPI cursor. Everything is still a bound parameter: no value is ever
+formatted into SQL text.
+
+A ``Reader`` wraps the connection of one transaction. ``reader_for`` turns
+whatever a caller holds — a Reader, an ORM Session or a Core Connection — into
+one, on the same transaction, so a write can read what it has just written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session
+
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
+                  "PRAGMA synchronous=NORMAL")
+
+
+def prepare_sqlite(connection: sqlite3.Connection, busy_timeout_s: int) -> None:
+    """Every SQLite connection Charter opens: WAL, foreign keys, and our own BEGINs."""
+    connection.isolation_level = None  # the driver must not open transactions on its own
+    cursor = connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_s * 1000}")
+    cursor.close()
+
+
+@lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    """``?`` placeholders (SQLite's) as ``%s`` (psycopg's); queries here hold no literal %."""
+    return sql.replace("?", "%s")
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ?`` for an IN list of ``count`` values (at least one)."""
+    return ", ".join("?" * max(count, 1))
+
+
+class Reader:
+    """Runs SQL with ``?`` placeholders on one DBAPI connection, inside its transaction."""
+
+    __slots__ = ("_cursor", "_pyformat")
+
+    def __init__(self, dbapi_connection: Any, dialect: str) -> None:
+        self._cursor = dbapi_connection.cursor()
+        self._pyformat = dialect == "postgresql"
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._cursor
+        cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
+        return cursor.fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        cursor = self._cursor
+        cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
+        return cursor.fetchone()  # type: ignore[no-any-return]
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if self._pyformat else "sqlite"
+
+
+def reader_for(conn: Any) -> Reader:
+    """A Reader on the transaction ``conn`` belongs to (Reader, Session or Connection)."""
+    if isinstance(conn, Reader):
+        return conn
+    if isinstance(conn, Session):
+        conn.flush()  # what the write has added so far must be visible to its reads
+        conn = conn.connection()
+    assert isinstance(conn, Connection), type(conn)
+    return Reader(conn.connection.driver_connection, conn.dialect.name)
+
+
+def time_value(value: Any) -> datetime:
+    """A DateTime column as the driver returns it (SQLite: ISO text; PostgreSQL: datetime)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+class Snapshots:
+    """Read transactions on driver connections kept for the purpose.
+
+    SQLite: a small stack of idle connections (a read never waits for a writer in
+    WAL mode); PostgreSQL: the engine's pool, at REPEATABLE READ so the statements
+    of one read see one snapshot.
+    """
+
+    MAX_IDLE = 8
+
+    def __init__(self, engine: Engine, busy_timeout_s: int) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._busy_timeout_s = busy_timeout_s
+        self._sqlite_path = (make_url(str(engine.url)).database or ""
+                             if self.dialect == "sqlite" else "")
+        # ":memory:" databases exist once per connection: share the engine's instead.
+        self._own_connections = self.dialect == "sqlite" and self._sqlite_path not in (
+            "", ":memory:") and "mode=memory" not in self._sqlite_path
+
+    @contextmanager
+    def read(self) -> Iterator[Reader]:
+        if self._own_connections:
+            with self._sqlite() as reader:
+                yield reader
+            return
+        pooled = self.engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            reader = Reader(driver, self.dialect)
+            if self.dialect == "postgresql":  # psycopg opens the transaction itself
+                driver.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            else:
+                driver.execute("BEGIN")
+            try:
+                yield reader
+            finally:
+                if self.dialect == "postgresql":
+                    driver.rollback()
+                else:
+                    driver.execute("ROLLBACK")
+        finally:
+            pooled.close()
+
+    @contextmanager
+    def _sqlite(self) -> Iterator[Reader]:
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = sqlite3.connect(self._sqlite_path, timeout=self._busy_timeout_s,
+                                         check_same_thread=False)
+            prepare_sqlite(connection, self._busy_timeout_s)
+        healthy = False
+        try:
+            connection.execute("BEGIN")
+            yield Reader(connection, "sqlite")
+            healthy = True
+        finally:
+            try:
+                connection.execute("ROLLBACK")  # a read changes nothing: end it cheaply
+            except sqlite3.Error:
+                healthy = False
+            with self._lock:
+                if healthy and len(self._idle) < self.MAX_IDLE:
+                    self._idle.append(connection)
+                    connection = None
+            if connection is not None:
+                connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
