@@ -20,18 +20,22 @@ import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
+from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from charter.api.sockets import SendfileResponse, connection_of, receive_body
+from charter.artifacts.common import blob_missing
 from charter.domain.paths import path_from_url, refused
 from charter.domain.records import FileRecord
 from charter.service import RegistryService
 from charter.service.uploads import FileUpload
 
 HANDOFF = 1024 * 1024
+SENDFILE_MIN = 1024 * 1024  # smaller files keep the connection alive (api/sockets.py)
 SHA256_HEADER = "x-charter-sha256"
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
@@ -75,6 +79,19 @@ def expected_digest(request: Request) -> str | None:
 
 async def receive_into(request: Request, upload: FileUpload) -> FileRecord:
     """Stream the request body into the blob writer; record the file when it is complete."""
+    connection = connection_of(request)
+    if connection is None:
+        return await _receive_through_asgi(request, upload)
+    try:
+        if not await receive_body(request, connection, upload.write):
+            return await _receive_through_asgi(request, upload)
+        return await run_in_threadpool(upload.finish)
+    except BaseException:
+        await asyncio.shield(run_in_threadpool(upload.abort))
+        raise
+
+
+async def _receive_through_asgi(request: Request, upload: FileUpload) -> FileRecord:
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
     batch: list[bytes] = []
@@ -167,9 +184,24 @@ async def file_response(service: RegistryService, file: FileRecord,
     if request.method == "HEAD":
         await run_in_threadpool(service.blobs.size_of, file.sha256)  # 404 if it was purged
         return Response(status_code=status, headers=headers)
+    connection = connection_of(request) if stop - start >= SENDFILE_MIN else None
+    blob = await run_in_threadpool(_open_local, service, file.sha256) if connection else None
+    if connection is not None and blob is not None:  # the kernel sends the bytes
+        return SendfileResponse(connection, blob, start, stop, status, headers)
     reader = _Reader(service.read_file(file, start, stop))
     first = await run_in_threadpool(reader.next)  # opens the blob: errors still get a body
     return StreamingResponse(_prefetched(first, reader), status_code=status, headers=headers)
+
+
+def _open_local(service: RegistryService, digest: str) -> BinaryIO | None:
+    """The blob opened for sendfile when it is a local file (not in S3)."""
+    path = service.blobs.local_path(digest)  # raises blob.not_found if it was purged
+    if path is None:
+        return None
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise blob_missing(digest) from None
 
 
 class _Reader:

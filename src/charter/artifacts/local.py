@@ -52,7 +52,7 @@ class LocalBlobWriter:
         fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="upload-")
         self._tmp = Path(name)
         self._file = os.fdopen(fd, "wb", buffering=0)
-        self._writer = BackgroundWriter(fd)
+        self._writer = BackgroundWriter(fd, durable=True)  # commit fsyncs it
         self._hasher = Hasher()
         self._batch: list[bytes] = []   # small chunks go to the writer together (one writev)
         self._batched = 0

@@ -18,13 +18,14 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import ssl
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 from charter.artifacts.common import CHUNK, Hasher, Progress, digest_mismatch
@@ -34,6 +35,8 @@ from charter.domain.errors import CharterError, error_from_dict
 
 UPLOAD_WORKERS = 4
 LARGE_FILE = 64 * 1024 * 1024
+SEND_STEP = 16 * 1024 * 1024    # sendfile calls between progress reports
+HASH_BUFFER = 1024 * 1024
 PREFETCH_DEPTH = 4
 SHA256_HEADER = "X-Charter-Sha256"
 
@@ -105,16 +108,26 @@ class Transfers:
 
     def put_file(self, path: str, local: LocalFile, *, expected: str | None,
                  progress: Progress | None) -> tuple[dict[str, Any], str]:
-        """PUT a file as the raw body; (the server's answer, the sha256 hashed here)."""
-        hasher = Hasher()
-        body = _ChunkReader(prefetched(_read_file(local.file, hasher, progress)))
+        """PUT a file as the raw body; (the server's answer, the file's sha256).
+
+        The body goes out with ``sendfile`` (TLS: in chunks) while a helper thread
+        hashes the same bytes from the page cache, unless ``expected`` was hashed
+        before (the server then checks the bytes against it). A file that changes
+        meanwhile gives a digest the server's does not match, and is refused.
+        """
         headers = {**self._headers, "Content-Type": "application/octet-stream",
                    "Content-Length": str(local.size)}
         if expected:
             headers[SHA256_HEADER] = expected
+        hashing = None if expected else _HashThread(local.file, local.size)
         connection, prefix = self._connect()
         try:
-            connection.request("PUT", prefix + path, body=body, headers=headers)
+            with open(local.file, "rb") as stream:
+                connection.putrequest("PUT", prefix + path, skip_accept_encoding=True)
+                for name, value in headers.items():
+                    connection.putheader(name, value)
+                connection.endheaders()
+                _send_body(connection, stream, local.size, progress)
             response = connection.getresponse()
             if response.status >= 400:
                 raise self._fail(response, "PUT", path)
@@ -122,9 +135,10 @@ class Transfers:
         except OSError as error:
             raise self._unreachable(error) from error
         finally:
-            body.close()
             connection.close()
-        return answer, hasher.hexdigest()
+            if hashing is not None:
+                hashing.stop()
+        return answer, expected or hashing.result()  # type: ignore[union-attr]
 
     def get_file(self, path: str, offset: int = 0) -> tuple[int, Iterator[bytes]]:
         """GET a file from ``offset`` (Range); (the offset the bytes start at, the bytes)."""
@@ -208,6 +222,70 @@ def _read_file(path: Path, hasher: Hasher, progress: Progress | None) -> Iterato
             if progress:
                 progress(len(chunk))
             yield chunk
+
+
+def _send_body(connection: http.client.HTTPConnection, stream: BinaryIO, size: int,
+               progress: Progress | None) -> None:
+    """Send exactly ``size`` bytes of ``stream``: by the kernel on a plain socket."""
+    sock = connection.sock
+    plain = not isinstance(sock, ssl.SSLSocket)
+    sent = 0
+    while sent < size:
+        step = min(SEND_STEP, size - sent)
+        if plain:
+            count = sock.sendfile(stream, sent, step)
+        else:
+            chunk = stream.read(min(CHUNK, step))
+            sock.sendall(chunk)
+            count = len(chunk)
+        if not count:
+            raise file_changed(stream.name)
+        sent += count
+        if progress:
+            progress(count)
+
+
+class _HashThread:
+    """sha256 of the first ``size`` bytes of a file, computed in a helper thread."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self._path, self._size = path, size
+        self._stopped = threading.Event()
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="charter-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            hasher = Hasher()
+            buffer = bytearray(HASH_BUFFER)
+            view = memoryview(buffer)
+            with open(self._path, "rb", buffering=0) as stream:
+                while hasher.size < self._size and not self._stopped.is_set():
+                    count = stream.readinto(view[:min(HASH_BUFFER, self._size - hasher.size)])
+                    if not count:
+                        raise file_changed(str(self._path))
+                    hasher.update(view[:count])
+            self._digest = hasher.hexdigest()
+        except BaseException as error:  # noqa: BLE001 - raised by result()
+            self._error = error
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._digest is None:
+            raise RuntimeError("the hash was stopped before it finished")
+        return self._digest
+
+
+def file_changed(name: str) -> CharterError:
+    return CharterError("upload.file_changed", f"{name} became shorter while it was uploaded",
+                        "upload it again once nothing writes to it")
 
 
 def _read_response(response: http.client.HTTPResponse,

@@ -1,0 +1,158 @@
+"""File bodies over the socket paths of a real `charter serve` (charter.api.sockets).
+
+Under uvicorn a large upload is received straight off the socket and a large
+download goes out with sendfile; each then closes its connection. These tests
+check that those paths keep every rule of the ordinary one: verified bytes, byte
+ranges, refusals that store nothing, and a server that survives clients that
+vanish halfway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from charter.client import RemoteRegistry
+from charter.client.transfer import LocalFile, Transfers
+from charter.domain.errors import CharterError
+from tests.e2e.server import running_server
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+BIG = os.urandom(5 * MIB + 123)  # above the sendfile threshold, not a whole chunk count
+NAME = "fraud_detector"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("bulk")
+
+
+@pytest.fixture(scope="module")
+def server(home):
+    with running_server(home) as url:
+        yield url
+
+
+@pytest.fixture
+def remote(server, tmp_path):
+    with RemoteRegistry(server, actor="ci-bot", cache_dir=tmp_path / "cache") as registry:
+        yield registry
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def start_upload(server: str, name: str) -> str:
+    answer = httpx.post(f"{server}/api/v1/models/{name}/uploads",
+                        headers={"X-Charter-Actor": "ci-bot"}, json={})
+    assert answer.status_code == 201, answer.text
+    return f"/api/v1/models/{name}/uploads/{answer.json()['upload_id']}"
+
+
+def raw_request(server: str, head: str, body: bytes = b"") -> socket.socket:
+    address = urlsplit(server)
+    sock = socket.create_connection((address.hostname, address.port), timeout=30)
+    sock.sendall(head.encode() + b"\r\n" + body)
+    return sock
+
+
+def tmp_files(home: Path) -> list[Path]:
+    return list((home / "blobs" / "tmp").iterdir())
+
+
+def test_a_large_file_goes_up_and_down_whole_and_verified(remote, server, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    version = remote.register(NAME, path=tmp_path / "model")
+    assert [(f.size, f.sha256) for f in version.files] == [(len(BIG), sha(BIG))]
+    remote.download(f"models:/{NAME}/{version.version}", tmp_path / "pulled")
+    assert (tmp_path / "pulled" / "weights.bin").read_bytes() == BIG
+
+
+def test_a_range_of_a_large_file_is_sent_exactly_and_the_connection_closes(remote, server,
+                                                                           tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    version = remote.register("churn_forecast", path=tmp_path / "model")
+    url = f"{server}/api/v1/models/churn_forecast/versions/{version.version}/files/weights.bin"
+    with httpx.Client(headers={"X-Charter-Actor": "ci-bot"}) as client:
+        ranged = client.get(url, headers={"Range": f"bytes={MIB}-{4 * MIB}"})
+        assert ranged.status_code == 206
+        assert ranged.content == BIG[MIB:4 * MIB + 1]
+        assert ranged.headers["content-range"] == f"bytes {MIB}-{4 * MIB}/{len(BIG)}"
+        assert ranged.headers["connection"] == "close"
+        whole = client.get(url)  # a new connection, and every header of the ordinary path
+        assert whole.content == BIG and whole.headers["etag"] == f'"{sha(BIG)}"'
+        assert whole.headers["x-content-type-options"] == "nosniff"
+        assert client.get(f"{server}/healthz").status_code == 200
+
+
+def test_a_download_abandoned_halfway_leaves_the_server_serving(remote, server, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    version = remote.register("payments_risk_model", path=tmp_path / "model")
+    path = f"/api/v1/models/payments_risk_model/versions/{version.version}/files/weights.bin"
+    for _ in range(3):
+        sock = raw_request(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+                                   "X-Charter-Actor: ci-bot\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.close()  # gone with megabytes still to send
+    assert httpx.get(f"{server}/healthz").status_code == 200
+    remote.download(f"models:/payments_risk_model/{version.version}", tmp_path / "pulled")
+    assert (tmp_path / "pulled" / "weights.bin").read_bytes() == BIG
+
+
+def test_an_upload_cut_off_mid_body_stores_nothing(server, home):
+    upload = start_upload(server, "search_ranker")
+    sock = raw_request(server, f"PUT {upload}/files/weights.bin HTTP/1.1\r\nHost: x\r\n"
+                               f"X-Charter-Actor: ci-bot\r\nContent-Length: {len(BIG)}\r\n",
+                       BIG[:2 * MIB])
+    sock.close()
+    answer = httpx.get(f"{server}{upload}", headers={"X-Charter-Actor": "ci-bot"})
+    for _ in range(50):  # the server notices the closed socket on its own time
+        if not tmp_files(home):
+            break
+        time.sleep(0.1)
+        answer = httpx.get(f"{server}{upload}", headers={"X-Charter-Actor": "ci-bot"})
+    assert answer.json()["files"] == [] and tmp_files(home) == []
+
+
+def test_a_body_that_does_not_match_its_expected_digest_is_refused_and_stores_nothing(
+        server, home):
+    upload = start_upload(server, "demand_forecast")
+    address = urlsplit(server)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request("PUT", f"{upload}/files/weights.bin", body=BIG,
+                       headers={"X-Charter-Actor": "ci-bot", "X-Charter-Sha256": sha(b"other")})
+    response = connection.getresponse()
+    assert response.status == 400
+    assert response.getheader("connection") == "close"  # it went the socket path
+    assert json.loads(response.read())["error"]["code"] == "upload.digest_mismatch"
+    connection.close()
+    answer = httpx.get(f"{server}{upload}", headers={"X-Charter-Actor": "ci-bot"})
+    assert answer.json()["files"] == [] and tmp_files(home) == []
+
+
+def test_a_file_that_shrinks_while_it_is_sent_is_refused(remote, server, tmp_path):
+    upload = start_upload(server, "fraud_scorer")
+    small = tmp_path / "weights.bin"
+    small.write_bytes(BIG[:MIB])
+    transfers = Transfers(remote._session, "ci-bot")
+    shrunk = LocalFile("weights.bin", small, len(BIG))  # its size when it was listed
+    with pytest.raises(CharterError) as refused:
+        transfers.put_file(f"{upload.removeprefix('/api/v1')}/files/weights.bin", shrunk,
+                           expected=None, progress=None)
+    assert refused.value.code == "upload.file_changed"
+    assert httpx.get(f"{server}/healthz").status_code == 200
