@@ -13,6 +13,7 @@ from charter import __version__
 from charter.api import access
 from charter.api.delivery import install_worker
 from charter.api.errors import charter_error_handler, error_response, unexpected_error_handler
+from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
 from charter.domain.errors import CharterError, InvalidInput
 from charter.service import RegistryService
@@ -33,6 +34,7 @@ def create_app(service: RegistryService | None = None,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.service = service
     app.state.settings = settings
+    app.state.answers = AnswerCache()  # MLflow read answers, valid until the next change
     app.add_exception_handler(CharterError, charter_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

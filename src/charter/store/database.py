@@ -183,6 +183,12 @@ class Database:
         """A read transaction on a driver connection, for the hot reads (store/driver.py)."""
         return self._snapshots.read()
 
+    def generation(self) -> int:
+        """The chain head's seq: it moves with every change to the registry, in any process."""
+        with self._snapshots.read() as reader:
+            row = reader.one("SELECT seq FROM chain_head WHERE id = 1")
+        return int(row[0]) if row else 0
+
     @contextmanager
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
         # SQLite's busy handler sleeps and retries; threads of one process queue on a

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from charter.api.deps import registry
+from charter.api.deps import registry, run_read
 from charter.api.files import file_response, public_base_url, raw_tail
 from charter.api.mlflow import shapes
 from charter.api.mlflow.params import read_params
@@ -61,8 +61,8 @@ async def get_download_uri(request: Request) -> Response:
         return _read_only(request)
     params = await read_params(request)
     service = registry(request)
-    version = await run_in_threadpool(service.get_version, params.text("name", required=True),
-                                      params.version())
+    version = await run_read(service, service.get_version, params.text("name", required=True),
+                             params.version())
     return shapes.json_response({"artifact_uri": download_uri(version,
                                                               public_base_url(request))})
 

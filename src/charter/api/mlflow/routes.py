@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from charter.api.deps import registry
+from charter.api.deps import registry, run_read
 from charter.api.mlflow import shapes
+from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
@@ -208,6 +209,11 @@ ENDPOINTS: dict[str, dict[str, Handler]] = {
 }
 
 
+# Handlers that only read: they may run on the event loop (deps.run_read).
+READS = frozenset({get_registered_model, search_registered_models, get_latest_versions,
+                   get_model_version_by_alias, get_model_version, search_model_versions})
+
+
 async def dispatch(request: Request) -> Response:
     """The one route per prefix: a dict lookup instead of a regex per endpoint."""
     handlers = ENDPOINTS.get("/" + request.path_params["endpoint"].rstrip("/"))
@@ -216,7 +222,12 @@ async def dispatch(request: Request) -> Response:
     if handler is None:
         return not_found(request, handlers)
     params = await read_params(request)
-    return await run_in_threadpool(handler, registry(request), params)
+    service = registry(request)
+    if handler in READS:  # kept answers while the registry is unchanged (cache.py)
+        key = (handler, request.scope["query_string"], await request.body())
+        return await run_read(service, answer, request.app.state.answers, service, key,
+                              lambda: handler(service, params))
+    return await run_in_threadpool(handler, service, params)
 
 
 def not_found(request: Request, allowed: dict[str, Handler] | None) -> Response:

@@ -1,0 +1,126 @@
+"""Kept answers of the MLflow read calls (charter.api.mlflow.cache): served again while
+the registry is unchanged, never after a change — made by this process or another.
+
+Two apps over one database stand for two server workers (or replicas): each keeps
+its own answers, and a write through one must show in the other's next read.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+from starlette.responses import Response
+
+from charter.api.app import create_app
+from charter.api.mlflow.cache import AnswerCache, answer
+from charter.bootstrap import build_service
+from charter.domain.access import Principal, Role
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+API = "/api/2.0/mlflow"
+SOURCE = "runs:/0123456789abcdef0123456789abcdef/model"
+
+
+def worker(settings: Any) -> TestClient:
+    return TestClient(create_app(build_service(settings, actor="test"), settings))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_workers(request, make_settings):  # type: ignore[no-untyped-def]
+    url = request.getfixturevalue(f"{request.param}_database_url")
+    settings = make_settings(url, naming_mode="off")
+    return worker(settings), worker(settings)
+
+
+def cache_of(client: TestClient):  # type: ignore[no-untyped-def]
+    return client.app.state.answers  # type: ignore[attr-defined]
+
+
+def get_version(client: TestClient, version: str = "1") -> dict[str, Any]:
+    response = client.get(f"{API}/model-versions/get",
+                          params={"name": "fraud_detector", "version": version})
+    assert response.status_code == 200, response.text
+    return response.json()["model_version"]
+
+
+def test_an_unchanged_registry_answers_from_the_cache(two_workers) -> None:  # type: ignore[no-untyped-def]
+    first, _ = two_workers
+    first.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    first.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
+    cache = cache_of(first)
+    assert get_version(first) == get_version(first)
+    hits = cache.hits
+    for _ in range(3):
+        get_version(first)
+    assert cache.hits == hits + 3
+
+
+def test_a_change_in_another_worker_is_seen_at_once(two_workers) -> None:  # type: ignore[no-untyped-def]
+    first, second = two_workers
+    first.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    first.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
+    assert get_version(first)["current_stage"] == "None"
+    get_version(first)  # now kept
+
+    moved = second.post(f"{API}/model-versions/transition-stage",
+                        json={"name": "fraud_detector", "version": "1", "stage": "Staging"})
+    assert moved.status_code == 200, moved.text
+    assert get_version(first)["current_stage"] == "Staging"
+
+    second.post(f"{API}/model-versions/set-tag", json={"name": "fraud_detector",
+                                                        "version": "1", "key": "team",
+                                                        "value": "risk"})
+    assert get_version(first)["tags"] == [{"key": "team", "value": "risk"}]
+    search = first.get(f"{API}/registered-models/search",
+                       params={"filter": "name LIKE 'fraud%'"})
+    assert search.json()["registered_models"][0]["latest_versions"][0]["tags"] == [
+        {"key": "team", "value": "risk"}]
+
+
+def test_refusals_are_not_kept(two_workers) -> None:  # type: ignore[no-untyped-def]
+    first, second = two_workers
+    missing = first.get(f"{API}/registered-models/get", params={"name": "fraud_detector"})
+    assert missing.status_code == 404
+    second.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    found = first.get(f"{API}/registered-models/get", params={"name": "fraud_detector"})
+    assert found.status_code == 200, found.text
+
+
+def test_principals_with_a_partial_view_are_answered_afresh(sqlite_database_url,
+                                                             make_settings) -> None:
+    settings = make_settings(sqlite_database_url, naming_mode="off")
+    service = build_service(settings, actor="test")
+    service.create_model("fraud_detector")
+    service.register("fraud_detector", SOURCE, create_model=False)
+    reader = Principal(name="carol", user_id=7, model_roles={1: Role.READER},
+                       model_keys={"fraud_detector": 1})
+    assert not reader.sees_all
+    cache = AnswerCache()
+    acting = service.as_principal(reader)
+    calls = []
+
+    def compute() -> Response:
+        calls.append(1)
+        return Response(b"{}", media_type="application/json")
+
+    for _ in range(3):
+        answer(cache, acting, "key", compute)
+    assert len(calls) == 3 and cache.hits == 0
+    for _ in range(3):
+        answer(cache, service, "key", compute)  # the local admin sees every model
+    assert len(calls) == 4 and cache.hits == 2
+
+
+def test_the_cache_is_bounded() -> None:
+    cache = AnswerCache(max_entries=3, max_bytes=10)
+    for key in "abcd":
+        cache.put(key, 1, b"xx")
+    assert cache.get("a", 1) is None and cache.get("d", 1) == b"xx"
+    cache.put("big", 1, b"x" * 9)
+    assert cache.get("b", 1) is None and cache.get("big", 1) is not None
+    assert cache.get("big", 2) is None  # another generation: not an answer any more
