@@ -23,7 +23,7 @@ import pytest
 
 from charter.client import RemoteRegistry
 from charter.client.transfer import LocalFile, Transfers
-from charter.domain.errors import CharterError
+from charter.domain.errors import CharterError, IntegrityFailure
 from tests.e2e.server import running_server
 
 pytestmark = pytest.mark.e2e
@@ -156,3 +156,31 @@ def test_a_file_that_shrinks_while_it_is_sent_is_refused(remote, server, tmp_pat
                            expected=None, progress=None)
     assert refused.value.code == "upload.file_changed"
     assert httpx.get(f"{server}/healthz").status_code == 200
+
+
+def test_a_broken_pull_of_a_large_file_resumes_from_its_partial(remote, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    version = remote.register("lending_credit_score", path=tmp_path / "model")
+    partial = remote.cache.path_of(sha(BIG))
+    partial = partial.with_name(partial.name + ".partial")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(BIG[:MIB + 7])  # what a pull broken by a dropped link left behind
+    remote.download(f"models:/lending_credit_score/{version.version}", tmp_path / "pulled")
+    assert (tmp_path / "pulled" / "weights.bin").read_bytes() == BIG
+    assert not partial.exists()
+
+
+def test_a_large_blob_that_arrives_altered_is_never_published(remote, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    version = remote.register("fraud_detection_binary", path=tmp_path / "model")
+    partial = remote.cache.path_of(sha(BIG))
+    partial = partial.with_name(partial.name + ".partial")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"\0" * MIB)  # wrong bytes the resumed pull builds on
+    with pytest.raises(IntegrityFailure):
+        remote.download(f"models:/fraud_detection_binary/{version.version}", tmp_path / "bad")
+    assert not remote.cache.path_of(sha(BIG)).exists()
+    remote.download(f"models:/fraud_detection_binary/{version.version}", tmp_path / "good")
+    assert (tmp_path / "good" / "weights.bin").read_bytes() == BIG

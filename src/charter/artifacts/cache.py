@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -82,13 +84,13 @@ class BlobCache:
                 if progress:
                     progress(size)
                 return final
-            self._fetch_into(out, digest, size, fetch, progress)
+            self._fetch_into(out, digest, size, fetch, progress, partial)
             os.chmod(partial, 0o444)
             os.replace(partial, final)
         return final
 
     def _fetch_into(self, out: object, digest: str, size: int, fetch: Fetch,
-                    progress: Progress | None) -> None:
+                    progress: Progress | None, partial: Path) -> None:
         assert hasattr(out, "fileno")
         fd = out.fileno()  # opened for appending: every write lands at the end
         have = os.fstat(fd).st_size
@@ -103,17 +105,9 @@ class BlobCache:
             hasher = Hasher()
         if progress and start:
             progress(start)
-        writer = BackgroundWriter(fd)  # writes chunk n while chunk n+1 is hashed
-        try:
-            for chunk in chunks:
-                writer.write(chunk)
-                hasher.update(chunk)
-                if progress:
-                    progress(len(chunk))
-                if hasher.size > size:
-                    break
-        finally:
-            writer.close()
+        splice = getattr(chunks, "splice_into", None)
+        if splice is None or not _spliced(splice, partial, fd, start, size, hasher, progress):
+            _written(chunks, fd, size, hasher, progress)
         if hasher.size != size or hasher.hexdigest() != digest:
             os.ftruncate(fd, 0)  # never resume from bytes that proved wrong
             raise digest_mismatch(digest, hasher.hexdigest(), f"the fetched blob ({hasher.size}"
@@ -137,6 +131,77 @@ class BlobCache:
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _written(chunks: Iterator[bytes], fd: int, size: int, hasher: Hasher,
+             progress: Progress | None) -> None:
+    """Append the chunks to ``fd``, hashing each while the one before is written."""
+    writer = BackgroundWriter(fd)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            hasher.update(chunk)
+            if progress:
+                progress(len(chunk))
+            if hasher.size > size:
+                break
+    finally:
+        writer.close()
+
+
+def _spliced(splice: Callable[..., bool], partial: Path, fd: int, start: int, size: int,
+             hasher: Hasher, progress: Progress | None) -> bool:
+    """Let the source write its bytes into the file itself (``splice_into``), hashing
+    them from the file behind it; False if it cannot, before any byte was taken."""
+    landing = os.open(partial, os.O_WRONLY)  # not in append mode: splice refuses that
+    behind = _HashBehind(fd, start, hasher)
+    try:
+        def written(count: int) -> None:
+            behind.landed(count)
+            if progress:
+                progress(count)
+        return splice(landing, start, size - start, written)  # type: ignore[no-any-return]
+    finally:
+        os.close(landing)
+        behind.finish()
+
+
+class _HashBehind:
+    """Hashes a file's bytes from ``position`` on, in a helper thread, as they land."""
+
+    BUFFER = 1024 * 1024
+
+    def __init__(self, fd: int, position: int, hasher: Hasher) -> None:
+        self._fd, self._position, self._hasher = fd, position, hasher
+        self._landed: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="charter-hash", daemon=True)
+        self._thread.start()
+
+    def landed(self, count: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._landed.put(count)
+
+    def finish(self) -> None:
+        """Wait until every landed byte is hashed."""
+        self._landed.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        view = memoryview(bytearray(self.BUFFER))
+        while (count := self._landed.get()) is not None:
+            try:
+                while count and self._error is None:
+                    got = os.preadv(self._fd, [view[:min(count, self.BUFFER)]], self._position)
+                    if not got:
+                        raise EOFError("the file is shorter than the bytes written to it")
+                    self._hasher.update(view[:got])
+                    self._position, count = self._position + got, count - got
+            except BaseException as error:  # noqa: BLE001 - raised in the caller
+                self._error = error
 
 
 @contextlib.contextmanager

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import queue
+import select
+import socket
 import ssl
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,10 +37,16 @@ from charter.artifacts.tree import local_files
 from charter.client.session import ACTOR_HEADER, Session, api_base, kind_of, tls_context
 from charter.domain.errors import CharterError, error_from_dict
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no splice either
+    fcntl = None  # type: ignore[assignment]
+
 UPLOAD_WORKERS = 4
 LARGE_FILE = 64 * 1024 * 1024
 SEND_STEP = 16 * 1024 * 1024    # sendfile calls between progress reports
 HASH_BUFFER = 1024 * 1024
+PIPE_SIZE = 1024 * 1024         # per splice; the kernel may keep the pipe smaller
 PREFETCH_DEPTH = 4
 SHA256_HEADER = "X-Charter-Sha256"
 
@@ -148,6 +158,7 @@ class Transfers:
         connection, prefix = self._connect()
         try:
             connection.request("GET", prefix + path, headers=headers)
+            sock = connection.sock  # getresponse() lets go of it when the answer says close
             response = connection.getresponse()
         except OSError as error:
             connection.close()
@@ -161,7 +172,7 @@ class Transfers:
             finally:
                 connection.close()
         start = offset if response.status == 206 else 0
-        return start, prefetched(_read_response(response, connection))
+        return start, ResponseBody(response, connection, sock)
 
 
 # ---- registering from local files -------------------------------------------------------
@@ -286,6 +297,91 @@ class _HashThread:
 def file_changed(name: str) -> CharterError:
     return CharterError("upload.file_changed", f"{name} became shorter while it was uploaded",
                         "upload it again once nothing writes to it")
+
+
+class ResponseBody:
+    """A file's bytes as they arrive: iterate the chunks, or ``splice_into`` a file.
+
+    Iterating reads the response in a helper thread, a chunk ahead. ``splice_into``
+    moves the bytes from the socket to the file inside the kernel (Linux, plain
+    HTTP), so they are copied once, into the page cache, instead of into Python
+    and out again; the caller hashes them from the file.
+    """
+
+    def __init__(self, response: http.client.HTTPResponse,
+                 connection: http.client.HTTPConnection, sock: socket.socket | None) -> None:
+        self._response, self._connection, self._sock = response, connection, sock
+        self._chunks: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._chunks is None:
+            self._chunks = prefetched(_read_response(self._response, self._connection))
+        return self._chunks
+
+    def close(self) -> None:
+        if self._chunks is not None:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        self._connection.close()
+
+    def splice_into(self, fd: int, offset: int, count: int,
+                    written: Callable[[int], None]) -> bool:
+        """Write the whole body, exactly ``count`` bytes, into ``fd`` at ``offset``.
+
+        False (and nothing read) when the body cannot be spliced: TLS, no
+        ``os.splice``, or a length other than ``count``; iterate it then.
+        """
+        sock = self._sock  # open while the response reads from it
+        if (self._chunks is not None or not hasattr(os, "splice") or sock is None
+                or isinstance(sock, ssl.SSLSocket) or self._response.length != count):
+            return False
+        try:
+            buffered = self._response.fp.peek(1)[:count]  # read past the headers already
+            data = memoryview(self._response.fp.read(len(buffered)) if buffered else b"")
+            at = offset
+            while data:
+                count_written = os.pwrite(fd, data, at)
+                data, at = data[count_written:], at + count_written
+            if at > offset:
+                written(at - offset)
+            _splice(sock, fd, at, count - (at - offset), written)
+        finally:
+            self._response.close()
+            self._connection.close()
+        return True
+
+
+def _splice(sock: socket.socket, fd: int, offset: int, count: int,
+            written: Callable[[int], None]) -> None:
+    """socket -> pipe -> file, ``count`` bytes, waiting for the socket as its timeout says."""
+    read_end, write_end = os.pipe()
+    try:
+        with suppress(OSError):
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        timeout = sock.gettimeout()
+        wait_ms = -1 if timeout is None else int(timeout * 1000)
+        while count:
+            try:
+                moved = os.splice(sock.fileno(), write_end, min(count, PIPE_SIZE),
+                                  flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+            except BlockingIOError:
+                if not poller.poll(wait_ms):
+                    raise TimeoutError("the server sent nothing for too long") from None
+                continue
+            if not moved:
+                raise http.client.IncompleteRead(b"", count)
+            left = moved
+            while left:
+                landed = os.splice(read_end, fd, left, offset_dst=offset)
+                offset, left = offset + landed, left - landed
+            count -= moved
+            written(moved)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 def _read_response(response: http.client.HTTPResponse,
