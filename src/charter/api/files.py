@@ -83,7 +83,7 @@ async def receive_into(request: Request, upload: FileUpload) -> FileRecord:
     if connection is None:
         return await _receive_through_asgi(request, upload)
     try:
-        if not await receive_body(request, connection, upload.write):
+        if not await receive_body(request, connection, upload):
             return await _receive_through_asgi(request, upload)
         return await run_in_threadpool(upload.finish)
     except BaseException:

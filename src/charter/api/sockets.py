@@ -31,13 +31,14 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from charter.artifacts.common import CAN_SPLICE, Spliceable, splice_from
 from charter.domain.errors import InvalidInput
 
 RECEIVE_CHUNK = 1024 * 1024   # recv_into fills chunks this big before they are hashed
@@ -120,12 +121,18 @@ async def in_thread(work: Callable[[], T], sock: socket.socket) -> T:
 
 # ---- uploads ---------------------------------------------------------------------------
 
-async def receive_body(request: Request, connection: Connection,
-                       write: Callable[[bytes | bytearray | memoryview], None]) -> bool:
-    """Receive the whole body into ``write``, the rest of it off the socket directly.
+class Sink(Protocol):
+    """Where a body goes: chunks to ``write``, or a source ``receive`` lets write itself."""
+
+    def write(self, chunk: bytes | memoryview) -> None: ...
+    def receive(self, source: Spliceable, count: int) -> bool: ...
+
+
+async def receive_body(request: Request, connection: Connection, sink: Sink) -> bool:
+    """Receive the whole body into ``sink``, the rest of it off the socket directly.
 
     False when the request does not qualify (no Content-Length): nothing was read,
-    use the ASGI path. ``write`` runs in a worker thread, one chunk at a time.
+    use the ASGI path. The sink is fed from a worker thread.
     """
     length = _content_length(request)
     if length is None:
@@ -141,16 +148,17 @@ async def receive_body(request: Request, connection: Connection,
         raise _wrong_length(length)
     sock = connection.dup_socket()
     try:
-        await in_thread(lambda: _receive(sock, first, remaining, write), sock)
+        await in_thread(lambda: _receive(sock, first, remaining, sink), sock)
     finally:
         sock.close()
     return True
 
 
-def _receive(sock: socket.socket, first: bytes, remaining: int,
-             write: Callable[[bytes | bytearray | memoryview], None]) -> None:
+def _receive(sock: socket.socket, first: bytes, remaining: int, sink: Sink) -> None:
     if first:
-        write(first)
+        sink.write(first)
+    if remaining and sink.receive(_SocketBody(sock), remaining):
+        return  # spliced from the socket into the blob file (a local store, Linux)
     while remaining:
         # A fresh chunk each time: the writer hands it to its own thread, so a
         # reused buffer could be overwritten before it reached the disk.
@@ -162,8 +170,22 @@ def _receive(sock: socket.socket, first: bytes, remaining: int,
             if not count:
                 raise ConnectionResetError("the client closed the connection mid-body")
             filled += count
-        write(view)
+        sink.write(view)
         remaining -= filled
+
+
+class _SocketBody:
+    """The rest of a request body, for a blob writer that splices (artifacts.common)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def splice_into(self, fd: int, offset: int, count: int,
+                    written: Callable[[int], None]) -> bool:
+        if not CAN_SPLICE:
+            return False
+        splice_from(self._sock, fd, offset, count, written)
+        return True
 
 
 def _content_length(request: Request) -> int | None:

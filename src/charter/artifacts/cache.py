@@ -17,15 +17,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import queue
 import shutil
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from charter.artifacts.common import (
     BackgroundWriter,
+    HashBehind,
     Hasher,
     Progress,
     blob_name,
@@ -154,7 +153,7 @@ def _spliced(splice: Callable[..., bool], partial: Path, fd: int, start: int, si
     """Let the source write its bytes into the file itself (``splice_into``), hashing
     them from the file behind it; False if it cannot, before any byte was taken."""
     landing = os.open(partial, os.O_WRONLY)  # not in append mode: splice refuses that
-    behind = _HashBehind(fd, start, hasher)
+    behind = HashBehind(fd, start, hasher)
     try:
         def written(count: int) -> None:
             behind.landed(count)
@@ -164,44 +163,6 @@ def _spliced(splice: Callable[..., bool], partial: Path, fd: int, start: int, si
     finally:
         os.close(landing)
         behind.finish()
-
-
-class _HashBehind:
-    """Hashes a file's bytes from ``position`` on, in a helper thread, as they land."""
-
-    BUFFER = 1024 * 1024
-
-    def __init__(self, fd: int, position: int, hasher: Hasher) -> None:
-        self._fd, self._position, self._hasher = fd, position, hasher
-        self._landed: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="charter-hash", daemon=True)
-        self._thread.start()
-
-    def landed(self, count: int) -> None:
-        if self._error is not None:
-            raise self._error
-        self._landed.put(count)
-
-    def finish(self) -> None:
-        """Wait until every landed byte is hashed."""
-        self._landed.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        view = memoryview(bytearray(self.BUFFER))
-        while (count := self._landed.get()) is not None:
-            try:
-                while count and self._error is None:
-                    got = os.preadv(self._fd, [view[:min(count, self.BUFFER)]], self._position)
-                    if not got:
-                        raise EOFError("the file is shorter than the bytes written to it")
-                    self._hasher.update(view[:got])
-                    self._position, count = self._position + got, count - got
-            except BaseException as error:  # noqa: BLE001 - raised in the caller
-                self._error = error
 
 
 @contextlib.contextmanager

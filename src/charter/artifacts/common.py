@@ -18,13 +18,22 @@ import hashlib
 import os
 import queue
 import re
+import select
+import socket
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from charter.domain.errors import IntegrityFailure, NotFound
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no splice either
+    fcntl = None  # type: ignore[assignment]
 
 # The unit of every streamed read and write. Measured end to end (upload and pull of
 # 512 MiB, client and server on one machine), 256 KiB used the least CPU per byte: a
@@ -108,13 +117,14 @@ class BackgroundWriter:
     most ``depth`` chunks wait in between.
     """
 
-    def __init__(self, fd: int, depth: int = 4, *, durable: bool = False) -> None:
+    def __init__(self, fd: int, depth: int = 4, *, durable: bool = False,
+                 position: int = 0) -> None:
         self._fd = fd
         self._chunks: queue.Queue[Chunks | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         # A file that will be fsynced has its writeback started as it grows, so the
         # disk works while the bytes arrive and the final fsync finds little to do.
-        self._writeback = Writeback(fd) if durable else None
+        self._writeback = Writeback(fd, position) if durable else None
         self._thread = threading.Thread(target=self._run, name="charter-writer", daemon=True)
         self._thread.start()
 
@@ -172,9 +182,9 @@ class Writeback:
 
     STEP = 32 * 1024 * 1024
 
-    def __init__(self, fd: int, step: int = STEP) -> None:
+    def __init__(self, fd: int, position: int = 0, step: int = STEP) -> None:
         self._fd, self._step = fd, step
-        self._start = self._end = 0
+        self._start = self._end = position  # where the file's new bytes begin
 
     def wrote(self, count: int) -> None:
         self._end += count
@@ -203,3 +213,93 @@ def _start_writeback(fd: int, offset: int, count: int) -> bool:
     if _SYNC_FILE_RANGE is None:
         return False
     return _SYNC_FILE_RANGE(fd, offset, count, _SYNC_FILE_RANGE_WRITE) == 0
+
+
+# ---- moving bytes inside the kernel -------------------------------------------------------
+
+CAN_SPLICE = hasattr(os, "splice") and fcntl is not None and hasattr(select, "poll")
+PIPE_SIZE = 1024 * 1024  # bytes per splice; the kernel may keep the pipe smaller
+
+
+class Spliceable(Protocol):
+    """A source that can write its bytes into a file descriptor itself."""
+
+    def splice_into(self, fd: int, offset: int, count: int,
+                    written: Callable[[int], None]) -> bool:
+        """Write exactly ``count`` bytes at ``offset``, calling ``written(n)`` as they
+        land; False (nothing taken) when it cannot."""
+        ...
+
+
+def splice_from(sock: socket.socket, fd: int, offset: int, count: int,
+                written: Callable[[int], None]) -> None:
+    """Move ``count`` bytes from a socket into a file at ``offset``: socket -> pipe ->
+    file, copied once (into the page cache) and never through Python. ``written(n)``
+    follows every piece that landed. Waits for the socket as long as its timeout says;
+    raises ConnectionResetError if the peer closes first. Linux (``CAN_SPLICE``) only.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        with suppress(OSError):
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        timeout = sock.gettimeout()
+        wait_ms = -1 if timeout is None else int(timeout * 1000)
+        while count:
+            try:
+                moved = os.splice(sock.fileno(), write_end, min(count, PIPE_SIZE),
+                                  flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+            except BlockingIOError:
+                if not poller.poll(wait_ms):
+                    raise TimeoutError("no byte arrived for too long") from None
+                continue
+            if not moved:
+                raise ConnectionResetError(f"the peer closed with {count} bytes still to come")
+            left = moved
+            while left:
+                landed = os.splice(read_end, fd, left, offset_dst=offset)
+                offset, left = offset + landed, left - landed
+            count -= moved
+            written(moved)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+class HashBehind:
+    """Hashes a file's bytes from ``position`` on, in a helper thread, as they land."""
+
+    BUFFER = 1024 * 1024
+
+    def __init__(self, fd: int, position: int, hasher: Hasher) -> None:
+        self._fd, self._position, self._hasher = fd, position, hasher
+        self._landed: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="charter-hash", daemon=True)
+        self._thread.start()
+
+    def landed(self, count: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._landed.put(count)
+
+    def finish(self) -> None:
+        """Wait until every landed byte is hashed."""
+        self._landed.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        view = memoryview(bytearray(self.BUFFER))
+        while (count := self._landed.get()) is not None:
+            try:
+                while count and self._error is None:
+                    got = os.preadv(self._fd, [view[:min(count, self.BUFFER)]], self._position)
+                    if not got:
+                        raise EOFError("the file is shorter than the bytes written to it")
+                    self._hasher.update(view[:got])
+                    self._position, count = self._position + got, count - got
+            except BaseException as error:  # noqa: BLE001 - raised in the caller
+                self._error = error

@@ -22,12 +22,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from charter.artifacts.common import (
+    CAN_SPLICE,
     CHUNK,
     BackgroundWriter,
     BlobInfo,
+    HashBehind,
     Hasher,
     Progress,
+    Spliceable,
     StagedInfo,
+    Writeback,
     blob_missing,
     blob_name,
     check_digest,
@@ -70,6 +74,29 @@ class LocalBlobWriter:
         self._batched += len(chunk)
         if self._batched >= CHUNK:
             self._flush()
+
+    def receive(self, source: Spliceable, count: int) -> bool:
+        """Let ``source`` put the next ``count`` bytes into the blob file itself (splice),
+        hashed from the file right behind it; False if it cannot (nothing was taken)."""
+        if not CAN_SPLICE:
+            return False
+        self._flush()
+        self._writer.close()  # every chunk written so far is in the file
+        fd, offset = self._file.fileno(), self._hasher.size
+        behind = HashBehind(fd, offset, self._hasher)
+        writeback = Writeback(fd, offset)
+
+        def written(count: int) -> None:
+            behind.landed(count)
+            writeback.wrote(count)
+        try:
+            return source.splice_into(fd, offset, count, written)
+        finally:
+            try:
+                behind.finish()
+            finally:
+                end = os.lseek(fd, 0, os.SEEK_END)
+                self._writer = BackgroundWriter(fd, durable=True, position=end)
 
     def _flush(self) -> None:
         if self._batch:

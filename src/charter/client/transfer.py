@@ -19,34 +19,33 @@ import http.client
 import json
 import os
 import queue
-import select
 import socket
 import ssl
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
-from charter.artifacts.common import CHUNK, Hasher, Progress, digest_mismatch
+from charter.artifacts.common import (
+    CAN_SPLICE,
+    CHUNK,
+    Hasher,
+    Progress,
+    digest_mismatch,
+    splice_from,
+)
 from charter.artifacts.tree import local_files
 from charter.client.session import ACTOR_HEADER, Session, api_base, kind_of, tls_context
 from charter.domain.errors import CharterError, error_from_dict
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no splice either
-    fcntl = None  # type: ignore[assignment]
 
 UPLOAD_WORKERS = 4
 LARGE_FILE = 64 * 1024 * 1024
 SEND_STEP = 16 * 1024 * 1024    # sendfile calls between progress reports
 HASH_BUFFER = 1024 * 1024
-PIPE_SIZE = 1024 * 1024         # per splice; the kernel may keep the pipe smaller
 PREFETCH_DEPTH = 4
 SHA256_HEADER = "X-Charter-Sha256"
 
@@ -333,7 +332,7 @@ class ResponseBody:
         ``os.splice``, or a length other than ``count``; iterate it then.
         """
         sock = self._sock  # open while the response reads from it
-        if (self._chunks is not None or not hasattr(os, "splice") or sock is None
+        if (self._chunks is not None or not CAN_SPLICE or sock is None
                 or isinstance(sock, ssl.SSLSocket) or self._response.length != count):
             return False
         try:
@@ -345,43 +344,11 @@ class ResponseBody:
                 data, at = data[count_written:], at + count_written
             if at > offset:
                 written(at - offset)
-            _splice(sock, fd, at, count - (at - offset), written)
+            splice_from(sock, fd, at, count - (at - offset), written)
         finally:
             self._response.close()
             self._connection.close()
         return True
-
-
-def _splice(sock: socket.socket, fd: int, offset: int, count: int,
-            written: Callable[[int], None]) -> None:
-    """socket -> pipe -> file, ``count`` bytes, waiting for the socket as its timeout says."""
-    read_end, write_end = os.pipe()
-    try:
-        with suppress(OSError):
-            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        timeout = sock.gettimeout()
-        wait_ms = -1 if timeout is None else int(timeout * 1000)
-        while count:
-            try:
-                moved = os.splice(sock.fileno(), write_end, min(count, PIPE_SIZE),
-                                  flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-            except BlockingIOError:
-                if not poller.poll(wait_ms):
-                    raise TimeoutError("the server sent nothing for too long") from None
-                continue
-            if not moved:
-                raise http.client.IncompleteRead(b"", count)
-            left = moved
-            while left:
-                landed = os.splice(read_end, fd, left, offset_dst=offset)
-                offset, left = offset + landed, left - landed
-            count -= moved
-            written(moved)
-    finally:
-        os.close(read_end)
-        os.close(write_end)
 
 
 def _read_response(response: http.client.HTTPResponse,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from charter.artifacts.common import Spliceable
 from charter.domain.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from charter.domain.manifest import ManifestEntry, compare_manifest, parse_manifest
 from charter.domain.paths import safe_relative_path
@@ -62,6 +63,12 @@ class FileUpload:
 
     def write(self, chunk: bytes | memoryview) -> None:
         self.writer.write(chunk)
+
+    def receive(self, source: Spliceable, count: int) -> bool:
+        """Let ``source`` write the next ``count`` bytes into the blob itself, when the
+        store can take them that way (a local folder: splice); False otherwise."""
+        receive = getattr(self.writer, "receive", None)
+        return bool(receive(source, count)) if receive is not None else False
 
     def abort(self) -> None:
         self.writer.abort()
