@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -141,7 +141,7 @@ async def receive_body(request: Request, connection: Connection, sink: Sink) -> 
     connection.transport.pause_reading()  # same tick: no byte left in uvicorn's buffers
     connection.close_after_response()
     if message["type"] != "http.request":
-        raise ConnectionResetError("the client went away")
+        raise ClientDisconnect()
     first: bytes = message.get("body", b"")
     remaining = length - len(first)
     if remaining < 0 or (remaining and not message.get("more_body", False)):
@@ -149,6 +149,8 @@ async def receive_body(request: Request, connection: Connection, sink: Sink) -> 
     sock = connection.dup_socket()
     try:
         await in_thread(lambda: _receive(sock, first, remaining, sink), sock)
+    except ConnectionError as error:  # as request.stream() reports a client gone mid-body
+        raise ClientDisconnect() from error
     finally:
         sock.close()
     return True
@@ -225,6 +227,8 @@ class SendfileResponse(Response):
             try:
                 await in_thread(lambda: sock.sendfile(blob, self._start,
                                                       self._stop - self._start), sock)
+            except OSError:
+                pass  # the client went away (or stalled past IDLE_TIMEOUT): nothing to tell
             finally:
                 sock.close()
         # The body went around uvicorn: end the connection and let uvicorn see it end,

@@ -1,0 +1,131 @@
+"""The pieces that move file bytes inside the kernel, over a local socket pair.
+
+``splice_from`` (socket -> file), ``HashBehind`` (hashes what landed, from the
+file), the client's ``_send_body`` (sendfile on a plain socket, chunks under TLS)
+and ``Writeback``: each must move exactly the bytes asked, and say so when the
+other end stops short.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+
+import pytest
+
+from charter.artifacts import common
+from charter.artifacts.common import HashBehind, Hasher, Writeback, splice_from
+from charter.client import transfer
+from charter.domain.errors import CharterError
+
+DATA = os.urandom(3 * 1024 * 1024 + 17)
+
+
+def send_in_thread(sock: socket.socket, data: bytes) -> threading.Thread:
+    def run() -> None:
+        sock.sendall(data)
+        sock.close()
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.skipif(not common.CAN_SPLICE, reason="splice is Linux only")
+def test_spliced_bytes_land_at_the_offset_and_are_hashed_from_the_file(tmp_path):
+    left, right = socket.socketpair()
+    right.settimeout(10)
+    sender = send_in_thread(left, DATA)
+    target = tmp_path / "blob"
+    target.write_bytes(b"head")
+    fd = os.open(target, os.O_RDWR)
+    hasher, landed = Hasher(), []
+    behind = HashBehind(fd, 4, hasher)
+    try:
+        splice_from(right, fd, 4, len(DATA), lambda n: (landed.append(n), behind.landed(n)))
+    finally:
+        behind.finish()
+        os.close(fd)
+        right.close()
+        sender.join()
+    assert target.read_bytes() == b"head" + DATA and sum(landed) == len(DATA)
+    assert hasher.hexdigest() == hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.mark.skipif(not common.CAN_SPLICE, reason="splice is Linux only")
+def test_a_peer_that_closes_early_fails_the_splice(tmp_path):
+    left, right = socket.socketpair()
+    right.settimeout(10)
+    sender = send_in_thread(left, DATA[:1000])
+    fd = os.open(tmp_path / "blob", os.O_RDWR | os.O_CREAT)
+    try:
+        with pytest.raises(ConnectionResetError):
+            splice_from(right, fd, 0, len(DATA), lambda n: None)
+    finally:
+        os.close(fd)
+        right.close()
+        sender.join()
+
+
+class FakeConnection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_body_is_sent_whole_by_sendfile_or_in_chunks_under_tls(tmp_path, monkeypatch, tls):
+    if tls:  # the socket passes for a TLS one: sendfile cannot encrypt
+        monkeypatch.setattr(transfer.ssl, "SSLSocket", socket.socket)
+    source = tmp_path / "weights.bin"
+    source.write_bytes(DATA)
+    left, right = socket.socketpair()
+    received = bytearray()
+    reader = threading.Thread(target=lambda: received.extend(_read_all(right)))
+    reader.start()
+    progress: list[int] = []
+    with open(source, "rb") as stream:
+        transfer._send_body(FakeConnection(left), stream, len(DATA), progress.append)
+    left.close()
+    reader.join()
+    assert bytes(received) == DATA and sum(progress) == len(DATA)
+
+
+def test_a_file_shorter_than_its_listed_size_is_refused(tmp_path):
+    source = tmp_path / "weights.bin"
+    source.write_bytes(DATA[:1000])
+    left, right = socket.socketpair()
+    reader = threading.Thread(target=lambda: _read_all(right))
+    reader.start()
+    with open(source, "rb") as stream, pytest.raises(CharterError) as refused:
+        transfer._send_body(FakeConnection(left), stream, len(DATA), None)
+    left.close()
+    reader.join()
+    assert refused.value.code == "upload.file_changed"
+
+
+def test_the_upload_hash_thread_hashes_exactly_the_listed_size(tmp_path):
+    source = tmp_path / "weights.bin"
+    source.write_bytes(DATA)
+    assert transfer._HashThread(source, len(DATA)).result() == hashlib.sha256(DATA).hexdigest()
+    with pytest.raises(CharterError):
+        transfer._HashThread(source, len(DATA) + 1).result()
+
+
+def test_writeback_is_harmless_where_the_kernel_cannot_do_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "_SYNC_FILE_RANGE", None)
+    fd = os.open(tmp_path / "blob", os.O_RDWR | os.O_CREAT)
+    try:
+        writeback = Writeback(fd, step=1024)
+        os.write(fd, DATA[:4096])
+        writeback.wrote(4096)  # nothing happens, nothing fails
+    finally:
+        os.close(fd)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(1 << 20):
+        chunks.append(chunk)
+    sock.close()
+    return b"".join(chunks)
