@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from charter.api.sockets import SendfileResponse, connection_of, receive_body
+from charter.api.sockets import DIRECT_MIN, SendfileResponse, connection_of, receive_body
 from charter.artifacts.common import blob_missing
 from charter.domain.paths import path_from_url, refused
 from charter.domain.records import FileRecord
@@ -35,7 +35,6 @@ from charter.service import RegistryService
 from charter.service.uploads import FileUpload
 
 HANDOFF = 1024 * 1024
-SENDFILE_MIN = 1024 * 1024  # smaller files keep the connection alive (api/sockets.py)
 SHA256_HEADER = "x-charter-sha256"
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
@@ -184,7 +183,7 @@ async def file_response(service: RegistryService, file: FileRecord,
     if request.method == "HEAD":
         await run_in_threadpool(service.blobs.size_of, file.sha256)  # 404 if it was purged
         return Response(status_code=status, headers=headers)
-    connection = connection_of(request) if stop - start >= SENDFILE_MIN else None
+    connection = connection_of(request) if stop - start >= DIRECT_MIN else None
     blob = await run_in_threadpool(_open_local, service, file.sha256) if connection else None
     if connection is not None and blob is not None:  # the kernel sends the bytes
         return SendfileResponse(connection, blob, start, stop, status, headers)

@@ -41,6 +41,7 @@ from starlette.types import Receive, Scope, Send
 from charter.artifacts.common import CAN_SPLICE, Spliceable, splice_from
 from charter.domain.errors import InvalidInput
 
+DIRECT_MIN = 1024 * 1024      # smaller bodies take the ASGI path and keep the connection
 RECEIVE_CHUNK = 1024 * 1024   # recv_into fills chunks this big before they are hashed
 IDLE_TIMEOUT = 300.0          # seconds without a byte moving before a transfer fails
 DISCONNECT_WAIT = 10.0        # for uvicorn to notice a connection we closed
@@ -131,11 +132,12 @@ class Sink(Protocol):
 async def receive_body(request: Request, connection: Connection, sink: Sink) -> bool:
     """Receive the whole body into ``sink``, the rest of it off the socket directly.
 
-    False when the request does not qualify (no Content-Length): nothing was read,
-    use the ASGI path. The sink is fed from a worker thread.
+    False when the request does not qualify (no Content-Length, or a small body that
+    had better keep its connection alive): nothing was read, use the ASGI path. The
+    sink is fed from a worker thread.
     """
     length = _content_length(request)
-    if length is None:
+    if length is None or length < DIRECT_MIN:
         return False
     message = await request.receive()  # also answers "Expect: 100-continue"
     connection.transport.pause_reading()  # same tick: no byte left in uvicorn's buffers
