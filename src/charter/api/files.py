@@ -1,10 +1,11 @@
 """Moving file bytes over HTTP: request bodies into the blob store, blobs out as responses.
 
-Both directions stream in fixed chunks (``CHUNK``) and overlap the network with the
-disk: while the event loop receives (or sends) one chunk, a worker thread hashes
-and writes (or reads) the previous one. hashlib and file I/O release the GIL, so
-a transfer runs at the speed of its slowest stage, with flat memory: a few MiB per
-transfer at most, whatever the file's size.
+Under uvicorn, bodies of 1 MiB or more skip ASGI: uploads are spliced from the
+socket into the blob file, downloads of local blobs go out with sendfile
+(``charter.api.sockets``). Otherwise both directions stream in chunks and overlap
+the network with the disk: while the event loop receives (or sends) one chunk, a
+worker thread hashes and writes (or reads) the previous one. Either way memory
+stays flat: a few MiB per transfer at most, whatever the file's size.
 
 ``file_response`` serves one stored file: ``application/octet-stream``,
 ``X-Content-Type-Options: nosniff``, ``Content-Disposition: attachment``, the

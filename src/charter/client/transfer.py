@@ -1,12 +1,12 @@
 """Moving model files to and from a Charter server: upload a version, fetch its blobs.
 
 Control calls (start, commit, resolve) go through the client's httpx session.
-File bodies go through the standard library's ``http.client`` instead: it reads a
-response straight into fixed-size buffers, where httpx's HTTP/1.1 stack hands over
-64 KiB events one by one, which costs a multi-GB transfer about a third of its
-speed. In both directions a helper thread overlaps the disk and the hash with
-the socket (hashlib and file I/O release the GIL), and at most a few chunks are
-held in memory whatever the file size.
+File bodies go through the standard library's ``http.client`` instead, which gives
+the socket itself: an upload is sent with ``sendfile`` while a helper thread hashes
+the file, and a download is spliced from the socket into the cache file while a
+helper thread hashes it from there (Linux, plain HTTP; over TLS both move in
+chunks, read a chunk ahead). hashlib and the kernel copies release the GIL, and at
+most a few chunks are held in memory whatever the file size.
 
 Integrity: every file is hashed here while it is read or received; the server
 hashes what it stores, the commit is refused unless both agree, and a download
