@@ -201,7 +201,7 @@ def upload_version(session: Session, actor: str, name: str, root: Path, *,
 def _upload_all(transfers: Transfers, upload: str, files: list[LocalFile],
                 digest_first: bool, progress: Progress | None) -> list[dict[str, Any]]:
     def send(local: LocalFile) -> dict[str, Any]:
-        expected = hash_file(local.file) if digest_first else None
+        expected = hash_file(local.file, local.size) if digest_first else None
         answer, mine = transfers.put_file(f"{upload}/files/{quote(local.path, safe='/')}",
                                           local, expected=expected, progress=progress)
         if answer["sha256"] != mine or answer["size"] != local.size:
@@ -216,23 +216,12 @@ def _upload_all(transfers: Transfers, upload: str, files: list[LocalFile],
     return manifest + [send(f) for f in files if f.size >= LARGE_FILE]
 
 
-def hash_file(path: Path) -> str:
-    hasher = Hasher()
-    for _chunk in prefetched(_read_file(path, hasher, None)):
-        pass
-    return hasher.hexdigest()
+def hash_file(path: Path, size: int) -> str:
+    """The sha256 of a file's first ``size`` bytes (its size when it was listed)."""
+    return _HashThread(path, size).result()
 
 
 # ---- streams ---------------------------------------------------------------------------
-
-def _read_file(path: Path, hasher: Hasher, progress: Progress | None) -> Iterator[bytes]:
-    with open(path, "rb", buffering=0) as stream:
-        while chunk := stream.read(CHUNK):
-            hasher.update(chunk)
-            if progress:
-                progress(len(chunk))
-            yield chunk
-
 
 def _send_body(connection: http.client.HTTPConnection, stream: BinaryIO, size: int,
                progress: Progress | None) -> None:
@@ -363,21 +352,6 @@ def _read_response(response: http.client.HTTPResponse,
             yield memoryview(buffer)[:count]
     finally:
         connection.close()
-
-
-class _ChunkReader:
-    """A file-like body for http.client: ``read`` hands over the next chunk as it is."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-
-    def read(self, _size: int = -1) -> bytes:
-        return next(self._chunks, b"")
-
-    def close(self) -> None:
-        close: Callable[[], None] | None = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
 
 
 class _Failure:
