@@ -18,13 +18,13 @@ from charter.domain.lifecycle import (
 )
 from charter.domain.records import VersionRecord
 from charter.domain.values import check_reason
-from charter.service.convert import naive
 from charter.service.gates import enforce_gates
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import reads, tables
 from charter.store import repository as repo
 from charter.store.database import WriteTx
+from charter.store.driver import sql_time
 
 
 class StagesMixin(GuardMixin):
@@ -45,20 +45,23 @@ class StagesMixin(GuardMixin):
         if expect_production is not ANY and expect_production is not None:
             expect_production = parse_version(expect_production)
         with self._write() as tx:
-            model, via = repo.get_model(tx.session, name)
+            sql = tx.sql()
+            model, via = reads.get_model_row(sql, name)
             self._require(REGISTER, model, what="move versions between stages")
-            row = repo.get_version(tx.session, model, number, via=via)
+            row = reads.version_row(sql, model, number, via=via)
             number = row.version  # a folded former name's number, mapped
             self._require_move(model, number, Stage(row.stage), target)
-            production = repo.production_version(tx.session, model.id)
             changes = plan_transition(
                 name=model.name, version=number, current=Stage(row.stage), target=target,
-                production=production.version if production else None,
+                production=reads.newest_in_stage(sql, model.id, Stage.PRODUCTION.value),
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
-            enforce_gates(self, tx, model, row, target, override=override_gates, reason=reason)
+            if not self.policies.gates.for_move(model.name, target).empty:
+                enforce_gates(self, tx, tx.session.get_one(tables.Model, model.id),
+                              tx.session.get_one(tables.Version, row.id), target,
+                              override=override_gates, reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
-            return reads.get_version_record(tx.session, model.name, number)
+            return reads.get_version_record(sql, model.name, number)
 
     promote = transition
 
@@ -89,16 +92,16 @@ class StagesMixin(GuardMixin):
             .order_by(tables.Event.seq))
         return [v for v in rows.scalars() if v is not None]
 
-    def _apply(self, tx: WriteTx, model: tables.Model, changes: list[StageChange],
+    def _apply(self, tx: WriteTx, model: Any, changes: list[StageChange],
                action: str, reason: str) -> None:
         """Apply planned moves in order; each leaves the one-Production index satisfied."""
-        now = naive(tx.now)
+        sql, now = tx.sql(), sql_time(tx.sql(), tx.now)
         for change in changes:
-            row = repo.get_version(tx.session, model, change.version)
-            row.stage, row.stage_changed_at, row.updated_at = change.to_stage.value, now, now
-            tx.session.flush()
+            sql.run("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
+                    "WHERE model_id = ? AND version = ?",
+                    (change.to_stage.value, now, now, model.id, change.version))
             tx.record(events.NewEvent(
                 action, model.name, change.version, from_stage=change.from_stage.value,
                 to_stage=change.to_stage.value, reason=reason,
                 payload={"moves": len(changes)} if len(changes) > 1 else {}))
-        model.updated_at = now
+        sql.run("UPDATE models SET updated_at = ? WHERE id = ?", (now, model.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from charter.artifacts.tree import local_files
 from charter.domain import events
@@ -26,6 +27,7 @@ from charter.service.convert import naive
 from charter.service.models import ModelsMixin
 from charter.store import reads, tables
 from charter.store import repository as repo
+from charter.store.driver import sql_time
 
 StoredFile = tuple[str, int, str]  # (relative path, size, sha256)
 
@@ -75,33 +77,39 @@ class VersionsMixin(ModelsMixin):
     def _insert_version(self, name, source, run_id, description, tags, stored, create_model,  # type: ignore[no-untyped-def]
                         findings, reason) -> VersionRecord:
         with self._write() as tx:
-            model = repo.find_model(tx.session, name)
+            sql = tx.sql()
+            model: Any = reads.find_model_row(sql, name)
             if model is None:
                 redirect = repo.find_redirect(tx.session, name)
                 if redirect is not None or not create_model:
-                    model, _ = repo.get_model(tx.session, name)
+                    model, _ = reads.get_model_row(sql, name)
                     self._require(REGISTER, model)
                 else:
                     model = self._insert_model(tx, name, "", findings, reason)
+                    sql = tx.sql()  # the new model's row is written before its first version
             else:
                 self._require(REGISTER, model)
-            model.last_version += 1
-            now = naive(tx.now)
-            row = tables.Version(
-                model_id=model.id, version=model.last_version, stage=Stage.NONE.value,
-                source=source, run_id=run_id, description=description,
-                digest=manifest_digest([(p, d) for p, _, d in stored]) if stored else "",
-                status="READY", created_at=now, updated_at=now, stage_changed_at=now)
-            row.tags = [tables.VersionTag(key=k, value=v) for k, v in tags.items()]
-            row.files = [tables.VersionFile(path=p, size=s, sha256=d) for p, s, d in stored]
-            tx.session.add(row)
-            model.updated_at = now
-            tx.session.flush()
+            now = sql_time(sql, tx.now)
+            number = sql.one("UPDATE models SET last_version = last_version + 1, updated_at = ? "
+                             "WHERE id = ? RETURNING last_version", (now, model.id))[0]  # type: ignore[index]
+            digest = manifest_digest([(p, d) for p, _, d in stored]) if stored else ""
+            version_id = sql.one(
+                "INSERT INTO versions (model_id, version, stage, source, run_id, description, "
+                "digest, status, created_at, updated_at, stage_changed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?) RETURNING id",
+                (model.id, number, Stage.NONE.value, source, run_id, description, digest,
+                 now, now, now))[0]  # type: ignore[index]
+            for key, value in tags.items():
+                sql.run("INSERT INTO version_tags (version_id, key, value) VALUES (?, ?, ?)",
+                        (version_id, key, value))
+            for path, size, sha256 in stored:
+                sql.run("INSERT INTO version_files (version_id, path, size, sha256) "
+                        "VALUES (?, ?, ?, ?)", (version_id, path, size, sha256))
             tx.record(events.NewEvent(
-                events.VERSION_REGISTERED, model.name, row.version, to_stage=Stage.NONE.value,
+                events.VERSION_REGISTERED, model.name, number, to_stage=Stage.NONE.value,
                 reason=reason, payload={"source": source, "run_id": run_id,
-                                        "digest": row.digest, "files": len(stored)}))
-            return reads.get_version_record(tx.session, model.name, row.version)
+                                        "digest": digest, "files": len(stored)}))
+            return reads.get_version_record(sql, model.name, number)
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
         with self._snapshot() as session:

@@ -12,15 +12,17 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from charter.domain.events import (
@@ -31,8 +33,8 @@ from charter.domain.events import (
     hashed_fields,
     parse_time,
 )
-from charter.store import outbox, tables
-from charter.store.driver import Reader, Snapshots, prepare_sqlite
+from charter.store import outbox
+from charter.store.driver import Reader, Snapshots, prepare_sqlite, reader_for
 
 SQLITE_BUSY_TIMEOUT_S = 60
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
@@ -97,34 +99,85 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as this transaction wrote it (what the webhook outbox needs of it)."""
+
+    seq: int
+    time: str
+    actor: str
+    action: str
+    model: str
+    version: int | None
+    from_stage: str | None
+    to_stage: str | None
+    reason: str
+    correlation_id: str
+    payload: str
+    hash: str
+
+
+@dataclass
+class ChainPosition:
+    seq: int
+    hash: str
+    time: str
+
+
+_INSERT_EVENT = ("INSERT INTO events (seq, time, actor, action, model, model_key, version, "
+                 "from_stage, to_stage, reason, correlation_id, payload, prev_hash, hash) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 @dataclass
 class WriteTx:
-    """One write transaction: the session, and the events it appends to the chain."""
+    """One write transaction: the session, and the events it appends to the chain.
+
+    ``sql()`` is the same transaction's driver connection, for the hot writes that
+    are plain SQL; events are inserted that way as they are recorded.
+    """
 
     session: Session
     actor: str
     now: datetime
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    _head: tables.ChainHead | None = None
-    events: list[tables.Event] = field(default_factory=list)
+    _head: ChainPosition | None = None
+    events: list[RecordedEvent] = field(default_factory=list)
 
-    def record(self, new: NewEvent) -> tables.Event:
+    def sql(self) -> Reader:
+        """The driver connection of this transaction (ORM changes so far flushed first)."""
+        return reader_for(self.session)
+
+    def record(self, new: NewEvent) -> RecordedEvent:
         head = self._head
         assert head is not None, "the write turn was not taken"
         seq, time = head.seq + 1, format_time(self.now)
         fields = hashed_fields(seq=seq, time=time, actor=self.actor, event=new,
                                correlation_id=self.correlation_id)
-        row = tables.Event(
+        row = RecordedEvent(
             seq=seq, time=time, actor=self.actor, action=new.action, model=new.model,
-            model_key=new.model.lower(), version=new.version, from_stage=new.from_stage,
-            to_stage=new.to_stage, reason=new.reason, correlation_id=self.correlation_id,
-            payload=canonical_json(new.payload), prev_hash=head.hash,
-            hash=chain_hash(head.hash, fields),
-        )
-        self.session.add(row)
+            version=new.version, from_stage=new.from_stage, to_stage=new.to_stage,
+            reason=new.reason, correlation_id=self.correlation_id,
+            payload=canonical_json(new.payload), hash=chain_hash(head.hash, fields))
+        self.sql().run(_INSERT_EVENT, (
+            seq, time, row.actor, row.action, row.model, row.model.lower(), row.version,
+            row.from_stage, row.to_stage, row.reason, row.correlation_id, row.payload,
+            head.hash, row.hash))
         head.seq, head.hash, head.time = seq, row.hash, time
         self.events.append(row)
         return row
+
+
+class TurnBusy(Exception):
+    """The write turn was not free within the wait allowed (``turn_wait``); nothing was done."""
+
+
+# How long a write may wait for the turn before giving up with TurnBusy; None: as long as
+# it takes. Set by a caller that must not block for long (an event loop), and used by
+# the first write turn of the call only, so a use case never half-runs.
+turn_wait: ContextVar[float | None] = ContextVar("charter_turn_wait", default=None)
+
+_POLL_S = 0.0002
 
 
 class FileTurn:
@@ -138,10 +191,23 @@ class FileTurn:
         self.path = path
         self._fd: int | None = None
 
-    def __enter__(self) -> None:
+    def _descriptor(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self._fd
+
+    def __enter__(self) -> None:
+        fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+
+    def acquire_until(self, deadline: float) -> bool:
+        while True:
+            try:
+                fcntl.flock(self._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(_POLL_S)
 
     def __exit__(self, *_exc: object) -> None:
         assert self._fd is not None
@@ -171,6 +237,9 @@ class Database:
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = _file_turn_for(self.url)
         self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
+        self._head_query = "SELECT seq, hash, time FROM chain_head WHERE id = 1"
+        if self.dialect == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises
+            self._head_query += " FOR UPDATE"
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
@@ -189,15 +258,43 @@ class Database:
             row = reader.one("SELECT seq FROM chain_head WHERE id = 1")
         return int(row[0]) if row else 0
 
+    @property
+    def turn_can_wait(self) -> bool:
+        """Whether a write may ask for the turn with a deadline (``turn_wait``): SQLite files."""
+        return isinstance(self._file_turn, FileTurn)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The write turn on SQLite: this process's lock, then the file lock shared with
+        other processes; within ``turn_wait`` if one is set (else TurnBusy)."""
+        wait = turn_wait.get()
+        if wait is None or not isinstance(self._file_turn, FileTurn):
+            with self._local_turn, self._file_turn:
+                yield
+            return
+        deadline = time.monotonic() + wait
+        local = self._local_turn
+        assert isinstance(local, type(threading.Lock()))
+        if not local.acquire(timeout=wait):
+            raise TurnBusy()
+        try:
+            if not self._file_turn.acquire_until(deadline):
+                raise TurnBusy()
+            turn_wait.set(None)  # the call's later writes, if any, wait like any other
+            try:
+                yield
+            finally:
+                self._file_turn.__exit__()
+        finally:
+            local.release()
+
     @contextmanager
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
         # SQLite's busy handler sleeps and retries; threads of one process queue on a
         # lock instead (other processes still meet the busy timeout).
-        with self._local_turn, self._file_turn, self._writer.begin() as session:
-            head_query = select(tables.ChainHead).where(tables.ChainHead.id == 1)
-            if self.dialect == "postgresql":
-                head_query = head_query.with_for_update()
-            head = session.execute(head_query).scalar_one()
+        with self._turn(), self._writer.begin() as session:
+            seq, last_hash, last_time = reader_for(session).one(self._head_query)  # type: ignore[misc]
+            head = ChainPosition(seq, last_hash, last_time or "")
             # The clock is read only once the turn is ours, and never behind the last
             # event: times along the chain do not go backwards, even across replicas.
             now = clock()
@@ -207,6 +304,8 @@ class Database:
             yield tx
             if tx.events:  # webhook deliveries commit with their events, or not at all
                 outbox.enqueue(session, tx.events, now)
+                tx.sql().run("UPDATE chain_head SET seq = ?, hash = ?, time = ? WHERE id = 1",
+                             (head.seq, head.hash, head.time))
             session.flush()
 
     @contextmanager

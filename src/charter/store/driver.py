@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
 
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
                   "PRAGMA synchronous=NORMAL")
 
@@ -70,6 +71,12 @@ class Reader:
         cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
         return cursor.fetchone()  # type: ignore[no-any-return]
 
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """A statement that returns no rows; the number of rows it changed."""
+        cursor = self._cursor
+        cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
+        return int(cursor.rowcount)
+
     @property
     def dialect(self) -> str:
         return "postgresql" if self._pyformat else "sqlite"
@@ -84,6 +91,14 @@ def reader_for(conn: Any) -> Reader:
         conn = conn.connection()
     assert isinstance(conn, Connection), type(conn)
     return Reader(conn.connection.driver_connection, conn.dialect.name)
+
+
+def sql_time(reader: Reader, moment: datetime) -> Any:
+    """A moment as a DateTime column holds it: naive UTC; on SQLite, the text SQLAlchemy
+    writes (always with microseconds, so stored times compare as text)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment if reader.dialect == "postgresql" else moment.strftime(SQLITE_TIME)
 
 
 def time_value(value: Any) -> datetime:

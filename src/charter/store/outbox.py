@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,8 @@ from charter.domain.webhooks import DEAD, DELIVERED, PENDING, matches
 from charter.store import tables
 
 
-def event_body(row: tables.Event) -> dict[str, Any]:
+def event_body(row: Any) -> dict[str, Any]:
+    """A recorded event (an ORM row or ``database.RecordedEvent``) as webhooks send it."""
     return {"seq": row.seq, "time": row.time, "actor": row.actor, "action": row.action,
             "model": row.model, "version": row.version, "from_stage": row.from_stage,
             "to_stage": row.to_stage, "reason": row.reason,
@@ -42,12 +44,14 @@ def _row(subscription_id: int, event: dict[str, Any], now: datetime) -> tables.W
         attempts=0, next_attempt_at=now, created_at=now, last_error="")
 
 
-def enqueue(session: Session, events: list[tables.Event], now: datetime) -> int:
+_ACTIVE_SUBSCRIPTIONS = (select(tables.WebhookSubscription.id, tables.WebhookSubscription.events)
+                         .where(tables.WebhookSubscription.active.is_(True)))
+
+
+def enqueue(session: Session, events: Sequence[Any], now: datetime) -> int:
     """One outbox row per event per active subscription whose filter matches."""
     now = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
-    subscriptions = session.execute(
-        select(tables.WebhookSubscription.id, tables.WebhookSubscription.events)
-        .where(tables.WebhookSubscription.active.is_(True))).all()
+    subscriptions = session.execute(_ACTIVE_SUBSCRIPTIONS).all()
     if not subscriptions:
         return 0
     count = 0

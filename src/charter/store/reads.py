@@ -255,6 +255,17 @@ def get_version_record(conn: Any, name: str, number: int) -> VersionRecord:
     return records_of_versions(reader, [VersionRow.of(hit)])[0]
 
 
+def version_row(conn: Any, model: Any, number: int, *, via: str | None = None) -> VersionRow:
+    """Version ``number`` of ``model``; ``via`` is the former name the caller used, if any."""
+    reader = reader_for(conn)
+    if via is not None:
+        number = former_number(reader, model, via, number)
+    hit = reader.one(_VERSION_BY_MODEL, (model.id, number))
+    if hit is None:
+        raise version_not_found(model.name, number, model.last_version)
+    return VersionRow.of(hit)
+
+
 def alias_target(conn: Any, model_id: int, alias: str) -> int | None:
     hit = reader_for(conn).one(
         "SELECT v.version FROM aliases a JOIN versions v ON v.id = a.version_id "

@@ -6,7 +6,7 @@ import difflib
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from charter.domain.errors import NotFound
@@ -27,10 +27,17 @@ def lookup_key(name: str) -> str:
     return name_key(name)
 
 
+# Statements built once: a write pays for running its lookups, not for constructing them.
+_MODEL_BY_KEY = select(tables.Model).where(tables.Model.name_key == bindparam("key"))
+_VERSION_BY_NUMBER = select(tables.Version).where(
+    tables.Version.model_id == bindparam("model_id"), tables.Version.version == bindparam("n"))
+_VERSIONS_IN_STAGE = (select(tables.Version).where(
+    tables.Version.model_id == bindparam("model_id"), tables.Version.stage == bindparam("stage"))
+    .order_by(tables.Version.version))
+
+
 def find_model(session: Session, name: str) -> tables.Model | None:
-    return session.execute(
-        select(tables.Model).where(tables.Model.name_key == lookup_key(name))
-    ).scalar_one_or_none()
+    return session.execute(_MODEL_BY_KEY, {"key": lookup_key(name)}).scalar_one_or_none()
 
 
 def find_redirect(session: Session, name: str) -> tables.Redirect | None:
@@ -63,10 +70,8 @@ def get_version(session: Session, model: tables.Model, version: int, *,
     """Version ``version`` of ``model``; ``via`` is the former name the caller used, if any."""
     if via is not None:
         version = former_number(session, model, via, version)
-    row = session.execute(
-        select(tables.Version).where(
-            tables.Version.model_id == model.id, tables.Version.version == version)
-    ).scalar_one_or_none()
+    row = session.execute(_VERSION_BY_NUMBER,
+                          {"model_id": model.id, "n": version}).scalar_one_or_none()
     if row is None:
         raise version_not_found(model.name, version, model.last_version)
     return row
@@ -106,11 +111,8 @@ def version_not_found(model_name: str, number: int, last_version: int) -> NotFou
 
 
 def versions_in_stage(session: Session, model_id: int, stage: str) -> list[tables.Version]:
-    return list(session.execute(
-        select(tables.Version).where(
-            tables.Version.model_id == model_id, tables.Version.stage == stage)
-        .order_by(tables.Version.version)
-    ).scalars())
+    return list(session.execute(_VERSIONS_IN_STAGE,
+                                {"model_id": model_id, "stage": stage}).scalars())
 
 
 def production_version(session: Session, model_id: int) -> tables.Version | None:

@@ -1,0 +1,80 @@
+"""``turn_wait``: a write that may wait only so long for SQLite's write turn."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from charter.store.database import Database, TurnBusy, turn_wait
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def database(sqlite_database_url):  # type: ignore[no-untyped-def]
+    db = Database(sqlite_database_url, migrate=False)
+    yield db
+    db.dispose()
+
+
+def hold(database: Database, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    held = threading.Event()
+
+    def run() -> None:
+        with database.write("holder", now):
+            held.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert held.wait(5)
+    return thread, held
+
+
+def test_a_busy_turn_raises_within_the_wait_and_changes_nothing(database) -> None:  # type: ignore[no-untyped-def]
+    before = database.generation()
+    thread, _ = hold(database, 0.5)
+    token = turn_wait.set(0.02)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TurnBusy), database.write("hurried", now):
+            raise AssertionError("the turn was not free")
+        assert time.monotonic() - started < 0.3
+    finally:
+        turn_wait.reset(token)
+        thread.join()
+    assert database.generation() == before
+
+
+def test_another_process_holding_the_turn_counts_too(database, sqlite_database_url) -> None:  # type: ignore[no-untyped-def]
+    other = Database(sqlite_database_url, migrate=False)  # its own locks, like another process
+    try:
+        thread, _ = hold(other, 0.5)
+        token = turn_wait.set(0.02)
+        try:
+            with pytest.raises(TurnBusy), database.write("hurried", now):
+                pass
+        finally:
+            turn_wait.reset(token)
+            thread.join()
+    finally:
+        other.dispose()
+
+
+def test_a_free_turn_is_taken_and_later_writes_of_the_call_wait_as_usual(database) -> None:  # type: ignore[no-untyped-def]
+    token = turn_wait.set(0.02)
+    try:
+        with database.write("first", now):
+            pass
+        assert turn_wait.get() is None  # the deadline was for the call's first write only
+        thread, _ = hold(database, 0.2)
+        with database.write("second", now):  # waits for the holder instead of raising
+            pass
+        thread.join()
+    finally:
+        turn_wait.reset(token)
