@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from charter.domain.errors import Unauthenticated
 from charter.service import RegistryService
+from charter.store.database import TurnBusy, turn_wait
 
 ACTOR_HEADER = "x-charter-actor"
 
@@ -54,4 +55,30 @@ async def run_read(service: RegistryService, use_case: Callable[..., T], *args: 
     """
     if service.db.dialect == "sqlite":
         return use_case(*args)
+    return await run_in_threadpool(use_case, *args)
+
+
+# How long an event loop may wait for SQLite's write turn before handing the write to a
+# pool thread: a few ordinary writes' worth. Longer holders (a bulk import) then cannot
+# stall the loop's other connections.
+LOOP_TURN_WAIT_S = 0.02
+
+
+async def run_write(service: RegistryService, use_case: Callable[..., T], *args: object) -> T:
+    """Run a use case that writes: on the event loop when the SQLite write turn comes
+    within ``LOOP_TURN_WAIT_S``, else in the thread pool.
+
+    A write of the MLflow surface holds the turn for about a millisecond; handing it to
+    a pool thread costs more than that in wake-ups and GIL hand-offs, and queued
+    writers then hold the turn longer. TurnBusy is raised before the use case has done
+    anything, so running it again in the pool is safe.
+    """
+    if service.db.turn_can_wait:
+        token = turn_wait.set(LOOP_TURN_WAIT_S)
+        try:
+            return use_case(*args)
+        except TurnBusy:
+            pass
+        finally:
+            turn_wait.reset(token)
     return await run_in_threadpool(use_case, *args)

@@ -1,7 +1,8 @@
 """The MLflow Model Registry REST 2.0 endpoints, answered by the registry service.
 
-Every handler is parse → one service call → shape, and runs in the thread pool (a
-write may wait for SQLite's write lock). Contract refusals (a bad name, a forbidden
+Every handler is parse → one service call → shape. On SQLite, reads run on the event
+loop and writes too when the write turn comes at once (api/deps.py); otherwise they
+run in the thread pool. Contract refusals (a bad name, a forbidden
 transition, a second Production version) are CharterErrors, which the error funnel
 turns into MLflow's ``{"error_code", "message"}`` with our hint folded into the
 message. There is one route per prefix and a dict lookup picks the handler, with
@@ -14,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from charter.api.deps import registry, run_read
+from charter.api.deps import registry, run_read, run_write
 from charter.api.mlflow import shapes
 from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
@@ -227,7 +227,7 @@ async def dispatch(request: Request) -> Response:
         key = (handler, request.scope["query_string"], await request.body())
         return await run_read(service, answer, request.app.state.answers, service, key,
                               lambda: handler(service, params))
-    return await run_in_threadpool(handler, service, params)
+    return await run_write(service, handler, service, params)
 
 
 def not_found(request: Request, allowed: dict[str, Handler] | None) -> Response:
