@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sys
 
 import uvicorn
 
@@ -34,11 +36,16 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
     if workers <= 1:
         uvicorn.run(create_app(service, settings), **options)  # type: ignore[arg-type]
         return
+    # Several workers: this process becomes the small supervisor (api/supervisor.py),
+    # which forks workers that each build the app from the environment.
     service.db.dispose()
     os.environ.update(settings_env(settings))
     os.environ[MIGRATED_ENV] = "1"
-    uvicorn.run("charter.api.app:factory", factory=True, workers=workers,
-                **options)  # type: ignore[arg-type]
+    spec = {"host": host, "port": port, "workers": workers,
+            "uvicorn": {k: v for k, v in options.items() if k not in ("host", "port")}}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "charter.api.supervisor", json.dumps(spec)])
 
 
 def free_port() -> int:

@@ -1,0 +1,124 @@
+"""``charter serve --workers N``: one listening socket, N forked worker processes.
+
+The supervisor is a fresh interpreter that ``charter serve`` becomes (exec) once it has
+migrated the database. It imports only the standard library: it binds the socket,
+forks the workers, forwards signals and replaces a worker that dies. Each worker
+imports the app and runs uvicorn on the inherited socket. So the supervisor costs a
+few MB instead of a full copy of the app, and no multiprocessing helper process is
+needed (uvicorn's own ``--workers`` runs one).
+
+    python -m charter.api.supervisor '{"host": …, "port": …, "workers": N, "uvicorn": {…}}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+APP = "charter.api.app:factory"
+EARLY_EXIT_S = 5.0     # a worker exiting this soon after its start failed to start
+STOP_TIMEOUT_S = 20.0  # after SIGTERM, how long workers get before SIGKILL
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    return sock
+
+
+def run_worker(sock: socket.socket, options: dict[str, object]) -> None:
+    """In a forked child: the app on the inherited socket, until uvicorn shuts down."""
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(number, signal.SIG_DFL)
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))  # type: ignore[arg-type]
+    server.run(sockets=[sock])
+
+
+class Supervisor:
+    def __init__(self, sock: socket.socket, workers: int, options: dict[str, object]) -> None:
+        self.sock = sock
+        self.workers = workers
+        self.options = options
+        self.children: dict[int, float] = {}  # pid -> start time
+        self.stopping = False
+        self.exit_code = 0
+
+    def start(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                run_worker(self.sock, self.options)
+            except BaseException as error:  # noqa: BLE001 - reported, then the child ends
+                print(f"charter worker {os.getpid()} failed: {error!r}", file=sys.stderr)
+                code = 1
+            finally:
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def stop(self, *_args: object) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self._signal_all(signal.SIGTERM)
+
+    def _signal_all(self, number: int) -> None:
+        for pid in list(self.children):
+            try:
+                os.kill(pid, number)
+            except ProcessLookupError:
+                self.children.pop(pid, None)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        for _ in range(self.workers):
+            self.start()
+        deadline: float | None = None
+        while self.children:
+            if self.stopping and deadline is None:
+                deadline = time.monotonic() + STOP_TIMEOUT_S
+            if deadline is not None and time.monotonic() > deadline:
+                self._signal_all(signal.SIGKILL)
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.1)
+                continue
+            started = self.children.pop(pid, time.monotonic())
+            if self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            # Exiting on its own right after start is a start-up failure (a bad setting,
+            # a busy port): starting it again would fail again. A killed worker is replaced.
+            if not os.WIFSIGNALED(status) and time.monotonic() - started < EARLY_EXIT_S:
+                print(f"charter: a worker exited at start-up (code {code}); stopping",
+                      file=sys.stderr)
+                self.exit_code = code or 1
+                self.stop()
+                continue
+            print(f"charter: worker {pid} exited (code {code}); starting another",
+                  file=sys.stderr)
+            self.start()
+        return self.exit_code
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[1])
+    sock = bind(spec["host"], spec["port"])
+    return Supervisor(sock, int(spec["workers"]), dict(spec["uvicorn"])).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
