@@ -23,7 +23,7 @@ from starlette.responses import Response
 from charter.service import RegistryService
 
 MAX_ENTRIES = 4096
-MAX_BYTES = 16 * 1024 * 1024
+MAX_BYTES = 8 * 1024 * 1024  # per worker: the server tree stays within its memory budget
 MAX_ITEM = 256 * 1024
 
 
