@@ -41,6 +41,9 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
     service.db.dispose()
     os.environ.update(settings_env(settings))
     os.environ[MIGRATED_ENV] = "1"
+    # glibc gives each thread that allocates its own malloc arena, up to 8 per core; the
+    # workers' thread pools would keep memory in many of them. Two are plenty here.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     spec = {"host": host, "port": port, "workers": workers,
             "uvicorn": {k: v for k, v in options.items() if k not in ("host", "port")}}
     sys.stdout.flush()
