@@ -152,15 +152,18 @@ def timed(label: str, size: int, action: Callable[[], object], deadline: float,
           server: int | None = None) -> float:
     if time.monotonic() > deadline:
         raise TimeoutError(f"out of time before {label}")
-    cpu_before = own_cpu_seconds() + (cpu_seconds(server) if server else 0.0)
+    client_before, server_before = own_cpu_seconds(), cpu_seconds(server) if server else 0.0
     started = time.perf_counter()
     action()
     seconds = time.perf_counter() - started
-    cpu = own_cpu_seconds() + (cpu_seconds(server) if server else 0.0) - cpu_before
-    CPU[label] = cpu / (size / (1024 * MIB))
+    gib = size / (1024 * MIB)
+    client = (own_cpu_seconds() - client_before) / gib
+    served = ((cpu_seconds(server) if server else 0.0) - server_before) / gib
+    CPU[label] = client + served
     rate = size / MIB / seconds
+    split = f" (client {client:4.2f} + server {served:4.2f})" if server else ""
     print(f"  {label:<34} {seconds:7.2f} s  {rate:8.0f} MiB/s  "
-          f"CPU {CPU[label]:5.2f} s/GiB", flush=True)
+          f"CPU {CPU[label]:5.2f} s/GiB{split}", flush=True)
     return rate
 
 
