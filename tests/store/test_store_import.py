@@ -174,3 +174,16 @@ def test_only_an_admin_imports_models(registry, given):
         registry.authenticate(registry.create_token("root").secret))
     (record,) = root.import_models([imported_model("payments_risk_model", ["Production"])])
     assert record.stages == {"Production": [1]}
+
+
+def test_only_an_admin_adds_redirects(registry, given):
+    given.versions("fraud_detector")
+    before = given.state()
+    owner = Principal("olga", user_id=8, registry_role=Role.OWNER)
+    with pytest.raises(PermissionDenied) as refused:
+        registry.as_principal(owner).add_redirect("fraud_model", "fraud_detector",
+                                                  reason="old deploys")
+    assert refused.value.code == "access.admin_only"
+    assert given.state() == before
+    assert registry.add_redirect("fraud_model", "fraud_detector",
+                                 reason="old deploys").redirects == ["fraud_model"]

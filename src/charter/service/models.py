@@ -198,8 +198,12 @@ class ModelsMixin(GuardMixin):
                                       payload={"last_version": model.last_version}))
 
     def add_redirect(self, old_name: str, name: str, *, reason: str) -> ModelRecord:
-        """Make ``old_name`` resolve to the model ``name``, as a rename's old name does."""
+        """Make ``old_name`` resolve to the model ``name``, as a rename's old name does.
+
+        An admin's (it serves ``charter import``): the old name is taken from the whole
+        registry's name space, not only from the model's."""
         reason = check_reason(reason, required=True)
+        self._require_admin("add redirects")
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name, follow_redirects=False)
             self._add_redirect(tx, old_name, model, reason)
