@@ -127,6 +127,8 @@ def test_an_upload_cut_off_mid_body_stores_nothing(server, home):
         time.sleep(0.1)
         answer = httpx.get(f"{server}{upload}", headers={"X-Charter-Actor": "ci-bot"})
     assert answer.json()["files"] == [] and tmp_files(home) == []
+    # a client that leaves is not a server error: no traceback in the server's log
+    assert "unhandled error" not in (home / "server.log").read_text()
 
 
 def test_a_body_that_does_not_match_its_expected_digest_is_refused_and_stores_nothing(

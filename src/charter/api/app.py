@@ -6,13 +6,18 @@ import os
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from charter import __version__
 from charter.api import access
 from charter.api.delivery import install_worker
-from charter.api.errors import charter_error_handler, error_response, unexpected_error_handler
+from charter.api.errors import (
+    charter_error_handler,
+    client_gone_handler,
+    error_response,
+    unexpected_error_handler,
+)
 from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
 from charter.domain.errors import CharterError, InvalidInput
@@ -36,6 +41,7 @@ def create_app(service: RegistryService | None = None,
     app.state.settings = settings
     app.state.answers = AnswerCache()  # MLflow read answers, valid until the next change
     app.add_exception_handler(CharterError, charter_error_handler)
+    app.add_exception_handler(ClientDisconnect, client_gone_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     _include_routers(app)

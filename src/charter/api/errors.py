@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from charter.domain.errors import CharterError
 
@@ -63,6 +63,13 @@ def error_response(request: Request, error: CharterError) -> JSONResponse:
 async def charter_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CharterError)
     return error_response(request, exc)
+
+
+async def client_gone_handler(request: Request, exc: Exception) -> Response:
+    """A client that closed its connection mid-request: nobody reads the answer, and it is
+    not a server error (what it had sent is dropped: an upload stores nothing)."""
+    log.info("client left during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
