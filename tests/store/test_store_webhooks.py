@@ -279,8 +279,7 @@ def test_a_test_delivery_pings_the_receiver_at_once(registry, monkeypatch):
     receiver = Receiver()
     transport = httpx.MockTransport(receiver)
     real_client = httpx.Client
-    monkeypatch.setattr("charter.service.delivery.httpx.Client",
-                        lambda **kw: real_client(transport=transport, **kw))
+    monkeypatch.setattr(httpx, "Client", lambda **kw: real_client(transport=transport, **kw))
     result = registry.test_webhook(hook.id)
     assert result.status == "delivered" and result.action == "ping"
     [request] = receiver.requests

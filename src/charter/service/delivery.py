@@ -14,8 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from charter import __version__
 from charter.domain.webhooks import (
@@ -31,6 +30,9 @@ from charter.service.base import utc_now
 from charter.service.convert import naive
 from charter.store import outbox
 from charter.store.database import Database
+
+if TYPE_CHECKING:  # httpx is imported when a delivery is first sent (see DeliveryWorker)
+    import httpx
 
 log = logging.getLogger("charter.webhooks")
 
@@ -49,6 +51,8 @@ def headers_for(claimed: outbox.Claimed) -> dict[str, str]:
 
 def post(client: httpx.Client, claimed: outbox.Claimed, timeout: float) -> outbox.Outcome:
     """One attempt: any 2xx is delivered; anything else (or no answer) is a failure."""
+    import httpx
+
     started = time.monotonic()
     try:
         response = client.post(claimed.url, content=claimed.body.encode(),
@@ -73,10 +77,20 @@ class DeliveryWorker:
         self.db = db
         self.settings = settings
         self.clock = clock
-        # Redirects are not followed: the subscription names the one place to POST to.
-        self.client = client or httpx.Client(follow_redirects=False)
+        self._client = client
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        # Made on the first delivery: a server without webhooks never imports httpx (with
+        # the CLI libraries it pulls in, ~5 MB in every worker).
+        if self._client is None:
+            import httpx
+
+            # Redirects are not followed: the subscription names the one place to POST to.
+            self._client = httpx.Client(follow_redirects=False)
+        return self._client
 
     def _now(self) -> datetime:
         return naive(self.clock())
@@ -138,7 +152,8 @@ class DeliveryWorker:
         self.close()
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def _loop(self) -> None:
         pruned, failures = 0.0, 0
