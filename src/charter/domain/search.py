@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from charter.domain.errors import InvalidInput
+from charter.domain.search_lexer import SyntaxProblem, Token, describe, tokenize
 
 MAX_FILTER_LENGTH = 10_000
 MAX_CONDITIONS = 50
@@ -176,132 +177,22 @@ def like_segments(pattern: str) -> list[tuple[str, str]]:
     return pieces
 
 
-# --- lexer ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str      # field, string, number, op, word, lparen, rparen, comma
-    text: str      # the token's value (unquoted for strings and quoted key parts)
-    pos: int
-
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FIELD_KEY = re.compile(r"[A-Za-z0-9_.]+")
-_NUMBER = re.compile(r"[-+]?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
-_OPERATORS = ("!=", "<>", "<=", ">=", "==", "=", "<", ">")
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL"})
-
-
-class _SyntaxProblem(Exception):
-    def __init__(self, message: str, pos: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pos = pos
-
-
-def _quoted(text: str, start: int, quote: str) -> tuple[str, int]:
-    """Read a quoted run starting at ``start`` (the quote); a doubled quote is one quote."""
-    out: list[str] = []
-    index = start + 1
-    while index < len(text):
-        char = text[index]
-        if char == quote:
-            if index + 1 < len(text) and text[index + 1] == quote:
-                out.append(quote)
-                index += 2
-                continue
-            return "".join(out), index + 1
-        out.append(char)
-        index += 1
-    raise _SyntaxProblem(f"the quote {quote} opened at position {start} is never closed", start)
-
-
-def _tokens(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char.isspace():
-            index += 1
-            continue
-        if char in "'\"":
-            value, index_after = _quoted(text, index, char)
-            tokens.append(_Token("string", value, index))
-            index = index_after
-            continue
-        if char == "`":
-            value, index_after = _quoted(text, index, "`")
-            tokens.append(_Token("field", value, index))
-            index = index_after
-            continue
-        if char == "(":
-            tokens.append(_Token("lparen", char, index))
-            index += 1
-            continue
-        if char == ")":
-            tokens.append(_Token("rparen", char, index))
-            index += 1
-            continue
-        if char == ",":
-            tokens.append(_Token("comma", char, index))
-            index += 1
-            continue
-        operator = next((op for op in _OPERATORS if text.startswith(op, index)), None)
-        if operator is not None:
-            tokens.append(_Token("op", {"<>": "!=", "==": "="}.get(operator, operator), index))
-            index += len(operator)
-            continue
-        number = _NUMBER.match(text, index)
-        if number and (char.isdigit() or char in "+-"):
-            tokens.append(_Token("number", number.group(), index))
-            index = number.end()
-            continue
-        word = _WORD.match(text, index)
-        if word:
-            token, index = _word_or_field(text, word, index)
-            tokens.append(token)
-            continue
-        raise _SyntaxProblem(f"unexpected character {char!r} at position {index}", index)
-    return tokens
-
-
-def _word_or_field(text: str, word: re.Match[str], start: int) -> tuple[_Token, int]:
-    """A keyword, a bare field (``name``) or a dotted one (``tags.team``, ``tags.`a b```)."""
-    index = word.end()
-    if index < len(text) and text[index] == ".":
-        entity = word.group()
-        index += 1
-        if index < len(text) and text[index] in "`\"'":
-            key, index = _quoted(text, index, text[index])
-        else:
-            match = _FIELD_KEY.match(text, index)
-            if not match:
-                raise _SyntaxProblem(f"'{entity}.' must be followed by a key at position "
-                                     f"{index}", index)
-            key, index = match.group(), match.end()
-        return _Token("field", f"{entity}\x00{key}", start), index
-    if word.group().upper() in _KEYWORDS:
-        return _Token("word", word.group().upper(), start), index
-    return _Token("field", word.group(), start), index
-
-
 # --- parser --------------------------------------------------------------------------------
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Token], target: _Target) -> None:
+    def __init__(self, tokens: list[Token], target: _Target) -> None:
         self.tokens = tokens
         self.index = 0
         self.target = target
 
-    def peek(self) -> _Token | None:
+    def peek(self) -> Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
 
-    def take(self) -> _Token:
+    def take(self) -> Token:
         token = self.peek()
         if token is None:
-            raise _SyntaxProblem("the filter ends too early")
+            raise SyntaxProblem("the filter ends too early")
         self.index += 1
         return token
 
@@ -310,28 +201,28 @@ class _Parser:
         while self.peek() is not None:
             joiner = self.take()
             if joiner.kind == "word" and joiner.text == "OR":
-                raise _SyntaxProblem("OR is not supported; conditions can only be joined "
+                raise SyntaxProblem("OR is not supported; conditions can only be joined "
                                      "with AND", joiner.pos)
             if joiner.kind != "word" or joiner.text != "AND":
-                raise _SyntaxProblem(f"expected AND between conditions, found "
-                                     f"{_show(joiner)}", joiner.pos)
+                raise SyntaxProblem(f"expected AND between conditions, found "
+                                     f"{describe(joiner)}", joiner.pos)
             found.append(self.condition())
             if len(found) > MAX_CONDITIONS:
-                raise _SyntaxProblem(f"a filter may hold at most {MAX_CONDITIONS} conditions")
+                raise SyntaxProblem(f"a filter may hold at most {MAX_CONDITIONS} conditions")
         return found
 
     def condition(self) -> Condition:
         field = self.take()
         if field.kind != "field":
-            raise _SyntaxProblem(f"expected a field such as name or tags.<key>, found "
-                                 f"{_show(field)}", field.pos)
+            raise SyntaxProblem(f"expected a field such as name or tags.<key>, found "
+                                 f"{describe(field)}", field.pos)
         kind, key = self.field(field)
         op = self.operator()
         allowed = _TAG_OPERATORS if kind == TAG else self.target.attributes[key]
         if op not in allowed:
             shown = ", ".join(sorted(allowed))
             what = "a tag" if kind == TAG else f"'{key}'"
-            raise _SyntaxProblem(f"{op} cannot be used with {what}; use one of: {shown}",
+            raise SyntaxProblem(f"{op} cannot be used with {what}; use one of: {shown}",
                                  field.pos)
         value = self.values() if op in MEMBERSHIP else self.value(kind, key)
         if op in PATTERN:
@@ -339,26 +230,26 @@ class _Parser:
             try:  # refuse a dangling escape now, not in the database
                 like_segments(value)
             except InvalidInput as error:
-                raise _SyntaxProblem(f"{error.message} ({error.hint})", field.pos) from None
+                raise SyntaxProblem(f"{error.message} ({error.hint})", field.pos) from None
         absent = kind == TAG and key == PROMPT_TAG and (
             (op == "=" and value == "false") or (op == "!=" and value == "true"))
         return Condition(kind, key, op, value, absent)
 
-    def field(self, token: _Token) -> tuple[str, str]:
+    def field(self, token: Token) -> tuple[str, str]:
         if "\x00" in token.text:
             entity, key = token.text.split("\x00", 1)
             if entity.lower() in ("tag", "tags"):
                 if not key:
-                    raise _SyntaxProblem("a tag key cannot be empty", token.pos)
+                    raise SyntaxProblem("a tag key cannot be empty", token.pos)
                 return TAG, key
             if entity.lower() not in ("attribute", "attributes", "attr"):
-                raise _SyntaxProblem(f"unknown entity '{entity}'; use tags.<key> or an "
+                raise SyntaxProblem(f"unknown entity '{entity}'; use tags.<key> or an "
                                      "attribute", token.pos)
         else:
             key = token.text
         if key not in self.target.attributes:
             shown = ", ".join(sorted(self.target.attributes))
-            raise _SyntaxProblem(f"'{key}' cannot be searched on {self.target.what}; "
+            raise SyntaxProblem(f"'{key}' cannot be searched on {self.target.what}; "
                                  f"search by {shown} or tags.<key>", token.pos)
         return ATTRIBUTE, key
 
@@ -372,11 +263,11 @@ class _Parser:
             after = self.take()
             if after.kind == "word" and after.text == "IN":
                 return "NOT IN"
-            raise _SyntaxProblem(f"expected IN after NOT, found {_show(after)}", after.pos)
+            raise SyntaxProblem(f"expected IN after NOT, found {describe(after)}", after.pos)
         if token.kind == "word" and token.text == "IS":
-            raise _SyntaxProblem("IS NULL / IS NOT NULL is not supported here", token.pos)
-        raise _SyntaxProblem(f"expected a comparison (=, !=, LIKE, ILIKE, IN, ...), found "
-                             f"{_show(token)}", token.pos)
+            raise SyntaxProblem("IS NULL / IS NOT NULL is not supported here", token.pos)
+        raise SyntaxProblem(f"expected a comparison (=, !=, LIKE, ILIKE, IN, ...), found "
+                             f"{describe(token)}", token.pos)
 
     def value(self, kind: str, key: str) -> str | int:
         token = self.take()
@@ -384,41 +275,33 @@ class _Parser:
             text = token.text.strip()
             if token.kind in ("number", "string") and re.fullmatch(r"[-+]?[0-9]+", text):
                 return int(text)
-            raise _SyntaxProblem(f"'{key}' is compared with a whole number, not "
-                                 f"{_show(token)}", token.pos)
+            raise SyntaxProblem(f"'{key}' is compared with a whole number, not "
+                                 f"{describe(token)}", token.pos)
         if token.kind != "string":
-            raise _SyntaxProblem(f"expected a quoted value such as 'fraud_detector', found "
-                                 f"{_show(token)}", token.pos)
+            raise SyntaxProblem(f"expected a quoted value such as 'fraud_detector', found "
+                                 f"{describe(token)}", token.pos)
         return token.text
 
     def values(self) -> tuple[str, ...]:
         opening = self.take()
         if opening.kind != "lparen":
-            raise _SyntaxProblem(f"IN takes a parenthesised list such as ('a', 'b'), found "
-                                 f"{_show(opening)}", opening.pos)
+            raise SyntaxProblem(f"IN takes a parenthesised list such as ('a', 'b'), found "
+                                 f"{describe(opening)}", opening.pos)
         found: list[str] = []
         while True:
             token = self.take()
             if token.kind != "string":
-                raise _SyntaxProblem(f"expected a quoted value in the IN list, found "
-                                     f"{_show(token)}", token.pos)
+                raise SyntaxProblem(f"expected a quoted value in the IN list, found "
+                                     f"{describe(token)}", token.pos)
             found.append(token.text)
             if len(found) > MAX_LIST_VALUES:
-                raise _SyntaxProblem(f"an IN list may hold at most {MAX_LIST_VALUES} values")
+                raise SyntaxProblem(f"an IN list may hold at most {MAX_LIST_VALUES} values")
             after = self.take()
             if after.kind == "rparen":
                 return tuple(found)
             if after.kind != "comma":
-                raise _SyntaxProblem(f"expected , or ) in the IN list, found {_show(after)}",
+                raise SyntaxProblem(f"expected , or ) in the IN list, found {describe(after)}",
                                      after.pos)
-
-
-def _show(token: _Token) -> str:
-    if token.kind == "string":
-        return f"the string '{token.text}'"
-    if token.kind == "field":
-        return f"'{token.text.replace(chr(0), '.')}'"
-    return f"'{token.text}'"
 
 
 def _parse_filter(text: str | None, target: _Target) -> list[Condition]:
@@ -432,8 +315,8 @@ def _parse_filter(text: str | None, target: _Target) -> list[Condition]:
     if not text.strip():
         return []
     try:
-        return _Parser(_tokens(text), target).conditions()
-    except _SyntaxProblem as problem:
+        return _Parser(tokenize(text), target).conditions()
+    except SyntaxProblem as problem:
         raise _invalid_filter(target, problem.message, text) from None
 
 
