@@ -8,17 +8,15 @@ import pytest
 
 from charter.config import Settings
 from charter.domain.errors import Conflict, InvalidInput
-from charter.domain.gates import (
+from charter.domain.gate_report import (
     ApprovalFacts,
     GateReport,
     ModelFacts,
-    StageGates,
     VersionFacts,
     evaluate,
     gate_failed,
-    parse_duration,
-    parse_gate_policy,
 )
+from charter.domain.gates import StageGates, parse_duration, parse_gate_policy
 from charter.domain.lifecycle import Stage
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)

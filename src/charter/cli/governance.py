@@ -12,7 +12,7 @@ from rich.text import Text
 from charter.cli import render
 from charter.cli.state import registry
 from charter.domain.approvals import ApprovalRecord
-from charter.domain.gates import GateReport, gate_failed
+from charter.domain.gate_report import GateReport, gate_failed
 from charter.domain.retention import RetentionReport
 
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]

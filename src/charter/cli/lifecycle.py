@@ -14,7 +14,7 @@ from charter.cli.parse import parse_expected_production, parse_pairs
 from charter.cli.progress import byte_progress, size_of
 from charter.cli.state import Registry, registry
 from charter.domain.errors import Conflict
-from charter.domain.gates import GateReport
+from charter.domain.gate_report import GateReport
 from charter.domain.records import EventRecord, VersionRecord
 
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]

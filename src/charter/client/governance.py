@@ -14,7 +14,7 @@ import httpx
 from charter.client import records
 from charter.client.session import Session, segment
 from charter.domain.approvals import ApprovalRecord
-from charter.domain.gates import GateReport
+from charter.domain.gate_report import GateReport
 from charter.domain.records import EventRecord
 from charter.domain.retention import RetentionReport
 from charter.domain.webhooks import DeliveryRecord, WebhookRecord

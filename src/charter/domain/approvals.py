@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from charter.domain.errors import Conflict, PermissionDenied
-from charter.domain.gates import ApprovalFacts
+from charter.domain.gate_report import ApprovalFacts
 
 PENDING, APPROVED, REJECTED, STALE = "pending", "approved", "rejected", "stale"
 APPROVE, REJECT = "approve", "reject"

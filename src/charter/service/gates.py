@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from charter.domain import approvals as approval_rules
 from charter.domain import events
 from charter.domain.access import READ, Role
-from charter.domain.gates import (
+from charter.domain.gate_report import (
     GateReport,
     ModelFacts,
     VersionFacts,

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from charter.api.deps import registry
 from charter.domain.approvals import APPROVED, PENDING, ApprovalRecord
 from charter.domain.errors import CharterError
-from charter.domain.gates import GateReport, GateResult
+from charter.domain.gate_report import GateReport, GateResult
 from charter.domain.lifecycle import Stage
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
