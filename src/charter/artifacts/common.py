@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from charter.domain.errors import IntegrityFailure, NotFound
 
@@ -106,6 +106,26 @@ class Hasher:
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
+
+
+class StreamWriter(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+    def commit(self) -> tuple[str, int]: ...
+    def abort(self) -> None: ...
+
+
+def write_stream(writer: StreamWriter, stream: BinaryIO,
+                 progress: Progress | None = None) -> tuple[str, int]:
+    """Copy ``stream`` into a blob writer and commit it -> (sha256, size); abort on failure."""
+    try:
+        while chunk := stream.read(CHUNK):
+            writer.write(chunk)
+            if progress:
+                progress(len(chunk))
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
 
 
 class BackgroundWriter:

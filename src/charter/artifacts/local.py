@@ -37,6 +37,7 @@ from charter.artifacts.common import (
     check_digest,
     check_staged_key,
     digest_mismatch,
+    write_stream,
 )
 from charter.domain.manifest import manifest_digest
 
@@ -171,16 +172,7 @@ class LocalBlobStore:
     def put_stream(self, stream: BinaryIO, progress: Progress | None = None,
                    expected: str | None = None) -> tuple[str, int]:
         """Store a stream; returns (sha256, size). Identical content is stored once."""
-        writer = self.writer(expected)
-        try:
-            while chunk := stream.read(CHUNK):
-                writer.write(chunk)
-                if progress:
-                    progress(len(chunk))
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.commit()
+        return write_stream(self.writer(expected), stream, progress)
 
     def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
         with open(path, "rb") as stream:

@@ -42,6 +42,7 @@ from charter.artifacts.common import (
     check_digest,
     check_staged_key,
     digest_mismatch,
+    write_stream,
 )
 from charter.domain.errors import InvalidInput
 from charter.domain.paths import safe_relative_path
@@ -196,16 +197,7 @@ class S3BlobStore:
 
     def put_stream(self, stream: BinaryIO, progress: Progress | None = None,
                    expected: str | None = None) -> tuple[str, int]:
-        writer = self.writer(expected)
-        try:
-            while chunk := stream.read(CHUNK):
-                writer.write(chunk)
-                if progress:
-                    progress(len(chunk))
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.commit()
+        return write_stream(self.writer(expected), stream, progress)
 
     def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
         with open(path, "rb") as stream:
