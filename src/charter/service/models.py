@@ -181,7 +181,7 @@ class ModelsMixin(GuardMixin):
         with self._write() as tx:
             model, _ = repo.get_model(tx.session, name, follow_redirects=False)
             self._require(DELETE, model)
-            live = [(v, s) for v, s in repo.stage_map(tx.session, [model.id])[model.id]
+            live = [(v, s) for v, s in reads.stage_map(tx.session, [model.id])[model.id]
                     if s in ("Staging", "Production")]
             if live:
                 listed = ", ".join(f"v{v} ({s})" for v, s in live)

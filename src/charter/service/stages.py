@@ -75,7 +75,7 @@ class StagesMixin(GuardMixin):
             model, _ = repo.get_model(tx.session, name)
             self._require(ROLLBACK, model)
             production = repo.production_version(tx.session, model.id)
-            stages = {v: Stage(s) for v, s in repo.stage_map(tx.session, [model.id])[model.id]}
+            stages = {v: Stage(s) for v, s in reads.stage_map(tx.session, [model.id])[model.id]}
             changes = plan_rollback(
                 name=model.name, production=production.version if production else None,
                 stages=stages, production_history=self._production_history(tx, model))
@@ -95,7 +95,8 @@ class StagesMixin(GuardMixin):
     def _apply(self, tx: WriteTx, model: Any, changes: list[StageChange],
                action: str, reason: str) -> None:
         """Apply planned moves in order; each leaves the one-Production index satisfied."""
-        sql, now = tx.sql(), sql_time(tx.sql(), tx.now)
+        sql = tx.sql()
+        now = sql_time(sql, tx.now)
         for change in changes:
             sql.run("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
                     "WHERE model_id = ? AND version = ?",

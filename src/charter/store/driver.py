@@ -93,11 +93,20 @@ def reader_for(conn: Any) -> Reader:
     return Reader(conn.connection.driver_connection, conn.dialect.name)
 
 
+def utc(moment: datetime) -> datetime:
+    """A stored time (UTC without a zone) as an aware one."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def naive(moment: datetime) -> datetime:
+    """Columns store UTC without a zone (SQLite has none to keep)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def sql_time(reader: Reader, moment: datetime) -> Any:
     """A moment as a DateTime column holds it: naive UTC; on SQLite, the text SQLAlchemy
     writes (always with microseconds, so stored times compare as text)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    moment = naive(moment)
     return moment if reader.dialect == "postgresql" else moment.strftime(SQLITE_TIME)
 
 

@@ -10,12 +10,12 @@ Session / Core Connection of a transaction in progress.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from charter.domain.records import FileRecord, ModelRecord, VersionRecord
 from charter.store import tables
-from charter.store.driver import Reader, placeholders, reader_for, time_value
+from charter.store.driver import Reader, placeholders, reader_for, time_value, utc
 from charter.store.repository import (
     former_number,
     lookup_key,
@@ -73,10 +73,6 @@ class VersionRow(NamedTuple):
     @classmethod
     def of(cls, raw: Sequence[Any]) -> VersionRow:
         return cls(*raw)
-
-
-def utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _time(value: Any) -> datetime:

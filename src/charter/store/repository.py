@@ -120,19 +120,6 @@ def production_version(session: Session, model_id: int) -> tables.Version | None
     return found[0] if found else None
 
 
-def stage_map(session: Session, model_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
-    """model id -> [(version, stage), …] ascending, in one query."""
-    result: dict[int, list[tuple[int, str]]] = {mid: [] for mid in model_ids}
-    if not model_ids:
-        return result
-    rows = session.execute(
-        select(tables.Version.model_id, tables.Version.version, tables.Version.stage)
-        .where(tables.Version.model_id.in_(model_ids)).order_by(tables.Version.version))
-    for model_id, version, stage in rows:
-        result[model_id].append((version, stage))
-    return result
-
-
 def redirect_names(session: Session, model_ids: list[int]) -> dict[int, list[str]]:
     result: dict[int, list[str]] = {mid: [] for mid in model_ids}
     if not model_ids:
