@@ -24,7 +24,7 @@ from charter.client import records, transfer
 from charter.client.access import AccessClientMixin
 from charter.client.governance import GovernanceClient
 from charter.client.session import Session, segment
-from charter.domain.errors import InvalidInput, NotFound
+from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.naming import Finding
 from charter.domain.paths import safe_relative_path
@@ -223,14 +223,8 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient):
         return self.get_version(name, version)
 
     def get_file(self, name: str, version: int | str, path: str) -> FileRecord:
-        path = safe_relative_path(path)
-        record = self.get_version(name, version)
-        for file in record.files:
-            if file.path == path:
-                return file
-        raise NotFound("file.not_found", f"{record.uri} has no file {path!r}",
-                       f"list its files with GET …/versions/{record.version}/files",
-                       {"path": path})
+        safe_relative_path(path)  # a hostile path is refused before any lookup
+        return self.get_version(name, version).file_at(path)
 
     def download(self, uri: str, dest: str | Path, progress: Progress | None = None) -> Path:
         """Fetch a version's files into ``dest`` through the pull cache, verifying each sha256.

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from charter.domain.errors import NotFound
+from charter.domain.paths import safe_relative_path
+
 
 @dataclass(frozen=True)
 class ModelRecord:
@@ -59,6 +62,16 @@ class VersionRecord:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+    def file_at(self, path: str) -> FileRecord:
+        """The stored file at ``path`` (confined by ``domain.paths``), or NotFound."""
+        path = safe_relative_path(path)
+        for file in self.files:
+            if file.path == path:
+                return file
+        raise NotFound("file.not_found", f"{self.uri} has no file {path!r}",
+                       f"list its files with GET …/versions/{self.version}/files",
+                       {"path": path})
 
     def to_dict(self) -> dict[str, Any]:
         data = _plain(asdict(self))

@@ -30,14 +30,8 @@ class FilesMixin(QueriesMixin):
         return self.get_version(name, version)
 
     def get_file(self, name: str, version: int | str, path: str) -> FileRecord:
-        path = safe_relative_path(path)
-        record = self.get_version(name, version)
-        for file in record.files:
-            if file.path == path:
-                return file
-        raise NotFound("file.not_found", f"{record.uri} has no file {path!r}",
-                       f"list its files with GET …/versions/{record.version}/files",
-                       {"path": path})
+        safe_relative_path(path)  # a hostile path is refused before any lookup
+        return self.get_version(name, version).file_at(path)
 
     def list_folder(self, name: str, version: int | str, folder: str = "") -> list[TreeEntry]:
         """The direct children of a folder of the version (MLflow's artifact listing)."""
