@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+import xxhash
 
 from charter.api.app import create_app
 from charter.bootstrap import build_service
@@ -70,7 +71,8 @@ def upload(client, files: dict[str, bytes] = FILES, name: str = NAME) -> str:
         stored = client.put(f"{API}/models/{name}/uploads/{upload_id}/files/{path}",
                             content=data, headers=ACTOR)
         assert stored.status_code == 201, stored.text
-        assert stored.json() == {"path": path, "size": len(data), "sha256": sha(data)}
+        assert stored.json() == {"path": path, "size": len(data), "sha256": sha(data),
+                                 "xxh3_128": xxhash.xxh3_128(data).hexdigest()}
     return upload_id
 
 

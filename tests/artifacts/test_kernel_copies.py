@@ -14,6 +14,7 @@ import socket
 import threading
 
 import pytest
+import xxhash
 
 from charter.artifacts import common
 from charter.artifacts.common import HashBehind, Hasher, Writeback, splice_from
@@ -106,10 +107,12 @@ def test_a_file_shorter_than_its_listed_size_is_refused(tmp_path):
 
 def test_the_upload_hash_thread_hashes_exactly_the_listed_size(tmp_path):
     source = tmp_path / "weights.bin"
-    source.write_bytes(DATA)
-    assert transfer._HashThread(source, len(DATA)).result() == hashlib.sha256(DATA).hexdigest()
+    source.write_bytes(DATA + b"appended after it was listed")
+    assert transfer.hash_file(source, len(DATA)) == hashlib.sha256(DATA).hexdigest()
+    checksum = transfer._HashThread(source, len(DATA), xxhash.xxh3_128).result()
+    assert checksum == xxhash.xxh3_128(DATA).hexdigest()
     with pytest.raises(CharterError):
-        transfer._HashThread(source, len(DATA) + 1).result()
+        transfer.hash_file(source, len(DATA) + 1000)
 
 
 def test_writeback_is_harmless_where_the_kernel_cannot_do_it(tmp_path, monkeypatch):

@@ -9,11 +9,13 @@ vanish halfway.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -186,3 +188,76 @@ def test_a_large_blob_that_arrives_altered_is_never_published(remote, tmp_path):
     assert not remote.cache.path_of(sha(BIG)).exists()
     remote.download(f"models:/fraud_detection_binary/{version.version}", tmp_path / "good")
     assert (tmp_path / "good" / "weights.bin").read_bytes() == BIG
+
+
+class FlippingRelay:
+    """A TCP relay to the server that flips one byte of every file PUT's body on the
+    way: what a faulty NIC, proxy or disk cache would do to an upload."""
+
+    def __init__(self, server: str, at: int) -> None:
+        address = urlsplit(server)
+        self._target = (address.hostname, address.port)
+        self._at = at  # offset into the body
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.flipped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False),
+                             daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, upward: bool) -> None:
+        seen = bytearray()  # the request's head, until the body starts
+        body_at: int | None = None
+        passed = 0
+        try:
+            while data := source.recv(256 * 1024):
+                data = bytearray(data)
+                if upward and body_at is None:
+                    seen += data
+                    end = seen.find(b"\r\n\r\n")
+                    if end >= 0:
+                        file_put = seen.startswith(b"PUT ") and b"/files/" in seen[:end]
+                        body_at = end + 4 if file_put else -1
+                if upward and body_at is not None and body_at >= 0:
+                    index = body_at + self._at - passed
+                    if 0 <= index < len(data):
+                        data[index] ^= 0xFF
+                        self.flipped += 1
+                passed += len(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+
+def test_an_upload_altered_on_the_way_is_refused_and_registers_nothing(server, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    relay = FlippingRelay(server, at=3 * MIB + 5)
+    try:
+        with RemoteRegistry(relay.url, actor="ci-bot", cache_dir=tmp_path / "c") as remote:
+            with pytest.raises(IntegrityFailure) as refused:
+                remote.register("churn_predictor", path=tmp_path / "model")
+    finally:
+        relay.close()
+    assert relay.flipped == 1
+    assert refused.value.code == "artifact.transit_mismatch"
+    assert "weights.bin" in refused.value.message
+    missing = httpx.get(f"{server}/api/v1/models/churn_predictor/versions/1",
+                        headers={"X-Charter-Actor": "ci-bot"})
+    assert missing.status_code == 404

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
+import xxhash
+
 from charter.domain.errors import IntegrityFailure, NotFound
 
 try:
@@ -94,18 +96,40 @@ def blob_missing(digest: str) -> NotFound:
 
 
 class Hasher:
-    """sha256 and byte count of a stream, fed chunk by chunk."""
+    """sha256 and byte count of a stream, fed chunk by chunk.
 
-    def __init__(self) -> None:
+    With ``transit``, also the XXH3-128 of the same bytes: the check an uploading
+    client compares with its own (``transit_hexdigest``). sha256 names the blob and
+    is what a pull verifies; the client need not compute it a second time to know
+    the bytes arrived intact, and XXH3 costs it 1/30 of sha256's CPU.
+    """
+
+    def __init__(self, *, transit: bool = False) -> None:
         self._sha = hashlib.sha256()
+        self._transit = xxhash.xxh3_128() if transit else None
         self.size = 0
 
     def update(self, chunk: bytes | memoryview) -> None:
         self._sha.update(chunk)
+        if self._transit is not None:
+            self._transit.update(chunk)
         self.size += len(chunk)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
+
+    def transit_hexdigest(self) -> str:
+        if self._transit is None:
+            raise RuntimeError("this Hasher was made without transit=True")
+        return self._transit.hexdigest()
+
+
+def transit_mismatch(mine: str, theirs: str, what: str) -> IntegrityFailure:
+    return IntegrityFailure(
+        "artifact.transit_mismatch",
+        f"{what}: the server received bytes whose XXH3-128 is {theirs}, not this file's {mine}",
+        "the file changed while it was sent, or the bytes were altered on the way; "
+        "send it again", {"expected": mine, "actual": theirs})
 
 
 class StreamWriter(Protocol):

@@ -58,13 +58,16 @@ class LocalBlobWriter:
         self._tmp = Path(name)
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._writer = BackgroundWriter(fd, durable=True)  # commit fsyncs it
-        self._hasher = Hasher()
+        self._hasher = Hasher(transit=True)
         self._batch: list[bytes] = []   # small chunks go to the writer together (one writev)
         self._batched = 0
 
     @property
     def size(self) -> int:
         return self._hasher.size
+
+    def transit_checksum(self) -> str:
+        return self._hasher.transit_hexdigest()
 
     def write(self, chunk: bytes | memoryview) -> None:
         self._hasher.update(chunk)

@@ -76,7 +76,7 @@ class S3BlobWriter:
         self._store = store
         self._expected = check_digest(expected) if expected else None
         self._key = store.key(blob_name(expected)) if expected else store.tmp_key()
-        self._hasher = Hasher()
+        self._hasher = Hasher(transit=True)
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[Future[dict[str, Any]]] = []
@@ -85,6 +85,9 @@ class S3BlobWriter:
     @property
     def size(self) -> int:
         return self._hasher.size
+
+    def transit_checksum(self) -> str:
+        return self._hasher.transit_hexdigest()
 
     def write(self, chunk: bytes | memoryview) -> None:
         self._hasher.update(chunk)

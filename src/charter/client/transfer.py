@@ -2,36 +2,42 @@
 
 Control calls (start, commit, resolve) go through the client's httpx session.
 File bodies go through the standard library's ``http.client`` instead, which gives
-the socket itself: an upload is sent with ``sendfile`` while a helper thread hashes
+the socket itself: an upload is sent with ``sendfile`` while a helper thread checksums
 the file, and a download is spliced from the socket into the cache file while a
 helper thread hashes it from there (Linux, plain HTTP; over TLS both move in
 chunks, read a chunk ahead). hashlib and the kernel copies release the GIL, and at
 most a few chunks are held in memory whatever the file size.
 
-Integrity: every file is hashed here while it is read or received; the server
-hashes what it stores, the commit is refused unless both agree, and a download
-is published into the cache only when its sha256 matches the version's record.
+Integrity: the server computes the sha256 of every byte it stores (the blob's name).
+An upload is checked end to end with XXH3-128: this side computes it from the file
+while it is sent, the server over what it received, and a difference refuses the
+file (with a digest-first store, the server checks the sha256 sent ahead instead).
+A download is published into the cache only when its sha256, computed here, matches
+the version's record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import ssl
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
+import xxhash
+
 from charter.artifacts.common import (
     CHUNK,
-    Hasher,
     Progress,
     digest_mismatch,
+    transit_mismatch,
 )
 from charter.artifacts.tree import local_files
 from charter.client.response_body import ResponseBody
@@ -111,19 +117,20 @@ class Transfers:
     # ---- the two transfers --------------------------------------------------------------
 
     def put_file(self, path: str, local: LocalFile, *, expected: str | None,
-                 progress: Progress | None) -> tuple[dict[str, Any], str]:
-        """PUT a file as the raw body; (the server's answer, the file's sha256).
+                 progress: Progress | None) -> dict[str, Any]:
+        """PUT a file as the raw body and check that it arrived intact; the server's answer.
 
-        The body goes out with ``sendfile`` (TLS: in chunks) while a helper thread
-        hashes the same bytes from the page cache, unless ``expected`` was hashed
-        before (the server then checks the bytes against it). A file that changes
-        meanwhile gives a digest the server's does not match, and is refused.
+        The body goes out with ``sendfile`` (TLS: in chunks). With ``expected`` (the
+        file's sha256, hashed before) the server checks the bytes against it;
+        otherwise a helper thread computes the file's XXH3-128 from the page cache
+        while it is sent, and it must equal the one the server computed over what it
+        received. A file that changes meanwhile fails either check and is refused.
         """
         headers = {**self._headers, "Content-Type": "application/octet-stream",
                    "Content-Length": str(local.size)}
         if expected:
             headers[SHA256_HEADER] = expected
-        hashing = None if expected else _HashThread(local.file, local.size)
+        checking = None if expected else _HashThread(local.file, local.size, xxhash.xxh3_128)
         connection, prefix = self._connect()
         try:
             with open(local.file, "rb") as stream:
@@ -135,14 +142,19 @@ class Transfers:
             response = connection.getresponse()
             if response.status >= 400:
                 raise self._fail(response, "PUT", path)
-            answer = json.loads(response.read())
+            answer: dict[str, Any] = json.loads(response.read())
         except OSError as error:
             raise self._unreachable(error) from error
         finally:
             connection.close()
-            if hashing is not None:
-                hashing.stop()
-        return answer, expected or hashing.result()  # type: ignore[union-attr]
+            if checking is not None:
+                checking.stop()
+        if checking is not None and answer.get("xxh3_128") != (mine := checking.result()):
+            raise transit_mismatch(mine, str(answer.get("xxh3_128")), local.path)
+        if expected and answer["sha256"] != expected:
+            raise digest_mismatch(expected, answer["sha256"], f"{local.path} as the server "
+                                  "stored it")
+        return answer
 
     def get_file(self, path: str, offset: int = 0) -> tuple[int, Iterator[bytes]]:
         """GET a file from ``offset`` (Range); (the offset the bytes start at, the bytes)."""
@@ -197,11 +209,11 @@ def _upload_all(transfers: Transfers, upload: str, files: list[LocalFile],
                 digest_first: bool, progress: Progress | None) -> list[dict[str, Any]]:
     def send(local: LocalFile) -> dict[str, Any]:
         expected = hash_file(local.file, local.size) if digest_first else None
-        answer, mine = transfers.put_file(f"{upload}/files/{quote(local.path, safe='/')}",
-                                          local, expected=expected, progress=progress)
-        if answer["sha256"] != mine or answer["size"] != local.size:
-            raise digest_mismatch(mine, answer["sha256"], f"{local.path} as the server stored it")
-        return {"path": local.path, "size": local.size, "sha256": mine}
+        answer = transfers.put_file(f"{upload}/files/{quote(local.path, safe='/')}", local,
+                                    expected=expected, progress=progress)
+        if answer["size"] != local.size:
+            raise file_changed(local.path)
+        return {"path": local.path, "size": local.size, "sha256": answer["sha256"]}
 
     # Small files side by side (each is mostly round trips); large ones one at a time,
     # since one already keeps the link and the disk busy.
@@ -213,7 +225,7 @@ def _upload_all(transfers: Transfers, upload: str, files: list[LocalFile],
 
 def hash_file(path: Path, size: int) -> str:
     """The sha256 of a file's first ``size`` bytes (its size when it was listed)."""
-    return _HashThread(path, size).result()
+    return _HashThread(path, size, hashlib.sha256).result()
 
 
 # ---- streams ---------------------------------------------------------------------------
@@ -240,10 +252,11 @@ def _send_body(connection: http.client.HTTPConnection, stream: BinaryIO, size: i
 
 
 class _HashThread:
-    """sha256 of the first ``size`` bytes of a file, computed in a helper thread."""
+    """A hash (``new()``, hex) of the first ``size`` bytes of a file, computed in a helper
+    thread."""
 
-    def __init__(self, path: Path, size: int) -> None:
-        self._path, self._size = path, size
+    def __init__(self, path: Path, size: int, new: Callable[[], Any]) -> None:
+        self._path, self._size, self._new = path, size, new
         self._stopped = threading.Event()
         self._digest: str | None = None
         self._error: BaseException | None = None
@@ -252,15 +265,16 @@ class _HashThread:
 
     def _run(self) -> None:
         try:
-            hasher = Hasher()
+            hasher, done = self._new(), 0
             buffer = bytearray(HASH_BUFFER)
             view = memoryview(buffer)
             with open(self._path, "rb", buffering=0) as stream:
-                while hasher.size < self._size and not self._stopped.is_set():
-                    count = stream.readinto(view[:min(HASH_BUFFER, self._size - hasher.size)])
+                while done < self._size and not self._stopped.is_set():
+                    count = stream.readinto(view[:min(HASH_BUFFER, self._size - done)])
                     if not count:
                         raise file_changed(str(self._path))
                     hasher.update(view[:count])
+                    done += count
             self._digest = hasher.hexdigest()
         except BaseException as error:  # noqa: BLE001 - raised by result()
             self._error = error

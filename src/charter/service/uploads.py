@@ -73,6 +73,10 @@ class FileUpload:
     def abort(self) -> None:
         self.writer.abort()
 
+    def transit_checksum(self) -> str:
+        """XXH3-128 of the bytes received, for the sender to compare with its own."""
+        return self.writer.transit_checksum()
+
     def finish(self) -> FileRecord:
         try:
             digest, size = self.writer.commit()

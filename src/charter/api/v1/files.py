@@ -49,6 +49,11 @@ class FileList(BaseModel):
     files: list[FileOut]
 
 
+class StoredFileOut(FileOut):
+    xxh3_128: str = Field(description="XXH3-128 (hex) of the bytes received: the sender "
+                                      "compares it with its file's to check the transfer")
+
+
 class UploadStart(Body):
     create_model: bool = Field(True, description="create the model if it does not exist")
 
@@ -138,19 +143,21 @@ def get_upload(name: str, upload_id: str, service: Registry) -> JSONResponse:
 
 
 @router.put(UPLOAD + "/files/{path:path}", status_code=201,
-            responses=documented(FileOut, 201, "Stored and hashed"))
+            responses=documented(StoredFileOut, 201, "Stored and hashed"))
 async def upload_file(name: str, upload_id: str, path: str, request: Request,
                       service: Registry) -> JSONResponse:
     """The raw request body is the file: streamed into the blob store and hashed on the way.
 
     Send `X-Charter-Sha256` to have the bytes checked against it (a mismatch stores
-    nothing); a second PUT of the same path is refused with 409.
+    nothing); a second PUT of the same path is refused with 409. The answer's
+    `xxh3_128` is the XXH3-128 of the bytes received: compare it with the file's to
+    know they arrived intact without computing the file's sha256 yourself.
     """
     upload = await run_in_threadpool(service.begin_file, name, upload_id,
                                      raw_tail(request, path),
                                      expected_sha256=expected_digest(request))
     file = await receive_into(request, upload)
-    return ok(file.to_dict(), 201)
+    return ok({**file.to_dict(), "xxh3_128": upload.transit_checksum()}, 201)
 
 
 @router.post(UPLOAD + "/commit", status_code=201,
