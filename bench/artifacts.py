@@ -200,6 +200,13 @@ def make_file(path: Path, size: int) -> None:
             left -= len(chunk)
 
 
+def new_content(path: Path, number: int) -> None:
+    """Make the file's bytes new for this round, as a newly trained model's are: a
+    registry that already has them could skip work it should be measured doing."""
+    with open(path, "r+b") as out:
+        out.write(number.to_bytes(8, "little") + os.urandom(8))
+
+
 def run_cp(source: Path, work: Path, deadline: float) -> tuple[float, float]:
     target = work / "cp.bin"
     plain = timed("cp", source.stat().st_size,
@@ -312,6 +319,7 @@ def run(work: Path, size: int, rss_size: int, rounds: int, deadline: float) -> N
             charter_server(work) as (charter_url, charter_child):
         for number in range(rounds):  # the contenders take turns, so load spikes hit all
             print(f"round {number + 1}:", flush=True)
+            new_content(source, number)
             cp, cp_sync = run_cp(source, work, deadline)
             up, down = mlflow_transfer(mlflow_url, source, work, f"fraud_detector{number}",
                                        deadline, mlflow_child.pid)

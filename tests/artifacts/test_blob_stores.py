@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.s3 import all_keys, moto_s3, new_bucket, s3_client
 
+from charter.artifacts import local as local_store
 from charter.artifacts.local import LocalBlobStore
 from charter.artifacts.s3 import S3BlobStore
 from charter.domain.errors import IntegrityFailure, InvalidInput, NotFound
@@ -185,6 +187,23 @@ def test_local_blobs_are_read_only_and_a_second_write_only_refreshes_the_time(tm
     os.utime(path, (0, 0))
     store.put_stream(io.BytesIO(b"weights"))
     assert path.stat().st_mtime > 0 and path.read_bytes() == b"weights"
+
+
+@pytest.mark.parametrize("threshold", [1, 1 << 40], ids=["in a helper thread", "inline"])
+def test_the_temporary_file_of_bytes_already_stored_is_removed(tmp_path, monkeypatch,
+                                                               threshold):
+    monkeypatch.setattr(local_store, "DISCARD_IN_BACKGROUND", threshold)
+    store = LocalBlobStore(tmp_path / "blobs")
+    data = os.urandom(200_000)
+    digest, _ = store.put_stream(io.BytesIO(data))
+    again = store.writer()
+    again.write(data)
+    assert again.commit() == (digest, len(data))
+    deadline = time.monotonic() + 10
+    while list((tmp_path / "blobs" / "tmp").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+    assert read_all(store, digest) == data
 
 
 # ---- S3 only ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,9 @@ __all__ = ["LocalBlobStore", "LocalBlobWriter", "manifest_digest", "remove_tree"
 
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
+
+
+DISCARD_IN_BACKGROUND = 64 * 1024 * 1024
 
 
 class LocalBlobWriter:
@@ -129,7 +133,7 @@ class LocalBlobWriter:
             pass  # the write error is why we are aborting
         if not self._file.closed:
             self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        _discard(self._tmp)
 
 
 class LocalBlobStore:
@@ -317,6 +321,22 @@ class LocalBlobStore:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file no blob became (the same bytes were already stored, or
+    the upload failed). A large one goes in a helper thread: dropping a GiB of page
+    cache takes ~0.2 s that the answer need not wait for (a file left behind by a
+    stopped process is collected by ``collect_partials``)."""
+    try:
+        size = tmp.stat().st_size
+    except FileNotFoundError:
+        return
+    if size < DISCARD_IN_BACKGROUND:
+        tmp.unlink(missing_ok=True)
+        return
+    threading.Thread(target=tmp.unlink, kwargs={"missing_ok": True}, name="charter-discard",
+                     daemon=True).start()
 
 
 def _fsync_dir(folder: Path) -> None:
