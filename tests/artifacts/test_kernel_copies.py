@@ -115,6 +115,20 @@ def test_the_upload_hash_thread_hashes_exactly_the_listed_size(tmp_path):
         transfer.hash_file(source, len(DATA) + 1000)
 
 
+def test_reserving_allocates_the_blocks_and_keeps_the_size(tmp_path):
+    target = tmp_path / "blob"
+    target.write_bytes(b"head")
+    fd = os.open(target, os.O_RDWR)
+    try:
+        common.reserve(fd, 4, 8 * 1024 * 1024)
+        common.reserve(fd, 4, 0)  # nothing to reserve: nothing happens
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b"head"  # the size did not move
+    if common._FALLOCATE is not None:  # Linux: the blocks are there before any write
+        assert target.stat().st_blocks * 512 >= 8 * 1024 * 1024
+
+
 def test_writeback_is_harmless_where_the_kernel_cannot_do_it(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "_SYNC_FILE_RANGE", None)
     fd = os.open(tmp_path / "blob", os.O_RDWR | os.O_CREAT)

@@ -29,6 +29,7 @@ from charter.artifacts.common import (
     Progress,
     blob_name,
     digest_mismatch,
+    reserve,
 )
 
 try:
@@ -153,6 +154,7 @@ def _spliced(splice: Callable[..., bool], partial: Path, fd: int, start: int, si
     """Let the source write its bytes into the file itself (``splice_into``), hashing
     them from the file behind it; False if it cannot, before any byte was taken."""
     landing = os.open(partial, os.O_WRONLY)  # not in append mode: splice refuses that
+    reserve(landing, start, size - start)
     behind = HashBehind(fd, start, hasher)
     try:
         def written(count: int) -> None:

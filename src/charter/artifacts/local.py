@@ -38,6 +38,7 @@ from charter.artifacts.common import (
     check_digest,
     check_staged_key,
     digest_mismatch,
+    reserve,
     write_stream,
 )
 from charter.domain.manifest import manifest_digest
@@ -91,6 +92,7 @@ class LocalBlobWriter:
         self._flush()
         self._writer.close()  # every chunk written so far is in the file
         fd, offset = self._file.fileno(), self._hasher.size
+        reserve(fd, offset, count)
         behind = HashBehind(fd, offset, self._hasher)
         writeback = Writeback(fd, offset)
 
