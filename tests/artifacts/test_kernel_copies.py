@@ -12,6 +12,7 @@ import hashlib
 import os
 import socket
 import threading
+import time
 
 import pytest
 import xxhash
@@ -113,6 +114,30 @@ def test_the_upload_hash_thread_hashes_exactly_the_listed_size(tmp_path):
     assert checksum == xxhash.xxh3_128(DATA).hexdigest()
     with pytest.raises(CharterError):
         transfer.hash_file(source, len(DATA) + 1000)
+
+
+def test_a_stopped_hash_thread_gives_no_digest_rather_than_a_partial_one(tmp_path):
+    source = tmp_path / "weights.bin"
+    source.write_bytes(DATA)
+    started = threading.Event()
+
+    class Slow:
+        def __init__(self) -> None:
+            self._inner = hashlib.sha256()
+
+        def update(self, data) -> None:
+            started.set()
+            time.sleep(0.05)
+            self._inner.update(data)
+
+        def hexdigest(self) -> str:
+            return self._inner.hexdigest()
+
+    hashing = transfer._HashThread(source, len(DATA), Slow)
+    started.wait(5)
+    hashing.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        hashing.result()
 
 
 def test_reserving_allocates_the_blocks_and_keeps_the_size(tmp_path):

@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import xxhash
 
-from charter.client import RemoteRegistry
+from charter.client import RemoteRegistry, transfer
 from charter.client.transfer import LocalFile, Transfers
 from charter.domain.errors import CharterError, IntegrityFailure
 from tests.e2e.server import running_server
@@ -261,3 +262,28 @@ def test_an_upload_altered_on_the_way_is_refused_and_registers_nothing(server, t
     missing = httpx.get(f"{server}/api/v1/models/churn_predictor/versions/1",
                         headers={"X-Charter-Actor": "ci-bot"})
     assert missing.status_code == 404
+
+
+class SlowChecksum:
+    """XXH3-128 that takes its time: the server answers before the client's is done."""
+
+    real = xxhash.xxh3_128
+
+    def __init__(self) -> None:
+        self._inner = SlowChecksum.real()
+
+    def update(self, data) -> None:
+        time.sleep(0.05)
+        self._inner.update(data)
+
+    def hexdigest(self) -> str:
+        return self._inner.hexdigest()
+
+
+def test_an_upload_whose_checksum_finishes_after_the_answer_still_registers(
+        remote, tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer.xxhash, "xxh3_128", SlowChecksum)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    version = remote.register("credit_limit_model", path=tmp_path / "model")
+    assert version.files[0].sha256 == sha(BIG)

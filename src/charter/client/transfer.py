@@ -143,12 +143,14 @@ class Transfers:
             if response.status >= 400:
                 raise self._fail(response, "PUT", path)
             answer: dict[str, Any] = json.loads(response.read())
-        except OSError as error:
-            raise self._unreachable(error) from error
+        except BaseException as error:
+            if checking is not None:
+                checking.stop()  # only on failure: a slow checksum must still finish
+            if isinstance(error, OSError):
+                raise self._unreachable(error) from error
+            raise
         finally:
             connection.close()
-            if checking is not None:
-                checking.stop()
         if checking is not None and answer.get("xxh3_128") != (mine := checking.result()):
             raise transit_mismatch(mine, str(answer.get("xxh3_128")), local.path)
         if expected and answer["sha256"] != expected:
@@ -275,7 +277,8 @@ class _HashThread:
                         raise file_changed(str(self._path))
                     hasher.update(view[:count])
                     done += count
-            self._digest = hasher.hexdigest()
+            if done == self._size:  # a stopped hash has no digest: never a partial one
+                self._digest = hasher.hexdigest()
         except BaseException as error:  # noqa: BLE001 - raised by result()
             self._error = error
 
