@@ -8,6 +8,7 @@ as raw URLs (straight to the ASGI app, so no client normalises them first).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import shutil
@@ -20,6 +21,7 @@ import pytest
 import xxhash
 
 from charter.api.app import create_app
+from charter.artifacts import common
 from charter.bootstrap import build_service
 from charter.config import Settings
 
@@ -142,6 +144,21 @@ def test_a_wrong_sha256_header_is_400_and_stores_nothing(client):
     right = client.put(f"{API}/models/{NAME}/uploads/{upload_id}/files/model.pkl",
                        content=b"orig", headers={**ACTOR, "X-Charter-Sha256": sha(b"orig")})
     assert right.status_code == 201
+
+
+def test_a_full_disk_is_507_storage_full_and_stores_nothing(client, tmp_path, monkeypatch):
+    def no_room(fd, chunk):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    upload_id = upload(client, {})
+    monkeypatch.setattr(common, "write_all", no_room)  # the disk fills under the writer
+    sent = client.put(f"{API}/models/{NAME}/uploads/{upload_id}/files/model.pkl",
+                      content=os.urandom(2 * 1024 * 1024), headers=ACTOR)
+    refused(sent, 507, "storage.full")
+    assert "charter gc" in sent.json()["error"]["hint"]
+    monkeypatch.undo()
+    assert client.get(f"{API}/models/{NAME}/uploads/{upload_id}",
+                      headers=ACTOR).json()["files"] == []
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
 
 
 def test_a_mismatching_manifest_is_400_and_no_version_appears(client):

@@ -8,6 +8,8 @@ other end stops short.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import socket
@@ -18,9 +20,11 @@ import pytest
 import xxhash
 
 from charter.artifacts import common
+from charter.artifacts.cache import BlobCache
 from charter.artifacts.common import HashBehind, Hasher, Writeback, splice_from
+from charter.artifacts.local import LocalBlobStore
 from charter.client import transfer
-from charter.domain.errors import CharterError
+from charter.domain.errors import CharterError, StorageFull
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
 
@@ -152,6 +156,61 @@ def test_reserving_allocates_the_blocks_and_keeps_the_size(tmp_path):
     assert target.read_bytes() == b"head"  # the size did not move
     if common._FALLOCATE is not None:  # Linux: the blocks are there before any write
         assert target.stat().st_blocks * 512 >= 8 * 1024 * 1024
+
+
+def no_room(fd, mode, offset, count):
+    ctypes.set_errno(errno.ENOSPC)
+    return -1
+
+
+def test_a_blob_the_disk_cannot_hold_is_refused_before_a_byte_is_taken(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "_FALLOCATE", no_room)
+    store = LocalBlobStore(tmp_path / "blobs")
+    writer = store.writer()
+    left, right = socket.socketpair()
+    left.sendall(b"the first bytes of a large body")
+    try:
+        with pytest.raises(StorageFull) as refused:
+            writer.receive(SocketBody(right), 10 * 1024 * 1024)
+        assert right.recv(100) == b"the first bytes of a large body"  # nothing taken
+    finally:
+        writer.abort()
+        left.close()
+        right.close()
+    assert refused.value.code == "storage.full" and refused.value.details["errno"] == "ENOSPC"
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+def test_a_pull_the_cache_disk_cannot_hold_is_storage_full_and_publishes_nothing(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "_FALLOCATE", no_room)
+    cache = BlobCache(tmp_path / "cache")
+    left, right = socket.socketpair()
+    left.sendall(DATA[:1000])  # the body has begun; the cache refuses before taking it
+    right.settimeout(10)
+    try:
+        with pytest.raises(StorageFull):
+            cache.fill(hashlib.sha256(DATA).hexdigest(), len(DATA),
+                       lambda offset: (0, SocketBody(right)))
+        assert right.recv(2000) == DATA[:1000]
+    finally:
+        left.close()
+        right.close()
+    assert not cache.has(hashlib.sha256(DATA).hexdigest(), len(DATA))
+
+
+class SocketBody:
+    """A body on a socket that splices, as the server's and the client's do."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def __iter__(self):
+        return iter(())
+
+    def splice_into(self, fd: int, offset: int, count: int, written) -> bool:
+        splice_from(self._sock, fd, offset, count, written)
+        return True
 
 
 def test_writeback_is_harmless_where_the_kernel_cannot_do_it(tmp_path, monkeypatch):

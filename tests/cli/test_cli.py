@@ -347,7 +347,7 @@ def test_malformed_notations_are_usage_errors(cli):
 @pytest.mark.parametrize("error_class,code", [
     (errors.InvalidInput, 3), (errors.NotFound, 4), (errors.AlreadyExists, 5),
     (errors.Conflict, 5), (errors.Unauthenticated, 6), (errors.PermissionDenied, 6),
-    (errors.IntegrityFailure, 7), (errors.CharterError, 1)])
+    (errors.IntegrityFailure, 7), (errors.StorageFull, 8), (errors.CharterError, 1)])
 def test_exit_code_follows_the_error_kind(error_class, code):
     assert exit_code(error_class("x.y", "message")) == code
 

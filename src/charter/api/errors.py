@@ -19,7 +19,7 @@ log = logging.getLogger("charter.api")
 
 NATIVE_STATUS = {
     "invalid": 400, "not_found": 404, "exists": 409, "conflict": 409,
-    "unauthenticated": 401, "forbidden": 403, "integrity": 500,
+    "unauthenticated": 401, "forbidden": 403, "integrity": 500, "storage_full": 507,
 }
 
 # MLflow's error codes and its own status map (mlflow.exceptions); a refused
@@ -32,6 +32,7 @@ MLFLOW_CODE = {
     "unauthenticated": ("UNAUTHENTICATED", 401),
     "forbidden": ("PERMISSION_DENIED", 403),
     "integrity": ("INTERNAL_ERROR", 500),
+    "storage_full": ("INTERNAL_ERROR", 500),
 }
 
 MLFLOW_PREFIX = "/api/2.0/mlflow/"

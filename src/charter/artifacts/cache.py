@@ -30,6 +30,7 @@ from charter.artifacts.common import (
     blob_name,
     digest_mismatch,
     reserve,
+    room_for,
 )
 
 try:
@@ -78,7 +79,8 @@ class BlobCache:
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
         partial = final.with_name(final.name + ".partial")
-        with open(partial, "ab+") as out, _locked(out):
+        with room_for(f"the pulled bytes in the cache at {self.root}"), \
+                open(partial, "ab+") as out, _locked(out):
             if self.has(digest, size):  # another process finished it while we waited
                 _drop_if_orphan(partial, out)
                 if progress:

@@ -23,15 +23,15 @@ import select
 import socket
 import sys
 import threading
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 
 import xxhash
 
-from charter.domain.errors import IntegrityFailure, NotFound
+from charter.domain.errors import IntegrityFailure, NotFound, StorageFull
 
 try:
     import fcntl
@@ -89,6 +89,20 @@ def digest_mismatch(expected: str, actual: str, what: str = "the uploaded bytes"
         f"sha256 of {what} is {actual}, not the expected {expected}",
         "the bytes were altered or truncated on the way; send them again",
         {"expected": expected, "actual": actual})
+
+
+@contextmanager
+def room_for(what: str) -> Iterator[None]:
+    """Turn a disk without room (ENOSPC, a quota: EDQUOT) into ``storage.full``."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull("storage.full", f"There is no room left for {what}: "
+                              f"{error.strerror}", "free space on that disk (charter gc "
+                              "removes blobs no version uses), then send it again",
+                              {"errno": errno.errorcode[error.errno]}) from error
+        raise
 
 
 def blob_missing(digest: str) -> NotFound:
@@ -268,8 +282,8 @@ def reserve(fd: int, offset: int, count: int) -> None:
     """Allocate the disk blocks for ``count`` bytes from ``offset`` before they land; the
     file's size does not change. The file system then skips its per-page delayed
     allocation while they are written (0.15 CPU-s per GiB less, measured on ext4).
-    Raises ENOSPC at once when the disk cannot hold them; does nothing where
-    ``fallocate`` is missing or refused."""
+    Raises OSError(ENOSPC) at once when the disk cannot hold them; does nothing
+    where ``fallocate`` is missing or refused."""
     if _FALLOCATE is None or count <= 0:
         return
     if _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, offset, count) != 0:

@@ -39,6 +39,7 @@ from charter.artifacts.common import (
     check_staged_key,
     digest_mismatch,
     reserve,
+    room_for,
     write_stream,
 )
 from charter.domain.manifest import manifest_digest
@@ -51,6 +52,7 @@ def _utc(timestamp: float) -> datetime:
 
 
 DISCARD_IN_BACKGROUND = 64 * 1024 * 1024
+UPLOADED = "the uploaded bytes in the blob store"
 
 
 class LocalBlobWriter:
@@ -77,12 +79,14 @@ class LocalBlobWriter:
     def write(self, chunk: bytes | memoryview) -> None:
         self._hasher.update(chunk)
         if len(chunk) >= CHUNK and not self._batch:
-            self._writer.write(chunk)  # written by a helper thread while we hash the next
+            with room_for(UPLOADED):  # raises the helper thread's last write error
+                self._writer.write(chunk)  # written by a helper thread while we hash the next
             return
         self._batch.append(bytes(chunk) if isinstance(chunk, memoryview) else chunk)
         self._batched += len(chunk)
         if self._batched >= CHUNK:
-            self._flush()
+            with room_for(UPLOADED):
+                self._flush()
 
     def receive(self, source: Spliceable, count: int) -> bool:
         """Let ``source`` put the next ``count`` bytes into the blob file itself (splice),
@@ -92,7 +96,8 @@ class LocalBlobWriter:
         self._flush()
         self._writer.close()  # every chunk written so far is in the file
         fd, offset = self._file.fileno(), self._hasher.size
-        reserve(fd, offset, count)
+        with room_for(UPLOADED):
+            reserve(fd, offset, count)  # a full disk fails here, before a byte is taken
         behind = HashBehind(fd, offset, self._hasher)
         writeback = Writeback(fd, offset)
 
@@ -100,7 +105,8 @@ class LocalBlobWriter:
             behind.landed(count)
             writeback.wrote(count)
         try:
-            return source.splice_into(fd, offset, count, written)
+            with room_for(UPLOADED):
+                return source.splice_into(fd, offset, count, written)
         finally:
             try:
                 behind.finish()
@@ -116,9 +122,10 @@ class LocalBlobWriter:
     def commit(self) -> tuple[str, int]:
         """Verify and publish; returns (sha256, size)."""
         try:
-            self._flush()
-            self._writer.close()
-            os.fsync(self._file.fileno())
+            with room_for(UPLOADED):
+                self._flush()
+                self._writer.close()
+                os.fsync(self._file.fileno())
             self._file.close()
             digest = self._hasher.hexdigest()
             if self._expected and digest != self._expected:

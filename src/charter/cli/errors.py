@@ -26,6 +26,7 @@ EXIT_CODES: dict[str, int] = {
     "unauthenticated": 6,
     "forbidden": 6,
     "integrity": 7,
+    "storage_full": 8,
 }
 EXIT_OTHER = 1
 

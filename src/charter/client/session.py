@@ -27,7 +27,7 @@ CONNECT_RETRIES = 2  # only failed connects are retried: safe for every method
 LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=4.0)
 
 _KIND_BY_STATUS = {400: "invalid", 401: "unauthenticated", 403: "forbidden",
-                   404: "not_found", 405: "invalid", 422: "invalid"}
+                   404: "not_found", 405: "invalid", 422: "invalid", 507: "storage_full"}
 
 
 def segment(value: object) -> str:

@@ -83,6 +83,12 @@ class IntegrityFailure(CharterError):
     kind = "integrity"
 
 
+class StorageFull(CharterError):
+    """The disk that would hold the bytes has no room for them (507)."""
+
+    kind = "storage_full"
+
+
 def _rebuild(cls: type[CharterError], code: str, message: str, hint: str,
              details: dict[str, Any]) -> CharterError:
     error = CharterError.__new__(cls)
@@ -100,5 +106,5 @@ def error_from_dict(kind: str, body: dict[str, Any]) -> CharterError:
 _BY_KIND: dict[str, type[CharterError]] = {
     cls.kind: cls
     for cls in (InvalidInput, NotFound, AlreadyExists, Conflict, Unauthenticated,
-                PermissionDenied, IntegrityFailure)
+                PermissionDenied, IntegrityFailure, StorageFull)
 }
