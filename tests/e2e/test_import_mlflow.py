@@ -226,7 +226,8 @@ def test_an_old_name_and_number_resolve_to_the_version_it_became(imported):
     resolution = registry.resolve("models:/fraud_detector_v1/2")
     assert resolution.version.version == 3
     assert resolution.version.source == "s3://models-bucket/fraud/c"
-    assert "models:/fraud_detector/3" in resolution.warnings[0]
+    assert resolution.warnings == ["'fraud_detector_v1' is now 'fraud_detector'; update the "
+                                   "URI to models:/fraud_detector/3"]  # merged, not "renamed"
     assert registry.get_version("fraud_detector_v2", 1).version == 2
 
 

@@ -129,7 +129,8 @@ def test_resolve_as_of_through_a_rename(registry, given, clock):
     registry.rename_model("fraud_detector", "fraud_detection_binary")
     resolution = registry.resolve("models:/fraud_detector/Production", as_of=deployed)
     assert resolution.version.version == 1
-    assert resolution.warnings
+    assert resolution.warnings == ["'fraud_detector' is now 'fraud_detection_binary'; update "
+                                   "the URI to models:/fraud_detection_binary/Production"]
 
 
 def test_latest_versions_gives_the_newest_per_stage(populated):

@@ -46,8 +46,8 @@ class QueriesMixin(GuardMixin):
                 number = self._past_target(session, model, target, as_of)
             record = reads.get_version_record(session, model.name, number)
         warnings = []
-        if redirected_from:
-            warnings.append(f"'{redirected_from}' was renamed to '{model.name}'; "
+        if redirected_from:  # renamed, merged by an import, or pointed here by an admin
+            warnings.append(f"'{redirected_from}' is now '{model.name}'; "
                             f"update the URI to {str(target).replace(parsed.name, model.name, 1)}")
         return Resolution(str(parsed), record, artifact_location(record), record.digest,
                           warnings)

@@ -137,7 +137,8 @@ class RetiredName(Base):
 
 
 class Redirect(Base):
-    """An old name that keeps resolving to the model it was renamed to."""
+    """An old name that keeps resolving to its model: renamed, merged by an import, or
+    pointed there by an admin."""
 
     __tablename__ = "redirects"
 
