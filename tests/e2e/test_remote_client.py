@@ -415,7 +415,10 @@ SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_ver
                 # access control's server side: signing in, sessions, acting as a principal,
                 # and users, which are created on the server's machine only
                 "as_principal", "authenticate", "authorize", "open_session",
-                "session_principal", "close_session", "create_user", "list_users"}
+                "session_principal", "close_session", "create_user", "list_users",
+                # the gates the server's own configuration sets for a move, for its web UI;
+                # a remote client asks check_gates, which reports them with their verdicts
+                "gates_for"}
 
 
 def test_the_remote_registry_has_every_method_of_the_embedded_one():

@@ -239,3 +239,38 @@ def test_the_refusal_body_survives_json(gated):
         gated.transition(NAME, version, "Production")
     assert json.loads(json.dumps(refused.value.to_dict()))["details"]["report"]["to_stage"] \
         == "Production"
+
+
+def test_per_model_gates_follow_the_model_through_a_rename(tmp_path, make_registry):
+    (tmp_path / "charter.toml").write_text(GATES + """
+[models.fraud_detector.gates.Staging]
+required_tags = ["owner", "dataset"]
+""")
+    registry = make_registry(actor="ravi")
+    version = registry.register(NAME, "s3://models/fraud/1", description="calibrated",
+                                tags={"owner": "@meera"}).version
+    registry.rename_model(NAME, "fraud_detection_binary", reason="naming review")
+    # declared under the former name: still this model's gate after the rename
+    with pytest.raises(Conflict) as refused:
+        registry.transition("fraud_detection_binary", version, "Staging", reason="validated")
+    assert refused.value.code == "gate.failed"
+    assert "dataset" in refused.value.hint
+    assert registry.gates_for("fraud_detection_binary", "Staging").required_tags == (
+        "owner", "dataset")
+    report = registry.check_gates("fraud_detection_binary", version, "Staging")
+    assert ("tag:dataset", False) in [(r.name, r.passed) for r in report.results]
+
+
+def test_the_current_names_own_gates_win_over_a_former_names(tmp_path, make_registry):
+    (tmp_path / "charter.toml").write_text(GATES + """
+[models.fraud_detector.gates.Staging]
+required_tags = ["owner", "dataset"]
+
+[models.fraud_detection_binary.gates.Staging]
+required_tags = []
+""")
+    registry = make_registry(actor="ravi")
+    version = registry.register(NAME, "s3://models/fraud/1").version
+    registry.rename_model(NAME, "fraud_detection_binary", reason="naming review")
+    registry.transition("fraud_detection_binary", version, "Staging", reason="validated")
+    assert registry.get_version("fraud_detection_binary", version).stage == "Staging"

@@ -160,3 +160,14 @@ def test_only_admins_apply_retention(keep_one, tmp_path, given):
     with pytest.raises(PermissionDenied):
         reader.retention(apply=True)
     assert given.state() == before
+
+
+def test_a_model_retention_rule_follows_the_model_through_a_rename(tmp_path, make_registry):
+    (tmp_path / "charter.toml").write_text("[retention]\nkeep_last = 5\n\n"
+                                           "[models.fraud_detector.retention]\nkeep_last = 1\n")
+    registry = make_registry()
+    archived_versions(registry, 3, tmp_path)
+    registry.rename_model(NAME, "fraud_detection_binary", reason="naming review")
+    report = registry.retention(name="fraud_detection_binary")
+    assert [(d.version, d.purge) for d in report.decisions] == [(3, False), (2, True),
+                                                                 (1, True)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -29,6 +29,7 @@ from typing import Any
 
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import Stage, parse_stage
+from charter.domain.per_model import declared_for, name_key
 
 GATE_KEYS = ("required_tags", "description", "checks", "min_time_in_staging", "approvals")
 
@@ -168,8 +169,10 @@ class GatePolicy:
     models: Mapping[str, Mapping[Stage, StageGates]] = field(default_factory=dict)
     approver_not_registrant: bool = True
 
-    def for_move(self, name: str, target: Stage) -> StageGates:
-        per_model = self.models.get(name.strip().lower(), {})
+    def for_move(self, name: str, target: Stage, *, former: Iterable[str] = ()) -> StageGates:
+        """The gates of moving a version of ``name`` to ``target``. Per-model gates
+        declared under one of its ``former`` names still apply (domain.per_model)."""
+        per_model = declared_for(self.models, name, former) or {}
         return per_model.get(target) or self.stages.get(target) or StageGates()
 
     @property
@@ -196,7 +199,7 @@ def parse_gate_policy(config: Mapping[str, Any]) -> GatePolicy:
             where = f"[models.{name}.gates.{stage}]"
             section = {**raw.get(stage, {}), **overrides.get(stage, {})}
             merged[stage] = parse_stage_gates(section, stage=stage, where=where)
-        models[str(name).strip().lower()] = MappingProxyType(merged)
+        models[name_key(str(name))] = MappingProxyType(merged)
     approvals = config.get("approvals", {})
     unknown = sorted(set(approvals) - {"approver_not_registrant"}) if isinstance(
         approvals, Mapping) else ["(not a table)"]

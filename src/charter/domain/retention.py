@@ -10,7 +10,7 @@ version that was ever in Production. Pure: the versions and now are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -18,6 +18,7 @@ from typing import Any
 
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import Stage
+from charter.domain.per_model import declared_for, name_key
 
 RULE_KEYS = ("keep_last", "max_age_days", "purge_ever_production")
 
@@ -43,8 +44,9 @@ class RetentionPolicy:
     default: RetentionRule = field(default_factory=RetentionRule)
     models: Mapping[str, RetentionRule] = field(default_factory=dict)
 
-    def for_model(self, name: str) -> RetentionRule:
-        return self.models.get(name.strip().lower(), self.default)
+    def for_model(self, name: str, *, former: Iterable[str] = ()) -> RetentionRule:
+        """The rule for ``name``, or one declared under a ``former`` name (domain.per_model)."""
+        return declared_for(self.models, name, former) or self.default
 
 
 def parse_retention_policy(config: Mapping[str, Any]) -> RetentionPolicy:
@@ -55,7 +57,7 @@ def parse_retention_policy(config: Mapping[str, Any]) -> RetentionPolicy:
     for name, table in (config.get("models") or {}).items():
         if isinstance(table, Mapping) and "retention" in table:
             merged = {**section, **table["retention"]}
-            models[str(name).strip().lower()] = parse_rule(
+            models[name_key(str(name))] = parse_rule(
                 merged, where=f"[models.{name}.retention]")
     return RetentionPolicy(default, MappingProxyType(models))
 

@@ -152,7 +152,8 @@ class ApprovalsMixin(GuardMixin):
                          request: tables.ApprovalRequest) -> ApprovalRecord:
         decisions = decisions_of(request)
         target = Stage(request.to_stage)
-        required = self.policies.gates.for_move(model.name, target).approvals
+        required = self.policies.gates.for_move(
+            model.name, target, former=self._former_names(session, model)).approvals
         current = is_current(from_stage=request.from_stage, stage_since=request.stage_since,
                              stage=row.stage, stage_changed_at=row.stage_changed_at)
         return ApprovalRecord(

@@ -25,6 +25,7 @@ from charter.domain.gate_report import (
     gate_failed,
     override_payload,
 )
+from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.service.approvals import current_request, decisions_of
 from charter.service.convert import utc
@@ -39,7 +40,8 @@ OVERRIDE = "override_gates"
 
 def gate_report(service: GuardMixin, session: Session, model: tables.Model,
                 row: tables.Version, target: Stage, now: datetime) -> GateReport:
-    gates = service.policies.gates.for_move(model.name, target)
+    gates = service.policies.gates.for_move(model.name, target,
+                                            former=service._former_names(session, model))
     facts = VersionFacts(model.name, row.version, Stage(row.stage), row.description,
                          {t.key: t.value for t in row.tags}, utc(row.stage_changed_at))
     model_facts = ModelFacts(model.name, {t.key: t.value for t in model.tags})
@@ -52,7 +54,8 @@ def gate_report(service: GuardMixin, session: Session, model: tables.Model,
 def enforce_gates(service: GuardMixin, tx: WriteTx, model: tables.Model, row: tables.Version,
                   target: Stage, *, override: bool, reason: str) -> None:
     """Refuse a move whose gates fail, unless an owner overrides them with a reason."""
-    if service.policies.gates.for_move(model.name, target).empty:
+    if service.policies.gates.for_move(model.name, target,
+                                       former=service._former_names(tx.session, model)).empty:
         return
     report = gate_report(service, tx.session, model, row, target, tx.now)
     if report.passed:
@@ -66,6 +69,16 @@ def enforce_gates(service: GuardMixin, tx: WriteTx, model: tables.Model, row: ta
 
 
 class GatesMixin(GuardMixin):
+    def gates_for(self, name: str, stage: str | Stage) -> StageGates:
+        """The gates configured for moving a version of ``name`` to ``stage``; per-model
+        gates follow the model through renames (domain.per_model)."""
+        target = stage if isinstance(stage, Stage) else parse_stage(stage)
+        with self._read() as session:
+            model, _ = repo.get_model(session, name)
+            self._require(READ, model)
+            return self.policies.gates.for_move(model.name, target,
+                                                former=self._former_names(session, model))
+
     def check_gates(self, name: str, version: int | str, stage: str) -> GateReport:
         """Every gate of moving a version to ``stage``, passed or failed and why; changes
         nothing (``charter check``)."""

@@ -35,6 +35,13 @@ from charter.store.database import WriteTx
 
 
 class GuardMixin(ServiceBase):
+    def _former_names(self, conn: Any, model: Any) -> list[str]:
+        """The names ``model`` had before (its redirects), under which per-model settings
+        may still be declared; no query when the configuration declares none."""
+        if not (self.policies.gates.models or self.policies.retention.models):
+            return []
+        return repo.redirect_names_keys(conn, model.id)
+
     def _require(self, operation: str, model: Any, *, needed: Role | None = None,
                  what: str = "") -> None:
         """Refuse unless the principal may do ``operation`` on ``model`` (a row with

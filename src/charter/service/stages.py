@@ -56,7 +56,8 @@ class StagesMixin(GuardMixin):
                 production=reads.newest_in_stage(sql, model.id, Stage.PRODUCTION.value),
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
-            if not self.policies.gates.for_move(model.name, target).empty:
+            if not self.policies.gates.for_move(model.name, target,
+                                                former=self._former_names(sql, model)).empty:
                 enforce_gates(self, tx, tx.session.get_one(tables.Model, model.id),
                               tx.session.get_one(tables.Version, row.id), target,
                               override=override_gates, reason=reason)

@@ -54,8 +54,9 @@ class GateView:
 
 def version_governance(service: RegistryService, record: VersionRecord) -> dict[str, Any]:
     """The gate reports of the moves that have gates, and the version's approval requests."""
-    moves = [move for move in service.policies.transitions.allowed_from(Stage(record.stage))
-             if not service.policies.gates.for_move(record.name, move).empty]
+    gates = {move: service.gates_for(record.name, move)
+             for move in service.policies.transitions.allowed_from(Stage(record.stage))}
+    moves = [move for move, configured in gates.items() if not configured.empty]
     approvals = service.list_approvals(record.name, record.version) if moves else []
     views = []
     for move in moves:
@@ -64,7 +65,7 @@ def version_governance(service: RegistryService, record: VersionRecord) -> dict[
         request = next((r for r in approvals if r.to_stage == move.value), None)
         views.append(GateView(
             report, [r for r in report.results if r.name != "transition"],
-            service.policies.gates.for_move(record.name, move).approvals > 0,
+            gates[move].approvals > 0,
             request if request is not None and request.status in (PENDING, APPROVED) else None))
     return {"gate_views": views, "approvals": approvals}
 
