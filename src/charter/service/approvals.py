@@ -152,8 +152,7 @@ class ApprovalsMixin(GuardMixin):
                          request: tables.ApprovalRequest) -> ApprovalRecord:
         decisions = decisions_of(request)
         target = Stage(request.to_stage)
-        required = self.policies.gates.for_move(
-            model.name, target, former=self._former_names(session, model)).approvals
+        required = self._gates_of(session, model, target).approvals
         current = is_current(from_stage=request.from_stage, stage_since=request.stage_since,
                              stage=row.stage, stage_changed_at=row.stage_changed_at)
         return ApprovalRecord(

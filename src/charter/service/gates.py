@@ -39,9 +39,8 @@ OVERRIDE = "override_gates"
 
 
 def gate_report(service: GuardMixin, session: Session, model: tables.Model,
-                row: tables.Version, target: Stage, now: datetime) -> GateReport:
-    gates = service.policies.gates.for_move(model.name, target,
-                                            former=service._former_names(session, model))
+                row: tables.Version, target: Stage, gates: StageGates,
+                now: datetime) -> GateReport:
     facts = VersionFacts(model.name, row.version, Stage(row.stage), row.description,
                          {t.key: t.value for t in row.tags}, utc(row.stage_changed_at))
     model_facts = ModelFacts(model.name, {t.key: t.value for t in model.tags})
@@ -52,12 +51,11 @@ def gate_report(service: GuardMixin, session: Session, model: tables.Model,
 
 
 def enforce_gates(service: GuardMixin, tx: WriteTx, model: tables.Model, row: tables.Version,
-                  target: Stage, *, override: bool, reason: str) -> None:
+                  target: Stage, gates: StageGates, *, override: bool, reason: str) -> None:
     """Refuse a move whose gates fail, unless an owner overrides them with a reason."""
-    if service.policies.gates.for_move(model.name, target,
-                                       former=service._former_names(tx.session, model)).empty:
+    if gates.empty:
         return
-    report = gate_report(service, tx.session, model, row, target, tx.now)
+    report = gate_report(service, tx.session, model, row, target, gates, tx.now)
     if report.passed:
         return
     if not override:
@@ -76,8 +74,7 @@ class GatesMixin(GuardMixin):
         with self._read() as session:
             model, _ = repo.get_model(session, name)
             self._require(READ, model)
-            return self.policies.gates.for_move(model.name, target,
-                                                former=self._former_names(session, model))
+            return self._gates_of(session, model, target)
 
     def check_gates(self, name: str, version: int | str, stage: str) -> GateReport:
         """Every gate of moving a version to ``stage``, passed or failed and why; changes
@@ -87,4 +84,5 @@ class GatesMixin(GuardMixin):
             model, _ = repo.get_model(session, name)
             self._require(READ, model)
             row = repo.get_version(session, model, number)
-            return gate_report(self, session, model, row, target, self.clock())
+            return gate_report(self, session, model, row, target,
+                               self._gates_of(session, model, target), self.clock())

@@ -8,6 +8,7 @@ API, the MLflow surface, the web UI and the CLI against a server get one answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -26,6 +27,7 @@ from charter.domain.access import (
     role_for_move,
 )
 from charter.domain.errors import CharterError
+from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage
 from charter.service.base import ServiceBase
 from charter.service.convert import naive
@@ -35,12 +37,16 @@ from charter.store.database import WriteTx
 
 
 class GuardMixin(ServiceBase):
-    def _former_names(self, conn: Any, model: Any) -> list[str]:
+    def _former_names(self, conn: Any, model: Any, declared: Mapping[str, Any]) -> list[str]:
         """The names ``model`` had before (its redirects), under which per-model settings
-        may still be declared; no query when the configuration declares none."""
-        if not (self.policies.gates.models or self.policies.retention.models):
-            return []
-        return repo.redirect_names_keys(conn, model.id)
+        of ``declared`` may still be; no query when ``declared`` is empty."""
+        return repo.redirect_names_keys(conn, model.id) if declared else []
+
+    def _gates_of(self, conn: Any, model: Any, target: Stage) -> StageGates:
+        """The gates of moving a version of ``model`` to ``target`` (domain.per_model)."""
+        gates = self.policies.gates
+        return gates.for_move(model.name, target,
+                              former=self._former_names(conn, model, gates.models))
 
     def _require(self, operation: str, model: Any, *, needed: Role | None = None,
                  what: str = "") -> None:

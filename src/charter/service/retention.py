@@ -47,8 +47,9 @@ def production_history(session: Session, model: tables.Model) -> list[int]:
 
 def model_decisions(service: GuardMixin, session: Session, model: tables.Model,
                     now: datetime) -> list[RetentionDecision]:
-    rule = service.policies.retention.for_model(model.name,
-                                                 former=service._former_names(session, model))
+    retention = service.policies.retention
+    rule = retention.for_model(model.name,
+                               former=service._former_names(session, model, retention.models))
     versions = list(session.execute(select(tables.Version).where(
         tables.Version.model_id == model.id)).scalars())
     archived_rows = [v for v in versions if v.stage == Stage.ARCHIVED.value]
@@ -99,8 +100,9 @@ class RetentionMixin(GuardMixin):
             row = repo.get_version(tx.session, model, decision.version)
             files = {f.sha256 for f in row.files}
             digests |= files
-            rule = self.policies.retention.for_model(
-                model.name, former=self._former_names(tx.session, model))
+            retention = self.policies.retention
+            rule = retention.for_model(
+                model.name, former=self._former_names(tx.session, model, retention.models))
             tx.session.delete(row)
             model.updated_at = naive(tx.now)
             tx.record(events.NewEvent(

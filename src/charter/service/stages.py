@@ -56,10 +56,10 @@ class StagesMixin(GuardMixin):
                 production=reads.newest_in_stage(sql, model.id, Stage.PRODUCTION.value),
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
-            if not self.policies.gates.for_move(model.name, target,
-                                                former=self._former_names(sql, model)).empty:
+            gates = self._gates_of(sql, model, target)
+            if not gates.empty:  # the ORM rows are loaded only for a gated move
                 enforce_gates(self, tx, tx.session.get_one(tables.Model, model.id),
-                              tx.session.get_one(tables.Version, row.id), target,
+                              tx.session.get_one(tables.Version, row.id), target, gates,
                               override=override_gates, reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
             return reads.get_version_record(sql, model.name, number)
