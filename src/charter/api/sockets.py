@@ -7,8 +7,9 @@ For file bodies Charter instead takes the connection's socket for the rest of th
 request, in a thread of its own:
 
 * **upload**: after the first body message (which also sends ``100 Continue``),
-  reading is paused and the remaining ``Content-Length`` bytes are received with
-  ``recv_into`` straight into the chunks the blob writer hashes and writes;
+  reading is paused and the blob writer takes the remaining ``Content-Length`` bytes
+  itself: spliced into the blob file by the kernel (a local store on Linux), else
+  received with ``recv_into`` into the chunks it hashes and writes;
 * **download**: the headers go out through uvicorn, then the blob goes out with
   ``sendfile`` (no copy through Python), and the connection is closed.
 

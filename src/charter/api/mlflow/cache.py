@@ -9,7 +9,7 @@ costs one primary-key read; a hit then skips the use case and the JSON encoding.
 Only principals who may read every model share answers (the local admin of an
 unauthenticated server, admins, a registry-wide role): their answers do not depend
 on who asks. Others, whose view depends on their grants, are answered afresh.
-Only 200 answers are kept, each at most ``MAX_ITEM`` bytes, in a bounded LRU.
+Only answers with status 200 are kept, each at most ``MAX_ITEM`` bytes, in a bounded LRU.
 """
 
 from __future__ import annotations
@@ -76,4 +76,3 @@ def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
     if response.status_code == 200 and service.db.generation() == before:
         cache.put(key, before, bytes(response.body))
     return response
-
