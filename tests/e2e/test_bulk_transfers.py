@@ -71,14 +71,29 @@ def raw_request(server: str, head: str, body: bytes = b"") -> socket.socket:
     return sock
 
 
+def model_folder(tmp_path: Path) -> Path:
+    """A model folder holding one large file, BIG."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    return tmp_path / "model"
+
+
+def broken_pull(remote: RemoteRegistry, left_behind: bytes) -> Path:
+    """The pull cache's partial of BIG, holding what an interrupted pull left behind."""
+    partial = remote.cache.path_of(sha(BIG))
+    partial = partial.with_name(partial.name + ".partial")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(left_behind)
+    return partial
+
+
 def tmp_files(home: Path) -> list[Path]:
     return list((home / "blobs" / "tmp").iterdir())
 
 
 def test_a_large_file_goes_up_and_down_whole_and_verified(remote, server, tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
-    version = remote.register(NAME, path=tmp_path / "model")
+    model = model_folder(tmp_path)
+    version = remote.register(NAME, path=model)
     assert [(f.size, f.sha256) for f in version.files] == [(len(BIG), sha(BIG))]
     remote.download(f"models:/{NAME}/{version.version}", tmp_path / "pulled")
     assert (tmp_path / "pulled" / "weights.bin").read_bytes() == BIG
@@ -86,9 +101,8 @@ def test_a_large_file_goes_up_and_down_whole_and_verified(remote, server, tmp_pa
 
 def test_a_range_of_a_large_file_is_sent_exactly_and_the_connection_closes(remote, server,
                                                                            tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
-    version = remote.register("churn_forecast", path=tmp_path / "model")
+    model = model_folder(tmp_path)
+    version = remote.register("churn_forecast", path=model)
     url = f"{server}/api/v1/models/churn_forecast/versions/{version.version}/files/weights.bin"
     with httpx.Client(headers={"X-Charter-Actor": "ci-bot"}) as client:
         ranged = client.get(url, headers={"Range": f"bytes={MIB}-{4 * MIB}"})
@@ -103,9 +117,8 @@ def test_a_range_of_a_large_file_is_sent_exactly_and_the_connection_closes(remot
 
 
 def test_a_download_abandoned_halfway_leaves_the_server_serving(remote, server, tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
-    version = remote.register("payments_risk_model", path=tmp_path / "model")
+    model = model_folder(tmp_path)
+    version = remote.register("payments_risk_model", path=model)
     path = f"/api/v1/models/payments_risk_model/versions/{version.version}/files/weights.bin"
     for _ in range(3):
         sock = raw_request(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n"
@@ -164,26 +177,18 @@ def test_a_file_that_shrinks_while_it_is_sent_is_refused(remote, server, tmp_pat
 
 
 def test_a_broken_pull_of_a_large_file_resumes_from_its_partial(remote, tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
-    version = remote.register("lending_credit_score", path=tmp_path / "model")
-    partial = remote.cache.path_of(sha(BIG))
-    partial = partial.with_name(partial.name + ".partial")
-    partial.parent.mkdir(parents=True)
-    partial.write_bytes(BIG[:MIB + 7])  # what a pull broken by a dropped link left behind
+    model = model_folder(tmp_path)
+    version = remote.register("lending_credit_score", path=model)
+    partial = broken_pull(remote, BIG[:MIB + 7])  # as a dropped link leaves it
     remote.download(f"models:/lending_credit_score/{version.version}", tmp_path / "pulled")
     assert (tmp_path / "pulled" / "weights.bin").read_bytes() == BIG
     assert not partial.exists()
 
 
 def test_a_large_blob_that_arrives_altered_is_never_published(remote, tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
-    version = remote.register("fraud_detection_binary", path=tmp_path / "model")
-    partial = remote.cache.path_of(sha(BIG))
-    partial = partial.with_name(partial.name + ".partial")
-    partial.parent.mkdir(parents=True)
-    partial.write_bytes(b"\0" * MIB)  # wrong bytes the resumed pull builds on
+    model = model_folder(tmp_path)
+    version = remote.register("fraud_detection_binary", path=model)
+    broken_pull(remote, b"\0" * MIB)  # wrong bytes the resumed pull builds on
     with pytest.raises(IntegrityFailure):
         remote.download(f"models:/fraud_detection_binary/{version.version}", tmp_path / "bad")
     assert not remote.cache.path_of(sha(BIG)).exists()
@@ -247,13 +252,12 @@ class FlippingRelay:
 
 
 def test_an_upload_altered_on_the_way_is_refused_and_registers_nothing(server, tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
+    model = model_folder(tmp_path)
     relay = FlippingRelay(server, at=3 * MIB + 5)
     try:
         with RemoteRegistry(relay.url, actor="ci-bot", cache_dir=tmp_path / "c") as remote:
             with pytest.raises(IntegrityFailure) as refused:
-                remote.register("churn_predictor", path=tmp_path / "model")
+                remote.register("churn_predictor", path=model)
     finally:
         relay.close()
     assert relay.flipped == 1
@@ -283,7 +287,6 @@ class SlowChecksum:
 def test_an_upload_whose_checksum_finishes_after_the_answer_still_registers(
         remote, tmp_path, monkeypatch):
     monkeypatch.setattr(transfer.xxhash, "xxh3_128", SlowChecksum)
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "weights.bin").write_bytes(BIG)
-    version = remote.register("credit_limit_model", path=tmp_path / "model")
+    model = model_folder(tmp_path)
+    version = remote.register("credit_limit_model", path=model)
     assert version.files[0].sha256 == sha(BIG)
