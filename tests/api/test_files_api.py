@@ -21,9 +21,9 @@ import pytest
 import xxhash
 
 from charter.api.app import create_app
-from charter.artifacts import common
 from charter.bootstrap import build_service
 from charter.config import Settings
+from charter.fileio import writer
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -150,7 +150,7 @@ def test_a_full_disk_is_507_storage_full_and_stores_nothing(client, tmp_path, mo
     def no_room(fd, chunk):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     upload_id = upload(client, {})
-    monkeypatch.setattr(common, "write_all", no_room)  # the disk fills under the writer
+    monkeypatch.setattr(writer, "write_all", no_room)  # the disk fills under the writer
     sent = client.put(f"{API}/models/{NAME}/uploads/{upload_id}/files/model.pkl",
                       content=os.urandom(2 * 1024 * 1024), headers=ACTOR)
     refused(sent, 507, "storage.full")

@@ -1,4 +1,5 @@
-"""The pieces that move file bytes inside the kernel, over a local socket pair.
+"""The pieces that move file bytes inside the kernel (charter.fileio), over a local
+socket pair, and how the stores and the client use them.
 
 ``splice_from`` (socket -> file), ``HashBehind`` (hashes what landed, from the
 file), the client's ``_send_body`` (sendfile on a plain socket, chunks under TLS)
@@ -19,12 +20,15 @@ import time
 import pytest
 import xxhash
 
-from charter.artifacts import common
 from charter.artifacts.cache import BlobCache
-from charter.artifacts.common import HashBehind, Hasher, Writeback, splice_from
+from charter.artifacts.common import Hasher
 from charter.artifacts.local import LocalBlobStore
 from charter.client import transfer
 from charter.domain.errors import CharterError, StorageFull
+from charter.fileio import disk
+from charter.fileio.disk import Writeback
+from charter.fileio.hashing import HashBehind
+from charter.fileio.splice import CAN_SPLICE, splice_from
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
 
@@ -38,7 +42,7 @@ def send_in_thread(sock: socket.socket, data: bytes) -> threading.Thread:
     return thread
 
 
-@pytest.mark.skipif(not common.CAN_SPLICE, reason="splice is Linux only")
+@pytest.mark.skipif(not CAN_SPLICE, reason="splice is Linux only")
 def test_spliced_bytes_land_at_the_offset_and_are_hashed_from_the_file(tmp_path):
     left, right = socket.socketpair()
     right.settimeout(10)
@@ -59,7 +63,7 @@ def test_spliced_bytes_land_at_the_offset_and_are_hashed_from_the_file(tmp_path)
     assert hasher.hexdigest() == hashlib.sha256(DATA).hexdigest()
 
 
-@pytest.mark.skipif(not common.CAN_SPLICE, reason="splice is Linux only")
+@pytest.mark.skipif(not CAN_SPLICE, reason="splice is Linux only")
 def test_a_peer_that_closes_early_fails_the_splice(tmp_path):
     left, right = socket.socketpair()
     right.settimeout(10)
@@ -149,12 +153,12 @@ def test_reserving_allocates_the_blocks_and_keeps_the_size(tmp_path):
     target.write_bytes(b"head")
     fd = os.open(target, os.O_RDWR)
     try:
-        common.reserve(fd, 4, 8 * 1024 * 1024)
-        common.reserve(fd, 4, 0)  # nothing to reserve: nothing happens
+        disk.reserve(fd, 4, 8 * 1024 * 1024)
+        disk.reserve(fd, 4, 0)  # nothing to reserve: nothing happens
     finally:
         os.close(fd)
     assert target.read_bytes() == b"head"  # the size did not move
-    if common._FALLOCATE is not None:  # Linux: the blocks are there before any write
+    if disk._FALLOCATE is not None:  # Linux: the blocks are there before any write
         assert target.stat().st_blocks * 512 >= 8 * 1024 * 1024
 
 
@@ -164,7 +168,7 @@ def no_room(fd, mode, offset, count):
 
 
 def test_a_blob_the_disk_cannot_hold_is_refused_before_a_byte_is_taken(tmp_path, monkeypatch):
-    monkeypatch.setattr(common, "_FALLOCATE", no_room)
+    monkeypatch.setattr(disk, "_FALLOCATE", no_room)
     store = LocalBlobStore(tmp_path / "blobs")
     writer = store.writer()
     left, right = socket.socketpair()
@@ -183,7 +187,7 @@ def test_a_blob_the_disk_cannot_hold_is_refused_before_a_byte_is_taken(tmp_path,
 
 def test_a_pull_the_cache_disk_cannot_hold_is_storage_full_and_publishes_nothing(
         tmp_path, monkeypatch):
-    monkeypatch.setattr(common, "_FALLOCATE", no_room)
+    monkeypatch.setattr(disk, "_FALLOCATE", no_room)
     cache = BlobCache(tmp_path / "cache")
     left, right = socket.socketpair()
     left.sendall(DATA[:1000])  # the body has begun; the cache refuses before taking it
@@ -214,7 +218,7 @@ class SocketBody:
 
 
 def test_writeback_is_harmless_where_the_kernel_cannot_do_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(common, "_SYNC_FILE_RANGE", None)
+    monkeypatch.setattr(disk, "_SYNC_FILE_RANGE", None)
     fd = os.open(tmp_path / "blob", os.O_RDWR | os.O_CREAT)
     try:
         writeback = Writeback(fd, step=1024)

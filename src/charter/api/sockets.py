@@ -39,8 +39,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from charter.artifacts.common import CAN_SPLICE, Spliceable, splice_from
 from charter.domain.errors import InvalidInput
+from charter.fileio.splice import CAN_SPLICE, Spliceable, splice_from
 
 DIRECT_MIN = 1024 * 1024      # smaller bodies take the ASGI path and keep the connection
 RECEIVE_CHUNK = 1024 * 1024   # recv_into fills chunks this big before they are hashed
@@ -180,7 +180,7 @@ def _receive(sock: socket.socket, first: bytes, remaining: int, sink: Sink) -> N
 
 
 class _SocketBody:
-    """The rest of a request body, for a blob writer that splices (artifacts.common)."""
+    """The rest of a request body, for a blob writer that splices (charter.fileio)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock

@@ -22,16 +22,11 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from charter.artifacts.common import (
-    BackgroundWriter,
-    HashBehind,
-    Hasher,
-    Progress,
-    blob_name,
-    digest_mismatch,
-    reserve,
-    room_for,
-)
+from charter.artifacts.common import Hasher, blob_name, digest_mismatch, room_for
+from charter.fileio import Progress
+from charter.fileio.disk import reserve
+from charter.fileio.hashing import HashBehind
+from charter.fileio.writer import BackgroundWriter
 
 try:
     import fcntl

@@ -16,33 +16,29 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from charter.artifacts.common import (
-    CAN_SPLICE,
-    CHUNK,
-    BackgroundWriter,
     BlobInfo,
-    HashBehind,
     Hasher,
-    Progress,
-    Spliceable,
     StagedInfo,
-    Writeback,
     blob_missing,
     blob_name,
     check_digest,
     check_staged_key,
     digest_mismatch,
-    reserve,
     room_for,
     write_stream,
 )
 from charter.domain.manifest import manifest_digest
+from charter.fileio import CHUNK, Progress
+from charter.fileio.disk import Writeback, discard, fsync_dir, reserve
+from charter.fileio.hashing import HashBehind
+from charter.fileio.splice import CAN_SPLICE, Spliceable
+from charter.fileio.writer import BackgroundWriter
 
 __all__ = ["LocalBlobStore", "LocalBlobWriter", "manifest_digest", "remove_tree"]
 
@@ -51,6 +47,9 @@ def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
+# A temporary file no blob became (the bytes were already stored, or the upload failed)
+# is removed in a helper thread from this size on; one left by a stopped process is
+# collected by ``collect_partials``.
 DISCARD_IN_BACKGROUND = 64 * 1024 * 1024
 UPLOADED = "the uploaded bytes in the blob store"
 
@@ -142,7 +141,7 @@ class LocalBlobWriter:
             pass  # the write error is why we are aborting
         if not self._file.closed:
             self._file.close()
-        _discard(self._tmp)
+        discard(self._tmp, DISCARD_IN_BACKGROUND)  # the answer need not wait for it
 
 
 class LocalBlobStore:
@@ -202,7 +201,7 @@ class LocalBlobStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o444)  # published blobs are immutable
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def open(self, digest: str) -> BinaryIO:
         try:
@@ -330,30 +329,6 @@ class LocalBlobStore:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-
-
-def _discard(tmp: Path) -> None:
-    """Remove a temporary file no blob became (the same bytes were already stored, or
-    the upload failed). A large one goes in a helper thread: dropping a GiB of page
-    cache takes ~0.2 s that the answer need not wait for (a file left behind by a
-    stopped process is collected by ``collect_partials``)."""
-    try:
-        size = tmp.stat().st_size
-    except FileNotFoundError:
-        return
-    if size < DISCARD_IN_BACKGROUND:
-        tmp.unlink(missing_ok=True)
-        return
-    threading.Thread(target=tmp.unlink, kwargs={"missing_ok": True}, name="charter-discard",
-                     daemon=True).start()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:

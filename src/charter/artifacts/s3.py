@@ -32,10 +32,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from charter.artifacts.common import (
-    CHUNK,
     BlobInfo,
     Hasher,
-    Progress,
     StagedInfo,
     blob_missing,
     blob_name,
@@ -46,6 +44,7 @@ from charter.artifacts.common import (
 )
 from charter.domain.errors import InvalidInput
 from charter.domain.paths import safe_relative_path
+from charter.fileio import CHUNK, Progress
 
 PART_SIZE = 8 * 1024 * 1024       # S3's minimum is 5 MiB (except the last part)
 MAX_PARTS_IN_FLIGHT = 4

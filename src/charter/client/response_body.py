@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from charter.artifacts.common import CAN_SPLICE, CHUNK, splice_from
+from charter.fileio import CHUNK
+from charter.fileio.splice import CAN_SPLICE, splice_from
 
 PREFETCH_DEPTH = 4
 

@@ -33,16 +33,12 @@ from urllib.parse import quote, urlsplit
 
 import xxhash
 
-from charter.artifacts.common import (
-    CHUNK,
-    Progress,
-    digest_mismatch,
-    transit_mismatch,
-)
+from charter.artifacts.common import digest_mismatch, transit_mismatch
 from charter.artifacts.tree import local_files
 from charter.client.response_body import ResponseBody
 from charter.client.session import ACTOR_HEADER, Session, api_base, kind_of, tls_context
 from charter.domain.errors import CharterError, error_from_dict
+from charter.fileio import CHUNK, Progress
 
 UPLOAD_WORKERS = 4
 LARGE_FILE = 64 * 1024 * 1024
