@@ -2,9 +2,9 @@
 socket pair, and how the stores and the client use them.
 
 ``splice_from`` (socket -> file), ``HashBehind`` (hashes what landed, from the
-file), the client's ``_send_body`` (sendfile on a plain socket, chunks under TLS)
-and ``Writeback``: each must move exactly the bytes asked, and say so when the
-other end stops short.
+file), ``send_file`` through the client's ``_send_body`` (sendfile on a plain
+socket, chunks under TLS), ``FileHash`` and ``Writeback``: each must move exactly
+the bytes asked, and say so when the other end stops short.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from charter.artifacts.common import Hasher
 from charter.artifacts.local import LocalBlobStore
 from charter.client import transfer
 from charter.domain.errors import CharterError, StorageFull
-from charter.fileio import disk
+from charter.fileio import disk, sockets
 from charter.fileio.disk import Writeback
-from charter.fileio.hashing import HashBehind
-from charter.fileio.splice import CAN_SPLICE, splice_from
+from charter.fileio.hashing import FileHash, HashBehind
+from charter.fileio.splice import CAN_SPLICE, SocketSource, splice_from
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
 
@@ -86,7 +86,7 @@ class FakeConnection:
 @pytest.mark.parametrize("tls", [False, True])
 def test_a_body_is_sent_whole_by_sendfile_or_in_chunks_under_tls(tmp_path, monkeypatch, tls):
     if tls:  # the socket passes for a TLS one: sendfile cannot encrypt
-        monkeypatch.setattr(transfer.ssl, "SSLSocket", socket.socket)
+        monkeypatch.setattr(sockets.ssl, "SSLSocket", socket.socket)
     source = tmp_path / "weights.bin"
     source.write_bytes(DATA)
     left, right = socket.socketpair()
@@ -118,7 +118,7 @@ def test_the_upload_hash_thread_hashes_exactly_the_listed_size(tmp_path):
     source = tmp_path / "weights.bin"
     source.write_bytes(DATA + b"appended after it was listed")
     assert transfer.hash_file(source, len(DATA)) == hashlib.sha256(DATA).hexdigest()
-    checksum = transfer._HashThread(source, len(DATA), xxhash.xxh3_128).result()
+    checksum = FileHash(source, len(DATA), xxhash.xxh3_128).result()
     assert checksum == xxhash.xxh3_128(DATA).hexdigest()
     with pytest.raises(CharterError):
         transfer.hash_file(source, len(DATA) + 1000)
@@ -141,7 +141,7 @@ def test_a_stopped_hash_thread_gives_no_digest_rather_than_a_partial_one(tmp_pat
         def hexdigest(self) -> str:
             return self._inner.hexdigest()
 
-    hashing = transfer._HashThread(source, len(DATA), Slow)
+    hashing = FileHash(source, len(DATA), Slow)
     started.wait(5)
     hashing.stop()
     with pytest.raises(RuntimeError, match="stopped"):
@@ -203,18 +203,12 @@ def test_a_pull_the_cache_disk_cannot_hold_is_storage_full_and_publishes_nothing
     assert not cache.has(hashlib.sha256(DATA).hexdigest(), len(DATA))
 
 
-class SocketBody:
-    """A body on a socket that splices, as the server's and the client's do."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+class SocketBody(SocketSource):
+    """A body on a socket that splices, as the server's and the client's do; a pull
+    may also iterate it (the client's can)."""
 
     def __iter__(self):
         return iter(())
-
-    def splice_into(self, fd: int, offset: int, count: int, written) -> bool:
-        splice_from(self._sock, fd, offset, count, written)
-        return True
 
 
 def test_writeback_is_harmless_where_the_kernel_cannot_do_it(tmp_path, monkeypatch):
@@ -234,3 +228,17 @@ def _read_all(sock: socket.socket) -> bytes:
         chunks.append(chunk)
     sock.close()
     return b"".join(chunks)
+
+
+def test_receiving_an_exact_count_takes_that_many_bytes_and_no_more():
+    left, right = socket.socketpair()
+    sender = send_in_thread(left, DATA)
+    try:
+        first = sockets.receive_exactly(right, 1_000_000)
+        rest = sockets.receive_exactly(right, len(DATA) - 1_000_000)
+        assert bytes(first) + bytes(rest) == DATA
+        with pytest.raises(ConnectionResetError):  # the sender closed: no byte is left
+            sockets.receive_exactly(right, 1)
+    finally:
+        right.close()
+        sender.join()

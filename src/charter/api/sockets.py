@@ -40,7 +40,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from charter.domain.errors import InvalidInput
-from charter.fileio.splice import CAN_SPLICE, Spliceable, splice_from
+from charter.fileio.sockets import receive_exactly
+from charter.fileio.splice import SocketSource, Spliceable
 
 DIRECT_MIN = 1024 * 1024      # smaller bodies take the ASGI path and keep the connection
 RECEIVE_CHUNK = 1024 * 1024   # recv_into fills chunks this big before they are hashed
@@ -162,35 +163,14 @@ async def receive_body(request: Request, connection: Connection, sink: Sink) -> 
 def _receive(sock: socket.socket, first: bytes, remaining: int, sink: Sink) -> None:
     if first:
         sink.write(first)
-    if remaining and sink.receive(_SocketBody(sock), remaining):
+    if remaining and sink.receive(SocketSource(sock), remaining):
         return  # spliced from the socket into the blob file (a local store, Linux)
     while remaining:
         # A fresh chunk each time: the writer hands it to its own thread, so a
         # reused buffer could be overwritten before it reached the disk.
-        chunk = bytearray(min(RECEIVE_CHUNK, remaining))
-        view = memoryview(chunk)
-        filled = 0
-        while filled < len(chunk):
-            count = sock.recv_into(view[filled:])
-            if not count:
-                raise ConnectionResetError("the client closed the connection mid-body")
-            filled += count
-        sink.write(view)
-        remaining -= filled
-
-
-class _SocketBody:
-    """The rest of a request body, for a blob writer that splices (charter.fileio)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-
-    def splice_into(self, fd: int, offset: int, count: int,
-                    written: Callable[[int], None]) -> bool:
-        if not CAN_SPLICE:
-            return False
-        splice_from(self._sock, fd, offset, count, written)
-        return True
+        chunk = receive_exactly(sock, min(RECEIVE_CHUNK, remaining))
+        sink.write(chunk)
+        remaining -= len(chunk)
 
 
 def _content_length(request: Request) -> int | None:

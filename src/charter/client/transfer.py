@@ -21,10 +21,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import ssl
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +37,11 @@ from charter.client.response_body import ResponseBody
 from charter.client.session import ACTOR_HEADER, Session, api_base, kind_of, tls_context
 from charter.domain.errors import CharterError, error_from_dict
 from charter.fileio import CHUNK, Progress
+from charter.fileio.hashing import FileHash
+from charter.fileio.sockets import send_file
 
 UPLOAD_WORKERS = 4
 LARGE_FILE = 64 * 1024 * 1024
-SEND_STEP = 16 * 1024 * 1024    # sendfile calls between progress reports
-HASH_BUFFER = 1024 * 1024
 SHA256_HEADER = "X-Charter-Sha256"
 
 
@@ -126,7 +124,7 @@ class Transfers:
                    "Content-Length": str(local.size)}
         if expected:
             headers[SHA256_HEADER] = expected
-        checking = None if expected else _HashThread(local.file, local.size, xxhash.xxh3_128)
+        checking = None if expected else FileHash(local.file, local.size, xxhash.xxh3_128)
         connection, prefix = self._connect()
         try:
             with open(local.file, "rb") as stream:
@@ -147,7 +145,7 @@ class Transfers:
             raise
         finally:
             connection.close()
-        if checking is not None and answer.get("xxh3_128") != (mine := checking.result()):
+        if checking is not None and answer.get("xxh3_128") != (mine := _result(checking)):
             raise transit_mismatch(mine, str(answer.get("xxh3_128")), local.path)
         if expected and answer["sha256"] != expected:
             raise digest_mismatch(expected, answer["sha256"], f"{local.path} as the server "
@@ -223,7 +221,7 @@ def _upload_all(transfers: Transfers, upload: str, files: list[LocalFile],
 
 def hash_file(path: Path, size: int) -> str:
     """The sha256 of a file's first ``size`` bytes (its size when it was listed)."""
-    return _HashThread(path, size, hashlib.sha256).result()
+    return _result(FileHash(path, size, hashlib.sha256))
 
 
 # ---- streams ---------------------------------------------------------------------------
@@ -231,63 +229,18 @@ def hash_file(path: Path, size: int) -> str:
 def _send_body(connection: http.client.HTTPConnection, stream: BinaryIO, size: int,
                progress: Progress | None) -> None:
     """Send exactly ``size`` bytes of ``stream``: by the kernel on a plain socket."""
-    sock = connection.sock
-    plain = not isinstance(sock, ssl.SSLSocket)
-    sent = 0
-    while sent < size:
-        step = min(SEND_STEP, size - sent)
-        if plain:
-            count = sock.sendfile(stream, sent, step)
-        else:
-            chunk = stream.read(min(CHUNK, step))
-            sock.sendall(chunk)
-            count = len(chunk)
-        if not count:
-            raise file_changed(stream.name)
-        sent += count
-        if progress:
-            progress(count)
+    try:
+        send_file(connection.sock, stream, size, progress)
+    except EOFError:
+        raise file_changed(stream.name) from None
 
 
-class _HashThread:
-    """A hash (``new()``, hex) of the first ``size`` bytes of a file, computed in a helper
-    thread."""
-
-    def __init__(self, path: Path, size: int, new: Callable[[], Any]) -> None:
-        self._path, self._size, self._new = path, size, new
-        self._stopped = threading.Event()
-        self._digest: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="charter-hash", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            hasher, done = self._new(), 0
-            buffer = bytearray(HASH_BUFFER)
-            view = memoryview(buffer)
-            with open(self._path, "rb", buffering=0) as stream:
-                while done < self._size and not self._stopped.is_set():
-                    count = stream.readinto(view[:min(HASH_BUFFER, self._size - done)])
-                    if not count:
-                        raise file_changed(str(self._path))
-                    hasher.update(view[:count])
-                    done += count
-            if done == self._size:  # a stopped hash has no digest: never a partial one
-                self._digest = hasher.hexdigest()
-        except BaseException as error:  # noqa: BLE001 - raised by result()
-            self._error = error
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def result(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        if self._digest is None:
-            raise RuntimeError("the hash was stopped before it finished")
-        return self._digest
+def _result(hashing: FileHash) -> str:
+    """The file's hash; ``upload.file_changed`` if it became shorter than its listed size."""
+    try:
+        return hashing.result()
+    except EOFError:
+        raise file_changed(str(hashing.path)) from None
 
 
 def file_changed(name: str) -> CharterError:

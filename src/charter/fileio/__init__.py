@@ -3,7 +3,7 @@
 Standard library only, and nothing else of Charter (README.md): the blob stores, the
 server's socket path and the client build on it. ``disk`` asks the kernel about a file's
 blocks, ``writer`` writes beside the caller, ``hashing`` hashes beside it, ``splice``
-moves socket bytes into a file.
+moves socket bytes into a file, ``sockets`` moves file bytes onto a socket.
 """
 
 from __future__ import annotations

@@ -68,3 +68,17 @@ def splice_from(sock: socket.socket, fd: int, offset: int, count: int,
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+class SocketSource:
+    """The next bytes on a socket, as a source a file writer can splice (``Spliceable``)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def splice_into(self, fd: int, offset: int, count: int,
+                    written: Callable[[int], None]) -> bool:
+        if not CAN_SPLICE:
+            return False
+        splice_from(self._sock, fd, offset, count, written)
+        return True
