@@ -6,6 +6,7 @@ staging area, partial writes, and confinement of every key to the store's root.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -106,6 +107,45 @@ def test_copy_out_verifies_the_digest_and_publishes_only_good_bytes(store, tmp_p
         store.copy_to(digest, tmp_path / "bad" / "model.pkl")
     assert not (tmp_path / "bad" / "model.pkl").exists()
     assert [p.name for p in (tmp_path / "bad").iterdir()] == []
+
+
+def test_a_file_stored_and_copied_out_reports_every_byte_it_moved(store, tmp_path):
+    data = os.urandom(PART + 300_000)  # S3: more than one part
+    source = tmp_path / "weights.bin"
+    source.write_bytes(data)
+    stored: list[int] = []
+    digest, size = store.put_file(source, stored.append)
+    assert (digest, size) == (sha(data), len(data)) and sum(stored) == len(data)
+    copied: list[int] = []
+    store.copy_to(digest, tmp_path / "out" / "weights.bin", copied.append)
+    assert sum(copied) == len(data)
+    assert (tmp_path / "out" / "weights.bin").read_bytes() == data
+    assert list(store.digests()) == [digest]
+
+
+class BrokenStream(io.RawIOBase):
+    """A stream whose disk fails after ``good`` bytes."""
+
+    def __init__(self, good: int) -> None:
+        self._left = good
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._left:
+            raise OSError(errno.EIO, "the disk failed mid-read")
+        count = min(len(buffer), self._left)
+        buffer[:count] = os.urandom(count)
+        self._left -= count
+        return count
+
+
+def test_a_stream_that_fails_midway_stores_nothing(store):
+    with pytest.raises(OSError, match="mid-read"):
+        store.put_stream(io.BufferedReader(BrokenStream(PART + 10)))
+    assert list(store.blobs()) == []
+    assert store.collect_partials() == 0  # the writer was aborted: nothing to collect
 
 
 def _tamper(store, digest: str, data: bytes) -> None:

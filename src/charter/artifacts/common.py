@@ -23,12 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
 
 import xxhash
 
 from charter.domain.errors import IntegrityFailure, NotFound, StorageFull
-from charter.fileio import CHUNK, Progress
 
 # service/uploads.py names the source an upload's writer may splice from by this
 # import; the type is charter.fileio's, and that import moves with service/'s rework.
@@ -133,23 +131,3 @@ def transit_mismatch(mine: str, theirs: str, what: str) -> IntegrityFailure:
         f"{what}: the server received bytes whose XXH3-128 is {theirs}, not this file's {mine}",
         "the file changed while it was sent, or the bytes were altered on the way; "
         "send it again", {"expected": mine, "actual": theirs})
-
-
-class StreamWriter(Protocol):
-    def write(self, chunk: bytes) -> None: ...
-    def commit(self) -> tuple[str, int]: ...
-    def abort(self) -> None: ...
-
-
-def write_stream(writer: StreamWriter, stream: BinaryIO,
-                 progress: Progress | None = None) -> tuple[str, int]:
-    """Copy ``stream`` into a blob writer and commit it -> (sha256, size); abort on failure."""
-    try:
-        while chunk := stream.read(CHUNK):
-            writer.write(chunk)
-            if progress:
-                progress(len(chunk))
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.commit()

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from charter.artifacts.base import BlobStoreBase
 from charter.artifacts.common import (
     BlobInfo,
     Hasher,
@@ -31,10 +32,9 @@ from charter.artifacts.common import (
     check_staged_key,
     digest_mismatch,
     room_for,
-    write_stream,
 )
 from charter.domain.manifest import manifest_digest
-from charter.fileio import CHUNK, Progress
+from charter.fileio import CHUNK
 from charter.fileio.disk import Writeback, discard, fsync_dir, reserve
 from charter.fileio.hashing import HashBehind
 from charter.fileio.splice import CAN_SPLICE, Spliceable
@@ -144,7 +144,7 @@ class LocalBlobWriter:
         discard(self._tmp, DISCARD_IN_BACKGROUND)  # the answer need not wait for it
 
 
-class LocalBlobStore:
+class LocalBlobStore(BlobStoreBase):
     #: The S3 store wants the digest before the bytes (it writes straight to the final
     #: key); this one hashes on the way and renames, so it does not need it.
     wants_digest_first = False
@@ -184,15 +184,6 @@ class LocalBlobStore:
     def writer(self, expected: str | None = None) -> LocalBlobWriter:
         return LocalBlobWriter(self, expected)
 
-    def put_stream(self, stream: BinaryIO, progress: Progress | None = None,
-                   expected: str | None = None) -> tuple[str, int]:
-        """Store a stream; returns (sha256, size). Identical content is stored once."""
-        return write_stream(self.writer(expected), stream, progress)
-
-    def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
-        with open(path, "rb") as stream:
-            return self.put_stream(stream, progress)
-
     def publish(self, tmp: Path, digest: str) -> None:
         final = self.path_of(digest)
         if final.exists():
@@ -222,33 +213,11 @@ class LocalBlobStore:
                 left -= len(chunk)
                 yield chunk
 
-    def copy_to(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
-        """Copy a blob out, verifying its digest on the way; publish dest atomically."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        hasher = Hasher()
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".charter-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in self.iter_chunks(digest):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    if progress:
-                        progress(len(chunk))
-            if hasher.hexdigest() != digest:
-                raise digest_mismatch(digest, hasher.hexdigest(), f"stored blob {digest}")
-            os.replace(tmp_name, dest)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-
     def delete(self, digest: str) -> None:
         path = self.path_of(digest)
         if path.exists():
             os.chmod(path, 0o644)
             path.unlink(missing_ok=True)
-
-    def digests(self) -> Iterator[str]:
-        for info in self.blobs():
-            yield info.digest
 
     def blobs(self) -> Iterator[BlobInfo]:
         for prefix in sorted(self._blobs.iterdir()):

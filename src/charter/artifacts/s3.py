@@ -19,18 +19,16 @@ Memory stays flat: at most ``MAX_PARTS_IN_FLIGHT`` parts are buffered at once.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import threading
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from charter.artifacts.base import BlobStoreBase
 from charter.artifacts.common import (
     BlobInfo,
     Hasher,
@@ -40,11 +38,10 @@ from charter.artifacts.common import (
     check_digest,
     check_staged_key,
     digest_mismatch,
-    write_stream,
 )
 from charter.domain.errors import InvalidInput
 from charter.domain.paths import safe_relative_path
-from charter.fileio import CHUNK, Progress
+from charter.fileio import CHUNK
 
 PART_SIZE = 8 * 1024 * 1024       # S3's minimum is 5 MiB (except the last part)
 MAX_PARTS_IN_FLIGHT = 4
@@ -152,7 +149,7 @@ class S3BlobWriter:
                 pass
 
 
-class S3BlobStore:
+class S3BlobStore(BlobStoreBase):
     wants_digest_first = True
 
     def __init__(self, bucket: str, prefix: str = "", *, client: Any = None,
@@ -196,14 +193,6 @@ class S3BlobStore:
 
     def writer(self, expected: str | None = None) -> S3BlobWriter:
         return S3BlobWriter(self, expected)
-
-    def put_stream(self, stream: BinaryIO, progress: Progress | None = None,
-                   expected: str | None = None) -> tuple[str, int]:
-        return write_stream(self.writer(expected), stream, progress)
-
-    def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
-        with open(path, "rb") as stream:
-            return self.put_stream(stream, progress)
 
     def _head(self, digest: str) -> dict[str, Any] | None:
         try:
@@ -250,23 +239,6 @@ class S3BlobStore:
         finally:
             body.close()
 
-    def copy_to(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        hasher = Hasher()
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".charter-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in self.iter_chunks(digest):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    if progress:
-                        progress(len(chunk))
-            if hasher.hexdigest() != digest:
-                raise digest_mismatch(digest, hasher.hexdigest(), f"stored blob {digest}")
-            os.replace(tmp_name, dest)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
-
     def delete(self, digest: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(blob_name(digest)))
 
@@ -283,10 +255,6 @@ class S3BlobStore:
             digest = name.replace("/", "")
             if len(name) == 65 and name[2] == "/" and len(digest) == 64:
                 yield BlobInfo(digest, int(item["Size"]), item["LastModified"])
-
-    def digests(self) -> Iterator[str]:
-        for info in self.blobs():
-            yield info.digest
 
     def collect_partials(self, before: datetime | None = None) -> int:
         """Abort multipart uploads and drop tmp/ objects older than ``before``; how many."""
