@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from charter import __version__
+from charter._version import __version__
 from charter.api import access
 from charter.api.delivery import install_worker
 from charter.api.errors import (

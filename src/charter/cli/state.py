@@ -8,11 +8,11 @@ from typing import Any
 
 import typer
 
+from charter.connection import DATABASE_SCHEMES, connect
+
 # A registry is the embedded RegistryService or the remote client: both have the same
 # methods, and the CLI uses nothing else, so it is typed by that shared surface.
 Registry = Any
-
-_DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 
 
 @dataclass
@@ -26,9 +26,7 @@ class State:
     def registry(self) -> Registry:
         # Built on first use, so `--help` and usage errors never open a database.
         if self._registry is None:
-            import charter
-
-            self._registry = charter.connect(self.registry_url or None, **self.overrides())
+            self._registry = connect(self.registry_url or None, **self.overrides())
         return self._registry
 
     def overrides(self) -> dict[str, Any]:
@@ -40,7 +38,7 @@ class State:
         """The Settings overrides connect() would derive, for commands that need no service."""
         target = self.registry_url or ""
         given = self.overrides()
-        if target.startswith(_DATABASE_SCHEMES):
+        if target.startswith(DATABASE_SCHEMES):
             given["database_url"] = target
         elif target:
             given.setdefault("home", Path(target))

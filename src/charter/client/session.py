@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from charter import __version__
+from charter._version import __version__
 from charter.domain.errors import CharterError, error_from_dict
 
 API_PREFIX = "/api/v1"

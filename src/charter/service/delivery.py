@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from charter import __version__
+from charter._version import __version__
 from charter.domain.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import charter
+from charter._version import __version__
 from charter.domain.errors import IntegrityFailure, InvalidInput
 from charter.domain.events import GENESIS_HASH, NewEvent, first_break, hashed_fields
 from charter.store import bulk
@@ -90,7 +90,7 @@ def export_registry(registry: Any, dest: Path) -> dict[str, Any]:
     for digest in digests:
         registry.blobs.copy_to(digest, blob_path(dest, digest))
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "charter_version": charter.__version__, "chain_head": head, "files": files,
+                "charter_version": __version__, "chain_head": head, "files": files,
                 "blobs": len(digests)}
     # Written last: a folder with a manifest is a complete export.
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
