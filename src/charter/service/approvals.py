@@ -28,6 +28,7 @@ from charter.domain.values import check_reason
 from charter.service.convert import naive, utc
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
+from charter.store import events as audit_log
 from charter.store import repository as repo
 from charter.store import tables
 from charter.store.database import WriteTx
@@ -55,12 +56,8 @@ def decisions_of(request: tables.ApprovalRequest) -> list[Decision]:
 
 def registrant(session: Session, model: tables.Model, number: int) -> str | None:
     """Who registered the version, from its ``version_registered`` event."""
-    return session.execute(
-        select(tables.Event.actor)
-        .where(tables.Event.model_key.in_(repo.model_keys(session, model)),
-               tables.Event.version == number,
-               tables.Event.action == events.VERSION_REGISTERED)
-        .order_by(tables.Event.seq.desc()).limit(1)).scalar_one_or_none()
+    return audit_log.actor_of(session, repo.model_keys(session, model), number,
+                              events.VERSION_REGISTERED)
 
 
 class ApprovalsMixin(GuardMixin):

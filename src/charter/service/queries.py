@@ -3,27 +3,26 @@ history, the event feed, audit verification and lint (downloads: service.files).
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from charter.domain.access import READ, READ_ALL
 from charter.domain.errors import InvalidInput, NotFound
-from charter.domain.events import NewEvent, first_break, format_time, hashed_fields
-from charter.domain.history import PastEvent, Snapshot, replay
+from charter.domain.events import first_break, format_time
+from charter.domain.history import Snapshot, replay
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import Finding
 from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
-from charter.service.convert import event_record
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
-from charter.store import reads, tables
+from charter.store import events as audit_log
+from charter.store import reads
 from charter.store import repository as repo
 
 AUDIT_BATCH = 2000
@@ -70,13 +69,8 @@ class QueriesMixin(GuardMixin):
 
     def _past_target(self, session: Session, model: Row[Any], uri: ModelUri,
                      as_of: datetime) -> int:
-        rows = session.execute(
-            select(tables.Event).where(
-                tables.Event.model_key.in_(_model_keys(session, model)),
-                tables.Event.time <= format_time(as_of))
-            .order_by(tables.Event.seq)).scalars()
-        snapshot = replay([PastEvent(r.action, r.version, r.to_stage, json.loads(r.payload))
-                           for r in rows])
+        snapshot = replay(audit_log.past_events(session, _model_keys(session, model),
+                                                format_time(as_of)))
         if uri.version is not None:
             if uri.version not in snapshot.stages:
                 raise NotFound("version.not_found",
@@ -115,12 +109,8 @@ class QueriesMixin(GuardMixin):
         with self._read() as session:
             model, _ = reads.get_model_row(session, name)
             self._require(READ, model)
-            query = select(tables.Event).where(
-                tables.Event.model_key.in_(_model_keys(session, model)))
-            if version is not None:
-                query = query.where(tables.Event.version == version)
-            rows = session.execute(query.order_by(tables.Event.seq.desc()).limit(limit))
-            return [event_record(r) for r in reversed(list(rows.scalars()))]
+            return audit_log.model_history(session, _model_keys(session, model),
+                                           version=version, limit=limit)
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
         check_limit(limit)
@@ -128,29 +118,24 @@ class QueriesMixin(GuardMixin):
             raise InvalidInput("after.invalid", f"after must be a sequence number >= 0, "
                                f"got {after!r}", "pass the seq of the last event you saw, or 0")
         self._require_registry(READ_ALL)
-        with self._read() as session:
-            rows = session.execute(select(tables.Event).where(tables.Event.seq > after)
-                                   .order_by(tables.Event.seq).limit(limit)).scalars()
-            return [event_record(r) for r in rows]
+        with self._snapshot() as reader:
+            return audit_log.feed(reader, after=after, limit=limit)
 
     def verify_audit(self) -> AuditReport:
         """Walk the whole chain; name the first event whose content or link was altered."""
         self._require_registry(READ_ALL)
         prev_hash, expected, checked = "0" * 64, 1, 0
-        with self._read() as session:
+        with self._snapshot() as reader:
             while True:
-                rows = list(session.execute(
-                    select(tables.Event).where(tables.Event.seq >= expected)
-                    .order_by(tables.Event.seq).limit(AUDIT_BATCH)).scalars())
+                rows = audit_log.chain_from(reader, expected, AUDIT_BATCH)
                 broken, prev_hash, expected = first_break(
-                    [(_stored_fields(r), r.prev_hash, r.hash) for r in rows], prev_hash,
-                    expected)
+                    [(r.hashed(), r.prev_hash, r.hash) for r in rows], prev_hash, expected)
                 if broken:
                     return AuditReport(False, broken.seq - 1, broken.seq, broken.problem)
                 checked += len(rows)
                 if len(rows) < AUDIT_BATCH:
                     break
-            head = session.get_one(tables.ChainHead, 1)
+            head = audit_log.chain_head(reader)
         if head.seq != checked or head.hash != prev_hash:
             return AuditReport(False, checked, checked + 1 if head.seq > checked else head.seq + 1,
                                "events recorded in the chain head are missing")
@@ -197,14 +182,6 @@ def artifact_location(version: VersionRecord) -> str:
     if version.files:
         return f"charter:/models/{quote(version.name, safe='')}/versions/{version.version}/files"
     return version.source
-
-
-def _stored_fields(row: tables.Event) -> dict:  # type: ignore[type-arg]
-    return hashed_fields(
-        seq=row.seq, time=row.time, actor=row.actor,
-        event=NewEvent(row.action, row.model, row.version, row.from_stage, row.to_stage,
-                       row.reason, json.loads(row.payload)),
-        correlation_id=row.correlation_id)
 
 
 def _model_keys(session: Session, model: Row[Any]) -> list[str]:

@@ -27,22 +27,13 @@ from charter.domain.retention import (
 )
 from charter.service.convert import naive, utc
 from charter.service.guard import GuardMixin
+from charter.store import events as audit_log
 from charter.store import repository as repo
 from charter.store import tables
 from charter.store.database import WriteTx
 
 log = logging.getLogger("charter.retention")
 PURGE_GRACE = timedelta(hours=24)  # as charter gc: a blob written since may be in use again
-
-
-def production_history(session: Session, model: tables.Model) -> list[int]:
-    """Every version that was ever in Production, in the order they got there."""
-    rows = session.execute(
-        select(tables.Event.version).where(
-            tables.Event.model_key.in_(repo.model_keys(session, model)),
-            tables.Event.to_stage == Stage.PRODUCTION.value)
-        .order_by(tables.Event.seq))
-    return [v for v in rows.scalars() if v is not None]
 
 
 def model_decisions(service: GuardMixin, session: Session, model: tables.Model,
@@ -55,7 +46,8 @@ def model_decisions(service: GuardMixin, session: Session, model: tables.Model,
     archived_rows = [v for v in versions if v.stage == Stage.ARCHIVED.value]
     if not archived_rows:
         return []
-    history = production_history(session, model)
+    # Every version that was ever in Production, in the order they got there.
+    history = audit_log.production_history(session, repo.model_keys(session, model))
     aliases: dict[int, list[str]] = {}
     for alias, version_id in session.execute(select(tables.Alias.alias, tables.Alias.version_id)
                                              .where(tables.Alias.model_id == model.id)):

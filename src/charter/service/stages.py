@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from charter.domain import events
 from charter.domain.access import REGISTER, ROLLBACK
 from charter.domain.lifecycle import (
@@ -21,6 +19,7 @@ from charter.domain.values import check_reason
 from charter.service.gates import enforce_gates
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
+from charter.store import events as audit_log
 from charter.store import reads, tables
 from charter.store import repository as repo
 from charter.store.database import WriteTx
@@ -84,14 +83,9 @@ class StagesMixin(GuardMixin):
             return reads.get_version_record(tx.session, model.name, changes[-1].version)
 
     def _production_history(self, tx: WriteTx, model: tables.Model) -> list[int]:
-        keys = repo.model_keys(tx.session, model)
-        rows = tx.session.execute(
-            select(tables.Event.version).where(
-                tables.Event.model_key.in_(keys), tables.Event.to_stage == "Production",
-                tables.Event.action.in_([events.STAGE_CHANGED, events.ROLLED_BACK,
-                                         events.VERSION_IMPORTED]))
-            .order_by(tables.Event.seq))
-        return [v for v in rows.scalars() if v is not None]
+        return audit_log.production_history(
+            tx, repo.model_keys(tx.session, model),
+            actions=(events.STAGE_CHANGED, events.ROLLED_BACK, events.VERSION_IMPORTED))
 
     def _apply(self, tx: WriteTx, model: Any, changes: list[StageChange],
                action: str, reason: str) -> None:

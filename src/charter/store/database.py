@@ -33,8 +33,9 @@ from charter.domain.events import (
     hashed_fields,
     parse_time,
 )
-from charter.store import outbox
-from charter.store.driver import Reader, Snapshots, prepare_sqlite, reader_for
+from charter.store import events, outbox
+from charter.store.driver import Reader, Snapshots, prepare_sqlite, session_reader
+from charter.store.events import ChainPosition, StoredEvent
 
 SQLITE_BUSY_TIMEOUT_S = 60
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
@@ -99,42 +100,13 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as this transaction wrote it (what the webhook outbox needs of it)."""
-
-    seq: int
-    time: str
-    actor: str
-    action: str
-    model: str
-    version: int | None
-    from_stage: str | None
-    to_stage: str | None
-    reason: str
-    correlation_id: str
-    payload: str
-    hash: str
-
-
-@dataclass
-class ChainPosition:
-    seq: int
-    hash: str
-    time: str
-
-
-_INSERT_EVENT = ("INSERT INTO events (seq, time, actor, action, model, model_key, version, "
-                 "from_stage, to_stage, reason, correlation_id, payload, prev_hash, hash) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
 @dataclass
 class WriteTx:
     """One write transaction: the session, and the events it appends to the chain.
 
-    ``sql()`` is the same transaction's driver connection, for the hot writes that
-    are plain SQL; events are inserted that way as they are recorded.
+    The store's functions take it as their connection (``driver.Conn``); ``sql()`` is
+    the transaction's driver connection, for the store modules written in plain SQL,
+    and ``session`` its ORM session, for the others.
     """
 
     session: Session
@@ -142,27 +114,31 @@ class WriteTx:
     now: datetime
     correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _head: ChainPosition | None = None
-    events: list[RecordedEvent] = field(default_factory=list)
+    events: list[StoredEvent] = field(default_factory=list)
+    _reader: Reader | None = None
 
     def sql(self) -> Reader:
         """The driver connection of this transaction (ORM changes so far flushed first)."""
-        return reader_for(self.session)
+        if self._reader is None:
+            self._reader = session_reader(self.session)
+        else:
+            self.session.flush()
+        return self._reader
 
-    def record(self, new: NewEvent) -> RecordedEvent:
+    def record(self, new: NewEvent) -> StoredEvent:
+        """Append an event to the chain, in this transaction."""
         head = self._head
         assert head is not None, "the write turn was not taken"
         seq, time = head.seq + 1, format_time(self.now)
         fields = hashed_fields(seq=seq, time=time, actor=self.actor, event=new,
                                correlation_id=self.correlation_id)
-        row = RecordedEvent(
+        row = StoredEvent(
             seq=seq, time=time, actor=self.actor, action=new.action, model=new.model,
             version=new.version, from_stage=new.from_stage, to_stage=new.to_stage,
             reason=new.reason, correlation_id=self.correlation_id,
-            payload=canonical_json(new.payload), hash=chain_hash(head.hash, fields))
-        self.sql().run(_INSERT_EVENT, (
-            seq, time, row.actor, row.action, row.model, row.model.lower(), row.version,
-            row.from_stage, row.to_stage, row.reason, row.correlation_id, row.payload,
-            head.hash, row.hash))
+            payload=canonical_json(new.payload), prev_hash=head.hash,
+            hash=chain_hash(head.hash, fields))
+        events.append(self, row)
         head.seq, head.hash, head.time = seq, row.hash, time
         self.events.append(row)
         return row
@@ -237,9 +213,6 @@ class Database:
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = _file_turn_for(self.url)
         self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
-        self._head_query = "SELECT seq, hash, time FROM chain_head WHERE id = 1"
-        if self.dialect == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises
-            self._head_query += " FOR UPDATE"
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
@@ -255,8 +228,7 @@ class Database:
     def generation(self) -> int:
         """The chain head's seq: it moves with every change to the registry, in any process."""
         with self._snapshots.read() as reader:
-            row = reader.one("SELECT seq FROM chain_head WHERE id = 1")
-        return int(row[0]) if row else 0
+            return events.head_seq(reader)
 
     @property
     def turn_can_wait(self) -> bool:
@@ -293,19 +265,18 @@ class Database:
         # SQLite's busy handler sleeps and retries; threads of one process queue on a
         # lock instead (other processes still meet the busy timeout).
         with self._turn(), self._writer.begin() as session:
-            seq, last_hash, last_time = reader_for(session).one(self._head_query)  # type: ignore[misc]
-            head = ChainPosition(seq, last_hash, last_time or "")
+            reader = session_reader(session)
+            head = events.chain_head(reader, lock=True)
             # The clock is read only once the turn is ours, and never behind the last
             # event: times along the chain do not go backwards, even across replicas.
             now = clock()
             if head.time and format_time(now) < head.time:
                 now = parse_time(head.time)
-            tx = WriteTx(session=session, actor=actor, now=now, _head=head)
+            tx = WriteTx(session=session, actor=actor, now=now, _head=head, _reader=reader)
             yield tx
             if tx.events:  # webhook deliveries commit with their events, or not at all
                 outbox.enqueue(session, tx.events, now)
-                tx.sql().run("UPDATE chain_head SET seq = ?, hash = ?, time = ? WHERE id = 1",
-                             (head.seq, head.hash, head.time))
+                events.move_head(tx, head)
             session.flush()
 
     @contextmanager

@@ -8,8 +8,10 @@ run on the DBAPI cursor. Everything is still a bound parameter: no value is ever
 formatted into SQL text.
 
 A ``Reader`` wraps the connection of one transaction. ``reader_for`` turns
-whatever a caller holds — a Reader, an ORM Session or a Core Connection — into
-one, on the same transaction, so a write can read what it has just written.
+whatever a caller holds — a Reader (``Database.snapshot()``), an ORM Session
+(``Database.read()``) or a write transaction (``Database.write()``) — into one, on
+the same transaction, so a write can read what it has just written. The store
+modules written in plain SQL take any of the three as ``Conn``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from charter.store.database import WriteTx
 
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
@@ -71,6 +76,11 @@ class Reader:
         cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
         return cursor.fetchone()  # type: ignore[no-any-return]
 
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        row = self.one(sql, params)
+        return row[0] if row is not None else None
+
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         """A statement that returns no rows; the number of rows it changed."""
         cursor = self._cursor
@@ -82,15 +92,26 @@ class Reader:
         return "postgresql" if self._pyformat else "sqlite"
 
 
-def reader_for(conn: Any) -> Reader:
-    """A Reader on the transaction ``conn`` belongs to (Reader, Session or Connection)."""
+# What a plain-SQL store function runs on: a read snapshot, an ORM session, or a write.
+Conn: TypeAlias = "Reader | Session | WriteTx"
+
+
+def reader_for(conn: Conn) -> Reader:
+    """A Reader on the transaction ``conn`` belongs to."""
     if isinstance(conn, Reader):
         return conn
     if isinstance(conn, Session):
-        conn.flush()  # what the write has added so far must be visible to its reads
-        conn = conn.connection()
-    assert isinstance(conn, Connection), type(conn)
-    return Reader(conn.connection.driver_connection, conn.dialect.name)
+        return session_reader(conn)
+    return conn.sql()
+
+
+def session_reader(session: Session) -> Reader:
+    """A Reader on an ORM session's transaction, its changes so far flushed first (what a
+    write has added must be visible to its reads)."""
+    session.flush()
+    connection = session.connection()
+    assert isinstance(connection, Connection), type(connection)
+    return Reader(connection.connection.driver_connection, connection.dialect.name)
 
 
 def utc(moment: datetime) -> datetime:
@@ -103,16 +124,30 @@ def naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def sql_time(reader: Reader, moment: datetime) -> Any:
+def sql_time(reader: Reader, moment: datetime) -> str | datetime:
     """A moment as a DateTime column holds it: naive UTC; on SQLite, the text SQLAlchemy
     writes (always with microseconds, so stored times compare as text)."""
     moment = naive(moment)
     return moment if reader.dialect == "postgresql" else moment.strftime(SQLITE_TIME)
 
 
-def time_value(value: Any) -> datetime:
+def time_value(value: str | datetime) -> datetime:
     """A DateTime column as the driver returns it (SQLite: ISO text; PostgreSQL: datetime)."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def stored_time(value: str | datetime) -> datetime:
+    """A DateTime column as an aware UTC time: what the store hands the service."""
+    return utc(time_value(value))
+
+
+def as_stored(moment: datetime) -> datetime:
+    """``moment`` as reading it back after writing it gives: aware, in UTC."""
+    return utc(naive(moment))
+
+
+def optional_time(value: str | datetime | None) -> datetime | None:
+    return stored_time(value) if value is not None else None
 
 
 class Snapshots:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -11,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from charter.domain.errors import NotFound
 from charter.domain.events import VERSION_IMPORTED
-from charter.store import tables
-from charter.store.driver import placeholders, reader_for
+from charter.store import events, tables
+from charter.store.driver import reader_for
 
 
 def name_key(name: str) -> str:
@@ -86,10 +85,8 @@ def former_number(session: Any, model: Any, old_name: str, number: int) -> int:
     reader = reader_for(session)
     keys = [model.name_key, *redirect_names_keys(reader, model.id)]
     old_key, folded = lookup_key(old_name), False
-    for version, payload, filed_under in reader.all(
-            f"SELECT version, payload, model_key FROM events WHERE action = ? AND model_key "
-            f"IN ({placeholders(len(keys))})", [VERSION_IMPORTED, *keys]):
-        origin = json.loads(payload).get("origin") or {}
+    for version, payload, filed_under in events.with_action(reader, keys, VERSION_IMPORTED):
+        origin = payload.get("origin") or {}
         # Imported under its own name, the name kept its new numbers: nothing to map.
         if str(origin.get("name", "")).lower() == old_key != filed_under:
             folded = True

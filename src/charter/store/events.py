@@ -1,0 +1,169 @@
+"""The audit events and the chain head: appending an event, and every read of the chain
+(a model's history, the feed, the audit walk, the events a past state or a rule is
+derived from). Plain SQL on the driver's connection (store/driver.py).
+
+Events are never updated or deleted (store/triggers.py). Each is filed under the
+name key its model had when it happened, so a model's reads pass every key the
+model has had (``models.keys_of``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from charter.domain.events import NewEvent, hashed_fields, parse_time
+from charter.domain.history import PastEvent
+from charter.domain.records import EventRecord
+from charter.store.driver import Conn, placeholders, reader_for
+
+COLUMNS = ("seq, time, actor, action, model, version, from_stage, to_stage, reason, "
+           "correlation_id, payload, prev_hash, hash")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as it is stored: its time as the hashed text, its payload as JSON text."""
+
+    seq: int
+    time: str
+    actor: str
+    action: str
+    model: str
+    version: int | None
+    from_stage: str | None
+    to_stage: str | None
+    reason: str
+    correlation_id: str
+    payload: str
+    prev_hash: str
+    hash: str
+
+    def record(self) -> EventRecord:
+        return EventRecord(
+            seq=self.seq, time=parse_time(self.time), actor=self.actor, action=self.action,
+            model=self.model, version=self.version, from_stage=self.from_stage,
+            to_stage=self.to_stage, reason=self.reason, correlation_id=self.correlation_id,
+            payload=json.loads(self.payload), prev_hash=self.prev_hash, hash=self.hash)
+
+    def hashed(self) -> dict[str, Any]:
+        """The fields its hash covers, as stored (what the audit walk recomputes)."""
+        return hashed_fields(
+            seq=self.seq, time=self.time, actor=self.actor,
+            event=NewEvent(self.action, self.model, self.version, self.from_stage,
+                           self.to_stage, self.reason, json.loads(self.payload)),
+            correlation_id=self.correlation_id)
+
+
+@dataclass
+class ChainPosition:
+    """The chain head: the last event's seq, hash and time (a write moves it along)."""
+
+    seq: int
+    hash: str
+    time: str
+
+
+_INSERT = ("INSERT INTO events (seq, time, actor, action, model, model_key, version, "
+           "from_stage, to_stage, reason, correlation_id, payload, prev_hash, hash) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_HEAD = "SELECT seq, hash, time FROM chain_head WHERE id = 1"
+
+
+def append(conn: Conn, event: StoredEvent) -> None:
+    reader_for(conn).run(_INSERT, (
+        event.seq, event.time, event.actor, event.action, event.model, event.model.lower(),
+        event.version, event.from_stage, event.to_stage, event.reason, event.correlation_id,
+        event.payload, event.prev_hash, event.hash))
+
+
+def chain_head(conn: Conn, *, lock: bool = False) -> ChainPosition:
+    """The head; ``lock`` takes its row lock on PostgreSQL (the write turn; SQLite's
+    ``BEGIN IMMEDIATE`` has already serialised the writers)."""
+    reader = reader_for(conn)
+    sql = _HEAD + " FOR UPDATE" if lock and reader.dialect == "postgresql" else _HEAD
+    found = reader.one(sql)
+    assert found is not None, "chain_head has its one row from the first migration"
+    return ChainPosition(int(found[0]), str(found[1]), str(found[2] or ""))
+
+
+def move_head(conn: Conn, head: ChainPosition) -> None:
+    reader_for(conn).run("UPDATE chain_head SET seq = ?, hash = ?, time = ? WHERE id = 1",
+                         (head.seq, head.hash, head.time))
+
+
+def head_seq(conn: Conn) -> int:
+    found = reader_for(conn).value("SELECT seq FROM chain_head WHERE id = 1")
+    return int(found) if found is not None else 0
+
+
+def _stored(rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
+    return [StoredEvent(*row) for row in rows]
+
+
+def _keyed(keys: Sequence[str]) -> str:
+    return f"model_key IN ({placeholders(len(keys))})"
+
+
+def model_history(conn: Conn, keys: Sequence[str], *, version: int | None, limit: int
+                  ) -> list[EventRecord]:
+    """The newest ``limit`` events filed under ``keys`` (of one version), oldest first."""
+    sql, params = f"SELECT {COLUMNS} FROM events WHERE {_keyed(keys)}", list(keys)
+    if version is not None:
+        sql += " AND version = ?"
+        params.append(version)
+    rows = reader_for(conn).all(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit])
+    return [event.record() for event in reversed(_stored(rows))]
+
+
+def feed(conn: Conn, *, after: int, limit: int) -> list[EventRecord]:
+    """The events after seq ``after``, oldest first: the registry-wide feed."""
+    rows = reader_for(conn).all(
+        f"SELECT {COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+    return [event.record() for event in _stored(rows)]
+
+
+def chain_from(conn: Conn, seq: int, limit: int) -> list[StoredEvent]:
+    """Up to ``limit`` stored events from ``seq`` on, in chain order (the audit walk)."""
+    return _stored(reader_for(conn).all(
+        f"SELECT {COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit)))
+
+
+def past_events(conn: Conn, keys: Sequence[str], until: str) -> list[PastEvent]:
+    """The events filed under ``keys`` up to the formatted time ``until``, in order."""
+    rows = reader_for(conn).all(
+        f"SELECT action, version, to_stage, payload FROM events WHERE {_keyed(keys)} "
+        f"AND time <= ? ORDER BY seq", [*keys, until])
+    return [PastEvent(action, version, to_stage, json.loads(payload))
+            for action, version, to_stage, payload in rows]
+
+
+def production_history(conn: Conn, keys: Sequence[str], *,
+                       actions: Sequence[str] | None = None) -> list[int]:
+    """Every version that entered Production (by one of ``actions``), in that order."""
+    sql = f"SELECT version FROM events WHERE {_keyed(keys)} AND to_stage = 'Production'"
+    params: list[Any] = list(keys)
+    if actions is not None:
+        sql += f" AND action IN ({placeholders(len(actions))})"
+        params.extend(actions)
+    rows = reader_for(conn).all(sql + " ORDER BY seq", params)
+    return [int(version) for (version,) in rows if version is not None]
+
+
+def actor_of(conn: Conn, keys: Sequence[str], version: int, action: str) -> str | None:
+    """Who did ``action`` to ``version`` last (e.g. who registered it)."""
+    found = reader_for(conn).value(
+        f"SELECT actor FROM events WHERE {_keyed(keys)} AND version = ? AND action = ? "
+        f"ORDER BY seq DESC LIMIT 1", [*keys, version, action])
+    return str(found) if found is not None else None
+
+
+def with_action(conn: Conn, keys: Sequence[str], action: str
+                ) -> list[tuple[int | None, dict[str, Any], str]]:
+    """(version, payload, the key it was filed under) of every ``action`` event."""
+    rows = reader_for(conn).all(
+        f"SELECT version, payload, model_key FROM events WHERE action = ? AND {_keyed(keys)}",
+        [action, *keys])
+    return [(version, json.loads(payload), filed_under) for version, payload, filed_under in rows]
