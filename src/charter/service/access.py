@@ -42,7 +42,7 @@ from charter.domain.errors import AlreadyExists, InvalidInput, NotFound, Unauthe
 from charter.domain.values import check_reason, find_hidden_char
 from charter.service.convert import naive, utc
 from charter.service.guard import GuardMixin
-from charter.store import reads, tables
+from charter.store import models, tables
 from charter.store import repository as repo
 from charter.store.database import WriteTx
 
@@ -68,8 +68,8 @@ class AccessMixin(GuardMixin):
         if operation == REGISTER:
             self._check_may_register(name, create_model=True)
             return
-        with self._read() as session:
-            row, _ = reads.get_model_row(session, name)
+        with self._snapshot() as reader:
+            row, _ = models.get(reader, name)
             self._require(operation, row)
 
     # ---- users ----------------------------------------------------------------------

@@ -129,7 +129,7 @@ class ServiceBase:
 
     @contextmanager
     def _snapshot(self) -> Iterator[Reader]:
-        """A read on the driver's connection, for reads written as plain SQL (store/reads.py)."""
+        """A read on the driver's connection, for the store modules written in plain SQL."""
         with self._hiding(), self.db.snapshot() as reader:
             yield reader
 

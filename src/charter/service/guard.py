@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement
 
 from charter.domain import events
 from charter.domain.access import (
@@ -31,16 +30,16 @@ from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage
 from charter.service.base import ServiceBase
 from charter.service.convert import naive
-from charter.store import reads, tables
-from charter.store import repository as repo
+from charter.store import models, tables
 from charter.store.database import WriteTx
+from charter.store.driver import Conn
 
 
 class GuardMixin(ServiceBase):
     def _former_names(self, conn: Any, model: Any, declared: Mapping[str, Any]) -> list[str]:
         """The names ``model`` had before (its redirects), under which per-model settings
         of ``declared`` may still be; no query when ``declared`` is empty."""
-        return repo.redirect_names_keys(conn, model.id) if declared else []
+        return models.redirect_keys(conn, model.id) if declared else []
 
     def _gates_of(self, conn: Any, model: Any, target: Stage) -> StageGates:
         """The gates of moving a version of ``model`` to ``target`` (domain.per_model)."""
@@ -78,12 +77,16 @@ class GuardMixin(ServiceBase):
             self._log_denial(error, "admin", EVERY_MODEL)
             raise error
 
-    def _check_read(self, session: Session, name: str) -> None:
+    def _check_read(self, conn: Conn, name: str) -> None:
         """For reads that do not load the model row themselves: one more lookup, paid
         only by a principal that cannot read every model."""
         if not self.principal.sees_all:
-            row, _ = reads.get_model_row(session, name)
+            row, _ = models.get(conn, name)
             self._require(READ, row)
+
+    def _readable_ids(self) -> list[int] | None:
+        """The ids of the models a listing may show the principal; None: every model."""
+        return None if self.principal.sees_all else self.principal.readable_ids()
 
     def _visible(self, model_id_column: Any) -> list[ColumnElement[bool]]:
         """The WHERE clauses that keep a listing to the models the principal may read."""
@@ -95,17 +98,16 @@ class GuardMixin(ServiceBase):
         """Refuse a registration before any byte is stored (the transaction checks again)."""
         if self.principal.admin:
             return
-        with self._read() as session:
-            row = session.execute(select(reads.M).where(
-                reads.M.c.name_key == repo.lookup_key(name))).first()
-            if row is None and (not create_model or repo.find_redirect(session, name)):
-                row, _ = reads.get_model_row(session, name)  # a redirect, or not found
+        with self._snapshot() as reader:
+            row = models.find(reader, name)
+            if row is None and (not create_model or models.redirect_of(reader, name)):
+                row, _ = models.get(reader, name)  # a redirect, or not found
         if row is None:
             self._require_registry(CREATE_MODEL)
         else:
             self._require(REGISTER, row)
 
-    def _grant_creator(self, tx: WriteTx, model: tables.Model) -> None:
+    def _grant_creator(self, tx: WriteTx, model: models.ModelRow) -> None:
         """The user who creates a model owns it (a local admin needs no grant)."""
         if self.principal.user_id is None:
             return

@@ -27,10 +27,11 @@ from charter.domain.values import (
     check_run_id,
     check_tag,
 )
-from charter.service.convert import naive
-from charter.service.models import ModelsMixin
-from charter.store import tables
+from charter.service.models import ModelsMixin, check_new_name, insert_model, redirect_to
+from charter.store import models as stored_models
+from charter.store import versions
 from charter.store.database import WriteTx
+from charter.store.models import ModelRow
 
 
 class ImportsMixin(ModelsMixin):
@@ -45,13 +46,12 @@ class ImportsMixin(ModelsMixin):
         with self._write() as tx:
             for model, found in zip(models, findings, strict=True):
                 self._import_model(tx, model, found)
-            tx.session.flush()
-            return [self._record(tx.session, model.name) for model in models]
+            return [stored_models.record(tx, model.name) for model in models]
 
     def _check_import(self, model: ImportedModel) -> list[Finding]:
         """Every value checked before the transaction opens, each error naming its place."""
         with _about(model.name):
-            found = self._check_new_name(model.name)
+            found = check_new_name(self, model.name)
             check_description(model.description)
             check_reason(model.reason, required=True)
             for key, value in model.tags.items():
@@ -94,51 +94,45 @@ class ImportsMixin(ModelsMixin):
 
     def _import_model(self, tx: WriteTx, imported: ImportedModel, findings: list[Finding]
                       ) -> None:
-        model = self._insert_model(tx, imported.name, imported.description, findings,
-                                   imported.reason)
+        model = insert_model(self, tx, imported.name, imported.description, findings,
+                             imported.reason)
         if model.last_version:
             raise Conflict(
                 "name.retired", f"'{imported.name}' was deleted after giving out versions "
                 f"1..{model.last_version}", "importing versions 1.. under it would give those "
                 "numbers out twice; import under another name", {"name": imported.name})
-        model.created_at = naive(imported.created_at)
-        model.last_version = len(imported.versions)
+        stored_models.set_imported(tx, model.id, created_at=imported.created_at,
+                                   last_version=len(imported.versions))
         for key, value in sorted(imported.tags.items()):
-            model.tags.append(tables.ModelTag(key=key, value=value))
+            stored_models.set_tag(tx, model.id, key, value)
             tx.record(events.NewEvent(events.TAG_SET, model.name, reason=imported.reason,
                                       payload={"key": key, "value": value, "previous": None}))
         ids = {v.version: self._import_version(tx, model, v) for v in imported.versions}
         for alias, number in sorted(imported.aliases.items()):
-            tx.session.add(tables.Alias(model_id=model.id, alias=alias.lower(),
-                                        version_id=ids[number]))
+            versions.set_alias(tx, model.id, alias.lower(), ids[number])
             tx.record(events.NewEvent(events.ALIAS_SET, model.name, number,
                                       reason=imported.reason,
                                       payload={"alias": alias.lower(), "previous": None}))
         for old, why in sorted(imported.redirects.items()):
-            self._add_redirect(tx, old, model, why)
-        tx.session.flush()
-        tx.session.expire(model, ["aliases", "tags"])
+            redirect_to(tx, old, model, why)
 
-    def _import_version(self, tx: WriteTx, model: tables.Model, version: ImportedVersion
-                        ) -> int:
-        now = naive(tx.now)
+    def _import_version(self, tx: WriteTx, model: ModelRow, version: ImportedVersion) -> int:
         stage = parse_stage(version.stage).value
-        row = tables.Version(
-            model_id=model.id, version=version.version, stage=stage, source=version.source,
-            run_id=version.run_id, description=version.description, digest="",
-            status="READY", created_at=naive(version.created_at), updated_at=now,
-            stage_changed_at=now)
-        row.tags = [tables.VersionTag(key=k, value=v) for k, v in sorted(version.tags.items())]
-        tx.session.add(row)
-        tx.session.flush()  # the one-Production index sees every row as it is written
-        payload = {"source": version.source, "run_id": version.run_id, "digest": "",
-                   "description": version.description, "tags": dict(version.tags),
-                   "origin": version.origin}
+        # Written one at a time: the one-Production index sees every row as it is written.
+        version_id = versions.insert(
+            tx, model.id, version.version, stage=stage, source=version.source,
+            run_id=version.run_id, description=version.description, digest="", now=tx.now,
+            created_at=version.created_at)
+        versions.add_tags(tx, version_id, sorted(version.tags.items()))
+        payload: dict[str, object] = {
+            "source": version.source, "run_id": version.run_id, "digest": "",
+            "description": version.description, "tags": dict(version.tags),
+            "origin": version.origin}
         if version.note:
             payload["note"] = version.note
         tx.record(events.NewEvent(events.VERSION_IMPORTED, model.name, version.version,
                                   to_stage=stage, reason=version.reason, payload=payload))
-        return row.id
+        return version_id
 
 
 @contextmanager

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
-
-from sqlalchemy import Row
-from sqlalchemy.orm import Session
 
 from charter.domain.access import READ, READ_ALL
 from charter.domain.errors import InvalidInput, NotFound
@@ -22,8 +18,9 @@ from charter.domain.uris import ModelUri, parse_model_uri
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
-from charter.store import reads
-from charter.store import repository as repo
+from charter.store import models, versions
+from charter.store.driver import Reader
+from charter.store.models import ModelRow
 
 AUDIT_BATCH = 2000
 
@@ -32,18 +29,18 @@ class QueriesMixin(GuardMixin):
     def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
         """What ``models:/…`` points at now, or at ``as_of`` (answered from the audit events)."""
         parsed = parse_model_uri(uri)
-        with self._read() as session:
-            model, redirected_from = reads.get_model_row(session, parsed.name)
+        with self._snapshot() as reader:
+            model, redirected_from = models.get(reader, parsed.name)
             self._require(READ, model)
             target = parsed
             if redirected_from and parsed.version is not None:  # an import renumbers
-                target = replace(parsed, version=repo.former_number(
-                    session, model, redirected_from, parsed.version))
+                target = replace(parsed, version=versions.former_number(
+                    reader, model, redirected_from, parsed.version))
             if as_of is None:
-                number = self._current_target(session, model, target)
+                number = self._current_target(reader, model, target)
             else:
-                number = self._past_target(session, model, target, as_of)
-            record = reads.get_version_record(session, model.name, number)
+                number = self._past_target(reader, model, target, as_of)
+            record = versions.record(reader, model.name, number)
         warnings = []
         if redirected_from:  # renamed, merged by an import, or pointed here by an admin
             warnings.append(f"'{redirected_from}' is now '{model.name}'; "
@@ -51,25 +48,24 @@ class QueriesMixin(GuardMixin):
         return Resolution(str(parsed), record, artifact_location(record), record.digest,
                           warnings)
 
-    def _current_target(self, session: Session, model: Row[Any], uri: ModelUri) -> int:
+    def _current_target(self, reader: Reader, model: ModelRow, uri: ModelUri) -> int:
         if uri.version is not None:
             return uri.version
         if uri.alias is not None:
-            number = reads.alias_target(session, model.id, uri.alias)
+            number = versions.alias_target(reader, model.id, uri.alias)
             if number is None:
                 raise NotFound("alias.not_found", f"{model.name} has no alias '{uri.alias}'",
                                f"set it with `charter alias {model.name} {uri.alias} VERSION`")
             return number
         if uri.stage is not None:
-            newest = reads.newest_in_stage(session, model.id, uri.stage.value)
+            newest = versions.newest_in_stage(reader, model.id, uri.stage.value)
             if newest is not None:
                 return newest
-        versions = reads.stage_map(session, [model.id])[model.id]
-        return _pick(model.name, uri, Snapshot(stages=dict(versions)))
+        return _pick(model.name, uri, Snapshot(stages=dict(versions.stages_of(reader, model.id))))
 
-    def _past_target(self, session: Session, model: Row[Any], uri: ModelUri,
+    def _past_target(self, reader: Reader, model: ModelRow, uri: ModelUri,
                      as_of: datetime) -> int:
-        snapshot = replay(audit_log.past_events(session, _model_keys(session, model),
+        snapshot = replay(audit_log.past_events(reader, models.keys_of(reader, model),
                                                 format_time(as_of)))
         if uri.version is not None:
             if uri.version not in snapshot.stages:
@@ -88,16 +84,15 @@ class QueriesMixin(GuardMixin):
     def latest_versions(self, name: str, stages: list[str] | None = None) -> list[VersionRecord]:
         """The newest version in each stage asked for (every stage when none): MLflow's call."""
         wanted = [parse_stage(s).value for s in stages] if stages else [s.value for s in Stage]
-        with self._snapshot() as session:
-            model, _ = reads.get_model_row(session, name)
+        with self._snapshot() as reader:
+            model, _ = models.get(reader, name)
             self._require(READ, model)
             newest: dict[str, int] = {}
-            for number, stage in reads.stage_map(session, [model.id])[model.id]:
+            for number, stage in versions.stages_of(reader, model.id):
                 newest[stage] = number
             numbers = [newest[s] for s in wanted if s in newest]
-            rows = reads.version_rows(session, model.id, numbers=numbers)
-            by_number = {r.version: r for r in reads.version_records(session, model.name,
-                                                                      model.id, rows)}
+            rows = versions.rows(reader, model.id, numbers=numbers)
+            by_number = {r.version: r for r in versions.records(reader, model.name, rows)}
             return [by_number[n] for n in numbers]
 
     def history(self, name: str, version: int | None = None, *, limit: int = 1000
@@ -106,10 +101,10 @@ class QueriesMixin(GuardMixin):
         check_limit(limit)
         if version is not None:
             version = parse_version(version)
-        with self._read() as session:
-            model, _ = reads.get_model_row(session, name)
+        with self._snapshot() as reader:
+            model, _ = models.get(reader, name)
             self._require(READ, model)
-            return audit_log.model_history(session, _model_keys(session, model),
+            return audit_log.model_history(reader, models.keys_of(reader, model),
                                            version=version, limit=limit)
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
@@ -183,6 +178,3 @@ def artifact_location(version: VersionRecord) -> str:
         return f"charter:/models/{quote(version.name, safe='')}/versions/{version.version}/files"
     return version.source
 
-
-def _model_keys(session: Session, model: Row[Any]) -> list[str]:
-    return [model.name_key, *repo.redirect_names_keys(session, model.id)]

@@ -20,10 +20,12 @@ from charter.service.gates import enforce_gates
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
-from charter.store import reads, tables
-from charter.store import repository as repo
+from charter.store import models, tables, versions
 from charter.store.database import WriteTx
-from charter.store.driver import sql_time
+from charter.store.models import ModelRow
+
+# The events that put a version into Production: what a rollback returns to.
+MOVES_INTO_PRODUCTION = (events.STAGE_CHANGED, events.ROLLED_BACK, events.VERSION_IMPORTED)
 
 
 class StagesMixin(GuardMixin):
@@ -44,24 +46,23 @@ class StagesMixin(GuardMixin):
         if expect_production is not ANY and expect_production is not None:
             expect_production = parse_version(expect_production)
         with self._write() as tx:
-            sql = tx.sql()
-            model, via = reads.get_model_row(sql, name)
+            model, via = models.get(tx, name)
             self._require(REGISTER, model, what="move versions between stages")
-            row = reads.version_row(sql, model, number, via=via)
+            row = versions.row(tx, model, number, via=via)
             number = row.version  # a folded former name's number, mapped
             self._require_move(model, number, Stage(row.stage), target)
             changes = plan_transition(
                 name=model.name, version=number, current=Stage(row.stage), target=target,
-                production=reads.newest_in_stage(sql, model.id, Stage.PRODUCTION.value),
+                production=versions.newest_in_stage(tx, model.id, Stage.PRODUCTION.value),
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
-            gates = self._gates_of(sql, model, target)
+            gates = self._gates_of(tx, model, target)
             if not gates.empty:  # the ORM rows are loaded only for a gated move
                 enforce_gates(self, tx, tx.session.get_one(tables.Model, model.id),
                               tx.session.get_one(tables.Version, row.id), target, gates,
                               override=override_gates, reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
-            return reads.get_version_record(sql, model.name, number)
+            return versions.record(tx, model.name, number)
 
     promote = transition
 
@@ -72,32 +73,24 @@ class StagesMixin(GuardMixin):
         """Production goes back to Staging; the version live before it returns to Production."""
         reason = check_reason(reason, required=True)
         with self._write() as tx:
-            model, _ = repo.get_model(tx.session, name)
+            model, _ = models.get(tx, name)
             self._require(ROLLBACK, model)
-            production = repo.production_version(tx.session, model.id)
-            stages = {v: Stage(s) for v, s in reads.stage_map(tx.session, [model.id])[model.id]}
+            stages = {v: Stage(s) for v, s in versions.stages_of(tx, model.id)}
+            production = [v for v, s in stages.items() if s is Stage.PRODUCTION]
             changes = plan_rollback(
-                name=model.name, production=production.version if production else None,
-                stages=stages, production_history=self._production_history(tx, model))
+                name=model.name, production=max(production) if production else None,
+                stages=stages, production_history=audit_log.production_history(
+                    tx, models.keys_of(tx, model), actions=MOVES_INTO_PRODUCTION))
             self._apply(tx, model, changes, events.ROLLED_BACK, reason)
-            return reads.get_version_record(tx.session, model.name, changes[-1].version)
+            return versions.record(tx, model.name, changes[-1].version)
 
-    def _production_history(self, tx: WriteTx, model: tables.Model) -> list[int]:
-        return audit_log.production_history(
-            tx, repo.model_keys(tx.session, model),
-            actions=(events.STAGE_CHANGED, events.ROLLED_BACK, events.VERSION_IMPORTED))
-
-    def _apply(self, tx: WriteTx, model: Any, changes: list[StageChange],
+    def _apply(self, tx: WriteTx, model: ModelRow, changes: list[StageChange],
                action: str, reason: str) -> None:
         """Apply planned moves in order; each leaves the one-Production index satisfied."""
-        sql = tx.sql()
-        now = sql_time(sql, tx.now)
         for change in changes:
-            sql.run("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
-                    "WHERE model_id = ? AND version = ?",
-                    (change.to_stage.value, now, now, model.id, change.version))
+            versions.set_stage(tx, model.id, change.version, change.to_stage.value, tx.now)
             tx.record(events.NewEvent(
                 action, model.name, change.version, from_stage=change.from_stage.value,
                 to_stage=change.to_stage.value, reason=reason,
                 payload={"moves": len(changes)} if len(changes) > 1 else {}))
-        sql.run("UPDATE models SET updated_at = ? WHERE id = ?", (now, model.id))
+        models.touch(tx, model.id, tx.now)

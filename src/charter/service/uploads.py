@@ -30,8 +30,14 @@ from charter.domain.manifest import ManifestEntry, compare_manifest, parse_manif
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import FileRecord, VersionRecord
 from charter.service.base import BlobWriter
-from charter.service.versions import VersionsMixin, repo_name_exists
-from charter.store.repository import lookup_key
+from charter.service.models import check_new_name, name_is_taken
+from charter.service.versions import (
+    Registration,
+    VersionsMixin,
+    check_registration,
+    insert_version,
+)
+from charter.store.models import lookup_key
 
 UPLOADS = "uploads"
 
@@ -100,10 +106,10 @@ class UploadsMixin(VersionsMixin):
         one) here, not only by the API's route table: every surface meets the same rule.
         """
         self._check_may_register(name, create_model)
-        if not repo_name_exists(self, name):
+        if not name_is_taken(self, name):
             if not create_model:
                 self.get_model(name)  # raises model.not_found
-            self._check_new_name(name)
+            check_new_name(self, name)
         upload_id = uuid.uuid4().hex
         now = self.clock()
         session = {"id": upload_id, "model": name, "actor": self.actor,
@@ -153,8 +159,8 @@ class UploadsMixin(VersionsMixin):
         """Register the version once every manifest entry was stored with that size and sha256."""
         session = self._session(name, upload_id)
         claimed = parse_manifest(manifest)
-        findings = self._check_registration(session["model"], source, run_id, description,
-                                            tags, session["create_model"])
+        findings = check_registration(self, session["model"], source, run_id, description,
+                                      tags, session["create_model"])
         problems = compare_manifest(claimed, self._received(upload_id))
         if problems:
             raise InvalidInput("upload.mismatch", "The manifest does not match the uploaded "
@@ -170,9 +176,9 @@ class UploadsMixin(VersionsMixin):
             raise upload_committed(upload_id)
         stored = [(e.path, e.size, e.sha256) for e in claimed]
         try:
-            record = self._insert_version(session["model"], source, run_id, description,
-                                          tags or {}, stored, session["create_model"],
-                                          findings, reason)
+            record = insert_version(self, Registration(
+                session["model"], source, run_id, description, tags or {}, stored,
+                session["create_model"], findings, reason))
         except BaseException:
             self.blobs.delete_staged(commit_key(upload_id))
             raise

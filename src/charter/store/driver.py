@@ -2,10 +2,10 @@
 framework cost.
 
 SQLAlchemy builds, caches and post-processes every statement it runs; on a point
-read that costs ~100x what SQLite spends answering it (bench/README.md). The hot
-reads (store/reads.py, the search pages) are therefore plain parameterised SQL
-run on the DBAPI cursor. Everything is still a bound parameter: no value is ever
-formatted into SQL text.
+read that costs ~100x what SQLite spends answering it (bench/README.md). The store
+modules on the hot paths (models, versions, events, search, access, governance) are
+therefore plain parameterised SQL run on the DBAPI cursor. Everything is still a bound
+parameter: no value is ever formatted into SQL text.
 
 A ``Reader`` wraps the connection of one transaction. ``reader_for`` turns
 whatever a caller holds — a Reader (``Database.snapshot()``), an ORM Session

@@ -1,0 +1,312 @@
+"""Registered models: their rows, tags, former names (redirects) and tombstones (retired
+names with their version counters), and the ModelRecords built from them. Plain SQL
+on the driver's connection (store/driver.py).
+
+A name is looked up by its key (``name_key``: names are unique regardless of case);
+a former name resolves to its model through ``redirects``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from charter.domain.errors import NotFound
+from charter.domain.records import ModelRecord
+from charter.store.driver import (
+    Conn,
+    as_stored,
+    placeholders,
+    reader_for,
+    sql_time,
+    stored_time,
+)
+
+STAGE_ORDER = ("Production", "Staging", "None", "Archived")
+COLUMNS = ("m.id, m.name, m.name_key, m.description, m.last_version, m.created_at, "
+           "m.updated_at")
+
+
+class ModelRow(NamedTuple):
+    id: int
+    name: str
+    name_key: str
+    description: str
+    last_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, raw: Sequence[Any]) -> ModelRow:
+        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], stored_time(raw[5]),
+                   stored_time(raw[6]))
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """A former name that still resolves to model ``model_id``."""
+
+    name: str
+    name_key: str
+    model_id: int
+
+
+def name_key(name: str) -> str:
+    return name.strip().lower()
+
+
+def lookup_key(name: str) -> str:
+    """The key to look a name up by; a name no model could have is simply not found."""
+    if not isinstance(name, str) or len(name) > 256 or "\x00" in name:
+        raise NotFound("model.not_found", f"No model named {str(name)[:80]!r} is registered",
+                       "names are at most 256 printable characters")
+    return name_key(name)
+
+
+# ---- lookups ------------------------------------------------------------------------
+
+_BY_KEY = f"SELECT {COLUMNS} FROM models m WHERE m.name_key = ?"
+_BY_REDIRECT = (f"SELECT {COLUMNS}, r.name FROM models m "
+                f"JOIN redirects r ON r.model_id = m.id WHERE r.name_key = ?")
+
+
+def find(conn: Conn, name: str) -> ModelRow | None:
+    """The model registered under ``name`` now (no redirects), or None."""
+    raw = reader_for(conn).one(_BY_KEY, (lookup_key(name),))
+    return ModelRow.of(raw) if raw is not None else None
+
+
+def get(conn: Conn, name: str, *, follow_redirects: bool = True
+        ) -> tuple[ModelRow, str | None]:
+    """The model for ``name``; the second value is the old name when a redirect was used."""
+    reader, key = reader_for(conn), lookup_key(name)
+    raw = reader.one(_BY_KEY, (key,))
+    if raw is not None:
+        return ModelRow.of(raw), None
+    if follow_redirects:
+        hit = reader.one(_BY_REDIRECT, (key,))
+        if hit is not None:
+            return ModelRow.of(hit), str(hit[-1])
+    raise not_found(reader, name)
+
+
+def by_id(conn: Conn, model_id: int) -> ModelRow:
+    raw = reader_for(conn).one(f"SELECT {COLUMNS} FROM models m WHERE m.id = ?", (model_id,))
+    assert raw is not None, f"model {model_id} is referenced, so it exists"
+    return ModelRow.of(raw)
+
+
+def not_found(conn: Conn, name: str) -> NotFound:
+    names = [row[0] for row in reader_for(conn).all("SELECT name FROM models")]
+    close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=3)
+    hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close
+            else "list the registered models with `charter ls`")
+    return NotFound("model.not_found", f"No model named '{name}' is registered", hint,
+                    {"name": name})
+
+
+def redirect_of(conn: Conn, name: str) -> Redirect | None:
+    """The redirect of the former name ``name``, if it is one."""
+    raw = reader_for(conn).one("SELECT name, name_key, model_id FROM redirects "
+                               "WHERE name_key = ?", (lookup_key(name),))
+    return Redirect(raw[0], raw[1], raw[2]) if raw is not None else None
+
+
+def is_taken(conn: Conn, name: str) -> bool:
+    """Whether ``name`` is a model's name or a former name that still resolves."""
+    return find(conn, name) is not None or redirect_of(conn, name) is not None
+
+
+def redirect_keys(conn: Conn, model_id: int) -> list[str]:
+    return [row[0] for row in reader_for(conn).all(
+        "SELECT name_key FROM redirects WHERE model_id = ?", (model_id,))]
+
+
+def keys_of(conn: Conn, model: ModelRow) -> list[str]:
+    """Every name key the model's events may be filed under: its own and its redirects'."""
+    return [model.name_key, *redirect_keys(conn, model.id)]
+
+
+def page(conn: Conn, *, name_like: str, readable: Sequence[int] | None, offset: int,
+         limit: int) -> list[ModelRow]:
+    """Models ordered by name key; ``name_like`` a case-insensitive substring, ``readable``
+    the ids a principal may read (None: every model)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if name_like:
+        escaped = "".join("\\" + c if c in "\\%_" else c for c in name_like.lower())
+        clauses.append("m.name_key LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    if readable is not None:
+        clauses.append(f"m.id IN ({placeholders(len(readable))})" if readable else "1 = 0")
+        params.extend(readable)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return [ModelRow.of(raw) for raw in reader_for(conn).all(
+        f"SELECT {COLUMNS} FROM models m{where} ORDER BY m.name_key LIMIT ? OFFSET ?",
+        [*params, limit, offset])]
+
+
+# ---- records ------------------------------------------------------------------------
+
+def records(conn: Conn, rows: Sequence[ModelRow]) -> list[ModelRecord]:
+    """Records for model rows: tags, aliases, stages and redirects in one more query."""
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    aliases: dict[int, dict[str, int]] = {i: {} for i in ids}
+    versions: dict[int, list[tuple[int, str]]] = {i: [] for i in ids}
+    redirects: dict[int, list[str]] = {i: [] for i in ids}
+    for kind, owner, first, second, number in reader_for(conn).all(
+            _extras_sql(len(ids)), ids * 4):
+        if kind == "t":
+            tags[owner][first] = second
+        elif kind == "a":
+            aliases[owner][first] = number
+        elif kind == "r":
+            redirects[owner].append(first)
+        else:
+            versions[owner].append((number, first))
+    return [_record(r, tags[r.id], aliases[r.id], versions[r.id], redirects[r.id])
+            for r in rows]
+
+
+def record(conn: Conn, name: str) -> ModelRecord:
+    """The record of the model ``name`` (a former name resolves too)."""
+    row, _ = get(conn, name)
+    return records(conn, [row])[0]
+
+
+def _extras_sql(count: int) -> str:
+    """Tags, aliases, former names and (version, stage) of ``count`` models, one UNION."""
+    ids = placeholders(count)
+    return (f"SELECT 't', model_id, key, value, 0 FROM model_tags WHERE model_id IN ({ids}) "
+            f"UNION ALL SELECT 'a', a.model_id, a.alias, '', v.version FROM aliases a "
+            f"JOIN versions v ON v.id = a.version_id WHERE a.model_id IN ({ids}) "
+            f"UNION ALL SELECT 'r', model_id, name, '', 0 FROM redirects "
+            f"WHERE model_id IN ({ids}) "
+            f"UNION ALL SELECT 'v', model_id, stage, '', version FROM versions "
+            f"WHERE model_id IN ({ids})")
+
+
+def _record(row: ModelRow, tags: dict[str, str], aliases: dict[str, int],
+            versions: list[tuple[int, str]], redirects: list[str]) -> ModelRecord:
+    by_stage: dict[str, list[int]] = {}
+    for number, stage in sorted(versions):
+        by_stage.setdefault(stage, []).append(number)
+    return ModelRecord(
+        name=row.name, description=row.description, tags=tags,
+        aliases=dict(sorted(aliases.items())), version_count=len(versions),
+        last_version=row.last_version,
+        stages={s: by_stage[s] for s in STAGE_ORDER if s in by_stage},
+        created_at=row.created_at, updated_at=row.updated_at, redirects=sorted(redirects))
+
+
+def tags_of(conn: Conn, model_id: int) -> dict[str, str]:
+    return {key: value for key, value in reader_for(conn).all(
+        "SELECT key, value FROM model_tags WHERE model_id = ?", (model_id,))}
+
+
+def tag(conn: Conn, model_id: int, key: str) -> str | None:
+    found = reader_for(conn).value(
+        "SELECT value FROM model_tags WHERE model_id = ? AND key = ?", (model_id, key))
+    return str(found) if found is not None else None
+
+
+# ---- writes -------------------------------------------------------------------------
+
+def insert(conn: Conn, name: str, *, description: str, last_version: int, now: datetime
+           ) -> ModelRow:
+    reader = reader_for(conn)
+    at = sql_time(reader, now)
+    key = name_key(name)
+    model_id = reader.value(
+        "INSERT INTO models (name, name_key, description, last_version, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (name, key, description, last_version, at, at))
+    moment = as_stored(now)
+    return ModelRow(int(model_id), name, key, description, last_version, moment, moment)
+
+
+def rename(conn: Conn, model_id: int, new_name: str, now: datetime) -> None:
+    reader = reader_for(conn)
+    reader.run("UPDATE models SET name = ?, name_key = ?, updated_at = ? WHERE id = ?",
+               (new_name, name_key(new_name), sql_time(reader, now), model_id))
+
+
+def set_description(conn: Conn, model_id: int, description: str, now: datetime) -> None:
+    reader = reader_for(conn)
+    reader.run("UPDATE models SET description = ?, updated_at = ? WHERE id = ?",
+               (description, sql_time(reader, now), model_id))
+
+
+def touch(conn: Conn, model_id: int, now: datetime) -> None:
+    """The model changed (a version moved, was deleted, …): its ``updated_at`` is now."""
+    reader = reader_for(conn)
+    reader.run("UPDATE models SET updated_at = ? WHERE id = ?", (sql_time(reader, now), model_id))
+
+
+def next_version_number(conn: Conn, model_id: int, now: datetime) -> int:
+    """Take the model's next version number: its counter goes up by one, for good."""
+    reader = reader_for(conn)
+    return int(reader.value(
+        "UPDATE models SET last_version = last_version + 1, updated_at = ? WHERE id = ? "
+        "RETURNING last_version", (sql_time(reader, now), model_id)))
+
+
+def set_imported(conn: Conn, model_id: int, *, created_at: datetime, last_version: int) -> None:
+    """An imported model keeps its creation time and has given out its versions' numbers."""
+    reader = reader_for(conn)
+    reader.run("UPDATE models SET created_at = ?, last_version = ? WHERE id = ?",
+               (sql_time(reader, created_at), last_version, model_id))
+
+
+def delete(conn: Conn, model_id: int) -> None:
+    """Delete the model; its versions, tags, aliases, redirects and grants go with it."""
+    reader_for(conn).run("DELETE FROM models WHERE id = ?", (model_id,))
+
+
+def set_tag(conn: Conn, model_id: int, key: str, value: str) -> None:
+    reader = reader_for(conn)
+    if not reader.run("UPDATE model_tags SET value = ? WHERE model_id = ? AND key = ?",
+                      (value, model_id, key)):
+        reader.run("INSERT INTO model_tags (model_id, key, value) VALUES (?, ?, ?)",
+                   (model_id, key, value))
+
+
+def delete_tag(conn: Conn, model_id: int, key: str) -> None:
+    reader_for(conn).run("DELETE FROM model_tags WHERE model_id = ? AND key = ?",
+                         (model_id, key))
+
+
+def add_redirect(conn: Conn, old_name: str, model_id: int) -> None:
+    reader_for(conn).run("INSERT INTO redirects (name_key, name, model_id) VALUES (?, ?, ?)",
+                         (name_key(old_name), old_name, model_id))
+
+
+def drop_redirect(conn: Conn, name: str) -> None:
+    reader_for(conn).run("DELETE FROM redirects WHERE name_key = ?", (name_key(name),))
+
+
+# ---- tombstones ---------------------------------------------------------------------
+
+def retired_counter(conn: Conn, name: str) -> int:
+    """How many version numbers the deleted name ``name`` gave out (0: none)."""
+    found = reader_for(conn).value("SELECT last_version FROM retired_names WHERE name_key = ?",
+                                   (name_key(name),))
+    return int(found) if found is not None else 0
+
+
+def retire(conn: Conn, key: str, last_version: int) -> None:
+    """Keep a deleted name's counter: its numbers are never given out again."""
+    reader = reader_for(conn)
+    given_out = reader.value("SELECT last_version FROM retired_names WHERE name_key = ?", (key,))
+    if given_out is None:
+        reader.run("INSERT INTO retired_names (name_key, last_version) VALUES (?, ?)",
+                   (key, last_version))
+    elif last_version > given_out:
+        reader.run("UPDATE retired_names SET last_version = ? WHERE name_key = ?",
+                   (last_version, key))

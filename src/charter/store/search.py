@@ -1,0 +1,179 @@
+"""Search: a parsed MLflow filter (``domain.search``) run as SQL, one page at a time.
+
+The filter becomes a WHERE clause of fixed SQL fragments with every value a bound
+parameter; a page is its rows, then their extras in one more query (models.records,
+versions.records_of), whatever the page size. Plain SQL on the driver's connection
+(store/driver.py): searching is a hot path (bench/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
+from charter.store.driver import Conn, placeholders, reader_for
+from charter.store.models import COLUMNS as MODEL_COLUMNS
+from charter.store.models import ModelRow, name_key
+from charter.store.versions import COLUMNS as VERSION_COLUMNS
+from charter.store.versions import VersionRow
+
+
+def model_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
+               readable: Sequence[int] | None, limit: int, offset: int) -> list[ModelRow]:
+    """Up to ``limit`` models matching every condition, from ``offset`` in the asked order;
+    ``readable`` keeps them to the ids a principal may read (None: every model)."""
+    reader = reader_for(conn)
+    where = _Where(reader.dialect)
+    for condition in conditions:
+        where.model(condition)
+    if readable is not None:
+        where.member("m.id", "IN", tuple(readable))
+    return [ModelRow.of(raw) for raw in reader.all(
+        f"SELECT {MODEL_COLUMNS} FROM models m{where.sql()} "
+        f"ORDER BY {_order_sql(orders, _MODEL_SORT)} LIMIT ? OFFSET ?",
+        [*where.params, limit, offset])]
+
+
+def version_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
+                 readable: Sequence[int] | None, limit: int, offset: int
+                 ) -> list[VersionRow]:
+    """Like ``model_rows``, for versions (each with its model's name)."""
+    reader = reader_for(conn)
+    where = _Where(reader.dialect)
+    for condition in conditions:
+        where.version(condition)
+    if readable is not None:
+        where.member("v.model_id", "IN", tuple(readable))
+    return [VersionRow.of(raw) for raw in reader.all(
+        f"SELECT {VERSION_COLUMNS}, m.name FROM versions v "
+        f"JOIN models m ON m.id = v.model_id{where.sql()} "
+        f"ORDER BY {_order_sql(orders, _VERSION_SORT)} LIMIT ? OFFSET ?",
+        [*where.params, limit, offset])]
+
+
+_LATEST_ROWS = (
+    "SELECT {columns}, m.name FROM versions v JOIN models m ON m.id = v.model_id "
+    "JOIN (SELECT model_id, max(version) AS newest FROM versions WHERE model_id IN ({ids}) "
+    "GROUP BY model_id, stage) n ON n.model_id = v.model_id AND n.newest = v.version")
+
+
+def latest_per_stage(conn: Conn, model_ids: Sequence[int]) -> list[VersionRow]:
+    """The newest version in each stage of each model (MLflow's ``latest_versions``)."""
+    if not model_ids:
+        return []
+    return [VersionRow.of(raw) for raw in reader_for(conn).all(_LATEST_ROWS.format(
+        columns=VERSION_COLUMNS, ids=placeholders(len(model_ids))), list(model_ids))]
+
+
+# --- conditions as SQL -----------------------------------------------------------------------
+
+_COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+
+
+class _Where:
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
+
+    def model(self, condition: Condition) -> None:
+        if condition.kind == ATTRIBUTE:  # only "name" is searchable on models
+            self._name(condition)
+        else:
+            self._tag(condition, "model_tags", "model_id", "m.id")
+
+    def version(self, condition: Condition) -> None:
+        if condition.kind != ATTRIBUTE:
+            self._tag(condition, "version_tags", "version_id", "v.id")
+        elif condition.key == "name":
+            self._name(condition)
+        else:
+            column = {"version_number": "v.version", "run_id": "v.run_id"}.get(
+                condition.key, "v.source")
+            self.clauses.append(self._compare(column, condition.op, condition.value))
+
+    def member(self, column: str, op: str, values: tuple[Any, ...]) -> None:
+        self.clauses.append(self._compare(column, op, values))
+
+    def _name(self, condition: Condition) -> None:
+        """Equality and membership follow the name's identity (case-insensitive, DESIGN §2.1);
+        LIKE matches the name as written, ILIKE ignores case."""
+        value = condition.value
+        if condition.op in ("=", "!=", "IN", "NOT IN"):
+            keyed = (tuple(name_key(v) for v in value) if isinstance(value, tuple)
+                     else name_key(str(value)))
+            self.clauses.append(self._compare("m.name_key", condition.op, keyed))
+        else:
+            self.clauses.append(self._compare("m.name", condition.op, value))
+
+    def _tag(self, condition: Condition, table: str, owner: str, owner_id: str) -> None:
+        has_key = f"SELECT 1 FROM {table} t WHERE t.{owner} = {owner_id} AND t.key = ?"
+        self.params.append(condition.key)
+        match = f"EXISTS ({has_key} AND {self._compare('t.value', condition.op, condition.value)})"
+        if condition.absent_matches:
+            self.params.append(condition.key)
+            match = f"({match} OR NOT EXISTS ({has_key}))"
+        self.clauses.append(match)
+
+    def _compare(self, column: str, op: str, value: Any) -> str:
+        if op in _COMPARISONS:
+            self.params.append(value)
+            return f"{column} {op} ?"
+        if op in ("IN", "NOT IN"):
+            if not value:
+                return "1 = 0" if op == "IN" else "1 = 1"
+            self.params.extend(value)
+            return f"{column} {op} ({placeholders(len(value))})"
+        if op == "LIKE":
+            # Case-sensitive everywhere: SQLite's LIKE ignores ASCII case, its GLOB does not.
+            if self.dialect == "sqlite":
+                self.params.append(_glob(value))
+                return f"{column} GLOB ?"
+            self.params.append(_escaped_like(value))
+            return f"{column} LIKE ? ESCAPE '\\'"
+        if op == "ILIKE":
+            self.params.append(_escaped_like(value))
+            if self.dialect == "sqlite":
+                return f"lower({column}) LIKE lower(?) ESCAPE '\\'"
+            return f"{column} ILIKE ? ESCAPE '\\'"
+        raise AssertionError(f"unhandled operator {op}")
+
+
+def _escaped_like(pattern: str) -> str:
+    out = []
+    for kind, text in like_segments(pattern):
+        if kind == "lit":
+            out.append("\\" + text if text in "\\%_" else text)
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+def _glob(pattern: str) -> str:
+    out = []
+    for kind, text in like_segments(pattern):
+        if kind == "any":
+            out.append("*")
+        elif kind == "one":
+            out.append("?")
+        elif text in "*?[":
+            out.append(f"[{text}]")
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+# --- order -----------------------------------------------------------------------------------
+
+_MODEL_SORT = {"name": "m.name_key", "creation_timestamp": "m.created_at",
+               "last_updated_timestamp": "m.updated_at"}
+_VERSION_SORT = {"name": "m.name_key", "version_number": "v.version",
+                 "creation_timestamp": "v.created_at", "last_updated_timestamp": "v.updated_at"}
+
+
+def _order_sql(orders: Sequence[Order], columns: dict[str, str]) -> str:
+    return ", ".join(f"{columns[o.key]} {'ASC' if o.ascending else 'DESC'}" for o in orders)

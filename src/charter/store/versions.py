@@ -1,0 +1,330 @@
+"""Model versions: their rows, stages, tags, files and aliases, and the VersionRecords
+built from them. Plain SQL on the driver's connection (store/driver.py): getting a
+version, the latest versions, registering and moving one are the hot paths
+(bench/README.md), so a record is two queries — the version, then its tags, files
+and aliases in one UNION.
+
+What a number means never changes: a version's source, digest and files cannot be
+updated (store/triggers.py), and its number is never given out again (the model's
+counter, ``models.next_version_number``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from charter.domain.errors import NotFound
+from charter.domain.events import VERSION_IMPORTED
+from charter.domain.records import FileRecord, VersionRecord
+from charter.store import events
+from charter.store.driver import (
+    Conn,
+    placeholders,
+    reader_for,
+    sql_time,
+    stored_time,
+)
+from charter.store.models import ModelRow, get, keys_of, lookup_key
+
+COLUMNS = ("v.id, v.model_id, v.version, v.stage, v.source, v.run_id, v.description, "
+           "v.digest, v.status, v.created_at, v.updated_at, v.stage_changed_at")
+StoredFile = tuple[str, int, str]  # (relative path, size, sha256)
+
+
+class VersionRow(NamedTuple):
+    """A version's row; times as the driver returns them (converted for records only)."""
+
+    id: int
+    model_id: int
+    version: int
+    stage: str
+    source: str
+    run_id: str
+    description: str
+    digest: str
+    status: str
+    created_at: str | datetime
+    updated_at: str | datetime
+    stage_changed_at: str | datetime
+    model_name: str = ""
+
+    @classmethod
+    def of(cls, raw: Sequence[Any]) -> VersionRow:
+        return cls(*raw)
+
+    @property
+    def stage_since(self) -> datetime:
+        """When the version entered its stage, as an aware UTC time."""
+        return stored_time(self.stage_changed_at)
+
+
+# ---- reads --------------------------------------------------------------------------
+
+def rows(conn: Conn, model_id: int, *, numbers: Sequence[int] | None = None,
+         stage: str | None = None, newest_first: bool = False) -> list[VersionRow]:
+    sql = f"SELECT {COLUMNS} FROM versions v WHERE v.model_id = ?"
+    params: list[object] = [model_id]
+    if numbers is not None:
+        if not numbers:
+            return []
+        sql += f" AND v.version IN ({placeholders(len(numbers))})"
+        params.extend(numbers)
+    if stage is not None:
+        sql += " AND v.stage = ?"
+        params.append(stage)
+    sql += " ORDER BY v.version DESC" if newest_first else " ORDER BY v.version"
+    return [VersionRow.of(r) for r in reader_for(conn).all(sql, params)]
+
+
+def records(conn: Conn, model_name: str, found: Sequence[VersionRow]) -> list[VersionRecord]:
+    """Records for rows of one model: their tags, files and aliases in one more query."""
+    if not found:
+        return []
+    return records_of(conn, [r._replace(model_name=model_name) for r in found])
+
+
+def _extras_sql(count: int) -> str:
+    """Tags, files and aliases of ``count`` versions (ids bound three times), one UNION."""
+    ids = placeholders(count)
+    return (f"SELECT 't', version_id, key, value, 0 FROM version_tags "
+            f"WHERE version_id IN ({ids}) "
+            f"UNION ALL SELECT 'f', version_id, path, sha256, size FROM version_files "
+            f"WHERE version_id IN ({ids}) "
+            f"UNION ALL SELECT 'a', version_id, alias, '', 0 FROM aliases "
+            f"WHERE version_id IN ({ids})")
+
+
+def records_of(conn: Conn, found: Sequence[VersionRow]) -> list[VersionRecord]:
+    """Records for version rows of any models (``model_name`` filled in)."""
+    if not found:
+        return []
+    ids = [row.id for row in found]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    files: dict[int, list[FileRecord]] = {i: [] for i in ids}
+    aliases: dict[int, list[str]] = {i: [] for i in ids}
+    for kind, version_id, first, second, size in reader_for(conn).all(
+            _extras_sql(len(ids)), ids * 3):
+        if kind == "t":
+            tags[version_id][first] = second
+        elif kind == "f":
+            files[version_id].append(FileRecord(first, size, second))
+        else:
+            aliases[version_id].append(first)
+    return [VersionRecord(
+        name=row.model_name, version=row.version, stage=row.stage, source=row.source,
+        run_id=row.run_id, description=row.description, tags=tags[row.id],
+        aliases=sorted(aliases[row.id]), digest=row.digest, status=row.status,
+        created_at=stored_time(row.created_at), updated_at=stored_time(row.updated_at),
+        stage_changed_at=stored_time(row.stage_changed_at),
+        files=sorted(files[row.id], key=lambda f: f.path)) for row in found]
+
+
+_BY_NAME = (f"SELECT {COLUMNS}, m.name FROM versions v "
+            f"JOIN models m ON m.id = v.model_id WHERE m.name_key = ? AND v.version = ?")
+_BY_MODEL = (f"SELECT {COLUMNS}, m.name FROM versions v "
+             f"JOIN models m ON m.id = v.model_id WHERE v.model_id = ? AND v.version = ?")
+
+
+def record(conn: Conn, name: str, number: int) -> VersionRecord:
+    """One version by model name and number: one joined query on the common path."""
+    reader = reader_for(conn)
+    hit = reader.one(_BY_NAME, (lookup_key(name), number))
+    if hit is None:
+        model, redirected_from = get(reader, name)
+        if redirected_from is not None:
+            number = former_number(reader, model, redirected_from, number)
+        hit = reader.one(_BY_MODEL, (model.id, number))
+        if hit is None:
+            raise not_found(model.name, number, model.last_version)
+    return records_of(reader, [VersionRow.of(hit)])[0]
+
+
+def row(conn: Conn, model: ModelRow, number: int, *, via: str | None = None) -> VersionRow:
+    """Version ``number`` of ``model``; ``via`` is the former name the caller used, if any."""
+    reader = reader_for(conn)
+    if via is not None:
+        number = former_number(reader, model, via, number)
+    hit = reader.one(_BY_MODEL, (model.id, number))
+    if hit is None:
+        raise not_found(model.name, number, model.last_version)
+    return VersionRow.of(hit)
+
+
+def not_found(model_name: str, number: int, last_version: int) -> NotFound:
+    hint = (f"versions are numbered 1..{last_version}; some may have been deleted"
+            if last_version else f"{model_name} has no versions yet")
+    return NotFound("version.not_found", f"{model_name} has no version {number}", hint,
+                    {"name": model_name, "version": number})
+
+
+def former_number(conn: Conn, model: ModelRow, old_name: str, number: int) -> int:
+    """What version ``number`` of the former name ``old_name`` is called under ``model``.
+
+    A rename keeps the numbers. An import that folded several old names into one
+    model numbered their versions anew, and each version's event records its origin.
+    """
+    reader = reader_for(conn)
+    old_key, folded = lookup_key(old_name), False
+    for version, payload, filed_under in events.with_action(
+            reader, keys_of(reader, model), VERSION_IMPORTED):
+        origin = payload.get("origin") or {}
+        # Imported under its own name, the name kept its new numbers: nothing to map.
+        if str(origin.get("name", "")).lower() == old_key != filed_under:
+            folded = True
+            if origin.get("version") == number and version is not None:
+                return version
+    if folded:
+        raise NotFound("version.not_found", f"{old_name} had no version {number} when it was "
+                       f"imported into {model.name}", f"its versions were numbered anew; "
+                       f"see `charter history {model.name}`",
+                       {"name": old_name, "version": number})
+    return number
+
+
+def newest_in_stage(conn: Conn, model_id: int, stage: str) -> int | None:
+    found = reader_for(conn).value("SELECT max(version) FROM versions WHERE model_id = ? "
+                                   "AND stage = ?", (model_id, stage))
+    return int(found) if found is not None else None
+
+
+def stages_of(conn: Conn, model_id: int) -> list[tuple[int, str]]:
+    """(version, stage) of every version of the model, ascending."""
+    return [(number, stage) for number, stage in reader_for(conn).all(
+        "SELECT version, stage FROM versions WHERE model_id = ? ORDER BY version",
+        (model_id,))]
+
+
+def tags_of(conn: Conn, version_id: int) -> dict[str, str]:
+    return {key: value for key, value in reader_for(conn).all(
+        "SELECT key, value FROM version_tags WHERE version_id = ?", (version_id,))}
+
+
+def tag(conn: Conn, version_id: int, key: str) -> str | None:
+    found = reader_for(conn).value(
+        "SELECT value FROM version_tags WHERE version_id = ? AND key = ?", (version_id, key))
+    return str(found) if found is not None else None
+
+
+# ---- aliases ------------------------------------------------------------------------
+
+def alias_target(conn: Conn, model_id: int, alias: str) -> int | None:
+    """The number of the version ``alias`` points at, or None."""
+    found = reader_for(conn).value(
+        "SELECT v.version FROM aliases a JOIN versions v ON v.id = a.version_id "
+        "WHERE a.model_id = ? AND a.alias = ?", (model_id, alias.lower()))
+    return int(found) if found is not None else None
+
+
+def aliases_by_version(conn: Conn, model_id: int) -> dict[int, list[str]]:
+    """version id -> the model's aliases that point at it."""
+    found: dict[int, list[str]] = {}
+    for alias, version_id in reader_for(conn).all(
+            "SELECT alias, version_id FROM aliases WHERE model_id = ?", (model_id,)):
+        found.setdefault(version_id, []).append(alias)
+    return found
+
+
+def set_alias(conn: Conn, model_id: int, alias: str, version_id: int) -> None:
+    reader = reader_for(conn)
+    if not reader.run("UPDATE aliases SET version_id = ? WHERE model_id = ? AND alias = ?",
+                      (version_id, model_id, alias)):
+        reader.run("INSERT INTO aliases (model_id, alias, version_id) VALUES (?, ?, ?)",
+                   (model_id, alias, version_id))
+
+
+def delete_alias(conn: Conn, model_id: int, alias: str) -> None:
+    reader_for(conn).run("DELETE FROM aliases WHERE model_id = ? AND alias = ?",
+                         (model_id, alias))
+
+
+# ---- writes -------------------------------------------------------------------------
+
+def insert(conn: Conn, model_id: int, number: int, *, stage: str, source: str, run_id: str,
+           description: str, digest: str, now: datetime, created_at: datetime | None = None
+           ) -> int:
+    """Write a version row (its number taken already); answers its id."""
+    reader = reader_for(conn)
+    at = sql_time(reader, now)
+    created = sql_time(reader, created_at) if created_at is not None else at
+    return int(reader.value(
+        "INSERT INTO versions (model_id, version, stage, source, run_id, description, "
+        "digest, status, created_at, updated_at, stage_changed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?) RETURNING id",
+        (model_id, number, stage, source, run_id, description, digest, created, at, at)))
+
+
+def add_tags(conn: Conn, version_id: int, tags: Iterable[tuple[str, str]]) -> None:
+    reader = reader_for(conn)
+    for key, value in tags:
+        reader.run("INSERT INTO version_tags (version_id, key, value) VALUES (?, ?, ?)",
+                   (version_id, key, value))
+
+
+def add_files(conn: Conn, version_id: int, files: Iterable[StoredFile]) -> None:
+    reader = reader_for(conn)
+    for path, size, sha256 in files:
+        reader.run("INSERT INTO version_files (version_id, path, size, sha256) "
+                   "VALUES (?, ?, ?, ?)", (version_id, path, size, sha256))
+
+
+def set_stage(conn: Conn, model_id: int, number: int, stage: str, now: datetime) -> None:
+    reader = reader_for(conn)
+    at = sql_time(reader, now)
+    reader.run("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
+               "WHERE model_id = ? AND version = ?", (stage, at, at, model_id, number))
+
+
+def set_description(conn: Conn, version_id: int, description: str, now: datetime) -> None:
+    reader = reader_for(conn)
+    reader.run("UPDATE versions SET description = ?, updated_at = ? WHERE id = ?",
+               (description, sql_time(reader, now), version_id))
+
+
+def set_tag(conn: Conn, version_id: int, key: str, value: str, now: datetime) -> None:
+    """Set a tag; the version's ``updated_at`` moves with it."""
+    reader = reader_for(conn)
+    if not reader.run("UPDATE version_tags SET value = ? WHERE version_id = ? AND key = ?",
+                      (value, version_id, key)):
+        add_tags(reader, version_id, [(key, value)])
+    reader.run("UPDATE versions SET updated_at = ? WHERE id = ?",
+               (sql_time(reader, now), version_id))
+
+
+def delete_tag(conn: Conn, version_id: int, key: str) -> None:
+    reader_for(conn).run("DELETE FROM version_tags WHERE version_id = ? AND key = ?",
+                         (version_id, key))
+
+
+def delete(conn: Conn, version_id: int) -> None:
+    """Delete the version; its tags, files and aliases go with it (its number does not)."""
+    reader_for(conn).run("DELETE FROM versions WHERE id = ?", (version_id,))
+
+
+# ---- the blobs versions hold --------------------------------------------------------
+
+def file_digests(conn: Conn, version_id: int) -> set[str]:
+    return {digest for (digest,) in reader_for(conn).all(
+        "SELECT sha256 FROM version_files WHERE version_id = ?", (version_id,))}
+
+
+def digests_in_use(conn: Conn, digests: Sequence[str]) -> set[str]:
+    """Which of ``digests`` some version's files still hold."""
+    if not digests:
+        return set()
+    return {digest for (digest,) in reader_for(conn).all(
+        f"SELECT DISTINCT sha256 FROM version_files WHERE sha256 IN "
+        f"({placeholders(len(digests))})", list(digests))}
+
+
+def digest_in_use(conn: Conn, digest: str) -> bool:
+    return reader_for(conn).one("SELECT 1 FROM version_files WHERE sha256 = ? LIMIT 1",
+                                (digest,)) is not None
+
+
+def referenced_digests(conn: Conn) -> set[str]:
+    """Every blob some version's files hold."""
+    return {digest for (digest,) in reader_for(conn).all(
+        "SELECT DISTINCT sha256 FROM version_files")}
+
