@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 
 from charter.domain import events
 from charter.domain.access import (
@@ -40,11 +37,11 @@ from charter.domain.access import (
 )
 from charter.domain.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
 from charter.domain.values import check_reason, find_hidden_char
-from charter.service.convert import naive, utc
 from charter.service.guard import GuardMixin
-from charter.store import models, tables
-from charter.store import repository as repo
+from charter.store import access, models
 from charter.store.database import WriteTx
+from charter.store.driver import Conn, Reader, as_stored
+from charter.store.models import ModelRow
 
 SESSION_LIFETIME = timedelta(hours=12)
 LAST_USED_EVERY = timedelta(minutes=5)   # last_used_at is a hint: written at most this often
@@ -79,22 +76,19 @@ class AccessMixin(GuardMixin):
         check_user_name(name)
         self._require_admin("create users")
         with self._write() as tx:
-            if _find_user(tx.session, name) is not None:
+            if access.find_user(tx, name) is not None:
                 raise AlreadyExists("user.exists", f"A user named '{name}' already exists",
                                     "user names are unique regardless of case", {"user": name})
-            row = tables.User(name=name, name_key=user_key(name), is_admin=admin,
-                              is_service_account=service_account, created_at=naive(tx.now))
-            tx.session.add(row)
-            tx.session.flush()
+            user = access.insert_user(tx, name, admin=admin, service_account=service_account,
+                                      now=tx.now)
             tx.record(events.NewEvent(events.USER_CREATED, "", payload={
                 "user": name, "admin": admin, "service_account": service_account}))
-            return _user_record(row)
+            return user.record()
 
     def list_users(self) -> list[UserRecord]:
         self._require_admin("list users")
-        with self._read() as session:
-            rows = session.execute(select(tables.User).order_by(tables.User.name_key))
-            return [_user_record(row) for row in rows.scalars()]
+        with self._snapshot() as reader:
+            return [user.record() for user in access.users(reader)]
 
     # ---- tokens ---------------------------------------------------------------------
 
@@ -106,46 +100,39 @@ class AccessMixin(GuardMixin):
         note = _check_note(note)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._write() as tx:
-            account = _get_user(tx.session, owner)
-            row = tables.Token(user_id=account.id, hash=token_hash(secret),
-                               prefix=secret[:TOKEN_SHOWN], note=note,
-                               created_at=naive(tx.now),
-                               expires_at=naive(tx.now + lifetime) if lifetime else None)
-            tx.session.add(row)
-            tx.session.flush()
-            record = _token_record(row, account.name)
+            token = access.insert_token(
+                tx, _get_user(tx, owner), digest=token_hash(secret),
+                prefix=secret[:TOKEN_SHOWN], note=note, now=tx.now,
+                expires_at=tx.now + lifetime if lifetime else None)
+            record = token.record()
             tx.record(events.NewEvent(events.TOKEN_CREATED, "", payload={
-                "user": account.name, "token_id": row.id, "prefix": row.prefix, "note": note,
+                "user": record.user, "token_id": token.id, "prefix": token.prefix,
+                "note": note,
                 "expires_at": record.expires_at.isoformat() if record.expires_at else None}))
             return IssuedToken(record, secret)
 
     def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
         """Your tokens; an admin may name a user, and a local admin sees everyone's."""
-        with self._read() as session:
-            query = (select(tables.Token, tables.User.name)
-                     .join(tables.User, tables.User.id == tables.Token.user_id)
-                     .order_by(tables.Token.id))
+        with self._snapshot() as reader:
+            owner = None
             if user is not None or not self.principal.is_local:
-                owner = self._token_owner(user, "list other users' tokens")
-                query = query.where(tables.User.id == _get_user(session, owner).id)
-            return [_token_record(row, name) for row, name in session.execute(query)]
+                owner = _get_user(reader, self._token_owner(user, "list other users' tokens"))
+            return [token.record() for token in access.tokens(reader, owner)]
 
     def revoke_token(self, token_id: int | str) -> TokenRecord:
         number = _token_id(token_id)
         with self._write() as tx:
-            row = tx.session.get(tables.Token, number)
-            account = tx.session.get(tables.User, row.user_id) if row is not None else None
-            mine = account is not None and account.id == self.principal.user_id
-            if row is None or account is None or not (mine or self.principal.admin):
+            token = access.token(tx, number)
+            if token is None or not (token.owner.id == self.principal.user_id
+                                     or self.principal.admin):
                 raise NotFound("token.not_found", f"You have no token {number}",
                                "list your tokens with `charter token list`", {"id": number})
-            if row.revoked_at is None:
-                row.revoked_at = naive(tx.now)
-                tx.session.execute(delete(tables.WebSession)
-                                   .where(tables.WebSession.token_id == row.id))
+            if token.revoked_at is None:
+                access.revoke_token(tx, token.id, tx.now)
                 tx.record(events.NewEvent(events.TOKEN_REVOKED, "", payload={
-                    "user": account.name, "token_id": row.id, "prefix": row.prefix}))
-            return _token_record(row, account.name)
+                    "user": token.owner.name, "token_id": token.id, "prefix": token.prefix}))
+                token = access.token(tx, number) or token
+            return token.record()
 
     def _token_owner(self, user: str | None, what: str) -> str:
         if user is None:
@@ -169,61 +156,56 @@ class AccessMixin(GuardMixin):
         reason = check_reason(reason, required=False)
         with self._write() as tx:
             target = self._grant_target(tx, model)
-            account = _get_user(tx.session, user)
-            row = _find_grant(tx.session, account.id, target.id if target else None)
-            previous = row.role if row is not None else None
-            if row is None:
-                row = tables.Grant(user_id=account.id, model_id=target.id if target else None,
-                                   role=str(role), created_at=naive(tx.now))
-                tx.session.add(row)
+            account = _get_user(tx, user)
+            model_id = target.id if target else None
+            found = access.find_grant(tx, account.id, model_id)
+            if found is None:
+                granted_at = access.insert_grant(tx, account.id, model_id, str(role),
+                                                 tx.now).created_at
             else:
-                row.role = str(role)
-            tx.session.flush()
+                access.set_role(tx, found.id, str(role))
+                granted_at = found.created_at
             tx.record(events.NewEvent(
                 events.ACCESS_GRANTED, target.name if target else "", reason=reason,
-                payload={"user": account.name, "role": str(role), "previous": previous,
+                payload={"user": account.name, "role": str(role),
+                         "previous": found.role if found else None,
                          **({} if target else {"scope": EVERY_MODEL})}))
             return GrantRecord(target.name if target else EVERY_MODEL, account.name,
-                               str(role), utc(row.created_at))
+                               str(role), granted_at)
 
     def revoke(self, model: str, user: str, *, reason: str = "") -> None:
         """Take ``user``'s role on ``model`` (``*``: its registry-wide role) away."""
         reason = check_reason(reason, required=False)
         with self._write() as tx:
             target = self._grant_target(tx, model)
-            account = _get_user(tx.session, user)
-            row = _find_grant(tx.session, account.id, target.id if target else None)
+            account = _get_user(tx, user)
+            found = access.find_grant(tx, account.id, target.id if target else None)
             where = target.name if target else "the whole registry"
-            if row is None:
+            if found is None:
                 raise NotFound("grant.not_found", f"{account.name} has no role on {where}",
                                f"list the grants with `charter grants {model}`",
                                {"model": model, "user": account.name})
-            tx.session.delete(row)
+            access.delete_grant(tx, found.id)
             tx.record(events.NewEvent(
                 events.ACCESS_REVOKED, target.name if target else "", reason=reason,
-                payload={"user": account.name, "previous": row.role,
+                payload={"user": account.name, "previous": found.role,
                          **({} if target else {"scope": EVERY_MODEL})}))
 
     def list_grants(self, model: str = EVERY_MODEL) -> list[GrantRecord]:
         """Who holds which role on ``model``; ``*``: the registry-wide grants."""
-        G, U = tables.Grant, tables.User
-        with self._read() as session:
-            query = select(G, U.name).join(U, U.id == G.user_id).order_by(U.name_key)
+        with self._snapshot() as reader:
             if model == EVERY_MODEL:
                 self._require_registry(READ_ALL)
-                query, shown = query.where(G.model_id.is_(None)), EVERY_MODEL
-            else:
-                row, _ = repo.get_model(session, model)
-                self._require(READ, row)
-                query, shown = query.where(G.model_id == row.id), row.name
-            return [GrantRecord(shown, name, grant.role, utc(grant.created_at))
-                    for grant, name in session.execute(query)]
+                return access.grants_on(reader, None, EVERY_MODEL)
+            row, _ = models.get(reader, model)
+            self._require(READ, row)
+            return access.grants_on(reader, row.id, row.name)
 
-    def _grant_target(self, tx: WriteTx, model: str) -> tables.Model | None:
+    def _grant_target(self, tx: WriteTx, model: str) -> ModelRow | None:
         if model == EVERY_MODEL:
             self._require_admin("grant roles on every model")
             return None
-        row, _ = repo.get_model(tx.session, model)
+        row, _ = models.get(tx, model)
         self._require(GRANT, row)
         return row
 
@@ -235,123 +217,97 @@ class AccessMixin(GuardMixin):
             raise Unauthenticated(
                 "token.malformed", "The credentials are not a Charter token",
                 "tokens start with 'charter_'; create one with `charter token create`")
-        with self._read() as session:
-            row, account = _token_with_user(session, token_hash(token))
-            self._check_usable(row, account)
-            if user is not None and user_key(user) != account.name_key:
+        with self._snapshot() as reader:
+            found = self._usable(access.token_by_hash(reader, token_hash(token)))
+            if user is not None and user_key(user) != found.owner.name_key:
                 raise Unauthenticated(
                     "token.user_mismatch", f"The token does not belong to user {user[:128]!r}",
                     "send the user name the token was created for (MLFLOW_TRACKING_USERNAME), "
                     "or send the token alone as a bearer token")
-            principal = self._principal_of(session, account, row.id)
-        self._touch(row)
+            principal = self._principal_of(reader, found)
+        self._touch(found)
         return principal
 
     def open_session(self, token: str) -> tuple[str, datetime, Principal]:
         """Sign a browser in: a random session id for its cookie, valid at most 12 h and
         never longer than the token. Only the id's sha256 is stored."""
         principal = self.authenticate(token)
+        assert principal.token_id is not None
         secret = secrets.token_urlsafe(32)
         with self.db.write(principal.name, self.clock) as tx:
-            now = naive(tx.now)
-            tx.session.execute(delete(tables.WebSession)
-                               .where(tables.WebSession.expires_at <= now))
-            row = tx.session.get_one(tables.Token, principal.token_id)
-            until = now + SESSION_LIFETIME
-            if row.expires_at is not None:
-                until = min(until, row.expires_at)
-            tx.session.add(tables.WebSession(hash=token_hash(secret), token_id=row.id,
-                                              created_at=now, expires_at=until))
-        return secret, utc(until), principal
+            until = tx.now + SESSION_LIFETIME
+            found = access.token(tx, principal.token_id)
+            if found is not None and found.expires_at is not None:
+                until = min(until, found.expires_at)
+            access.open_session(tx, principal.token_id, token_hash(secret), now=tx.now,
+                                until=until)
+        return secret, as_stored(until), principal
 
     def session_principal(self, secret: str) -> Principal:
-        with self._read() as session:
-            found = session.execute(
-                select(tables.WebSession, tables.Token, tables.User)
-                .join(tables.Token, tables.Token.id == tables.WebSession.token_id)
-                .join(tables.User, tables.User.id == tables.Token.user_id)
-                .where(tables.WebSession.hash == token_hash(secret))).first()
-            if found is None or found[0].expires_at <= naive(self.clock()):
+        with self._snapshot() as reader:
+            found = access.session_token(reader, token_hash(secret))
+            if found is None or found[0] <= self._now():
                 raise Unauthenticated("session.expired", "Your session has ended",
                                       "sign in again with a token")
-            web, row, account = found
-            self._check_usable(row, account)
-            return self._principal_of(session, account, row.id)
+            return self._principal_of(reader, self._usable(found[1]))
 
     def close_session(self, secret: str) -> None:
         with self.db.write(self.actor, self.clock) as tx:
-            tx.session.execute(delete(tables.WebSession)
-                               .where(tables.WebSession.hash == token_hash(secret)))
+            access.close_session(tx, token_hash(secret))
 
-    def _check_usable(self, row: tables.Token | None, account: tables.User | None) -> None:
-        if row is None or account is None:
+    def _usable(self, token: access.Token | None) -> access.Token:
+        """The token, unless it is unknown, revoked or expired."""
+        if token is None:
             raise Unauthenticated("token.invalid", "The token is not valid",
                                   "check it was copied whole, or create a new one with "
                                   "`charter token create`")
-        if row.revoked_at is not None:
-            raise Unauthenticated("token.revoked", f"Token {row.prefix}… was revoked",
+        if token.revoked_at is not None:
+            raise Unauthenticated("token.revoked", f"Token {token.prefix}… was revoked",
                                   "create a new one with `charter token create`")
-        if row.expires_at is not None and row.expires_at <= naive(self.clock()):
-            raise Unauthenticated("token.expired", f"Token {row.prefix}… expired at "
-                                  f"{utc(row.expires_at).isoformat()}",
+        if token.expires_at is not None and token.expires_at <= self._now():
+            raise Unauthenticated("token.expired", f"Token {token.prefix}… expired at "
+                                  f"{token.expires_at.isoformat()}",
                                   "create a new one with `charter token create --expires 30d`")
+        return token
 
-    def _principal_of(self, session: Session, account: tables.User, token_id: int
-                      ) -> Principal:
-        rows = session.execute(
-            select(tables.Grant.model_id, tables.Grant.role, tables.Model.name_key)
-            .outerjoin(tables.Model, tables.Model.id == tables.Grant.model_id)
-            .where(tables.Grant.user_id == account.id))
+    def _principal_of(self, reader: Reader, token: access.Token) -> Principal:
+        """The token's owner with every right it holds: its grants, the default role."""
         registry_role = self.policies.access.default_role
         model_roles: dict[int, Role] = {}
         model_keys: dict[str, int] = {}
-        for model_id, role_name, key in rows:
+        for model_id, role_name, key in access.roles_of(reader, token.owner.id):
             role = parse_role(role_name)
             if model_id is None:
                 registry_role = max(role, registry_role) if registry_role else role
-            else:
+            elif key is not None:
                 model_roles[model_id], model_keys[key] = role, model_id
-        return Principal(name=account.name, admin=account.is_admin, user_id=account.id,
-                         token_id=token_id, registry_role=registry_role,
-                         model_roles=model_roles, model_keys=model_keys)
+        return Principal(name=token.owner.name, admin=token.owner.admin,
+                         user_id=token.owner.id, token_id=token.id,
+                         registry_role=registry_role, model_roles=model_roles,
+                         model_keys=model_keys)
 
-    def _touch(self, row: tables.Token) -> None:
-        now = naive(self.clock())
-        if row.last_used_at is not None and now - row.last_used_at < LAST_USED_EVERY:
+    def _touch(self, token: access.Token) -> None:
+        """Note when the token was last used (a hint: written at most every 5 minutes)."""
+        now = self._now()
+        if token.last_used_at is not None and now - token.last_used_at < LAST_USED_EVERY:
             return
         with self.db.write(self.actor, self.clock) as tx:
-            tx.session.execute(update(tables.Token).where(tables.Token.id == row.id)
-                               .values(last_used_at=now))
+            access.mark_used(tx, token.id, now)
+
+    def _now(self) -> datetime:
+        """The clock's time, aware (a clock without a zone tells UTC)."""
+        moment = self.clock()
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _find_user(session: Session, name: str) -> tables.User | None:
-    return session.execute(select(tables.User).where(
-        tables.User.name_key == user_key(name))).scalar_one_or_none()
-
-
-def _get_user(session: Session, name: str) -> tables.User:
+def _get_user(conn: Conn, name: str) -> access.User:
     check_user_name(name)
-    row = _find_user(session, name)
-    if row is None:
+    found = access.find_user(conn, name)
+    if found is None:
         raise NotFound("user.not_found", f"There is no user '{name}'",
                        f"create it on the server with `charter user create {name}`",
                        {"user": name})
-    return row
-
-
-def _find_grant(session: Session, user_id: int, model_id: int | None) -> tables.Grant | None:
-    model_clause = (tables.Grant.model_id.is_(None) if model_id is None
-                    else tables.Grant.model_id == model_id)
-    return session.execute(select(tables.Grant).where(
-        tables.Grant.user_id == user_id, model_clause)).scalar_one_or_none()
-
-
-def _token_with_user(session: Session, digest: str
-                     ) -> tuple[tables.Token | None, tables.User | None]:
-    found = session.execute(select(tables.Token, tables.User)
-                            .join(tables.User, tables.User.id == tables.Token.user_id)
-                            .where(tables.Token.hash == digest)).first()
-    return (found[0], found[1]) if found else (None, None)
+    return found
 
 
 def _token_id(value: int | str) -> int:
@@ -369,15 +325,3 @@ def _check_note(note: str) -> str:
                            f"{MAX_NOTE} characters", "describe what the token is for, "
                            "e.g. 'CI deploy job'")
     return note.strip()
-
-
-def _user_record(row: tables.User) -> UserRecord:
-    return UserRecord(row.name, row.is_admin, row.is_service_account, utc(row.created_at))
-
-
-def _token_record(row: tables.Token, user: str) -> TokenRecord:
-    def when(moment: datetime | None) -> datetime | None:
-        return utc(moment) if moment is not None else None
-
-    return TokenRecord(row.id, user, row.prefix, row.note, utc(row.created_at),
-                       when(row.expires_at), when(row.revoked_at), when(row.last_used_at))

@@ -29,8 +29,7 @@ from charter.domain.errors import CharterError
 from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage
 from charter.service.base import ServiceBase
-from charter.service.convert import naive
-from charter.store import models, tables
+from charter.store import access, models
 from charter.store.database import WriteTx
 from charter.store.driver import Conn
 
@@ -111,8 +110,7 @@ class GuardMixin(ServiceBase):
         """The user who creates a model owns it (a local admin needs no grant)."""
         if self.principal.user_id is None:
             return
-        tx.session.add(tables.Grant(user_id=self.principal.user_id, model_id=model.id,
-                                    role=str(Role.OWNER), created_at=naive(tx.now)))
+        access.insert_grant(tx, self.principal.user_id, model.id, str(Role.OWNER), tx.now)
         tx.record(events.NewEvent(events.ACCESS_GRANTED, model.name,
                                   reason="the creator of a model owns it",
                                   payload={"user": self.principal.name,
