@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from charter.domain import approvals as approval_rules
 from charter.domain import events
 from charter.domain.access import READ, Role
@@ -27,35 +25,34 @@ from charter.domain.gate_report import (
 )
 from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage, parse_stage
-from charter.service.approvals import current_request, decisions_of
-from charter.service.convert import utc
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
-from charter.store import repository as repo
-from charter.store import tables
+from charter.store import governance, models, versions
 from charter.store.database import WriteTx
+from charter.store.driver import Conn
+from charter.store.models import ModelRow
+from charter.store.versions import VersionRow
 
 OVERRIDE = "override_gates"
 
 
-def gate_report(service: GuardMixin, session: Session, model: tables.Model,
-                row: tables.Version, target: Stage, gates: StageGates,
-                now: datetime) -> GateReport:
+def gate_report(service: GuardMixin, conn: Conn, model: ModelRow, row: VersionRow,
+                target: Stage, gates: StageGates, now: datetime) -> GateReport:
     facts = VersionFacts(model.name, row.version, Stage(row.stage), row.description,
-                         {t.key: t.value for t in row.tags}, utc(row.stage_changed_at))
-    model_facts = ModelFacts(model.name, {t.key: t.value for t in model.tags})
-    request = current_request(session, row, target) if gates.approvals else None
-    approvals = approval_rules.facts(decisions_of(request) if request is not None else None)
+                         versions.tags_of(conn, row.id), row.stage_since)
+    model_facts = ModelFacts(model.name, models.tags_of(conn, model.id))
+    request = governance.current_request(conn, row.id, target.value) if gates.approvals else None
+    approvals = approval_rules.facts(request.decisions if request is not None else None)
     return evaluate(gates, target, facts, model_facts, approvals, now,
                     service.policies.transitions)
 
 
-def enforce_gates(service: GuardMixin, tx: WriteTx, model: tables.Model, row: tables.Version,
+def enforce_gates(service: GuardMixin, tx: WriteTx, model: ModelRow, row: VersionRow,
                   target: Stage, gates: StageGates, *, override: bool, reason: str) -> None:
     """Refuse a move whose gates fail, unless an owner overrides them with a reason."""
     if gates.empty:
         return
-    report = gate_report(service, tx.session, model, row, target, gates, tx.now)
+    report = gate_report(service, tx, model, row, target, gates, tx.now)
     if report.passed:
         return
     if not override:
@@ -71,18 +68,18 @@ class GatesMixin(GuardMixin):
         """The gates configured for moving a version of ``name`` to ``stage``; per-model
         gates follow the model through renames (domain.per_model)."""
         target = stage if isinstance(stage, Stage) else parse_stage(stage)
-        with self._read() as session:
-            model, _ = repo.get_model(session, name)
+        with self._snapshot() as reader:
+            model, _ = models.get(reader, name)
             self._require(READ, model)
-            return self._gates_of(session, model, target)
+            return self._gates_of(reader, model, target)
 
     def check_gates(self, name: str, version: int | str, stage: str) -> GateReport:
         """Every gate of moving a version to ``stage``, passed or failed and why; changes
         nothing (``charter check``)."""
         target, number = parse_stage(stage), parse_version(version)
-        with self._read() as session:
-            model, _ = repo.get_model(session, name)
+        with self._snapshot() as reader:
+            model, _ = models.get(reader, name)
             self._require(READ, model)
-            row = repo.get_version(session, model, number)
-            return gate_report(self, session, model, row, target,
-                               self._gates_of(session, model, target), self.clock())
+            row = versions.row(reader, model, number)
+            return gate_report(self, reader, model, row, target,
+                               self._gates_of(reader, model, target), self.clock())

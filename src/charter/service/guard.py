@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement
-
 from charter.domain import events
 from charter.domain.access import (
     CREATE_MODEL,
@@ -86,12 +84,6 @@ class GuardMixin(ServiceBase):
     def _readable_ids(self) -> list[int] | None:
         """The ids of the models a listing may show the principal; None: every model."""
         return None if self.principal.sees_all else self.principal.readable_ids()
-
-    def _visible(self, model_id_column: Any) -> list[ColumnElement[bool]]:
-        """The WHERE clauses that keep a listing to the models the principal may read."""
-        if self.principal.sees_all:
-            return []
-        return [model_id_column.in_(self.principal.readable_ids())]
 
     def _check_may_register(self, name: str, create_model: bool) -> None:
         """Refuse a registration before any byte is stored (the transaction checks again)."""

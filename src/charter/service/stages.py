@@ -20,7 +20,7 @@ from charter.service.gates import enforce_gates
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
-from charter.store import models, tables, versions
+from charter.store import models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 
@@ -56,11 +56,8 @@ class StagesMixin(GuardMixin):
                 production=versions.newest_in_stage(tx, model.id, Stage.PRODUCTION.value),
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
-            gates = self._gates_of(tx, model, target)
-            if not gates.empty:  # the ORM rows are loaded only for a gated move
-                enforce_gates(self, tx, tx.session.get_one(tables.Model, model.id),
-                              tx.session.get_one(tables.Version, row.id), target, gates,
-                              override=override_gates, reason=reason)
+            enforce_gates(self, tx, model, row, target, self._gates_of(tx, model, target),
+                          override=override_gates, reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
             return versions.record(tx, model.name, number)
 

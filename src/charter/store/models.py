@@ -130,10 +130,10 @@ def keys_of(conn: Conn, model: ModelRow) -> list[str]:
     return [model.name_key, *redirect_keys(conn, model.id)]
 
 
-def page(conn: Conn, *, name_like: str, readable: Sequence[int] | None, offset: int,
-         limit: int) -> list[ModelRow]:
+def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, offset: int = 0,
+         limit: int | None = None) -> list[ModelRow]:
     """Models ordered by name key; ``name_like`` a case-insensitive substring, ``readable``
-    the ids a principal may read (None: every model)."""
+    the ids a principal may read (None: every model); all of them when no ``limit``."""
     clauses: list[str] = []
     params: list[object] = []
     if name_like:
@@ -143,10 +143,14 @@ def page(conn: Conn, *, name_like: str, readable: Sequence[int] | None, offset: 
     if readable is not None:
         clauses.append(f"m.id IN ({placeholders(len(readable))})" if readable else "1 = 0")
         params.extend(readable)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    return [ModelRow.of(raw) for raw in reader_for(conn).all(
-        f"SELECT {COLUMNS} FROM models m{where} ORDER BY m.name_key LIMIT ? OFFSET ?",
-        [*params, limit, offset])]
+    sql = f"SELECT {COLUMNS} FROM models m"
+    if clauses:
+        sql += f" WHERE {' AND '.join(clauses)}"
+    sql += " ORDER BY m.name_key"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
+    return [ModelRow.of(raw) for raw in reader_for(conn).all(sql, params)]
 
 
 # ---- records ------------------------------------------------------------------------
