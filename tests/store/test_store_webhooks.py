@@ -231,11 +231,11 @@ def test_a_crashed_worker_leaves_its_claim_to_be_retried_after_the_lease(registr
     registry.add_webhook(URL, secret=SECRET, events_filter="version_registered")
     registry.register(NAME, "s3://models/fraud/1")
     settings = WebhookSettings(timeout=5.0)
-    from charter.store import outbox
+    from charter.store import webhooks
 
     with registry.db.housekeeping() as session:     # claimed, then the worker "dies"
-        claimed = outbox.claim(session, clock.now.replace(tzinfo=None), lease=settings.lease,
-                               limit=10, skip_locked=False)
+        claimed = webhooks.claim(session, clock.now.replace(tzinfo=None), lease=settings.lease,
+                                 limit=10, skip_locked=False)
     assert len(claimed) == 1
     receiver = Receiver()
     worker = worker_for(registry, receiver, clock, timeout=5.0)

@@ -2,7 +2,7 @@
 
 Every server process runs one (``[webhooks] worker = false`` turns it off, e.g. on
 replicas that should only answer requests); they share the outbox safely, see
-``charter.store.outbox``.
+``charter.store.webhooks``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The webhook delivery worker: claims due outbox rows, POSTs them signed, settles them.
 
 It runs as a background thread inside ``charter serve`` (one per server process;
-replicas share the outbox safely, see ``charter.store.outbox``) and can be run
+replicas share the outbox safely, see ``charter.store.webhooks``) and can be run
 once by hand (``charter webhook deliver``). Delivery is at least once: a receiver
 deduplicates by the ``X-Charter-Delivery`` id, which is the same on every retry.
 """
@@ -27,8 +27,7 @@ from charter.domain.webhooks import (
     sign,
 )
 from charter.service.base import utc_now
-from charter.service.convert import naive
-from charter.store import outbox
+from charter.store import webhooks
 from charter.store.database import Database
 
 if TYPE_CHECKING:  # httpx is imported when a delivery is first sent (see DeliveryWorker)
@@ -42,14 +41,14 @@ MAX_PAUSE = 60.0       # the longest wait between passes after repeated failures
 MAX_ERROR = 500
 
 
-def headers_for(claimed: outbox.Claimed) -> dict[str, str]:
+def headers_for(claimed: webhooks.Claimed) -> dict[str, str]:
     return {"Content-Type": "application/json", "User-Agent": f"charter-webhooks/{__version__}",
             SIGNATURE_HEADER: sign(claimed.secret, claimed.body.encode()),
             EVENT_HEADER: claimed.action, DELIVERY_HEADER: claimed.uuid,
             "X-Charter-Attempt": str(claimed.attempt)}
 
 
-def post(client: httpx.Client, claimed: outbox.Claimed, timeout: float) -> outbox.Outcome:
+def post(client: httpx.Client, claimed: webhooks.Claimed, timeout: float) -> webhooks.Outcome:
     """One attempt: any 2xx is delivered; anything else (or no answer) is a failure."""
     import httpx
 
@@ -58,11 +57,11 @@ def post(client: httpx.Client, claimed: outbox.Claimed, timeout: float) -> outbo
         response = client.post(claimed.url, content=claimed.body.encode(),
                                headers=headers_for(claimed), timeout=timeout)
     except httpx.HTTPError as exc:
-        return outbox.Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR],
+        return webhooks.Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR],
                               _ms(started))
     if response.is_success:
-        return outbox.Outcome(True, response.status_code, "", _ms(started))
-    return outbox.Outcome(False, response.status_code,
+        return webhooks.Outcome(True, response.status_code, "", _ms(started))
+    return webhooks.Outcome(False, response.status_code,
                           f"HTTP {response.status_code}: {response.text[:200]}", _ms(started))
 
 
@@ -92,16 +91,13 @@ class DeliveryWorker:
             self._client = httpx.Client(follow_redirects=False)
         return self._client
 
-    def _now(self) -> datetime:
-        return naive(self.clock())
-
     def run_once(self, limit: int | None = None) -> int:
         """Deliver what is due now; answers how many deliveries were attempted."""
         with self.db.read() as session:
-            if not outbox.any_due(session, self._now()):
+            if not webhooks.any_due(session, self.clock()):
                 return 0
         with self.db.housekeeping() as session:
-            claimed = outbox.claim(session, self._now(), lease=self.settings.lease,
+            claimed = webhooks.claim(session, self.clock(), lease=self.settings.lease,
                                    limit=limit or self.settings.batch,
                                    skip_locked=self.db.dialect == "postgresql")
         self.deliver(claimed)
@@ -110,9 +106,9 @@ class DeliveryWorker:
     def prune(self) -> int:
         """Forget deliveries delivered longer ago than ``keep_delivered``."""
         with self.db.housekeeping() as session:
-            return outbox.prune(session, self._now() - self.settings.keep)
+            return webhooks.prune(session, self.clock() - self.settings.keep)
 
-    def deliver(self, claimed: list[outbox.Claimed]) -> list[str]:
+    def deliver(self, claimed: list[webhooks.Claimed]) -> list[str]:
         """Send claimed deliveries (a few at a time) and settle each; answers their statuses."""
         if not claimed:
             return []
@@ -121,14 +117,14 @@ class DeliveryWorker:
                 lambda c: post(self.client, c, self.settings.timeout), claimed))
         statuses = []
         with self.db.housekeeping() as session:
-            now = self._now()
+            now = self.clock()
             for item, outcome in zip(claimed, outcomes, strict=True):
                 # a test ping is tried once: its answer is what the admin asked for
                 retry = (backoff(item.attempt, self.settings.backoff_base,
                                  self.settings.backoff_max)
                          if item.attempt < self.settings.max_attempts and item.action != PING
                          else None)
-                statuses.append(outbox.settle(session, item, outcome, now, retry_in=retry))
+                statuses.append(webhooks.settle(session, item, outcome, now, retry_in=retry))
                 if not outcome.ok:
                     log.info("webhook delivery %s to %s failed (attempt %d): %s", item.uuid,
                              item.url, item.attempt, outcome.error)

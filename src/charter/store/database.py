@@ -33,7 +33,7 @@ from charter.domain.events import (
     hashed_fields,
     parse_time,
 )
-from charter.store import events, outbox
+from charter.store import events, webhooks
 from charter.store.driver import Reader, Snapshots, prepare_sqlite, session_reader
 from charter.store.events import ChainPosition, StoredEvent
 
@@ -275,7 +275,7 @@ class Database:
             tx = WriteTx(session=session, actor=actor, now=now, _head=head, _reader=reader)
             yield tx
             if tx.events:  # webhook deliveries commit with their events, or not at all
-                outbox.enqueue(session, tx.events, now)
+                webhooks.enqueue(session, tx.events, now)
                 events.move_head(tx, head)
             session.flush()
 
