@@ -14,21 +14,15 @@ more, against its time and against the database.
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from charter.artifacts.common import BlobInfo
 from charter.service.guard import GuardMixin
-from charter.service.uploads import UPLOADS
-from charter.store import tables
+from charter.store import uploads, versions
 
 DEFAULT_GRACE = timedelta(hours=24)
-VF = tables.VersionFile.__table__
 
 
 @dataclass(frozen=True)
@@ -52,12 +46,6 @@ class GarbageReport:
                 "kept": self.kept}
 
 
-@dataclass
-class _Session:
-    last_write: datetime
-    digests: set[str] = field(default_factory=set)
-
-
 class GarbageMixin(GuardMixin):
     def collect_garbage(self, *, apply: bool = False, grace: timedelta = DEFAULT_GRACE,
                         now: datetime | None = None) -> GarbageReport:
@@ -65,10 +53,11 @@ class GarbageMixin(GuardMixin):
         dry run: it lists every blob in the store, whichever models they belong to."""
         self._require_admin("collect garbage in the blob store")
         cutoff = (now or datetime.now(UTC)) - grace
-        sessions = self._upload_sessions()
-        old = sorted(i for i, s in sessions.items() if s.last_write < cutoff)
-        held = set().union(*(s.digests for i, s in sessions.items() if i not in old))
-        referenced = self._referenced_digests()
+        staged = uploads.staged_uploads(self.blobs)
+        old = sorted(i for i, s in staged.items() if s.last_write < cutoff)
+        held: set[str] = set().union(*(s.digests for i, s in staged.items() if i not in old))
+        with self._snapshot() as reader:
+            referenced = versions.referenced_digests(reader)
         garbage, kept = [], 0
         for blob in self.blobs.blobs():
             if blob.digest in referenced or blob.digest in held or blob.modified >= cutoff:
@@ -78,7 +67,7 @@ class GarbageMixin(GuardMixin):
         if not apply:
             return GarbageReport(False, cutoff, garbage, old, 0, kept)
         for upload_id in old:
-            self.blobs.delete_staged(f"{UPLOADS}/{upload_id}")
+            uploads.forget(self.blobs, upload_id)
         deleted = [blob for blob in garbage if self._delete_if_still_garbage(blob, cutoff)]
         partials = self.blobs.collect_partials(cutoff)
         return GarbageReport(True, cutoff, deleted, old, partials,
@@ -88,29 +77,8 @@ class GarbageMixin(GuardMixin):
         fresh = self.blobs.blob_info(blob.digest)
         if fresh is None or fresh.modified >= cutoff:
             return False
-        with self._read() as session:
-            if session.execute(select(VF.c.sha256).where(VF.c.sha256 == blob.digest)
-                               .limit(1)).first() is not None:
+        with self._snapshot() as reader:
+            if versions.digest_in_use(reader, blob.digest):
                 return False
         self.blobs.delete(blob.digest)
         return True
-
-    def _referenced_digests(self) -> set[str]:
-        with self._read() as session:
-            return set(session.execute(select(VF.c.sha256).distinct()).scalars())
-
-    def _upload_sessions(self) -> dict[str, _Session]:
-        """Every upload session in the staging area: its last write and its files' digests."""
-        sessions: dict[str, _Session] = defaultdict(
-            lambda: _Session(datetime.min.replace(tzinfo=UTC)))
-        for info in self.blobs.list_staged(UPLOADS):
-            parts = info.key.split("/")
-            if len(parts) < 3:
-                continue
-            session = sessions[parts[1]]
-            session.last_write = max(session.last_write, info.modified)
-            if parts[2] == "files":
-                data = self.blobs.get_staged(info.key)
-                if data:
-                    session.digests.add(json.loads(data)["sha256"])
-        return dict(sessions)

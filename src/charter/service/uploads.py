@@ -1,13 +1,7 @@
 """Register a version by uploading its files: start, send each file, commit (or abort).
 
-An upload session lives in the blob store's staging area, not in the database, so
-every replica that shares the blobs shares the sessions and no migration is
-needed::
-
-    staging/uploads/<id>/session.json          who, for which model, when
-    staging/uploads/<id>/files/<sha256(path)>  one record per stored file: path, size, sha256
-    staging/uploads/<id>/commit.json           the commit claim, then the version it made
-
+An upload session lives in the blob store's staging area, not in the database
+(``store/uploads.py``), so every replica that shares the blobs shares the sessions.
 A file's bytes go straight into the blob store, hashed on the way; the commit
 compares the client's manifest with what the server hashed and registers the
 version through the same transaction as a local registration. Until then no
@@ -16,8 +10,6 @@ version exists: an abandoned session and its blobs are collected by ``gc``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,9 +29,8 @@ from charter.service.versions import (
     check_registration,
     insert_version,
 )
+from charter.store import uploads
 from charter.store.models import lookup_key
-
-UPLOADS = "uploads"
 
 
 @dataclass(frozen=True)
@@ -89,11 +80,9 @@ class FileUpload:
         except IntegrityFailure as error:  # the sender's X-Charter-Sha256 did not match
             raise InvalidInput("upload.digest_mismatch", f"{self.path}: {error.message}",
                                error.hint, {"path": self.path, **error.details}) from None
-        record = {"path": self.path, "size": size, "sha256": digest,
-                  "at": self._service.clock().isoformat()}
-        stored = self._service.blobs.put_staged(file_key(self._upload_id, self.path),
-                                                _dump(record), exclusive=True)
-        if not stored:
+        stored = ManifestEntry(self.path, size, digest)
+        if not uploads.record_file(self._service.blobs, self._upload_id, stored,
+                                   self._service.clock()):
             raise file_exists(self.path)
         return FileRecord(self.path, size, digest)
 
@@ -110,32 +99,28 @@ class UploadsMixin(VersionsMixin):
             if not create_model:
                 self.get_model(name)  # raises model.not_found
             check_new_name(self, name)
-        upload_id = uuid.uuid4().hex
-        now = self.clock()
-        session = {"id": upload_id, "model": name, "actor": self.actor,
-                   "created_at": now.isoformat(), "create_model": create_model}
-        self.blobs.put_staged(session_key(upload_id), _dump(session), exclusive=True)
-        return UploadRecord(upload_id, name, self.actor, now,
+        upload = uploads.OpenUpload(uuid.uuid4().hex, name, self.actor, self.clock(),
+                                    create_model)
+        uploads.open_session(self.blobs, upload)
+        return UploadRecord(upload.id, name, self.actor, upload.created_at,
                             wants_digest_first=self.blobs.wants_digest_first)
 
     def get_upload(self, name: str, upload_id: str) -> UploadRecord:
-        session = self._session(name, upload_id)
-        commit = self._commit_state(upload_id)
-        return UploadRecord(upload_id, session["model"], session["actor"],
-                            datetime.fromisoformat(session["created_at"]),
+        upload = self._session(name, upload_id)
+        _, version = uploads.committed_version(self.blobs, upload_id)
+        return UploadRecord(upload_id, upload.model, upload.actor, upload.created_at,
                             [FileRecord(e.path, e.size, e.sha256) for e in
-                             self._received(upload_id)],
-                            commit.get("version") if commit else None,
-                            self.blobs.wants_digest_first)
+                             uploads.received(self.blobs, upload_id)],
+                            version, self.blobs.wants_digest_first)
 
     def begin_file(self, name: str, upload_id: str, path: str, *,
                    expected_sha256: str | None = None) -> FileUpload:
         """Check the session and the path, then open a blob writer for the file's bytes."""
         path = safe_relative_path(path)
         self._session(name, upload_id)
-        if self._commit_state(upload_id) is not None:
+        if uploads.committed_version(self.blobs, upload_id)[0]:
             raise upload_committed(upload_id)
-        if self.blobs.get_staged(file_key(upload_id, path)) is not None:
+        if uploads.has_file(self.blobs, upload_id, path):
             raise file_exists(path)
         if expected_sha256 is not None:
             expected_sha256 = _check_expected(expected_sha256)
@@ -157,11 +142,11 @@ class UploadsMixin(VersionsMixin):
                       source: str = "", run_id: str = "", description: str = "",
                       tags: dict[str, str] | None = None, reason: str = "") -> VersionRecord:
         """Register the version once every manifest entry was stored with that size and sha256."""
-        session = self._session(name, upload_id)
+        upload = self._session(name, upload_id)
         claimed = parse_manifest(manifest)
-        findings = check_registration(self, session["model"], source, run_id, description,
-                                      tags, session["create_model"])
-        problems = compare_manifest(claimed, self._received(upload_id))
+        findings = check_registration(self, upload.model, source, run_id, description,
+                                      tags, upload.create_model)
+        problems = compare_manifest(claimed, uploads.received(self.blobs, upload_id))
         if problems:
             raise InvalidInput("upload.mismatch", "The manifest does not match the uploaded "
                                f"files: {'; '.join(problems[:5])}",
@@ -171,66 +156,35 @@ class UploadsMixin(VersionsMixin):
         if missing:
             raise Conflict("upload.expired", f"The stored bytes of {missing[0]!r} were collected",
                            "the session was idle for too long; upload the version again")
-        claim = {"state": "committing", "at": self.clock().isoformat()}
-        if not self.blobs.put_staged(commit_key(upload_id), _dump(claim), exclusive=True):
+        if not uploads.claim_commit(self.blobs, upload_id, self.clock()):
             raise upload_committed(upload_id)
         stored = [(e.path, e.size, e.sha256) for e in claimed]
         try:
             record = insert_version(self, Registration(
-                session["model"], source, run_id, description, tags or {}, stored,
-                session["create_model"], findings, reason))
+                upload.model, source, run_id, description, tags or {}, stored,
+                upload.create_model, findings, reason))
         except BaseException:
-            self.blobs.delete_staged(commit_key(upload_id))
+            uploads.release_commit(self.blobs, upload_id)
             raise
-        done = {"state": "committed", "version": record.version, "at": self.clock().isoformat()}
-        self.blobs.put_staged(commit_key(upload_id), _dump(done))
+        uploads.mark_committed(self.blobs, upload_id, record.version, self.clock())
         return record
 
     def abort_upload(self, name: str, upload_id: str) -> None:
         """Forget the session; its blobs are collected by ``gc`` unless a version uses them."""
         self._session(name, upload_id)
-        if self._commit_state(upload_id) is not None:
+        if uploads.committed_version(self.blobs, upload_id)[0]:
             raise upload_committed(upload_id)
-        self.blobs.delete_staged(f"{UPLOADS}/{upload_id}")
+        uploads.forget(self.blobs, upload_id)
 
-    # ---- the staging records --------------------------------------------------------
-
-    def _session(self, name: str, upload_id: str) -> dict[str, Any]:
+    def _session(self, name: str, upload_id: str) -> uploads.OpenUpload:
         """The session, if it exists, is for ``name`` and belongs to the caller."""
-        data = self.blobs.get_staged(session_key(_check_id(upload_id)))
-        session = json.loads(data) if data else None
-        if (session is None or session["actor"] != self.actor
-                or lookup_key(session["model"]) != lookup_key(name)):
+        upload = uploads.session(self.blobs, _check_id(upload_id))
+        if (upload is None or upload.actor != self.actor
+                or lookup_key(upload.model) != lookup_key(name)):
             raise NotFound("upload.not_found", f"There is no upload {upload_id} for {name!r:.80}",
                            "start one with POST /api/v1/models/{name}/uploads; sessions idle "
                            "longer than the gc grace period are collected")
-        return session
-
-    def _commit_state(self, upload_id: str) -> dict[str, Any] | None:
-        data = self.blobs.get_staged(commit_key(upload_id))
-        return json.loads(data) if data else None
-
-    def _received(self, upload_id: str) -> list[ManifestEntry]:
-        entries = []
-        for info in self.blobs.list_staged(f"{UPLOADS}/{upload_id}/files"):
-            data = self.blobs.get_staged(info.key)
-            if data:
-                record = json.loads(data)
-                entries.append(ManifestEntry(record["path"], record["size"], record["sha256"]))
-        return sorted(entries)
-
-
-def session_key(upload_id: str) -> str:
-    return f"{UPLOADS}/{upload_id}/session.json"
-
-
-def commit_key(upload_id: str) -> str:
-    return f"{UPLOADS}/{upload_id}/commit.json"
-
-
-def file_key(upload_id: str, path: str) -> str:
-    # Named by a digest of the path: the client's path never becomes part of a key.
-    return f"{UPLOADS}/{upload_id}/files/{hashlib.sha256(path.encode()).hexdigest()}.json"
+        return upload
 
 
 def _check_id(upload_id: str) -> str:
@@ -259,6 +213,3 @@ def upload_committed(upload_id: str) -> Conflict:
     return Conflict("upload.committed", f"Upload {upload_id} was already committed",
                     "a version's files are immutable; start a new upload for a new version")
 
-
-def _dump(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True).encode()
