@@ -407,11 +407,13 @@ def test_an_unreachable_or_foreign_server_is_a_clear_error():
 # surface (MLflow filter strings) inside the server, the server's side of the upload
 # protocol and its file routes (the client drives them through register and download),
 # and gc, which runs where the database and the blob store are.
-# import_models and add_redirect serve `charter import mlflow`, which writes to the database.
+# import_models and add_redirect serve `charter import mlflow`, and export_registry and
+# import_registry `charter export` / `charter import charter`: they read or write the
+# database where it is.
 SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_versions",
                 "start_upload", "get_upload", "begin_file", "upload_file", "commit_upload",
                 "abort_upload", "list_folder", "read_file", "collect_garbage",
-                "import_models", "add_redirect",
+                "import_models", "add_redirect", "export_registry", "import_registry",
                 # access control's server side: signing in, sessions, acting as a principal,
                 # and users, which are created on the server's machine only
                 "as_principal", "authenticate", "authorize", "open_session",

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from charter.bootstrap import build_service
-from charter.domain.errors import Conflict, IntegrityFailure, InvalidInput
+from charter.domain.access import Principal, Role
+from charter.domain.archive import FILES, MANIFEST
+from charter.domain.errors import Conflict, IntegrityFailure, InvalidInput, PermissionDenied
 from charter.domain.events import chain_hash
 from charter.domain.importing import ImportedModel, ImportedVersion
 from charter.service import RegistryService
 from charter.store import bulk
-from charter.transfer.archive import FILES, MANIFEST, export_registry, import_registry
 
 Fresh = Callable[[str], RegistryService]
 WHEN = datetime(2024, 10, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -123,12 +124,12 @@ def test_export_then_import_gives_the_same_registry_and_an_identical_export(
         registry, fresh, backend, tmp_path):
     populate(registry, tmp_path)
     first = tmp_path / "first"
-    manifest = export_registry(registry, first)
+    manifest = registry.export_registry(first)
     assert manifest["files"]["events.jsonl"]["lines"] == registry.events(limit=1000)[-1].seq
 
     target = fresh(backend)
-    import_registry(target, first)
-    export_registry(target, tmp_path / "second")
+    target.import_registry(first)
+    target.export_registry(tmp_path / "second")
 
     assert_identical(first, tmp_path / "second")
     assert target.verify_audit().ok
@@ -142,13 +143,13 @@ def test_export_then_import_gives_the_same_registry_and_an_identical_export(
 def test_sqlite_to_postgres_to_sqlite_gives_byte_identical_exports(fresh, tmp_path):
     source = fresh("sqlite")
     populate(source, tmp_path)
-    export_registry(source, tmp_path / "from-sqlite")
+    source.export_registry(tmp_path / "from-sqlite")
     postgres = fresh("postgres")
-    import_registry(postgres, tmp_path / "from-sqlite")
-    export_registry(postgres, tmp_path / "from-postgres")
+    postgres.import_registry(tmp_path / "from-sqlite")
+    postgres.export_registry(tmp_path / "from-postgres")
     back = fresh("sqlite")
-    import_registry(back, tmp_path / "from-postgres")
-    export_registry(back, tmp_path / "back-in-sqlite")
+    back.import_registry(tmp_path / "from-postgres")
+    back.export_registry(tmp_path / "back-in-sqlite")
 
     assert_identical(tmp_path / "from-sqlite", tmp_path / "from-postgres")
     assert_identical(tmp_path / "from-sqlite", tmp_path / "back-in-sqlite")
@@ -157,7 +158,7 @@ def test_sqlite_to_postgres_to_sqlite_gives_byte_identical_exports(fresh, tmp_pa
 
 def test_the_export_holds_files_blobs_tombstones_and_redirects(registry, tmp_path):
     populate(registry, tmp_path)
-    manifest = export_registry(registry, tmp_path / "out")
+    manifest = registry.export_registry(tmp_path / "out")
     lines = {name: (tmp_path / "out" / name).read_text().splitlines() for name in FILES}
     assert [json.loads(row) for row in lines["retired_names.jsonl"]] == [
         {"name_key": "churn_predictor", "last_version": 2}]
@@ -174,9 +175,9 @@ def test_the_export_holds_files_blobs_tombstones_and_redirects(registry, tmp_pat
 
 def test_an_imported_registry_keeps_its_contracts(registry, fresh, backend, tmp_path):
     populate(registry, tmp_path)
-    export_registry(registry, tmp_path / "out")
+    registry.export_registry(tmp_path / "out")
     target = fresh(backend)
-    import_registry(target, tmp_path / "out")
+    target.import_registry(tmp_path / "out")
 
     # A tombstone keeps its counter; numbers continue; the redirect still resolves.
     assert target.register("churn_predictor", "s3://models-bucket/churn/y").version == 3
@@ -195,17 +196,17 @@ def test_an_imported_registry_keeps_its_contracts(registry, fresh, backend, tmp_
 def test_import_into_a_non_empty_registry_is_refused_and_changes_nothing(
         registry, fresh, backend, tmp_path, given):
     populate(registry, tmp_path)
-    export_registry(registry, tmp_path / "out")
+    registry.export_registry(tmp_path / "out")
     before = given.state()
     with pytest.raises(Conflict) as refused:
-        import_registry(registry, tmp_path / "out")
+        registry.import_registry(tmp_path / "out")
     assert refused.value.code == "import.not_empty"
     assert given.state() == before
 
     target = fresh(backend)
     target.create_model("search_ranker")
     with pytest.raises(Conflict):
-        import_registry(target, tmp_path / "out")
+        target.import_registry(tmp_path / "out")
     assert [m.name for m in target.list_models().items] == ["search_ranker"]
 
 
@@ -248,11 +249,11 @@ def drop_last(events: list[dict[str, Any]]) -> None:
 def test_an_altered_export_is_refused_before_anything_is_written(
         registry, fresh, backend, tmp_path, change, seq, problem):
     populate(registry, tmp_path)
-    export_registry(registry, tmp_path / "out")
+    registry.export_registry(tmp_path / "out")
     rewrite_events(tmp_path / "out", change)
     target = fresh(backend)
     with pytest.raises(IntegrityFailure) as refused:
-        import_registry(target, tmp_path / "out")
+        target.import_registry(tmp_path / "out")
     assert refused.value.code == "archive.chain_broken" and problem in refused.value.message
     if seq is not None:
         assert refused.value.details["seq"] == seq
@@ -265,34 +266,34 @@ def test_an_altered_export_is_refused_before_anything_is_written(
 def test_an_export_edited_without_fixing_its_manifest_is_corrupt(registry, fresh, backend,
                                                                   tmp_path):
     populate(registry, tmp_path)
-    export_registry(registry, tmp_path / "out")
+    registry.export_registry(tmp_path / "out")
     models = tmp_path / "out" / "models.jsonl"
     models.write_text(models.read_text().replace("fraud_scorer", "fraud_scorer2"))
     with pytest.raises(IntegrityFailure) as refused:
-        import_registry(fresh(backend), tmp_path / "out")
+        fresh(backend).import_registry(tmp_path / "out")
     assert refused.value.code == "archive.corrupt" and "models.jsonl" in refused.value.message
 
 
 def test_a_blob_with_other_bytes_is_refused(registry, fresh, backend, tmp_path):
     populate(registry, tmp_path)
-    export_registry(registry, tmp_path / "out")
+    registry.export_registry(tmp_path / "out")
     blob = next((tmp_path / "out" / "blobs").rglob("sha256/*/*"))
     blob.chmod(0o644)
     blob.write_bytes(b"not the model")
     with pytest.raises(IntegrityFailure) as refused:
-        import_registry(fresh(backend), tmp_path / "out")
+        fresh(backend).import_registry(tmp_path / "out")
     assert refused.value.code == "archive.corrupt"
 
 
 def test_an_unknown_format_version_and_a_missing_manifest_are_refused(registry, tmp_path):
-    export_registry(registry, tmp_path / "out")
+    registry.export_registry(tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
     (tmp_path / "out" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 2}))
     with pytest.raises(InvalidInput) as refused:
-        import_registry(registry, tmp_path / "out")
+        registry.import_registry(tmp_path / "out")
     assert refused.value.code == "archive.unsupported"
     with pytest.raises(InvalidInput) as missing:
-        import_registry(registry, tmp_path)
+        registry.import_registry(tmp_path)
     assert missing.value.code == "archive.not_found"
 
 
@@ -300,13 +301,30 @@ def test_export_refuses_a_folder_that_is_not_empty(registry, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
     with pytest.raises(InvalidInput) as refused:
-        export_registry(registry, tmp_path / "out")
+        registry.export_registry(tmp_path / "out")
     assert refused.value.code == "export.not_empty"
 
 
 def test_an_empty_registry_round_trips(registry, fresh, backend, tmp_path):
-    export_registry(registry, tmp_path / "a")
+    registry.export_registry(tmp_path / "a")
     target = fresh(backend)
-    import_registry(target, tmp_path / "a")
-    export_registry(target, tmp_path / "b")
+    target.import_registry(tmp_path / "a")
+    target.export_registry(tmp_path / "b")
     assert_identical(tmp_path / "a", tmp_path / "b")
+
+
+def test_only_an_admin_exports_or_imports_a_registry(registry, fresh, backend, tmp_path):
+    """An export holds every model and an import writes history nobody can check against
+    moves made here: no per-model role covers either."""
+    reader = registry.as_principal(Principal(name="bob", user_id=7,
+                                             registry_role=Role.OWNER))
+    with pytest.raises(PermissionDenied) as export:
+        reader.export_registry(tmp_path / "out")
+    assert export.value.code == "access.admin_only" and not (tmp_path / "out").exists()
+    registry.export_registry(tmp_path / "out")
+    target = fresh(backend)
+    with pytest.raises(PermissionDenied) as load:
+        target.as_principal(Principal(name="bob", user_id=7, registry_role=Role.OWNER)
+                            ).import_registry(tmp_path / "out")
+    assert load.value.code == "access.admin_only"
+    assert target.list_models().items == []

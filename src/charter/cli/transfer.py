@@ -140,10 +140,8 @@ def import_charter(
 
     Example: charter --registry postgresql://charter@db/charter import charter ./export
     """
-    from charter.transfer.archive import import_registry
-
     service = _embedded(state(ctx), "import charter DIR")
-    manifest = import_registry(service, folder)
+    manifest = service.import_registry(folder)
     head = manifest["chain_head"]
     render.out.print(Text.assemble(
         "Imported ", (str(folder), "bold"), f": {_counts(manifest)}. ",
@@ -162,10 +160,8 @@ def export(
 
     Example: charter export ./charter-export
     """
-    from charter.transfer.archive import export_registry
-
     service = _embedded(state(ctx), "export DIR")
-    manifest = export_registry(service, folder)
+    manifest = service.export_registry(folder)
     head = manifest["chain_head"]
     render.out.print(Text.assemble(
         "Exported ", f"{_counts(manifest)} to ", (str(folder), "bold"),

@@ -3,6 +3,7 @@
 
 from charter.service.access import AccessMixin
 from charter.service.approvals import ApprovalsMixin
+from charter.service.archive import ArchiveMixin
 from charter.service.base import Policies, utc_now
 from charter.service.files import FilesMixin
 from charter.service.garbage import GarbageMixin
@@ -19,7 +20,7 @@ from charter.service.webhooks import WebhooksMixin
 
 class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, ImportsMixin, VersionsMixin,
                       StagesMixin, QueriesMixin, SearchMixin, AccessMixin, GatesMixin,
-                      ApprovalsMixin, RetentionMixin, WebhooksMixin):
+                      ApprovalsMixin, RetentionMixin, WebhooksMixin, ArchiveMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 

@@ -9,12 +9,13 @@ from urllib.parse import quote
 
 from charter.domain.access import READ, READ_ALL
 from charter.domain.errors import InvalidInput, NotFound
-from charter.domain.events import first_break, format_time
+from charter.domain.events import GENESIS_HASH, first_break, format_time
 from charter.domain.history import Snapshot, replay
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import Finding
 from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
+from charter.service.base import ServiceBase
 from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
@@ -119,28 +120,34 @@ class QueriesMixin(GuardMixin):
     def verify_audit(self) -> AuditReport:
         """Walk the whole chain; name the first event whose content or link was altered."""
         self._require_registry(READ_ALL)
-        prev_hash, expected, checked = "0" * 64, 1, 0
-        with self._snapshot() as reader:
-            while True:
-                rows = audit_log.chain_from(reader, expected, AUDIT_BATCH)
-                broken, prev_hash, expected = first_break(
-                    [(r.hashed(), r.prev_hash, r.hash) for r in rows], prev_hash, expected)
-                if broken:
-                    return AuditReport(False, broken.seq - 1, broken.seq, broken.problem)
-                checked += len(rows)
-                if len(rows) < AUDIT_BATCH:
-                    break
-            head = audit_log.chain_head(reader)
-        if head.seq != checked or head.hash != prev_hash:
-            return AuditReport(False, checked, checked + 1 if head.seq > checked else head.seq + 1,
-                               "events recorded in the chain head are missing")
-        return AuditReport(True, checked)
+        return walk_chain(self)
 
     def lint(self, name: str) -> list[Finding]:
         return self.policies.naming.lint(name)
 
 
 MAX_LIMIT = 10_000
+
+
+def walk_chain(service: ServiceBase) -> AuditReport:
+    """Recompute every event's hash and link, in batches, and compare the end with the
+    chain head (no access check: the callers make theirs)."""
+    prev_hash, expected, checked = GENESIS_HASH, 1, 0
+    with service._snapshot() as reader:
+        while True:
+            rows = audit_log.chain_from(reader, expected, AUDIT_BATCH)
+            broken, prev_hash, expected = first_break(
+                [(r.hashed(), r.prev_hash, r.hash) for r in rows], prev_hash, expected)
+            if broken:
+                return AuditReport(False, broken.seq - 1, broken.seq, broken.problem)
+            checked += len(rows)
+            if len(rows) < AUDIT_BATCH:
+                break
+        head = audit_log.chain_head(reader)
+    if head.seq != checked or head.hash != prev_hash:
+        return AuditReport(False, checked, checked + 1 if head.seq > checked else head.seq + 1,
+                           "events recorded in the chain head are missing")
+    return AuditReport(True, checked)
 
 
 def check_limit(limit: int) -> None:

@@ -1,13 +1,14 @@
 """The whole registry, row for row: read for an export, written for an import.
+SQLAlchemy Core and ORM, in the transactions the service opens (``service.archive``).
 
 ``dump`` reads every table of the registry's contract (models, versions and their
-files, tags, aliases, tombstones, redirects, the events and the chain head) in one
-read transaction, so an export is one consistent snapshot. Rows come out as plain
+files, tags, aliases, tombstones, redirects, the events and the chain head) in the
+caller's read transaction, so an export is one consistent snapshot. Rows come out as plain
 dicts keyed by names, never by the database's ids, in an order that depends on
 the data alone (sorted in Python, not by a database collation), so the same
 registry dumps identically from SQLite and from PostgreSQL.
 
-``load`` writes such rows into an *empty* registry in one write transaction,
+``load`` writes such rows into an *empty* registry in the caller's write transaction,
 events verbatim (their times and hashes as stored), and points the chain head at
 the last one. Access-control tables (users, tokens, grants) are not part of it:
 credentials do not travel with an export.
@@ -15,20 +16,18 @@ credentials do not travel with an export.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from charter.domain.errors import Conflict, InvalidInput
-from charter.domain.events import TIME_FORMAT
+from charter.domain.archive import format_moment, invalid, parse_moment
+from charter.domain.errors import Conflict
 from charter.store import tables
-from charter.store.database import Database
+from charter.store.database import WriteTx
 
 M, V = tables.Model.__table__, tables.Version.__table__
 MT, VT = tables.ModelTag.__table__, tables.VersionTag.__table__
@@ -38,14 +37,6 @@ EVENT_FIELDS = ("seq", "time", "actor", "action", "model", "model_key", "version
                 "from_stage", "to_stage", "reason", "correlation_id", "payload",
                 "prev_hash", "hash")
 EVENT_BATCH = 1000
-
-
-def format_moment(moment: datetime) -> str:
-    return moment.strftime(TIME_FORMAT)
-
-
-def parse_moment(text: str) -> datetime:
-    return datetime.strptime(text, TIME_FORMAT)
 
 
 @dataclass
@@ -73,23 +64,23 @@ class Dump(Rows):
             yield {name: getattr(row, name) for name in EVENT_FIELDS}
 
 
-@contextmanager
-def dump(db: Database) -> Iterator[Dump]:
-    with db.read() as session:
-        names = {row.id: row.name for row in session.execute(select(M.c.id, M.c.name))}
-        versions = {row.id: (names[row.model_id], row.version)
-                    for row in session.execute(select(V.c.id, V.c.model_id, V.c.version))}
-        head = session.get_one(tables.ChainHead, 1)
-        yield Dump(
-            models=_models(session), versions=_versions(session, names),
-            tags=_tags(session, names, versions), aliases=_aliases(session, names, versions),
-            retired_names=_sorted([{"name_key": r.name_key, "last_version": r.last_version}
-                                   for r in session.execute(select(RN))], "name_key"),
-            redirects=_sorted([{"name": r.name, "name_key": r.name_key,
-                                "model": names[r.model_id]}
-                               for r in session.execute(select(R))], "name_key"),
-            head={"seq": head.seq, "hash": head.hash, "time": head.time},
-            session=session)
+def dump(session: Session) -> Dump:
+    """The registry as ``session``'s read transaction sees it; its events stream from
+    the same transaction, so keep it open until they are read."""
+    names = {row.id: row.name for row in session.execute(select(M.c.id, M.c.name))}
+    versions = {row.id: (names[row.model_id], row.version)
+                for row in session.execute(select(V.c.id, V.c.model_id, V.c.version))}
+    head = session.get_one(tables.ChainHead, 1)
+    return Dump(
+        models=_models(session), versions=_versions(session, names),
+        tags=_tags(session, names, versions), aliases=_aliases(session, names, versions),
+        retired_names=_sorted([{"name_key": r.name_key, "last_version": r.last_version}
+                               for r in session.execute(select(RN))], "name_key"),
+        redirects=_sorted([{"name": r.name, "name_key": r.name_key,
+                            "model": names[r.model_id]}
+                           for r in session.execute(select(R))], "name_key"),
+        head={"seq": head.seq, "hash": head.hash, "time": head.time},
+        session=session)
 
 
 def _key(name: str) -> str:
@@ -141,7 +132,9 @@ def _aliases(session: Session, names: dict[int, str], versions: dict[int, tuple[
 # --- load ------------------------------------------------------------------------------
 
 
-def is_empty(session: Session) -> bool:
+def is_empty(conn: Session | WriteTx) -> bool:
+    """No models, versions, tombstones, redirects or events: what an import goes into."""
+    session = conn if isinstance(conn, Session) else conn.session
     counted = (M, V, RN, R, E)
     if any(session.execute(select(func.count()).select_from(t)).scalar_one() for t in counted):
         return False
@@ -155,34 +148,28 @@ def refuse_non_empty() -> Conflict:
                     "PostgreSQL database) and import into that")
 
 
-def load(db: Database, data: Rows, events: Iterable[dict[str, Any]], *,
-         actor: str, clock: Callable[[], datetime]) -> None:
-    """Write ``data`` and ``events`` into an empty registry, all or nothing."""
-    with db.write(actor, clock) as tx:
-        session = tx.session
-        if not is_empty(session):
-            raise refuse_non_empty()
-        try:
-            _load_rows(session, data, events)
-            session.flush()
-        except IntegrityError as exc:
-            raise _invalid("the export breaks a rule of the schema: "
-                           f"{str(exc.orig).splitlines()[0]}") from exc
-        except KeyError as exc:
-            raise _invalid(f"the export refers to {exc.args[0]!r}, which it does not hold"
-                           ) from exc
-        head = session.get_one(tables.ChainHead, 1)
-        head.seq, head.hash, head.time = (data.head["seq"], data.head["hash"],
-                                          data.head["time"])
-
-
-def _invalid(message: str) -> InvalidInput:
-    return InvalidInput("archive.invalid", message,
-                        "the export was edited or is incomplete; export the registry again")
+def load(tx: WriteTx, data: Rows, events: Iterable[dict[str, Any]]) -> None:
+    """Write ``data`` and ``events`` into an empty registry, in ``tx`` (all or nothing:
+    a refusal rolls the transaction back)."""
+    session = tx.session
+    if not is_empty(session):
+        raise refuse_non_empty()
+    try:
+        _load_rows(session, data, events)
+        session.flush()
+    except IntegrityError as exc:
+        raise invalid("the export breaks a rule of the schema: "
+                      f"{str(exc.orig).splitlines()[0]}") from exc
+    except KeyError as exc:
+        raise invalid(f"the export refers to {exc.args[0]!r}, which it does not hold"
+                      ) from exc
+    head = session.get_one(tables.ChainHead, 1)
+    head.seq, head.hash, head.time = (data.head["seq"], data.head["hash"],
+                                      data.head["time"])
 
 
 def _load_rows(session: Session, data: Rows, events: Iterable[dict[str, Any]]) -> None:
-    model_ids = {}
+    model_ids: dict[str, int] = {}
     for row in data.models:
         model = tables.Model(name=row["name"], name_key=_key(row["name"]),
                              description=row["description"], last_version=row["last_version"],
@@ -214,7 +201,7 @@ def _load_rows(session: Session, data: Rows, events: Iterable[dict[str, Any]]) -
 
 def _load_versions(session: Session, rows: list[dict[str, Any]], model_ids: dict[str, int]
                    ) -> dict[tuple[str, int], int]:
-    ids = {}
+    ids: dict[tuple[str, int], int] = {}
     for row in rows:
         version = tables.Version(
             model_id=model_ids[_key(row["model"])], version=row["version"], stage=row["stage"],

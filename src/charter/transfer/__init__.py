@@ -1,6 +1,6 @@
-"""Moving registries: read an MLflow registry and import it by a plan (``mlflow_source``,
-``mlflow_import``); export a Charter registry and import it elsewhere (``archive``).
+"""Moving registries in from MLflow: read an MLflow registry and import it by a plan
+(``mlflow_source``, ``mlflow_import``). Exporting and importing a whole Charter
+registry are the service's use cases (``service.archive``).
 
-An adapter like ``api`` or ``cli``: it uses the service, and the store for the
-verbatim bulk load of an export. Nothing in the core imports it.
+An adapter like ``api`` or ``cli``: it uses the service. Nothing in the core imports it.
 """
