@@ -19,7 +19,7 @@ from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import parse_webhook_settings
 from charter.person_names import default_policy
 from charter.service import Policies, RegistryService
-from charter.service.base import BlobStore
+from charter.service.ports import BlobStore
 from charter.store.database import Database
 from charter.store.denials import DenialFile
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import pkgutil
+import re
 from pathlib import Path
 
 SRC = Path(__file__).parents[2] / "src" / "charter"
@@ -40,3 +44,43 @@ def test_the_package_root_reexports_the_version_and_connect():
     from charter.connection import connect
 
     assert charter.__version__ == __version__ and charter.connect is connect
+
+
+# ---- the service reaches storage only through the store's named functions ------------
+
+SERVICE = SRC / "service"
+# What building SQL or touching ORM rows looks like in a use case (docs/architecture.md);
+# a quoted "session." is the error code session.expired, not a session.
+SQL_IN_USE_CASES = re.compile(r"select\(|\bsql\.run\(|\.execute\("
+                              r"|[\"'](SELECT|UPDATE|INSERT|DELETE) |(?<![\"'])session\.|tables\.")
+
+
+def test_use_cases_build_no_sql_and_touch_no_orm_rows():
+    found = [f"{path.name}:{number}: {text.strip()}"
+             for path in modules(SERVICE)
+             for number, text in enumerate(path.read_text().splitlines(), start=1)
+             if SQL_IN_USE_CASES.search(text)]
+    assert found == []
+
+
+def test_the_service_imports_no_database_library_and_no_table():
+    """Transactions come from store.database and rows from store modules' functions."""
+    found = [f"{path.name}:{line}: {name}" for path in modules(SERVICE)
+             for line, name in imported_names(path)
+             if name.split(":")[0].split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3")
+             or name.startswith(("charter.store.tables", "charter.store:tables"))]
+    assert found == []
+
+
+def test_every_use_case_mixin_stands_on_the_one_base_and_the_service_has_them_all():
+    from charter.service import RegistryService
+    from charter.service.base import ServiceBase
+
+    mixins = set()
+    for info in pkgutil.iter_modules([str(SERVICE)]):
+        module = importlib.import_module(f"charter.service.{info.name}")
+        mixins |= {cls for name, cls in inspect.getmembers(module, inspect.isclass)
+                   if name.endswith("Mixin") and cls.__module__ == module.__name__}
+    assert {cls.__name__: cls.__bases__ for cls in mixins if cls.__bases__ != (ServiceBase,)
+            } == {}
+    assert set(RegistryService.__bases__) == mixins

@@ -1,5 +1,7 @@
 """The one layer that opens transactions. Every use case is a method of
-``RegistryService``; the mixins only split the file by subject."""
+``RegistryService``; the mixins only split the methods by subject, each on the one
+base (``ServiceBase``: dependencies, transactions, access checks) and none on another:
+what several use cases share is a function (e.g. ``versions.insert_version``)."""
 
 from charter.service.access import AccessMixin
 from charter.service.approvals import ApprovalsMixin
@@ -9,6 +11,7 @@ from charter.service.files import FilesMixin
 from charter.service.garbage import GarbageMixin
 from charter.service.gates import GatesMixin
 from charter.service.imports import ImportsMixin
+from charter.service.models import ModelsMixin
 from charter.service.queries import QueriesMixin
 from charter.service.retention import RetentionMixin
 from charter.service.search import SearchMixin
@@ -18,9 +21,9 @@ from charter.service.versions import VersionsMixin
 from charter.service.webhooks import WebhooksMixin
 
 
-class RegistryService(UploadsMixin, FilesMixin, GarbageMixin, ImportsMixin, VersionsMixin,
-                      StagesMixin, QueriesMixin, SearchMixin, AccessMixin, GatesMixin,
-                      ApprovalsMixin, RetentionMixin, WebhooksMixin, ArchiveMixin):
+class RegistryService(ModelsMixin, VersionsMixin, StagesMixin, QueriesMixin, SearchMixin,
+                      FilesMixin, UploadsMixin, GarbageMixin, ImportsMixin, ArchiveMixin,
+                      AccessMixin, GatesMixin, ApprovalsMixin, RetentionMixin, WebhooksMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 

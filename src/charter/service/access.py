@@ -37,7 +37,7 @@ from charter.domain.access import (
 )
 from charter.domain.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
 from charter.domain.values import check_reason, find_hidden_char
-from charter.service.guard import GuardMixin
+from charter.service.base import ServiceBase
 from charter.store import access, models
 from charter.store.database import WriteTx
 from charter.store.driver import Conn, Reader, as_stored
@@ -52,7 +52,7 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class AccessMixin(GuardMixin):
+class AccessMixin(ServiceBase):
     # ---- who am I -----------------------------------------------------------------
 
     def whoami(self) -> dict[str, Any]:
@@ -65,7 +65,7 @@ class AccessMixin(GuardMixin):
         if operation == REGISTER:
             self._check_may_register(name, create_model=True)
             return
-        with self._snapshot() as reader:
+        with self._read() as reader:
             row, _ = models.get(reader, name)
             self._require(operation, row)
 
@@ -87,7 +87,7 @@ class AccessMixin(GuardMixin):
 
     def list_users(self) -> list[UserRecord]:
         self._require_admin("list users")
-        with self._snapshot() as reader:
+        with self._read() as reader:
             return [user.record() for user in access.users(reader)]
 
     # ---- tokens ---------------------------------------------------------------------
@@ -113,7 +113,7 @@ class AccessMixin(GuardMixin):
 
     def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
         """Your tokens; an admin may name a user, and a local admin sees everyone's."""
-        with self._snapshot() as reader:
+        with self._read() as reader:
             owner = None
             if user is not None or not self.principal.is_local:
                 owner = _get_user(reader, self._token_owner(user, "list other users' tokens"))
@@ -193,7 +193,7 @@ class AccessMixin(GuardMixin):
 
     def list_grants(self, model: str = EVERY_MODEL) -> list[GrantRecord]:
         """Who holds which role on ``model``; ``*``: the registry-wide grants."""
-        with self._snapshot() as reader:
+        with self._read() as reader:
             if model == EVERY_MODEL:
                 self._require_registry(READ_ALL)
                 return access.grants_on(reader, None, EVERY_MODEL)
@@ -217,7 +217,7 @@ class AccessMixin(GuardMixin):
             raise Unauthenticated(
                 "token.malformed", "The credentials are not a Charter token",
                 "tokens start with 'charter_'; create one with `charter token create`")
-        with self._snapshot() as reader:
+        with self._read() as reader:
             found = self._usable(access.token_by_hash(reader, token_hash(token)))
             if user is not None and user_key(user) != found.owner.name_key:
                 raise Unauthenticated(
@@ -244,7 +244,7 @@ class AccessMixin(GuardMixin):
         return secret, as_stored(until), principal
 
     def session_principal(self, secret: str) -> Principal:
-        with self._snapshot() as reader:
+        with self._read() as reader:
             found = access.session_token(reader, token_hash(secret))
             if found is None or found[0] <= self._now():
                 raise Unauthenticated("session.expired", "Your session has ended",

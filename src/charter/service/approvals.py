@@ -23,7 +23,7 @@ from charter.domain.approvals import (
 )
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.values import check_reason
-from charter.service.guard import GuardMixin
+from charter.service.base import ServiceBase
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
 from charter.store import governance, models, versions
@@ -35,7 +35,7 @@ MAX_LISTED = 500
 APPROVAL = "approval"  # the operation name in access checks and the denied-attempts log
 
 
-class ApprovalsMixin(GuardMixin):
+class ApprovalsMixin(ServiceBase):
     def request_approval(self, name: str, version: int | str, stage: str, *,
                          comment: str = "") -> ApprovalRecord:
         """Ask others to approve moving a version to ``stage``; an open request is reused."""
@@ -99,7 +99,7 @@ class ApprovalsMixin(GuardMixin):
                        ) -> list[ApprovalRecord]:
         """Every approval request of a model (or of one version), newest first."""
         number = parse_version(version) if version is not None else None
-        with self._snapshot() as reader:
+        with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
             return [self._approval_record(reader, model, found.stage, found.stage_since,

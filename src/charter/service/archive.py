@@ -35,12 +35,12 @@ from charter.domain.archive import (
     parse_line,
 )
 from charter.domain.errors import IntegrityFailure, InvalidInput
-from charter.service.guard import GuardMixin
+from charter.service.base import ServiceBase
 from charter.service.queries import walk_chain
 from charter.store import bulk
 
 
-class ArchiveMixin(GuardMixin):
+class ArchiveMixin(ServiceBase):
     def export_registry(self, dest: str | Path) -> dict[str, Any]:
         """Write the whole registry into the folder ``dest`` (new or empty) and return its
         manifest; admins only (it holds every model)."""
@@ -51,7 +51,7 @@ class ArchiveMixin(GuardMixin):
                                "export into a new folder")
         dest.mkdir(parents=True, exist_ok=True)
         files = {}
-        with self._read() as session:
+        with self._read_session() as session:
             dumped = bulk.dump(session)
             for name in STATE_FILES:
                 files[name] = _write_lines(dest / name, getattr(dumped, KINDS[name]))
@@ -77,7 +77,7 @@ class ArchiveMixin(GuardMixin):
         rows = bulk.Rows(**{KINDS[n]: list(_read_lines(src / n)) for n in STATE_FILES},
                          head=manifest["chain_head"])
         check_chain(_read_lines(src / EVENTS), manifest["chain_head"])
-        with self._read() as session:
+        with self._read_session() as session:
             if not bulk.is_empty(session):
                 raise bulk.refuse_non_empty()
         for digest in sorted({f["sha256"] for v in rows.versions for f in v["files"]}):

@@ -1,74 +1,54 @@
-"""What every use case shares: its dependencies, the acting identity, the clock."""
+"""What every use case shares: its dependencies, the acting principal, the clock, the
+transactions, and the checks made before a model is read or changed.
+
+``ServiceBase`` is the one base of every use-case mixin (``RegistryService`` is their
+sum; none inherits another). The access rules are ``charter.domain.access``; the base
+applies them to the acting principal, writes every refusal to the denied-attempts
+log and keeps listings to the models the principal may read. They live in the
+service so the REST API, the MLflow surface, the web UI and the CLI against a server
+get one answer.
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import BinaryIO, Protocol, Self
+from typing import Any, Self
 
-from sqlalchemy.orm import Session
-
-from charter.artifacts.common import BlobInfo, StagedInfo
-from charter.domain.access import AccessPolicy, Principal, hidden_model
-from charter.domain.errors import NotFound
-from charter.domain.gates import GatePolicy
-from charter.domain.lifecycle import DEFAULT_TABLE, TransitionTable
+from charter.domain import events
+from charter.domain.access import (
+    CREATE_MODEL,
+    EVERY_MODEL,
+    READ,
+    REGISTER,
+    AccessPolicy,
+    Principal,
+    Role,
+    admin_only,
+    denied_registry,
+    hidden_model,
+    require,
+    role_for_move,
+)
+from charter.domain.errors import CharterError, NotFound
+from charter.domain.gates import GatePolicy, StageGates
+from charter.domain.lifecycle import DEFAULT_TABLE, Stage, TransitionTable
 from charter.domain.naming import NamingPolicy
 from charter.domain.retention import RetentionPolicy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import WebhookSettings
-from charter.store.database import Database, WriteTx
-from charter.store.driver import Reader
-
-Progress = Callable[[int], None]
+from charter.service.ports import BlobStore, DenialLog, NoDenialLog
+from charter.store import access, models
+from charter.store.database import Database, OrmRead, WriteTx
+from charter.store.driver import Conn, Reader
+from charter.store.models import ModelRow
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class BlobWriter(Protocol):
-    """One blob being written: chunks in, then ``commit`` -> (sha256, size) or ``abort``."""
-
-    @property
-    def size(self) -> int: ...
-    def write(self, chunk: bytes | memoryview) -> None: ...
-    def commit(self) -> tuple[str, int]: ...
-    def abort(self) -> None: ...
-    def transit_checksum(self) -> str: ...  # XXH3-128 of the bytes written (hex)
-
-
-class BlobStore(Protocol):
-    """The port the service needs from an artifact store (local folder or S3).
-
-    Blobs are named by sha256 and immutable; the staging area holds small records
-    under server-made keys (upload sessions). See ``charter.artifacts``.
-    """
-
-    wants_digest_first: bool  # True: writers do better when told the digest up front
-
-    def writer(self, expected: str | None = None) -> BlobWriter: ...
-    def put_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]: ...
-    def put_stream(self, stream: BinaryIO, progress: Progress | None = None,
-                   expected: str | None = None) -> tuple[str, int]: ...
-    def copy_to(self, digest: str, dest: Path, progress: Progress | None = None) -> None: ...
-    def exists(self, digest: str) -> bool: ...
-    def size_of(self, digest: str) -> int: ...
-    def blob_info(self, digest: str) -> BlobInfo | None: ...
-    def local_path(self, digest: str) -> Path | None: ...
-    def iter_chunks(self, digest: str, start: int = 0, stop: int | None = None,
-                    chunk_size: int = ...) -> Iterator[bytes]: ...
-    def delete(self, digest: str) -> None: ...
-    def blobs(self) -> Iterator[BlobInfo]: ...
-    def collect_partials(self, before: datetime | None = None) -> int: ...
-    def put_staged(self, key: str, data: bytes, *, exclusive: bool = False) -> bool: ...
-    def get_staged(self, key: str) -> bytes | None: ...
-    def list_staged(self, prefix: str) -> list[StagedInfo]: ...
-    def delete_staged(self, key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,17 +60,6 @@ class Policies:
     gates: GatePolicy = field(default_factory=GatePolicy)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
-
-
-class DenialLog(Protocol):
-    """Where refused attempts are written (bounded: see charter.store.denials)."""
-
-    def record(self, entry: dict[str, object]) -> None: ...
-
-
-class _NoDenialLog:
-    def record(self, entry: dict[str, object]) -> None:
-        return None
 
 
 class ServiceBase:
@@ -105,7 +74,7 @@ class ServiceBase:
         # actor name is a local admin: the embedded registry, a server with auth off.
         self.principal = principal or Principal.local(actor)
         self.actor = self.principal.name
-        self.denials: DenialLog = denials or _NoDenialLog()
+        self.denials: DenialLog = denials or NoDenialLog()
 
     def as_actor(self, actor: str) -> Self:
         """The same registry acting for a local admin named ``actor`` (auth off)."""
@@ -117,21 +86,27 @@ class ServiceBase:
         other.principal, other.actor = principal, principal.name
         return other
 
+    # ---- transactions ---------------------------------------------------------------
+
     @contextmanager
     def _write(self) -> Iterator[WriteTx]:
+        """A write transaction, holding the write turn; its events join the audit chain."""
         with self._hiding(), self.db.write(self.actor, self.clock) as tx:
             yield tx
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with self._hiding(), self.db.read() as session:
-            yield session
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[Reader]:
-        """A read on the driver's connection, for the store modules written in plain SQL."""
+    def _read(self) -> Iterator[Reader]:
+        """A read transaction on the driver's connection: what the store modules written
+        in plain SQL take (every one but webhooks and bulk)."""
         with self._hiding(), self.db.snapshot() as reader:
             yield reader
+
+    @contextmanager
+    def _read_session(self) -> Iterator[OrmRead]:
+        """A read transaction on an ORM session, for the store modules written with
+        SQLAlchemy's ORM (webhooks, bulk)."""
+        with self._hiding(), self.db.read() as session:
+            yield session
 
     @contextmanager
     def _hiding(self) -> Iterator[None]:
@@ -143,6 +118,92 @@ class ServiceBase:
             if error.code != "model.not_found" or self.principal.sees_all:
                 raise
             raise hidden_model(str(error.details.get("name", "")), denied=False) from None
+
+    # ---- access checks --------------------------------------------------------------
+
+    def _require(self, operation: str, model: ModelRow, *, needed: Role | None = None,
+                 what: str = "") -> None:
+        """Refuse unless the principal may do ``operation`` on ``model``: 404 when it may
+        not read the model, 403 otherwise."""
+        if self.principal.admin:
+            return
+        try:
+            require(self.principal, operation, model_id=model.id, model=model.name,
+                    needed=needed, what=what)
+        except CharterError as error:
+            self._log_denial(error, operation, model.name)
+            raise
+
+    def _require_move(self, model: ModelRow, version: int, from_stage: Stage,
+                      to_stage: Stage) -> None:
+        self._require("transition", model, needed=role_for_move(from_stage, to_stage),
+                      what=f"move v{version} from {from_stage} to {to_stage}")
+
+    def _require_registry(self, operation: str) -> None:
+        if not self.principal.may(operation):
+            error = denied_registry(self.principal, operation)
+            self._log_denial(error, operation, EVERY_MODEL)
+            raise error
+
+    def _require_admin(self, what: str) -> None:
+        if not self.principal.admin:
+            error = admin_only(self.principal, what)
+            self._log_denial(error, "admin", EVERY_MODEL)
+            raise error
+
+    def _check_read(self, conn: Conn, name: str) -> None:
+        """For reads that do not load the model row themselves: one more lookup, paid
+        only by a principal that cannot read every model."""
+        if not self.principal.sees_all:
+            row, _ = models.get(conn, name)
+            self._require(READ, row)
+
+    def _readable_ids(self) -> list[int] | None:
+        """The ids of the models a listing may show the principal; None: every model."""
+        return None if self.principal.sees_all else self.principal.readable_ids()
+
+    def _check_may_register(self, name: str, create_model: bool) -> None:
+        """Refuse a registration before any byte is stored (the transaction checks again)."""
+        if self.principal.admin:
+            return
+        with self._read() as reader:
+            row = models.find(reader, name)
+            if row is None and (not create_model or models.redirect_of(reader, name)):
+                row, _ = models.get(reader, name)  # a redirect, or not found
+        if row is None:
+            self._require_registry(CREATE_MODEL)
+        else:
+            self._require(REGISTER, row)
+
+    def _grant_creator(self, tx: WriteTx, model: ModelRow) -> None:
+        """The user who creates a model owns it (a local admin needs no grant)."""
+        if self.principal.user_id is None:
+            return
+        access.insert_grant(tx, self.principal.user_id, model.id, str(Role.OWNER), tx.now)
+        tx.record(events.NewEvent(events.ACCESS_GRANTED, model.name,
+                                  reason="the creator of a model owns it",
+                                  payload={"user": self.principal.name,
+                                           "role": str(Role.OWNER), "previous": None}))
+
+    def _log_denial(self, error: CharterError, operation: str, model: str) -> None:
+        self.denials.record({
+            "actor": self.principal.name, "token_id": self.principal.token_id,
+            "operation": operation, "model": model, "code": error.code,
+            "needs": error.details.get("needs"), "status": error.kind})
+
+    # ---- per-model configuration ----------------------------------------------------
+
+    def _former_names(self, conn: Conn, model: ModelRow, declared: Mapping[str, Any]
+                      ) -> list[str]:
+        """The names ``model`` had before (its redirects), under which per-model settings
+        of ``declared`` may still be; no query when ``declared`` is empty."""
+        return models.redirect_keys(conn, model.id) if declared else []
+
+    def _gates_of(self, conn: Conn, model: ModelRow, target: Stage) -> StageGates:
+        """The gates of moving a version of ``model`` to ``target`` (domain.per_model)."""
+        gates = self.policies.gates
+        return gates.for_move(model.name, target,
+                              former=self._former_names(conn, model, gates.models))
 
 
 def tag_not_found(owner: str, key: str) -> NotFound:

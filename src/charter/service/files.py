@@ -16,27 +16,29 @@ from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.manifest import TreeEntry, list_folder
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import FileRecord, VersionRecord
-from charter.service.base import Progress
-from charter.service.queries import QueriesMixin
+from charter.service.base import ServiceBase
+from charter.service.ports import Progress
+from charter.service.queries import resolve_uri
+from charter.service.versions import read_version
 
 
-class FilesMixin(QueriesMixin):
+class FilesMixin(ServiceBase):
     #: Where blobs fetched from a remote store (S3) are kept for pulls; None when the
     #: blob store is a local folder already (bootstrap sets it).
     cache: BlobCache | None = None
 
     def list_files(self, name: str, version: int | str) -> VersionRecord:
         """The version, whose ``files`` are its stored files (none for a source-only one)."""
-        return self.get_version(name, version)
+        return read_version(self, name, version)
 
     def get_file(self, name: str, version: int | str, path: str) -> FileRecord:
         safe_relative_path(path)  # a hostile path is refused before any lookup
-        return self.get_version(name, version).file_at(path)
+        return read_version(self, name, version).file_at(path)
 
     def list_folder(self, name: str, version: int | str, folder: str = "") -> list[TreeEntry]:
         """The direct children of a folder of the version (MLflow's artifact listing)."""
         folder = safe_relative_path(folder) if folder else ""
-        record = self.get_version(name, version)
+        record = read_version(self, name, version)
         children = list_folder([(f.path, f.size) for f in record.files], folder)
         if children is None:
             raise NotFound("file.not_found", f"{record.uri} has no file or folder {folder!r}",
@@ -50,7 +52,7 @@ class FilesMixin(QueriesMixin):
 
     def download(self, uri: str, dest: str | Path, progress: Progress | None = None) -> Path:
         """Copy a version's files into ``dest``, verifying every digest."""
-        resolution = self.resolve(uri)
+        resolution = resolve_uri(self, uri)
         if not resolution.version.files:
             raise no_files(resolution.version)
         root = Path(dest).resolve()

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from charter.artifacts.common import BlobInfo
-from charter.service.guard import GuardMixin
+from charter.service.base import ServiceBase
 from charter.store import uploads, versions
 
 DEFAULT_GRACE = timedelta(hours=24)
@@ -46,7 +46,7 @@ class GarbageReport:
                 "kept": self.kept}
 
 
-class GarbageMixin(GuardMixin):
+class GarbageMixin(ServiceBase):
     def collect_garbage(self, *, apply: bool = False, grace: timedelta = DEFAULT_GRACE,
                         now: datetime | None = None) -> GarbageReport:
         """What gc would remove (``apply=False``), or remove it; admins only, even for a
@@ -56,7 +56,7 @@ class GarbageMixin(GuardMixin):
         staged = uploads.staged_uploads(self.blobs)
         old = sorted(i for i, s in staged.items() if s.last_write < cutoff)
         held: set[str] = set().union(*(s.digests for i, s in staged.items() if i not in old))
-        with self._snapshot() as reader:
+        with self._read() as reader:
             referenced = versions.referenced_digests(reader)
         garbage, kept = [], 0
         for blob in self.blobs.blobs():
@@ -77,7 +77,7 @@ class GarbageMixin(GuardMixin):
         fresh = self.blobs.blob_info(blob.digest)
         if fresh is None or fresh.modified >= cutoff:
             return False
-        with self._snapshot() as reader:
+        with self._read() as reader:
             if versions.digest_in_use(reader, blob.digest):
                 return False
         self.blobs.delete(blob.digest)

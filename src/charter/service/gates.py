@@ -25,7 +25,7 @@ from charter.domain.gate_report import (
 )
 from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage, parse_stage
-from charter.service.guard import GuardMixin
+from charter.service.base import ServiceBase
 from charter.service.versions import parse_version
 from charter.store import governance, models, versions
 from charter.store.database import WriteTx
@@ -36,7 +36,7 @@ from charter.store.versions import VersionRow
 OVERRIDE = "override_gates"
 
 
-def gate_report(service: GuardMixin, conn: Conn, model: ModelRow, row: VersionRow,
+def gate_report(service: ServiceBase, conn: Conn, model: ModelRow, row: VersionRow,
                 target: Stage, gates: StageGates, now: datetime) -> GateReport:
     facts = VersionFacts(model.name, row.version, Stage(row.stage), row.description,
                          versions.tags_of(conn, row.id), row.stage_since)
@@ -47,7 +47,7 @@ def gate_report(service: GuardMixin, conn: Conn, model: ModelRow, row: VersionRo
                     service.policies.transitions)
 
 
-def enforce_gates(service: GuardMixin, tx: WriteTx, model: ModelRow, row: VersionRow,
+def enforce_gates(service: ServiceBase, tx: WriteTx, model: ModelRow, row: VersionRow,
                   target: Stage, gates: StageGates, *, override: bool, reason: str) -> None:
     """Refuse a move whose gates fail, unless an owner overrides them with a reason."""
     if gates.empty:
@@ -63,12 +63,12 @@ def enforce_gates(service: GuardMixin, tx: WriteTx, model: ModelRow, row: Versio
                               reason=reason, payload=override_payload(report)))
 
 
-class GatesMixin(GuardMixin):
+class GatesMixin(ServiceBase):
     def gates_for(self, name: str, stage: str | Stage) -> StageGates:
         """The gates configured for moving a version of ``name`` to ``stage``; per-model
         gates follow the model through renames (domain.per_model)."""
         target = stage if isinstance(stage, Stage) else parse_stage(stage)
-        with self._snapshot() as reader:
+        with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
             return self._gates_of(reader, model, target)
@@ -77,7 +77,7 @@ class GatesMixin(GuardMixin):
         """Every gate of moving a version to ``stage``, passed or failed and why; changes
         nothing (``charter check``)."""
         target, number = parse_stage(stage), parse_version(version)
-        with self._snapshot() as reader:
+        with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
             row = versions.row(reader, model, number)

@@ -27,14 +27,15 @@ from charter.domain.values import (
     check_run_id,
     check_tag,
 )
-from charter.service.models import ModelsMixin, check_new_name, insert_model, redirect_to
+from charter.service.base import ServiceBase
+from charter.service.models import check_new_name, insert_model, redirect_to
 from charter.store import models as stored_models
 from charter.store import versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 
 
-class ImportsMixin(ModelsMixin):
+class ImportsMixin(ServiceBase):
     def import_models(self, models: Sequence[ImportedModel]) -> list[ModelRecord]:
         """Create each model with its versions already in their stages, its tags,
         aliases and former names (as redirects), all in one transaction; admins only.

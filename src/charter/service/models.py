@@ -12,7 +12,6 @@ from charter.domain.naming import Finding, check_addressable, check_name
 from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
 from charter.service.base import ServiceBase, tag_not_found
-from charter.service.guard import GuardMixin
 from charter.store import models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
@@ -20,7 +19,7 @@ from charter.store.models import ModelRow
 MAX_PAGE = 1000
 
 
-class ModelsMixin(GuardMixin):
+class ModelsMixin(ServiceBase):
     def create_model(self, name: str, *, description: str = "",
                      tags: dict[str, str] | None = None, reason: str = "") -> ModelRecord:
         findings = check_new_name(self, name)
@@ -34,16 +33,14 @@ class ModelsMixin(GuardMixin):
             return models.record(tx, model.name)
 
     def get_model(self, name: str) -> ModelRecord:
-        with self._snapshot() as reader:
-            self._check_read(reader, name)
-            return models.record(reader, name)
+        return read_model(self, name)
 
     def list_models(self, *, name_like: str = "", max_results: int = 100,
                     page_token: str = "") -> Page:
         """Models ordered by name; ``name_like`` is a case-insensitive substring."""
         offset = decode_page_token(page_token)
         limit = clamp_page_size(max_results)
-        with self._snapshot() as reader:
+        with self._read() as reader:
             rows = models.page(reader, name_like=name_like, readable=self._readable_ids(),
                                offset=offset, limit=limit + 1)
             more = len(rows) > limit
@@ -146,7 +143,14 @@ def check_new_name(service: ServiceBase, name: str) -> list[Finding]:
     return check_name(name, service.policies.naming)
 
 
-def insert_model(service: GuardMixin, tx: WriteTx, name: str, description: str,
+def read_model(service: ServiceBase, name: str) -> ModelRecord:
+    """The model ``name`` (a former name resolves), if the principal may read it."""
+    with service._read() as reader:
+        service._check_read(reader, name)
+        return models.record(reader, name)
+
+
+def insert_model(service: ServiceBase, tx: WriteTx, name: str, description: str,
                  findings: list[Finding], reason: str) -> ModelRow:
     """Create the model ``name`` (its counter continues a deleted name's), audited; the
     user who creates it owns it."""

@@ -16,7 +16,6 @@ from charter.domain.naming import Finding
 from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
 from charter.service.base import ServiceBase
-from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
 from charter.store import models, versions
@@ -26,66 +25,15 @@ from charter.store.models import ModelRow
 AUDIT_BATCH = 2000
 
 
-class QueriesMixin(GuardMixin):
+class QueriesMixin(ServiceBase):
     def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
         """What ``models:/…`` points at now, or at ``as_of`` (answered from the audit events)."""
-        parsed = parse_model_uri(uri)
-        with self._snapshot() as reader:
-            model, redirected_from = models.get(reader, parsed.name)
-            self._require(READ, model)
-            target = parsed
-            if redirected_from and parsed.version is not None:  # an import renumbers
-                target = replace(parsed, version=versions.former_number(
-                    reader, model, redirected_from, parsed.version))
-            if as_of is None:
-                number = self._current_target(reader, model, target)
-            else:
-                number = self._past_target(reader, model, target, as_of)
-            record = versions.record(reader, model.name, number)
-        warnings = []
-        if redirected_from:  # renamed, merged by an import, or pointed here by an admin
-            warnings.append(f"'{redirected_from}' is now '{model.name}'; "
-                            f"update the URI to {str(target).replace(parsed.name, model.name, 1)}")
-        return Resolution(str(parsed), record, artifact_location(record), record.digest,
-                          warnings)
-
-    def _current_target(self, reader: Reader, model: ModelRow, uri: ModelUri) -> int:
-        if uri.version is not None:
-            return uri.version
-        if uri.alias is not None:
-            number = versions.alias_target(reader, model.id, uri.alias)
-            if number is None:
-                raise NotFound("alias.not_found", f"{model.name} has no alias '{uri.alias}'",
-                               f"set it with `charter alias {model.name} {uri.alias} VERSION`")
-            return number
-        if uri.stage is not None:
-            newest = versions.newest_in_stage(reader, model.id, uri.stage.value)
-            if newest is not None:
-                return newest
-        return _pick(model.name, uri, Snapshot(stages=dict(versions.stages_of(reader, model.id))))
-
-    def _past_target(self, reader: Reader, model: ModelRow, uri: ModelUri,
-                     as_of: datetime) -> int:
-        snapshot = replay(audit_log.past_events(reader, models.keys_of(reader, model),
-                                                format_time(as_of)))
-        if uri.version is not None:
-            if uri.version not in snapshot.stages:
-                raise NotFound("version.not_found",
-                               f"{model.name} v{uri.version} did not exist at {as_of}",
-                               "ask for a later time")
-            return uri.version
-        if uri.alias is not None:
-            if uri.alias.lower() not in snapshot.aliases:
-                raise NotFound("alias.not_found",
-                               f"{model.name} had no alias '{uri.alias}' at {as_of}",
-                               "ask for a later time")
-            return snapshot.aliases[uri.alias.lower()]
-        return _pick(model.name, uri, snapshot, when=f" at {as_of}")
+        return resolve_uri(self, uri, as_of=as_of)
 
     def latest_versions(self, name: str, stages: list[str] | None = None) -> list[VersionRecord]:
         """The newest version in each stage asked for (every stage when none): MLflow's call."""
         wanted = [parse_stage(s).value for s in stages] if stages else [s.value for s in Stage]
-        with self._snapshot() as reader:
+        with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
             newest: dict[str, int] = {}
@@ -102,20 +50,14 @@ class QueriesMixin(GuardMixin):
         check_limit(limit)
         if version is not None:
             version = parse_version(version)
-        with self._snapshot() as reader:
+        with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
             return audit_log.model_history(reader, models.keys_of(reader, model),
                                            version=version, limit=limit)
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
-        check_limit(limit)
-        if not isinstance(after, int) or after < 0:
-            raise InvalidInput("after.invalid", f"after must be a sequence number >= 0, "
-                               f"got {after!r}", "pass the seq of the last event you saw, or 0")
-        self._require_registry(READ_ALL)
-        with self._snapshot() as reader:
-            return audit_log.feed(reader, after=after, limit=limit)
+        return event_feed(self, after=after, limit=limit)
 
     def verify_audit(self) -> AuditReport:
         """Walk the whole chain; name the first event whose content or link was altered."""
@@ -129,11 +71,80 @@ class QueriesMixin(GuardMixin):
 MAX_LIMIT = 10_000
 
 
+def resolve_uri(service: ServiceBase, uri: str, *, as_of: datetime | None = None
+                ) -> Resolution:
+    """What ``models:/…`` points at now, or at ``as_of``, if the principal may read it."""
+    parsed = parse_model_uri(uri)
+    with service._read() as reader:
+        model, redirected_from = models.get(reader, parsed.name)
+        service._require(READ, model)
+        target = parsed
+        if redirected_from and parsed.version is not None:  # an import renumbers
+            target = replace(parsed, version=versions.former_number(
+                reader, model, redirected_from, parsed.version))
+        if as_of is None:
+            number = _current_target(reader, model, target)
+        else:
+            number = _past_target(reader, model, target, as_of)
+        record = versions.record(reader, model.name, number)
+    warnings = []
+    if redirected_from:  # renamed, merged by an import, or pointed here by an admin
+        warnings.append(f"'{redirected_from}' is now '{model.name}'; "
+                        f"update the URI to {str(target).replace(parsed.name, model.name, 1)}")
+    return Resolution(str(parsed), record, artifact_location(record), record.digest,
+                      warnings)
+
+
+def _current_target(reader: Reader, model: ModelRow, uri: ModelUri) -> int:
+    if uri.version is not None:
+        return uri.version
+    if uri.alias is not None:
+        number = versions.alias_target(reader, model.id, uri.alias)
+        if number is None:
+            raise NotFound("alias.not_found", f"{model.name} has no alias '{uri.alias}'",
+                           f"set it with `charter alias {model.name} {uri.alias} VERSION`")
+        return number
+    if uri.stage is not None:
+        newest = versions.newest_in_stage(reader, model.id, uri.stage.value)
+        if newest is not None:
+            return newest
+    return _pick(model.name, uri, Snapshot(stages=dict(versions.stages_of(reader, model.id))))
+
+
+def _past_target(reader: Reader, model: ModelRow, uri: ModelUri, as_of: datetime) -> int:
+    snapshot = replay(audit_log.past_events(reader, models.keys_of(reader, model),
+                                            format_time(as_of)))
+    if uri.version is not None:
+        if uri.version not in snapshot.stages:
+            raise NotFound("version.not_found",
+                           f"{model.name} v{uri.version} did not exist at {as_of}",
+                           "ask for a later time")
+        return uri.version
+    if uri.alias is not None:
+        if uri.alias.lower() not in snapshot.aliases:
+            raise NotFound("alias.not_found",
+                           f"{model.name} had no alias '{uri.alias}' at {as_of}",
+                           "ask for a later time")
+        return snapshot.aliases[uri.alias.lower()]
+    return _pick(model.name, uri, snapshot, when=f" at {as_of}")
+
+
+def event_feed(service: ServiceBase, *, after: int, limit: int) -> list[EventRecord]:
+    """The registry's events after seq ``after`` (every model's: needs READ_ALL)."""
+    check_limit(limit)
+    if not isinstance(after, int) or after < 0:
+        raise InvalidInput("after.invalid", f"after must be a sequence number >= 0, "
+                           f"got {after!r}", "pass the seq of the last event you saw, or 0")
+    service._require_registry(READ_ALL)
+    with service._read() as reader:
+        return audit_log.feed(reader, after=after, limit=limit)
+
+
 def walk_chain(service: ServiceBase) -> AuditReport:
     """Recompute every event's hash and link, in batches, and compare the end with the
     chain head (no access check: the callers make theirs)."""
     prev_hash, expected, checked = GENESIS_HASH, 1, 0
-    with service._snapshot() as reader:
+    with service._read() as reader:
         while True:
             rows = audit_log.chain_from(reader, expected, AUDIT_BATCH)
             broken, prev_hash, expected = first_break(

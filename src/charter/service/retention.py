@@ -22,7 +22,7 @@ from charter.domain.retention import (
     decide_purges,
     rollback_target,
 )
-from charter.service.guard import GuardMixin
+from charter.service.base import ServiceBase
 from charter.store import events as audit_log
 from charter.store import models, versions
 from charter.store.database import WriteTx
@@ -33,7 +33,7 @@ log = logging.getLogger("charter.retention")
 PURGE_GRACE = timedelta(hours=24)  # as charter gc: a blob written since may be in use again
 
 
-def model_decisions(service: GuardMixin, conn: Conn, model: ModelRow, now: datetime
+def model_decisions(service: ServiceBase, conn: Conn, model: ModelRow, now: datetime
                     ) -> list[RetentionDecision]:
     retention = service.policies.retention
     rule = retention.for_model(model.name,
@@ -52,11 +52,11 @@ def model_decisions(service: GuardMixin, conn: Conn, model: ModelRow, now: datet
     return decide_purges(model.name, rule, archived, rollback_to=target, now=now)
 
 
-class RetentionMixin(GuardMixin):
+class RetentionMixin(ServiceBase):
     def retention(self, *, apply: bool = False, name: str | None = None) -> RetentionReport:
         """What the retention policy keeps and purges; ``apply=True`` purges (admins only)."""
         if not apply:
-            with self._snapshot() as reader:
+            with self._read() as reader:
                 decisions = [d for model in self._retention_models(reader, name)
                              for d in model_decisions(self, reader, model, self.clock())]
             return RetentionReport(False, tuple(decisions))
@@ -108,7 +108,7 @@ class RetentionMixin(GuardMixin):
                 info = self.blobs.blob_info(digest)
                 if info is None or info.modified >= cutoff:
                     continue
-                with self._snapshot() as reader:
+                with self._read() as reader:
                     if versions.digest_in_use(reader, digest):
                         continue
                 self.blobs.delete(digest)

@@ -21,7 +21,7 @@ from charter.domain.search import (
     parse_version_filter,
     parse_version_order,
 )
-from charter.service.guard import GuardMixin
+from charter.service.base import ServiceBase
 from charter.service.models import clamp_page_size, decode_page_token, encode_page_token
 from charter.store import models, versions
 from charter.store import search as store_search
@@ -40,7 +40,7 @@ class ModelSummary:
     latest: list[VersionRecord]
 
 
-class SearchMixin(GuardMixin):
+class SearchMixin(ServiceBase):
     def search_models(self, filter_string: str | None = "", max_results: int = 100,
                       order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
         """One page of ModelRecords matching an MLflow filter, in the asked order."""
@@ -55,7 +55,7 @@ class SearchMixin(GuardMixin):
 
     def model_summary(self, name: str) -> ModelSummary:
         """One model with its latest version per stage (a former name resolves too)."""
-        with self._snapshot() as reader:
+        with self._read() as reader:
             row, _ = models.get(reader, name)
             self._require(READ, row)
             return _summaries(reader, [row], with_latest=True)[0]
@@ -67,7 +67,7 @@ class SearchMixin(GuardMixin):
         orders = parse_version_order(order_by)
         limit = _version_page_size(max_results)
         offset = decode_page_token(page_token)
-        with self._snapshot() as reader:
+        with self._read() as reader:
             rows = store_search.version_rows(reader, conditions, orders,
                                              readable=self._readable_ids(), limit=limit + 1,
                                              offset=offset)
@@ -82,7 +82,7 @@ class SearchMixin(GuardMixin):
         orders = parse_model_order(order_by)
         limit = clamp_page_size(max_results)
         offset = decode_page_token(page_token)
-        with self._snapshot() as reader:
+        with self._read() as reader:
             rows = store_search.model_rows(reader, conditions, orders,
                                            readable=self._readable_ids(), limit=limit + 1,
                                            offset=offset)

@@ -16,8 +16,8 @@ from charter.domain.lifecycle import (
 )
 from charter.domain.records import VersionRecord
 from charter.domain.values import check_reason
+from charter.service.base import ServiceBase
 from charter.service.gates import enforce_gates
-from charter.service.guard import GuardMixin
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
 from charter.store import models, versions
@@ -28,7 +28,7 @@ from charter.store.models import ModelRow
 MOVES_INTO_PRODUCTION = (events.STAGE_CHANGED, events.ROLLED_BACK, events.VERSION_IMPORTED)
 
 
-class StagesMixin(GuardMixin):
+class StagesMixin(ServiceBase):
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
                    expect_production: Any = ANY, override_gates: bool = False

@@ -21,14 +21,10 @@ from charter.domain.errors import Conflict, IntegrityFailure, InvalidInput, NotF
 from charter.domain.manifest import ManifestEntry, compare_manifest, parse_manifest
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import FileRecord, VersionRecord
-from charter.service.base import BlobWriter
-from charter.service.models import check_new_name, name_is_taken
-from charter.service.versions import (
-    Registration,
-    VersionsMixin,
-    check_registration,
-    insert_version,
-)
+from charter.service.base import ServiceBase
+from charter.service.models import check_new_name, name_is_taken, read_model
+from charter.service.ports import BlobWriter
+from charter.service.versions import Registration, check_registration, insert_version
 from charter.store import uploads
 from charter.store.models import lookup_key
 
@@ -53,7 +49,7 @@ class UploadRecord:
 class FileUpload:
     """One file of a session being written; ``finish`` records it, ``abort`` drops it."""
 
-    def __init__(self, service: UploadsMixin, upload_id: str, path: str,
+    def __init__(self, service: ServiceBase, upload_id: str, path: str,
                  writer: BlobWriter) -> None:
         self._service, self._upload_id, self.path, self.writer = (
             service, upload_id, path, writer)
@@ -87,7 +83,7 @@ class FileUpload:
         return FileRecord(self.path, size, digest)
 
 
-class UploadsMixin(VersionsMixin):
+class UploadsMixin(ServiceBase):
     def start_upload(self, name: str, *, create_model: bool = True) -> UploadRecord:
         """Open an upload session for the next version of ``name``; the name is checked now.
 
@@ -97,7 +93,7 @@ class UploadsMixin(VersionsMixin):
         self._check_may_register(name, create_model)
         if not name_is_taken(self, name):
             if not create_model:
-                self.get_model(name)  # raises model.not_found
+                read_model(self, name)  # raises model.not_found
             check_new_name(self, name)
         upload = uploads.OpenUpload(uuid.uuid4().hex, name, self.actor, self.clock(),
                                     create_model)

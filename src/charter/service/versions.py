@@ -22,15 +22,16 @@ from charter.domain.values import (
     check_run_id,
     check_tag,
 )
-from charter.service.base import Progress, ServiceBase, tag_not_found
-from charter.service.models import ModelsMixin, check_new_name, insert_model, name_is_taken
+from charter.service.base import ServiceBase, tag_not_found
+from charter.service.models import check_new_name, insert_model, name_is_taken
+from charter.service.ports import Progress
 from charter.store import models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 from charter.store.versions import StoredFile, VersionRow
 
 
-class VersionsMixin(ModelsMixin):
+class VersionsMixin(ServiceBase):
     def register(self, name: str, source: str = "", *, path: str | Path | None = None,
                  run_id: str = "", description: str = "", tags: dict[str, str] | None = None,
                  create_model: bool = True, reason: str = "",
@@ -51,13 +52,11 @@ class VersionsMixin(ModelsMixin):
                                                  stored, create_model, findings, reason))
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
-        with self._snapshot() as reader:
-            self._check_read(reader, name)
-            return versions.record(reader, name, parse_version(version))
+        return read_version(self, name, version)
 
     def list_versions(self, name: str, *, stage: str | None = None) -> list[VersionRecord]:
         wanted = parse_stage(stage).value if stage is not None else None
-        with self._snapshot() as reader:
+        with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
             rows = versions.rows(reader, model.id, stage=wanted, newest_first=True)
@@ -115,7 +114,7 @@ class VersionsMixin(ModelsMixin):
                                       payload={"alias": alias.lower()}))
 
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
-        with self._snapshot() as reader:
+        with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
             number = versions.alias_target(reader, model.id, alias)
@@ -144,7 +143,15 @@ class VersionsMixin(ModelsMixin):
         return model, versions.row(tx, model, parse_version(version), via=via)
 
 
-# ---- registering, shared with uploads ---------------------------------------------
+# ---- shared with uploads and the file reads ---------------------------------------
+
+def read_version(service: ServiceBase, name: str, version: int | str) -> VersionRecord:
+    """Version ``version`` of ``name`` (a former name's number mapped), if the principal
+    may read the model."""
+    with service._read() as reader:
+        service._check_read(reader, name)
+        return versions.record(reader, name, parse_version(version))
+
 
 @dataclass(frozen=True)
 class Registration:
@@ -161,7 +168,7 @@ class Registration:
     reason: str
 
 
-def check_registration(service: ModelsMixin, name: str, source: str, run_id: str,
+def check_registration(service: ServiceBase, name: str, source: str, run_id: str,
                        description: str, tags: dict[str, str] | None, create_model: bool
                        ) -> list[Finding]:
     """Every check a registration passes before any byte is stored; the name's findings."""
@@ -187,7 +194,7 @@ def store_files(service: ServiceBase, root: Path, progress: Progress | None
     return stored
 
 
-def insert_version(service: ModelsMixin, new: Registration) -> VersionRecord:
+def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
     """Write the next version of ``new.name`` (creating the model when allowed), audited."""
     with service._write() as tx:
         model = models.find(tx, new.name)

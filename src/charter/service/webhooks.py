@@ -14,8 +14,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.orm import Session
-
 from charter.domain import events
 from charter.domain.errors import NotFound
 from charter.domain.events import format_time
@@ -28,10 +26,11 @@ from charter.domain.webhooks import (
     parse_event_filter,
     redact_url,
 )
+from charter.service.base import ServiceBase
 from charter.service.delivery import DeliveryWorker
-from charter.service.guard import GuardMixin
+from charter.service.queries import event_feed
 from charter.store import webhooks
-from charter.store.database import WriteTx
+from charter.store.database import OrmRead, WriteTx
 
 MAX_LOG = 500
 MAX_WAIT = 60.0        # seconds a long poll of the event feed may wait
@@ -55,7 +54,7 @@ def delivery_not_found(delivery_id: object) -> NotFound:
                     "list them with `charter webhook deliveries`", {"id": str(delivery_id)[:40]})
 
 
-class WebhooksMixin(GuardMixin):
+class WebhooksMixin(ServiceBase):
     def add_webhook(self, url: str, *, secret: str = "", events_filter: str | list[str] = "",
                     description: str = "") -> WebhookRecord:
         """Subscribe ``url`` to the events named (all when none); admins only."""
@@ -74,12 +73,12 @@ class WebhooksMixin(GuardMixin):
 
     def list_webhooks(self) -> list[WebhookRecord]:
         self._require_admin("manage webhooks")
-        with self._read() as session:
+        with self._read_session() as session:
             return webhooks.subscriptions(session)
 
     def get_webhook(self, webhook_id: int | str) -> WebhookRecord:
         self._require_admin("manage webhooks")
-        with self._read() as session:
+        with self._read_session() as session:
             return _subscription(session, webhook_id)
 
     def remove_webhook(self, webhook_id: int | str) -> None:
@@ -96,7 +95,7 @@ class WebhooksMixin(GuardMixin):
         """The delivery log, newest first, each with its attempts."""
         self._require_admin("read the webhook delivery log")
         limit = max(1, min(int(limit), MAX_LOG))
-        with self._read() as session:
+        with self._read_session() as session:
             subscription_id = (_subscription(session, webhook_id).id
                                if webhook_id is not None else None)
             return webhooks.deliveries(session, subscription_id=subscription_id,
@@ -135,7 +134,7 @@ class WebhooksMixin(GuardMixin):
         ``after``, waiting up to ``wait`` seconds (at most 60) for one to arrive."""
         deadline = time.monotonic() + max(0.0, min(float(wait), MAX_WAIT))
         while True:
-            found: list[EventRecord] = self.events(after=after, limit=limit)  # type: ignore[attr-defined]
+            found = event_feed(self, after=after, limit=limit)
             remaining = deadline - time.monotonic()
             if found or remaining <= 0:
                 return found
@@ -150,14 +149,14 @@ class WebhooksMixin(GuardMixin):
             worker.close()
 
     def _delivery(self, outbox_id: int) -> DeliveryRecord:
-        with self._read() as session:
+        with self._read_session() as session:
             found = webhooks.delivery(session, outbox_id)
         if found is None:
             raise delivery_not_found(outbox_id)
         return found
 
 
-def _subscription(conn: Session | WriteTx, webhook_id: int | str) -> WebhookRecord:
+def _subscription(conn: OrmRead | WriteTx, webhook_id: int | str) -> WebhookRecord:
     found = webhooks.subscription(conn, parse_id(webhook_id))
     if found is None:
         raise webhook_not_found(webhook_id)

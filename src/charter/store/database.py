@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import TypeAlias
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +37,10 @@ from charter.domain.events import (
 from charter.store import events, webhooks
 from charter.store.driver import Reader, Snapshots, prepare_sqlite, session_reader
 from charter.store.events import ChainPosition, StoredEvent
+
+# A read transaction of the store modules written with SQLAlchemy's ORM (webhooks, bulk):
+# what ``Database.read()`` opens, named here so their callers need not import SQLAlchemy.
+OrmRead: TypeAlias = Session
 
 SQLITE_BUSY_TIMEOUT_S = 60
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to

@@ -181,6 +181,7 @@ class Snapshots:
         pooled = self.engine.raw_connection()
         try:
             driver = pooled.driver_connection
+            assert driver is not None, "a pooled connection has its driver's connection"
             reader = Reader(driver, self.dialect)
             if self.dialect == "postgresql":  # psycopg opens the transaction itself
                 driver.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

@@ -110,7 +110,8 @@ def _keyed(keys: Sequence[str]) -> str:
 def model_history(conn: Conn, keys: Sequence[str], *, version: int | None, limit: int
                   ) -> list[EventRecord]:
     """The newest ``limit`` events filed under ``keys`` (of one version), oldest first."""
-    sql, params = f"SELECT {COLUMNS} FROM events WHERE {_keyed(keys)}", list(keys)
+    sql = f"SELECT {COLUMNS} FROM events WHERE {_keyed(keys)}"
+    params: list[object] = list(keys)
     if version is not None:
         sql += " AND version = ?"
         params.append(version)

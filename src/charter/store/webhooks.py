@@ -185,9 +185,10 @@ def enqueue_ping(conn: Session | WriteTx, subscription_id: int, actor: str, now:
                  time: str) -> int:
     """A test delivery: a ``ping`` event outside the audit chain (no seq); its outbox id."""
     session = session_of(conn)
-    event = {"seq": None, "time": time, "actor": actor, "action": "ping", "model": "",
-             "version": None, "from_stage": None, "to_stage": None,
-             "reason": "test delivery", "correlation_id": "", "payload": {}, "hash": ""}
+    event: dict[str, Any] = {
+        "seq": None, "time": time, "actor": actor, "action": "ping", "model": "",
+        "version": None, "from_stage": None, "to_stage": None, "reason": "test delivery",
+        "correlation_id": "", "payload": {}, "hash": ""}
     row = _row(subscription_id, event, naive(now))
     session.add(row)
     session.flush()
