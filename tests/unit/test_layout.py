@@ -84,3 +84,31 @@ def test_every_use_case_mixin_stands_on_the_one_base_and_the_service_has_them_al
     assert {cls.__name__: cls.__bases__ for cls in mixins if cls.__bases__ != (ServiceBase,)
             } == {}
     assert set(RegistryService.__bases__) == mixins
+
+
+# ---- one data-access style per store module -------------------------------------------
+
+# The infrastructure under the aggregates: the unit of work, the driver, the schema and its
+# DDL, the denied-attempts file.
+STORE_INFRASTRUCTURE = {"database.py", "driver.py", "tables.py", "triggers.py", "denials.py"}
+
+
+def access_style(path: Path) -> set[str]:
+    """"sqlalchemy" if the module imports SQLAlchemy, "plain" if it runs driver SQL."""
+    names = [name for _, name in imported_names(path)]
+    style = set()
+    if any(name.startswith("sqlalchemy") for name in names):
+        style.add("sqlalchemy")
+    if any(name in ("charter.store.driver:reader_for", "charter.store.driver:Reader")
+           for name in names):
+        style.add("plain")
+    return style
+
+
+def test_each_store_module_is_plain_driver_sql_or_sqlalchemy_not_both():
+    styles = {path.name: access_style(path) for path in modules(SRC / "store")
+              if path.parent.name == "store" and path.name not in STORE_INFRASTRUCTURE}
+    assert {name: style for name, style in styles.items() if len(style) > 1} == {}
+    # the hot paths (bench/README.md) stay plain SQL
+    for name in ("models.py", "versions.py", "search.py", "events.py"):
+        assert styles[name] == {"plain"}, name

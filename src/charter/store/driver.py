@@ -69,12 +69,14 @@ class Reader:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cursor = self._cursor
         cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         cursor = self._cursor
         cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
-        return cursor.fetchone()  # type: ignore[no-any-return]
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
 
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first column of the first row, or None when there is no row."""

@@ -10,7 +10,9 @@ connection = config.attributes.get("connection")
 if connection is None:  # `alembic` run by hand against a URL in alembic.ini
     from sqlalchemy import create_engine
 
-    connection = create_engine(config.get_main_option("sqlalchemy.url")).connect()
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "alembic.ini names no sqlalchemy.url"
+    connection = create_engine(url).connect()
 
 context.configure(
     connection=connection,
