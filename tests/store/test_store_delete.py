@@ -98,3 +98,15 @@ def test_deleting_an_unknown_model_or_version_is_not_found(registry, given):
     with pytest.raises(NotFound):
         registry.delete_version(NAME, 7, reason="typo")
     assert given.state() == before
+
+
+def test_a_name_deleted_twice_keeps_the_counter_of_its_last_life(registry, given):
+    """The tombstone is written once and moved on: numbers given out in a second life are
+    never given out again either (and a former name of the model is retired with it)."""
+    given.versions(NAME, 2)
+    registry.rename_model(NAME, "fraud_scorer", reason="clearer")
+    registry.delete_model("fraud_scorer", reason="product retired")
+    given.versions(NAME, 2)  # v3, v4
+    registry.delete_model(NAME, reason="retired again")
+    assert given.versions(NAME) == [5]
+    assert registry.register("fraud_scorer", "s3://models/fraud/x").version == 3

@@ -104,9 +104,9 @@ class AccessMixin(ServiceBase):
                 tx, _get_user(tx, owner), digest=token_hash(secret),
                 prefix=secret[:TOKEN_SHOWN], note=note, now=tx.now,
                 expires_at=tx.now + lifetime if lifetime else None)
-            record = token.record()
+            record = token.record
             tx.record(events.NewEvent(events.TOKEN_CREATED, "", payload={
-                "user": record.user, "token_id": token.id, "prefix": token.prefix,
+                "user": record.user, "token_id": record.id, "prefix": record.prefix,
                 "note": note,
                 "expires_at": record.expires_at.isoformat() if record.expires_at else None}))
             return IssuedToken(record, secret)
@@ -117,7 +117,7 @@ class AccessMixin(ServiceBase):
             owner = None
             if user is not None or not self.principal.is_local:
                 owner = _get_user(reader, self._token_owner(user, "list other users' tokens"))
-            return [token.record() for token in access.tokens(reader, owner)]
+            return [token.record for token in access.tokens(reader, owner)]
 
     def revoke_token(self, token_id: int | str) -> TokenRecord:
         number = _token_id(token_id)
@@ -127,12 +127,13 @@ class AccessMixin(ServiceBase):
                                      or self.principal.admin):
                 raise NotFound("token.not_found", f"You have no token {number}",
                                "list your tokens with `charter token list`", {"id": number})
-            if token.revoked_at is None:
-                access.revoke_token(tx, token.id, tx.now)
+            if token.record.revoked_at is None:
+                access.revoke_token(tx, number, tx.now)
                 tx.record(events.NewEvent(events.TOKEN_REVOKED, "", payload={
-                    "user": token.owner.name, "token_id": token.id, "prefix": token.prefix}))
+                    "user": token.owner.name, "token_id": number,
+                    "prefix": token.record.prefix}))
                 token = access.token(tx, number) or token
-            return token.record()
+            return token.record
 
     def _token_owner(self, user: str | None, what: str) -> str:
         if user is None:
@@ -237,8 +238,8 @@ class AccessMixin(ServiceBase):
         with self.db.write(principal.name, self.clock) as tx:
             until = tx.now + SESSION_LIFETIME
             found = access.token(tx, principal.token_id)
-            if found is not None and found.expires_at is not None:
-                until = min(until, found.expires_at)
+            if found is not None and found.record.expires_at is not None:
+                until = min(until, found.record.expires_at)
             access.open_session(tx, principal.token_id, token_hash(secret), now=tx.now,
                                 until=until)
         return secret, as_stored(until), principal
@@ -261,12 +262,12 @@ class AccessMixin(ServiceBase):
             raise Unauthenticated("token.invalid", "The token is not valid",
                                   "check it was copied whole, or create a new one with "
                                   "`charter token create`")
-        if token.revoked_at is not None:
-            raise Unauthenticated("token.revoked", f"Token {token.prefix}… was revoked",
+        if token.record.revoked_at is not None:
+            raise Unauthenticated("token.revoked", f"Token {token.record.prefix}… was revoked",
                                   "create a new one with `charter token create`")
-        if token.expires_at is not None and token.expires_at <= self._now():
-            raise Unauthenticated("token.expired", f"Token {token.prefix}… expired at "
-                                  f"{token.expires_at.isoformat()}",
+        if token.record.expires_at is not None and token.record.expires_at <= self._now():
+            raise Unauthenticated("token.expired", f"Token {token.record.prefix}… expired at "
+                                  f"{token.record.expires_at.isoformat()}",
                                   "create a new one with `charter token create --expires 30d`")
         return token
 
@@ -282,17 +283,17 @@ class AccessMixin(ServiceBase):
             elif key is not None:
                 model_roles[model_id], model_keys[key] = role, model_id
         return Principal(name=token.owner.name, admin=token.owner.admin,
-                         user_id=token.owner.id, token_id=token.id,
+                         user_id=token.owner.id, token_id=token.record.id,
                          registry_role=registry_role, model_roles=model_roles,
                          model_keys=model_keys)
 
     def _touch(self, token: access.Token) -> None:
         """Note when the token was last used (a hint: written at most every 5 minutes)."""
-        now = self._now()
-        if token.last_used_at is not None and now - token.last_used_at < LAST_USED_EVERY:
+        now, last = self._now(), token.record.last_used_at
+        if last is not None and now - last < LAST_USED_EVERY:
             return
         with self.db.write(self.actor, self.clock) as tx:
-            access.mark_used(tx, token.id, now)
+            access.mark_used(tx, token.record.id, now)
 
     def _now(self) -> datetime:
         """The clock's time, aware (a clock without a zone tells UTC)."""

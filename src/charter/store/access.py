@@ -39,20 +39,10 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """A token and its owner (never its secret, nor the secret's hash)."""
+    """A token as it is listed (never its secret, nor the secret's hash), and its owner."""
 
-    id: int
-    prefix: str
-    note: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    record: TokenRecord
     owner: User
-
-    def record(self) -> TokenRecord:
-        return TokenRecord(self.id, self.owner.name, self.prefix, self.note, self.created_at,
-                           self.expires_at, self.revoked_at, self.last_used_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +66,10 @@ def _user(raw: Sequence[Any]) -> User:
 
 
 def _token(raw: Sequence[Any]) -> Token:
-    return Token(raw[0], raw[1], raw[2], stored_time(raw[3]), optional_time(raw[4]),
-                 optional_time(raw[5]), optional_time(raw[6]), _user(raw[7:]))
+    owner = _user(raw[7:])
+    return Token(TokenRecord(raw[0], owner.name, raw[1], raw[2], stored_time(raw[3]),
+                             optional_time(raw[4]), optional_time(raw[5]),
+                             optional_time(raw[6])), owner)
 
 
 # ---- users --------------------------------------------------------------------------
@@ -113,8 +105,9 @@ def insert_token(conn: Conn, owner: User, *, digest: str, prefix: str, note: str
         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (owner.id, digest, prefix, note, sql_time(reader, now),
          sql_time(reader, expires_at) if expires_at is not None else None))
-    return Token(int(token_id), prefix, note, as_stored(now),
-                 as_stored(expires_at) if expires_at is not None else None, None, None, owner)
+    return Token(TokenRecord(int(token_id), owner.name, prefix, note, as_stored(now),
+                             as_stored(expires_at) if expires_at is not None else None,
+                             None, None), owner)
 
 
 def token(conn: Conn, token_id: int) -> Token | None:

@@ -52,6 +52,14 @@ def _pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+def update_or_insert(reader: Reader, update: str, update_params: Sequence[Any], insert: str,
+                     insert_params: Sequence[Any]) -> None:
+    """Run ``update``; when it changed no row, run ``insert``. Writers hold the write turn
+    (store/database.py), so nothing comes between the two."""
+    if not reader.run(update, update_params):
+        reader.run(insert, insert_params)
+
+
 def placeholders(count: int) -> str:
     """``?, ?, ?`` for an IN list of ``count`` values (at least one)."""
     return ", ".join("?" * max(count, 1))

@@ -23,6 +23,7 @@ from charter.store.driver import (
     reader_for,
     sql_time,
     stored_time,
+    update_or_insert,
 )
 
 STAGE_ORDER = ("Production", "Staging", "None", "Archived")
@@ -274,11 +275,11 @@ def delete(conn: Conn, model_id: int) -> None:
 
 
 def set_tag(conn: Conn, model_id: int, key: str, value: str) -> None:
-    reader = reader_for(conn)
-    if not reader.run("UPDATE model_tags SET value = ? WHERE model_id = ? AND key = ?",
-                      (value, model_id, key)):
-        reader.run("INSERT INTO model_tags (model_id, key, value) VALUES (?, ?, ?)",
-                   (model_id, key, value))
+    update_or_insert(reader_for(conn),
+                     "UPDATE model_tags SET value = ? WHERE model_id = ? AND key = ?",
+                     (value, model_id, key),
+                     "INSERT INTO model_tags (model_id, key, value) VALUES (?, ?, ?)",
+                     (model_id, key, value))
 
 
 def delete_tag(conn: Conn, model_id: int, key: str) -> None:
@@ -306,11 +307,9 @@ def retired_counter(conn: Conn, name: str) -> int:
 
 def retire(conn: Conn, key: str, last_version: int) -> None:
     """Keep a deleted name's counter: its numbers are never given out again."""
-    reader = reader_for(conn)
-    given_out = reader.value("SELECT last_version FROM retired_names WHERE name_key = ?", (key,))
-    if given_out is None:
-        reader.run("INSERT INTO retired_names (name_key, last_version) VALUES (?, ?)",
-                   (key, last_version))
-    elif last_version > given_out:
-        reader.run("UPDATE retired_names SET last_version = ? WHERE name_key = ?",
-                   (last_version, key))
+    update_or_insert(reader_for(conn),
+                     "UPDATE retired_names SET last_version = CASE WHEN last_version > ? "
+                     "THEN last_version ELSE ? END WHERE name_key = ?",
+                     (last_version, last_version, key),
+                     "INSERT INTO retired_names (name_key, last_version) VALUES (?, ?)",
+                     (key, last_version))

@@ -8,11 +8,11 @@ versions.records_of), whatever the page size. Plain SQL on the driver's connecti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
-from charter.store.driver import Conn, placeholders, reader_for
+from charter.store.driver import Conn, Reader, placeholders, reader_for
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, name_key
 from charter.store.versions import COLUMNS as VERSION_COLUMNS
@@ -23,33 +23,38 @@ def model_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Ord
                readable: Sequence[int] | None, limit: int, offset: int) -> list[ModelRow]:
     """Up to ``limit`` models matching every condition, from ``offset`` in the asked order;
     ``readable`` keeps them to the ids a principal may read (None: every model)."""
-    reader = reader_for(conn)
-    where = _Where(reader.dialect)
-    for condition in conditions:
-        where.model(condition)
-    if readable is not None:
-        where.member("m.id", "IN", tuple(readable))
-    return [ModelRow.of(raw) for raw in reader.all(
-        f"SELECT {MODEL_COLUMNS} FROM models m{where.sql()} "
-        f"ORDER BY {_order_sql(orders, _MODEL_SORT)} LIMIT ? OFFSET ?",
-        [*where.params, limit, offset])]
+    return [ModelRow.of(raw) for raw in _page(
+        reader_for(conn), _Where.model, conditions, _MODELS, readable,
+        _order_sql(orders, _MODEL_SORT), limit, offset)]
 
 
 def version_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
                  readable: Sequence[int] | None, limit: int, offset: int
                  ) -> list[VersionRow]:
     """Like ``model_rows``, for versions (each with its model's name)."""
-    reader = reader_for(conn)
+    return [VersionRow.of(raw) for raw in _page(
+        reader_for(conn), _Where.version, conditions, _VERSIONS, readable,
+        _order_sql(orders, _VERSION_SORT), limit, offset)]
+
+
+# What a page selects from, and the column a principal's readable model ids apply to.
+_MODELS = (f"SELECT {MODEL_COLUMNS} FROM models m", "m.id")
+_VERSIONS = (f"SELECT {VERSION_COLUMNS}, m.name FROM versions v "
+             f"JOIN models m ON m.id = v.model_id", "v.model_id")
+
+
+def _page(reader: Reader, add: Callable[[_Where, Condition], None],
+          conditions: Sequence[Condition], source: tuple[str, str],
+          readable: Sequence[int] | None, order: str, limit: int, offset: int
+          ) -> list[tuple[Any, ...]]:
     where = _Where(reader.dialect)
     for condition in conditions:
-        where.version(condition)
+        add(where, condition)
+    selected, model_id = source
     if readable is not None:
-        where.member("v.model_id", "IN", tuple(readable))
-    return [VersionRow.of(raw) for raw in reader.all(
-        f"SELECT {VERSION_COLUMNS}, m.name FROM versions v "
-        f"JOIN models m ON m.id = v.model_id{where.sql()} "
-        f"ORDER BY {_order_sql(orders, _VERSION_SORT)} LIMIT ? OFFSET ?",
-        [*where.params, limit, offset])]
+        where.member(model_id, "IN", tuple(readable))
+    return reader.all(f"{selected}{where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
+                      [*where.params, limit, offset])
 
 
 _LATEST_ROWS = (

@@ -25,6 +25,7 @@ from charter.store.driver import (
     reader_for,
     sql_time,
     stored_time,
+    update_or_insert,
 )
 from charter.store.models import ModelRow, get, keys_of, lookup_key
 
@@ -227,11 +228,11 @@ def aliases_by_version(conn: Conn, model_id: int) -> dict[int, list[str]]:
 
 
 def set_alias(conn: Conn, model_id: int, alias: str, version_id: int) -> None:
-    reader = reader_for(conn)
-    if not reader.run("UPDATE aliases SET version_id = ? WHERE model_id = ? AND alias = ?",
-                      (version_id, model_id, alias)):
-        reader.run("INSERT INTO aliases (model_id, alias, version_id) VALUES (?, ?, ?)",
-                   (model_id, alias, version_id))
+    update_or_insert(reader_for(conn),
+                     "UPDATE aliases SET version_id = ? WHERE model_id = ? AND alias = ?",
+                     (version_id, model_id, alias),
+                     "INSERT INTO aliases (model_id, alias, version_id) VALUES (?, ?, ?)",
+                     (model_id, alias, version_id))
 
 
 def delete_alias(conn: Conn, model_id: int, alias: str) -> None:
@@ -285,9 +286,11 @@ def set_description(conn: Conn, version_id: int, description: str, now: datetime
 def set_tag(conn: Conn, version_id: int, key: str, value: str, now: datetime) -> None:
     """Set a tag; the version's ``updated_at`` moves with it."""
     reader = reader_for(conn)
-    if not reader.run("UPDATE version_tags SET value = ? WHERE version_id = ? AND key = ?",
-                      (value, version_id, key)):
-        add_tags(reader, version_id, [(key, value)])
+    update_or_insert(reader,
+                     "UPDATE version_tags SET value = ? WHERE version_id = ? AND key = ?",
+                     (value, version_id, key),
+                     "INSERT INTO version_tags (version_id, key, value) VALUES (?, ?, ?)",
+                     (version_id, key, value))
     reader.run("UPDATE versions SET updated_at = ? WHERE id = ?",
                (sql_time(reader, now), version_id))
 
