@@ -78,3 +78,22 @@ def test_a_free_turn_is_taken_and_later_writes_of_the_call_wait_as_usual(databas
         thread.join()
     finally:
         turn_wait.reset(token)
+
+
+@pytest.mark.postgres
+def test_a_read_snapshot_on_postgresql_leaves_its_pooled_connection_read_write(
+        postgres_database_url):  # type: ignore[no-untyped-def]
+    """A snapshot opens REPEATABLE READ, READ ONLY through the connection's own settings;
+    the write that takes the same pooled connection next must not inherit them."""
+    db = Database(postgres_database_url, migrate=False)
+    try:
+        for _ in range(3):  # the pool hands the connection back and forth
+            with db.snapshot() as reader:
+                assert reader.one("SHOW transaction_isolation") == ("repeatable read",)
+                assert reader.one("SHOW transaction_read_only") == ("on",)
+            with db.write("writer", now) as tx:
+                assert tx.sql().one("SHOW transaction_read_only") == ("off",)
+                assert tx.sql().one("SHOW transaction_isolation") == ("read committed",)
+                tx.sql().run("UPDATE chain_head SET time = time WHERE id = 1")
+    finally:
+        db.dispose()

@@ -160,6 +160,30 @@ def optional_time(value: str | datetime | None) -> datetime | None:
     return stored_time(value) if value is not None else None
 
 
+@contextmanager
+def _repeatable_read(driver: Any) -> Iterator[None]:
+    """A read-only REPEATABLE READ transaction on a psycopg connection.
+
+    It is opened by the first statement's own BEGIN (the connection's attributes, put
+    back afterwards: no round trip for a SET TRANSACTION) and ended by COMMIT, which for
+    a read-only transaction changes nothing more than ROLLBACK would; but psycopg forgets
+    the statements it has prepared on the connection at every rollback, so reads that
+    ended with one parsed and planned every query again."""
+    from psycopg import IsolationLevel  # imported with PostgreSQL's engine already
+
+    before = driver.isolation_level, driver.read_only
+    driver.isolation_level, driver.read_only = IsolationLevel.REPEATABLE_READ, True
+    try:
+        yield
+    except BaseException:
+        driver.rollback()
+        raise
+    else:
+        driver.commit()
+    finally:
+        driver.isolation_level, driver.read_only = before
+
+
 class Snapshots:
     """Read transactions on driver connections kept for the purpose.
 
@@ -192,18 +216,15 @@ class Snapshots:
         try:
             driver = pooled.driver_connection
             assert driver is not None, "a pooled connection has its driver's connection"
-            reader = Reader(driver, self.dialect)
-            if self.dialect == "postgresql":  # psycopg opens the transaction itself
-                driver.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            else:
-                driver.execute("BEGIN")
+            if self.dialect == "postgresql":
+                with _repeatable_read(driver):
+                    yield Reader(driver, self.dialect)
+                return
+            driver.execute("BEGIN")
             try:
-                yield reader
+                yield Reader(driver, self.dialect)
             finally:
-                if self.dialect == "postgresql":
-                    driver.rollback()
-                else:
-                    driver.execute("ROLLBACK")
+                driver.execute("ROLLBACK")
         finally:
             pooled.close()
 
