@@ -161,7 +161,7 @@ def test_model_tags_are_set_replaced_and_deleted_even_with_slashes_in_the_key(cl
     refused(client.delete(f"{API}/models/fraud_detector/tags/mlflow.note%2Fsource"), 404,
             "tag.not_found")
     refused(client.put(f"{API}/models/fraud_detector/tags/team", json={"value": "a\x00b"}),
-            400, "tag.invalid")
+            400, "request.invalid_text")  # refused at the input boundary
 
 
 def test_deleting_a_model_needs_a_reason_from_the_body_or_the_query(client):
@@ -400,7 +400,7 @@ def test_unknown_fields_and_malformed_json_are_400_and_change_nothing(client):
     assert any("archiveExisting" in p for p in error["details"]["problems"])
     refused(client.post(f"{API}/models/fraud_detector/versions/1/transition",
                         content=b"{not json", headers={"Content-Type": "application/json"}),
-            400, "request.invalid")
+            400, "request.invalid_json")
     assert ok(client.get(f"{API}/models/fraud_detector/versions/1"))["stage"] == "Staging"
 
 

@@ -6,16 +6,18 @@ import os
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from charter._version import __version__
-from charter.api import access
+from charter.api import access, boundary
 from charter.api.delivery import install_worker
 from charter.api.errors import (
     charter_error_handler,
     client_gone_handler,
     error_response,
+    http_error_handler,
     unexpected_error_handler,
 )
 from charter.api.mlflow.cache import AnswerCache
@@ -43,10 +45,12 @@ def create_app(service: RegistryService | None = None,
     app.add_exception_handler(CharterError, charter_error_handler)
     app.add_exception_handler(ClientDisconnect, client_gone_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     _include_routers(app)
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
     access.install(app, enabled=settings.auth_enabled)  # tokens and the route rules
+    boundary.install(app)  # outermost: text and numbers are checked before anything else
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -8,12 +8,16 @@ error: the MLflow client retries 5xx for minutes.
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
+from fastapi.exception_handlers import http_exception_handler
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from charter.domain.errors import CharterError
+from charter.domain.errors import CharterError, InvalidInput, NotFound
 
 log = logging.getLogger("charter.api")
 
@@ -54,16 +58,45 @@ def mlflow_body(error: CharterError) -> dict:  # type: ignore[type-arg]
             "message": message, "charter_code": error.code}
 
 
+class ErrorJSON(JSONResponse):
+    """An error body that can always be encoded: a value a refusal quotes may hold text
+    UTF-8 cannot carry (a lone surrogate); it is replaced rather than failing the answer."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "replace")
+
+
 def error_response(request: Request, error: CharterError) -> JSONResponse:
     if is_mlflow_path(request.url.path):
         code, status = MLFLOW_CODE.get(error.kind, ("INTERNAL_ERROR", 500))
-        return JSONResponse(mlflow_body(error), status_code=status)
-    return JSONResponse(native_body(error), status_code=NATIVE_STATUS.get(error.kind, 500))
+        return ErrorJSON(mlflow_body(error), status_code=status)
+    return ErrorJSON(native_body(error), status_code=NATIVE_STATUS.get(error.kind, 500))
 
 
 async def charter_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CharterError)
     return error_response(request, exc)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (a path no route matches, a body it cannot parse) in the
+    API's error shape; the web UI keeps Starlette's answer."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if not (path == "/api/v1" or path.startswith("/api/v1/") or is_mlflow_path(path)):
+        return await http_exception_handler(request, exc)
+    error: CharterError
+    if exc.status_code == 404:
+        error = NotFound("route.not_found", f"There is no route {path}",
+                         "see /api/v1/openapi.json (or docs/rest.md) for the routes")
+    else:
+        error = InvalidInput("request.invalid", f"The request was refused: {exc.detail}",
+                             "see /api/v1/openapi.json for the expected shape")
+    response = error_response(request, error)
+    response.status_code = exc.status_code if 400 <= exc.status_code < 500 else 400
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def client_gone_handler(request: Request, exc: Exception) -> Response:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from charter.domain.errors import InvalidInput
 from charter.domain.search_lexer import SyntaxProblem, Token, describe, tokenize
+from charter.domain.values import fits_int64
 
 MAX_FILTER_LENGTH = 10_000
 MAX_CONDITIONS = 50
@@ -274,6 +275,10 @@ class _Parser:
         if kind == ATTRIBUTE and key in self.target.numeric:
             text = token.text.strip()
             if token.kind in ("number", "string") and re.fullmatch(r"[-+]?[0-9]+", text):
+                digits = text.lstrip("+-").lstrip("0")
+                if len(digits) > 19 or not fits_int64(int(text)):
+                    raise SyntaxProblem(f"{text[:40]} is outside the whole numbers a store "
+                                         "keeps (-2^63 to 2^63-1)", token.pos)
                 return int(text)
             raise SyntaxProblem(f"'{key}' is compared with a whole number, not "
                                  f"{describe(token)}", token.pos)

@@ -27,6 +27,24 @@ _VERSION_LIKE = re.compile(r"[vV]?[0-9]+")
 _RESERVED_ALIASES = frozenset({"none", "staging", "production", "archived", "latest"})
 # C0 controls except tab, newline and carriage return, plus DEL and the C1 block.
 _FORBIDDEN_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What no text from a client may hold: the controls above, and lone UTF-16 surrogates (a
+# JSON "\udfff" escape decodes to one; UTF-8 cannot encode it, so no store can keep it).
+_UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# In a name, a path segment or another one-line value, line breaks and tabs too.
+_UNSAFE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MIN_INT64, MAX_INT64 = -(2**63), 2**63 - 1
+
+
+def unsafe_char(text: str, *, one_line: bool = False) -> int | None:
+    """Index of the first character no client text may hold (a control character, NUL,
+    a lone surrogate; with ``one_line`` also tab, CR and LF), if any."""
+    found = (_UNSAFE_LINE if one_line else _UNSAFE_TEXT).search(text)
+    return found.start() if found else None
+
+
+def fits_int64(number: int) -> bool:
+    """Every store keeps integers in 64 bits (SQLite INTEGER, PostgreSQL BIGINT)."""
+    return MIN_INT64 <= number <= MAX_INT64
 
 
 def find_hidden_char(text: str, *, allow_space: bool = False) -> int | None:

@@ -4,7 +4,8 @@ GET requests carry them in the query string (repeated keys for lists:
 ``stages=Staging&stages=Production``); POST, PATCH and DELETE carry a JSON object.
 Either form is accepted on every route: a GET without a query string may send a
 JSON body (MLflow's server allows it), and a write without a body may use the query
-string. Anything malformed — bad JSON, a missing field, a wrong type — is an
+string. The body was decoded and checked by the input boundary (``charter.api.boundary``);
+anything malformed — bad JSON, a missing field, a wrong type — is an
 ``InvalidInput``, which the error funnel answers as ``INVALID_PARAMETER_VALUE`` (400).
 """
 
@@ -16,9 +17,8 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
+from charter.api.boundary import PARSED, parse_json
 from charter.domain.errors import InvalidInput
-
-MAX_BODY = 8 * 1024 * 1024
 
 
 class Params:
@@ -37,17 +37,8 @@ class Params:
         return cls(dict(params), query=True, lists=params)
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Params:
-        if len(raw) > MAX_BODY:
-            raise InvalidInput("request.too_large",
-                               f"the request body is {len(raw)} bytes; the limit is {MAX_BODY}",
-                               "send smaller requests")
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput("request.invalid_json",
-                               f"the request body is not valid JSON: {exc}",
-                               'send a JSON object, e.g. {"name": "fraud_detector"}') from None
+    def from_body(cls, data: Any) -> Params:
+        """A parsed JSON body (``charter.api.boundary`` decoded and checked it)."""
         if not isinstance(data, dict):
             raise InvalidInput("request.invalid_json",
                                f"the request body must be a JSON object, not "
@@ -143,9 +134,11 @@ async def read_params(request: Request) -> Params:
     query = request.query_params
     if request.method == "GET" and query:
         return Params.from_query(query)
+    if PARSED in request.scope:  # the boundary read the body, checked it and parsed it once
+        return Params.from_body(request.scope[PARSED])
     raw = await request.body()
-    if raw.strip():
-        return Params.from_json(raw)
+    if raw.strip():  # only when the app runs without its boundary
+        return Params.from_body(parse_json(raw))
     return Params.from_query(query)
 
 
