@@ -163,16 +163,20 @@ class ServiceBase:
         return None if self.principal.sees_all else self.principal.readable_ids()
 
     def _check_may_register(self, name: str, create_model: bool) -> None:
-        """Refuse a registration before any byte is stored (the transaction checks again)."""
+        """Refuse a registration before any byte is stored (the transaction checks again).
+
+        When the registration may create the model, a model the principal may not read
+        answers as an unused name does (the refusal to create models), never 404: else
+        anyone could probe which names exist (docs/access.md)."""
         if self.principal.admin:
             return
         with self._read() as reader:
             row = models.find(reader, name)
             if row is None and (not create_model or models.redirect_of(reader, name)):
                 row, _ = models.get(reader, name)  # a redirect, or not found
-        if row is None:
-            self._require_registry(CREATE_MODEL)
-        else:
+        if row is None or (create_model and self.principal.role_on(row.id) is None):
+            self._require_registry(CREATE_MODEL)  # a principal that may, sees every model
+        if row is not None:
             self._require(REGISTER, row)
 
     def _grant_creator(self, tx: WriteTx, model: ModelRow) -> None:

@@ -115,7 +115,7 @@ class ImportsMixin(ServiceBase):
                                       reason=imported.reason,
                                       payload={"alias": alias.lower(), "previous": None}))
         for old, why in sorted(imported.redirects.items()):
-            redirect_to(tx, old, model, why)
+            redirect_to(self.principal, tx, old, model, why)
 
     def _import_version(self, tx: WriteTx, model: ModelRow, version: ImportedVersion) -> int:
         stage = parse_stage(version.stage).value

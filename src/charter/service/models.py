@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from charter.domain import events
-from charter.domain.access import CREATE_MODEL, DELETE, EDIT, RENAME
+from charter.domain.access import CREATE_MODEL, DELETE, EDIT, RENAME, Principal
 from charter.domain.errors import AlreadyExists, Conflict, InvalidInput
 from charter.domain.lifecycle import Stage
 from charter.domain.naming import Finding, check_addressable, check_name
@@ -53,7 +53,7 @@ class ModelsMixin(ServiceBase):
         with self._write() as tx:
             model, _ = models.get(tx, name, follow_redirects=False)
             self._require(RENAME, model)
-            refuse_taken_name(tx, new_name, renaming=model)
+            refuse_taken_name(self.principal, tx, new_name, renaming=model)
             refuse_retired_name(tx, new_name, model)
             if models.redirect_of(tx, new_name) is not None:
                 models.drop_redirect(tx, new_name)  # renaming back to a former name takes it back
@@ -131,7 +131,7 @@ class ModelsMixin(ServiceBase):
         self._require_admin("add redirects")
         with self._write() as tx:
             model, _ = models.get(tx, name, follow_redirects=False)
-            redirect_to(tx, old_name, model, reason)
+            redirect_to(self.principal, tx, old_name, model, reason)
             return models.record(tx, model.name)
 
 
@@ -155,7 +155,7 @@ def insert_model(service: ServiceBase, tx: WriteTx, name: str, description: str,
     """Create the model ``name`` (its counter continues a deleted name's), audited; the
     user who creates it owns it."""
     service._require_registry(CREATE_MODEL)
-    refuse_taken_name(tx, name)
+    refuse_taken_name(service.principal, tx, name)
     model = models.insert(tx, name, description=description,
                           last_version=models.retired_counter(tx, name), now=tx.now)
     payload: dict[str, object] = {"description": description}
@@ -166,16 +166,25 @@ def insert_model(service: ServiceBase, tx: WriteTx, name: str, description: str,
     return model
 
 
-def refuse_taken_name(tx: WriteTx, name: str, *, renaming: ModelRow | None = None) -> None:
-    """Refuse a name another model has, or that still resolves to another model."""
+def refuse_taken_name(principal: Principal, tx: WriteTx, name: str, *,
+                      renaming: ModelRow | None = None) -> None:
+    """Refuse a name another model has, or that still resolves to another model.
+
+    A taken name is refused whoever asks (names are unique), but a model the principal
+    may not read is never spelled out: only the name the caller chose is echoed."""
     existing = models.find(tx, name)
     if existing is not None and (renaming is None or existing.id != renaming.id):
+        shown = existing.name if principal.role_on(existing.id) else name
         raise AlreadyExists(
-            "model.exists", f"A model named '{existing.name}' already exists",
+            "model.exists", f"A model named '{shown}' already exists",
             "names are unique regardless of case; register a new version of it instead",
-            {"name": existing.name})
+            {"name": shown})
     redirect = models.redirect_of(tx, name)
     if redirect is not None and (renaming is None or redirect.model_id != renaming.id):
+        if not principal.role_on(redirect.model_id):
+            raise AlreadyExists("name.redirected", f"'{name}' is a former name of another "
+                                "model and still resolves to it", "pick another name",
+                                {"name": name})
         target = models.by_id(tx, redirect.model_id)
         raise AlreadyExists(
             "name.redirected",
@@ -196,10 +205,11 @@ def refuse_retired_name(tx: WriteTx, new_name: str, model: ModelRow) -> None:
             f"(they continue at v{given_out + 1})", {"name": new_name})
 
 
-def redirect_to(tx: WriteTx, old_name: str, model: ModelRow, reason: str) -> None:
+def redirect_to(principal: Principal, tx: WriteTx, old_name: str, model: ModelRow,
+                reason: str) -> None:
     """Make ``old_name`` (no model's name, no retired name) resolve to ``model``, audited."""
     check_addressable(old_name)
-    refuse_taken_name(tx, old_name)
+    refuse_taken_name(principal, tx, old_name)
     given_out = models.retired_counter(tx, old_name)
     if given_out:
         raise Conflict(
