@@ -87,16 +87,28 @@ def test_a_whole_partial_is_verified_without_fetching(tmp_path):
     assert source.offsets == []
 
 
-def test_placing_links_the_cached_blob_and_replaces_what_was_there(tmp_path):
-    cache = BlobCache(tmp_path / "cache")
-    cache.fill(DIGEST, len(DATA), Source())
-    dest = tmp_path / "dest" / "data" / "model.pkl"
-    dest.parent.mkdir(parents=True)
-    dest.symlink_to(tmp_path / "elsewhere")  # a link in the way is replaced, not followed
-    cache.place(DIGEST, dest)
-    assert not dest.is_symlink() and os.path.samefile(dest, cache.path_of(DIGEST))
-    assert not (tmp_path / "elsewhere").exists()
-    cache.place(DIGEST, dest)  # already there: nothing to do
+def test_a_delivered_file_is_a_copy_the_cache_cannot_be_altered_through(tmp_path):
+    cache, source = BlobCache(tmp_path / "cache"), Source()
+    first, second = tmp_path / "first.pkl", tmp_path / "second.pkl"
+    cache.deliver(DIGEST, len(DATA), source, first)
+    assert first.read_bytes() == DATA and not os.path.samefile(first, cache.path_of(DIGEST))
+    first.write_bytes(b"tampered")  # what the user does to a pulled file stays there
+    cache.deliver(DIGEST, len(DATA), source, second)
+    assert second.read_bytes() == DATA and source.offsets == [0]
+    assert (tmp_path / "cache").stat().st_mode & 0o077 == 0  # nobody else may write it
+
+
+def test_a_cached_blob_altered_on_disk_is_caught_dropped_and_fetched_again(tmp_path):
+    cache, source = BlobCache(tmp_path / "cache"), Source()
+    cached = cache.fill(DIGEST, len(DATA), source)
+    os.chmod(cached, 0o644)
+    cached.write_bytes(b"X" * len(DATA))  # same size: only a hash can tell
+    with pytest.raises(IntegrityFailure):
+        cache.copy_out(DIGEST, len(DATA), tmp_path / "refused.pkl")
+    assert not (tmp_path / "refused.pkl").exists()
+    cache.deliver(DIGEST, len(DATA), source, tmp_path / "model.pkl")
+    assert (tmp_path / "model.pkl").read_bytes() == DATA
+    assert cached.read_bytes() == DATA and source.offsets == [0, 0]
 
 
 def test_two_pulls_of_one_blob_take_turns(tmp_path):

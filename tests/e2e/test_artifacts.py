@@ -96,7 +96,7 @@ def test_a_second_pull_comes_from_the_cache_without_the_network(remote, tmp_path
     assert tree(tmp_path / "second") == FILES
     assert sum(seen) == sum(len(d) for d in FILES.values())
     cached = remote.cache.path_of(sha(FILES["model.pkl"]))
-    assert os.path.samefile(cached, tmp_path / "second" / "model.pkl")  # a link, not a copy
+    assert not os.path.samefile(cached, tmp_path / "second" / "model.pkl")  # a copy
     assert cached.stat().st_mode & 0o222 == 0  # cache entries are read-only
 
 
@@ -185,6 +185,66 @@ def test_cli_registers_against_the_server_and_pulls_twice(server, tmp_path):
         assert "4 files" in pulled.stdout and "sha256 verified" in pulled.stdout
         assert tree(tmp_path / attempt) == FILES
     assert (home / "cache" / "sha256").is_dir()
+
+
+def test_a_pulled_file_altered_in_place_never_reaches_the_next_pull(server, tmp_path):
+    """Defect: pulled files were hard links into the cache, and a hit was not re-hashed."""
+    home = tmp_path / "client"
+    cli(home, "--registry", server, "register", "card_fraud_scoring",
+        str(write_folder(tmp_path / "model")))
+    first = cli(home, "--registry", server, "pull", "models:/card_fraud_scoring/1",
+                str(tmp_path / "d1"))
+    assert first.returncode == 0, first.stderr
+    with open(tmp_path / "d1" / "model.pkl", "r+b") as pulled:  # in place, as root may
+        pulled.write(b"tampered")
+    second = cli(home, "--registry", server, "pull", "models:/card_fraud_scoring/1",
+                 str(tmp_path / "d2"))
+    assert second.returncode == 0 and "sha256 verified" in second.stdout, second.stderr
+    assert tree(tmp_path / "d2") == FILES
+    cached = home / "cache" / "sha256" / sha(FILES["model.pkl"])[:2] / sha(FILES["model.pkl"])[2:]
+    os.chmod(cached, 0o644)
+    with open(cached, "r+b") as entry:  # now the cache itself, same size: only a hash tells
+        entry.write(b"tampered")
+    third = cli(home, "--registry", server, "pull", "models:/card_fraud_scoring/1",
+                str(tmp_path / "d3"))
+    assert third.returncode == 0, third.stderr
+    assert tree(tmp_path / "d3") == FILES and cached.read_bytes() == FILES["model.pkl"]
+
+
+def test_a_pull_refused_partway_leaves_the_destination_as_it_was(server, tmp_path):
+    """Defect: files sorting before a refused one were already written."""
+    home = tmp_path / "client"
+    cli(home, "--registry", server, "register", "churn_forecast",
+        str(write_folder(tmp_path / "model")))
+    dest, elsewhere = tmp_path / "dest", tmp_path / "elsewhere"
+    dest.mkdir()
+    elsewhere.mkdir()
+    (dest / "data").symlink_to(elsewhere)  # MLmodel sorts before data/…: it came first
+    refused = cli(home, "--registry", server, "pull", "models:/churn_forecast/1", str(dest))
+    assert refused.returncode == 3 and "path.outside" in refused.stderr, refused.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["data"]
+    assert list(elsewhere.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no stage
+
+
+def test_a_pull_broken_partway_leaves_nothing_and_the_next_one_lands_whole(remote, tmp_path,
+                                                                         monkeypatch):
+    remote.register("ad_click_ranking", path=write_folder(tmp_path / "model"))
+    fetch, calls = Transfers.get_file, []
+
+    def breaking(self, path, offset=0):
+        calls.append(path)
+        if len(calls) == 3:
+            raise ConnectionResetError("link dropped")
+        return fetch(self, path, offset)
+
+    monkeypatch.setattr(Transfers, "get_file", breaking)
+    with pytest.raises(ConnectionResetError):
+        remote.download("models:/ad_click_ranking/1", tmp_path / "pulled")
+    assert not (tmp_path / "pulled").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    remote.download("models:/ad_click_ranking/1", tmp_path / "pulled")
+    assert tree(tmp_path / "pulled") == FILES
 
 
 def test_cli_gc_refuses_to_run_through_a_server(server, tmp_path):

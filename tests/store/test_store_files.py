@@ -85,6 +85,43 @@ def test_tampered_blob_makes_download_fail_with_digest_mismatch(registry, model_
     assert not [p for p in dest.rglob(".charter-*")]  # nor left behind as a temp file
 
 
+def test_a_download_failing_partway_leaves_nothing_behind(registry, model_dir, tmp_path):
+    version = registry.register(NAME, path=model_dir)
+    victim = next(f for f in version.files if f.path == "model.pkl")  # after MLmodel, data/…
+    os.chmod(registry.blobs.path_of(victim.sha256), 0o644)
+    registry.blobs.path_of(victim.sha256).write_bytes(b"backdoored weights")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(IntegrityFailure):
+        registry.download(f"models:/{NAME}/1", out / "pulled")
+    assert list(out.iterdir()) == []  # no DEST with the files before model.pkl, no stage
+
+
+def test_a_download_refused_by_a_symlinked_folder_writes_nothing(registry, model_dir,
+                                                                  tmp_path):
+    registry.register(NAME, path=model_dir)
+    dest, elsewhere = tmp_path / "pulled", tmp_path / "elsewhere"
+    dest.mkdir()
+    elsewhere.mkdir()
+    (dest / "data").symlink_to(elsewhere)
+    with pytest.raises(InvalidInput) as refused:
+        registry.download(f"models:/{NAME}/1", dest)
+    assert refused.value.code == "path.outside"
+    assert [p.name for p in dest.iterdir()] == ["data"] and list(elsewhere.iterdir()) == []
+
+
+def test_a_download_into_a_folder_keeps_its_other_files(registry, model_dir, tmp_path):
+    registry.register(NAME, path=model_dir)
+    dest = tmp_path / "pulled"
+    (dest / "data").mkdir(parents=True)
+    (dest / "README").write_text("mine")
+    (dest / "model.pkl").write_bytes(b"an older model")
+    registry.download(f"models:/{NAME}/1", dest)
+    pulled = {p.relative_to(dest).as_posix(): p.read_bytes()
+              for p in dest.rglob("*") if p.is_file()}
+    assert pulled == {**FILES, "README": b"mine"}
+
+
 def test_missing_blob_is_a_clear_error(registry, model_dir, tmp_path):
     version = registry.register(NAME, path=model_dir)
     registry.blobs.delete(version.files[0].sha256)

@@ -2,9 +2,11 @@
 
 ``<cache>/sha256/ab/cdef…`` holds a blob whose sha256 was verified when it was
 fetched; ``…cdef.partial`` is a fetch in progress or one that broke, resumed
-from its last byte by the next pull. Entries are read-only and are hard-linked
-into the destination folder (copied across file systems), so pulling a version
-whose blobs are cached takes no transfer and no copy.
+from its last byte by the next pull. The folder is its owner's alone (0700) and
+entries are read-only. A pull never hands out a cached file itself: it copies the
+bytes out and hashes them on the way (``deliver``), so a destination file edited
+later cannot alter the cache, and a cache entry altered on disk is caught, dropped
+and fetched again. docs/artifacts.md has the measurements behind this choice.
 
 Concurrent pulls of the same blob (two processes) take turns on an advisory
 lock on the ``.partial`` file; the second finds the blob published and uses it.
@@ -15,14 +17,12 @@ the default data folder's ``cache``; it is safe to delete at any time.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from charter.artifacts.common import Hasher, blob_name, digest_mismatch, room_for
+from charter.domain.errors import IntegrityFailure
 from charter.fileio import Progress
 from charter.fileio.disk import reserve
 from charter.fileio.hashing import HashBehind
@@ -32,6 +32,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: pulls of one blob are not serialised
     fcntl = None  # type: ignore[assignment]
+
+COPY_CHUNK = 1024 * 1024  # copying out of the cache: reads the hash keeps up with
 
 # fetch(offset) -> (the offset the bytes really start at, the bytes from there to the end).
 # A source that cannot resume answers offset 0 and the whole blob.
@@ -72,6 +74,7 @@ class BlobCache:
             if progress:
                 progress(size)
             return final
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # the caller's alone
         final.parent.mkdir(parents=True, exist_ok=True)
         partial = final.with_name(final.name + ".partial")
         with room_for(f"the pulled bytes in the cache at {self.root}"), \
@@ -110,24 +113,47 @@ class BlobCache:
             raise digest_mismatch(digest, hasher.hexdigest(), f"the fetched blob ({hasher.size}"
                                   f" of {size} bytes)")
 
-    def place(self, digest: str, dest: Path) -> None:
-        """Put the cached blob at ``dest``: a hard link when possible, else a copy."""
-        source = self.path_of(digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.samefile(source, dest):
-                return
-        tmp = dest.parent / f".charter-{uuid.uuid4().hex}"
+    def deliver(self, digest: str, size: int, fetch: Fetch, dest: Path,
+                progress: Progress | None = None) -> None:
+        """Write the blob's bytes to ``dest``, proved: fetched into the cache if need be,
+        then copied out and hashed on the way. A cached copy that no longer matches its
+        digest (altered on disk) is dropped and fetched once more."""
+        self.fill(digest, size, fetch, progress)
         try:
-            try:
-                os.link(source, tmp)
-            except OSError as error:
-                if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                    raise
-                shutil.copyfile(source, tmp)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+            self.copy_out(digest, size, dest)
+        except IntegrityFailure:
+            self.evict(digest)
+            self.fill(digest, size, fetch)
+            self.copy_out(digest, size, dest)
+
+    def copy_out(self, digest: str, size: int, dest: Path) -> None:
+        """Copy the cached blob to a new file ``dest``, hashing every byte as it is copied;
+        refused (and ``dest`` removed) unless they are the blob's ``size`` bytes of
+        ``digest``. A copy, never a link: what the caller does to ``dest`` later cannot
+        reach the cache, nor another pull of the same blob."""
+        hasher = Hasher()
+        try:
+            with open(self.path_of(digest), "rb", buffering=0) as source, \
+                    room_for(f"the pulled files in {dest.parent}"), open(dest, "xb") as out:
+                writer = BackgroundWriter(out.fileno())
+                try:
+                    while hasher.size <= size and (chunk := source.read(COPY_CHUNK)):
+                        hasher.update(chunk)
+                        writer.write(chunk)
+                finally:
+                    writer.close()
+            if hasher.size != size or hasher.hexdigest() != digest:
+                raise digest_mismatch(digest, hasher.hexdigest(), f"the cached copy of "
+                                      f"{dest.name} ({hasher.size} of {size} bytes)")
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    def evict(self, digest: str) -> None:
+        final = self.path_of(digest)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(final, 0o600)
+            final.unlink()
 
 
 def _written(chunks: Iterator[bytes], fd: int, size: int, hasher: Hasher,

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from charter.artifacts.cache import BlobCache
-from charter.artifacts.tree import target_in
+from charter.artifacts.destination import pull_into
 from charter.client import records, transfer
 from charter.client.access import AccessClientMixin
 from charter.client.governance import GovernanceClient
@@ -230,23 +230,25 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient):
         """Fetch a version's files into ``dest`` through the pull cache, verifying each sha256.
 
         Blobs already in the cache are not fetched again; a fetch that broke resumes
-        from its last byte. Files are hard-linked (or copied) from the cache into dest.
+        from its last byte. Every file is copied out of the cache and hashed again on
+        the way; all of them land in dest, or on any error none
+        (``charter.artifacts.destination``).
         """
         version = self.resolve(uri).version
         if not version.files:
             raise InvalidInput(
                 "version.no_files", f"{version.uri} has no files stored in Charter",
                 f"its source is {version.source or '(none)'}; fetch it from there")
-        root = Path(dest).resolve()
         transfers = transfer.Transfers(self._session, self.actor)
         files = _version(version.name, version.version) + "/files/"
-        for file in version.files:
-            target = target_in(root, file.path)
-            path = files + quote(file.path, safe="/")
-            self.cache.fill(file.sha256, file.size,
-                            lambda offset, path=path: transfers.get_file(path, offset), progress)
-            self.cache.place(file.sha256, target)
-        return root
+        by_path = {file.path: file for file in version.files}
+
+        def put(path: str, staged: Path) -> None:
+            file, url = by_path[path], files + quote(path, safe="/")
+            self.cache.deliver(file.sha256, file.size,
+                               lambda offset: transfers.get_file(url, offset), staged, progress)
+
+        return pull_into(dest, list(by_path), put)
 
 
 def _model(name: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from charter.artifacts.cache import BlobCache
-from charter.artifacts.tree import target_in
+from charter.artifacts.destination import pull_into
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.manifest import TreeEntry, list_folder
 from charter.domain.paths import safe_relative_path
@@ -51,19 +51,22 @@ class FilesMixin(ServiceBase):
         return self.blobs.iter_chunks(file.sha256, start, stop)
 
     def download(self, uri: str, dest: str | Path, progress: Progress | None = None) -> Path:
-        """Copy a version's files into ``dest``, verifying every digest."""
+        """Copy a version's files into ``dest``, hashing every byte on the way; all of
+        them or, on any refusal or error, none (``charter.artifacts.destination``)."""
         resolution = resolve_uri(self, uri)
         if not resolution.version.files:
             raise no_files(resolution.version)
-        root = Path(dest).resolve()
-        for file in resolution.version.files:
-            target = target_in(root, file.path)
+        by_path = {file.path: file for file in resolution.version.files}
+
+        def put(path: str, staged: Path) -> None:
+            file = by_path[path]
             if self.cache is None:
-                self.blobs.copy_to(file.sha256, target, progress)
-                continue
-            self.cache.fill(file.sha256, file.size, self._fetcher(file.sha256), progress)
-            self.cache.place(file.sha256, target)
-        return root
+                self.blobs.copy_to(file.sha256, staged, progress)
+            else:
+                self.cache.deliver(file.sha256, file.size, self._fetcher(file.sha256), staged,
+                                   progress)
+
+        return pull_into(dest, list(by_path), put)
 
     def _fetcher(self, digest: str):  # type: ignore[no-untyped-def]
         def fetch(offset: int) -> tuple[int, Iterator[bytes]]:
