@@ -73,7 +73,7 @@ def list_users(ctx: typer.Context, as_json: Json = False) -> None:
         kind = "admin" if user.admin else ("service account" if user.service_account
                                            else "user")
         table.add_row(user.name, kind, render.short_time(user.created_at))
-    render.out.print(table)
+    render.print_table(table)
 
 
 @token_app.command("create")
@@ -119,7 +119,7 @@ def list_tokens(
     if as_json:
         render.print_json([t.to_dict() for t in tokens])
         return
-    render.out.print(_token_table(tokens))
+    render.print_table(_token_table(tokens))
 
 
 @token_app.command("revoke")
@@ -183,7 +183,7 @@ def grants(
         table.add_column(column)
     for item in found:
         table.add_row(item.model, item.user, item.role, render.short_time(item.created_at))
-    render.out.print(table)
+    render.print_table(table)
 
 
 def _token_table(tokens: list[TokenRecord]) -> Table:

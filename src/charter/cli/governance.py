@@ -45,7 +45,7 @@ def print_gate_report(report: GateReport) -> None:
         render.out.print(Text(f"{report.name} v{report.version}: no gates guard moves to "
                               f"{report.to_stage}"))
         return
-    render.out.print(gate_table(report))
+    render.print_table(gate_table(report))
 
 
 def check(ctx: typer.Context, name: Name, version: Version, to: ToStage,
@@ -139,7 +139,7 @@ def approvals(ctx: typer.Context, name: Name,
                                     render.stage_text(record.to_stage)),
                       _status(record.status), Text(record.requested_by),
                       Text(decisions or "-"))
-    render.out.print(table)
+    render.print_table(table)
 
 
 def retention(ctx: typer.Context,
@@ -175,7 +175,7 @@ def print_retention(report: RetentionReport) -> None:
                       render.short_time(decision.archived_at) if decision.archived_at else "",
                       Text(verb, style="bold red") if decision.purge else Text("keep"),
                       Text(decision.reason))
-    render.out.print(table)
+    render.print_table(table)
     count = render.plural(len(report.purged), "version")
     if report.applied:
         render.out.print(Text(f"Purged {count}; removed "

@@ -88,7 +88,7 @@ def history(
     if as_json:
         render.print_json([e.to_dict() for e in events])
     else:
-        render.out.print(render.history_table(events))
+        render.print_table(render.history_table(events))
 
 
 def lint(

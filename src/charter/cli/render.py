@@ -3,6 +3,10 @@
 Everything user-supplied is printed as ``Text``, never as console markup, so a
 reason or description containing ``[bold]`` shows as typed. Tables and progress
 bars go to a terminal's width; ``--json`` output is plain and goes to stdout.
+
+When stdout is not a terminal (a pipe, a file), nothing is cut to fit: lines are not
+wrapped, and every table is printed as tab-separated rows (``print_table``) with
+every value whole, so ``grep`` and scripts see what a person would, and more.
 """
 
 from __future__ import annotations
@@ -23,12 +27,52 @@ from charter.domain.records import (
     VersionRecord,
 )
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+def _console(*, stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.soft_wrap = True  # a pipe or a file gets each line whole, never wrapped at 80
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 STAGE_STYLES = {"Production": "bold green", "Staging": "yellow", "None": "dim",
                 "Archived": "grey50"}
 ELLIPSIS = "…"
+
+
+def print_table(table: Table) -> None:
+    """A table on the terminal. Anywhere else every value whole: a table with a header
+    as its title, header and rows in tab-separated lines (a tab or line break inside a
+    value escaped as \\t, \\n); a record's fields (a grid) as aligned "label  value" lines."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    rows = [[_plain(cell) for cell in row]
+            for row in zip(*(list(column.cells) for column in table.columns), strict=True)]
+    lines = [_plain(table.title)] if table.title else []
+    if table.show_header:
+        lines.append("\t".join(_plain(column.header) for column in table.columns))
+        lines += ["\t".join(row) for row in rows]
+    else:
+        widths = [max(map(len, column), default=0) for column in zip(*rows, strict=True)]
+        lines += [_aligned(row, widths) for row in rows]
+    out.file.write("".join(line + "\n" for line in lines))
+
+
+def _aligned(row: list[str], widths: list[int]) -> str:
+    """Every cell but the last padded to its column, two spaces apart, as Rich's grid."""
+    return "  ".join([*(cell.ljust(width) for cell, width in zip(row[:-1], widths,
+                                                               strict=False)), row[-1]])
+
+
+def _plain(cell: Any) -> str:
+    text = cell.plain if isinstance(cell, Text) else (
+        Text.from_markup(cell).plain if isinstance(cell, str) else str(cell))
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
 
 
 def print_json(data: Any) -> None:
@@ -129,7 +173,7 @@ def print_model(model: ModelRecord) -> None:
     out.print(Text.assemble((model.name, "bold"),
                             f" ({plural(model.version_count, 'version')})"))
     aliases = ", ".join(f"@{a} → v{v}" for a, v in sorted(model.aliases.items()))
-    out.print(_fields([
+    print_table(_fields([
         ("description", model.description or "-"),
         ("tags", _pairs(model.tags)),
         ("aliases", aliases or "-"),
@@ -146,7 +190,7 @@ def print_model(model: ModelRecord) -> None:
 def print_version(record: VersionRecord) -> None:
     out.print(Text.assemble((f"{record.name} v{record.version}", "bold"), ": ",
                             stage_text(record.stage)))
-    out.print(_fields([
+    print_table(_fields([
         ("uri", record.uri),
         ("source", record.source or "-"),
         ("run id", record.run_id or "-"),
@@ -159,7 +203,7 @@ def print_version(record: VersionRecord) -> None:
         ("stage since", short_time(record.stage_changed_at)),
     ]))
     if record.files:
-        out.print(files_table(record.files))
+        print_table(files_table(record.files))
 
 
 def files_table(files: list[FileRecord]) -> Table:
@@ -168,7 +212,8 @@ def files_table(files: list[FileRecord]) -> Table:
     table.add_column("size", justify="right")
     table.add_column("sha256", style="dim")
     for file in files:
-        table.add_row(Text(file.path), human_size(file.size), file.sha256[:16] + ELLIPSIS)
+        shown = file.sha256[:16] + ELLIPSIS if out.is_terminal else file.sha256  # whole in a pipe
+        table.add_row(Text(file.path), human_size(file.size), shown)
     return table
 
 
@@ -220,7 +265,7 @@ def findings_table(name: str, findings: list[Any]) -> Table:
 
 def print_lint(name: str, findings: list[Any]) -> None:
     if findings:
-        out.print(findings_table(name, findings))
+        print_table(findings_table(name, findings))
     else:
         out.print(Text.assemble(("ok ", "green"), (name, "bold"), ": no findings"))
 
@@ -229,7 +274,7 @@ def print_resolution(resolution: Resolution) -> None:
     version = resolution.version
     out.print(Text.assemble(resolution.uri, " → ", (f"{version.name} v{version.version}", "bold"),
                             " (", stage_text(version.stage), ")"), soft_wrap=True)
-    out.print(_fields([("artifact", resolution.artifact_location),
+    print_table(_fields([("artifact", resolution.artifact_location),
                        ("digest", resolution.digest or "-")]))
     print_warnings(resolution.warnings)
 

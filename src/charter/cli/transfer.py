@@ -112,7 +112,7 @@ def _show_plan(plan: Plan) -> None:
             table.add_row(Text(model.name, style="bold"), "-", Text(", ".join(model.sources)),
                           "", "", "", Text("no versions"))
         table.add_section()
-    render.out.print(table)
+    render.print_table(table)
     for model in plan.models:
         for note in model.notes:
             render.out.print(Text.assemble((f"{model.name}: ", "bold"), note), soft_wrap=True)

@@ -66,7 +66,7 @@ def list_(ctx: typer.Context, as_json: Json = False) -> None:
     for hook in found:
         table.add_row(str(hook.id), Text(hook.url), Text(", ".join(hook.events) or "*"),
                       hook.secret_hint, Text(hook.created_by))
-    render.out.print(table)
+    render.print_table(table)
 
 
 @webhook_app.command("rm")
@@ -89,7 +89,7 @@ def test(ctx: typer.Context, webhook: WebhookId, as_json: Json = False) -> None:
     if as_json:
         render.print_json(delivery.to_dict())
     else:
-        render.out.print(deliveries_table([delivery]))
+        render.print_table(deliveries_table([delivery]))
     if delivery.status != "delivered":
         raise typer.Exit(1)
 
@@ -112,7 +112,7 @@ def deliveries(ctx: typer.Context,
     elif not found:
         render.out.print(Text("No deliveries yet"))
     else:
-        render.out.print(deliveries_table(found))
+        render.print_table(deliveries_table(found))
 
 
 @webhook_app.command("redeliver")
