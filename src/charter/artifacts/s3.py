@@ -41,6 +41,7 @@ from charter.artifacts.common import (
 )
 from charter.domain.errors import InvalidInput
 from charter.domain.paths import safe_relative_path
+from charter.extras import require
 from charter.fileio import CHUNK
 
 PART_SIZE = 8 * 1024 * 1024       # S3's minimum is 5 MiB (except the last part)
@@ -322,8 +323,9 @@ class S3BlobStore(BlobStoreBase):
 
 def _make_client(endpoint_url: str | None, region: str | None,
                  addressing_style: str | None) -> Any:
-    import boto3  # imported here: only servers configured for S3 pay for boto3
-    from botocore.config import Config
+    # Imported here: only servers configured for S3 need boto3 (the extra charter-registry[s3]).
+    boto3 = require("boto3", "The S3 artifact store ([artifacts] backend = \"s3\")")
+    Config = require("botocore.config", "The S3 artifact store").Config
 
     style = addressing_style or ("path" if endpoint_url else "auto")
     config = Config(retries={"max_attempts": 5, "mode": "standard"},
