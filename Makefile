@@ -1,5 +1,6 @@
 # Charter — every set-up step a fresh machine needs lives here.
 #   make test    create .venv, install, run the whole suite (PostgreSQL and browser tests included)
+#   make fuzz    the fuzz tier at length (make test runs it briefly)
 #   make serve   create .venv, install, start the registry and UI on the embedded SQLite default
 
 PYTHON ?= python3
@@ -12,7 +13,7 @@ PYTEST_ARGS ?=
 # The PostgreSQL half of the suite runs against this server (see docs/testing.md).
 export CHARTER_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install test serve browser bench lint clean
+.PHONY: install test fuzz serve browser bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,15 @@ browser:
 
 test: install browser
 	bash scripts/run-tests.sh $(PY) $(PYTEST_ARGS)
+
+# The fuzz tier at length (tests/fuzz, docs/testing.md): 200 examples per operation, a
+# fresh random seed each run (printed: CHARTER_FUZZ_SEED=N replays it), at most an hour.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	@seed=$${CHARTER_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "fuzz seed: $$seed"; \
+	CHARTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CHARTER_FUZZ_SEED=$$seed timeout 3600 \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 
 serve: install
 	$(VENV)/bin/charter serve --host $(HOST) --port $(PORT)

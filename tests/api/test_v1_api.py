@@ -428,6 +428,20 @@ def test_docs_rest_md_describes_every_route_and_nothing_else(client):
     assert documented - {("GET", f"{API}/openapi.json")} == served
 
 
+def test_every_code_in_the_docs_error_table_is_one_charter_raises():
+    """The table in docs/rest.md (which the fuzz tier holds every answer to) has no
+    stale row: each code is still written somewhere in the source."""
+    root = Path(__file__).parents[2]
+    text = (root / "docs" / "rest.md").read_text()
+    table = text.split("<!-- error codes -->")[1].split("<!-- /error codes -->")[0]
+    codes = re.findall(r"^\| `([a-z_.]+)` \| (\d{3}) \|", table, re.MULTILINE)
+    source = "\n".join(p.read_text() for p in (root / "src" / "charter").rglob("*.py"))
+    assert len(codes) > 80
+    assert [code for code, _ in codes if f'"{code}"' not in source] == []
+    assert [code for code, _ in codes] == sorted(c for c, _ in codes if c != "internal") + [
+        "internal"]
+
+
 # ---- the error-shape contract ---------------------------------------------------------
 
 ENVELOPE_KEYS = {"kind", "code", "message", "hint"}

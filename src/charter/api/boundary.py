@@ -91,7 +91,7 @@ def check_path(raw: bytes) -> None:
     text = _decoded(raw, "the URL path")
     _check_text(text, "the URL path", one_line=True)
     for segment in text.split("/"):
-        if segment.isascii() and segment.isdigit():
+        if _INTEGER.fullmatch(segment):
             _check_integer(segment, "a number in the URL path")
 
 
