@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 
 from charter.api.files import expected_digest, file_response, raw_tail, receive_into
 from charter.api.v1.common import NO_CONTENT, Registry, documented, no_content, ok
-from charter.api.v1.schemas import Body, FileOut, VersionOut
+from charter.api.v1.schemas import Body, ErrorEnvelope, FileOut, VersionOut
 from charter.domain.errors import Conflict
 
 router = APIRouter(tags=["files"])
@@ -86,6 +86,11 @@ class UploadCommit(Body):
     reason: str = ""
 
 
+# Routes that write bytes or staging records into the blob store.
+STORES_BYTES: dict[int | str, dict[str, Any]] = {507: {
+    "model": ErrorEnvelope, "description": "No room (kind `storage_full`): the blob store's "
+    "disk cannot hold the bytes; nothing was stored"}}
+
 OCTETS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file's bytes", "content": {"application/octet-stream": {}}},
     206: {"description": "The asked byte range (Content-Range)",
@@ -128,7 +133,8 @@ def overwrite_file(name: str, version: str, path: str, request: Request,
 
 # ---- uploading ------------------------------------------------------------------------
 
-@router.post(UPLOADS, status_code=201, responses=documented(UploadOut, 201, "Started"))
+@router.post(UPLOADS, status_code=201,
+             responses={**documented(UploadOut, 201, "Started"), **STORES_BYTES})
 def start_upload(name: str, service: Registry, body: UploadStart | None = None
                  ) -> JSONResponse:
     """Open an upload session for the next version of `name` (the name is checked now)."""
@@ -143,7 +149,7 @@ def get_upload(name: str, upload_id: str, service: Registry) -> JSONResponse:
 
 
 @router.put(UPLOAD + "/files/{path:path}", status_code=201,
-            responses=documented(StoredFileOut, 201, "Stored and hashed"))
+            responses={**documented(StoredFileOut, 201, "Stored and hashed"), **STORES_BYTES})
 async def upload_file(name: str, upload_id: str, path: str, request: Request,
                       service: Registry) -> JSONResponse:
     """The raw request body is the file: streamed into the blob store and hashed on the way.
@@ -161,7 +167,7 @@ async def upload_file(name: str, upload_id: str, path: str, request: Request,
 
 
 @router.post(UPLOAD + "/commit", status_code=201,
-             responses=documented(VersionOut, 201, "Registered"))
+             responses={**documented(VersionOut, 201, "Registered"), **STORES_BYTES})
 def commit_upload(name: str, upload_id: str, body: UploadCommit,
                   service: Registry) -> JSONResponse:
     """Register the version: every manifest entry must match a stored file's size and sha256."""
