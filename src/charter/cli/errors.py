@@ -8,6 +8,7 @@ exit code 2.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -15,7 +16,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from charter.cli.render import err
-from charter.domain.errors import CharterError
+from charter.domain.errors import CharterError, InvalidInput
 
 # Exit codes by error kind, documented in docs/cli.md; scripts branch on them.
 EXIT_CODES: dict[str, int] = {
@@ -47,6 +48,20 @@ def os_error(error: OSError) -> CharterError:
     where = f": {error.filename}" if error.filename else ""
     return CharterError("os.error", f"{error.strerror or error}{where}",
                         "check the path and its permissions")
+
+
+def check_arguments(argv: list[str], env: Mapping[str, str]) -> None:
+    """Arguments and CHARTER_* variables are decoded once, here: bytes that are not UTF-8
+    (Python keeps them as lone surrogates) would fail deep in a store, with a traceback."""
+    given = [(f"argument {index}", text) for index, text in enumerate(argv, 1)] + [
+        (f"${name}", text) for name, text in env.items() if name.startswith("CHARTER_")]
+    for where, text in given:
+        bad = next((i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff"), None)
+        if bad is not None:
+            raise InvalidInput("argument.invalid_text", f"{where} is not valid UTF-8 (at "
+                               f"position {bad}: {ascii(text[:80])})", "pass text as UTF-8; "
+                               "check the terminal's or the script's encoding",
+                               {"where": where})
 
 
 class FunnelGroup(TyperGroup):

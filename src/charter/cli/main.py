@@ -7,6 +7,8 @@ invocation, from ``--registry``/``--home`` (see ``state.py``).
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +26,7 @@ from charter.cli import (
     transfer,
     webhooks,
 )
-from charter.cli.errors import FunnelGroup
+from charter.cli.errors import FunnelGroup, check_arguments
 from charter.cli.state import State
 
 app = typer.Typer(
@@ -52,6 +54,7 @@ def options(
         "--traceback", help="Show the full traceback instead of one error line.")] = False,
 ) -> None:
     ctx.obj = State(home=home, registry_url=registry, traceback=traceback)
+    check_arguments(sys.argv[1:], os.environ)
 
 
 _COMMANDS = [
