@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.api.access_world import CHURN, FRAUD, HIDDEN, ROLES, Clock, build_world
+from tests.api.access_world import CHURN, FRAUD, HIDDEN, ROLES, Clock
 
 from charter.domain.access import Role
 
@@ -21,19 +21,6 @@ API = "/api/v1"
 M = f"{API}/models/{FRAUD}"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = build_world(tmp_path_factory.mktemp("access-world"))
-    world.start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture
-def fresh(world, tmp_path):
-    service, client = world.fresh(tmp_path)
-    yield service, client
-    service.db.dispose()
 
 
 @pytest.fixture

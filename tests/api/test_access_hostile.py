@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from tests.api.access_world import FRAUD, RUN, build_world
+from tests.api.access_world import FRAUD, RUN
 from tests.unit.test_sources import HOSTILE as HOSTILE_SOURCES
 
 API = "/api/v1"
@@ -57,19 +57,6 @@ IDS = [p.decode("latin-1") for p in HOSTILE_PATHS]
 SECRET = b"the contents of a file outside the version"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = build_world(tmp_path_factory.mktemp("access-hostile"))
-    world.start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture
-def fresh(world, tmp_path):
-    service, client = world.fresh(tmp_path)
-    yield service, client
-    service.db.dispose()
 
 
 def raw(client, method: str, raw_path: bytes, token: str, body: bytes = b""

@@ -14,26 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.api.access_world import CHURN, FRAUD, HIDDEN, ROLES, RUN, build_world
+from tests.api.access_world import CHURN, FRAUD, HIDDEN, ROLES, RUN
 
 from charter.domain.access import Role
 
 API = "/api/2.0/mlflow"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = build_world(tmp_path_factory.mktemp("access-mlflow"))
-    world.start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture
-def fresh(world, tmp_path):
-    service, client = world.fresh(tmp_path)
-    yield service, client
-    service.db.dispose()
 
 
 def bearer(world, user: str) -> dict[str, str]:

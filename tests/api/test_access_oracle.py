@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from tests.api.access_world import HIDDEN, build_world
+from tests.api.access_world import HIDDEN
 
 from charter.api.access import route_entries
 from charter.api.mlflow.routes import ENDPOINTS
@@ -81,19 +81,6 @@ MLFLOW_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = build_world(tmp_path_factory.mktemp("access-oracle"))
-    world.start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture
-def fresh(world, tmp_path):
-    service, client = world.fresh(tmp_path)
-    yield service, client
-    service.db.dispose()
 
 
 def native_routes(app: Any) -> list[tuple[str, str]]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from starlette.responses import PlainTextResponse
-from tests.api.access_world import build_world
 
 from charter.api.access import (
     ADMIN,
@@ -36,13 +35,6 @@ PATH_VALUES = {"name": "fraud_detector", "version": "1", "key": "team", "alias":
                "endpoint": "registered-models/get", "rest": "no/such/route",
                "delivery": "1", "webhook": "1"}
 
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = build_world(tmp_path_factory.mktemp("access-routes"))
-    world.start()
-    yield world
-    world.stop()
 
 
 @pytest.fixture
