@@ -9,6 +9,7 @@ from dataclasses import replace
 from charter.artifacts.cache import BlobCache
 from charter.artifacts.local import LocalBlobStore
 from charter.config import Settings
+from charter.domain import error_codes as codes
 from charter.domain.access import AccessPolicy, parse_default_role
 from charter.domain.errors import InvalidInput
 from charter.domain.gates import parse_gate_policy
@@ -85,5 +86,5 @@ def blob_store(settings: Settings) -> BlobStore:
 
         return S3BlobStore(config.bucket, config.prefix, endpoint_url=config.endpoint_url,
                            region=config.region, addressing_style=config.addressing_style)
-    raise InvalidInput("config.invalid", f"[artifacts] backend {config.backend!r} is unknown",
+    raise InvalidInput(codes.CONFIG_INVALID, f"[artifacts] backend {config.backend!r} is unknown",
                        "use 'local' (the default) or 's3'")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 
@@ -110,7 +111,7 @@ def _flag(value: Any, name: str) -> bool:
         return True
     if text in ("", "0", "off", "false", "no"):
         return False
-    raise InvalidInput("config.invalid", f"{name}={str(value)[:40]!r} is not on or off",
+    raise InvalidInput(codes.CONFIG_INVALID, f"{name}={str(value)[:40]!r} is not on or off",
                        f"set {name} to on or off (true/false, yes/no, 1/0 also work)")
 
 
@@ -126,7 +127,7 @@ def _config_file(given: Mapping[str, Any], env: Mapping[str, str], home: Path) -
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise InvalidInput("config.not_found", f"Config file '{path}' does not exist",
+            raise InvalidInput(codes.CONFIG_NOT_FOUND, f"Config file '{path}' does not exist",
                                "fix CHARTER_CONFIG or --config, or remove it")
         return path
     candidate = home / "charter.toml"
@@ -137,5 +138,5 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput("config.invalid", f"'{path}' is not valid TOML: {exc}",
+        raise InvalidInput(codes.CONFIG_INVALID, f"'{path}' is not valid TOML: {exc}",
                            "fix the file; see docs/configuration.md") from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 DISTRIBUTION = "charter-registry"
@@ -26,7 +27,7 @@ def require(module: str, feature: str) -> ModuleType:
             raise  # the package is there but broken: that is not a missing extra
         extra = EXTRA_OF[top]
         raise InvalidInput(
-            "config.missing_dependency",
+            codes.CONFIG_MISSING_DEPENDENCY,
             f"{feature} needs the Python package {top!r}, which is not installed",
             f"install the extra: pip install '{DISTRIBUTION}[{extra}]'",
             {"module": top, "extra": extra}) from None

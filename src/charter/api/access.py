@@ -36,6 +36,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from charter.api.errors import error_response, is_mlflow_path
+from charter.domain import error_codes as codes
 from charter.domain.access import REGISTER, Principal
 from charter.domain.errors import CharterError, InvalidInput, PermissionDenied, Unauthenticated
 
@@ -268,7 +269,7 @@ class AccessMiddleware:
             if rule is PUBLIC:
                 return None
             error = Unauthenticated(
-                "auth.required", "This registry requires a token",
+                codes.AUTH_REQUIRED, "This registry requires a token",
                 "send `Authorization: Bearer <token>` (CHARTER_TOKEN for the charter CLI, "
                 "MLFLOW_TRACKING_TOKEN for MLflow); create one with `charter token create`")
             if not _is_api(request.url.path):
@@ -296,7 +297,7 @@ def _authenticate(service: Any, request: Request) -> Principal | None:
         if scheme.lower() == "basic":
             user, token = _basic(value.strip())
             return service.authenticate(token, user=user)
-        raise Unauthenticated("auth.malformed", f"The Authorization scheme {scheme[:20]!r} is "
+        raise Unauthenticated(codes.AUTH_MALFORMED, f"The Authorization scheme {scheme[:20]!r} is "
                               "not supported", "send `Bearer <token>`, or Basic with your user "
                               "name and a token as the password")
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -311,7 +312,7 @@ def _basic(value: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         sep, user, token = "", "", ""
     if not sep or not user:
-        raise Unauthenticated("auth.malformed", "The Basic credentials are malformed",
+        raise Unauthenticated(codes.AUTH_MALFORMED, "The Basic credentials are malformed",
                               "send base64('<user>:<token>'), e.g. MLFLOW_TRACKING_USERNAME "
                               "and MLFLOW_TRACKING_PASSWORD (the token)")
     return user, token
@@ -320,7 +321,7 @@ def _basic(value: str) -> tuple[str, str]:
 async def _check_rule(service: Any, principal: Principal, rule: Rule,
                       params: dict[str, str]) -> None:
     if rule.kind == "admin" and not principal.admin:
-        raise PermissionDenied("access.admin_only", f"{principal.name} is not an admin; only "
+        raise PermissionDenied(codes.ACCESS_ADMIN_ONLY, f"{principal.name} is not an admin; only "
                                "an admin may use this route", "ask an admin of this registry")
     if rule.kind == "model":
         acting = service.as_principal(principal)
@@ -378,7 +379,7 @@ def check_exposure(host: str, auth_enabled: bool) -> None:
     if auth_enabled or is_loopback(host):
         return
     raise InvalidInput(
-        "auth.required_to_listen",
+        codes.AUTH_REQUIRED_TO_LISTEN,
         f"Refusing to listen on {host!r} without authentication: anyone who can reach it "
         "could change the registry",
         "turn authentication on with `[auth] enabled = true` in charter.toml (or "

@@ -22,6 +22,7 @@ from charter.api.errors import (
 )
 from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
+from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput
 from charter.service import RegistryService
 
@@ -76,7 +77,7 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
     assert isinstance(exc, RequestValidationError)
     problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
                 for e in exc.errors()]
-    error = InvalidInput("request.invalid", "The request is malformed: " + "; ".join(problems),
+    error = InvalidInput(codes.REQUEST_INVALID, "The request is malformed: " + "; ".join(problems),
                          "see /api/v1/openapi.json for the expected shape",
                          {"problems": problems})
     return error_response(request, error)

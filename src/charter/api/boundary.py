@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from charter.api.errors import error_response
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.values import fits_int64, unsafe_char
 
@@ -116,7 +117,7 @@ def _decoded(raw: bytes, where: str) -> str:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidInput(
-            "request.invalid_text", f"{where} is not valid UTF-8 once percent-decoded "
+            codes.REQUEST_INVALID_TEXT, f"{where} is not valid UTF-8 once percent-decoded "
             f"(byte {error.start}: {error.object[error.start:error.start + 4]!r})",
             "percent-encode text as UTF-8 bytes, e.g. 'é' as %C3%A9",
             {"where": where}) from None
@@ -254,7 +255,7 @@ def _check_text(text: str, where: str, *, one_line: bool = False) -> None:
     what = "a lone UTF-16 surrogate" if "\ud800" <= char <= "\udfff" else (
         "NUL" if char == "\x00" else "a control character")
     raise InvalidInput(
-        "request.invalid_text",
+        codes.REQUEST_INVALID_TEXT,
         f"{where} holds {what} ({ascii(char)}) at position {index}: {_quote(text)}",
         "send text as valid Unicode without control characters"
         + ("" if one_line else "; tabs and line breaks are allowed in values"),
@@ -268,19 +269,20 @@ def _check_integer(text: str, where: str) -> None:
 
 def _out_of_range(text: str, where: str) -> InvalidInput:
     return InvalidInput(
-        "request.number_out_of_range",
+        codes.REQUEST_NUMBER_OUT_OF_RANGE,
         f"{where} is {_shorten(text)}, outside the numbers Charter keeps "
         "(finite, and whole numbers from -2^63 to 2^63-1)",
         "send a smaller number", {"where": where})
 
 
 def _bad_json(problem: str) -> InvalidInput:
-    return InvalidInput("request.invalid_json", f"The request body is not valid JSON: {problem}",
+    return InvalidInput(codes.REQUEST_INVALID_JSON,
+                        f"The request body is not valid JSON: {problem}",
                         'send a UTF-8 JSON object, e.g. {"name": "fraud_detector"}')
 
 
 def _too_large(what: str, size: int, limit: int, unit: str = "bytes") -> InvalidInput:
-    return InvalidInput("request.too_large", f"{what} is {size} {unit} long; the limit is "
+    return InvalidInput(codes.REQUEST_TOO_LARGE, f"{what} is {size} {unit} long; the limit is "
                         f"{limit}", "send less in one request", {"limit": limit})
 
 

@@ -8,6 +8,7 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import Unauthenticated
 from charter.service import RegistryService
 from charter.store.database import TurnBusy, turn_wait
@@ -40,7 +41,7 @@ def registry(request: Request) -> RegistryService:
         return service.as_principal(principal)
     access = getattr(request.app.state, "access", None)
     if access is not None and access.enabled:  # a public route must not reach the registry
-        raise Unauthenticated("auth.required", "This registry requires a token",
+        raise Unauthenticated(codes.AUTH_REQUIRED, "This registry requires a token",
                               "sign in, or send `Authorization: Bearer <token>`")
     return service.as_actor(actor_of(request))
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput, NotFound
 
 log = logging.getLogger("charter.api")
@@ -88,10 +89,10 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     error: CharterError
     if exc.status_code == 404:
-        error = NotFound("route.not_found", f"There is no route {path}",
+        error = NotFound(codes.ROUTE_NOT_FOUND, f"There is no route {path}",
                          "see /api/v1/openapi.json (or docs/rest.md) for the routes")
     else:
-        error = InvalidInput("request.invalid", f"The request was refused: {exc.detail}",
+        error = InvalidInput(codes.REQUEST_INVALID, f"The request was refused: {exc.detail}",
                              "see /api/v1/openapi.json for the expected shape")
     response = error_response(request, error)
     response.status_code = exc.status_code if 400 <= exc.status_code < 500 else 400
@@ -108,6 +109,6 @@ async def client_gone_handler(request: Request, exc: Exception) -> Response:
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    error = CharterError("internal", "The server failed to handle this request",
+    error = CharterError(codes.INTERNAL, "The server failed to handle this request",
                          "this is a bug in Charter; the server log has the details")
     return error_response(request, error)

@@ -39,6 +39,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.fileio.sockets import receive_exactly
 from charter.fileio.splice import SocketSource, Spliceable
@@ -181,7 +182,7 @@ def _content_length(request: Request) -> int | None:
 
 
 def _wrong_length(length: int) -> InvalidInput:
-    return InvalidInput("upload.bad_length", f"The body does not have the {length} bytes its "
+    return InvalidInput(codes.UPLOAD_BAD_LENGTH, f"The body does not have the {length} bytes its "
                         "Content-Length announced", "send the file again")
 
 

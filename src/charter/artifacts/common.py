@@ -26,6 +26,7 @@ from datetime import datetime
 
 import xxhash
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import IntegrityFailure, NotFound, StorageFull
 
 # service/uploads.py names the source an upload's writer may splice from by this
@@ -51,7 +52,7 @@ class StagedInfo:
 
 def check_digest(digest: str) -> str:
     if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-        raise NotFound("blob.not_found", f"{digest!r:.80} is not a sha256 digest",
+        raise NotFound(codes.BLOB_NOT_FOUND, f"{digest!r:.80} is not a sha256 digest",
                        "blob names are 64 lowercase hex characters")
     return digest
 
@@ -71,7 +72,7 @@ def blob_name(digest: str) -> str:
 def digest_mismatch(expected: str, actual: str, what: str = "the uploaded bytes"
                     ) -> IntegrityFailure:
     return IntegrityFailure(
-        "artifact.digest_mismatch",
+        codes.ARTIFACT_DIGEST_MISMATCH,
         f"sha256 of {what} is {actual}, not the expected {expected}",
         "the bytes were altered or truncated on the way; send them again",
         {"expected": expected, "actual": actual})
@@ -84,7 +85,7 @@ def room_for(what: str) -> Iterator[None]:
         yield
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull("storage.full", f"There is no room left for {what}: "
+            raise StorageFull(codes.STORAGE_FULL, f"There is no room left for {what}: "
                               f"{error.strerror}", "free space on that disk (charter gc "
                               "removes blobs no version uses), then send it again",
                               {"errno": errno.errorcode[error.errno]}) from error
@@ -92,7 +93,7 @@ def room_for(what: str) -> Iterator[None]:
 
 
 def blob_missing(digest: str) -> NotFound:
-    return NotFound("blob.not_found", f"blob {digest} is not in the store",
+    return NotFound(codes.BLOB_NOT_FOUND, f"blob {digest} is not in the store",
                     "the version's files may have been purged; restore the blob store")
 
 
@@ -127,7 +128,7 @@ class Hasher:
 
 def transit_mismatch(mine: str, theirs: str, what: str) -> IntegrityFailure:
     return IntegrityFailure(
-        "artifact.transit_mismatch",
+        codes.ARTIFACT_TRANSIT_MISMATCH,
         f"{what}: the server received bytes whose XXH3-128 is {theirs}, not this file's {mine}",
         "the file changed while it was sent, or the bytes were altered on the way; "
         "send it again", {"expected": mine, "actual": theirs})

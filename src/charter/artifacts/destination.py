@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from charter.artifacts.tree import target_in
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 
@@ -67,7 +68,7 @@ def _check_target(root: Path, relative: str) -> Path:
     blocked = next((p for p in (target, *target.parents) if p != root and p.is_relative_to(root)
                     and (p.is_dir() if p == target else p.exists() and not p.is_dir())), None)
     if blocked is not None:
-        raise InvalidInput("path.conflict", f"'{relative}' cannot be written into '{root}': "
+        raise InvalidInput(codes.PATH_CONFLICT, f"'{relative}' cannot be written into '{root}': "
                            f"'{blocked}' is in the way", "pull into a fresh folder, or remove it",
                            {"path": relative})
     return target

@@ -39,6 +39,7 @@ from charter.artifacts.common import (
     check_staged_key,
     digest_mismatch,
 )
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.paths import safe_relative_path
 from charter.extras import require
@@ -157,7 +158,7 @@ class S3BlobStore(BlobStoreBase):
                  endpoint_url: str | None = None, region: str | None = None,
                  addressing_style: str | None = None, part_size: int = PART_SIZE) -> None:
         if not _BUCKET.fullmatch(bucket or ""):
-            raise InvalidInput("config.invalid", f"{bucket!r} is not an S3 bucket name",
+            raise InvalidInput(codes.CONFIG_INVALID, f"{bucket!r} is not an S3 bucket name",
                                "set [artifacts] bucket (or CHARTER_S3_BUCKET)")
         prefix = (prefix or "").strip("/")
         if prefix:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.manifest import check_tree
 from charter.domain.paths import safe_relative_path
@@ -21,7 +22,7 @@ def local_files(root: Path) -> list[tuple[str, Path]]:
     """(relative POSIX path, file) for every regular file under ``root``, sorted."""
     root = Path(root)
     if not root.exists():
-        raise InvalidInput("path.not_found", f"'{root}' does not exist",
+        raise InvalidInput(codes.PATH_NOT_FOUND, f"'{root}' does not exist",
                            "give the path of a model file or folder")
     if root.is_file():
         return [(safe_relative_path(root.name), root)]
@@ -31,14 +32,14 @@ def local_files(root: Path) -> list[tuple[str, Path]]:
         for name in [*files, *(d for d in dirs if (Path(folder) / d).is_symlink())]:
             file = Path(folder) / name
             if file.is_symlink() and not file.resolve().is_relative_to(base):
-                raise InvalidInput("path.outside", f"'{file}' links outside '{root}'",
+                raise InvalidInput(codes.PATH_OUTSIDE, f"'{file}' links outside '{root}'",
                                    "copy the file into the model folder instead of linking it")
             if not file.is_file():
                 continue  # a linked folder inside the model: its files are listed already
             relative = safe_relative_path(PurePosixPath(file.relative_to(base)).as_posix())
             found.append((relative, file))
     if not found:
-        raise InvalidInput("path.empty", f"'{root}' holds no files",
+        raise InvalidInput(codes.PATH_EMPTY, f"'{root}' holds no files",
                            "a model folder needs at least one file")
     found.sort()
     check_tree([relative for relative, _ in found])
@@ -55,7 +56,7 @@ def target_in(root: Path, relative: str) -> Path:
     base = Path(root).resolve()
     target = base / safe_relative_path(relative)
     if not target.parent.resolve().is_relative_to(base):
-        raise InvalidInput("path.outside", f"'{relative}' would be written outside '{root}'",
+        raise InvalidInput(codes.PATH_OUTSIDE, f"'{relative}' would be written outside '{root}'",
                            "a folder inside the destination is a symlink; pull into a "
                            "fresh folder")
     return target

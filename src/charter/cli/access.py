@@ -17,6 +17,7 @@ from rich.text import Text
 
 from charter.cli import render
 from charter.cli.state import registry, state
+from charter.domain import error_codes as codes
 from charter.domain.access import EVERY_MODEL, TokenRecord
 from charter.domain.errors import InvalidInput
 
@@ -202,6 +203,6 @@ def _token_table(tokens: list[TokenRecord]) -> Table:
 def _refuse_remote(ctx: typer.Context, command: str) -> None:
     if state(ctx).is_remote:
         raise InvalidInput(
-            "cli.remote_unsupported", f"{command} runs on the registry's database, not "
+            codes.CLI_REMOTE_UNSUPPORTED, f"{command} runs on the registry's database, not "
             "through a server", "run it on the server's machine, e.g. "
             "`charter --home /srv/charter user create alice --admin`")

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from charter.cli import render
 from charter.cli.state import state
+from charter.domain import error_codes as codes
 from charter.domain.errors import IntegrityFailure, InvalidInput
 
 audit_app = typer.Typer(help="Prove the audit log was not rewritten.", no_args_is_help=True)
@@ -29,7 +30,7 @@ def verify(
         render.print_json(report.to_dict())
     if not report.ok:
         raise IntegrityFailure(
-            "audit.chain_broken",
+            codes.AUDIT_CHAIN_BROKEN,
             f"The audit chain is broken at event #{report.first_bad_seq}: {report.problem}",
             f"event #{report.first_bad_seq} or a later one was altered or removed; "
             "restore the events table from a backup and investigate who had database access",
@@ -49,7 +50,7 @@ def upgrade(ctx: typer.Context) -> None:
     current = state(ctx)
     if current.is_remote:
         raise InvalidInput(
-            "cli.remote_unsupported", "db upgrade runs against a database, not a server",
+            codes.CLI_REMOTE_UNSUPPORTED, "db upgrade runs against a database, not a server",
             "run it where the database is reachable, e.g. "
             "charter --registry postgresql://USER@HOST/DB db upgrade")
     # Imported here: the store pulls in SQLAlchemy and Alembic, which `--help` should not pay for.

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from charter.cli import render
 from charter.cli.state import state
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 
@@ -33,7 +34,7 @@ def gc(
     current = state(ctx)
     if current.is_remote:
         raise InvalidInput(
-            "cli.remote_unsupported", "gc runs against the registry's database and blob "
+            codes.CLI_REMOTE_UNSUPPORTED, "gc runs against the registry's database and blob "
             "store, not through a server",
             "run it on a machine with the server's settings, e.g. "
             "charter --registry postgresql://USER@HOST/DB gc")

@@ -16,6 +16,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from charter.cli.render import err
+from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput
 
 # Exit codes by error kind, documented in docs/cli.md; scripts branch on them.
@@ -46,7 +47,7 @@ def report(error: CharterError) -> None:
 def os_error(error: OSError) -> CharterError:
     """A file-system refusal (a full disk, a DEST that is a file) is not a bug to trace."""
     where = f": {error.filename}" if error.filename else ""
-    return CharterError("os.error", f"{error.strerror or error}{where}",
+    return CharterError(codes.OS_ERROR, f"{error.strerror or error}{where}",
                         "check the path and its permissions")
 
 
@@ -58,7 +59,7 @@ def check_arguments(argv: list[str], env: Mapping[str, str]) -> None:
     for where, text in given:
         bad = next((i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff"), None)
         if bad is not None:
-            raise InvalidInput("argument.invalid_text", f"{where} is not valid UTF-8 (at "
+            raise InvalidInput(codes.ARGUMENT_INVALID_TEXT, f"{where} is not valid UTF-8 (at "
                                f"position {bad}: {ascii(text[:80])})", "pass text as UTF-8; "
                                "check the terminal's or the script's encoding",
                                {"where": where})

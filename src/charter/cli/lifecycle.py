@@ -13,6 +13,7 @@ from charter.cli.governance import print_gate_report
 from charter.cli.parse import parse_expected_production, parse_pairs
 from charter.cli.progress import byte_progress, size_of
 from charter.cli.state import Registry, registry
+from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict
 from charter.domain.gate_report import GateReport
 from charter.domain.records import EventRecord, VersionRecord
@@ -109,7 +110,7 @@ def _move(ctx: typer.Context, name: str, version: str, to: str, reason: str,
     try:
         record = reg.transition(name, version, to, **options)
     except Conflict as error:
-        if error.code == "gate.failed":  # the same report `charter check` prints
+        if error.code == codes.GATE_FAILED:  # the same report `charter check` prints
             print_gate_report(GateReport.from_dict(error.details["report"]))
         raise _in_cli_terms(error) from None
     _print_moved(reg, record)
@@ -117,7 +118,7 @@ def _move(ctx: typer.Context, name: str, version: str, to: str, reason: str,
 
 def _in_cli_terms(error: Conflict) -> Conflict:
     """The registry's hint names the API parameter; here the user needs the flag."""
-    if error.code != "stage.production_taken":
+    if error.code != codes.STAGE_PRODUCTION_TAKEN:
         return error
     production = error.details.get("production")
     hint = (f"add --archive-existing to archive v{production} in the same step, "

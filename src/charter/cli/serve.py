@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from charter.cli.state import state
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 
@@ -24,7 +25,7 @@ def serve(
     """
     current = state(ctx)
     if current.is_remote:
-        raise InvalidInput("cli.remote_unsupported", "serve runs a server; it cannot serve "
+        raise InvalidInput(codes.CLI_REMOTE_UNSUPPORTED, "serve runs a server; it cannot serve "
                            "another server", "drop --registry, or give a database URL or folder")
     # Imported here: uvicorn and the app are heavy, and only this command needs them.
     from charter.api.access import check_exposure

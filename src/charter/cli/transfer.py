@@ -12,6 +12,7 @@ from rich.text import Text
 
 from charter.cli import render
 from charter.cli.state import State, state
+from charter.domain import error_codes as codes
 from charter.domain.consolidation import NEWEST_PRODUCTION_WINS, RULES, Plan
 from charter.domain.errors import InvalidInput
 
@@ -88,7 +89,7 @@ def _naming_policy(current: State) -> Any:
 
 def _embedded(current: State, command: str) -> Any:
     if current.is_remote:
-        raise InvalidInput("cli.remote_unsupported",
+        raise InvalidInput(codes.CLI_REMOTE_UNSUPPORTED,
                            f"{command} writes to a database, not through a server",
                            "run it where the database is reachable, e.g. "
                            "charter --registry postgresql://USER@HOST/DB " + command)

@@ -13,6 +13,7 @@ import httpx
 
 from charter.client import records
 from charter.client.session import Session, segment
+from charter.domain import error_codes as codes
 from charter.domain.approvals import ApprovalRecord
 from charter.domain.gate_report import GateReport
 from charter.domain.records import EventRecord
@@ -114,7 +115,7 @@ class GovernanceClient:
     def deliver_webhooks(self, *, limit: int = 100) -> int:
         from charter.domain.errors import InvalidInput
 
-        raise InvalidInput("webhook.remote_deliver",
+        raise InvalidInput(codes.WEBHOOK_REMOTE_DELIVER,
                            "A Charter server delivers its webhooks itself",
                            "see the delivery log with `charter webhook deliveries`")
 

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError
 from charter.domain.records import Page
 
@@ -40,7 +41,7 @@ class Pager(Iterator[Any]):
         self.pages += 1
         self._items = deque(page.items)
         if page.next_token and page.next_token in self._seen:
-            raise CharterError("page_token.loop", f"The listing returned page token "
+            raise CharterError(codes.PAGE_TOKEN_LOOP, f"The listing returned page token "
                                f"{page.next_token!r} twice", "this is a server bug; report it")
         self._seen.add(page.next_token)
         self._token = page.next_token or None

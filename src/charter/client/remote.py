@@ -24,6 +24,7 @@ from charter.client import records, transfer
 from charter.client.access import AccessClientMixin
 from charter.client.governance import GovernanceClient
 from charter.client.session import Session, segment
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.naming import Finding
@@ -119,7 +120,7 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient):
                  create_model: bool = True, reason: str = "",
                  progress: Progress | None = None) -> VersionRecord:
         if bool(source) == (path is not None):
-            raise InvalidInput("version.source_required",
+            raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
         body = {"source": source, "run_id": run_id, "description": description,
@@ -237,7 +238,7 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient):
         version = self.resolve(uri).version
         if not version.files:
             raise InvalidInput(
-                "version.no_files", f"{version.uri} has no files stored in Charter",
+                codes.VERSION_NO_FILES, f"{version.uri} has no files stored in Charter",
                 f"its source is {version.source or '(none)'}; fetch it from there")
         transfers = transfer.Transfers(self._session, self.actor)
         files = _version(version.name, version.version) + "/files/"

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from charter._version import __version__
+from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, error_from_dict
 
 API_PREFIX = "/api/v1"
@@ -27,7 +28,8 @@ CONNECT_RETRIES = 2  # only failed connects are retried: safe for every method
 LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=4.0)
 
 _KIND_BY_STATUS = {400: "invalid", 401: "unauthenticated", 403: "forbidden",
-                   404: "not_found", 405: "invalid", 422: "invalid", 507: "storage_full"}
+                   404: "not_found", 405: "invalid", 409: "conflict", 422: "invalid",
+                   507: "storage_full"}
 
 
 def segment(value: object) -> str:
@@ -68,12 +70,12 @@ class Session:
             response = self.client.request(method, path, json=json, params=params,
                                            headers={ACTOR_HEADER: actor}, timeout=timeout)
         except httpx.TimeoutException as exc:
-            raise CharterError("server.timeout", f"{self.url} did not answer {method} {path} "
+            raise CharterError(codes.SERVER_TIMEOUT, f"{self.url} did not answer {method} {path} "
                                "in time", "a change may still have been applied: read before "
                                "retrying it, or pass a larger timeout=", {"url": self.url}
                                ) from exc
         except httpx.TransportError as exc:
-            raise CharterError("server.unreachable", f"Cannot reach the Charter server at "
+            raise CharterError(codes.SERVER_UNREACHABLE, f"Cannot reach the Charter server at "
                                f"{self.url}: {exc}", "check the URL and that `charter serve` "
                                "is running", {"url": self.url}) from exc
         if not response.is_success:
@@ -108,7 +110,7 @@ def error_of(response: httpx.Response) -> CharterError:
 
 def bad_answer(response: httpx.Response, what: str) -> CharterError:
     return CharterError(
-        "server.bad_answer",
+        codes.SERVER_BAD_ANSWER,
         f"{response.request.method} {response.request.url.path} answered "
         f"{response.status_code} {what}",
         "is the URL a Charter server (not a proxy or another service)?",
@@ -116,7 +118,6 @@ def bad_answer(response: httpx.Response, what: str) -> CharterError:
 
 
 def kind_of(status: int, body: dict[str, Any]) -> str:
-    if status == 409:
-        code = str(body.get("code", ""))
-        return "exists" if code.endswith(".exists") or code == "name.redirected" else "conflict"
-    return _KIND_BY_STATUS.get(status, "error")
+    """The kind of an error body that does not name one: its code's in the error
+    catalogue; for a code this client does not know, its status's."""
+    return codes.kind_of(str(body.get("code", ""))) or _KIND_BY_STATUS.get(status, "error")

@@ -35,6 +35,7 @@ from charter.artifacts.common import digest_mismatch, transit_mismatch
 from charter.artifacts.tree import local_files
 from charter.client.response_body import ResponseBody
 from charter.client.session import ACTOR_HEADER, Session, api_base, kind_of, tls_context
+from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, error_from_dict
 from charter.fileio import CHUNK, Progress
 from charter.fileio.hashing import FileHash
@@ -96,7 +97,7 @@ class Transfers:
             if not isinstance(error, dict):
                 raise TypeError(error)
         except (ValueError, KeyError, TypeError):
-            return CharterError("server.bad_answer", f"{method} {path} answered "
+            return CharterError(codes.SERVER_BAD_ANSWER, f"{method} {path} answered "
                                 f"{response.status} without a Charter error body",
                                 "is the URL a Charter server (not a proxy or another service)?",
                                 {"status": response.status, "body": body[:500].decode(
@@ -104,7 +105,7 @@ class Transfers:
         return error_from_dict(error.get("kind") or kind_of(response.status, error), error)
 
     def _unreachable(self, error: OSError) -> CharterError:
-        return CharterError("server.unreachable", f"Cannot reach the Charter server at "
+        return CharterError(codes.SERVER_UNREACHABLE, f"Cannot reach the Charter server at "
                             f"{self.session.url}: {error}", "check the URL and that "
                             "`charter serve` is running", {"url": self.session.url})
 
@@ -244,7 +245,7 @@ def _result(hashing: FileHash) -> str:
 
 
 def file_changed(name: str) -> CharterError:
-    return CharterError("upload.file_changed", f"{name} became shorter while it was uploaded",
+    return CharterError(codes.UPLOAD_FILE_CHANGED, f"{name} became shorter while it was uploaded",
                         "upload it again once nothing writes to it")
 
 

@@ -20,6 +20,7 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput, NotFound, PermissionDenied
 from charter.domain.lifecycle import Stage
 
@@ -43,7 +44,7 @@ def parse_role(text: object) -> Role:
     for role in ROLES:
         if isinstance(text, str) and text.strip().lower() == str(role):
             return role
-    raise InvalidInput("role.unknown", f"{str(text)[:40]!r} is not a role",
+    raise InvalidInput(codes.ROLE_UNKNOWN, f"{str(text)[:40]!r} is not a role",
                        f"use one of: {', '.join(str(r) for r in ROLES)}",
                        {"allowed": [str(r) for r in ROLES]})
 
@@ -55,7 +56,7 @@ def parse_default_role(text: object) -> Role | None:
     try:
         return parse_role(text)
     except InvalidInput:
-        raise InvalidInput("config.invalid", f"[auth] default_role {str(text)[:40]!r} is not "
+        raise InvalidInput(codes.CONFIG_INVALID, f"[auth] default_role {str(text)[:40]!r} is not "
                            "a role", f"use one of: {NO_ROLE}, "
                            f"{', '.join(str(r) for r in ROLES)}") from None
 
@@ -177,7 +178,7 @@ def hidden_model(name: str, *, denied: bool = True) -> NotFound:
     """What a caller who may not read ``name`` is told: exactly the answer for a missing
     model, without the "did you mean" hint (it could name models the caller may not see).
     ``denied`` marks a refusal for the denied-attempts log; it never reaches the caller."""
-    error = NotFound("model.not_found", f"No model named '{str(name)[:256]}' is registered",
+    error = NotFound(codes.MODEL_NOT_FOUND, f"No model named '{str(name)[:256]}' is registered",
                      "list the registered models with `charter ls`", {"name": str(name)[:256]})
     error.denied = denied  # type: ignore[attr-defined]
     return error
@@ -187,7 +188,7 @@ def denied(principal: Principal, needed: Role, *, model: str, what: str,
            role: Role | None) -> PermissionDenied:
     held = f"is {role} on {model}" if role else f"has no role on {model}"
     return PermissionDenied(
-        "access.denied", f"{principal.name} {held}; to {what} needs {needed}",
+        codes.ACCESS_DENIED, f"{principal.name} {held}; to {what} needs {needed}",
         f"ask an owner of {model} or an admin for it: "
         f"`charter grant {model} {principal.name} {needed}`",
         {"model": model, "role": str(role) if role else None, "needs": str(needed)})
@@ -198,13 +199,13 @@ def denied_registry(principal: Principal, operation: str) -> PermissionDenied:
     held = (f"is {principal.registry_role} on the registry" if principal.registry_role
             else "has no registry-wide role")
     return PermissionDenied(
-        "access.denied", f"{principal.name} {held}; to {WHAT[operation]} needs {needed} "
+        codes.ACCESS_DENIED, f"{principal.name} {held}; to {WHAT[operation]} needs {needed} "
         "on every model", f"ask an admin for it: `charter grant '*' {principal.name} {needed}`",
         {"model": EVERY_MODEL, "needs": str(needed)})
 
 
 def admin_only(principal: Principal, what: str) -> PermissionDenied:
-    return PermissionDenied("access.admin_only", f"{principal.name} is not an admin; only an "
+    return PermissionDenied(codes.ACCESS_ADMIN_ONLY, f"{principal.name} is not an admin; only an "
                             f"admin may {what}", "ask an admin of this registry to do it")
 
 
@@ -238,7 +239,7 @@ def looks_like_token(text: str) -> bool:
 def check_user_name(name: object) -> str:
     if not isinstance(name, str) or not _USER.fullmatch(name):
         shown = str(name)[:60]
-        raise InvalidInput("user.invalid", f"{shown!r} is not a user name",
+        raise InvalidInput(codes.USER_INVALID, f"{shown!r} is not a user name",
                            "use 1-128 letters, digits, '.', '_', '@' or '-', starting with a "
                            "letter or digit", {"user": shown})
     return name
@@ -256,7 +257,7 @@ def parse_lifetime(text: str | None) -> timedelta | None:
     lifetime = (timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
                 if match else None)
     if lifetime is None or lifetime > MAX_TOKEN_LIFETIME:
-        raise InvalidInput("token.expiry_invalid", f"{text[:40]!r} is not a token lifetime",
+        raise InvalidInput(codes.TOKEN_EXPIRY_INVALID, f"{text[:40]!r} is not a token lifetime",
                            "write a number and a unit, e.g. 90m, 12h, 30d or 2w (at most "
                            "3660d), or 'never'", {"expires": text[:40]})
     return lifetime

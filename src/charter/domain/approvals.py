@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, PermissionDenied
 from charter.domain.gate_report import ApprovalFacts
 
@@ -105,26 +106,26 @@ def check_decider(actor: str, *, requested_by: str, registrant: str | None,
     and decides once; a rejected request takes no further decisions."""
     if actor == requested_by:
         raise PermissionDenied(
-            "approval.self_approval", f"{actor} requested approval for {subject} and cannot "
+            codes.APPROVAL_SELF_APPROVAL, f"{actor} requested approval for {subject} and cannot "
             "also decide it", "ask someone else to approve or reject it (four eyes)",
             {"actor": actor})
     if not_registrant and registrant is not None and actor == registrant:
         raise PermissionDenied(
-            "approval.registrant", f"{actor} registered {subject} and cannot approve it",
+            codes.APPROVAL_REGISTRANT, f"{actor} registered {subject} and cannot approve it",
             "ask someone who did not register this version "
             "([approvals] approver_not_registrant = true)", {"actor": actor})
     if any(d.actor == actor for d in decisions):
-        raise Conflict("approval.already_decided", f"{actor} already decided on {subject}",
+        raise Conflict(codes.APPROVAL_ALREADY_DECIDED, f"{actor} already decided on {subject}",
                        "each person decides once; another approver is needed",
                        {"actor": actor})
     rejected = [d.actor for d in decisions if d.decision == REJECT]
     if rejected:
-        raise Conflict("approval.rejected", f"The request for {subject} was rejected by "
+        raise Conflict(codes.APPROVAL_REJECTED, f"The request for {subject} was rejected by "
                        f"{', '.join(rejected)}", "request approval again once the reason "
                        "for the rejection is addressed", {"rejected_by": rejected})
 
 
 def not_requested(subject: str, command: str) -> Conflict:
-    return Conflict("approval.not_requested", f"No approval is pending for {subject}",
+    return Conflict(codes.APPROVAL_NOT_REQUESTED, f"No approval is pending for {subject}",
                     f"request it first: `{command}` (a request goes stale when the version "
                     "leaves its stage)")

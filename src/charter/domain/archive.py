@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import IntegrityFailure, InvalidInput
 from charter.domain.events import GENESIS_HASH, TIME_FORMAT, NewEvent, first_break, hashed_fields
 
@@ -89,7 +90,7 @@ def check_manifest(manifest: Any) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise invalid(f"{MANIFEST} does not describe a {FORMAT}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise InvalidInput("archive.unsupported", f"export format version "
+        raise InvalidInput(codes.ARCHIVE_UNSUPPORTED, f"export format version "
                            f"{manifest.get('format_version')!r} is not supported; this "
                            f"Charter reads version {FORMAT_VERSION}",
                            "import it with the Charter version that wrote it, or newer")
@@ -171,15 +172,15 @@ def _hashed(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _broken(seq: int, problem: str) -> IntegrityFailure:
-    return IntegrityFailure("archive.chain_broken", f"the export's audit chain is broken at "
+    return IntegrityFailure(codes.ARCHIVE_CHAIN_BROKEN, f"the export's audit chain is broken at "
                             f"event #{seq}: {problem}", "the events were altered after the "
                             "export; nothing was imported", {"seq": seq, "problem": problem})
 
 
 def corrupt(message: str, hint: str = "export the registry again") -> IntegrityFailure:
-    return IntegrityFailure("archive.corrupt", message, hint)
+    return IntegrityFailure(codes.ARCHIVE_CORRUPT, message, hint)
 
 
 def invalid(message: str) -> InvalidInput:
-    return InvalidInput("archive.invalid", message,
+    return InvalidInput(codes.ARCHIVE_INVALID, message,
                         "the export was edited or is incomplete; export the registry again")

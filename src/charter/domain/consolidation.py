@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import (
@@ -120,7 +121,7 @@ class Plan:
 
 def check_rule(rule: str) -> str:
     if rule not in RULES:
-        raise InvalidInput("plan.invalid", f"conflict_rule {rule!r} is not one of "
+        raise InvalidInput(codes.PLAN_INVALID, f"conflict_rule {rule!r} is not one of "
                            f"{', '.join(RULES)}", f"set conflict_rule = \"{RULES[0]}\"")
     return rule
 

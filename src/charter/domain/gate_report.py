@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, InvalidInput
 from charter.domain.gates import StageGates, describe_duration
 from charter.domain.lifecycle import Stage, TransitionTable
@@ -174,7 +175,7 @@ def gate_failed(report: GateReport) -> Conflict:
     failed = report.failures
     names = ", ".join(r.name for r in failed)
     return Conflict(
-        "gate.failed",
+        codes.GATE_FAILED,
         f"{report.name} v{report.version} cannot move to {report.to_stage}: "
         f"{len(failed)} of {len(report.results)} gate(s) failed ({names})",
         report.hint(), {"report": report.to_dict()})
@@ -183,7 +184,7 @@ def gate_failed(report: GateReport) -> Conflict:
 def check_override_reason(reason: str) -> None:
     """An override names why; the caller checks who may give it."""
     if not reason:
-        raise InvalidInput("gate.override_reason_required",
+        raise InvalidInput(codes.GATE_OVERRIDE_REASON_REQUIRED,
                            "overriding gates requires a reason and none was given",
                            "say why the gates do not apply this time, e.g. 'hotfix for "
                            "incident 4711, approvals follow'")

@@ -27,6 +27,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.per_model import declared_for, name_key
@@ -45,7 +46,7 @@ def parse_duration(text: object, *, where: str) -> timedelta:
         return timedelta(seconds=float(text))
     match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise InvalidInput("config.invalid", f"{where}: {text!r} is not a duration",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: {text!r} is not a duration",
                            "write a number and a unit: 30s, 90m, 24h, 2d or 1w")
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
@@ -81,7 +82,7 @@ class NumericCheck:
     def parse(cls, text: object, *, where: str) -> NumericCheck:
         match = _CHECK.fullmatch(text) if isinstance(text, str) else None
         if match is None:
-            raise InvalidInput("config.invalid", f"{where}: {text!r} is not a check",
+            raise InvalidInput(codes.CONFIG_INVALID, f"{where}: {text!r} is not a check",
                                "write TAG OP NUMBER, e.g. \"val_auc >= 0.85\" "
                                "(OP is one of >= > <= < == !=)")
         return cls(match.group(1), match.group(2), float(match.group(3)))
@@ -127,27 +128,28 @@ class StageGates:
 def parse_stage_gates(section: Mapping[str, Any], *, stage: Stage, where: str) -> StageGates:
     unknown = sorted(set(section) - set(GATE_KEYS))
     if unknown:
-        raise InvalidInput("config.invalid", f"{where}: unknown key(s) {', '.join(unknown)}",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: unknown key(s) {', '.join(unknown)}",
                            f"gates are: {', '.join(GATE_KEYS)} (docs/governance.md)")
     tags = section.get("required_tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
-        raise InvalidInput("config.invalid", f"{where}: required_tags must be a list of tag keys",
+        raise InvalidInput(codes.CONFIG_INVALID,
+                           f"{where}: required_tags must be a list of tag keys",
                            'e.g. required_tags = ["owner", "team"]')
     description = section.get("description", False)
     if not isinstance(description, bool):
-        raise InvalidInput("config.invalid", f"{where}: description must be true or false",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: description must be true or false",
                            "description = true requires a version description")
     checks = section.get("checks", [])
     if not isinstance(checks, list):
-        raise InvalidInput("config.invalid", f"{where}: checks must be a list",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: checks must be a list",
                            'e.g. checks = ["val_auc >= 0.85"]')
     approvals = section.get("approvals", 0)
     if not isinstance(approvals, int) or isinstance(approvals, bool) or not 0 <= approvals <= 20:
-        raise InvalidInput("config.invalid", f"{where}: approvals must be a whole number 0..20",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: approvals must be a whole number 0..20",
                            "e.g. approvals = 2")
     wait = section.get("min_time_in_staging")
     if wait is not None and stage is Stage.STAGING:
-        raise InvalidInput("config.invalid", f"{where}: min_time_in_staging cannot gate "
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: min_time_in_staging cannot gate "
                            "entering Staging", "declare it under [gates.Production]")
     return StageGates(
         required_tags=tuple(t.strip() for t in tags), description=description,
@@ -188,7 +190,7 @@ def parse_gate_policy(config: Mapping[str, Any]) -> GatePolicy:
     models: dict[str, dict[Stage, StageGates]] = {}
     model_tables = config.get("models", {})
     if not isinstance(model_tables, Mapping):
-        raise InvalidInput("config.invalid", "[models] must be a table of model names",
+        raise InvalidInput(codes.CONFIG_INVALID, "[models] must be a table of model names",
                            "e.g. [models.fraud_detector.gates.Production]")
     for name, table in model_tables.items():
         if not isinstance(table, Mapping) or "gates" not in table:
@@ -204,27 +206,28 @@ def parse_gate_policy(config: Mapping[str, Any]) -> GatePolicy:
     unknown = sorted(set(approvals) - {"approver_not_registrant"}) if isinstance(
         approvals, Mapping) else ["(not a table)"]
     if unknown:
-        raise InvalidInput("config.invalid", f"[approvals]: unknown key(s) {', '.join(unknown)}",
+        raise InvalidInput(codes.CONFIG_INVALID,
+                           f"[approvals]: unknown key(s) {', '.join(unknown)}",
                            "the one key is approver_not_registrant = true|false")
     not_registrant = approvals.get("approver_not_registrant", True)
     if not isinstance(not_registrant, bool):
-        raise InvalidInput("config.invalid", "[approvals] approver_not_registrant must be "
+        raise InvalidInput(codes.CONFIG_INVALID, "[approvals] approver_not_registrant must be "
                            "true or false", "e.g. approver_not_registrant = true")
     return GatePolicy(MappingProxyType(stages), MappingProxyType(models), not_registrant)
 
 
 def _stage_tables(section: object, *, where: str) -> dict[Stage, dict[str, Any]]:
     if not isinstance(section, Mapping):
-        raise InvalidInput("config.invalid", f"{where} must be a table of stages",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where} must be a table of stages",
                            "e.g. [gates.Production]")
     tables: dict[Stage, dict[str, Any]] = {}
     for key, value in section.items():
         stage = parse_stage(key)
         if stage is Stage.NONE:
-            raise InvalidInput("config.invalid", f"{where}: no version ever moves to None",
+            raise InvalidInput(codes.CONFIG_INVALID, f"{where}: no version ever moves to None",
                                "declare gates for Staging, Production or Archived")
         if not isinstance(value, Mapping):
-            raise InvalidInput("config.invalid", f"{where}.{key} must be a table",
+            raise InvalidInput(codes.CONFIG_INVALID, f"{where}.{key} must be a table",
                                "e.g. approvals = 2 under it")
         tables[stage] = dict(value)
     return tables

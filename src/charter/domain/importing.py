@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.consolidation import (
     NEWEST_PRODUCTION_WINS,
     Plan,
@@ -119,7 +120,7 @@ def _resolve_model(model: PlannedModel, plan: Plan, registry: SourceRegistry,
     production = production_versions(versions)
     if len(production) > 1:
         raise InvalidInput(
-            "plan.conflict", f"{model.name}: v{', v'.join(str(v.version) for v in production)} "
+            codes.PLAN_CONFLICT, f"{model.name}: v{', v'.join(str(v.version) for v in production)} "
             "would all be in Production (at most one Production version per model)",
             "set the others' stage to Archived or Staging in the plan, or set "
             f"conflict_rule = \"{NEWEST_PRODUCTION_WINS}\"")
@@ -192,10 +193,10 @@ def _imported_version(planned: PlannedVersion, old: SourceVersion, url: str) -> 
 
 
 def _plan_error(message: str, hint: str) -> InvalidInput:
-    return InvalidInput("plan.invalid", message, hint)
+    return InvalidInput(codes.PLAN_INVALID, message, hint)
 
 
 def _stale(message: str, hint: str = "") -> InvalidInput:
-    return InvalidInput("plan.stale", message,
+    return InvalidInput(codes.PLAN_STALE, message,
                         "the registry changed since the plan was written; write a new plan "
                         "with --plan" + (f", {hint}" if hint else ""))

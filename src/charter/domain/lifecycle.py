@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, InvalidInput
 
 
@@ -37,7 +38,7 @@ def parse_stage(text: str) -> Stage:
     stage = _BY_LOWER_NAME.get(text.lower()) if isinstance(text, str) else None
     if stage is None:
         raise InvalidInput(
-            "stage.unknown",
+            codes.STAGE_UNKNOWN,
             f"{text!r} is not a stage",
             f"use one of: {_STAGE_LIST} (any letter case)",
             {"stage": str(text), "allowed": [s.value for s in STAGES]},
@@ -68,7 +69,7 @@ class TransitionTable:
         subject = _subject(name, version)
         if from_stage == to_stage:
             raise Conflict(
-                "stage.unchanged",
+                codes.STAGE_UNCHANGED,
                 f"{subject} is already in {from_stage}",
                 "nothing to do; pick a different target stage",
                 {"from": from_stage.value, "to": to_stage.value},
@@ -77,7 +78,7 @@ class TransitionTable:
             return
         allowed = self.allowed_from(from_stage)
         raise Conflict(
-            "stage.illegal_transition",
+            codes.STAGE_ILLEGAL_TRANSITION,
             f"{subject} cannot move from {from_stage} to {to_stage}",
             _allowed_moves_hint(from_stage, to_stage, allowed),
             {"from": from_stage.value, "to": to_stage.value, "allowed": [s.value for s in allowed]},
@@ -104,14 +105,14 @@ def _parse_edge(pair: tuple[str, str]) -> tuple[Stage, Stage]:
         raw_from, raw_to = pair
     except (TypeError, ValueError):
         raise InvalidInput(
-            "stage.invalid_edge",
+            codes.STAGE_INVALID_EDGE,
             f"{pair!r} is not a transition edge",
             'write an edge as a pair of stages, e.g. ("None", "Archived")',
         ) from None
     edge = (parse_stage(raw_from), parse_stage(raw_to))
     if edge[0] == edge[1]:
         raise InvalidInput(
-            "stage.invalid_edge",
+            codes.STAGE_INVALID_EDGE,
             f"the edge {edge[0]} -> {edge[1]} does not change the stage",
             "list edges between two different stages",
         )
@@ -119,7 +120,7 @@ def _parse_edge(pair: tuple[str, str]) -> tuple[Stage, Stage]:
         # DESIGN §2.5: restoring an Archived version is served by rollback only, which
         # also moves the current Production version away in the same step.
         raise InvalidInput(
-            "stage.invalid_edge",
+            codes.STAGE_INVALID_EDGE,
             "the edge Archived -> Production cannot be configured",
             "an Archived version returns to Production only through rollback",
         )
@@ -144,7 +145,7 @@ def check_deletable(stage: Stage, *, name: str, version: int) -> None:
     if stage is Stage.ARCHIVED:
         return
     raise Conflict(
-        "version.not_deletable",
+        codes.VERSION_NOT_DELETABLE,
         f"Version {version} of {name} is in {stage}; only Archived versions can be deleted",
         f"archive it first (move v{version} to Archived), then delete it with a reason",
         {"stage": stage.value, "version": version},
@@ -176,7 +177,7 @@ def _check_precondition(name: str, production: int | None, expected: object) -> 
     if expected is ANY or expected == production:
         return
     raise Conflict(
-        "stage.precondition_failed",
+        codes.STAGE_PRECONDITION_FAILED,
         f"Production of {name} is {_describe_slot(production)}, "
         f"not {_describe_slot(expected)} as expected",
         "Production changed since you last looked; re-read the model and decide again",
@@ -207,7 +208,7 @@ def plan_transition(
         return [move]
     if not archive_existing:
         raise Conflict(
-            "stage.production_taken",
+            codes.STAGE_PRODUCTION_TAKEN,
             f"{name} already has v{production} in Production; "
             f"v{version} cannot join it (at most one Production version per model)",
             f"pass archive_existing=true to archive v{production} in the same step, or roll back",
@@ -226,7 +227,7 @@ def plan_rollback(
     """Swap the current Production version for the one that held Production before it."""
     if production is None:
         raise Conflict(
-            "rollback.no_production",
+            codes.ROLLBACK_NO_PRODUCTION,
             f"{name} has no version in Production, so there is nothing to roll back",
             "promote a version instead: rollback only replaces the current Production version",
             {"production": None},
@@ -234,7 +235,7 @@ def plan_rollback(
     target = _rollback_target(production, stages, production_history)
     if target is None:
         raise Conflict(
-            "rollback.no_target",
+            codes.ROLLBACK_NO_TARGET,
             f"{name} has no earlier Production version to roll back to from v{production}",
             "only a version that was in Production and is now Archived can be restored; "
             "promote a Staging version instead",

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.paths import safe_relative_path
 
@@ -32,7 +33,7 @@ class ManifestEntry:
 
 def check_sha256(value: object, what: str = "sha256") -> str:
     if not isinstance(value, str) or not _SHA256.fullmatch(value):
-        raise InvalidInput("manifest.invalid", f"{what} {value!r} is not a sha256 digest",
+        raise InvalidInput(codes.MANIFEST_INVALID, f"{what} {value!r} is not a sha256 digest",
                            "send 64 lowercase hex characters")
     return value
 
@@ -40,10 +41,10 @@ def check_sha256(value: object, what: str = "sha256") -> str:
 def parse_manifest(entries: object) -> list[ManifestEntry]:
     """Entries sorted by path; refuse anything malformed, duplicated or ambiguous."""
     if not isinstance(entries, list) or not entries:
-        raise InvalidInput("manifest.empty", "The manifest lists no files",
+        raise InvalidInput(codes.MANIFEST_EMPTY, "The manifest lists no files",
                            "list every uploaded file as {path, size, sha256}")
     if len(entries) > MAX_FILES:
-        raise InvalidInput("manifest.too_large", f"The manifest lists {len(entries)} files; "
+        raise InvalidInput(codes.MANIFEST_TOO_LARGE, f"The manifest lists {len(entries)} files; "
                            f"the limit is {MAX_FILES}", "pack small files into an archive")
     parsed = sorted(_entry(item) for item in entries)
     check_tree([entry.path for entry in parsed])
@@ -52,11 +53,11 @@ def parse_manifest(entries: object) -> list[ManifestEntry]:
 
 def _entry(item: object) -> ManifestEntry:
     if not isinstance(item, dict) or set(item) != {"path", "size", "sha256"}:
-        raise InvalidInput("manifest.invalid", f"manifest entry {item!r:.200} is malformed",
+        raise InvalidInput(codes.MANIFEST_INVALID, f"manifest entry {item!r:.200} is malformed",
                            "each entry is exactly {\"path\", \"size\", \"sha256\"}")
     size = item["size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidInput("manifest.invalid", f"size {size!r} of {item['path']!r:.200} is not "
+        raise InvalidInput(codes.MANIFEST_INVALID, f"size {size!r} of {item['path']!r:.200} is not "
                            "a byte count", "sizes are whole numbers >= 0")
     return ManifestEntry(safe_relative_path(item["path"]), size, check_sha256(item["sha256"]))
 
@@ -67,14 +68,14 @@ def check_tree(paths: list[str]) -> None:
     folders: set[str] = set()
     for path in paths:
         if path in seen:
-            raise InvalidInput("manifest.duplicate", f"{path!r} is listed twice",
+            raise InvalidInput(codes.MANIFEST_DUPLICATE, f"{path!r} is listed twice",
                                "list each file once")
         seen.add(path)
         parts = path.split("/")
         folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
     clash = sorted(seen & folders)
     if clash:
-        raise InvalidInput("manifest.conflict", f"{clash[0]!r} is both a file and a folder",
+        raise InvalidInput(codes.MANIFEST_CONFLICT, f"{clash[0]!r} is both a file and a folder",
                            "rename the file or the folder")
 
 

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain import wordlists
 from charter.domain.errors import InvalidInput
 from charter.domain.naming_rules import (
@@ -98,7 +99,7 @@ class NamingPolicy:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise InvalidInput("naming.mode", f"naming mode {self.mode!r} is not one of "
+            raise InvalidInput(codes.NAMING_MODE, f"naming mode {self.mode!r} is not one of "
                                f"{', '.join(MODES)}", hint="set it to 'enforce', 'warn' or 'off'",
                                details={"mode": self.mode, "allowed": list(MODES)})
         for name in ("person_names", "allow", "version_markers", "algorithms",
@@ -118,7 +119,7 @@ class InvalidName(InvalidInput):
 
     def __init__(self, name: str, findings: Sequence[Finding], suggested_name: str = "") -> None:
         super().__init__(
-            "name.invalid",
+            codes.NAME_INVALID,
             "; ".join(finding.message for finding in findings) or f"{_q(name)} is not allowed",
             hint=findings[0].suggestion if findings else "",
             details={"name": name, "findings": [finding.to_dict() for finding in findings],
@@ -159,20 +160,20 @@ URI_SEPARATORS = "/@:%#?;\\"
 def check_addressable(name: str) -> None:
     """Limits no mode lifts: a name must fit the store and survive in a models:/ URI."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("name.invalid", "A model needs a name",
+        raise InvalidInput(codes.NAME_INVALID, "A model needs a name",
                            "name the product, e.g. 'fraud_detector'")
     if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput("name.invalid", f"A name of {len(name)} characters is too long",
+        raise InvalidInput(codes.NAME_INVALID, f"A name of {len(name)} characters is too long",
                            f"names are at most {MAX_NAME_LENGTH} characters; "
                            "64 under the naming policy")
     bad = next((c for c in name if c in URI_SEPARATORS or not c.isprintable() or c.isspace()),
                None)
     if bad is not None:
-        raise InvalidInput("name.invalid", f"{name!r} contains {bad!r}, which cannot appear "
+        raise InvalidInput(codes.NAME_INVALID, f"{name!r} contains {bad!r}, which cannot appear "
                            "in a name", "models:/ URIs use / @ : as separators; use letters, "
                            "digits and underscores")
     if not any(c.isalnum() for c in name):
-        raise InvalidInput("name.invalid", f"{name!r} has no letter or digit",
+        raise InvalidInput(codes.NAME_INVALID, f"{name!r} has no letter or digit",
                            "name the product, e.g. 'fraud_detector'")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.values import find_hidden_char
 
@@ -38,7 +39,7 @@ def refused(path: object, why: str, rule: str) -> InvalidInput:
     shown = path if isinstance(path, str) else repr(path)
     shown = shown if len(shown) <= 120 else shown[:120] + "..."
     return InvalidInput(
-        "path.refused", f"file path {shown!r} is refused: {why}",
+        codes.PATH_REFUSED, f"file path {shown!r} is refused: {why}",
         "file paths are relative POSIX paths such as 'data/model.pkl': no leading '/', "
         "no '.' or '..' segments, no empty segments, no backslashes, '%', '#', '?', ';' "
         "or control characters",

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Callable
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.consolidation import RULES, Plan, PlannedModel, PlannedVersion, check_rule
 from charter.domain.errors import InvalidInput
 
@@ -214,4 +215,4 @@ def _only(data: dict[str, Any], allowed: set[str], where: str) -> None:
 
 
 def _invalid(message: str, hint: str) -> InvalidInput:
-    return InvalidInput("plan.invalid", message, hint)
+    return InvalidInput(codes.PLAN_INVALID, message, hint)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.paths import safe_relative_path
 
@@ -69,7 +70,7 @@ class VersionRecord:
         for file in self.files:
             if file.path == path:
                 return file
-        raise NotFound("file.not_found", f"{self.uri} has no file {path!r}",
+        raise NotFound(codes.FILE_NOT_FOUND, f"{self.uri} has no file {path!r}",
                        f"list its files with GET …/versions/{self.version}/files",
                        {"path": path})
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import Stage
 from charter.domain.per_model import declared_for, name_key
@@ -64,24 +65,24 @@ def parse_retention_policy(config: Mapping[str, Any]) -> RetentionPolicy:
 
 def parse_rule(section: object, *, where: str) -> RetentionRule:
     if not isinstance(section, Mapping):
-        raise InvalidInput("config.invalid", f"{where} must be a table",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where} must be a table",
                            "e.g. keep_last = 5 under it")
     unknown = sorted(set(section) - set(RULE_KEYS))
     if unknown:
-        raise InvalidInput("config.invalid", f"{where}: unknown key(s) {', '.join(unknown)}",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: unknown key(s) {', '.join(unknown)}",
                            f"retention keys are: {', '.join(RULE_KEYS)}")
     keep = section.get("keep_last")
     if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 0):
-        raise InvalidInput("config.invalid", f"{where}: keep_last must be a whole number >= 0",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: keep_last must be a whole number >= 0",
                            "e.g. keep_last = 5")
     days = section.get("max_age_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int | float)
                              or days < 0):
-        raise InvalidInput("config.invalid", f"{where}: max_age_days must be a number >= 0",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: max_age_days must be a number >= 0",
                            "e.g. max_age_days = 90")
     production = section.get("purge_ever_production", False)
     if not isinstance(production, bool):
-        raise InvalidInput("config.invalid", f"{where}: purge_ever_production must be true "
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: purge_ever_production must be true "
                            "or false", "leave it false to keep every former Production "
                            "version")
     return RetentionRule(keep, timedelta(days=days) if days is not None else None, production)

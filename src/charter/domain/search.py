@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.search_lexer import SyntaxProblem, Token, describe, tokenize
 from charter.domain.values import fits_int64
@@ -160,7 +161,7 @@ def like_segments(pattern: str) -> list[tuple[str, str]]:
         if char == "\\":
             if index + 1 == len(pattern):
                 raise InvalidInput(
-                    "search.invalid_filter",
+                    codes.SEARCH_INVALID_FILTER,
                     f"the LIKE pattern {pattern!r} ends with an escape character",
                     "a backslash escapes the character after it; write \\\\ for a backslash, "
                     "\\% for a percent sign and \\_ for an underscore",
@@ -328,7 +329,7 @@ def _parse_filter(text: str | None, target: _Target) -> list[Condition]:
 def _invalid_filter(target: _Target, problem: str, text: str = "") -> InvalidInput:
     shown = f" {text[:200]!r}" if text else ""
     return InvalidInput(
-        "search.invalid_filter",
+        codes.SEARCH_INVALID_FILTER,
         f"Invalid filter for {target.what}{shown}: {problem}",
         f"write conditions joined by AND, e.g. {target.example}",
         {"filter": text[:200], "problem": problem},
@@ -379,7 +380,7 @@ def _parse_orders(order_by: Iterable[str] | None, target: _Target) -> list[Order
 
 def _invalid_order(target: _Target, problem: str) -> InvalidInput:
     return InvalidInput(
-        "search.invalid_order_by",
+        codes.SEARCH_INVALID_ORDER_BY,
         f"Invalid order_by for {target.what}: {problem}",
         f"give a list of '<key> [ASC|DESC]', e.g. {target.order_example}",
         {"problem": problem},

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.uris import parse_model_uri
 from charter.domain.values import find_hidden_char
@@ -65,7 +66,7 @@ def check_source(source: str, *, run_id: str = "", policy: SourcePolicy = Source
     except _Broken as broken:
         shown = _shorten(source)
         raise InvalidInput(
-            "source.refused",
+            codes.SOURCE_REFUSED,
             f"source {shown!r} is refused: {broken.why}",
             _allowed_hint(policy),
             {"source": shown, "rule": broken.rule},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.values import check_alias, find_hidden_char
@@ -36,7 +37,7 @@ _NAME_FORBIDDEN = re.compile(r"[/@:%#?;\\]")
 def _refuse(uri: object, reason: str) -> InvalidInput:
     shown = uri if not isinstance(uri, str) or len(uri) <= 120 else uri[:120] + "..."
     return InvalidInput(
-        "uri.invalid",
+        codes.URI_INVALID,
         f"{shown!r} is not a model URI: {reason}",
         _HINT,
         {"uri": shown if isinstance(shown, str) else repr(shown)},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 MAX_TAG_KEY = 250
@@ -96,32 +97,32 @@ def _check_free_text(text: str, *, code: str, what: str, limit: int) -> None:
 
 def check_tag(key: str, value: str) -> None:
     """A tag is a short key from a fixed alphabet and a bounded text value."""
-    _require_str(key, "tag.invalid", "tag key")
-    _require_str(value, "tag.invalid", "tag value")
+    _require_str(key, codes.TAG_INVALID, "tag key")
+    _require_str(value, codes.TAG_INVALID, "tag value")
     _check_tag_key(key)
-    _check_free_text(value, code="tag.invalid", what=f"the value of tag {_shorten(key)!r}",
+    _check_free_text(value, code=codes.TAG_INVALID, what=f"the value of tag {_shorten(key)!r}",
                      limit=MAX_TAG_VALUE)
 
 
 def _check_tag_key(key: str) -> None:
     if not key:
-        raise InvalidInput("tag.invalid", "a tag key cannot be empty", "give the tag a key")
+        raise InvalidInput(codes.TAG_INVALID, "a tag key cannot be empty", "give the tag a key")
     if len(key) > MAX_TAG_KEY:
         raise InvalidInput(
-            "tag.invalid",
+            codes.TAG_INVALID,
             f"tag key {_shorten(key)!r} is {len(key)} characters long; the limit is {MAX_TAG_KEY}",
             f"use a key of at most {MAX_TAG_KEY} characters",
             {"length": len(key), "limit": MAX_TAG_KEY},
         )
     if key != key.strip():
         raise InvalidInput(
-            "tag.invalid",
+            codes.TAG_INVALID,
             f"tag key {key!r} starts or ends with whitespace",
             "remove the leading and trailing spaces",
         )
     if not _TAG_KEY.fullmatch(key):
         raise InvalidInput(
-            "tag.invalid",
+            codes.TAG_INVALID,
             f"tag key {_shorten(key)!r} contains characters outside the allowed set",
             "use letters, digits, spaces and _ . - / : in tag keys (e.g. 'team', 'mlflow.note')",
         )
@@ -129,10 +130,10 @@ def _check_tag_key(key: str) -> None:
 
 def check_alias(alias: str) -> None:
     """Aliases are MLflow-compatible names that cannot be mistaken for a stage or a version."""
-    _require_str(alias, "alias.invalid", "alias")
+    _require_str(alias, codes.ALIAS_INVALID, "alias")
     if not _ALIAS.fullmatch(alias) or len(alias) > MAX_ALIAS:
         raise InvalidInput(
-            "alias.invalid",
+            codes.ALIAS_INVALID,
             f"{_shorten(alias)!r} is not a valid alias",
             f"start with a letter, then use letters, digits, _ and -, at most {MAX_ALIAS} "
             "characters (e.g. 'champion')",
@@ -142,7 +143,7 @@ def check_alias(alias: str) -> None:
         # models:/name/<stage|latest|N> and the "vN" form already mean something, so
         # an alias spelled that way would make URIs and MLflow lookups ambiguous.
         raise InvalidInput(
-            "alias.invalid",
+            codes.ALIAS_INVALID,
             f"{alias!r} is reserved and cannot be an alias",
             "stage names (None, Staging, Production, Archived), 'latest' and version "
             "numbers like 'v3' are reserved; pick a name such as 'champion' or 'challenger'",
@@ -158,14 +159,14 @@ def check_description(text: str) -> None:
 
 def check_reason(reason: str | None, *, required: bool) -> str:
     """The stripped reason, or "" when none was given and none is needed."""
-    text = "" if reason is None else _require_str(reason, "reason.invalid", "reason").strip()
+    text = "" if reason is None else _require_str(reason, codes.REASON_INVALID, "reason").strip()
     if required and not text:
         raise InvalidInput(
-            "reason.required",
+            codes.REASON_REQUIRED,
             "this change requires a reason and none was given",
             "give a reason saying why, e.g. 'latency regression in v43'",
         )
-    _check_free_text(text, code="reason.invalid", what="the reason", limit=MAX_REASON)
+    _check_free_text(text, code=codes.REASON_INVALID, what="the reason", limit=MAX_REASON)
     return text
 
 
@@ -176,6 +177,6 @@ def check_run_id(run_id: str) -> None:
     """A run id is an opaque identifier from the tracking server: short and printable."""
     if not isinstance(run_id, str) or len(run_id) > MAX_RUN_ID or \
             find_hidden_char(run_id) is not None:
-        raise InvalidInput("run_id.invalid", f"{str(run_id)[:80]!r} is not a run id",
+        raise InvalidInput(codes.RUN_ID_INVALID, f"{str(run_id)[:80]!r} is not a run id",
                            f"run ids are at most {MAX_RUN_ID} printable characters, "
                            "e.g. the 32 hex digits MLflow assigns")

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.errors import InvalidInput
 from charter.domain.gates import parse_duration
@@ -68,15 +69,15 @@ def check_url(url: object) -> str:
     text = url.strip() if isinstance(url, str) else ""
     parts = urlsplit(text) if text and len(text) <= MAX_URL else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("webhook.url_invalid", f"{str(url)[:80]!r} is not an http(s) URL",
+        raise InvalidInput(codes.WEBHOOK_URL_INVALID, f"{str(url)[:80]!r} is not an http(s) URL",
                            "give a full URL such as https://deployer.internal/charter-hook",
                            {"url": str(url)[:MAX_URL]})
     if parts.username or parts.password:
-        raise InvalidInput("webhook.url_credentials", "A webhook URL may not carry a user "
+        raise InvalidInput(codes.WEBHOOK_URL_CREDENTIALS, "A webhook URL may not carry a user "
                            "name or password", "authenticate the receiver by the signature "
                            "(the secret) instead", {"url": parts.hostname})
     if any(ord(c) < 33 for c in text):
-        raise InvalidInput("webhook.url_invalid", "A webhook URL may not contain spaces or "
+        raise InvalidInput(codes.WEBHOOK_URL_INVALID, "A webhook URL may not contain spaces or "
                            "control characters", "percent-encode them")
     return text
 
@@ -93,7 +94,7 @@ def redact_url(url: str) -> str:
 def check_secret(secret: object) -> str:
     if not isinstance(secret, str) or not MIN_SECRET <= len(secret) <= MAX_SECRET \
             or not secret.isprintable():
-        raise InvalidInput("webhook.secret_invalid",
+        raise InvalidInput(codes.WEBHOOK_SECRET_INVALID,
                            f"A webhook secret must be {MIN_SECRET}..{MAX_SECRET} printable "
                            "characters", "leave it out to have one generated, or use e.g. "
                            "`openssl rand -hex 32`")
@@ -109,7 +110,7 @@ def parse_event_filter(value: str | Iterable[str] | None) -> tuple[str, ...]:
     known = known_actions()
     unknown = [w for w in wanted if w not in known]
     if unknown:
-        raise InvalidInput("webhook.events_unknown", f"Unknown event(s): {', '.join(unknown)}",
+        raise InvalidInput(codes.WEBHOOK_EVENTS_UNKNOWN, f"Unknown event(s): {', '.join(unknown)}",
                            f"use * or some of: {', '.join(known)}", {"unknown": unknown})
     return tuple(wanted)
 
@@ -155,11 +156,11 @@ _SETTING_KEYS = {"worker": bool, "poll_interval": float, "timeout": float, "max_
 def parse_webhook_settings(config: Mapping[str, Any]) -> WebhookSettings:
     section = config.get("webhooks", {})
     if not isinstance(section, Mapping):
-        raise InvalidInput("config.invalid", "[webhooks] must be a table",
+        raise InvalidInput(codes.CONFIG_INVALID, "[webhooks] must be a table",
                            "e.g. max_attempts = 8 under it")
     unknown = sorted(set(section) - set(_SETTING_KEYS))
     if unknown:
-        raise InvalidInput("config.invalid", f"[webhooks]: unknown key(s) {', '.join(unknown)}",
+        raise InvalidInput(codes.CONFIG_INVALID, f"[webhooks]: unknown key(s) {', '.join(unknown)}",
                            f"webhook settings are: {', '.join(_SETTING_KEYS)}")
     values: dict[str, Any] = {}
     for key, kind in _SETTING_KEYS.items():
@@ -168,18 +169,18 @@ def parse_webhook_settings(config: Mapping[str, Any]) -> WebhookSettings:
         raw = section[key]
         if kind is bool:
             if not isinstance(raw, bool):
-                raise InvalidInput("config.invalid", f"[webhooks] {key} must be true or false",
+                raise InvalidInput(codes.CONFIG_INVALID, f"[webhooks] {key} must be true or false",
                                    f"e.g. {key} = true")
             values[key] = raw
         elif kind is int:
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-                raise InvalidInput("config.invalid", f"[webhooks] {key} must be a whole "
+                raise InvalidInput(codes.CONFIG_INVALID, f"[webhooks] {key} must be a whole "
                                    "number >= 1", f"e.g. {key} = 8")
             values[key] = raw
         else:
             seconds = parse_duration(raw, where=f"[webhooks] {key}").total_seconds()
             if seconds <= 0:
-                raise InvalidInput("config.invalid", f"[webhooks] {key} must be positive",
+                raise InvalidInput(codes.CONFIG_INVALID, f"[webhooks] {key} must be positive",
                                    f"e.g. {key} = \"5s\"")
             values[key] = seconds
     return WebhookSettings(**values)

@@ -14,6 +14,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.access import (
     EVERY_MODEL,
@@ -77,7 +78,7 @@ class AccessMixin(ServiceBase):
         self._require_admin("create users")
         with self._write() as tx:
             if access.find_user(tx, name) is not None:
-                raise AlreadyExists("user.exists", f"A user named '{name}' already exists",
+                raise AlreadyExists(codes.USER_EXISTS, f"A user named '{name}' already exists",
                                     "user names are unique regardless of case", {"user": name})
             user = access.insert_user(tx, name, admin=admin, service_account=service_account,
                                       now=tx.now)
@@ -125,7 +126,7 @@ class AccessMixin(ServiceBase):
             token = access.token(tx, number)
             if token is None or not (token.owner.id == self.principal.user_id
                                      or self.principal.admin):
-                raise NotFound("token.not_found", f"You have no token {number}",
+                raise NotFound(codes.TOKEN_NOT_FOUND, f"You have no token {number}",
                                "list your tokens with `charter token list`", {"id": number})
             if token.record.revoked_at is None:
                 access.revoke_token(tx, number, tx.now)
@@ -139,7 +140,7 @@ class AccessMixin(ServiceBase):
         if user is None:
             if self.principal.is_local:
                 raise InvalidInput(
-                    "token.user_required", "Say whose token this is",
+                    codes.TOKEN_USER_REQUIRED, "Say whose token this is",
                     "pass --user NAME: the embedded registry acts as a local admin, which "
                     "has no tokens of its own")
             return self.principal.name
@@ -183,7 +184,7 @@ class AccessMixin(ServiceBase):
             found = access.find_grant(tx, account.id, target.id if target else None)
             where = target.name if target else "the whole registry"
             if found is None:
-                raise NotFound("grant.not_found", f"{account.name} has no role on {where}",
+                raise NotFound(codes.GRANT_NOT_FOUND, f"{account.name} has no role on {where}",
                                f"list the grants with `charter grants {model}`",
                                {"model": model, "user": account.name})
             access.delete_grant(tx, found.id)
@@ -216,13 +217,13 @@ class AccessMixin(ServiceBase):
         """The principal a token acts for; ``user`` (HTTP Basic) must be the token's owner."""
         if not isinstance(token, str) or not looks_like_token(token):
             raise Unauthenticated(
-                "token.malformed", "The credentials are not a Charter token",
+                codes.TOKEN_MALFORMED, "The credentials are not a Charter token",
                 "tokens start with 'charter_'; create one with `charter token create`")
         with self._read() as reader:
             found = self._usable(access.token_by_hash(reader, token_hash(token)))
             if user is not None and user_key(user) != found.owner.name_key:
                 raise Unauthenticated(
-                    "token.user_mismatch", f"The token does not belong to user {user[:128]!r}",
+                    codes.TOKEN_USER_MISMATCH, f"The token does not belong to user {user[:128]!r}",
                     "send the user name the token was created for (MLFLOW_TRACKING_USERNAME), "
                     "or send the token alone as a bearer token")
             principal = self._principal_of(reader, found)
@@ -248,7 +249,7 @@ class AccessMixin(ServiceBase):
         with self._read() as reader:
             found = access.session_token(reader, token_hash(secret))
             if found is None or found[0] <= self._now():
-                raise Unauthenticated("session.expired", "Your session has ended",
+                raise Unauthenticated(codes.SESSION_EXPIRED, "Your session has ended",
                                       "sign in again with a token")
             return self._principal_of(reader, self._usable(found[1]))
 
@@ -259,14 +260,14 @@ class AccessMixin(ServiceBase):
     def _usable(self, token: access.Token | None) -> access.Token:
         """The token, unless it is unknown, revoked or expired."""
         if token is None:
-            raise Unauthenticated("token.invalid", "The token is not valid",
+            raise Unauthenticated(codes.TOKEN_INVALID, "The token is not valid",
                                   "check it was copied whole, or create a new one with "
                                   "`charter token create`")
         if token.record.revoked_at is not None:
-            raise Unauthenticated("token.revoked", f"Token {token.record.prefix}… was revoked",
+            raise Unauthenticated(codes.TOKEN_REVOKED, f"Token {token.record.prefix}… was revoked",
                                   "create a new one with `charter token create`")
         if token.record.expires_at is not None and token.record.expires_at <= self._now():
-            raise Unauthenticated("token.expired", f"Token {token.record.prefix}… expired at "
+            raise Unauthenticated(codes.TOKEN_EXPIRED, f"Token {token.record.prefix}… expired at "
                                   f"{token.record.expires_at.isoformat()}",
                                   "create a new one with `charter token create --expires 30d`")
         return token
@@ -305,7 +306,7 @@ def _get_user(conn: Conn, name: str) -> access.User:
     check_user_name(name)
     found = access.find_user(conn, name)
     if found is None:
-        raise NotFound("user.not_found", f"There is no user '{name}'",
+        raise NotFound(codes.USER_NOT_FOUND, f"There is no user '{name}'",
                        f"create it on the server with `charter user create {name}`",
                        {"user": name})
     return found
@@ -314,7 +315,7 @@ def _get_user(conn: Conn, name: str) -> access.User:
 def _token_id(value: int | str) -> int:
     text = str(value).strip()
     if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**31:
-        raise InvalidInput("token.id_invalid", f"{text[:40]!r} is not a token id",
+        raise InvalidInput(codes.TOKEN_ID_INVALID, f"{text[:40]!r} is not a token id",
                            "token ids are the numbers `charter token list` shows")
     return int(text)
 
@@ -322,7 +323,7 @@ def _token_id(value: int | str) -> int:
 def _check_note(note: str) -> str:
     if not isinstance(note, str) or len(note) > MAX_NOTE or \
             find_hidden_char(note, allow_space=True) is not None:
-        raise InvalidInput("token.note_invalid", f"A token's note is one line of at most "
+        raise InvalidInput(codes.TOKEN_NOTE_INVALID, f"A token's note is one line of at most "
                            f"{MAX_NOTE} characters", "describe what the token is for, "
                            "e.g. 'CI deploy job'")
     return note.strip()

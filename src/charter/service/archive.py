@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from charter._version import __version__
+from charter.domain import error_codes as codes
 from charter.domain.archive import (
     EVENTS,
     FILES,
@@ -47,7 +48,8 @@ class ArchiveMixin(ServiceBase):
         self._require_admin("export the registry")
         dest = Path(dest)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-            raise InvalidInput("export.not_empty", f"'{dest}' exists and is not an empty folder",
+            raise InvalidInput(codes.EXPORT_NOT_EMPTY,
+                               f"'{dest}' exists and is not an empty folder",
                                "export into a new folder")
         dest.mkdir(parents=True, exist_ok=True)
         files = {}
@@ -86,7 +88,7 @@ class ArchiveMixin(ServiceBase):
             bulk.load(tx, rows, _read_lines(src / EVENTS))
         report = walk_chain(self)
         if not report.ok:
-            raise IntegrityFailure("archive.chain_broken", f"after the import the audit chain "
+            raise IntegrityFailure(codes.ARCHIVE_CHAIN_BROKEN, f"after the import the audit chain "
                                    f"is broken at event #{report.first_bad_seq}: "
                                    f"{report.problem}",
                                    "report this: the export verified before it was loaded")
@@ -120,7 +122,7 @@ def _write_lines(path: Path, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def _read_manifest(src: Path) -> dict[str, Any]:
     path = src / MANIFEST
     if not path.is_file():
-        raise InvalidInput("archive.not_found", f"'{src}' has no {MANIFEST}; it is not a "
+        raise InvalidInput(codes.ARCHIVE_NOT_FOUND, f"'{src}' has no {MANIFEST}; it is not a "
                            "complete Charter export", "give the folder `charter export` wrote")
     try:
         manifest = json.loads(path.read_text())

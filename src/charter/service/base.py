@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.access import (
     CREATE_MODEL,
@@ -115,7 +116,7 @@ class ServiceBase:
         try:
             yield
         except NotFound as error:
-            if error.code != "model.not_found" or self.principal.sees_all:
+            if error.code != codes.MODEL_NOT_FOUND or self.principal.sees_all:
                 raise
             raise hidden_model(str(error.details.get("name", "")), denied=False) from None
 
@@ -211,5 +212,5 @@ class ServiceBase:
 
 
 def tag_not_found(owner: str, key: str) -> NotFound:
-    return NotFound("tag.not_found", f"{owner} has no tag '{key}'",
+    return NotFound(codes.TAG_NOT_FOUND, f"{owner} has no tag '{key}'",
                     "list the tags with `charter show`", {"key": key})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from charter.artifacts.cache import BlobCache
 from charter.artifacts.destination import pull_into
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.manifest import TreeEntry, list_folder
 from charter.domain.paths import safe_relative_path
@@ -41,7 +42,7 @@ class FilesMixin(ServiceBase):
         record = read_version(self, name, version)
         children = list_folder([(f.path, f.size) for f in record.files], folder)
         if children is None:
-            raise NotFound("file.not_found", f"{record.uri} has no file or folder {folder!r}",
+            raise NotFound(codes.FILE_NOT_FOUND, f"{record.uri} has no file or folder {folder!r}",
                            "list the version's files first")
         return children
 
@@ -76,5 +77,5 @@ class FilesMixin(ServiceBase):
 
 def no_files(version: VersionRecord) -> InvalidInput:
     return InvalidInput(
-        "version.no_files", f"{version.uri} has no files stored in Charter",
+        codes.VERSION_NO_FILES, f"{version.uri} has no files stored in Charter",
         f"its source is {version.source or '(none)'}; fetch it from there")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.errors import CharterError, Conflict, InvalidInput
 from charter.domain.importing import ImportedModel, ImportedVersion
@@ -62,7 +63,7 @@ class ImportsMixin(ServiceBase):
                 check_reason(why, required=True)
         numbers = [v.version for v in model.versions]
         if numbers != list(range(1, len(numbers) + 1)):
-            raise InvalidInput("import.invalid", f"{model.name}: versions must be numbered "
+            raise InvalidInput(codes.IMPORT_INVALID, f"{model.name}: versions must be numbered "
                                f"1..{len(numbers)} in order", "number them without gaps")
         for version in model.versions:
             with _about(f"{model.name} v{version.version}"):
@@ -70,21 +71,21 @@ class ImportsMixin(ServiceBase):
         production = [v.version for v in model.versions if v.stage == Stage.PRODUCTION]
         if len(production) > 1:
             listed = ", ".join(f"v{number}" for number in production)
-            raise InvalidInput("import.conflict", f"{model.name}: {listed} would all be in "
+            raise InvalidInput(codes.IMPORT_CONFLICT, f"{model.name}: {listed} would all be in "
                                "Production (at most one per model)",
                                "import the others as Archived or Staging")
         for alias, number in model.aliases.items():
             with _about(f"{model.name}@{alias}"):
                 check_alias(alias)
             if number not in numbers:
-                raise InvalidInput("import.invalid", f"{model.name}@{alias} points at "
+                raise InvalidInput(codes.IMPORT_INVALID, f"{model.name}@{alias} points at "
                                    f"v{number}, which is not imported", "drop the alias")
         return found
 
     def _check_version(self, version: ImportedVersion) -> None:
         parse_stage(version.stage)
         if not version.source:
-            raise InvalidInput("version.source_required", "it has no source",
+            raise InvalidInput(codes.VERSION_SOURCE_REQUIRED, "it has no source",
                                "an imported version must say where its bytes are")
         check_run_id(version.run_id)
         check_source(version.source, run_id=version.run_id, policy=self.policies.sources)
@@ -99,7 +100,7 @@ class ImportsMixin(ServiceBase):
                              imported.reason)
         if model.last_version:
             raise Conflict(
-                "name.retired", f"'{imported.name}' was deleted after giving out versions "
+                codes.NAME_RETIRED, f"'{imported.name}' was deleted after giving out versions "
                 f"1..{model.last_version}", "importing versions 1.. under it would give those "
                 "numbers out twice; import under another name", {"name": imported.name})
         stored_models.set_imported(tx, model.id, created_at=imported.created_at,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.access import CREATE_MODEL, DELETE, EDIT, RENAME, Principal
 from charter.domain.errors import AlreadyExists, Conflict, InvalidInput
@@ -111,7 +112,7 @@ class ModelsMixin(ServiceBase):
                     if s in (Stage.STAGING.value, Stage.PRODUCTION.value)]
             if live:
                 listed = ", ".join(f"v{v} ({s})" for v, s in live)
-                raise Conflict("model.not_deletable",
+                raise Conflict(codes.MODEL_NOT_DELETABLE,
                                f"{model.name} still has live versions: {listed}",
                                "archive them first; a model is deleted only when none of its "
                                "versions is in Staging or Production",
@@ -176,18 +177,18 @@ def refuse_taken_name(principal: Principal, tx: WriteTx, name: str, *,
     if existing is not None and (renaming is None or existing.id != renaming.id):
         shown = existing.name if principal.role_on(existing.id) else name
         raise AlreadyExists(
-            "model.exists", f"A model named '{shown}' already exists",
+            codes.MODEL_EXISTS, f"A model named '{shown}' already exists",
             "names are unique regardless of case; register a new version of it instead",
             {"name": shown})
     redirect = models.redirect_of(tx, name)
     if redirect is not None and (renaming is None or redirect.model_id != renaming.id):
         if not principal.role_on(redirect.model_id):
-            raise AlreadyExists("name.redirected", f"'{name}' is a former name of another "
+            raise AlreadyExists(codes.NAME_REDIRECTED, f"'{name}' is a former name of another "
                                 "model and still resolves to it", "pick another name",
                                 {"name": name})
         target = models.by_id(tx, redirect.model_id)
         raise AlreadyExists(
-            "name.redirected",
+            codes.NAME_REDIRECTED,
             f"'{name}' is a former name of '{target.name}' and still resolves to it",
             f"deployments may still use models:/{name}/…; pick another name or "
             f"delete '{target.name}' first", {"name": name, "redirects_to": target.name})
@@ -198,7 +199,7 @@ def refuse_retired_name(tx: WriteTx, new_name: str, model: ModelRow) -> None:
     given_out = models.retired_counter(tx, new_name)
     if models.name_key(new_name) != model.name_key and given_out:
         raise Conflict(
-            "name.retired",
+            codes.NAME_RETIRED,
             f"'{new_name}' was deleted after giving out versions 1..{given_out}",
             f"renaming {model.name} onto it would make models:/{new_name}/1 name other "
             f"bytes; pick another name, or register new versions under '{new_name}' "
@@ -213,7 +214,7 @@ def redirect_to(principal: Principal, tx: WriteTx, old_name: str, model: ModelRo
     given_out = models.retired_counter(tx, old_name)
     if given_out:
         raise Conflict(
-            "name.retired", f"'{old_name}' was deleted after giving out versions "
+            codes.NAME_RETIRED, f"'{old_name}' was deleted after giving out versions "
             f"1..{given_out}", f"a redirect would make models:/{old_name}/1 name other "
             "bytes; leave the old name retired", {"name": old_name})
     models.add_redirect(tx, old_name, model.id)
@@ -242,12 +243,12 @@ def decode_page_token(token: str) -> int:
             raise ValueError(text)
         return offset
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("page_token.invalid", f"'{token}' is not a page token",
+        raise InvalidInput(codes.PAGE_TOKEN_INVALID, f"'{token}' is not a page token",
                            "pass the next_page_token of the previous page unchanged") from exc
 
 
 def clamp_page_size(max_results: int) -> int:
     if not isinstance(max_results, int) or max_results < 1 or max_results > MAX_PAGE:
-        raise InvalidInput("max_results.invalid", f"max_results must be 1..{MAX_PAGE}, "
+        raise InvalidInput(codes.MAX_RESULTS_INVALID, f"max_results must be 1..{MAX_PAGE}, "
                            f"got {max_results!r}", f"ask for at most {MAX_PAGE} per page")
     return max_results

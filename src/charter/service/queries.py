@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from urllib.parse import quote
 
+from charter.domain import error_codes as codes
 from charter.domain.access import READ, READ_ALL
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.events import GENESIS_HASH, first_break, format_time
@@ -101,7 +102,7 @@ def _current_target(reader: Reader, model: ModelRow, uri: ModelUri) -> int:
     if uri.alias is not None:
         number = versions.alias_target(reader, model.id, uri.alias)
         if number is None:
-            raise NotFound("alias.not_found", f"{model.name} has no alias '{uri.alias}'",
+            raise NotFound(codes.ALIAS_NOT_FOUND, f"{model.name} has no alias '{uri.alias}'",
                            f"set it with `charter alias {model.name} {uri.alias} VERSION`")
         return number
     if uri.stage is not None:
@@ -116,13 +117,13 @@ def _past_target(reader: Reader, model: ModelRow, uri: ModelUri, as_of: datetime
                                             format_time(as_of)))
     if uri.version is not None:
         if uri.version not in snapshot.stages:
-            raise NotFound("version.not_found",
+            raise NotFound(codes.VERSION_NOT_FOUND,
                            f"{model.name} v{uri.version} did not exist at {as_of}",
                            "ask for a later time")
         return uri.version
     if uri.alias is not None:
         if uri.alias.lower() not in snapshot.aliases:
-            raise NotFound("alias.not_found",
+            raise NotFound(codes.ALIAS_NOT_FOUND,
                            f"{model.name} had no alias '{uri.alias}' at {as_of}",
                            "ask for a later time")
         return snapshot.aliases[uri.alias.lower()]
@@ -133,7 +134,7 @@ def event_feed(service: ServiceBase, *, after: int, limit: int) -> list[EventRec
     """The registry's events after seq ``after`` (every model's: needs READ_ALL)."""
     check_limit(limit)
     if not isinstance(after, int) or after < 0:
-        raise InvalidInput("after.invalid", f"after must be a sequence number >= 0, "
+        raise InvalidInput(codes.AFTER_INVALID, f"after must be a sequence number >= 0, "
                            f"got {after!r}", "pass the seq of the last event you saw, or 0")
     service._require_registry(READ_ALL)
     with service._read() as reader:
@@ -163,7 +164,7 @@ def walk_chain(service: ServiceBase) -> AuditReport:
 
 def check_limit(limit: int) -> None:
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput("limit.invalid", f"limit must be 1..{MAX_LIMIT}, got {limit!r}",
+        raise InvalidInput(codes.LIMIT_INVALID, f"limit must be 1..{MAX_LIMIT}, got {limit!r}",
                            f"ask for at most {MAX_LIMIT} events at a time and page with after=")
 
 
@@ -171,13 +172,13 @@ def _pick(name: str, uri: ModelUri, snapshot: Snapshot, when: str = "") -> int:
     if uri.latest:
         latest = snapshot.latest()
         if latest is None:
-            raise NotFound("version.not_found", f"{name} has no versions{when}",
+            raise NotFound(codes.VERSION_NOT_FOUND, f"{name} has no versions{when}",
                            f"register one with `charter register {name} PATH`")
         return latest
     assert uri.stage is not None
     found = snapshot.in_stage(uri.stage.value)
     if not found:
-        raise NotFound("stage.empty", f"No version of {name} was in {uri.stage.value}{when}"
+        raise NotFound(codes.STAGE_EMPTY, f"No version of {name} was in {uri.stage.value}{when}"
                        if when else f"No version of {name} is in {uri.stage.value}",
                        f"promote one with `charter promote {name} VERSION --to "
                        f"{uri.stage.value} --reason …`", {"name": name,

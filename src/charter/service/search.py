@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.access import READ
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES
@@ -112,7 +113,7 @@ def _summaries(reader: Reader, rows: Sequence[ModelRow], *, with_latest: bool
 def _version_page_size(max_results: Any) -> int:
     if (not isinstance(max_results, int) or isinstance(max_results, bool)
             or not 1 <= max_results <= MAX_VERSION_PAGE):
-        raise InvalidInput("max_results.invalid",
+        raise InvalidInput(codes.MAX_RESULTS_INVALID,
                            f"max_results must be 1..{MAX_VERSION_PAGE}, got {max_results!r}",
                            f"ask for at most {MAX_VERSION_PAGE} versions per page and follow "
                            "next_page_token")

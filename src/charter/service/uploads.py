@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from charter.artifacts.common import Spliceable
+from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from charter.domain.manifest import ManifestEntry, compare_manifest, parse_manifest
 from charter.domain.paths import safe_relative_path
@@ -74,7 +75,7 @@ class FileUpload:
         try:
             digest, size = self.writer.commit()
         except IntegrityFailure as error:  # the sender's X-Charter-Sha256 did not match
-            raise InvalidInput("upload.digest_mismatch", f"{self.path}: {error.message}",
+            raise InvalidInput(codes.UPLOAD_DIGEST_MISMATCH, f"{self.path}: {error.message}",
                                error.hint, {"path": self.path, **error.details}) from None
         stored = ManifestEntry(self.path, size, digest)
         if not uploads.record_file(self._service.blobs, self._upload_id, stored,
@@ -144,13 +145,14 @@ class UploadsMixin(ServiceBase):
                                       tags, upload.create_model)
         problems = compare_manifest(claimed, uploads.received(self.blobs, upload_id))
         if problems:
-            raise InvalidInput("upload.mismatch", "The manifest does not match the uploaded "
+            raise InvalidInput(codes.UPLOAD_MISMATCH, "The manifest does not match the uploaded "
                                f"files: {'; '.join(problems[:5])}",
                                "upload the missing files again, or fix the manifest",
                                {"problems": problems[:100]})
         missing = [e.path for e in claimed if not self.blobs.exists(e.sha256)]
         if missing:
-            raise Conflict("upload.expired", f"The stored bytes of {missing[0]!r} were collected",
+            raise Conflict(codes.UPLOAD_EXPIRED,
+                           f"The stored bytes of {missing[0]!r} were collected",
                            "the session was idle for too long; upload the version again")
         if not uploads.claim_commit(self.blobs, upload_id, self.clock()):
             raise upload_committed(upload_id)
@@ -177,7 +179,8 @@ class UploadsMixin(ServiceBase):
         upload = uploads.session(self.blobs, _check_id(upload_id))
         if (upload is None or upload.actor != self.actor
                 or lookup_key(upload.model) != lookup_key(name)):
-            raise NotFound("upload.not_found", f"There is no upload {upload_id} for {name!r:.80}",
+            raise NotFound(codes.UPLOAD_NOT_FOUND,
+                           f"There is no upload {upload_id} for {name!r:.80}",
                            "start one with POST /api/v1/models/{name}/uploads; sessions idle "
                            "longer than the gc grace period are collected")
         return upload
@@ -186,7 +189,7 @@ class UploadsMixin(ServiceBase):
 def _check_id(upload_id: str) -> str:
     if not isinstance(upload_id, str) or len(upload_id) != 32 or not all(
             c in "0123456789abcdef" for c in upload_id):
-        raise NotFound("upload.not_found", f"{str(upload_id)[:80]!r} is not an upload id",
+        raise NotFound(codes.UPLOAD_NOT_FOUND, f"{str(upload_id)[:80]!r} is not an upload id",
                        "upload ids are the 32 hex characters POST …/uploads answered")
     return upload_id
 
@@ -194,18 +197,18 @@ def _check_id(upload_id: str) -> str:
 def _check_expected(value: str) -> str:
     text = value.strip().lower()
     if len(text) != 64 or not all(c in "0123456789abcdef" for c in text):
-        raise InvalidInput("upload.invalid_digest", f"X-Charter-Sha256 {value[:80]!r} is not "
+        raise InvalidInput(codes.UPLOAD_INVALID_DIGEST, f"X-Charter-Sha256 {value[:80]!r} is not "
                            "a sha256 digest", "send 64 hex characters, or leave the header out")
     return text
 
 
 def file_exists(path: str) -> Conflict:
-    return Conflict("upload.file_exists", f"{path!r} was already uploaded in this session",
+    return Conflict(codes.UPLOAD_FILE_EXISTS, f"{path!r} was already uploaded in this session",
                     "stored files are immutable; start a new upload to change it",
                     {"path": path})
 
 
 def upload_committed(upload_id: str) -> Conflict:
-    return Conflict("upload.committed", f"Upload {upload_id} was already committed",
+    return Conflict(codes.UPLOAD_COMMITTED, f"Upload {upload_id} was already committed",
                     "a version's files are immutable; start a new upload for a new version")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charter.artifacts.tree import local_files
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.access import ALIAS, DELETE, EDIT, READ, REGISTER
 from charter.domain.errors import InvalidInput, NotFound
@@ -42,7 +43,7 @@ class VersionsMixin(ServiceBase):
         is visible only once every file it names is in the blob store.
         """
         if bool(source) == bool(path):
-            raise InvalidInput("version.source_required",
+            raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
         findings = check_registration(self, name, source, run_id, description, tags,
@@ -219,7 +220,7 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
 
 
 def alias_not_found(model: str, alias: str) -> NotFound:
-    return NotFound("alias.not_found", f"{model} has no alias '{alias}'",
+    return NotFound(codes.ALIAS_NOT_FOUND, f"{model} has no alias '{alias}'",
                     f"set it with `charter alias {model} {alias} VERSION`", {"alias": alias})
 
 
@@ -228,7 +229,7 @@ def parse_version(version: int | str) -> int:
     if text.lower().startswith("v"):
         text = text[1:]
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
-        raise InvalidInput("version.invalid", f"'{version}' is not a version number",
+        raise InvalidInput(codes.VERSION_INVALID, f"'{version}' is not a version number",
                            f"versions are whole numbers from 1 to {MAX_VERSION}, e.g. 3 or v3")
     return int(text)
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.errors import NotFound
 from charter.domain.events import format_time
@@ -38,7 +39,7 @@ POLL_INTERVAL = 0.5
 
 
 def webhook_not_found(webhook_id: object) -> NotFound:
-    return NotFound("webhook.not_found", f"There is no webhook {str(webhook_id)[:40]}",
+    return NotFound(codes.WEBHOOK_NOT_FOUND, f"There is no webhook {str(webhook_id)[:40]}",
                     "list them with `charter webhook list`", {"id": str(webhook_id)[:40]})
 
 
@@ -50,7 +51,7 @@ def parse_id(value: int | str, what: str = "webhook") -> int:
 
 
 def delivery_not_found(delivery_id: object) -> NotFound:
-    return NotFound("delivery.not_found", f"There is no delivery {str(delivery_id)[:40]}",
+    return NotFound(codes.DELIVERY_NOT_FOUND, f"There is no delivery {str(delivery_id)[:40]}",
                     "list them with `charter webhook deliveries`", {"id": str(delivery_id)[:40]})
 
 

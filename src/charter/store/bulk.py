@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from charter.domain import error_codes as codes
 from charter.domain.archive import format_moment, invalid, parse_moment
 from charter.domain.errors import Conflict
 from charter.store import tables
@@ -142,7 +143,7 @@ def is_empty(conn: Session | WriteTx) -> bool:
 
 
 def refuse_non_empty() -> Conflict:
-    return Conflict("import.not_empty", "the registry already holds models or events; an "
+    return Conflict(codes.IMPORT_NOT_EMPTY, "the registry already holds models or events; an "
                     "export is imported only into an empty registry",
                     "create a new database (e.g. --registry sqlite:///new.db or a new "
                     "PostgreSQL database) and import into that")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.records import ModelRecord
 from charter.store.driver import (
@@ -62,7 +63,7 @@ def name_key(name: str) -> str:
 def lookup_key(name: str) -> str:
     """The key to look a name up by; a name no model could have is simply not found."""
     if not isinstance(name, str) or len(name) > 256 or "\x00" in name:
-        raise NotFound("model.not_found", f"No model named {str(name)[:80]!r} is registered",
+        raise NotFound(codes.MODEL_NOT_FOUND, f"No model named {str(name)[:80]!r} is registered",
                        "names are at most 256 printable characters")
     return name_key(name)
 
@@ -105,7 +106,7 @@ def not_found(conn: Conn, name: str) -> NotFound:
     close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=3)
     hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close
             else "list the registered models with `charter ls`")
-    return NotFound("model.not_found", f"No model named '{name}' is registered", hint,
+    return NotFound(codes.MODEL_NOT_FOUND, f"No model named '{name}' is registered", hint,
                     {"name": name})
 
 

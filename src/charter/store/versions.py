@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.events import VERSION_IMPORTED
 from charter.domain.records import FileRecord, VersionRecord
@@ -156,7 +157,7 @@ def row(conn: Conn, model: ModelRow, number: int, *, via: str | None = None) -> 
 def not_found(model_name: str, number: int, last_version: int) -> NotFound:
     hint = (f"versions are numbered 1..{last_version}; some may have been deleted"
             if last_version else f"{model_name} has no versions yet")
-    return NotFound("version.not_found", f"{model_name} has no version {number}", hint,
+    return NotFound(codes.VERSION_NOT_FOUND, f"{model_name} has no version {number}", hint,
                     {"name": model_name, "version": number})
 
 
@@ -177,7 +178,7 @@ def former_number(conn: Conn, model: ModelRow, old_name: str, number: int) -> in
             if origin.get("version") == number and version is not None:
                 return version
     if folded:
-        raise NotFound("version.not_found", f"{old_name} had no version {number} when it was "
+        raise NotFound(codes.VERSION_NOT_FOUND, f"{old_name} had no version {number} when it was "
                        f"imported into {model.name}", f"its versions were numbered anew; "
                        f"see `charter history {model.name}`",
                        {"name": old_name, "version": number})

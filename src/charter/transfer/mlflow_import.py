@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.consolidation import Plan, SourceRegistry, make_plan
 from charter.domain.errors import InvalidInput
 from charter.domain.importing import resolve_plan
@@ -21,7 +22,7 @@ from charter.domain.records import ModelRecord
 def write_plan(registry: SourceRegistry, path: Path, *, rule: str, policy: NamingPolicy,
                force: bool = False) -> Plan:
     if path.exists() and not force:
-        raise InvalidInput("plan.exists", f"'{path}' exists; it may hold your edits",
+        raise InvalidInput(codes.PLAN_EXISTS, f"'{path}' exists; it may hold your edits",
                            "pass --force to overwrite it, or write the plan elsewhere")
     plan = make_plan(registry, rule=rule, policy=policy)
     path.write_text(plan_to_toml(plan), encoding="utf-8")
@@ -30,7 +31,7 @@ def write_plan(registry: SourceRegistry, path: Path, *, rule: str, policy: Namin
 
 def read_plan(path: Path) -> Plan:
     if not path.is_file():
-        raise InvalidInput("plan.not_found", f"'{path}' does not exist",
+        raise InvalidInput(codes.PLAN_NOT_FOUND, f"'{path}' does not exist",
                            "write a plan first: charter import mlflow --from URL --plan PATH")
     return plan_from_toml(path.read_text(encoding="utf-8"))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from charter.domain import error_codes as codes
 from charter.domain.consolidation import SourceModel, SourceRegistry, SourceVersion
 from charter.domain.errors import CharterError, InvalidInput, PermissionDenied, Unauthenticated
 
@@ -25,7 +26,7 @@ class MlflowSource:
     def __init__(self, url: str, *, token: str = "", username: str = "", password: str = "",
                  timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
         if not url.startswith(("http://", "https://")):
-            raise InvalidInput("mlflow.url_invalid", f"{url!r} is not an MLflow server URL",
+            raise InvalidInput(codes.MLFLOW_URL_INVALID, f"{url!r} is not an MLflow server URL",
                                "give the tracking server's address, e.g. http://mlflow:5000")
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -64,7 +65,8 @@ class MlflowSource:
         try:
             response = self._http.get(path, params=params)
         except httpx.HTTPError as exc:
-            raise CharterError("mlflow.unreachable", f"cannot reach MLflow at {self.url}: {exc}",
+            raise CharterError(codes.MLFLOW_UNREACHABLE,
+                               f"cannot reach MLflow at {self.url}: {exc}",
                                "check the URL and that the tracking server is running") from exc
         if response.status_code in (401, 403):
             kind = Unauthenticated if response.status_code == 401 else PermissionDenied
@@ -77,7 +79,7 @@ class MlflowSource:
             body = None
         if response.status_code != 200 or not isinstance(body, dict):
             detail = body.get("message", "") if isinstance(body, dict) else response.text[:200]
-            raise CharterError("mlflow.error", f"MLflow at {self.url} answered {path} with "
+            raise CharterError(codes.MLFLOW_ERROR, f"MLflow at {self.url} answered {path} with "
                                f"{response.status_code}: {detail}",
                                "is this an MLflow tracking server with a model registry?")
         return body

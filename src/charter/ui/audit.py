@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from charter.api.deps import registry
+from charter.domain import error_codes as codes
 from charter.domain import events as actions
 from charter.domain.errors import InvalidInput
 from charter.domain.records import EventRecord
@@ -91,7 +92,7 @@ def verify_json(request: Request) -> JSONResponse:
 
 def _seq(text: str) -> int:
     if not text.isdigit():
-        raise InvalidInput("audit.cursor", f"'{text}' is not an event sequence number",
+        raise InvalidInput(codes.AUDIT_CURSOR, f"'{text}' is not an event sequence number",
                            "follow the Older and Newer links, or start again from /audit")
     return int(text)
 

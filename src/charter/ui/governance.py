@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from charter.api.deps import registry
+from charter.domain import error_codes as codes
 from charter.domain.approvals import APPROVED, PENDING, ApprovalRecord
 from charter.domain.errors import CharterError
 from charter.domain.gate_report import GateReport, GateResult
@@ -121,7 +122,7 @@ def webhooks_page(request: Request, webhook: str = "", status: str = "") -> Resp
         deliveries = service.webhook_deliveries(webhook or None, status=status or None,
                                                 limit=DELIVERY_PAGE)
     except CharterError as error:
-        if error.code != "webhook.not_found":
+        if error.code != codes.WEBHOOK_NOT_FOUND:
             raise
         deliveries = []
     return render(request, "webhooks.html", {

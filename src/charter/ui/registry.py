@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from charter.api.deps import registry
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES, Stage, parse_stage
 from charter.domain.records import ModelRecord
@@ -40,7 +41,7 @@ class Filters:
         stage = params.get("stage", "").strip()
         tag = params.get("tag", "").strip()
         if tag and not tag.partition("=")[0].strip():
-            raise InvalidInput("filter.tag", f"'{tag}' is not a tag filter",
+            raise InvalidInput(codes.FILTER_TAG, f"'{tag}' is not a tag filter",
                                "write key=value (e.g. team=fraud), or just a key")
         return cls(params.get("q", "").strip(), tag, parse_stage(stage).value if stage else "")
 
@@ -185,6 +186,6 @@ def registry_page(request: Request) -> Response:
 
 def _count(text: str) -> int:
     if not text.isdigit():
-        raise InvalidInput("page.invalid", f"'{text}' is not a position in the list",
+        raise InvalidInput(codes.PAGE_INVALID, f"'{text}' is not a position in the list",
                            "follow the page links, or start again from the first page")
     return int(text)

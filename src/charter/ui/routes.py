@@ -15,7 +15,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from charter.api.errors import is_mlflow_path
-from charter.domain.errors import CharterError, NotFound
+from charter.domain import error_codes as codes
+from charter.domain.errors import CharterError, InvalidInput, NotFound
 from charter.ui import audit, governance, models, naming, registry, signin, versions
 from charter.ui.web import HERE, STATIC_URL, error_page
 
@@ -52,8 +53,8 @@ def wants_html(request: Request) -> bool:
 
 def _as_error(request: Request, status: int) -> CharterError:
     if status == 404:
-        return NotFound("page.not_found", f"There is no page at {request.url.path}",
+        return NotFound(codes.PAGE_NOT_FOUND, f"There is no page at {request.url.path}",
                         "start from the registry, or check the address")
-    return CharterError("method.not_allowed",
+    return InvalidInput(codes.METHOD_NOT_ALLOWED,
                         f"{request.method} is not accepted at {request.url.path}",
                         "use the page's links and forms")

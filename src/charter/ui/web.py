@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from charter.api.errors import NATIVE_STATUS
+from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, PermissionDenied
 
 log = logging.getLogger("charter.ui")
@@ -114,7 +115,8 @@ def check_csrf(request: Request, submitted: str) -> None:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), (submitted or "").encode()):
         raise PermissionDenied(
-            "csrf.invalid", "This form was not sent from a page of this registry, or it expired",
+            codes.CSRF_INVALID,
+            "This form was not sent from a page of this registry, or it expired",
             "reload the page and submit the form again (cookies must be enabled)")
 
 
@@ -156,7 +158,7 @@ def error_page(request: Request, error: CharterError, status: int | None = None)
 
 
 def crash_page(request: Request) -> Response:
-    error = CharterError("internal", "The server failed to show this page",
+    error = CharterError(codes.INTERNAL, "The server failed to show this page",
                          "this is a bug in Charter; the server log has the details")
     return render(request, "error.html", {"error": error, "status": 500}, 500)
 

@@ -29,6 +29,7 @@ from charter.api.deps import registry, run_read
 from charter.api.files import file_response, public_base_url, raw_tail
 from charter.api.mlflow import shapes
 from charter.api.mlflow.params import read_params
+from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import VersionRecord
@@ -50,7 +51,7 @@ def split_artifact_path(path: str) -> tuple[str, str, str]:
     """``models/<name>/versions/<n>[/<file path>]`` -> (name, version, file path)."""
     parts = safe_relative_path(path).split("/")
     if len(parts) < 4 or parts[0] != "models" or parts[2] != "versions":
-        raise NotFound("artifact.not_found", f"{path!r:.120} is not a Charter artifact path",
+        raise NotFound(codes.ARTIFACT_NOT_FOUND, f"{path!r:.120} is not a Charter artifact path",
                        "artifact paths are models/<name>/versions/<n>/<file>, as "
                        "model-versions/get-download-uri answers them")
     return parts[1], parts[3], "/".join(parts[4:])

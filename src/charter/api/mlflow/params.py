@@ -18,6 +18,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from charter.api.boundary import PARSED, parse_json
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 
@@ -40,7 +41,7 @@ class Params:
     def from_body(cls, data: Any) -> Params:
         """A parsed JSON body (``charter.api.boundary`` decoded and checked it)."""
         if not isinstance(data, dict):
-            raise InvalidInput("request.invalid_json",
+            raise InvalidInput(codes.REQUEST_INVALID_JSON,
                                f"the request body must be a JSON object, not "
                                f"{_json_type(data)}",
                                'send a JSON object, e.g. {"name": "fraud_detector"}')
@@ -143,14 +144,14 @@ async def read_params(request: Request) -> Params:
 
 
 def missing(key: str) -> InvalidInput:
-    return InvalidInput("request.missing_parameter",
+    return InvalidInput(codes.REQUEST_MISSING_PARAMETER,
                         f"Missing value for required parameter '{key}'",
                         "see the MLflow REST API reference for this endpoint's parameters",
                         {"parameter": key})
 
 
 def wrong_type(key: str, value: Any, expected: str) -> InvalidInput:
-    return InvalidInput("request.invalid_parameter",
+    return InvalidInput(codes.REQUEST_INVALID_PARAMETER,
                         f"Invalid value {_preview(value)} for parameter '{key}'",
                         f"'{key}' must be {expected}", {"parameter": key})
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from charter.api.errors import native_body
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput, NotFound
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -30,12 +31,12 @@ def fallback_router(subjects: Iterable[APIRouter]) -> APIRouter:
         allowed = sorted({m for r in routes if r.path_regex.match(path)  # type: ignore[attr-defined]
                           for m in r.methods})  # type: ignore[attr-defined]
         if allowed:
-            error = InvalidInput("method.not_allowed",
+            error = InvalidInput(codes.METHOD_NOT_ALLOWED,
                                  f"{request.method} is not allowed on {request.url.path}",
                                  f"use one of: {', '.join(allowed)}", {"allowed": allowed})
             return JSONResponse(native_body(error), status_code=405,
                                 headers={"Allow": ", ".join(allowed)})
-        error = NotFound("route.not_found", f"There is no route {request.url.path}",
+        error = NotFound(codes.ROUTE_NOT_FOUND, f"There is no route {request.url.path}",
                          "see /api/v1/openapi.json (or docs/rest.md) for the routes")
         return JSONResponse(native_body(error), status_code=404)
 

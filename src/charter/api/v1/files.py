@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from charter.api.files import expected_digest, file_response, raw_tail, receive_into
 from charter.api.v1.common import NO_CONTENT, Registry, documented, no_content, ok
 from charter.api.v1.schemas import Body, ErrorEnvelope, FileOut, VersionOut
+from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict
 
 router = APIRouter(tags=["files"])
@@ -126,7 +127,7 @@ def overwrite_file(name: str, version: str, path: str, request: Request,
                    service: Registry) -> Response:
     """Refused: a registered version's files never change (register a new version)."""
     file = service.get_file(name, version, raw_tail(request, path))
-    raise Conflict("file.immutable", f"{file.path} of {name} v{version} is published and "
+    raise Conflict(codes.FILE_IMMUTABLE, f"{file.path} of {name} v{version} is published and "
                    "cannot be rewritten", "upload it as a new version: charter register "
                    f"{name} PATH", {"path": file.path})
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from charter.domain import error_codes as codes
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -76,7 +78,7 @@ class Transition(Body):
 
 class ErrorDetail(BaseModel):
     kind: str = Field(examples=["conflict"])
-    code: str = Field(examples=["stage.production_taken"])
+    code: str = Field(examples=[codes.STAGE_PRODUCTION_TAKEN])
     message: str
     hint: str
     details: dict[str, Any] | None = None
