@@ -2,8 +2,9 @@
 
 Native routes answer ``{"error": {"code", "message", "hint"}}``; MLflow routes
 answer MLflow's ``{"error_code", "message"}`` with the hint folded into the
-message, because MLflow's body has no field for it. Never a 5xx for a client
-error: the MLflow client retries 5xx for minutes.
+message, because MLflow's body has no field for it. The statuses and MLflow's codes
+are the error catalogue's (``charter.domain.errors.OUTCOMES``). Never a 5xx for a
+client error: the MLflow client retries 5xx for minutes.
 """
 
 from __future__ import annotations
@@ -18,27 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from charter.domain import error_codes as codes
-from charter.domain.errors import CharterError, InvalidInput, NotFound
+from charter.domain.errors import CharterError, InvalidInput, NotFound, http_status, outcome
 
 log = logging.getLogger("charter.api")
-
-NATIVE_STATUS = {
-    "invalid": 400, "not_found": 404, "exists": 409, "conflict": 409,
-    "unauthenticated": 401, "forbidden": 403, "integrity": 500, "storage_full": 507,
-}
-
-# MLflow's error codes and its own status map (mlflow.exceptions); a refused
-# transition is INVALID_PARAMETER_VALUE so the client shows our explanation at once.
-MLFLOW_CODE = {
-    "invalid": ("INVALID_PARAMETER_VALUE", 400),
-    "conflict": ("INVALID_PARAMETER_VALUE", 400),
-    "not_found": ("RESOURCE_DOES_NOT_EXIST", 404),
-    "exists": ("RESOURCE_ALREADY_EXISTS", 400),
-    "unauthenticated": ("UNAUTHENTICATED", 401),
-    "forbidden": ("PERMISSION_DENIED", 403),
-    "integrity": ("INTERNAL_ERROR", 500),
-    "storage_full": ("INTERNAL_ERROR", 500),
-}
 
 MLFLOW_PREFIX = "/api/2.0/mlflow/"
 
@@ -55,8 +38,8 @@ def native_body(error: CharterError) -> dict:  # type: ignore[type-arg]
 
 def mlflow_body(error: CharterError) -> dict:  # type: ignore[type-arg]
     message = f"{error.message}; {error.hint}" if error.hint else error.message
-    return {"error_code": MLFLOW_CODE.get(error.kind, ("INTERNAL_ERROR", 500))[0],
-            "message": message, "charter_code": error.code}
+    return {"error_code": outcome(error).mlflow_code, "message": message,
+            "charter_code": error.code}
 
 
 class ErrorJSON(JSONResponse):
@@ -70,9 +53,8 @@ class ErrorJSON(JSONResponse):
 
 def error_response(request: Request, error: CharterError) -> JSONResponse:
     if is_mlflow_path(request.url.path):
-        code, status = MLFLOW_CODE.get(error.kind, ("INTERNAL_ERROR", 500))
-        return ErrorJSON(mlflow_body(error), status_code=status)
-    return ErrorJSON(native_body(error), status_code=NATIVE_STATUS.get(error.kind, 500))
+        return ErrorJSON(mlflow_body(error), status_code=outcome(error).mlflow_status)
+    return ErrorJSON(native_body(error), status_code=http_status(error))
 
 
 async def charter_error_handler(request: Request, exc: Exception) -> JSONResponse:

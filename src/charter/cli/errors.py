@@ -17,24 +17,12 @@ from typer.core import TyperGroup
 
 from charter.cli.render import err
 from charter.domain import error_codes as codes
-from charter.domain.errors import CharterError, InvalidInput
-
-# Exit codes by error kind, documented in docs/cli.md; scripts branch on them.
-EXIT_CODES: dict[str, int] = {
-    "invalid": 3,
-    "not_found": 4,
-    "exists": 5,
-    "conflict": 5,
-    "unauthenticated": 6,
-    "forbidden": 6,
-    "integrity": 7,
-    "storage_full": 8,
-}
-EXIT_OTHER = 1
+from charter.domain.errors import CharterError, InvalidInput, outcome
 
 
 def exit_code(error: CharterError) -> int:
-    return EXIT_CODES.get(error.kind, EXIT_OTHER)
+    """The kind's exit code, from the error catalogue (documented in docs/cli.md)."""
+    return outcome(error).exit_code
 
 
 def report(error: CharterError) -> None:

@@ -1,22 +1,67 @@
-"""One error hierarchy for the whole product.
+"""One error hierarchy for the whole product, and what each kind becomes at each door.
 
 Every error carries a stable dotted ``code`` (``name.invalid``,
-``stage.illegal_transition``), a ``message`` that names the value and the rule,
-a ``hint`` that says how to fix it, and machine-readable ``details``. The
-*kind* of an error (its class) decides the HTTP status, the MLflow
-``error_code`` and the CLI exit code; those mappings live at the edges
-(api, cli), once.
+``stage.illegal_transition``; every code is a constant of ``error_codes``), a
+``message`` that names the value and the rule, a ``hint`` that says how to fix it,
+and machine-readable ``details``. The *kind* of an error (its class) decides the
+HTTP status, the MLflow ``error_code`` and the CLI exit code: ``OUTCOMES`` is the
+one table the REST, MLflow, web UI and CLI funnels read, and a class whose kind has
+no row in it cannot be defined.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from charter.domain.error_codes import http_status_of
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an error of one kind becomes at each door."""
+
+    http_status: int     # REST v1 and the web UI
+    mlflow_code: str     # the MLflow surface's ``error_code`` ...
+    mlflow_status: int   # ... and its status, from MLflow's own map (mlflow.exceptions)
+    exit_code: int       # the ``charter`` CLI; scripts branch on it (docs/cli.md)
+
+
+# A refused transition (``conflict``) is INVALID_PARAMETER_VALUE so the MLflow client
+# shows our explanation at once; MLflow has no 409. Exit code 2 is Typer's usage error.
+OUTCOMES: dict[str, Outcome] = {
+    #                          HTTP  MLflow error_code            MLflow  exit
+    "invalid":         Outcome(400, "INVALID_PARAMETER_VALUE", 400, 3),
+    "not_found":       Outcome(404, "RESOURCE_DOES_NOT_EXIST", 404, 4),
+    "exists":          Outcome(409, "RESOURCE_ALREADY_EXISTS", 400, 5),
+    "conflict":        Outcome(409, "INVALID_PARAMETER_VALUE", 400, 5),
+    "unauthenticated": Outcome(401, "UNAUTHENTICATED", 401, 6),
+    "forbidden":       Outcome(403, "PERMISSION_DENIED", 403, 6),
+    "integrity":       Outcome(500, "INTERNAL_ERROR", 500, 7),
+    "storage_full":    Outcome(507, "INTERNAL_ERROR", 500, 8),
+    "error":           Outcome(500, "INTERNAL_ERROR", 500, 1),   # CharterError itself
+}
+
+
+def outcome(error: CharterError) -> Outcome:
+    return OUTCOMES[error.kind]
+
+
+def http_status(error: CharterError) -> int:
+    """The error's HTTP status: its kind's, unless its code has its own (405)."""
+    return http_status_of(error.code) or OUTCOMES[error.kind].http_status
 
 
 class CharterError(Exception):
     """Base of every error the product raises on purpose."""
 
     kind = "error"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind not in OUTCOMES:  # an unmapped kind would answer 500 / exit 1 silently
+            raise TypeError(f"{cls.__name__}.kind {cls.kind!r} has no row in "
+                            "charter.domain.errors.OUTCOMES; add one")
 
     def __init__(
         self,

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from charter.api.deps import registry
-from charter.domain.errors import CharterError
+from charter.domain.errors import CharterError, http_status
 from charter.domain.values import check_reason
 from charter.service import RegistryService
-from charter.ui.web import check_csrf, redirect, status_of
+from charter.ui.web import check_csrf, redirect
 
 
 @dataclass(frozen=True)
@@ -40,5 +40,5 @@ def perform(request: Request, *, form: str, values: dict[str, str], token: str,
         reason = check_reason(values.get("reason", ""), required=True)
         notice = change(registry(request), reason)
     except CharterError as error:
-        return page(Failure(form, error, values), status_of(error))
+        return page(Failure(form, error, values), http_status(error))
     return redirect(success_url, notice)

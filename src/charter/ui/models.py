@@ -7,12 +7,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from charter.api.deps import registry
-from charter.domain.errors import CharterError
+from charter.domain.errors import CharterError, http_status
 from charter.domain.values import check_reason
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.timeline import production_timeline, rollback_plan
-from charter.ui.web import UIRoute, check_csrf, model_url, render, status_of
+from charter.ui.web import UIRoute, check_csrf, model_url, render
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
@@ -127,5 +127,5 @@ def _confirm_rollback(request: Request, name: str, values: dict[str, str],
         if plan.refusal is not None:
             raise plan.refusal
     except CharterError as error:
-        return show_model(request, name, Failure("rollback", error, values), status_of(error))
+        return show_model(request, name, Failure("rollback", error, values), http_status(error))
     return render(request, "rollback.html", {"model": model, "plan": plan, "reason": reason})

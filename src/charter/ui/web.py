@@ -24,9 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from charter.api.errors import NATIVE_STATUS
 from charter.domain import error_codes as codes
-from charter.domain.errors import CharterError, PermissionDenied
+from charter.domain.errors import CharterError, PermissionDenied, http_status
 
 log = logging.getLogger("charter.ui")
 
@@ -147,12 +146,8 @@ def redirect(url: str, notice: str) -> Response:
     return response
 
 
-def status_of(error: CharterError) -> int:
-    return NATIVE_STATUS.get(error.kind, 500)
-
-
 def error_page(request: Request, error: CharterError, status: int | None = None) -> Response:
-    status = status or status_of(error)
+    status = status or http_status(error)
     template = "not_found.html" if status == 404 else "error.html"
     return render(request, template, {"error": error, "status": status}, status)
 

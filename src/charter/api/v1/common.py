@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from charter.api.deps import registry
 from charter.api.v1.schemas import ErrorEnvelope, Reason
+from charter.domain.errors import OUTCOMES
 from charter.service import RegistryService
 
 
@@ -39,22 +40,28 @@ def pick_reason(body: Reason | None, query: str | None) -> str:
     return body.reason if body is not None else (query or "")
 
 _ERROR_STATUSES = {
-    400: "Invalid input (kind `invalid`): malformed request or a broken value rule",
-    401: "Unauthenticated (kind `unauthenticated`)",
-    403: "Forbidden (kind `forbidden`)",
-    404: "Not found (kind `not_found`)",
-    409: "Exists or conflict (kind `exists` / `conflict`): the current state refuses it",
+    400: "Invalid input: a malformed request or a broken value rule",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Exists or conflict: the current state refuses it",
 }
 
 
 def error_responses() -> dict[int | str, dict[str, Any]]:
-    """Every v1 route documents the one error envelope; "4XX" replaces FastAPI's 422."""
+    """Every v1 route documents the one error envelope; "4XX" replaces FastAPI's 422.
+    Which kinds answer each status is the error catalogue's."""
     documented: dict[int | str, dict[str, Any]] = {
-        status: {"model": ErrorEnvelope, "description": text}
+        status: {"model": ErrorEnvelope, "description": f"{text} (kind {_kinds(status)})"}
         for status, text in _ERROR_STATUSES.items()
     }
     documented["4XX"] = {"model": ErrorEnvelope, "description": "Any other client error"}
     return documented
+
+
+def _kinds(status: int) -> str:
+    return " / ".join(f"`{kind}`" for kind, answer in OUTCOMES.items()
+                      if answer.http_status == status)
 
 
 def documented(model: type, status: int = 200, description: str = "OK"

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 
 from charter.api.errors import native_body
 from charter.domain import error_codes as codes
-from charter.domain.errors import InvalidInput, NotFound
+from charter.domain.errors import InvalidInput, NotFound, http_status
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -34,10 +34,10 @@ def fallback_router(subjects: Iterable[APIRouter]) -> APIRouter:
             error = InvalidInput(codes.METHOD_NOT_ALLOWED,
                                  f"{request.method} is not allowed on {request.url.path}",
                                  f"use one of: {', '.join(allowed)}", {"allowed": allowed})
-            return JSONResponse(native_body(error), status_code=405,
+            return JSONResponse(native_body(error), status_code=http_status(error),
                                 headers={"Allow": ", ".join(allowed)})
         error = NotFound(codes.ROUTE_NOT_FOUND, f"There is no route {request.url.path}",
                          "see /api/v1/openapi.json (or docs/rest.md) for the routes")
-        return JSONResponse(native_body(error), status_code=404)
+        return JSONResponse(native_body(error), status_code=http_status(error))
 
     return router

@@ -34,7 +34,7 @@ from charter.api.files import expected_digest, file_response, raw_tail, receive_
 from charter.api.v1.common import NO_CONTENT, Registry, documented, no_content, ok
 from charter.api.v1.schemas import Body, ErrorEnvelope, FileOut, VersionOut
 from charter.domain import error_codes as codes
-from charter.domain.errors import Conflict
+from charter.domain.errors import OUTCOMES, Conflict
 
 router = APIRouter(tags=["files"])
 
@@ -88,7 +88,7 @@ class UploadCommit(Body):
 
 
 # Routes that write bytes or staging records into the blob store.
-STORES_BYTES: dict[int | str, dict[str, Any]] = {507: {
+STORES_BYTES: dict[int | str, dict[str, Any]] = {OUTCOMES["storage_full"].http_status: {
     "model": ErrorEnvelope, "description": "No room (kind `storage_full`): the blob store's "
     "disk cannot hold the bytes; nothing was stored"}}
 
