@@ -14,7 +14,7 @@ from charter.api.deps import registry
 from charter.domain.errors import CharterError, http_status
 from charter.domain.values import check_reason
 from charter.service import RegistryService
-from charter.ui.web import check_csrf, redirect
+from charter.ui.page import check_csrf, redirect
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from charter.domain import events as actions
 from charter.domain.errors import InvalidInput
 from charter.domain.records import EventRecord
 from charter.service import RegistryService
-from charter.ui.web import UIRoute, render
+from charter.ui.page import UIRoute, render
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

@@ -26,7 +26,7 @@ from charter.domain.lifecycle import Stage
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
 from charter.ui.actions import Change, perform
-from charter.ui.web import UIRoute, model_url, render, templates
+from charter.ui.page import UIRoute, model_url, render, templates
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

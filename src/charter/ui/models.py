@@ -11,8 +11,8 @@ from charter.domain.errors import CharterError, http_status
 from charter.domain.values import check_reason
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
+from charter.ui.page import UIRoute, check_csrf, model_url, render
 from charter.ui.timeline import production_timeline, rollback_plan
-from charter.ui.web import UIRoute, check_csrf, model_url, render
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from charter.api.deps import registry
 from charter.domain.naming import MAX_LENGTH, Finding, suggest_name
 from charter.service import RegistryService
-from charter.ui.web import UIRoute, render
+from charter.ui.page import UIRoute, render
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

@@ -21,7 +21,7 @@ from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES, Stage, parse_stage
 from charter.domain.records import ModelRecord
 from charter.service import RegistryService
-from charter.ui.web import UIRoute, render
+from charter.ui.page import UIRoute, render
 
 PAGE_SIZE = 25
 SCAN_CHUNK = 50          # models fetched per service call while filtering by tag or stage

@@ -18,7 +18,7 @@ from charter.api.errors import is_mlflow_path
 from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput, NotFound
 from charter.ui import audit, governance, models, naming, registry, signin, versions
-from charter.ui.web import HERE, STATIC_URL, error_page
+from charter.ui.page import HERE, STATIC_URL, error_page
 
 API_PREFIXES = ("/api/", "/ajax-api/")
 

@@ -25,7 +25,7 @@ from charter.api.access import SESSION_COOKIE
 from charter.domain.access import Principal
 from charter.domain.errors import CharterError
 from charter.domain.lifecycle import Stage
-from charter.ui.web import UIRoute, check_csrf, render, templates
+from charter.ui.page import UIRoute, check_csrf, render, templates
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

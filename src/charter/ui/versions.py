@@ -13,7 +13,7 @@ from charter.domain.lifecycle import ANY, Stage, parse_stage
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.governance import version_governance
-from charter.ui.web import UIRoute, model_url, render, version_url
+from charter.ui.page import UIRoute, model_url, render, version_url
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
