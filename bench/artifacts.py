@@ -52,8 +52,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from charter.api.server import free_port  # noqa: E402
 from charter.client import RemoteRegistry  # noqa: E402
+from charter.server.run import free_port  # noqa: E402
 
 MIB = 1024 * 1024
 VENV_BIN = Path(sys.executable).parent

@@ -142,8 +142,8 @@ def measure_placements(root: Path, size: int, rounds: int) -> dict[tuple[str, st
 
 def measure_pulls(root: Path, size: int, rounds: int) -> dict[tuple[str, str], list[float]]:
     """A real server on loopback; the SDK pulls the blob with an empty and a warm cache."""
-    from charter.api.server import free_port
     from charter.client import RemoteRegistry
+    from charter.server.run import free_port
 
     model = root / "model"
     model.mkdir()

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from charter.api.app import create_app
 from charter.bootstrap import build_service
 from charter.config import Settings
+from charter.server.app import create_app
 from charter.service import RegistryService
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2; the client still works

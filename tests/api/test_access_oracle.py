@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from tests.api.access_world import HIDDEN
 
-from charter.api.access import route_entries
 from charter.api.mlflow.routes import ENDPOINTS
+from charter.server.access import route_entries
 
 API = "/api/v1"
 UNUSED = "pricing_engine"

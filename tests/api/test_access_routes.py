@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from starlette.responses import PlainTextResponse
 
-from charter.api.access import (
+from charter.server.access import (
     ADMIN,
     ANY_METHOD,
     PUBLIC,

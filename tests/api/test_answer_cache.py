@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from charter.api.app import create_app
 from charter.api.mlflow.cache import AnswerCache, answer
 from charter.bootstrap import build_service
 from charter.domain.access import Principal, Role
+from charter.server.app import create_app
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -20,10 +20,10 @@ from urllib.parse import unquote
 import pytest
 import xxhash
 
-from charter.api.app import create_app
 from charter.bootstrap import build_service
 from charter.config import Settings
 from charter.fileio import writer
+from charter.server.app import create_app
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

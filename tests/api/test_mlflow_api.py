@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from charter.api.app import create_app
 from charter.api.mlflow.routes import ENDPOINTS, MLFLOW_REASON, PREFIXES
 from charter.bootstrap import build_service
 from charter.config import Settings
 from charter.domain import events
+from charter.server.app import create_app
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2; the client still works
     warnings.simplefilter("ignore")

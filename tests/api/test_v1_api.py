@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from charter.api.app import create_app
 from charter.bootstrap import build_service
 from charter.config import Settings
 from charter.domain.errors import OUTCOMES
+from charter.server.app import create_app
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2; the client still works
     warnings.simplefilter("ignore")

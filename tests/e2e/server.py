@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from charter.api.server import free_port
+from charter.server.run import free_port
 
 SERVER_COMMAND = [sys.executable, "-m", "charter.cli.main", "serve", "--log-level", "warning"]
 

@@ -23,9 +23,9 @@ import pytest
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
-from charter.api.server import free_port
 from charter.bootstrap import build_service
 from charter.config import Settings
+from charter.server.run import free_port
 from tests.e2e.server import running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::FutureWarning")]

@@ -25,8 +25,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import charter
-from charter.api.server import free_port
 from charter.domain.consolidation import iso_time
+from charter.server.run import free_port
 from tests.e2e.server import running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::FutureWarning")]

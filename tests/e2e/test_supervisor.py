@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from charter.api.server import free_port
+from charter.server.run import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 """A write that must wait for SQLite's write turn does not stall the server.
 
 Writes of the MLflow surface run on the event loop when the turn comes within a few
-milliseconds (api/deps.py); when another process holds it longer — a bulk import, a
+milliseconds (charter/web.py); when another process holds it longer — a bulk import, a
 CLI run — the write moves to a pool thread, and the loop keeps answering others.
 """
 

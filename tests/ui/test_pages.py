@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from charter.api.app import create_app
 from charter.bootstrap import build_service
 from charter.config import Settings
+from charter.server.app import create_app
 from charter.service import RegistryService
 
 HTML = {"accept": "text/html,application/xhtml+xml"}

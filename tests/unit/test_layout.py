@@ -112,3 +112,65 @@ def test_each_store_module_is_plain_driver_sql_or_sqlalchemy_not_both():
     # the hot paths (bench/README.md) stay plain SQL
     for name in ("models.py", "versions.py", "search.py", "events.py"):
         assert styles[name] == {"plain"}, name
+
+
+# ---- the web: one root above two doors that never import each other --------------------
+
+
+def charter_imports(path: Path) -> set[str]:
+    """The charter modules ``path`` imports, anywhere in it (inside functions too):
+    ``charter.ui.page`` for ``from charter.ui.page import render`` and for
+    ``from charter.ui import page``."""
+    found = set()
+    for _, name in imported_names(path):
+        module, _, member = name.partition(":")
+        if not module.startswith("charter"):
+            continue
+        candidate = f"{module}.{member}" if member else module
+        is_module = (SRC.parent / (candidate.replace(".", "/") + ".py")).exists() or (
+            SRC.parent / candidate.replace(".", "/")).is_dir()
+        found.add(candidate if member and is_module else module)
+    return found
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+
+
+def test_api_and_ui_never_import_each_other_nor_the_server():
+    """api/ and ui/ share charter.web; only charter.server (and `charter serve`) sees both."""
+    rules = {"api": ("charter.ui", "charter.server"), "ui": ("charter.api", "charter.server")}
+    found = [f"{path.relative_to(SRC)}: {name}"
+             for door, forbidden in rules.items() for path in modules(SRC / door)
+             for name in charter_imports(path)
+             if name == forbidden[0] or name.startswith(tuple(f + "." for f in forbidden))
+             or name in forbidden]
+    assert found == []
+
+
+def test_nothing_below_the_web_root_imports_it():
+    allowed = (SRC / "server", SRC / "cli")
+    found = [f"{path.relative_to(SRC)}: {name}" for path in modules()
+             if not path.is_relative_to(allowed[0]) and not path.is_relative_to(allowed[1])
+             for name in charter_imports(path) if name.startswith("charter.server")]
+    assert found == []
+
+
+def test_the_web_ui_modules_import_no_cycle():
+    """A page module that needs another's page imports it; never both ways (the version
+    page and its approval forms once did, through an import inside a function)."""
+    graph = {module_name(path): {name for name in charter_imports(path)
+                                 if name.startswith("charter.ui.")}
+             for path in modules(SRC / "ui")}
+    cycles = []
+
+    def visit(node: str, trail: tuple[str, ...]) -> None:
+        for following in sorted(graph.get(node, ())):
+            if following in trail:
+                cycles.append(trail[trail.index(following):] + (following,))
+            else:
+                visit(following, (*trail, following))
+
+    for start in sorted(graph):
+        visit(start, (start,))
+    assert cycles == []

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +25,12 @@ from charter.domain.errors import CharterError, InvalidInput, NotFound, http_sta
 log = logging.getLogger("charter.api")
 
 MLFLOW_PREFIX = "/api/2.0/mlflow/"
+API_PREFIXES = ("/api/", "/ajax-api/")  # REST v1, the MLflow surface and its artifacts
+
+
+def is_api_path(path: str) -> bool:
+    """Whether an API client (not a browser on a page) asked for ``path``."""
+    return path.startswith(API_PREFIXES)
 
 
 def is_mlflow_path(path: str) -> bool:
@@ -80,6 +87,18 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     response.status_code = exc.status_code if 400 <= exc.status_code < 500 else 400
     response.headers.update(exc.headers or {})
     return response
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's refusal of a body or parameter that does not match a v1 route's models."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
+                for e in exc.errors()]
+    error = InvalidInput(codes.REQUEST_INVALID,
+                         "The request is malformed: " + "; ".join(problems),
+                         "see /api/v1/openapi.json for the expected shape",
+                         {"problems": problems})
+    return error_response(request, error)
 
 
 async def client_gone_handler(request: Request, exc: Exception) -> Response:

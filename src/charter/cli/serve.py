@@ -28,9 +28,9 @@ def serve(
         raise InvalidInput(codes.CLI_REMOTE_UNSUPPORTED, "serve runs a server; it cannot serve "
                            "another server", "drop --registry, or give a database URL or folder")
     # Imported here: uvicorn and the app are heavy, and only this command needs them.
-    from charter.api.access import check_exposure
-    from charter.api.server import serve as run_server
     from charter.config import Settings
+    from charter.server.access import check_exposure
+    from charter.server.run import serve as run_server
 
     settings = Settings.load(current.settings_overrides())
     check_exposure(host, settings.auth_enabled)  # no auth: loopback only (docs/access.md)

@@ -1,1 +1,1 @@
-"""The web UI: server-rendered pages over the same service as the API (see routes.mount)."""
+"""The web UI: server-rendered pages over the same service as the API (see routes.py)."""

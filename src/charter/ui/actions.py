@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from charter.api.deps import registry
 from charter.domain.errors import CharterError, http_status
 from charter.domain.values import check_reason
 from charter.service import RegistryService
 from charter.ui.page import check_csrf, redirect
+from charter.web import registry
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from charter.api.deps import registry
 from charter.domain import error_codes as codes
 from charter.domain import events as actions
 from charter.domain.errors import InvalidInput
 from charter.domain.records import EventRecord
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
+from charter.web import registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

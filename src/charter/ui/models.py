@@ -6,13 +6,13 @@ from fastapi import APIRouter, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from charter.api.deps import registry
 from charter.domain.errors import CharterError, http_status
 from charter.domain.values import check_reason
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.page import UIRoute, check_csrf, model_url, render
 from charter.ui.timeline import production_timeline, rollback_plan
+from charter.web import registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

@@ -11,10 +11,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from charter.api.deps import registry
 from charter.domain.naming import MAX_LENGTH, Finding, suggest_name
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
+from charter.web import registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

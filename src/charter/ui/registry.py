@@ -15,13 +15,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from charter.api.deps import registry
 from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES, Stage, parse_stage
 from charter.domain.records import ModelRecord
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
+from charter.web import registry
 
 PAGE_SIZE = 25
 SCAN_CHUNK = 50          # models fetched per service call while filtering by tag or stage

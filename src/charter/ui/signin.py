@@ -21,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from charter.api.access import SESSION_COOKIE
 from charter.domain.access import Principal
 from charter.domain.errors import CharterError
 from charter.domain.lifecycle import Stage
 from charter.ui.page import UIRoute, check_csrf, render, templates
+from charter.web import SESSION_COOKIE, auth_enabled
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
@@ -41,7 +41,7 @@ def safe_next(target: str) -> str:
 @router.get("/signin")
 def sign_in_page(request: Request, next: str = "/") -> Response:
     return render(request, "signin.html", {
-        "next": safe_next(next), "auth_enabled": _auth_enabled(request), "failure": None})
+        "next": safe_next(next), "auth_enabled": auth_enabled(request), "failure": None})
 
 
 @router.post("/signin")
@@ -57,7 +57,7 @@ async def sign_in(request: Request, token: str = Form(""), next: str = Form("/")
                                 "status": error.kind,
                                 "client": request.client.host if request.client else ""})
         return render(request, "signin.html", {
-            "next": target, "auth_enabled": _auth_enabled(request), "failure": error}, 401)
+            "next": target, "auth_enabled": auth_enabled(request), "failure": error}, 401)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/", expires=until)
@@ -73,11 +73,6 @@ async def sign_out(request: Request, csrf_token: str = Form("")) -> Response:
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
-
-
-def _auth_enabled(request: Request) -> bool:
-    access = getattr(request.app.state, "access", None)
-    return bool(access is not None and access.enabled)
 
 
 # --- what a page may offer ----------------------------------------------------------------

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from charter.api.deps import registry
 from charter.domain.lifecycle import ANY, Stage, parse_stage
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
-from charter.ui.governance import version_governance
+from charter.ui.gates import version_governance
 from charter.ui.page import UIRoute, model_url, render, version_url
+from charter.web import registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 

@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from charter.api.deps import registry, run_read
 from charter.api.files import file_response, public_base_url, raw_tail
 from charter.api.mlflow import shapes
 from charter.api.mlflow.params import read_params
@@ -34,6 +33,7 @@ from charter.domain.errors import NotFound
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import VersionRecord
 from charter.service.queries import artifact_location
+from charter.web import registry, run_read
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 DOWNLOAD_URI_PATHS = ("/api/2.0/mlflow/model-versions/get-download-uri",

@@ -1,7 +1,7 @@
 """The MLflow Model Registry REST 2.0 endpoints, answered by the registry service.
 
 Every handler is parse → one service call → shape. On SQLite, reads run on the event
-loop and writes too when the write turn comes at once (api/deps.py); otherwise they
+loop and writes too when the write turn comes at once (charter/web.py); otherwise they
 run in the thread pool. Contract refusals (a bad name, a forbidden
 transition, a second Production version) are CharterErrors, which the error funnel
 turns into MLflow's ``{"error_code", "message"}`` with our hint folded into the
@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from charter.api.deps import registry, run_read, run_write
 from charter.api.mlflow import shapes
 from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
+from charter.web import registry, run_read, run_write
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 

@@ -13,10 +13,10 @@ from fastapi import Depends, Header, Query
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from charter.api.deps import registry
 from charter.api.v1.schemas import ErrorEnvelope, Reason
 from charter.domain.errors import OUTCOMES
 from charter.service import RegistryService
+from charter.web import registry
 
 
 async def acting_registry(

@@ -36,8 +36,8 @@ def fallback_router(subjects: Iterable[APIRouter]) -> APIRouter:
                                  f"use one of: {', '.join(allowed)}", {"allowed": allowed})
             return JSONResponse(native_body(error), status_code=http_status(error),
                                 headers={"Allow": ", ".join(allowed)})
-        error = NotFound(codes.ROUTE_NOT_FOUND, f"There is no route {request.url.path}",
-                         "see /api/v1/openapi.json (or docs/rest.md) for the routes")
-        return JSONResponse(native_body(error), status_code=http_status(error))
+        missing = NotFound(codes.ROUTE_NOT_FOUND, f"There is no route {request.url.path}",
+                           "see /api/v1/openapi.json (or docs/rest.md) for the routes")
+        return JSONResponse(native_body(missing), status_code=http_status(missing))
 
     return router

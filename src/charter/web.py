@@ -1,4 +1,14 @@
-"""Request-scoped access to the service, acting as the caller."""
+"""What the two web doors, ``api/`` and ``ui/``, share — and nothing else.
+
+* **Who acts**: ``registry(request)`` is the service acting as the request's caller.
+* **Where a use case runs**: ``run_read``/``run_write``, on the event loop or in the
+  thread pool.
+* **The web UI's session cookie**, which the access middleware reads.
+
+An error's HTTP status is the error catalogue's (``charter.domain.errors.http_status``).
+``api/`` and ``ui/`` import this module and never each other; ``charter.server`` builds
+the one app that mounts both.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +24,11 @@ from charter.service import RegistryService
 from charter.store.database import TurnBusy, turn_wait
 
 ACTOR_HEADER = "x-charter-actor"
+SESSION_COOKIE = "charter_session"
 
 T = TypeVar("T")
+
+# --- who acts --------------------------------------------------------------------------
 
 
 def actor_of(request: Request) -> str:
@@ -27,23 +40,31 @@ def actor_of(request: Request) -> str:
     """
     verified = getattr(request.state, "actor", None)
     if verified:
-        return verified
+        return str(verified)
     claimed = request.headers.get(ACTOR_HEADER, "").strip()[:128]
     return f"{claimed} (unverified)" if claimed else "anonymous"
 
 
+def auth_enabled(request: Request) -> bool:
+    """Whether this server requires credentials (set by the access middleware)."""
+    access = getattr(request.app.state, "access", None)
+    return bool(access is not None and access.enabled)
+
+
 def registry(request: Request) -> RegistryService:
     """The service acting for the caller: its verified principal when auth is on (set by
-    ``charter.api.access``), else a local admin named by ``actor_of``."""
+    the access middleware), else a local admin named by ``actor_of``."""
     service: RegistryService = request.app.state.service
     principal = getattr(request.state, "principal", None)
     if principal is not None:
         return service.as_principal(principal)
-    access = getattr(request.app.state, "access", None)
-    if access is not None and access.enabled:  # a public route must not reach the registry
+    if auth_enabled(request):  # a public route must not reach the registry
         raise Unauthenticated(codes.AUTH_REQUIRED, "This registry requires a token",
                               "sign in, or send `Authorization: Bearer <token>`")
     return service.as_actor(actor_of(request))
+
+
+# --- where a use case runs --------------------------------------------------------------
 
 
 async def run_read(service: RegistryService, use_case: Callable[..., T], *args: object) -> T:

@@ -9,10 +9,10 @@ import sys
 
 import uvicorn
 
-from charter.api.access import check_exposure
-from charter.api.app import MIGRATED_ENV, create_app
 from charter.bootstrap import build_service
 from charter.config import Settings
+from charter.server.access import check_exposure
+from charter.server.app import MIGRATED_ENV, create_app
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -36,7 +36,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
     if workers <= 1:
         uvicorn.run(create_app(service, settings), **options)  # type: ignore[arg-type]
         return
-    # Several workers: this process becomes the small supervisor (api/supervisor.py),
+    # Several workers: this process becomes the small supervisor (server/supervisor.py),
     # which forks workers that each build the app from the environment.
     service.db.dispose()
     os.environ.update(settings_env(settings))
@@ -48,7 +48,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
             "uvicorn": {k: v for k, v in options.items() if k not in ("host", "port")}}
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "charter.api.supervisor", json.dumps(spec)])
+    os.execv(sys.executable, [sys.executable, "-m", "charter.server.supervisor", json.dumps(spec)])
 
 
 def free_port() -> int:

@@ -1,4 +1,9 @@
-"""``create_app(service)``: the ASGI app — native REST v1, the MLflow surface, the UI."""
+"""``create_app(service)``: the one ASGI app — the MLflow surface, REST v1 and the web UI.
+
+This is the composition root of the web: it mounts ``api/``'s routers and ``ui/``'s
+pages, which never import each other, installs the error funnels (JSON for API
+clients, HTML pages for browsers), the access middleware and the input boundary.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,25 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from charter._version import __version__
-from charter.api import access, boundary
-from charter.api.delivery import install_worker
+from charter.api import boundary, mlflow, v1
 from charter.api.errors import (
     charter_error_handler,
     client_gone_handler,
-    error_response,
     http_error_handler,
+    is_api_path,
     unexpected_error_handler,
+    validation_error_handler,
 )
 from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
-from charter.domain import error_codes as codes
-from charter.domain.errors import CharterError, InvalidInput
+from charter.domain.errors import CharterError
+from charter.server import access
+from charter.server.delivery import install_worker
 from charter.service import RegistryService
+from charter.ui import routes as ui
 
 MIGRATED_ENV = "CHARTER_SERVE_MIGRATED"  # set by `charter serve` once it has migrated
 
@@ -43,44 +50,42 @@ def create_app(service: RegistryService | None = None,
     app.state.service = service
     app.state.settings = settings
     app.state.answers = AnswerCache()  # MLflow read answers, valid until the next change
-    app.add_exception_handler(CharterError, charter_error_handler)
-    app.add_exception_handler(ClientDisconnect, client_gone_handler)
-    app.add_exception_handler(RequestValidationError, _validation_error_handler)
-    app.add_exception_handler(HTTPException, http_error_handler)
-    app.add_exception_handler(Exception, unexpected_error_handler)
-    _include_routers(app)
+    _handle_errors(app)
+    _mount(app)
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
     access.install(app, enabled=settings.auth_enabled)  # tokens and the route rules
     boundary.install(app)  # outermost: text and numbers are checked before anything else
+    return app
+
+
+def _mount(app: FastAPI) -> None:
+    # MLflow's routes first: its clients are the hottest path, and routes match in order.
+    app.include_router(mlflow.router)
+    app.include_router(v1.router, prefix="/api/v1")
+    app.mount(ui.STATIC_URL, ui.static, name="ui-static")
+    app.include_router(ui.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    return app
+
+def _handle_errors(app: FastAPI) -> None:
+    app.add_exception_handler(CharterError, charter_error_handler)
+    app.add_exception_handler(ClientDisconnect, client_gone_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, unexpected_error_handler)
 
 
-def _include_routers(app: FastAPI) -> None:
-    from charter.api import mlflow, v1
-
-    # MLflow's routes first: its clients are the hottest path, and routes match in order.
-    app.include_router(mlflow.router)
-    app.include_router(v1.router, prefix="/api/v1")
-    try:
-        from charter.ui import routes as ui_routes
-    except ImportError:  # the UI package is optional until it lands
-        return
-    ui_routes.mount(app)
-
-
-async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
-                for e in exc.errors()]
-    error = InvalidInput(codes.REQUEST_INVALID, "The request is malformed: " + "; ".join(problems),
-                         "see /api/v1/openapi.json for the expected shape",
-                         {"problems": problems})
-    return error_response(request, error)
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A path or a method no route serves: the UI's page for a browser, the API's error
+    body for everyone else."""
+    assert isinstance(exc, HTTPException)
+    browser = "text/html" in request.headers.get("accept", "")
+    if exc.status_code in (404, 405) and browser and not is_api_path(request.url.path):
+        return ui.missing_page(request, exc.status_code)
+    return await http_error_handler(request, exc)
 
 
 def factory() -> FastAPI:

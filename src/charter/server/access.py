@@ -35,16 +35,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from charter.api.errors import error_response, is_mlflow_path
+from charter.api.errors import error_response, is_api_path
 from charter.domain import error_codes as codes
 from charter.domain.access import REGISTER, Principal
 from charter.domain.errors import CharterError, InvalidInput, PermissionDenied, Unauthenticated
+from charter.web import SESSION_COOKIE
 
 log = logging.getLogger("charter.access")
 
-SESSION_COOKIE = "charter_session"
 SIGN_IN_PATH = "/signin"
-API_PREFIXES = ("/api/", "/ajax-api/")
 V1 = "/api/v1"
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ANY_METHOD = "*"
@@ -329,7 +328,7 @@ async def _check_rule(service: Any, principal: Principal, rule: Rule,
 
 
 def _is_api(path: str) -> bool:
-    return path.startswith(API_PREFIXES) or is_mlflow_path(path) or path == "/healthz"
+    return is_api_path(path) or path == "/healthz"
 
 
 def _unauthenticated(request: Request, error: CharterError) -> Response:

@@ -7,7 +7,7 @@ imports the app and runs uvicorn on the inherited socket. So the supervisor cost
 few MB instead of a full copy of the app, and no multiprocessing helper process is
 needed (uvicorn's own ``--workers`` runs one).
 
-    python -m charter.api.supervisor '{"host": …, "port": …, "workers": N, "uvicorn": {…}}'
+    python -m charter.server.supervisor '{"host": …, "port": …, "workers": N, "uvicorn": {…}}'
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import socket
 import sys
 import time
 
-APP = "charter.api.app:factory"
+APP = "charter.server.app:factory"
 EARLY_EXIT_S = 5.0     # a worker exiting this soon after its start failed to start
 STOP_TIMEOUT_S = 20.0  # after SIGTERM, how long workers get before SIGKILL
 
