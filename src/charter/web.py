@@ -1,5 +1,9 @@
 """What the two web doors, ``api/`` and ``ui/``, share — and nothing else.
 
+* **The access rule each route declares**: ``@allow(SIGNED_IN)`` on its handler. The
+  server's access middleware (``charter.server.access``) reads it from the route it
+  matched; a route that declares none is closed to all but admins, and a test walks the
+  route table so that none ships that way.
 * **Who acts**: ``registry(request)`` is the service acting as the request's caller.
 * **Where a use case runs**: ``run_read``/``run_write``, on the event loop or in the
   thread pool.
@@ -13,7 +17,8 @@ the one app that mounts both.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,6 +32,56 @@ ACTOR_HEADER = "x-charter-actor"
 SESSION_COOKIE = "charter_session"
 
 T = TypeVar("T")
+Handler = TypeVar("Handler")
+
+# --- the access rule a route declares ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route. ``kind`` is one of:
+
+    * ``public``    — no credentials needed (health check, static files, sign-in, API docs);
+    * ``signed_in`` — a valid token (or UI session); the service then checks the caller's
+                      role on every model a use case touches, so every surface gets the
+                      same answer;
+    * ``admin``     — an admin only, checked before the route runs;
+    * ``model``     — the caller's role on the route's ``{name}`` must allow ``operation``,
+                      checked before the route runs (for routes whose use cases do not
+                      check it themselves).
+    """
+
+    kind: str
+    operation: str = ""
+
+
+PUBLIC = Rule("public")
+SIGNED_IN = Rule("signed_in")
+ADMIN = Rule("admin")
+RULE_KINDS = ("public", "signed_in", "admin", "model")
+_RULE_ATTRIBUTE = "charter_access_rule"
+
+
+def on_model(operation: str) -> Rule:
+    return Rule("model", operation)
+
+
+def allow(rule: Rule) -> Callable[[Handler], Handler]:
+    """Declare who may call a route: ``@allow(SIGNED_IN)`` on its handler (a function, or
+    the ASGI app a mount serves). Returns the handler itself, only marked."""
+
+    def declare(handler: Handler) -> Handler:
+        setattr(handler, _RULE_ATTRIBUTE, rule)
+        return handler
+
+    return declare
+
+
+def declared_rule(handler: Any) -> Rule | None:
+    """The rule ``allow`` declared on a handler, None when it declared none."""
+    rule = getattr(handler, _RULE_ATTRIBUTE, None)
+    return rule if isinstance(rule, Rule) else None
+
 
 # --- who acts --------------------------------------------------------------------------
 

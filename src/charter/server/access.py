@@ -1,18 +1,20 @@
-"""Authentication, and the rule that covers every route of the app.
+"""Authentication, and the rule of every route, checked before the route runs.
 
-``RULES`` maps each (method, route path) of the app to one rule:
+Each route declares its rule on its handler (``@allow(SIGNED_IN)``, ``charter.web``):
 
 * ``PUBLIC``     — no credentials needed (health check, static files, sign-in, API docs);
 * ``SIGNED_IN``  — a valid token (or UI session); the service then checks the caller's
-                   role on the model each use case touches (``charter.service.guard``),
-                   so every surface gets the same answer;
+                   role on the model each use case touches, so every surface gets the
+                   same answer;
 * ``ADMIN``      — an admin only, checked here;
 * ``on_model(op)`` — the caller's role on the route's ``{name}`` is checked here, for
                    routes whose use cases do not check it themselves.
 
-``tests/api/test_access_routes.py`` walks the app's route table and fails for a
-route without a rule, so a new route family cannot ship unguarded; at run time a
-route missing from the table is treated as ``ADMIN`` (closed, not open).
+The middleware matches the request against the app's route table (read once) and
+takes the matched route's rule from it. ``tests/api/test_access_routes.py`` walks the
+table and fails for a route without a rule, so a new route cannot ship unguarded; at
+run time a route without one is treated as ``ADMIN`` (closed, not open), and a path no
+route serves as ``SIGNED_IN`` (no route map for strangers).
 
 With authentication off (an embedded or loopback server) the middleware does
 nothing: the service acts as a local admin named by the unverified actor header.
@@ -37,129 +39,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from charter.api.errors import error_response, is_api_path
 from charter.domain import error_codes as codes
-from charter.domain.access import REGISTER, Principal
+from charter.domain.access import Principal
 from charter.domain.errors import CharterError, InvalidInput, PermissionDenied, Unauthenticated
-from charter.web import SESSION_COOKIE
+from charter.web import ADMIN, SESSION_COOKIE, SIGNED_IN, Rule, declared_rule
 
 log = logging.getLogger("charter.access")
 
 SIGN_IN_PATH = "/signin"
-V1 = "/api/v1"
-MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
-ANY_METHOD = "*"
-
-
-@dataclass(frozen=True)
-class Rule:
-    kind: str                 # public | signed_in | admin | model
-    operation: str = ""       # for "model": what the route's {name} must allow
-    note: str = ""
-
-
-PUBLIC = Rule("public")
-SIGNED_IN = Rule("signed_in", note="the service checks the role on each model")
-ADMIN = Rule("admin")
-
-
-def on_model(operation: str) -> Rule:
-    return Rule("model", operation)
-
-
-def _v1(*routes: tuple[str, str]) -> dict[tuple[str, str], Rule]:
-    return {(method, V1 + path): SIGNED_IN for method, path in routes}
-
-
-_MODEL = "/models/{name}"
-_VERSION = "/models/{name}/versions/{version}"
-
-RULES: dict[tuple[str, str], Rule] = {
-    # --- public: nothing here reads or changes the registry
-    ("GET", "/healthz"): PUBLIC,
-    ("GET", V1 + "/openapi.json"): PUBLIC,
-    ("GET", V1 + "/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    (ANY_METHOD, "/ui/static"): PUBLIC,
-    ("GET", SIGN_IN_PATH): PUBLIC,
-    ("POST", SIGN_IN_PATH): PUBLIC,
-    ("POST", "/signout"): PUBLIC,
-    # --- the MLflow surface: one catch-all route per prefix; the service decides
-    **{(ANY_METHOD, prefix + "/{endpoint:path}"): SIGNED_IN for prefix in MLFLOW_PREFIXES},
-    **{(ANY_METHOD, prefix + "/model-versions/get-download-uri"): SIGNED_IN
-       for prefix in MLFLOW_PREFIXES},
-    # MLflow's artifact routes (read-only): the model is named in the artifact path, and
-    # every read goes through the service's get_version, which checks it
-    (ANY_METHOD, "/api/2.0/mlflow-artifacts/artifacts"): SIGNED_IN,
-    (ANY_METHOD, "/api/2.0/mlflow-artifacts/artifacts/{path:path}"): SIGNED_IN,
-    # --- native REST v1: every use case checks the caller's role in the service
-    **_v1(("POST", "/models"), ("GET", "/models"), ("GET", _MODEL), ("PATCH", _MODEL),
-          ("DELETE", _MODEL), ("POST", _MODEL + "/rename"),
-          ("PUT", _MODEL + "/tags/{key:path}"), ("DELETE", _MODEL + "/tags/{key:path}"),
-          ("POST", _MODEL + "/versions"), ("GET", _MODEL + "/versions"),
-          ("GET", _VERSION), ("PATCH", _VERSION), ("DELETE", _VERSION),
-          ("PUT", _VERSION + "/tags/{key:path}"), ("DELETE", _VERSION + "/tags/{key:path}"),
-          ("PUT", _MODEL + "/aliases/{alias}"), ("GET", _MODEL + "/aliases/{alias}"),
-          ("DELETE", _MODEL + "/aliases/{alias}"),
-          ("POST", _VERSION + "/transition"), ("POST", _MODEL + "/rollback"),
-          ("GET", _MODEL + "/latest"), ("GET", "/resolve"),
-          ("GET", _MODEL + "/history"), ("GET", "/events"), ("GET", "/audit/verify"),
-          ("GET", "/lint"),
-          # a version's files: read through get_version, which checks the role
-          ("GET", _VERSION + "/files"), ("GET", _VERSION + "/files/{path:path}"),
-          ("PUT", _VERSION + "/files/{path:path}"),
-          # an upload session belongs to its actor; commit registers through the service
-          ("GET", _MODEL + "/uploads/{upload_id}"), ("DELETE", _MODEL + "/uploads/{upload_id}"),
-          ("POST", _MODEL + "/uploads/{upload_id}/commit"),
-          # gates and approvals: the service checks the role per model (approving a move
-          # needs the role that move needs); retention purges are an admin's
-          ("GET", _VERSION + "/gates"), ("GET", _MODEL + "/approvals"),
-          ("POST", _VERSION + "/approvals"), ("POST", _VERSION + "/approvals/approve"),
-          ("POST", _VERSION + "/approvals/reject"), ("GET", "/retention"),
-          ("POST", "/retention"),
-          # access control itself: the service checks self / owner / admin
-          ("GET", "/whoami"), ("GET", "/tokens"), ("POST", "/tokens"),
-          ("DELETE", "/tokens/{token_id}"), ("GET", "/grants"),
-          ("PUT", "/grants/{user}"), ("DELETE", "/grants/{user}"),
-          ("GET", _MODEL + "/grants"), ("PUT", _MODEL + "/grants/{user}"),
-          ("DELETE", _MODEL + "/grants/{user}"),
-          (ANY_METHOD, "/{rest:path}")),  # unknown v1 paths: 401 before 404
-    # webhooks send every event to a URL of the caller's choosing: admins only (the
-    # service checks it too)
-    **{(method, V1 + path): ADMIN for method, path in (
-        ("POST", "/webhooks"), ("GET", "/webhooks"), ("GET", "/webhooks/deliveries"),
-        ("POST", "/webhooks/deliveries/{delivery}/redeliver"), ("GET", "/webhooks/{webhook}"),
-        ("DELETE", "/webhooks/{webhook}"), ("POST", "/webhooks/{webhook}/test"))},
-    # bytes are stored before any version exists: check the right to register first
-    ("POST", V1 + _MODEL + "/uploads"): on_model(REGISTER),
-    ("PUT", V1 + _MODEL + "/uploads/{upload_id}/files/{path:path}"): on_model(REGISTER),
-    # --- the web UI: pages and forms over the same service
-    ("GET", "/"): SIGNED_IN,
-    ("GET", "/audit"): SIGNED_IN,
-    ("GET", "/ui/audit/verify"): SIGNED_IN,
-    ("GET", "/naming"): SIGNED_IN,
-    ("GET", "/ui/lint"): SIGNED_IN,
-    ("GET", "/models/{name}"): SIGNED_IN,
-    ("POST", "/models/{name}/description"): SIGNED_IN,
-    ("POST", "/models/{name}/tags"): SIGNED_IN,
-    ("POST", "/models/{name}/tags/delete"): SIGNED_IN,
-    ("POST", "/models/{name}/aliases"): SIGNED_IN,
-    ("POST", "/models/{name}/aliases/delete"): SIGNED_IN,
-    ("POST", "/models/{name}/rollback"): SIGNED_IN,
-    ("GET", "/models/{name}/versions/{version}"): SIGNED_IN,
-    ("POST", "/models/{name}/versions/{version}/stage"): SIGNED_IN,
-    ("POST", "/models/{name}/versions/{version}/description"): SIGNED_IN,
-    ("POST", "/models/{name}/versions/{version}/tags"): SIGNED_IN,
-    ("POST", "/models/{name}/versions/{version}/tags/delete"): SIGNED_IN,
-    # approvals from the version page: the service checks the role the move needs
-    ("POST", "/models/{name}/versions/{version}/approvals"): SIGNED_IN,
-    ("POST", "/models/{name}/versions/{version}/approvals/approve"): SIGNED_IN,
-    ("POST", "/models/{name}/versions/{version}/approvals/reject"): SIGNED_IN,
-    ("GET", "/webhooks"): ADMIN,   # the delivery log names every subscription's URL
-}
-
-
-def rule_for(method: str, path: str) -> Rule | None:
-    method = "GET" if method == "HEAD" else method
-    return RULES.get((method, path)) or RULES.get((ANY_METHOD, path))
 
 
 # --- the app's route table --------------------------------------------------------------
@@ -170,6 +56,7 @@ class RouteEntry:
     path: str
     methods: frozenset[str] | None   # None: any method (a mount)
     regex: re.Pattern[str]
+    rule: Rule | None                # what its handler declared; None: nothing
 
 
 def route_entries(routes: Iterable[Any]) -> list[RouteEntry]:
@@ -185,18 +72,16 @@ def route_entries(routes: Iterable[Any]) -> list[RouteEntry]:
         if path is None or regex is None:
             continue
         methods = getattr(route, "methods", None)
-        found.append(RouteEntry(path, frozenset(methods) if methods else None, regex))
+        handler = getattr(route, "endpoint", None) or getattr(route, "app", None)  # a mount
+        found.append(RouteEntry(path, frozenset(methods) if methods else None, regex,
+                                declared_rule(handler)))
     return found
 
 
 def unguarded(routes: Iterable[Any]) -> list[tuple[str, str]]:
-    """(method, path) of every route the rule table does not cover."""
-    missing = []
-    for entry in route_entries(routes):
-        for method in sorted(entry.methods or {ANY_METHOD}):
-            if method != "HEAD" and rule_for(method, entry.path) is None:
-                missing.append((method, entry.path))
-    return missing
+    """(method, path) of every route whose handler declares no rule."""
+    return [(method, entry.path) for entry in route_entries(routes) if entry.rule is None
+            for method in sorted(entry.methods or {"*"}) if method != "HEAD"]
 
 
 # --- the middleware -----------------------------------------------------------------------
@@ -219,11 +104,10 @@ class AccessControl:
         for entry in self._entries:
             match = entry.regex.match(path)
             if match and (entry.methods is None or method in entry.methods):
-                rule = rule_for(method, entry.path)
-                if rule is None:
+                if entry.rule is None:
                     log.error("no access rule for %s %s; refusing all but admins",
                               method, entry.path)
-                return rule or ADMIN, match.groupdict()
+                return entry.rule or ADMIN, match.groupdict()
         return SIGNED_IN, {}
 
 
@@ -258,32 +142,40 @@ class AccessMiddleware:
         try:
             principal = await run_in_threadpool(_authenticate, service, request)
         except Unauthenticated as error:
-            if rule is PUBLIC:
+            if rule.kind == "public":
                 return None
-            _log(service, request, error, None)
-            if not _is_api(request.url.path):
-                return _to_sign_in(request)
-            return _unauthenticated(request, error)
+            return _refuse_stranger(service, request, error, bad_credentials=True)
         if principal is None:
-            if rule is PUBLIC:
+            if rule.kind == "public":
                 return None
-            error = Unauthenticated(
-                codes.AUTH_REQUIRED, "This registry requires a token",
-                "send `Authorization: Bearer <token>` (CHARTER_TOKEN for the charter CLI, "
-                "MLFLOW_TRACKING_TOKEN for MLflow); create one with `charter token create`")
-            if not _is_api(request.url.path):
-                return _to_sign_in(request)
-            _log(service, request, error, None)
-            return _unauthenticated(request, error)
+            return _refuse_stranger(service, request, _credentials_required(),
+                                    bad_credentials=False)
         request.state.principal = principal
         request.state.actor = principal.name
         try:
             await _check_rule(service, principal, rule, params)
-        except CharterError as error:
-            if isinstance(error, PermissionDenied):
-                _log(service, request, error, principal)
-            return error_response(request, error)
+        except CharterError as refused:
+            if isinstance(refused, PermissionDenied):
+                _log(service, request, refused, principal)
+            return error_response(request, refused)
         return None
+
+
+def _credentials_required() -> Unauthenticated:
+    return Unauthenticated(
+        codes.AUTH_REQUIRED, "This registry requires a token",
+        "send `Authorization: Bearer <token>` (CHARTER_TOKEN for the charter CLI, "
+        "MLFLOW_TRACKING_TOKEN for MLflow); create one with `charter token create`")
+
+
+def _refuse_stranger(service: Any, request: Request, error: Unauthenticated, *,
+                     bad_credentials: bool) -> Response:
+    """A browser goes to the sign-in page, an API client gets a 401. Bad credentials are
+    logged always; a browser merely not signed in yet is not."""
+    api = _is_api(request.url.path)
+    if bad_credentials or api:
+        _log(service, request, error, None)
+    return _unauthenticated(request, error) if api else _to_sign_in(request)
 
 
 def _authenticate(service: Any, request: Request) -> Principal | None:

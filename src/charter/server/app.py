@@ -32,6 +32,7 @@ from charter.server import access
 from charter.server.delivery import install_worker
 from charter.service import RegistryService
 from charter.ui import routes as ui
+from charter.web import PUBLIC, allow
 
 MIGRATED_ENV = "CHARTER_SERVE_MIGRATED"  # set by `charter serve` once it has migrated
 
@@ -66,8 +67,15 @@ def _mount(app: FastAPI) -> None:
     app.include_router(ui.router)
 
     @app.get("/healthz", include_in_schema=False)
+    @allow(PUBLIC)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    # FastAPI's own routes, the API's documentation, read nothing of the registry.
+    documentation = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
+    for route in app.router.routes:
+        if getattr(route, "path", None) in documentation:
+            allow(PUBLIC)(route.endpoint)  # type: ignore[attr-defined]
 
 
 def _handle_errors(app: FastAPI) -> None:

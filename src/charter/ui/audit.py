@@ -20,7 +20,7 @@ from charter.domain.errors import InvalidInput
 from charter.domain.records import EventRecord
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
-from charter.web import registry
+from charter.web import SIGNED_IN, allow, registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
@@ -60,6 +60,7 @@ class Window:
 
 
 @router.get("/audit")
+@allow(SIGNED_IN)
 def audit_page(request: Request) -> Response:
     service = registry(request)
     params = request.query_params
@@ -84,6 +85,7 @@ def _cursor(params) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 
 @router.get("/ui/audit/verify")
+@allow(SIGNED_IN)
 def verify_json(request: Request) -> JSONResponse:
     """The audit page's chain check: ``{"ok", "events_checked", "first_bad_seq", "problem"}``."""
     report = registry(request).verify_audit()

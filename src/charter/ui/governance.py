@@ -21,7 +21,7 @@ from charter.service import RegistryService
 from charter.ui.actions import Change, perform
 from charter.ui.page import UIRoute, model_url, render, templates
 from charter.ui.versions import show_version
-from charter.web import registry
+from charter.web import ADMIN, SIGNED_IN, allow, registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
@@ -49,6 +49,7 @@ def _act(request: Request, name: str, version: str, form: str, values: dict[str,
 
 
 @router.post("/models/{name}/versions/{version}/approvals")
+@allow(SIGNED_IN)
 def request_approval(request: Request, name: str, version: str, stage: str = Form(""),
                      reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -60,6 +61,7 @@ def request_approval(request: Request, name: str, version: str, stage: str = For
 
 
 @router.post("/models/{name}/versions/{version}/approvals/approve")
+@allow(SIGNED_IN)
 def approve(request: Request, name: str, version: str, stage: str = Form(""),
             reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -71,6 +73,7 @@ def approve(request: Request, name: str, version: str, stage: str = Form(""),
 
 
 @router.post("/models/{name}/versions/{version}/approvals/reject")
+@allow(SIGNED_IN)
 def reject(request: Request, name: str, version: str, stage: str = Form(""),
            reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -82,6 +85,7 @@ def reject(request: Request, name: str, version: str, stage: str = Form(""),
 
 
 @router.get("/webhooks")
+@allow(ADMIN)  # the delivery log names every subscription's URL
 def webhooks_page(request: Request, webhook: str = "", status: str = "") -> Response:
     service = registry(request)
     hooks = service.list_webhooks()

@@ -12,12 +12,13 @@ from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.page import UIRoute, check_csrf, model_url, render
 from charter.ui.timeline import production_timeline, rollback_plan
-from charter.web import registry
+from charter.web import SIGNED_IN, allow, registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
 
 @router.get("/models/{name}")
+@allow(SIGNED_IN)
 def model_page(request: Request, name: str) -> Response:
     return show_model(request, name)
 
@@ -46,6 +47,7 @@ def _act(request: Request, name: str, form: str, values: dict[str, str], token: 
 
 
 @router.post("/models/{name}/description")
+@allow(SIGNED_IN)
 def edit_description(request: Request, name: str, description: str = Form(""),
                      reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -57,6 +59,7 @@ def edit_description(request: Request, name: str, description: str = Form(""),
 
 
 @router.post("/models/{name}/tags")
+@allow(SIGNED_IN)
 def set_tag(request: Request, name: str, key: str = Form(""), value: str = Form(""),
             reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -69,6 +72,7 @@ def set_tag(request: Request, name: str, key: str = Form(""), value: str = Form(
 
 
 @router.post("/models/{name}/tags/delete")
+@allow(SIGNED_IN)
 def delete_tag(request: Request, name: str, key: str = Form(""), reason: str = Form(""),
                csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -80,6 +84,7 @@ def delete_tag(request: Request, name: str, key: str = Form(""), reason: str = F
 
 
 @router.post("/models/{name}/aliases")
+@allow(SIGNED_IN)
 def set_alias(request: Request, name: str, alias: str = Form(""), version: str = Form(""),
               reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -91,6 +96,7 @@ def set_alias(request: Request, name: str, alias: str = Form(""), version: str =
 
 
 @router.post("/models/{name}/aliases/delete")
+@allow(SIGNED_IN)
 def delete_alias(request: Request, name: str, alias: str = Form(""), reason: str = Form(""),
                  csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -102,6 +108,7 @@ def delete_alias(request: Request, name: str, alias: str = Form(""), reason: str
 
 
 @router.post("/models/{name}/rollback")
+@allow(SIGNED_IN)
 def rollback(request: Request, name: str, reason: str = Form(""), confirm: str = Form(""),
              csrf_token: str = Form("")) -> Response:
     """First POST: show what would change and ask again. Second (confirm=yes): do it."""

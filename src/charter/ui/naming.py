@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from charter.domain.naming import MAX_LENGTH, Finding, suggest_name
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
-from charter.web import registry
+from charter.web import SIGNED_IN, allow, registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
@@ -40,6 +40,7 @@ def check(service: RegistryService, name: str) -> Check:
 
 
 @router.get("/naming")
+@allow(SIGNED_IN)
 def naming_page(request: Request) -> Response:
     service = registry(request)
     name = request.query_params.get("name", "")
@@ -50,6 +51,7 @@ def naming_page(request: Request) -> Response:
 
 
 @router.get("/ui/lint")
+@allow(SIGNED_IN)
 def lint_json(request: Request) -> JSONResponse:
     """The naming page's live check: ``{"name", "ok", "findings", "suggested_name"}``."""
     service = registry(request)

@@ -21,7 +21,7 @@ from charter.domain.lifecycle import STAGES, Stage, parse_stage
 from charter.domain.records import ModelRecord
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
-from charter.web import registry
+from charter.web import SIGNED_IN, allow, registry
 
 PAGE_SIZE = 25
 SCAN_CHUNK = 50          # models fetched per service call while filtering by tag or stage
@@ -174,6 +174,7 @@ router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
 
 @router.get("/")
+@allow(SIGNED_IN)
 def registry_page(request: Request) -> Response:
     filters = Filters.from_query(request)
     params = request.query_params

@@ -18,6 +18,7 @@ from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput, NotFound
 from charter.ui import audit, governance, models, naming, registry, signin, versions
 from charter.ui.page import HERE, STATIC_URL, error_page
+from charter.web import PUBLIC, allow
 
 __all__ = ["STATIC_URL", "missing_page", "router", "static"]
 
@@ -25,7 +26,7 @@ router = APIRouter()
 for _pages in (registry, models, versions, audit, naming, signin, governance):
     router.include_router(_pages.router)
 
-static = StaticFiles(directory=HERE / "static")
+static = allow(PUBLIC)(StaticFiles(directory=HERE / "static"))
 
 
 def missing_page(request: Request, status: int) -> Response:

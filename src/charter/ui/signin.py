@@ -25,7 +25,7 @@ from charter.domain.access import Principal
 from charter.domain.errors import CharterError
 from charter.domain.lifecycle import Stage
 from charter.ui.page import UIRoute, check_csrf, render, templates
-from charter.web import SESSION_COOKIE, auth_enabled
+from charter.web import PUBLIC, SESSION_COOKIE, allow, auth_enabled
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
@@ -39,12 +39,14 @@ def safe_next(target: str) -> str:
 
 
 @router.get("/signin")
+@allow(PUBLIC)
 def sign_in_page(request: Request, next: str = "/") -> Response:
     return render(request, "signin.html", {
         "next": safe_next(next), "auth_enabled": auth_enabled(request), "failure": None})
 
 
 @router.post("/signin")
+@allow(PUBLIC)
 async def sign_in(request: Request, token: str = Form(""), next: str = Form("/"),
                   csrf_token: str = Form("")) -> Response:
     check_csrf(request, csrf_token)
@@ -65,6 +67,7 @@ async def sign_in(request: Request, token: str = Form(""), next: str = Form("/")
 
 
 @router.post("/signout")
+@allow(PUBLIC)
 async def sign_out(request: Request, csrf_token: str = Form("")) -> Response:
     check_csrf(request, csrf_token)
     secret = request.cookies.get(SESSION_COOKIE)

@@ -13,12 +13,13 @@ from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.gates import version_governance
 from charter.ui.page import UIRoute, model_url, render, version_url
-from charter.web import registry
+from charter.web import SIGNED_IN, allow, registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
 
 @router.get("/models/{name}/versions/{version}")
+@allow(SIGNED_IN)
 def version_page(request: Request, name: str, version: str) -> Response:
     return show_version(request, name, version)
 
@@ -48,6 +49,7 @@ def _act(request: Request, name: str, version: str, form: str, values: dict[str,
 
 
 @router.post("/models/{name}/versions/{version}/stage")
+@allow(SIGNED_IN)
 def transition(request: Request, name: str, version: str, stage: str = Form(""),
                archive_existing: str = Form(""), expect_production: str = Form(""),
                reason: str = Form(""), csrf_token: str = Form("")) -> Response:
@@ -74,6 +76,7 @@ def _expected(text: str) -> object:
 
 
 @router.post("/models/{name}/versions/{version}/description")
+@allow(SIGNED_IN)
 def edit_description(request: Request, name: str, version: str, description: str = Form(""),
                      reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:
@@ -86,6 +89,7 @@ def edit_description(request: Request, name: str, version: str, description: str
 
 
 @router.post("/models/{name}/versions/{version}/tags")
+@allow(SIGNED_IN)
 def set_tag(request: Request, name: str, version: str, key: str = Form(""),
             value: str = Form(""), reason: str = Form(""),
             csrf_token: str = Form("")) -> Response:
@@ -98,6 +102,7 @@ def set_tag(request: Request, name: str, version: str, key: str = Form(""),
 
 
 @router.post("/models/{name}/versions/{version}/tags/delete")
+@allow(SIGNED_IN)
 def delete_tag(request: Request, name: str, version: str, key: str = Form(""),
                reason: str = Form(""), csrf_token: str = Form("")) -> Response:
     def change(service: RegistryService, why: str) -> str:

@@ -33,7 +33,7 @@ from charter.domain.errors import NotFound
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import VersionRecord
 from charter.service.queries import artifact_location
-from charter.web import registry, run_read
+from charter.web import SIGNED_IN, allow, registry, run_read
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 DOWNLOAD_URI_PATHS = ("/api/2.0/mlflow/model-versions/get-download-uri",
@@ -57,6 +57,7 @@ def split_artifact_path(path: str) -> tuple[str, str, str]:
     return parts[1], parts[3], "/".join(parts[4:])
 
 
+@allow(SIGNED_IN)
 async def get_download_uri(request: Request) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _read_only(request)
@@ -68,6 +69,7 @@ async def get_download_uri(request: Request) -> Response:
                                                               public_base_url(request))})
 
 
+@allow(SIGNED_IN)
 async def list_artifacts(request: Request) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _read_only(request)
@@ -83,6 +85,7 @@ async def list_artifacts(request: Request) -> Response:
     return shapes.json_response({"files": files} if files else {})
 
 
+@allow(SIGNED_IN)
 async def download_artifact(request: Request) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _read_only(request)
@@ -101,6 +104,9 @@ def _read_only(request: Request) -> JSONResponse:
 
 
 ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+# Read-only routes for the signed in: the model is named in the artifact path, and every
+# read goes through the service's get_version, which checks the caller's role on it.
 
 routes = [
     *(Route(path, get_download_uri, methods=ALL, include_in_schema=False)

@@ -24,7 +24,7 @@ from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
-from charter.web import registry, run_read, run_write
+from charter.web import SIGNED_IN, allow, registry, run_read, run_write
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
@@ -214,6 +214,7 @@ READS = frozenset({get_registered_model, search_registered_models, get_latest_ve
                    get_model_version_by_alias, get_model_version, search_model_versions})
 
 
+@allow(SIGNED_IN)  # every handler calls the service, which checks the role per model
 async def dispatch(request: Request) -> Response:
     """The one route per prefix: a dict lookup instead of a regex per endpoint."""
     handlers = ENDPOINTS.get("/" + request.path_params["endpoint"].rstrip("/"))

@@ -25,6 +25,7 @@ from charter.api.v1.common import (
 )
 from charter.api.v1.schemas import Body, Reason
 from charter.domain.access import EVERY_MODEL
+from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["access"])
 
@@ -82,18 +83,21 @@ class GrantList(BaseModel):
 
 
 @router.get("/whoami", responses=documented(WhoAmIOut))
+@allow(SIGNED_IN)
 def whoami(service: Registry) -> JSONResponse:
     """The caller: its name, whether it is an admin, its registry-wide and per-model roles."""
     return ok(service.whoami())
 
 
 @router.get("/tokens", responses=documented(TokenList))
+@allow(SIGNED_IN)
 def list_tokens(service: Registry, user: Annotated[str | None, Query(
         description="whose tokens (admins only); yours when absent")] = None) -> JSONResponse:
     return ok({"tokens": [t.to_dict() for t in service.list_tokens(user)]})
 
 
 @router.post("/tokens", status_code=201, responses=documented(TokenIssued, 201, "Created"))
+@allow(SIGNED_IN)
 def create_token(body: TokenCreate, service: Registry) -> JSONResponse:
     """A new token; the answer is the only place its secret ever appears."""
     issued = service.create_token(body.user, expires=body.expires, note=body.note)
@@ -101,23 +105,27 @@ def create_token(body: TokenCreate, service: Registry) -> JSONResponse:
 
 
 @router.delete("/tokens/{token_id}", responses=documented(TokenOut))
+@allow(SIGNED_IN)
 def revoke_token(token_id: str, service: Registry) -> JSONResponse:
     return ok(service.revoke_token(token_id).to_dict())
 
 
 @router.get("/grants", responses=documented(GrantList))
+@allow(SIGNED_IN)
 def list_registry_grants(service: Registry) -> JSONResponse:
     """Registry-wide grants (a role on every model)."""
     return ok({"grants": [g.to_dict() for g in service.list_grants(EVERY_MODEL)]})
 
 
 @router.put("/grants/{user}", responses=documented(GrantOut))
+@allow(SIGNED_IN)
 def grant_registry_role(user: str, body: GrantBody, service: Registry) -> JSONResponse:
     """Give ``user`` a role on every model (admins only)."""
     return ok(service.grant(EVERY_MODEL, user, body.role, reason=body.reason).to_dict())
 
 
 @router.delete("/grants/{user}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def revoke_registry_role(user: str, service: Registry, body: Reason | None = None,
                          reason: ReasonQuery = None) -> Response:
     service.revoke(EVERY_MODEL, user, reason=pick_reason(body, reason))
@@ -125,11 +133,13 @@ def revoke_registry_role(user: str, service: Registry, body: Reason | None = Non
 
 
 @router.get("/models/{name}/grants", responses=documented(GrantList))
+@allow(SIGNED_IN)
 def list_model_grants(name: str, service: Registry) -> JSONResponse:
     return ok({"grants": [g.to_dict() for g in service.list_grants(name)]})
 
 
 @router.put("/models/{name}/grants/{user}", responses=documented(GrantOut))
+@allow(SIGNED_IN)
 def grant_model_role(name: str, user: str, body: GrantBody, service: Registry
                      ) -> JSONResponse:
     """Give ``user`` a role on the model (its owners and admins only); an audit event."""
@@ -137,6 +147,7 @@ def grant_model_role(name: str, user: str, body: GrantBody, service: Registry
 
 
 @router.delete("/models/{name}/grants/{user}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def revoke_model_role(name: str, user: str, service: Registry, body: Reason | None = None,
                       reason: ReasonQuery = None) -> Response:
     service.revoke(name, user, reason=pick_reason(body, reason))

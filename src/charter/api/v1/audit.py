@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 
 from charter.api.v1.common import Registry, documented, ok
 from charter.api.v1.schemas import AuditOut, EventList, LintOut
+from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["audit"])
 
@@ -22,6 +23,7 @@ POLL_INTERVAL = 0.5    # how often a held long poll looks for new events
 
 
 @router.get("/models/{name}/history", responses=documented(EventList))
+@allow(SIGNED_IN)
 def history(name: str, service: Registry,
             version: int | None = None,
             limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 1000) -> JSONResponse:
@@ -31,6 +33,7 @@ def history(name: str, service: Registry,
 
 
 @router.get("/events", responses=documented(EventList))
+@allow(SIGNED_IN)
 async def events(request: Request, service: Registry,
                  after: Annotated[int, Query(ge=0, description="the last seq already seen")] = 0,
                  limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 100,
@@ -52,12 +55,14 @@ async def events(request: Request, service: Registry,
 
 
 @router.get("/audit/verify", responses=documented(AuditOut))
+@allow(SIGNED_IN)
 def verify_audit(service: Registry) -> JSONResponse:
     """Walk the hash chain; ``first_bad_seq`` names the first altered event."""
     return ok(service.verify_audit().to_dict())
 
 
 @router.get("/lint", responses=documented(LintOut))
+@allow(SIGNED_IN)
 def lint(service: Registry,
          name: Annotated[list[str], Query(min_length=1, max_length=100,
                                           description="repeat for several names")]

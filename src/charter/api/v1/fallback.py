@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from charter.api.errors import native_body
 from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput, NotFound, http_status
+from charter.web import SIGNED_IN, allow
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -26,6 +27,7 @@ def fallback_router(subjects: Iterable[APIRouter]) -> APIRouter:
     router = APIRouter()
 
     @router.api_route("/{rest:path}", methods=METHODS, include_in_schema=False)
+    @allow(SIGNED_IN)  # an unknown path answers 401 before 404: no route map for strangers
     async def no_such_route(rest: str, request: Request) -> JSONResponse:
         path = "/" + rest
         allowed = sorted({m for r in routes if r.path_regex.match(path)  # type: ignore[attr-defined]

@@ -34,7 +34,9 @@ from charter.api.files import expected_digest, file_response, raw_tail, receive_
 from charter.api.v1.common import NO_CONTENT, Registry, documented, no_content, ok
 from charter.api.v1.schemas import Body, ErrorEnvelope, FileOut, VersionOut
 from charter.domain import error_codes as codes
+from charter.domain.access import REGISTER
 from charter.domain.errors import OUTCOMES, Conflict
+from charter.web import SIGNED_IN, allow, on_model
 
 router = APIRouter(tags=["files"])
 
@@ -103,6 +105,7 @@ OCTETS: dict[int | str, dict[str, Any]] = {
 # ---- reading --------------------------------------------------------------------------
 
 @router.get(FILES, responses=documented(FileList))
+@allow(SIGNED_IN)
 def list_files(name: str, version: str, service: Registry) -> JSONResponse:
     """The version's files; empty for a version registered from a source URI only."""
     record = service.list_files(name, version)
@@ -111,6 +114,7 @@ def list_files(name: str, version: str, service: Registry) -> JSONResponse:
 
 
 @router.get(FILES + "/{path:path}", responses=OCTETS, response_class=Response)
+@allow(SIGNED_IN)
 async def download_file(name: str, version: str, path: str, request: Request,
                         service: Registry) -> Response:
     """One file as an attachment; `Range: bytes=N-M` gets one range (206). HEAD works too."""
@@ -123,6 +127,7 @@ router.add_api_route(FILES + "/{path:path}", download_file, methods=["HEAD"],
 
 
 @router.put(FILES + "/{path:path}", status_code=409)
+@allow(SIGNED_IN)
 def overwrite_file(name: str, version: str, path: str, request: Request,
                    service: Registry) -> Response:
     """Refused: a registered version's files never change (register a new version)."""
@@ -136,6 +141,7 @@ def overwrite_file(name: str, version: str, path: str, request: Request,
 
 @router.post(UPLOADS, status_code=201,
              responses={**documented(UploadOut, 201, "Started"), **STORES_BYTES})
+@allow(on_model(REGISTER))  # bytes are stored before any version exists: check it first
 def start_upload(name: str, service: Registry, body: UploadStart | None = None
                  ) -> JSONResponse:
     """Open an upload session for the next version of `name` (the name is checked now)."""
@@ -144,6 +150,7 @@ def start_upload(name: str, service: Registry, body: UploadStart | None = None
 
 
 @router.get(UPLOAD, responses=documented(UploadOut))
+@allow(SIGNED_IN)
 def get_upload(name: str, upload_id: str, service: Registry) -> JSONResponse:
     """What the session has received so far (resume an interrupted upload from here)."""
     return ok(service.get_upload(name, upload_id).to_dict())
@@ -151,6 +158,7 @@ def get_upload(name: str, upload_id: str, service: Registry) -> JSONResponse:
 
 @router.put(UPLOAD + "/files/{path:path}", status_code=201,
             responses={**documented(StoredFileOut, 201, "Stored and hashed"), **STORES_BYTES})
+@allow(on_model(REGISTER))  # as start_upload: the bytes land before any use case runs
 async def upload_file(name: str, upload_id: str, path: str, request: Request,
                       service: Registry) -> JSONResponse:
     """The raw request body is the file: streamed into the blob store and hashed on the way.
@@ -169,6 +177,7 @@ async def upload_file(name: str, upload_id: str, path: str, request: Request,
 
 @router.post(UPLOAD + "/commit", status_code=201,
              responses={**documented(VersionOut, 201, "Registered"), **STORES_BYTES})
+@allow(SIGNED_IN)
 def commit_upload(name: str, upload_id: str, body: UploadCommit,
                   service: Registry) -> JSONResponse:
     """Register the version: every manifest entry must match a stored file's size and sha256."""
@@ -179,6 +188,7 @@ def commit_upload(name: str, upload_id: str, body: UploadCommit,
 
 
 @router.delete(UPLOAD, status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def abort_upload(name: str, upload_id: str, service: Registry) -> Response:
     """Forget an uncommitted session; `charter gc` collects its blobs."""
     service.abort_upload(name, upload_id)

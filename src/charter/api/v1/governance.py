@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from charter.api.v1.common import Registry, documented, ok
 from charter.api.v1.schemas import Body
+from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["governance"])
 
@@ -104,6 +105,7 @@ class RetentionOut(BaseModel):
 # ---- routes -----------------------------------------------------------------------------
 
 @router.get(VERSION + "/gates", responses=documented(GateReportOut))
+@allow(SIGNED_IN)
 def check_gates(name: str, version: str, service: Registry,
                 stage: Annotated[str, Query(examples=["Production"],
                                             description="the target stage")]) -> JSONResponse:
@@ -112,6 +114,7 @@ def check_gates(name: str, version: str, service: Registry,
 
 
 @router.get("/models/{name}/approvals", responses=documented(ApprovalList))
+@allow(SIGNED_IN)
 def list_approvals(name: str, service: Registry,
                    version: Annotated[str | None, Query(description="one version")] = None
                    ) -> JSONResponse:
@@ -121,6 +124,7 @@ def list_approvals(name: str, service: Registry,
 
 @router.post(VERSION + "/approvals", status_code=201,
              responses=documented(ApprovalOut, 201, "Requested (or the open request)"))
+@allow(SIGNED_IN)
 def request_approval(name: str, version: str, body: ApprovalAsk,
                      service: Registry) -> JSONResponse:
     """Ask others to approve moving the version to ``stage``."""
@@ -129,6 +133,7 @@ def request_approval(name: str, version: str, body: ApprovalAsk,
 
 
 @router.post(VERSION + "/approvals/approve", responses=documented(ApprovalOut))
+@allow(SIGNED_IN)
 def approve(name: str, version: str, body: ApprovalDecisionIn, service: Registry
             ) -> JSONResponse:
     """Approve the pending request; the requester (and the registrant) may not."""
@@ -136,12 +141,14 @@ def approve(name: str, version: str, body: ApprovalDecisionIn, service: Registry
 
 
 @router.post(VERSION + "/approvals/reject", responses=documented(ApprovalOut))
+@allow(SIGNED_IN)
 def reject(name: str, version: str, body: RejectionIn, service: Registry) -> JSONResponse:
     """Reject the pending request, saying why."""
     return ok(service.reject(name, version, body.stage, comment=body.comment).to_dict())
 
 
 @router.get("/retention", responses=documented(RetentionOut))
+@allow(SIGNED_IN)
 def retention_plan(service: Registry,
                    name: Annotated[str | None, Query(description="one model")] = None
                    ) -> JSONResponse:
@@ -150,6 +157,7 @@ def retention_plan(service: Registry,
 
 
 @router.post("/retention", responses=documented(RetentionOut))
+@allow(SIGNED_IN)
 def retention_run(body: RetentionRun, service: Registry) -> JSONResponse:
     """Run the retention policy: a dry run unless ``apply`` is true (admins only)."""
     report: Any = service.retention(apply=body.apply, name=body.name)

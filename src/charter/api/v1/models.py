@@ -23,10 +23,12 @@ from charter.api.v1.schemas import (
     Reason,
     TagValue,
 )
+from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["models"])
 
 @router.post("/models", status_code=201, responses=documented(ModelOut, 201, "Created"))
+@allow(SIGNED_IN)
 def create_model(body: ModelCreate, service: Registry) -> JSONResponse:
     record = service.create_model(body.name, description=body.description, tags=body.tags,
                                   reason=body.reason)
@@ -34,6 +36,7 @@ def create_model(body: ModelCreate, service: Registry) -> JSONResponse:
 
 
 @router.get("/models", responses=documented(ModelPage))
+@allow(SIGNED_IN)
 def list_models(service: Registry, name_like: str = "", max_results: int = 100,
                 page_token: str = "") -> JSONResponse:
     page = service.list_models(name_like=name_like, max_results=max_results,
@@ -42,17 +45,20 @@ def list_models(service: Registry, name_like: str = "", max_results: int = 100,
 
 
 @router.get("/models/{name}", responses=documented(ModelOut))
+@allow(SIGNED_IN)
 def get_model(name: str, service: Registry) -> JSONResponse:
     return ok(service.get_model(name).to_dict())
 
 
 @router.patch("/models/{name}", responses=documented(ModelOut))
+@allow(SIGNED_IN)
 def update_model(name: str, body: ModelUpdate, service: Registry) -> JSONResponse:
     record = service.update_model(name, description=body.description, reason=body.reason)
     return ok(record.to_dict())
 
 
 @router.delete("/models/{name}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def delete_model(name: str, service: Registry, body: Reason | None = None,
                  reason: ReasonQuery = None) -> Response:
     service.delete_model(name, reason=pick_reason(body, reason))
@@ -60,17 +66,20 @@ def delete_model(name: str, service: Registry, body: Reason | None = None,
 
 
 @router.post("/models/{name}/rename", responses=documented(ModelOut))
+@allow(SIGNED_IN)
 def rename_model(name: str, body: ModelRename, service: Registry) -> JSONResponse:
     return ok(service.rename_model(name, body.new_name, reason=body.reason).to_dict())
 
 
 @router.put("/models/{name}/tags/{key:path}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def set_model_tag(name: str, key: str, body: TagValue, service: Registry) -> Response:
     service.set_model_tag(name, key, body.value)
     return no_content()
 
 
 @router.delete("/models/{name}/tags/{key:path}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def delete_model_tag(name: str, key: str, service: Registry) -> Response:
     service.delete_model_tag(name, key)
     return no_content()

@@ -11,11 +11,13 @@ from starlette.responses import JSONResponse
 from charter.api.v1.common import Registry, documented, ok
 from charter.api.v1.schemas import Reason, ResolutionOut, Transition, VersionList, VersionOut
 from charter.domain.lifecycle import ANY
+from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["stages"])
 
 
 @router.post("/models/{name}/versions/{version}/transition", responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def transition(name: str, version: str, body: Transition, service: Registry) -> JSONResponse:
     """Move a version along an allowed edge; Production needs `archive_existing` when taken."""
     expected = body.expect_production if "expect_production" in body.model_fields_set else ANY
@@ -26,12 +28,14 @@ def transition(name: str, version: str, body: Transition, service: Registry) -> 
 
 
 @router.post("/models/{name}/rollback", responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def rollback(name: str, body: Reason, service: Registry) -> JSONResponse:
     """Production goes back to Staging; the previous Production version returns."""
     return ok(service.rollback(name, reason=body.reason).to_dict())
 
 
 @router.get("/models/{name}/latest", responses=documented(VersionList))
+@allow(SIGNED_IN)
 def latest_versions(name: str, service: Registry,
                     stage: Annotated[list[str] | None, Query(
                         description="repeat for several stages; all stages when absent")] = None
@@ -41,6 +45,7 @@ def latest_versions(name: str, service: Registry,
 
 
 @router.get("/resolve", responses=documented(ResolutionOut))
+@allow(SIGNED_IN)
 def resolve(uri: Annotated[str, Query(examples=["models:/fraud_detector/Production"])],
             service: Registry,
             as_of: Annotated[datetime | None, Query(

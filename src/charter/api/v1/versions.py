@@ -28,6 +28,7 @@ from charter.api.v1.schemas import (
     VersionOut,
     VersionUpdate,
 )
+from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["versions"])
 
@@ -36,6 +37,7 @@ VERSION = "/models/{name}/versions/{version}"
 
 @router.post("/models/{name}/versions", status_code=201,
              responses=documented(VersionOut, 201, "Registered"))
+@allow(SIGNED_IN)
 def register(name: str, body: VersionCreate, service: Registry) -> JSONResponse:
     """Register the next version from a source URI (files: POST …/uploads, docs/artifacts.md)."""
     record = service.register(name, body.source, run_id=body.run_id,
@@ -45,6 +47,7 @@ def register(name: str, body: VersionCreate, service: Registry) -> JSONResponse:
 
 
 @router.get("/models/{name}/versions", responses=documented(VersionList))
+@allow(SIGNED_IN)
 def list_versions(name: str, service: Registry,
                   stage: Annotated[str | None, Query(description="only this stage")] = None
                   ) -> JSONResponse:
@@ -53,17 +56,20 @@ def list_versions(name: str, service: Registry,
 
 
 @router.get(VERSION, responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def get_version(name: str, version: str, service: Registry) -> JSONResponse:
     return ok(service.get_version(name, version).to_dict())
 
 
 @router.patch(VERSION, responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def update_version(name: str, version: str, body: VersionUpdate,
                    service: Registry) -> JSONResponse:
     return ok(service.update_version(name, version, description=body.description).to_dict())
 
 
 @router.delete(VERSION, status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def delete_version(name: str, version: str, service: Registry, body: Reason | None = None,
                    reason: ReasonQuery = None) -> Response:
     service.delete_version(name, version, reason=pick_reason(body, reason))
@@ -71,6 +77,7 @@ def delete_version(name: str, version: str, service: Registry, body: Reason | No
 
 
 @router.put(VERSION + "/tags/{key:path}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def set_version_tag(name: str, version: str, key: str, body: TagValue,
                     service: Registry) -> Response:
     service.set_version_tag(name, version, key, body.value)
@@ -78,23 +85,27 @@ def set_version_tag(name: str, version: str, key: str, body: TagValue,
 
 
 @router.delete(VERSION + "/tags/{key:path}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def delete_version_tag(name: str, version: str, key: str, service: Registry) -> Response:
     service.delete_version_tag(name, version, key)
     return no_content()
 
 
 @router.put("/models/{name}/aliases/{alias}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def set_alias(name: str, alias: str, body: AliasTarget, service: Registry) -> Response:
     service.set_alias(name, alias, body.version)
     return no_content()
 
 
 @router.get("/models/{name}/aliases/{alias}", responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def get_version_by_alias(name: str, alias: str, service: Registry) -> JSONResponse:
     return ok(service.get_version_by_alias(name, alias).to_dict())
 
 
 @router.delete("/models/{name}/aliases/{alias}", status_code=204, responses=NO_CONTENT)
+@allow(SIGNED_IN)
 def delete_alias(name: str, alias: str, service: Registry) -> Response:
     service.delete_alias(name, alias)
     return no_content()

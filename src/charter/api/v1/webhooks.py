@@ -1,4 +1,8 @@
-"""Webhook subscriptions and their delivery log (admins only; docs/governance.md)."""
+"""Webhook subscriptions and their delivery log (docs/governance.md).
+
+Every route is an admin's (``ADMIN``): a webhook sends every event to a URL of the
+caller's choosing. The service checks it too.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from charter.api.v1.common import NO_CONTENT, Registry, documented, no_content, ok
 from charter.api.v1.schemas import Body
+from charter.web import ADMIN, allow
 
 router = APIRouter(tags=["webhooks"])
 
@@ -71,6 +76,7 @@ class DeliveryList(BaseModel):
 
 
 @router.post("/webhooks", status_code=201, responses=documented(WebhookOut, 201, "Created"))
+@allow(ADMIN)
 def add_webhook(body: WebhookCreate, service: Registry) -> JSONResponse:
     """Subscribe a URL to events; deliveries are signed with the secret (HMAC-SHA256)."""
     record = service.add_webhook(body.url, secret=body.secret, events_filter=body.events,
@@ -79,12 +85,14 @@ def add_webhook(body: WebhookCreate, service: Registry) -> JSONResponse:
 
 
 @router.get("/webhooks", responses=documented(WebhookList))
+@allow(ADMIN)
 def list_webhooks(service: Registry) -> JSONResponse:
     return ok({"webhooks": [w.to_dict() for w in service.list_webhooks()]})
 
 
 # Before /webhooks/{webhook}: "deliveries" is not a webhook id.
 @router.get("/webhooks/deliveries", responses=documented(DeliveryList))
+@allow(ADMIN)
 def deliveries(service: Registry,
                webhook: Annotated[str | None, Query(description="one subscription")] = None,
                status: Annotated[str | None, Query(
@@ -96,23 +104,27 @@ def deliveries(service: Registry,
 
 
 @router.post("/webhooks/deliveries/{delivery}/redeliver", responses=documented(DeliveryOut))
+@allow(ADMIN)
 def redeliver(delivery: str, service: Registry) -> JSONResponse:
     """Give a dead (or delivered) delivery a fresh round of attempts."""
     return ok(service.redeliver(delivery).to_dict())
 
 
 @router.get("/webhooks/{webhook}", responses=documented(WebhookOut))
+@allow(ADMIN)
 def get_webhook(webhook: str, service: Registry) -> JSONResponse:
     return ok(service.get_webhook(webhook).to_dict())
 
 
 @router.delete("/webhooks/{webhook}", status_code=204, responses=NO_CONTENT)
+@allow(ADMIN)
 def remove_webhook(webhook: str, service: Registry) -> Response:
     service.remove_webhook(webhook)
     return no_content()
 
 
 @router.post("/webhooks/{webhook}/test", responses=documented(DeliveryOut))
+@allow(ADMIN)
 def test_webhook(webhook: str, service: Registry) -> JSONResponse:
     """Send a signed ``ping`` now and answer how the receiver took it."""
     return ok(service.test_webhook(webhook).to_dict())
