@@ -228,6 +228,15 @@ def test_docs_python_md_names_every_class_with_codes_of_its_kind():
     assert named == set(OUTCOMES) - {"error"}
 
 
+def test_docs_architecture_md_names_every_kind_with_its_class():
+    rows = table_rows(section("architecture.md", "<!-- error kinds -->", "<!-- /error kinds -->"))
+    classes = {cls.__name__: cls for cls in error_classes()}
+    pairs = [(kind, classes[name].kind) for kinds, names, _ in rows
+             for kind, name in zip(ticked(kinds), ticked(names), strict=True)]
+    assert [kind for kind, of_class in pairs if kind != of_class] == []
+    assert sorted(kind for kind, _ in pairs) == sorted(OUTCOMES)
+
+
 def test_http_status_is_the_kinds_unless_the_code_has_its_own():
     from charter.domain.errors import InvalidInput, NotFound
 
