@@ -243,3 +243,16 @@ def test_http_status_is_the_kinds_unless_the_code_has_its_own():
     assert http_status(NotFound(error_codes.MODEL_NOT_FOUND, "m")) == 404
     assert http_status(InvalidInput(error_codes.METHOD_NOT_ALLOWED, "m")) == 405
     assert http_status(CharterError(error_codes.INTERNAL, "m")) == 500
+
+
+def test_the_remote_client_reads_a_body_without_a_kind_by_its_codes_kind():
+    """An answer that names no kind (an older server, a proxy passing it on) is rebuilt
+    from the catalogue, so `except AlreadyExists` catches name.redirected too."""
+    from charter.client.session import kind_of
+
+    assert kind_of(409, {"code": "name.redirected"}) == "exists"
+    assert kind_of(409, {"code": "stage.production_taken"}) == "conflict"
+    assert kind_of(500, {"code": "artifact.digest_mismatch"}) == "integrity"  # not "error"
+    assert kind_of(400, {"code": "method.not_allowed"}) == "invalid"
+    assert kind_of(409, {"code": "no.such_code"}) == "conflict"  # unknown: by status
+    assert kind_of(418, {}) == "error"
