@@ -15,8 +15,15 @@ from typing import Any
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, InvalidInput
+from charter.domain.evidence import (
+    AttestationFacts,
+    evidence_test,
+    signature_test,
+    signers_test,
+)
 from charter.domain.gates import StageGates, describe_duration
 from charter.domain.lifecycle import Stage, TransitionTable
+from charter.domain.signers import Signer
 
 # --- facts and the report -------------------------------------------------------------
 
@@ -29,6 +36,8 @@ class VersionFacts:
     description: str
     tags: Mapping[str, str]
     stage_changed_at: datetime
+    signer: Signer | None = None                       # who signed its files, if anyone
+    attestations: tuple[AttestationFacts, ...] = ()    # oldest first
 
 
 @dataclass(frozen=True)
@@ -108,8 +117,11 @@ def evaluate(gates: StageGates, target: Stage, version: VersionFacts, model: Mod
             "description", has, "the version has a description" if has
             else "the version has no description",
             "" if has else f"describe it: `charter describe {subject} \"…\"`"))
+    results += _evidence_results(gates, version, subject)
     for check in gates.checks:
-        passed, detail, fix = check.test(version.tags)
+        passed, detail, fix = (check.test_attested(version.attestations,
+                                                   gates.evidence_signers(check.evidence))
+                               if check.evidence else check.test(version.tags))
         results.append(GateResult(f"check:{check}", passed, detail, fix))
     if gates.min_time_in_staging is not None:
         results.append(_staging_time_gate(gates.min_time_in_staging, version, now))
@@ -117,6 +129,19 @@ def evaluate(gates: StageGates, target: Stage, version: VersionFacts, model: Mod
         results.append(_approvals_gate(gates.approvals, target, version, approvals))
     return GateReport(version.name, version.version, version.stage.value, target.value,
                       tuple(results))
+
+
+def _evidence_results(gates: StageGates, version: VersionFacts, subject: str
+                      ) -> list[GateResult]:
+    results = []
+    if gates.require_signature and not gates.signers:
+        results.append(GateResult("signature", *signature_test(version.signer, subject)))
+    if gates.signers:
+        results.append(GateResult("signers", *signers_test(version.signer, gates.signers)))
+    for required in gates.evidence:
+        results.append(GateResult(f"evidence:{required}",
+                                  *evidence_test(required, version.attestations, subject)))
+    return results
 
 
 def _edge_result(table: TransitionTable, current: Stage, target: Stage) -> GateResult:

@@ -13,6 +13,9 @@ per-model overrides (docs/governance.md)::
     [models.fraud_detector.gates.Production]
     approvals = 1
 
+Evidence gates (``require_signature``, ``signers``, ``evidence`` and checks that read
+attested predicates) are described in ``domain.evidence``.
+
 This module reads them from the configuration; ``domain.gate_report`` judges a
 move against them. Pure: no I/O.
 """
@@ -21,18 +24,28 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
 from charter.domain import error_codes as codes
+from charter.domain.attestations import MISSING, predicate_value
 from charter.domain.errors import InvalidInput
+from charter.domain.evidence import (
+    AttestationFacts,
+    Evidence,
+    newest,
+    parse_evidence,
+    parse_evidence_names,
+)
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.per_model import declared_for, name_key
+from charter.domain.signers import Signer, parse_signers
 
-GATE_KEYS = ("required_tags", "description", "checks", "min_time_in_staging", "approvals")
+GATE_KEYS = ("required_tags", "description", "checks", "min_time_in_staging", "approvals",
+             "require_signature", "signers", "evidence")
 
 # --- durations ("24h", "90m", "2d") ------------------------------------------------------
 
@@ -62,7 +75,7 @@ def describe_duration(span: timedelta) -> str:
     return " ".join(parts[:2]) or "0s"
 
 
-# --- numeric checks on version tags ("val_auc >= 0.85") ----------------------------------
+# --- numeric checks on version tags ("val_auc >= 0.85") or attested values ("eval.auc") -
 
 _CHECK = re.compile(r"\s*([A-Za-z0-9_.\-/:]+)\s*(>=|<=|==|!=|>|<)\s*"
                     r"([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*")
@@ -74,18 +87,28 @@ _COMPARE = {
 
 @dataclass(frozen=True)
 class NumericCheck:
+    """``TAG OP NUMBER`` on a version tag, or ``NAME.FIELD OP NUMBER`` on the predicate of
+    the newest attestation of the evidence kind ``NAME`` (``evidence`` is its type)."""
+
     tag: str
     op: str
     threshold: float
+    evidence: str = ""     # the predicate type read, for an attested check
 
     @classmethod
-    def parse(cls, text: object, *, where: str) -> NumericCheck:
+    def parse(cls, text: object, *, where: str,
+              evidence_names: Mapping[str, str] | None = None) -> NumericCheck:
         match = _CHECK.fullmatch(text) if isinstance(text, str) else None
         if match is None:
             raise InvalidInput(codes.CONFIG_INVALID, f"{where}: {text!r} is not a check",
-                               "write TAG OP NUMBER, e.g. \"val_auc >= 0.85\" "
+                               "write TAG OP NUMBER, e.g. \"val_auc >= 0.85\", or "
+                               "EVIDENCE.FIELD OP NUMBER, e.g. \"eval.auc >= 0.9\" "
                                "(OP is one of >= > <= < == !=)")
-        return cls(match.group(1), match.group(2), float(match.group(3)))
+        name, op, number = match.group(1), match.group(2), float(match.group(3))
+        kind, dot, rest = name.partition(".")
+        if dot and rest and kind in (evidence_names or {}):
+            return cls(name, op, number, (evidence_names or {})[kind])
+        return cls(name, op, number)
 
     def __str__(self) -> str:
         return f"{self.tag} {self.op} {self.threshold:g}"
@@ -102,9 +125,30 @@ class NumericCheck:
         if math.isnan(value):
             return (False, f"{self.tag} is {raw[:40]!r}, not a number",
                     f"set {self.tag} to a number")
+        return self._judge(value, "")
+
+    def test_attested(self, attestations: Sequence[AttestationFacts],
+                      signers: Sequence[Signer] = ()) -> tuple[bool, str, str]:
+        """(passed, detail, fix) from the newest attestation of ``evidence`` (by ``signers``)."""
+        found = newest(attestations, self.evidence, signers)
+        if found is None:
+            by = f" signed by one of the stage's signers for {self.evidence}" if signers else ""
+            return (False, f"no attestation of {self.evidence}{by}",
+                    f"attach one whose predicate has {self.tag.partition('.')[2]}")
+        value = predicate_value(found.predicate, tuple(self.tag.split(".")[1:]))
+        where = f" (attestation {found.digest[:12]}…)"
+        if value is MISSING:
+            return (False, f"{self.tag} is not in the attestation{where}",
+                    f"attest a predicate with {self.tag.partition('.')[2]}")
+        if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+            return (False, f"{self.tag} is {str(value)[:40]!r}, not a number{where}",
+                    f"attest {self.tag.partition('.')[2]} as a JSON number")
+        return self._judge(float(value), where)
+
+    def _judge(self, value: float, where: str) -> tuple[bool, str, str]:
         if _COMPARE[self.op](value, self.threshold):
-            return True, f"{self.tag} is {value:g}", ""
-        return (False, f"{self.tag} is {value:g}; needs {self.op} {self.threshold:g}",
+            return True, f"{self.tag} is {value:g}{where}", ""
+        return (False, f"{self.tag} is {value:g}; needs {self.op} {self.threshold:g}{where}",
                 f"{self.tag} must be {self.op} {self.threshold:g} (it is {value:g})")
 
 
@@ -118,14 +162,26 @@ class StageGates:
     checks: tuple[NumericCheck, ...] = ()
     min_time_in_staging: timedelta | None = None
     approvals: int = 0
+    require_signature: bool = False
+    signers: tuple[Signer, ...] = ()           # the version's signature must be theirs
+    evidence: tuple[Evidence, ...] = ()
 
     @property
     def empty(self) -> bool:
         return not (self.required_tags or self.description or self.checks
-                    or self.min_time_in_staging or self.approvals)
+                    or self.min_time_in_staging or self.approvals or self.require_signature
+                    or self.signers or self.evidence)
+
+    def evidence_signers(self, predicate_type: str) -> tuple[Signer, ...]:
+        """Whose attestations of ``predicate_type`` count here (empty: anyone's)."""
+        for required in self.evidence:
+            if required.predicate_type == predicate_type:
+                return required.signers
+        return ()
 
 
-def parse_stage_gates(section: Mapping[str, Any], *, stage: Stage, where: str) -> StageGates:
+def parse_stage_gates(section: Mapping[str, Any], *, stage: Stage, where: str,
+                      evidence_names: Mapping[str, str] | None = None) -> StageGates:
     unknown = sorted(set(section) - set(GATE_KEYS))
     if unknown:
         raise InvalidInput(codes.CONFIG_INVALID, f"{where}: unknown key(s) {', '.join(unknown)}",
@@ -151,12 +207,20 @@ def parse_stage_gates(section: Mapping[str, Any], *, stage: Stage, where: str) -
     if wait is not None and stage is Stage.STAGING:
         raise InvalidInput(codes.CONFIG_INVALID, f"{where}: min_time_in_staging cannot gate "
                            "entering Staging", "declare it under [gates.Production]")
+    require_signature = section.get("require_signature", False)
+    if not isinstance(require_signature, bool):
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: require_signature must be true "
+                           "or false",
+                           "require_signature = true admits only signed versions")
+    names = evidence_names or {}
     return StageGates(
         required_tags=tuple(t.strip() for t in tags), description=description,
-        checks=tuple(NumericCheck.parse(c, where=where) for c in checks),
+        checks=tuple(NumericCheck.parse(c, where=where, evidence_names=names) for c in checks),
         min_time_in_staging=(parse_duration(wait, where=f"{where} min_time_in_staging")
                              if wait is not None else None),
-        approvals=approvals)
+        approvals=approvals, require_signature=require_signature,
+        signers=parse_signers(section.get("signers", []), where=where),
+        evidence=parse_evidence(section.get("evidence", []), names, where=where))
 
 
 @dataclass(frozen=True)
@@ -183,9 +247,12 @@ class GatePolicy:
 
 
 def parse_gate_policy(config: Mapping[str, Any]) -> GatePolicy:
-    """Read ``[gates.<Stage>]``, ``[models.<name>.gates.<Stage>]`` and ``[approvals]``."""
+    """Read ``[gates.<Stage>]``, ``[models.<name>.gates.<Stage>]``, ``[approvals]`` and the
+    ``[evidence]`` names their checks may use."""
+    names = parse_evidence_names(config.get("evidence", {}))
     raw = _stage_tables(config.get("gates", {}), where="[gates]")
-    stages = {stage: parse_stage_gates(section, stage=stage, where=f"[gates.{stage}]")
+    stages = {stage: parse_stage_gates(section, stage=stage, where=f"[gates.{stage}]",
+                                       evidence_names=names)
               for stage, section in raw.items()}
     models: dict[str, dict[Stage, StageGates]] = {}
     model_tables = config.get("models", {})
@@ -200,7 +267,8 @@ def parse_gate_policy(config: Mapping[str, Any]) -> GatePolicy:
         for stage in set(raw) | set(overrides):
             where = f"[models.{name}.gates.{stage}]"
             section = {**raw.get(stage, {}), **overrides.get(stage, {})}
-            merged[stage] = parse_stage_gates(section, stage=stage, where=where)
+            merged[stage] = parse_stage_gates(section, stage=stage, where=where,
+                                              evidence_names=names)
         models[name_key(str(name))] = MappingProxyType(merged)
     approvals = config.get("approvals", {})
     unknown = sorted(set(approvals) - {"approver_not_registrant"}) if isinstance(
