@@ -46,6 +46,13 @@ APPROVAL_REJECTED = "approval_rejected"
 VERSION_PURGED = "version_purged"
 WEBHOOK_CREATED = "webhook_created"  # registry-wide (model "")
 WEBHOOK_DELETED = "webhook_deleted"
+# Provenance (docs/provenance.md).
+VERSION_SIGNED = "version_signed"          # a signature attached to a registered version
+SIGNERS_CHANGED = "signers_changed"        # a name's allowed signers pinned or edited
+HOLD_RELEASED = "hold_released"            # an owner admitted a held version's signer
+HOLD_REJECTED = "hold_rejected"            # an owner refused it; the version stays unusable
+ATTESTATION_ADDED = "attestation_added"
+CHECKPOINT_SIGNED = "checkpoint_signed"    # registry-wide (model ""): the chain head, signed
 
 
 @dataclass(frozen=True)
