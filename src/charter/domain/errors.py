@@ -134,6 +134,13 @@ class StorageFull(CharterError):
     kind = "storage_full"
 
 
+class Unavailable(CharterError):
+    """The registry cannot do this until its operator acts: a missing optional package,
+    an unreadable key or trust root (503; the request itself was fine)."""
+
+    kind = "unavailable"
+
+
 def _rebuild(cls: type[CharterError], code: str, message: str, hint: str,
              details: dict[str, Any]) -> CharterError:
     error = CharterError.__new__(cls)
@@ -151,5 +158,5 @@ def error_from_dict(kind: str, body: dict[str, Any]) -> CharterError:
 _BY_KIND: dict[str, type[CharterError]] = {
     cls.kind: cls
     for cls in (InvalidInput, NotFound, AlreadyExists, Conflict, Unauthenticated,
-                PermissionDenied, IntegrityFailure, StorageFull)
+                PermissionDenied, IntegrityFailure, StorageFull, Unavailable)
 }

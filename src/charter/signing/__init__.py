@@ -1,0 +1,1 @@
+"""Keys and signatures: checkpoint keys, DSSE envelopes, OpenSSF model-signing bundles."""
