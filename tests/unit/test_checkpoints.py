@@ -261,3 +261,68 @@ def test_a_proof_that_does_not_prove_says_why(case: str, problem: str) -> None:
         signature_ok = False
     problems = check_proof(subject, signature_ok=signature_ok, trusted_keys={KEY})
     assert len(problems) == 1 and problem in problems[0], problems
+
+
+# --- a whole log: its own checkpoints and the ones saved elsewhere ------------------------
+
+
+def with_checkpoints(rows: list[tuple[dict[str, Any], str, str]], every: int
+                     ) -> list[tuple[dict[str, Any], str, str]]:
+    """The log as the server writes it: a checkpoint event after every ``every`` events."""
+    out: list[tuple[dict[str, Any], str, str]] = []
+    for fields, _, _ in rows:
+        out = out + build([_event(fields)], len(out) + 1, out[-1][2] if out else GENESIS_HASH)
+        if len(out) % (every + 1) == every:
+            out = out + build([NewEvent(events.CHECKPOINT_SIGNED, "",
+                                        payload=signed(out, len(out)).to_dict())],
+                              len(out) + 1, out[-1][2])
+    return out
+
+
+def _event(fields: dict[str, Any]) -> NewEvent:
+    return NewEvent(fields["action"], fields["model"], fields["version"], fields["from_stage"],
+                    fields["to_stage"], fields["reason"], fields["payload"])
+
+
+def prove(rows: list[tuple[dict[str, Any], str, str]], given: tuple[SignedCheckpoint, ...] = (),
+          keys: frozenset[str] = frozenset({KEY})) -> tuple[bool, tuple[int, str] | None]:
+    from charter.domain.checkpoints import describe_failure, prove_log
+
+    proved = prove_log([rows[:5], rows[5:]], given=given, trusted_keys=keys,
+                       signature_ok=lambda _: True)
+    return proved.ok, describe_failure(proved)
+
+
+def test_a_log_with_its_checkpoints_proves_itself() -> None:
+    rows = with_checkpoints(build(MOVES), every=3)
+    assert [r[0]["seq"] for r in rows if r[0]["action"] == events.CHECKPOINT_SIGNED] == [4, 8, 12]
+    assert prove(rows) == (True, None)
+
+
+def test_a_rehashed_rewrite_is_located_between_two_checkpoints() -> None:
+    rows = with_checkpoints(build(MOVES), every=3)
+    forged = list(rows)
+    forged[5] = ({**rows[5][0], "reason": "rewritten"}, "", "")    # event #6
+    ok, failure = prove(rehash(forged))
+    assert not ok and failure is not None
+    assert failure[0] == 4 and "between #4 and #7" in failure[1]
+
+
+def test_removing_the_checkpoints_from_the_log_is_caught_by_one_saved_elsewhere() -> None:
+    rows = with_checkpoints(build(MOVES), every=3)
+    saved = signed(rows, 7)                                         # e.g. a webhook receiver's
+    forged = [r for r in rows if r[0]["action"] != events.CHECKPOINT_SIGNED]
+    forged = [({**f, "seq": i + 1}, "", "") for i, (f, _, _) in enumerate(forged)]
+    forged[2] = ({**forged[2][0], "actor": "mallory"}, "", "")
+    forged = rehash(forged)
+    assert prove(forged) == (True, None)                            # nothing left to object
+    ok, failure = prove(forged, (saved,))
+    assert not ok and failure is not None and "rewritten" in failure[1]
+
+
+def test_without_a_trusted_key_the_logs_own_checkpoints_prove_nothing() -> None:
+    rows = with_checkpoints(build(MOVES), every=3)
+    from charter.domain.checkpoints import prove_log
+
+    proved = prove_log([rows], trusted_keys=frozenset(), signature_ok=lambda _: True)
+    assert proved.ok and proved.verdicts == () and proved.last_proved() == 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -222,3 +222,68 @@ def judge_embedded(found: SignedCheckpoint | None, event_seq: int, prev_hash: st
                                  f"#{found.checkpoint.seq}, not the event before it")
     return judge_checkpoint(found, signature_ok=signature_ok, trusted_keys=trusted_keys,
                             log_length=event_seq - 1, recomputed=prev_hash)
+
+
+# --- a whole log against its checkpoints ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogProof:
+    """The verdict on a log: its own chain, then every checkpoint judged against it."""
+
+    events_checked: int
+    broken: ChainBreak | None
+    verdicts: tuple[CheckpointVerdict, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None and all(v.ok for v in self.verdicts)
+
+    @property
+    def first_failure(self) -> CheckpointVerdict | None:
+        return next((v for v in self.verdicts if not v.ok), None)
+
+    def last_proved(self) -> int:
+        """The highest seq a good checkpoint vouches for (0: none)."""
+        return max((v.seq for v in self.verdicts if v.ok), default=0)
+
+
+def prove_log(batches: Iterable[Iterable[Row]], *, given: Iterable[SignedCheckpoint] = (),
+              trusted_keys: Collection[str], signature_ok: Callable[[SignedCheckpoint], bool]
+              ) -> LogProof:
+    """Walk the log from its first event; judge the checkpoints it holds and the ``given``
+    ones (saved elsewhere: a file, a webhook receiver) by the ``trusted_keys``.
+
+    Checkpoints recorded in the log are judged only when a key is trusted: without one,
+    anyone who can write the log could have written them too.
+    """
+    given = list(given)
+    walk = ChainWalk(frozenset(g.checkpoint.seq for g in given))
+    for batch in batches:
+        if not walk.feed(batch):
+            break
+    verdicts = []
+    if trusted_keys:
+        verdicts += [judge_embedded(found, seq, prev,
+                                    signature_ok=found is not None and signature_ok(found),
+                                    trusted_keys=trusted_keys)
+                     for found, seq, prev in walk.embedded]
+    verdicts += [judge_checkpoint(g, signature_ok=signature_ok(g), trusted_keys=trusted_keys,
+                                  log_length=walk.length,
+                                  recomputed=walk.hashes.get(g.checkpoint.seq))
+                 for g in given]
+    verdicts.sort(key=lambda v: (v.seq, v.ok))
+    return LogProof(walk.length, walk.broken, tuple(verdicts))
+
+
+def describe_failure(proof: LogProof) -> tuple[int, str] | None:
+    """The first bad event (or the first one that may be) and why, for a failing proof."""
+    if proof.broken is not None:
+        return proof.broken.seq, proof.broken.problem
+    failed = proof.first_failure
+    if failed is None:
+        return None
+    good = max((v.seq for v in proof.verdicts if v.ok and v.seq < failed.seq), default=0)
+    where = (f"between #{good + 1} and #{failed.seq}" if good else f"at or before #{failed.seq}")
+    return good + 1, f"checkpoint #{failed.seq}: {failed.problem} (the change is {where})"
+
