@@ -59,6 +59,9 @@ class Settings:
     cache_dir: Path | None = None   # the pull cache; None: $CHARTER_HOME/cache
     auth_enabled: bool = False      # tokens required (docs/access.md)
     auth_default_role: str = "reader"  # every signed-in user's role on every model, or "none"
+    # The Ed25519 key that signs audit checkpoints, outside the database; None: no checkpoints.
+    checkpoint_key: Path | None = None
+    certificate_roots: tuple[Path, ...] = ()  # CA bundles trusted for certificate-signed models
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None,
@@ -99,7 +102,28 @@ class Settings:
                                     file.get("auth", {}).get("enabled"), False), "CHARTER_AUTH"),
             auth_default_role=str(pick("auth_default_role", "CHARTER_AUTH_DEFAULT_ROLE",
                                        file.get("auth", {}).get("default_role"), "reader")),
+            checkpoint_key=_optional_path(pick("checkpoint_key", "CHARTER_CHECKPOINT_KEY",
+                                               _section(file, "audit").get("checkpoint_key"),
+                                               None)),
+            certificate_roots=_paths(_section(file, "signing").get("certificate_roots", []),
+                                     "[signing] certificate_roots"),
         )
+
+
+def _section(file: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = file.get(name, {})
+    return section if isinstance(section, Mapping) else {}
+
+
+def _optional_path(value: Any) -> Path | None:
+    return Path(str(value)).expanduser() if value not in (None, "") else None
+
+
+def _paths(value: Any, name: str) -> tuple[Path, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidInput("config.invalid", f"{name} must be a list of file paths",
+                           'e.g. certificate_roots = ["/etc/charter/signing-ca.pem"]')
+    return tuple(Path(v).expanduser() for v in value)
 
 
 def _flag(value: Any, name: str) -> bool:

@@ -326,3 +326,24 @@ def test_without_a_trusted_key_the_logs_own_checkpoints_prove_nothing() -> None:
 
     proved = prove_log([rows], trusted_keys=frozenset(), signature_ok=lambda _: True)
     assert proved.ok and proved.verdicts == () and proved.last_proved() == 0
+
+
+def test_the_checkpoint_schedule_is_read_from_the_audit_section() -> None:
+    from charter.domain.checkpoints import parse_checkpoint_schedule
+
+    assert parse_checkpoint_schedule({}) == CheckpointSchedule()
+    assert parse_checkpoint_schedule({"audit": {
+        "checkpoint_key": "/etc/charter/checkpoint.key", "checkpoint_every_events": 50,
+        "checkpoint_every": "90s"}}) == CheckpointSchedule(50, timedelta(seconds=90))
+
+
+@pytest.mark.parametrize("section", [
+    {"checkpoint_every_events": 0}, {"checkpoint_every_events": True},
+    {"checkpoint_every": "soon"}, {"checkpoint_every": "0s"}, {"every": 5},
+])
+def test_a_bad_audit_section_is_refused(section: dict[str, object]) -> None:
+    from charter.domain.checkpoints import parse_checkpoint_schedule
+
+    with pytest.raises(InvalidInput) as refused:
+        parse_checkpoint_schedule({"audit": section})
+    assert refused.value.code == "config.invalid"

@@ -56,3 +56,21 @@ def test_a_missing_explicit_config_file_is_refused(tmp_path):
         Settings.load(env={"CHARTER_CONFIG": str(tmp_path / "nope.toml")})
     assert caught.value.code == "config.not_found"
 
+
+
+def test_the_checkpoint_key_and_certificate_roots_come_from_the_file_or_the_environment(tmp_path):
+    write_config(tmp_path, '[audit]\ncheckpoint_key = "/etc/charter/checkpoint.key"\n'
+                           '[signing]\ncertificate_roots = ["/etc/charter/ca.pem"]\n')
+    settings = Settings.load({"home": tmp_path}, env={})
+    assert str(settings.checkpoint_key) == "/etc/charter/checkpoint.key"
+    assert [str(p) for p in settings.certificate_roots] == ["/etc/charter/ca.pem"]
+    env = {"CHARTER_CHECKPOINT_KEY": "/run/secrets/ck"}
+    assert str(Settings.load({"home": tmp_path}, env=env).checkpoint_key) == "/run/secrets/ck"
+    assert Settings.load({"home": tmp_path / "none"}, env={}).checkpoint_key is None
+
+
+def test_certificate_roots_must_be_a_list_of_paths(tmp_path):
+    write_config(tmp_path, '[signing]\ncertificate_roots = "/etc/ca.pem"\n')
+    with pytest.raises(InvalidInput) as refused:
+        Settings.load({"home": tmp_path}, env={})
+    assert "certificate_roots" in refused.value.message

@@ -116,3 +116,27 @@ def test_owner_edits_of_allowed_signers_always_change_something(
     with pytest.raises(Conflict) as refused:
         check_signer_edit("m", set(current), add, remove)
     assert refused.value.code == expected
+
+
+def test_the_signing_policy_reads_a_default_and_per_model_overrides() -> None:
+    from charter.domain.signers import parse_signing_policy
+
+    policy = parse_signing_policy({"signing": {"unknown_signer": "hold"},
+                                   "models": {"Fraud_Detector": {"signing": {
+                                       "unknown_signer": "refuse"}}, "other": {"gates": {}}}})
+    assert policy.unknown_signer_for("anything") is UnknownSigner.HOLD
+    assert policy.unknown_signer_for("fraud_detector") is UnknownSigner.REFUSE
+    assert policy.unknown_signer_for("renamed", former=["fraud_detector"]) is UnknownSigner.REFUSE
+    assert parse_signing_policy({}).unknown_signer_for("x") is UnknownSigner.REFUSE
+
+
+@pytest.mark.parametrize("config", [
+    {"signing": {"unknown": "hold"}}, {"signing": "hold"}, {"signing": {"unknown_signer": "ask"}},
+    {"models": {"m": {"signing": {"certificate_roots": []}}}},
+])
+def test_a_bad_signing_section_is_refused(config: dict[str, object]) -> None:
+    from charter.domain.signers import parse_signing_policy
+
+    with pytest.raises(InvalidInput) as refused:
+        parse_signing_policy(config)
+    assert refused.value.code == "config.invalid"

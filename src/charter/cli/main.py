@@ -20,6 +20,7 @@ from charter.cli import (
     artifacts,
     edits,
     governance,
+    keys,
     lifecycle,
     reads,
     serve,
@@ -71,6 +72,7 @@ for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.db_app, name="db")
+app.add_typer(keys.key_app, name="key")
 app.add_typer(access.user_app, name="user")
 app.add_typer(access.token_app, name="token")
 app.add_typer(transfer.import_app, name="import")

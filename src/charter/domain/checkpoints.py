@@ -32,6 +32,7 @@ from charter.domain.events import (
     chain_hash,
     parse_time,
 )
+from charter.domain.gates import parse_duration
 
 FORMAT = "charter-audit-checkpoint/v1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -106,6 +107,29 @@ def _invalid(why: str) -> InvalidInput:
 class CheckpointSchedule:
     every_events: int = 1000
     every: timedelta = timedelta(minutes=10)
+
+
+AUDIT_KEYS = ("checkpoint_key", "checkpoint_every_events", "checkpoint_every")
+
+
+def parse_checkpoint_schedule(config: Mapping[str, Any]) -> CheckpointSchedule:
+    """``[audit] checkpoint_every_events`` and ``checkpoint_every`` (the key's path is a
+    setting of its own: ``Settings.checkpoint_key``)."""
+    section = config.get("audit", {})
+    if not isinstance(section, Mapping) or set(section) - set(AUDIT_KEYS):
+        raise InvalidInput("config.invalid", "[audit] has checkpoint_key, "
+                           "checkpoint_every_events and checkpoint_every",
+                           'e.g. checkpoint_every_events = 1000, checkpoint_every = "10m"')
+    count = section.get("checkpoint_every_events", CheckpointSchedule.every_events)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1_000_000:
+        raise InvalidInput("config.invalid", f"[audit] checkpoint_every_events = {count!r} is "
+                           "not a whole number 1..1000000", "e.g. checkpoint_every_events = 1000")
+    every = parse_duration(section.get("checkpoint_every", "10m"),
+                           where="[audit] checkpoint_every")
+    if every < timedelta(seconds=1):
+        raise InvalidInput("config.invalid", "[audit] checkpoint_every is under a second",
+                           'e.g. checkpoint_every = "10m"')
+    return CheckpointSchedule(count, every)
 
 
 def checkpoint_due(schedule: CheckpointSchedule, last: Checkpoint | None, head_seq: int,

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from charter.domain.errors import Conflict, InvalidInput
+from charter.domain.per_model import declared_for, name_key
 
 KEY = "key"
 CERTIFICATE = "certificate"
@@ -157,3 +160,46 @@ def check_signer_edit(name: str, current: Collection[Signer], add: Iterable[Sign
         raise InvalidInput("signer.too_many", f"{name} would have {len(after)} allowed signers; "
                            f"the limit is {MAX_SIGNERS}", "remove signers no longer in use")
     return tuple(sorted(after))
+
+
+# --- configuration --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningPolicy:
+    """``[signing] unknown_signer`` and its per-model overrides (``[models.X.signing]``)."""
+
+    unknown_signer: UnknownSigner = UnknownSigner.REFUSE
+    models: Mapping[str, UnknownSigner] = field(default_factory=dict)
+
+    def unknown_signer_for(self, name: str, former: Iterable[str] = ()) -> UnknownSigner:
+        found = declared_for(self.models, name, former)
+        return found if found is not None else self.unknown_signer
+
+
+SIGNING_KEYS = ("unknown_signer", "certificate_roots")
+
+
+def parse_signing_policy(config: Mapping[str, Any]) -> SigningPolicy:
+    section = config.get("signing", {})
+    if not isinstance(section, Mapping):
+        raise InvalidInput("config.invalid", "[signing] must be a table",
+                           'e.g. unknown_signer = "hold"')
+    unknown = sorted(set(section) - set(SIGNING_KEYS))
+    if unknown:
+        raise InvalidInput("config.invalid", f"[signing]: unknown key(s) {', '.join(unknown)}",
+                           f"the keys are {', '.join(SIGNING_KEYS)} (docs/provenance.md)")
+    default = parse_unknown_signer(section.get("unknown_signer", "refuse"), where="[signing]")
+    models = {}
+    tables = config.get("models", {})
+    for name, table in (tables.items() if isinstance(tables, Mapping) else ()):
+        override = table.get("signing") if isinstance(table, Mapping) else None
+        if override is None:
+            continue
+        where = f"[models.{name}.signing]"
+        if not isinstance(override, Mapping) or set(override) - {"unknown_signer"}:
+            raise InvalidInput("config.invalid", f"{where}: the one key is unknown_signer",
+                               'e.g. unknown_signer = "hold"')
+        models[name_key(str(name))] = parse_unknown_signer(
+            override.get("unknown_signer", default.value), where=where)
+    return SigningPolicy(default, MappingProxyType(models))
