@@ -11,16 +11,20 @@ from charter.artifacts.local import LocalBlobStore
 from charter.config import Settings
 from charter.domain import error_codes as codes
 from charter.domain.access import AccessPolicy, parse_default_role
+from charter.domain.checkpoints import parse_checkpoint_schedule
 from charter.domain.errors import InvalidInput
 from charter.domain.gates import parse_gate_policy
 from charter.domain.lifecycle import DEFAULT_TABLE
 from charter.domain.naming import NamingPolicy
 from charter.domain.retention import parse_retention_policy
+from charter.domain.signers import parse_signing_policy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import parse_webhook_settings
 from charter.person_names import default_policy
 from charter.service import Policies, RegistryService
+from charter.service.checkpoints import attach_checkpointer
 from charter.service.ports import BlobStore
+from charter.signing.keys import load_key
 from charter.store.database import Database
 from charter.store.denials import DenialFile
 
@@ -46,6 +50,8 @@ def policies_from(settings: Settings) -> Policies:
         gates=parse_gate_policy(settings.extra),
         retention=parse_retention_policy(settings.extra),
         webhooks=parse_webhook_settings(settings.extra),
+        signing=parse_signing_policy(settings.extra),
+        certificate_roots=settings.certificate_roots,
     )
 
 
@@ -73,6 +79,10 @@ def build_service(settings: Settings, *, actor: str | None = None,
                               actor=actor or default_actor(), denials=denial_log(settings))
     if not isinstance(blobs, LocalBlobStore):  # a local folder needs no cache in front of it
         service.cache = BlobCache(settings.cache_dir)
+    schedule = parse_checkpoint_schedule(settings.extra)  # checked even without a key
+    if settings.checkpoint_key is not None:  # a missing or bad key stops the start
+        service.checkpointer = attach_checkpointer(database, load_key(settings.checkpoint_key),
+                                                   schedule)
     return service
 
 

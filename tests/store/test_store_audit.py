@@ -185,7 +185,7 @@ def test_chain_keeps_verifying_after_more_writes(busy_history, given):
 
 def test_verification_walks_across_batch_boundaries(busy_history, given, monkeypatch):
     registry = busy_history
-    monkeypatch.setattr("charter.service.queries.AUDIT_BATCH", 4)
+    monkeypatch.setattr("charter.service.checkpoints.AUDIT_BATCH", 4)
     given.versions(NAME, 6)
     total = len(registry.events(limit=1000))
     assert total > 12

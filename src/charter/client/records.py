@@ -7,12 +7,14 @@ from typing import Any
 
 from charter.domain.naming import Finding
 from charter.domain.records import (
+    AttestationRecord,
     AuditReport,
     EventRecord,
     FileRecord,
     ModelRecord,
     Page,
     Resolution,
+    SignerRecord,
     VersionRecord,
 )
 
@@ -43,7 +45,8 @@ def version(data: dict[str, Any]) -> VersionRecord:
         status=data["status"], created_at=_time(data["created_at"]),
         updated_at=_time(data["updated_at"]),
         stage_changed_at=_time(data["stage_changed_at"]),
-        files=[FileRecord(f["path"], f["size"], f["sha256"]) for f in data.get("files", [])])
+        files=[FileRecord(f["path"], f["size"], f["sha256"]) for f in data.get("files", [])],
+        signer=data.get("signer"), signature=data.get("signature"))
 
 
 def versions(data: dict[str, Any]) -> list[VersionRecord]:
@@ -71,7 +74,22 @@ def resolution(data: dict[str, Any]) -> Resolution:
 
 def audit_report(data: dict[str, Any]) -> AuditReport:
     return AuditReport(ok=data["ok"], events_checked=data["events_checked"],
-                       first_bad_seq=data.get("first_bad_seq"), problem=data.get("problem", ""))
+                       first_bad_seq=data.get("first_bad_seq"), problem=data.get("problem", ""),
+                       checkpoints=list(data.get("checkpoints", [])),
+                       proved_through=data.get("proved_through", 0),
+                       warnings=list(data.get("warnings", [])))
+
+
+def attestations(data: dict[str, Any]) -> list[AttestationRecord]:
+    return [AttestationRecord(a["name"], a["version"], a["sha256"], a["predicate_type"],
+                              dict(a["predicate"]), a.get("signer"), a["size"],
+                              a["created_by"], _time(a["created_at"]))
+            for a in data["attestations"]]
+
+
+def signers(data: dict[str, Any]) -> list[SignerRecord]:
+    return [SignerRecord(s["signer"], s.get("public_key", ""), s["added_by"],
+                         _time(s["added_at"])) for s in data["signers"]]
 
 
 def findings(data: dict[str, Any]) -> list[Finding]:

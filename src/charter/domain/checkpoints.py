@@ -258,6 +258,7 @@ class LogProof:
     events_checked: int
     broken: ChainBreak | None
     verdicts: tuple[CheckpointVerdict, ...]
+    last_hash: str = GENESIS_HASH      # the recomputed hash of the last event walked
 
     @property
     def ok(self) -> bool:
@@ -297,7 +298,7 @@ def prove_log(batches: Iterable[Iterable[Row]], *, given: Iterable[SignedCheckpo
                                   recomputed=walk.hashes.get(g.checkpoint.seq))
                  for g in given]
     verdicts.sort(key=lambda v: (v.seq, v.ok))
-    return LogProof(walk.length, walk.broken, tuple(verdicts))
+    return LogProof(walk.length, walk.broken, tuple(verdicts), walk.prev_hash)
 
 
 def describe_failure(proof: LogProof) -> tuple[int, str] | None:

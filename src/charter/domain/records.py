@@ -59,6 +59,8 @@ class VersionRecord:
     updated_at: datetime
     stage_changed_at: datetime
     files: list[FileRecord] = field(default_factory=list)
+    signer: str | None = None       # who signed its files (domain.signers), if anyone
+    signature: str | None = None    # sha256 of the signature bundle as stored
 
     @property
     def uri(self) -> str:
@@ -101,6 +103,37 @@ class EventRecord:
 
 
 @dataclass(frozen=True)
+class AttestationRecord:
+    """An in-toto statement attached to a version (docs/provenance.md)."""
+
+    name: str
+    version: int
+    sha256: str                 # of the document as uploaded: its id and its blob
+    predicate_type: str
+    predicate: dict[str, Any]
+    signer: str | None          # whose DSSE signature verified; None: unsigned
+    size: int
+    created_by: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+@dataclass(frozen=True)
+class SignerRecord:
+    """One of a model's allowed signers."""
+
+    signer: str
+    public_key: str             # PEM, for a key; empty for a certificate subject
+    added_by: str
+    added_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+@dataclass(frozen=True)
 class Resolution:
     """What a ``models:/`` URI points at, at a given moment."""
 
@@ -126,6 +159,11 @@ class AuditReport:
     events_checked: int
     first_bad_seq: int | None = None
     problem: str = ""
+    # Each signed checkpoint judged (domain.checkpoints.CheckpointVerdict.to_dict), the
+    # highest seq a good one vouches for, and what the verifier should know (trust).
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    proved_through: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -37,7 +37,7 @@ from charter.domain.archive import (
 )
 from charter.domain.errors import IntegrityFailure, InvalidInput
 from charter.service.base import ServiceBase
-from charter.service.queries import walk_chain
+from charter.service.checkpoints import walk_chain
 from charter.store import bulk
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Self
 
 from charter.domain import error_codes as codes
@@ -39,6 +40,7 @@ from charter.domain.gates import GatePolicy, StageGates
 from charter.domain.lifecycle import DEFAULT_TABLE, Stage, TransitionTable
 from charter.domain.naming import NamingPolicy
 from charter.domain.retention import RetentionPolicy
+from charter.domain.signers import SigningPolicy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import WebhookSettings
 from charter.service.ports import BlobStore, DenialLog, NoDenialLog
@@ -61,6 +63,8 @@ class Policies:
     gates: GatePolicy = field(default_factory=GatePolicy)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    signing: SigningPolicy = field(default_factory=SigningPolicy)
+    certificate_roots: tuple[Path, ...] = ()   # CA bundles for certificate-signed models
 
 
 class ServiceBase:

@@ -10,11 +10,11 @@ from urllib.parse import quote
 from charter.domain import error_codes as codes
 from charter.domain.access import READ, READ_ALL
 from charter.domain.errors import InvalidInput, NotFound
-from charter.domain.events import GENESIS_HASH, first_break, format_time
+from charter.domain.events import format_time
 from charter.domain.history import Snapshot, replay
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import Finding
-from charter.domain.records import AuditReport, EventRecord, Resolution, VersionRecord
+from charter.domain.records import EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.versions import parse_version
@@ -22,8 +22,6 @@ from charter.store import events as audit_log
 from charter.store import models, versions
 from charter.store.driver import Reader
 from charter.store.models import ModelRow
-
-AUDIT_BATCH = 2000
 
 
 class QueriesMixin(ServiceBase):
@@ -59,11 +57,6 @@ class QueriesMixin(ServiceBase):
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
         return event_feed(self, after=after, limit=limit)
-
-    def verify_audit(self) -> AuditReport:
-        """Walk the whole chain; name the first event whose content or link was altered."""
-        self._require_registry(READ_ALL)
-        return walk_chain(self)
 
     def lint(self, name: str) -> list[Finding]:
         return self.policies.naming.lint(name)
@@ -139,27 +132,6 @@ def event_feed(service: ServiceBase, *, after: int, limit: int) -> list[EventRec
     service._require_registry(READ_ALL)
     with service._read() as reader:
         return audit_log.feed(reader, after=after, limit=limit)
-
-
-def walk_chain(service: ServiceBase) -> AuditReport:
-    """Recompute every event's hash and link, in batches, and compare the end with the
-    chain head (no access check: the callers make theirs)."""
-    prev_hash, expected, checked = GENESIS_HASH, 1, 0
-    with service._read() as reader:
-        while True:
-            rows = audit_log.chain_from(reader, expected, AUDIT_BATCH)
-            broken, prev_hash, expected = first_break(
-                [(r.hashed(), r.prev_hash, r.hash) for r in rows], prev_hash, expected)
-            if broken:
-                return AuditReport(False, broken.seq - 1, broken.seq, broken.problem)
-            checked += len(rows)
-            if len(rows) < AUDIT_BATCH:
-                break
-        head = audit_log.chain_head(reader)
-    if head.seq != checked or head.hash != prev_hash:
-        return AuditReport(False, checked, checked + 1 if head.seq > checked else head.seq + 1,
-                           "events recorded in the chain head are missing")
-    return AuditReport(True, checked)
 
 
 def check_limit(limit: int) -> None:

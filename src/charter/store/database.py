@@ -45,7 +45,7 @@ OrmRead: TypeAlias = Session
 SQLITE_BUSY_TIMEOUT_S = 60
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0006"
 
 
 def normalise_url(url: str) -> str:
@@ -122,6 +122,12 @@ class WriteTx:
     events: list[StoredEvent] = field(default_factory=list)
     _reader: Reader | None = None
 
+    @property
+    def head(self) -> ChainPosition:
+        """The chain head as this transaction has moved it so far."""
+        assert self._head is not None, "the write turn was not taken"
+        return self._head
+
     def sql(self) -> Reader:
         """The driver connection of this transaction (ORM changes so far flushed first)."""
         if self._reader is None:
@@ -130,15 +136,17 @@ class WriteTx:
             self.session.flush()
         return self._reader
 
-    def record(self, new: NewEvent) -> StoredEvent:
-        """Append an event to the chain, in this transaction."""
+    def record(self, new: NewEvent, *, actor: str | None = None) -> StoredEvent:
+        """Append an event to the chain, in this transaction (as ``actor``: the registry
+        itself records its checkpoints)."""
+        actor = self.actor if actor is None else actor
         head = self._head
         assert head is not None, "the write turn was not taken"
         seq, time = head.seq + 1, format_time(self.now)
-        fields = hashed_fields(seq=seq, time=time, actor=self.actor, event=new,
+        fields = hashed_fields(seq=seq, time=time, actor=actor, event=new,
                                correlation_id=self.correlation_id)
         row = StoredEvent(
-            seq=seq, time=time, actor=self.actor, action=new.action, model=new.model,
+            seq=seq, time=time, actor=actor, action=new.action, model=new.model,
             version=new.version, from_stage=new.from_stage, to_stage=new.to_stage,
             reason=new.reason, correlation_id=self.correlation_id,
             payload=canonical_json(new.payload), prev_hash=head.hash,
@@ -218,6 +226,9 @@ class Database:
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = _file_turn_for(self.url)
         self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
+        # Called at the end of every write that recorded events, with the head as it now
+        # is, before the head moves: the service signs checkpoints here (no crypto in store).
+        self.seal: Callable[[WriteTx, ChainPosition], None] | None = None
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
@@ -279,6 +290,8 @@ class Database:
                 now = parse_time(head.time)
             tx = WriteTx(session=session, actor=actor, now=now, _head=head, _reader=reader)
             yield tx
+            if tx.events and self.seal is not None:
+                self.seal(tx, head)
             if tx.events:  # webhook deliveries commit with their events, or not at all
                 webhooks.enqueue(session, tx.events, now)
                 events.move_head(tx, head)

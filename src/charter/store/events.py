@@ -59,17 +59,21 @@ class StoredEvent:
 
 @dataclass
 class ChainPosition:
-    """The chain head: the last event's seq, hash and time (a write moves it along)."""
+    """The chain head: the last event's seq, hash and time (a write moves it along), and
+    the newest signed checkpoint's seq and time (domain.checkpoints; 0 and "": none)."""
 
     seq: int
     hash: str
     time: str
+    checkpoint_seq: int = 0
+    checkpoint_time: str = ""
 
 
 _INSERT = ("INSERT INTO events (seq, time, actor, action, model, model_key, version, "
            "from_stage, to_stage, reason, correlation_id, payload, prev_hash, hash) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_HEAD = "SELECT seq, hash, time FROM chain_head WHERE id = 1"
+_HEAD = ("SELECT seq, hash, time, checkpoint_seq, checkpoint_time FROM chain_head "
+         "WHERE id = 1")
 
 
 def append(conn: Conn, event: StoredEvent) -> None:
@@ -86,12 +90,15 @@ def chain_head(conn: Conn, *, lock: bool = False) -> ChainPosition:
     sql = _HEAD + " FOR UPDATE" if lock and reader.dialect == "postgresql" else _HEAD
     found = reader.one(sql)
     assert found is not None, "chain_head has its one row from the first migration"
-    return ChainPosition(int(found[0]), str(found[1]), str(found[2] or ""))
+    return ChainPosition(int(found[0]), str(found[1]), str(found[2] or ""),
+                         int(found[3] or 0), str(found[4] or ""))
 
 
 def move_head(conn: Conn, head: ChainPosition) -> None:
-    reader_for(conn).run("UPDATE chain_head SET seq = ?, hash = ?, time = ? WHERE id = 1",
-                         (head.seq, head.hash, head.time))
+    reader_for(conn).run("UPDATE chain_head SET seq = ?, hash = ?, time = ?, checkpoint_seq = ?, "
+                         "checkpoint_time = ? WHERE id = 1",
+                         (head.seq, head.hash, head.time, head.checkpoint_seq,
+                          head.checkpoint_time))
 
 
 def head_seq(conn: Conn) -> int:
@@ -168,3 +175,17 @@ def with_action(conn: Conn, keys: Sequence[str], action: str
         f"SELECT version, payload, model_key FROM events WHERE action = ? AND {_keyed(keys)}",
         [action, *keys])
     return [(version, json.loads(payload), filed_under) for version, payload, filed_under in rows]
+
+
+def first_seq(conn: Conn, keys: Sequence[str]) -> int:
+    """The seq of the first event filed under ``keys`` (a model's creation); 1 if none."""
+    found = reader_for(conn).value(f"SELECT min(seq) FROM events WHERE {_keyed(keys)}",
+                                   list(keys))
+    return int(found) if found is not None else 1
+
+
+def chain_range(conn: Conn, first: int, last: int) -> list[StoredEvent]:
+    """Every stored event from seq ``first`` to ``last``, in chain order (a proof's run)."""
+    return _stored(reader_for(conn).all(
+        f"SELECT {COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq",
+        (first, last)))

@@ -84,10 +84,15 @@ class Version(Base):
     run_id: Mapped[str] = mapped_column(String(256), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     digest: Mapped[str] = mapped_column(String(64), default="")
-    status: Mapped[str] = mapped_column(String(16), default="READY")
+    # READY; PENDING_REGISTRATION while an owner decides on an unknown signer (held);
+    # FAILED_REGISTRATION once refused (MLflow's three statuses).
+    status: Mapped[str] = mapped_column(String(24), default="READY")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     stage_changed_at: Mapped[datetime] = mapped_column(DateTime)
+    # Who signed its files (domain.signers), and the signature bundle's blob; set once.
+    signer: Mapped[str | None] = mapped_column(String(1100), nullable=True)
+    signature: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     model: Mapped[Model] = relationship(lazy="joined", innerjoin=True)
     tags: Mapped[list[VersionTag]] = relationship(
@@ -152,6 +157,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_model_seq", "model_key", "seq"),
         Index("ix_events_time", "time"),
+        Index("ix_events_action_seq", "action", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -171,6 +177,42 @@ class Event(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AllowedSigner(Base):
+    """Who may sign a model's versions: pinned by its first signed version, then edited by
+    its owners (docs/provenance.md). A key's PEM is kept so later bundles can be checked
+    without the client sending it again."""
+
+    __tablename__ = "allowed_signers"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    signer: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    public_key: Mapped[str] = mapped_column(Text, default="")
+    added_by: Mapped[str] = mapped_column(String(256))
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Attestation(Base):
+    """An in-toto statement about a version's bytes; the document is a blob (``sha256``),
+    its predicate kept here too so gates read it without the blob store. Immutable."""
+
+    __tablename__ = "attestations"
+    __table_args__ = (
+        UniqueConstraint("version_id", "sha256", name="uq_attestation_document"),
+        Index("ix_attestations_version", "version_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    predicate_type: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    predicate: Mapped[str] = mapped_column(Text)
+    signer: Mapped[str | None] = mapped_column(String(1100), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class ChainHead(Base):
     """One row: the last event's sequence number and hash.
 
@@ -185,6 +227,10 @@ class ChainHead(Base):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     time: Mapped[str] = mapped_column(String(32), default="")  # the last event's time
+    # The newest signed checkpoint (domain.checkpoints): the seq it signed and when, read
+    # with the head so deciding whether the next one is due costs no query.
+    checkpoint_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    checkpoint_time: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 # --- access control (docs/access.md) ----------------------------------------------------

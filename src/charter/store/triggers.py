@@ -66,3 +66,48 @@ def create_append_only_triggers(connection: Connection) -> None:
 def drop_append_only_triggers(connection: Connection) -> None:
     for statement in _SQLITE_DROP if connection.dialect.name == "sqlite" else _POSTGRES_DROP:
         connection.exec_driver_sql(statement)
+
+
+# --- provenance (migration 0006): a version's signer is set once; attestations never change
+
+_SQLITE_PROVENANCE = [
+    "CREATE TRIGGER versions_signer_fixed BEFORE UPDATE OF signer, signature ON versions "
+    "WHEN OLD.signer IS NOT NULL AND (NEW.signer IS NOT OLD.signer "
+    "OR NEW.signature IS NOT OLD.signature) "
+    "BEGIN SELECT RAISE(ABORT, 'a version''s signature never changes'); END",
+    "CREATE TRIGGER attestations_fixed BEFORE UPDATE ON attestations "
+    "BEGIN SELECT RAISE(ABORT, 'attestations never change'); END",
+]
+_SQLITE_PROVENANCE_DROP = [
+    "DROP TRIGGER IF EXISTS versions_signer_fixed",
+    "DROP TRIGGER IF EXISTS attestations_fixed",
+]
+_POSTGRES_PROVENANCE = [
+    "CREATE OR REPLACE FUNCTION charter_version_signer_fixed() RETURNS trigger AS $$ "
+    "BEGIN IF OLD.signer IS NOT NULL AND (NEW.signer IS DISTINCT FROM OLD.signer "
+    "OR NEW.signature IS DISTINCT FROM OLD.signature) THEN "
+    "RAISE EXCEPTION 'a version''s signature never changes'; END IF; RETURN NEW; END $$ "
+    "LANGUAGE plpgsql",
+    "CREATE TRIGGER versions_signer_fixed BEFORE UPDATE ON versions "
+    "FOR EACH ROW EXECUTE FUNCTION charter_version_signer_fixed()",
+    "CREATE OR REPLACE FUNCTION charter_attestations_fixed() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'attestations never change'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER attestations_fixed BEFORE UPDATE ON attestations "
+    "FOR EACH ROW EXECUTE FUNCTION charter_attestations_fixed()",
+]
+_POSTGRES_PROVENANCE_DROP = [
+    "DROP TRIGGER IF EXISTS versions_signer_fixed ON versions",
+    "DROP TRIGGER IF EXISTS attestations_fixed ON attestations",
+]
+
+
+def create_provenance_triggers(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    for statement in _SQLITE_PROVENANCE if sqlite else _POSTGRES_PROVENANCE:
+        connection.exec_driver_sql(statement)
+
+
+def drop_provenance_triggers(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    for statement in _SQLITE_PROVENANCE_DROP if sqlite else _POSTGRES_PROVENANCE_DROP:
+        connection.exec_driver_sql(statement)

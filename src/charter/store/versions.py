@@ -31,7 +31,8 @@ from charter.store.driver import (
 from charter.store.models import ModelRow, get, keys_of, lookup_key
 
 COLUMNS = ("v.id, v.model_id, v.version, v.stage, v.source, v.run_id, v.description, "
-           "v.digest, v.status, v.created_at, v.updated_at, v.stage_changed_at")
+           "v.digest, v.status, v.created_at, v.updated_at, v.stage_changed_at, v.signer, "
+           "v.signature")
 StoredFile = tuple[str, int, str]  # (relative path, size, sha256)
 
 
@@ -50,6 +51,8 @@ class VersionRow(NamedTuple):
     created_at: str | datetime
     updated_at: str | datetime
     stage_changed_at: str | datetime
+    signer: str | None = None
+    signature: str | None = None
     model_name: str = ""
 
     @classmethod
@@ -120,7 +123,8 @@ def records_of(conn: Conn, found: Sequence[VersionRow]) -> list[VersionRecord]:
         aliases=sorted(aliases[row.id]), digest=row.digest, status=row.status,
         created_at=stored_time(row.created_at), updated_at=stored_time(row.updated_at),
         stage_changed_at=stored_time(row.stage_changed_at),
-        files=sorted(files[row.id], key=lambda f: f.path)) for row in found]
+        files=sorted(files[row.id], key=lambda f: f.path), signer=row.signer,
+        signature=row.signature) for row in found]
 
 
 _BY_NAME = (f"SELECT {COLUMNS}, m.name FROM versions v "
@@ -244,7 +248,8 @@ def delete_alias(conn: Conn, model_id: int, alias: str) -> None:
 # ---- writes -------------------------------------------------------------------------
 
 def insert(conn: Conn, model_id: int, number: int, *, stage: str, source: str, run_id: str,
-           description: str, digest: str, now: datetime, created_at: datetime | None = None
+           description: str, digest: str, now: datetime, created_at: datetime | None = None,
+           status: str = "READY", signer: str | None = None, signature: str | None = None
            ) -> int:
     """Write a version row (its number taken already); answers its id."""
     reader = reader_for(conn)
@@ -252,9 +257,24 @@ def insert(conn: Conn, model_id: int, number: int, *, stage: str, source: str, r
     created = sql_time(reader, created_at) if created_at is not None else at
     return int(reader.value(
         "INSERT INTO versions (model_id, version, stage, source, run_id, description, "
-        "digest, status, created_at, updated_at, stage_changed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, 'READY', ?, ?, ?) RETURNING id",
-        (model_id, number, stage, source, run_id, description, digest, created, at, at)))
+        "digest, status, created_at, updated_at, stage_changed_at, signer, signature) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (model_id, number, stage, source, run_id, description, digest, status, created, at,
+         at, signer, signature)))
+
+
+def set_signature(conn: Conn, version_id: int, signer: str, signature: str,
+                  now: datetime) -> None:
+    """Record who signed a version registered unsigned (once: store/triggers.py)."""
+    reader = reader_for(conn)
+    reader.run("UPDATE versions SET signer = ?, signature = ?, updated_at = ? WHERE id = ?",
+               (signer, signature, sql_time(reader, now), version_id))
+
+
+def set_status(conn: Conn, version_id: int, status: str, now: datetime) -> None:
+    reader = reader_for(conn)
+    reader.run("UPDATE versions SET status = ?, updated_at = ? WHERE id = ?",
+               (status, sql_time(reader, now), version_id))
 
 
 def add_tags(conn: Conn, version_id: int, tags: Iterable[tuple[str, str]]) -> None:

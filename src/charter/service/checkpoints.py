@@ -1,0 +1,215 @@
+"""Signed audit checkpoints in the service: signing the head, publishing checkpoints,
+proving the log against them, and proving a past answer (docs/provenance.md).
+
+The key is loaded once at start (bootstrap) and never stored in the database; the
+store calls ``Checkpointer.seal`` at the end of every write that recorded events,
+and a checkpoint is due every N events or minutes (``[audit]``). It is recorded as
+a ``checkpoint_signed`` event by the registry itself, right after the head it signs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from charter.domain import events
+from charter.domain.access import READ, READ_ALL
+from charter.domain.checkpoints import (
+    Checkpoint,
+    CheckpointSchedule,
+    LogProof,
+    Row,
+    SignedCheckpoint,
+    checkpoint_due,
+    describe_failure,
+    parse_checkpoint,
+    prove_log,
+)
+from charter.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
+from charter.domain.events import format_time
+from charter.domain.proofs import MAX_PROOF_EVENTS, AsOfProof, ProofEvent
+from charter.domain.records import AuditReport
+from charter.domain.uris import parse_model_uri
+from charter.service.base import ServiceBase
+from charter.service.queries import check_limit, resolve_uri
+from charter.signing.audit import trust_for
+from charter.signing.keys import CheckpointKey, verify_checkpoint
+from charter.store import events as audit_log
+from charter.store import models, provenance
+from charter.store.database import Database, WriteTx
+from charter.store.driver import Reader
+from charter.store.events import ChainPosition
+
+REGISTRY_ACTOR = "charter:checkpoint"   # no user name has a colon (domain.access)
+AUDIT_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Checkpointer:
+    key: CheckpointKey
+    schedule: CheckpointSchedule
+
+    def seal(self, tx: WriteTx, head: ChainPosition, *, force: bool = False
+             ) -> SignedCheckpoint | None:
+        """Sign the head if a checkpoint is due (``force``: if anything is new since the
+        last one), recording it in ``tx`` right after the head it signs."""
+        last = (Checkpoint(head.checkpoint_seq, "", head.checkpoint_time)
+                if head.checkpoint_seq else None)
+        due = (head.seq > 0 and (last is None or head.seq > last.seq + 1) if force
+               else checkpoint_due(self.schedule, last, head.seq, tx.now))
+        if not due:
+            return None
+        signed = self.key.sign(Checkpoint(head.seq, head.hash, format_time(tx.now)))
+        tx.record(events.NewEvent(events.CHECKPOINT_SIGNED, "", payload=signed.to_dict()),
+                  actor=REGISTRY_ACTOR)
+        head.checkpoint_seq, head.checkpoint_time = signed.checkpoint.seq, signed.checkpoint.time
+        return signed
+
+
+def attach_checkpointer(database: Database, key: CheckpointKey,
+                        schedule: CheckpointSchedule) -> Checkpointer:
+    """Sign checkpoints on every write through ``database`` from now on."""
+    checkpointer = Checkpointer(key, schedule)
+    database.seal = checkpointer.seal
+    return checkpointer
+
+
+class CheckpointsMixin(ServiceBase):
+    checkpointer: Checkpointer | None = None
+
+    def checkpoints(self, *, after: int = 0, limit: int = 100) -> list[SignedCheckpoint]:
+        """The checkpoints recorded after event ``after``, oldest first."""
+        check_limit(limit)
+        self._require_registry(READ_ALL)
+        with self._read() as reader:
+            found = provenance.checkpoint_events(reader, after=after, limit=limit)
+        return [parse_checkpoint(payload) for _, payload in found]
+
+    def latest_checkpoint(self) -> SignedCheckpoint:
+        self._require_registry(READ_ALL)
+        with self._read() as reader:
+            found = provenance.checkpoint_events(reader, limit=1, newest_first=True)
+        if not found:
+            raise NotFound("checkpoint.not_found", "No checkpoint has been signed yet",
+                           "configure [audit] checkpoint_key (docs/provenance.md); the server "
+                           "signs the head within checkpoint_every_events or checkpoint_every")
+        return parse_checkpoint(found[0][1])
+
+    def sign_checkpoint(self) -> SignedCheckpoint:
+        """Sign the head now, if anything happened since the last checkpoint (an admin's
+        `charter audit checkpoint`; the server's timer uses ``sign_due_checkpoint``)."""
+        self._require_admin("sign an audit checkpoint")
+        checkpointer = self._checkpointer()
+        with self._write() as tx:
+            signed = checkpointer.seal(tx, tx.head, force=True)
+        return signed if signed is not None else self.latest_checkpoint()
+
+    def sign_due_checkpoint(self) -> SignedCheckpoint | None:
+        """Sign the head if a checkpoint is due by time: a quiet registry's last events
+        are signed within ``checkpoint_every`` even when nothing else is written."""
+        if self.checkpointer is None:
+            return None
+        with self._write() as tx:
+            return self.checkpointer.seal(tx, tx.head)
+
+    def verify_audit(self, *, checkpoint: SignedCheckpoint | None = None,
+                     trusted_keys: Collection[str] = ()) -> AuditReport:
+        """Walk the whole chain; name the first event whose content or link was altered, and
+        judge the checkpoints it holds and ``checkpoint`` (saved elsewhere) by the trusted
+        keys: those given, else this registry's own key, else the checkpoint's own."""
+        self._require_registry(READ_ALL)
+        pinned = set(trusted_keys)
+        if not pinned and self.checkpointer is not None:
+            pinned.add(self.checkpointer.key.key_id)
+        trusted, warning = trust_for(checkpoint, pinned)
+        return walk_chain(self, given=[checkpoint] if checkpoint else [],
+                          trusted_keys=trusted, warnings=[warning] if warning else [])
+
+    def prove_resolution(self, uri: str, as_of: datetime) -> AsOfProof:
+        """The events and the checkpoint that prove what ``uri`` pointed at ``as_of``."""
+        self._require_registry(READ_ALL)
+        parsed, moment = parse_model_uri(uri), format_time(as_of)
+        try:
+            answer: int | None = resolve_uri(self, uri, as_of=as_of).version.version
+        except NotFound as error:
+            if error.code == "model.not_found":
+                raise
+            answer = None
+        with self._read() as reader:
+            model, _ = models.get(reader, parsed.name)
+            self._require(READ, model)
+            keys = models.keys_of(reader, model)
+            found = provenance.first_checkpoint_after(reader, moment)
+            if found is None:
+                raise _not_yet(moment)
+            signed = parse_checkpoint(found[1])
+            first = audit_log.first_seq(reader, keys)
+            count = signed.checkpoint.seq - first + 1
+            if count > MAX_PROOF_EVENTS:
+                raise InvalidInput("proof.too_large", f"The proof would hold {count} events; "
+                                   f"the limit is {MAX_PROOF_EVENTS}",
+                                   "verify the whole log with `charter audit verify` instead")
+            rows = audit_log.chain_range(reader, first, signed.checkpoint.seq)
+        return AsOfProof(str(parsed), moment, answer, tuple(sorted(keys)),
+                         tuple(ProofEvent(r.hashed(), r.prev_hash, r.hash) for r in rows),
+                         signed)
+
+    def _checkpointer(self) -> Checkpointer:
+        if self.checkpointer is None:
+            raise Unavailable("checkpoint.no_key", "This registry signs no checkpoints: no "
+                              "checkpoint key is configured",
+                              "create one with `charter key create PATH` and set [audit] "
+                              "checkpoint_key = PATH (or CHARTER_CHECKPOINT_KEY)")
+        return self.checkpointer
+
+
+def _not_yet(moment: str) -> Conflict:
+    return Conflict("proof.not_yet", f"No checkpoint has been signed after {moment} yet, so "
+                    "no signed log covers that moment",
+                    "wait for the next checkpoint (every [audit] checkpoint_every_events "
+                    "events or checkpoint_every), or have an admin run `charter audit "
+                    "checkpoint`")
+
+
+# ---- the audit walk -----------------------------------------------------------------
+
+
+def _batches(reader: Reader) -> Iterator[list[Row]]:
+    expected = 1
+    while True:
+        found = audit_log.chain_from(reader, expected, AUDIT_BATCH)
+        yield [(r.hashed(), r.prev_hash, r.hash) for r in found]
+        if len(found) < AUDIT_BATCH:
+            return
+        expected = found[-1].seq + 1
+
+
+def walk_chain(service: ServiceBase, *, given: Collection[SignedCheckpoint] = (),
+               trusted_keys: Collection[str] = (), warnings: list[str] | None = None
+               ) -> AuditReport:
+    """Recompute every event's hash and link, in batches, compare the end with the chain
+    head, and judge the checkpoints (no access check: the callers make theirs)."""
+    with service._read() as reader:
+        proof = prove_log(_batches(reader), given=given, trusted_keys=trusted_keys,
+                          signature_ok=verify_checkpoint)
+        head = audit_log.chain_head(reader)
+    return audit_report(proof, head.seq, head.hash, warnings or [])
+
+
+def audit_report(proof: LogProof, head_seq: int | None, head_hash: str | None,
+                 warnings: list[str]) -> AuditReport:
+    """The report of a walk; ``head_*`` None when the head is not known (a remote feed)."""
+    verdicts = [v.to_dict() for v in proof.verdicts]
+    extra = {"checkpoints": verdicts, "proved_through": proof.last_proved(),
+             "warnings": warnings}
+    failure = describe_failure(proof)
+    if proof.broken is not None and failure is not None:
+        return AuditReport(False, failure[0] - 1, failure[0], failure[1], **extra)
+    checked = proof.events_checked
+    if head_seq is not None and (head_seq != checked or head_hash != proof.last_hash):
+        return AuditReport(False, checked, checked + 1 if head_seq > checked else head_seq + 1,
+                           "events recorded in the chain head are missing", **extra)
+    if failure is not None:
+        return AuditReport(False, checked, failure[0], failure[1], **extra)
+    return AuditReport(True, checked, **extra)
