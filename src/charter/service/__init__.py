@@ -13,6 +13,7 @@ from charter.service.garbage import GarbageMixin
 from charter.service.gates import GatesMixin
 from charter.service.imports import ImportsMixin
 from charter.service.models import ModelsMixin
+from charter.service.provenance import ProvenanceMixin
 from charter.service.queries import QueriesMixin
 from charter.service.retention import RetentionMixin
 from charter.service.search import SearchMixin
@@ -25,7 +26,7 @@ from charter.service.webhooks import WebhooksMixin
 class RegistryService(ModelsMixin, VersionsMixin, StagesMixin, QueriesMixin, SearchMixin,
                       FilesMixin, UploadsMixin, GarbageMixin, ImportsMixin, ArchiveMixin,
                       AccessMixin, GatesMixin, ApprovalsMixin, RetentionMixin, WebhooksMixin,
-                      CheckpointsMixin):
+                      CheckpointsMixin, ProvenanceMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 

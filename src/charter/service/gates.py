@@ -14,6 +14,7 @@ from datetime import datetime
 from charter.domain import approvals as approval_rules
 from charter.domain import events
 from charter.domain.access import READ, Role
+from charter.domain.evidence import AttestationFacts
 from charter.domain.gate_report import (
     GateReport,
     ModelFacts,
@@ -25,9 +26,10 @@ from charter.domain.gate_report import (
 )
 from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage, parse_stage
+from charter.domain.signers import parse_signer
 from charter.service.base import ServiceBase
 from charter.service.versions import parse_version
-from charter.store import governance, models, versions
+from charter.store import governance, models, provenance, versions
 from charter.store.database import WriteTx
 from charter.store.driver import Conn
 from charter.store.models import ModelRow
@@ -39,12 +41,26 @@ OVERRIDE = "override_gates"
 def gate_report(service: ServiceBase, conn: Conn, model: ModelRow, row: VersionRow,
                 target: Stage, gates: StageGates, now: datetime) -> GateReport:
     facts = VersionFacts(model.name, row.version, Stage(row.stage), row.description,
-                         versions.tags_of(conn, row.id), row.stage_since)
+                         versions.tags_of(conn, row.id), row.stage_since,
+                         parse_signer(row.signer) if row.signer else None,
+                         _attestation_facts(conn, model, row) if _reads_evidence(gates)
+                         else ())
     model_facts = ModelFacts(model.name, models.tags_of(conn, model.id))
     request = governance.current_request(conn, row.id, target.value) if gates.approvals else None
     approvals = approval_rules.facts(request.decisions if request is not None else None)
     return evaluate(gates, target, facts, model_facts, approvals, now,
                     service.policies.transitions)
+
+
+def _reads_evidence(gates: StageGates) -> bool:
+    return bool(gates.evidence) or any(check.evidence for check in gates.checks)
+
+
+def _attestation_facts(conn: Conn, model: ModelRow, row: VersionRow
+                       ) -> tuple[AttestationFacts, ...]:
+    return tuple(AttestationFacts(a.sha256, a.predicate_type, a.predicate,
+                                  parse_signer(a.signer) if a.signer else None)
+                 for a in provenance.attestations(conn, model.name, row.version, row.id))
 
 
 def enforce_gates(service: ServiceBase, tx: WriteTx, model: ModelRow, row: VersionRow,

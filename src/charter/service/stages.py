@@ -18,6 +18,7 @@ from charter.domain.records import VersionRecord
 from charter.domain.values import check_reason
 from charter.service.base import ServiceBase
 from charter.service.gates import enforce_gates
+from charter.service.signatures import require_ready
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
 from charter.store import models, versions
@@ -50,6 +51,7 @@ class StagesMixin(ServiceBase):
             self._require(REGISTER, model, what="move versions between stages")
             row = versions.row(tx, model, number, via=via)
             number = row.version  # a folded former name's number, mapped
+            require_ready(model.name, row)
             self._require_move(model, number, Stage(row.stage), target)
             changes = plan_transition(
                 name=model.name, version=number, current=Stage(row.stage), target=target,

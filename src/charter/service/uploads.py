@@ -25,6 +25,7 @@ from charter.domain.records import FileRecord, VersionRecord
 from charter.service.base import ServiceBase
 from charter.service.models import check_new_name, name_is_taken, read_model
 from charter.service.ports import BlobWriter
+from charter.service.signatures import read_signature, verify_signature
 from charter.service.versions import Registration, check_registration, insert_version
 from charter.store import uploads
 from charter.store.models import lookup_key
@@ -137,12 +138,16 @@ class UploadsMixin(ServiceBase):
 
     def commit_upload(self, name: str, upload_id: str, manifest: list[dict[str, Any]], *,
                       source: str = "", run_id: str = "", description: str = "",
-                      tags: dict[str, str] | None = None, reason: str = "") -> VersionRecord:
-        """Register the version once every manifest entry was stored with that size and sha256."""
+                      tags: dict[str, str] | None = None, reason: str = "",
+                      signature: bytes | str | None = None, signer_key: str | None = None
+                      ) -> VersionRecord:
+        """Register the version once every manifest entry was stored with that size and
+        sha256, and (with a ``signature``) once the signature covers exactly those files."""
         upload = self._session(name, upload_id)
         claimed = parse_manifest(manifest)
         findings = check_registration(self, upload.model, source, run_id, description,
                                       tags, upload.create_model)
+        given = read_signature(signature, signer_key)
         problems = compare_manifest(claimed, uploads.received(self.blobs, upload_id))
         if problems:
             raise InvalidInput(codes.UPLOAD_MISMATCH, "The manifest does not match the uploaded "
@@ -154,13 +159,16 @@ class UploadsMixin(ServiceBase):
             raise Conflict(codes.UPLOAD_EXPIRED,
                            f"The stored bytes of {missing[0]!r} were collected",
                            "the session was idle for too long; upload the version again")
+        stored = [(e.path, e.size, e.sha256) for e in claimed]
+        verified = (verify_signature(self, upload.model, given, stored,
+                                     subject=f"{upload.model}'s new version")
+                    if given is not None else None)
         if not uploads.claim_commit(self.blobs, upload_id, self.clock()):
             raise upload_committed(upload_id)
-        stored = [(e.path, e.size, e.sha256) for e in claimed]
         try:
             record = insert_version(self, Registration(
                 upload.model, source, run_id, description, tags or {}, stored,
-                upload.create_model, findings, reason))
+                upload.create_model, findings, reason, verified))
         except BaseException:
             uploads.release_commit(self.blobs, upload_id)
             raise

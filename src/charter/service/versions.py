@@ -26,6 +26,13 @@ from charter.domain.values import (
 from charter.service.base import ServiceBase, tag_not_found
 from charter.service.models import check_new_name, insert_model, name_is_taken
 from charter.service.ports import Progress
+from charter.service.signatures import (
+    VerifiedSignature,
+    admit_signer,
+    read_signature,
+    require_ready,
+    verify_signature,
+)
 from charter.store import models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
@@ -36,11 +43,15 @@ class VersionsMixin(ServiceBase):
     def register(self, name: str, source: str = "", *, path: str | Path | None = None,
                  run_id: str = "", description: str = "", tags: dict[str, str] | None = None,
                  create_model: bool = True, reason: str = "",
-                 progress: Progress | None = None) -> VersionRecord:
+                 progress: Progress | None = None,
+                 signature: bytes | str | Path | None = None,
+                 signer_key: str | Path | None = None) -> VersionRecord:
         """Register the next version of ``name``, from a source URI or a local file/folder.
 
         Files are stored (and hashed) before the version row is written, so a version
-        is visible only once every file it names is in the blob store.
+        is visible only once every file it names is in the blob store. A ``signature``
+        (an OpenSSF model-signing bundle; ``signer_key`` the signer's public key if the
+        registry does not know it yet) must cover exactly those files.
         """
         if bool(source) == bool(path):
             raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
@@ -48,9 +59,15 @@ class VersionsMixin(ServiceBase):
                                "e.g. charter register fraud_detector ./model_dir")
         findings = check_registration(self, name, source, run_id, description, tags,
                                       create_model)
-        stored = store_files(self, Path(path), progress) if path else []
+        given = read_signature(signature, signer_key)
+        stored = (store_files(self, Path(path), progress,
+                             skip=signature if isinstance(signature, Path) else None)
+                  if path else [])
+        verified = (verify_signature(self, name, given, stored, subject=f"{name}'s new version")
+                    if given is not None else None)
         return insert_version(self, Registration(name, source, run_id, description, tags or {},
-                                                 stored, create_model, findings, reason))
+                                                 stored, create_model, findings, reason,
+                                                 verified))
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
         return read_version(self, name, version)
@@ -98,6 +115,7 @@ class VersionsMixin(ServiceBase):
         alias = alias.lower()
         with self._write() as tx:
             model, row = self._version_for(tx, ALIAS, name, version)
+            require_ready(model.name, row)
             previous = versions.alias_target(tx, model.id, alias)
             versions.set_alias(tx, model.id, alias, row.id)
             tx.record(events.NewEvent(events.ALIAS_SET, model.name, row.version,
@@ -167,6 +185,7 @@ class Registration:
     create_model: bool
     findings: list[Finding]
     reason: str
+    signature: VerifiedSignature | None = None
 
 
 def check_registration(service: ServiceBase, name: str, source: str, run_id: str,
@@ -186,10 +205,15 @@ def check_registration(service: ServiceBase, name: str, source: str, run_id: str
             else check_new_name(service, name))
 
 
-def store_files(service: ServiceBase, root: Path, progress: Progress | None
-                ) -> list[StoredFile]:
+def store_files(service: ServiceBase, root: Path, progress: Progress | None, *,
+                skip: Path | None = None) -> list[StoredFile]:
+    """Store a file or a folder's files; ``skip`` is a signature file inside the folder,
+    which its own signature cannot cover and which is not part of the model."""
     stored = []
+    leave_out = skip.resolve() if skip is not None else None
     for relative, file in local_files(root):
+        if leave_out is not None and Path(file).resolve() == leave_out:
+            continue
         digest, size = service.blobs.put_file(file, progress)
         stored.append((relative, size, digest))
     return stored
@@ -206,16 +230,24 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
         else:
             service._require(REGISTER, model)
         number = models.next_version_number(tx, model.id, tx.now)
+        status = admit_signer(service, tx, model, number, new.signature)
         digest = manifest_digest([(p, d) for p, _, d in new.files]) if new.files else ""
+        signed = new.signature
         version_id = versions.insert(
             tx, model.id, number, stage=Stage.NONE.value, source=new.source,
-            run_id=new.run_id, description=new.description, digest=digest, now=tx.now)
+            run_id=new.run_id, description=new.description, digest=digest, now=tx.now,
+            status=status, signer=str(signed.signer) if signed else None,
+            signature=signed.bundle_sha256 if signed else None)
         versions.add_tags(tx, version_id, new.tags.items())
         versions.add_files(tx, version_id, new.files)
+        payload: dict[str, object] = {"source": new.source, "run_id": new.run_id,
+                                      "digest": digest, "files": len(new.files)}
+        if signed is not None:
+            payload.update(signer=str(signed.signer), signature=signed.bundle_sha256,
+                           status=status)
         tx.record(events.NewEvent(
             events.VERSION_REGISTERED, model.name, number, to_stage=Stage.NONE.value,
-            reason=new.reason, payload={"source": new.source, "run_id": new.run_id,
-                                        "digest": digest, "files": len(new.files)}))
+            reason=new.reason, payload=payload))
         return versions.record(tx, model.name, number)
 
 

@@ -9,7 +9,7 @@ named by sha256, like version files.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -83,23 +83,6 @@ def attestation_count(conn: Conn, version_id: int) -> int:
 def has_attestation(conn: Conn, version_id: int, sha256: str) -> bool:
     return reader_for(conn).one("SELECT 1 FROM attestations WHERE version_id = ? AND "
                                 "sha256 = ?", (version_id, sha256)) is not None
-
-
-def provenance_digests(conn: Conn, digests: Iterable[str] | None = None) -> set[str]:
-    """The blobs signatures and attestations hold (of ``digests``, when given): gc keeps them."""
-    reader = reader_for(conn)
-    if digests is None:
-        found = reader.all("SELECT sha256 FROM attestations UNION "
-                           "SELECT signature FROM versions WHERE signature IS NOT NULL")
-    else:
-        wanted = list(digests)
-        if not wanted:
-            return set()
-        marks = placeholders(len(wanted))
-        found = reader.all(f"SELECT sha256 FROM attestations WHERE sha256 IN ({marks}) UNION "
-                           f"SELECT signature FROM versions WHERE signature IN ({marks})",
-                           wanted * 2)
-    return {digest for (digest,) in found}
 
 
 # ---- checkpoints in the chain -------------------------------------------------------

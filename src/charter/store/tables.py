@@ -74,6 +74,7 @@ class Version(Base):
         ),
         Index("ix_versions_stage", "model_id", "stage"),
         Index("ix_versions_run_id", "run_id"),
+        Index("ix_versions_signature", "signature"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -333,22 +333,27 @@ def file_digests(conn: Conn, version_id: int) -> set[str]:
         "SELECT sha256 FROM version_files WHERE version_id = ?", (version_id,))}
 
 
+# A version holds its files' blobs, its signature bundle's and its attestations'.
+_HELD = ("SELECT sha256 AS digest FROM version_files UNION "
+         "SELECT signature FROM versions WHERE signature IS NOT NULL UNION "
+         "SELECT sha256 FROM attestations")
+
+
 def digests_in_use(conn: Conn, digests: Sequence[str]) -> set[str]:
-    """Which of ``digests`` some version's files still hold."""
+    """Which of ``digests`` some version still holds (files, signatures, attestations)."""
     if not digests:
         return set()
+    marks = placeholders(len(digests))
     return {digest for (digest,) in reader_for(conn).all(
-        f"SELECT DISTINCT sha256 FROM version_files WHERE sha256 IN "
-        f"({placeholders(len(digests))})", list(digests))}
+        f"SELECT sha256 FROM version_files WHERE sha256 IN ({marks}) UNION "
+        f"SELECT signature FROM versions WHERE signature IN ({marks}) UNION "
+        f"SELECT sha256 FROM attestations WHERE sha256 IN ({marks})", list(digests) * 3)}
 
 
 def digest_in_use(conn: Conn, digest: str) -> bool:
-    return reader_for(conn).one("SELECT 1 FROM version_files WHERE sha256 = ? LIMIT 1",
-                                (digest,)) is not None
+    return bool(digests_in_use(conn, [digest]))
 
 
 def referenced_digests(conn: Conn) -> set[str]:
-    """Every blob some version's files hold."""
-    return {digest for (digest,) in reader_for(conn).all(
-        "SELECT DISTINCT sha256 FROM version_files")}
-
+    """Every blob some version holds."""
+    return {digest for (digest,) in reader_for(conn).all(_HELD)}

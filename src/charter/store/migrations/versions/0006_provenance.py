@@ -29,6 +29,7 @@ def upgrade() -> None:
     # Plain ADD COLUMN (no batch copy): SQLite keeps the table and its triggers.
     op.add_column('versions', sa.Column('signer', sa.String(length=1100), nullable=True))
     op.add_column('versions', sa.Column('signature', sa.String(length=64), nullable=True))
+    op.create_index('ix_versions_signature', 'versions', ['signature'], unique=False)
     op.add_column('chain_head', sa.Column('checkpoint_seq', sa.Integer(), nullable=False, server_default='0'))
     op.add_column('chain_head', sa.Column('checkpoint_time', sa.String(length=32), nullable=False, server_default=''))
     op.create_table('allowed_signers',
@@ -70,6 +71,7 @@ def downgrade() -> None:
     op.drop_table('allowed_signers')
     op.drop_column('chain_head', 'checkpoint_time')
     op.drop_column('chain_head', 'checkpoint_seq')
+    op.drop_index('ix_versions_signature', table_name='versions')
     op.drop_column('versions', 'signature')
     op.drop_column('versions', 'signer')
     if bind.dialect.name == "postgresql":
