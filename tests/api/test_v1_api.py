@@ -434,13 +434,13 @@ ENVELOPE_KEYS = {"kind", "code", "message", "hint"}
 PATH_VALUES = {"name": "no_such_model", "version": "1", "key": "team", "alias": "champion",
                "path": "data/model.pkl", "upload_id": "0" * 32,
                "token_id": "999999", "user": "nobody", "webhook": "999999",
-               "delivery": "999999"}
+               "delivery": "999999", "sha256": "0" * 64}
 BODY_VALUES: dict[str, Any] = {
     "name": "Model V2!", "new_name": "fraud_detection_binary", "source": "s3://models/fraud/1",
     "description": "d", "reason": "because", "value": "v", "version": 1, "stage": "Staging",
     "url": "http://127.0.0.1:9/hook", "comment": "because",
     "files": [{"path": "model.pkl", "size": 1, "sha256": "0" * 64}],
-    "role": "reader",
+    "role": "reader", "signature": "{}", "document": "{}",
 }
 
 

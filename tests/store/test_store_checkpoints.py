@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from charter.domain import events
 from charter.domain.checkpoints import parse_checkpoint
-from charter.domain.errors import Conflict, Unavailable
+from charter.domain.errors import Conflict
 from charter.domain.events import GENESIS_HASH, NewEvent, chain_hash, hashed_fields
 from charter.service import RegistryService
 from charter.signing.audit import prove_answer
@@ -77,7 +77,7 @@ def test_checkpoints_are_signed_every_n_events_and_sign_the_event_before_them(
 def test_without_a_key_no_checkpoint_is_signed(registry: RegistryService) -> None:
     busy(registry)
     assert not [e for e in all_events(registry) if e["action"] == events.CHECKPOINT_SIGNED]
-    with pytest.raises(Unavailable) as refused:
+    with pytest.raises(Conflict) as refused:
         registry.sign_checkpoint()
     assert refused.value.code == "checkpoint.no_key"
     assert registry.sign_due_checkpoint() is None

@@ -29,7 +29,7 @@ LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepaliv
 
 _KIND_BY_STATUS = {400: "invalid", 401: "unauthenticated", 403: "forbidden",
                    404: "not_found", 405: "invalid", 409: "conflict", 422: "invalid",
-                   507: "storage_full"}
+                   503: "unavailable", 507: "storage_full"}
 
 
 def segment(value: object) -> str:

@@ -26,7 +26,7 @@ from charter.domain.checkpoints import (
     parse_checkpoint,
     prove_log,
 )
-from charter.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
+from charter.domain.errors import Conflict, InvalidInput, NotFound
 from charter.domain.events import format_time
 from charter.domain.proofs import MAX_PROOF_EVENTS, AsOfProof, ProofEvent
 from charter.domain.records import AuditReport
@@ -157,10 +157,10 @@ class CheckpointsMixin(ServiceBase):
 
     def _checkpointer(self) -> Checkpointer:
         if self.checkpointer is None:
-            raise Unavailable("checkpoint.no_key", "This registry signs no checkpoints: no "
-                              "checkpoint key is configured",
-                              "create one with `charter key create PATH` and set [audit] "
-                              "checkpoint_key = PATH (or CHARTER_CHECKPOINT_KEY)")
+            raise Conflict("checkpoint.no_key", "This registry signs no checkpoints: no "
+                           "checkpoint key is configured",
+                           "create one with `charter key create PATH` and set [audit] "
+                           "checkpoint_key = PATH (or CHARTER_CHECKPOINT_KEY)")
         return self.checkpointer
 
 

@@ -9,12 +9,22 @@ wrong methods too (``fallback``). docs/rest.md lists every route.
 
 from fastapi import APIRouter
 
-from charter.api.v1 import access, audit, files, governance, models, stages, versions, webhooks
+from charter.api.v1 import (
+    access,
+    audit,
+    files,
+    governance,
+    models,
+    provenance,
+    stages,
+    versions,
+    webhooks,
+)
 from charter.api.v1.common import error_responses
 from charter.api.v1.fallback import fallback_router
 
 SUBJECTS = (models.router, versions.router, stages.router, audit.router, files.router,
-            access.router, governance.router, webhooks.router)
+            access.router, governance.router, webhooks.router, provenance.router)
 
 router = APIRouter(responses=error_responses())
 for _subject in SUBJECTS:

@@ -45,6 +45,8 @@ _ERROR_STATUSES = {
     403: "Forbidden",
     404: "Not found",
     409: "Exists or conflict: the current state refuses it",
+    503: "Unavailable: the registry cannot do this until its operator acts (e.g. installs "
+         "charter-registry[signing])",
 }
 
 

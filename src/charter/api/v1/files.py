@@ -87,6 +87,10 @@ class UploadCommit(Body):
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     reason: str = ""
+    signature: str | None = Field(None, description="an OpenSSF model-signing bundle (the "
+                                  ".sig file's text) that must cover exactly these files")
+    signer_key: str | None = Field(None, description="the signer's PEM public key, when the "
+                                   "registry does not know it yet")
 
 
 # Routes that write bytes or staging records into the blob store.
@@ -183,7 +187,8 @@ def commit_upload(name: str, upload_id: str, body: UploadCommit,
     """Register the version: every manifest entry must match a stored file's size and sha256."""
     record = service.commit_upload(
         name, upload_id, [entry.model_dump() for entry in body.files], source=body.source,
-        run_id=body.run_id, description=body.description, tags=body.tags, reason=body.reason)
+        run_id=body.run_id, description=body.description, tags=body.tags, reason=body.reason,
+        signature=body.signature, signer_key=body.signer_key)
     return ok(record.to_dict(), 201)
 
 

@@ -128,6 +128,9 @@ class VersionOut(BaseModel):
     stage_changed_at: str
     files: list[FileOut]
     uri: str
+    signer: str | None = Field(None, description="who signed its files: key:sha256:… or "
+                               "certificate:<subject> (docs/provenance.md)")
+    signature: str | None = Field(None, description="sha256 of its signature bundle")
 
 
 class VersionList(BaseModel):
@@ -162,11 +165,21 @@ class EventList(BaseModel):
     events: list[EventOut]
 
 
+class CheckpointVerdictOut(BaseModel):
+    ok: bool
+    seq: int
+    problem: str
+
+
 class AuditOut(BaseModel):
     ok: bool
     events_checked: int
     first_bad_seq: int | None
     problem: str
+    checkpoints: list[CheckpointVerdictOut] = Field(
+        default_factory=list, description="each signed checkpoint judged against the log")
+    proved_through: int = Field(0, description="the highest seq a good checkpoint vouches for")
+    warnings: list[str] = Field(default_factory=list)
 
 
 class FindingOut(BaseModel):
