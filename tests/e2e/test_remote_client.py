@@ -420,7 +420,9 @@ SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_ver
                 "session_principal", "close_session", "create_user", "list_users",
                 # the gates the server's own configuration sets for a move, for its web UI;
                 # a remote client asks check_gates, which reports them with their verdicts
-                "gates_for"}
+                "gates_for",
+                # the server's timer signs a checkpoint when one is due by time
+                "sign_due_checkpoint"}
 
 
 def test_the_remote_registry_has_every_method_of_the_embedded_one():

@@ -23,6 +23,7 @@ from charter.artifacts.destination import pull_into
 from charter.client import records, transfer
 from charter.client.access import AccessClientMixin
 from charter.client.governance import GovernanceClient
+from charter.client.provenance import ProvenanceClient, signed_text, signer_text
 from charter.client.session import Session, segment
 from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
@@ -30,7 +31,6 @@ from charter.domain.lifecycle import ANY, Stage
 from charter.domain.naming import Finding
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import (
-    AuditReport,
     EventRecord,
     FileRecord,
     ModelRecord,
@@ -50,7 +50,7 @@ def default_actor() -> str:
         return "unknown"
 
 
-class RemoteRegistry(AccessClientMixin, GovernanceClient):
+class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def __init__(self, url: str, *, token: str | None = None, actor: str | None = None,
                  timeout: float | httpx.Timeout | None = None,
                  transport: httpx.BaseTransport | None = None,
@@ -118,18 +118,24 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient):
     def register(self, name: str, source: str = "", *, path: str | Path | None = None,
                  run_id: str = "", description: str = "", tags: dict[str, str] | None = None,
                  create_model: bool = True, reason: str = "",
-                 progress: Progress | None = None) -> VersionRecord:
+                 progress: Progress | None = None,
+                 signature: bytes | str | Path | None = None,
+                 signer_key: str | Path | None = None) -> VersionRecord:
         if bool(source) == (path is not None):
             raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
         body = {"source": source, "run_id": run_id, "description": description,
                 "tags": tags or {}, "reason": reason}
+        skip = None
+        if signature is not None:  # sent with the commit; the server checks it
+            body.update(signature=signed_text(signature), signer_key=signer_text(signer_key))
+            skip = signature if isinstance(signature, Path) else None
         if path is not None:  # upload the files: streamed, hashed, committed with a manifest
             del body["source"]
             return records.version(transfer.upload_version(
                 self._session, self.actor, name, Path(path), options=body,
-                create_model=create_model, progress=progress))
+                create_model=create_model, progress=progress, skip=skip))
         body["create_model"] = create_model
         return records.version(self._call("POST", _model(name) + "/versions", json=body))
 
@@ -211,9 +217,6 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient):
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
         params = {"after": after, "limit": limit}
         return records.events(self._call("GET", "/events", params=params))
-
-    def verify_audit(self) -> AuditReport:
-        return records.audit_report(self._call("GET", "/audit/verify"))
 
     def lint(self, name: str) -> list[Finding]:
         answer = self._call("GET", "/lint", params={"name": name})

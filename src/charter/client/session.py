@@ -87,6 +87,18 @@ class Session:
         except ValueError as exc:
             raise bad_answer(response, "with a body that is not JSON") from exc
 
+    def raw(self, path: str, *, actor: str) -> bytes:
+        """GET a document exactly as stored (a signature bundle, an attestation)."""
+        try:
+            response = self.client.request("GET", path, headers={ACTOR_HEADER: actor})
+        except httpx.TransportError as exc:
+            raise CharterError("server.unreachable", f"Cannot reach the Charter server at "
+                               f"{self.url}: {exc}", "check the URL and that `charter serve` "
+                               "is running", {"url": self.url}) from exc
+        if not response.is_success:
+            raise error_of(response)
+        return response.content
+
     def close(self) -> None:
         self.client.close()
 

@@ -182,9 +182,14 @@ class Transfers:
 
 def upload_version(session: Session, actor: str, name: str, root: Path, *,
                    options: dict[str, Any], create_model: bool = True,
-                   progress: Progress | None = None) -> dict[str, Any]:
-    """Start a session, upload every file, commit with the manifest; abort on any failure."""
-    files = [LocalFile(path, file, file.stat().st_size) for path, file in local_files(root)]
+                   progress: Progress | None = None, skip: Path | None = None
+                   ) -> dict[str, Any]:
+    """Start a session, upload every file, commit with the manifest; abort on any failure.
+
+    ``skip`` is a signature file inside the folder: not part of the model it signs."""
+    leave_out = skip.resolve() if skip is not None else None
+    files = [LocalFile(path, file, file.stat().st_size) for path, file in local_files(root)
+             if leave_out is None or Path(file).resolve() != leave_out]
     model = f"/models/{quote(name, safe='')}"
     started = session.call("POST", f"{model}/uploads", actor=actor,
                            json={"create_model": create_model})

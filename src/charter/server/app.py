@@ -29,6 +29,7 @@ from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
 from charter.domain.errors import CharterError
 from charter.server import access
+from charter.server.checkpoints import install_checkpoint_timer
 from charter.server.delivery import install_worker
 from charter.service import RegistryService
 from charter.ui import routes as ui
@@ -54,6 +55,7 @@ def create_app(service: RegistryService | None = None,
     _handle_errors(app)
     _mount(app)
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
+    install_checkpoint_timer(app)  # signs a quiet registry's last events (docs/provenance.md)
     access.install(app, enabled=settings.auth_enabled)  # tokens and the route rules
     boundary.install(app)  # outermost: text and numbers are checked before anything else
     return app

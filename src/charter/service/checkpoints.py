@@ -9,6 +9,8 @@ a ``checkpoint_signed`` event by the registry itself, right after the head it si
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +20,9 @@ from charter.domain.access import READ, READ_ALL
 from charter.domain.checkpoints import (
     Checkpoint,
     CheckpointSchedule,
-    LogProof,
     Row,
     SignedCheckpoint,
     checkpoint_due,
-    describe_failure,
     parse_checkpoint,
     prove_log,
 )
@@ -33,7 +33,7 @@ from charter.domain.records import AuditReport
 from charter.domain.uris import parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.queries import check_limit, resolve_uri
-from charter.signing.audit import trust_for
+from charter.signing.audit import audit_report, trust_for
 from charter.signing.keys import CheckpointKey, verify_checkpoint
 from charter.store import events as audit_log
 from charter.store import models, provenance
@@ -41,6 +41,7 @@ from charter.store.database import Database, WriteTx
 from charter.store.driver import Reader
 from charter.store.events import ChainPosition
 
+log = logging.getLogger("charter.checkpoints")
 REGISTRY_ACTOR = "charter:checkpoint"   # no user name has a colon (domain.access)
 AUDIT_BATCH = 2000
 
@@ -65,6 +66,30 @@ class Checkpointer:
                   actor=REGISTRY_ACTOR)
         head.checkpoint_seq, head.checkpoint_time = signed.checkpoint.seq, signed.checkpoint.time
         return signed
+
+
+class CheckpointTimer:
+    """Signs a due checkpoint of a quiet registry, in a thread of the server process."""
+
+    def __init__(self, service: CheckpointsMixin, every: float) -> None:
+        self.service, self.every = service, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="charter-checkpoints",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.service.sign_due_checkpoint()
+            except Exception:  # a busy or lost database: the next round tries again
+                log.warning("could not sign a due checkpoint", exc_info=True)
 
 
 def attach_checkpointer(database: Database, key: CheckpointKey,
@@ -107,11 +132,19 @@ class CheckpointsMixin(ServiceBase):
 
     def sign_due_checkpoint(self) -> SignedCheckpoint | None:
         """Sign the head if a checkpoint is due by time: a quiet registry's last events
-        are signed within ``checkpoint_every`` even when nothing else is written."""
-        if self.checkpointer is None:
+        are signed within ``checkpoint_every`` even when nothing else is written. Looks
+        first without the write turn, so an idle registry is not written to."""
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            return None
+        with self._read() as reader:
+            head = audit_log.chain_head(reader)
+        last = (Checkpoint(head.checkpoint_seq, "", head.checkpoint_time)
+                if head.checkpoint_seq else None)
+        if not checkpoint_due(checkpointer.schedule, last, head.seq, self.clock()):
             return None
         with self._write() as tx:
-            return self.checkpointer.seal(tx, tx.head)
+            return checkpointer.seal(tx, tx.head)
 
     def verify_audit(self, *, checkpoint: SignedCheckpoint | None = None,
                      trusted_keys: Collection[str] = ()) -> AuditReport:
@@ -195,21 +228,3 @@ def walk_chain(service: ServiceBase, *, given: Collection[SignedCheckpoint] = ()
                           signature_ok=verify_checkpoint)
         head = audit_log.chain_head(reader)
     return audit_report(proof, head.seq, head.hash, warnings or [])
-
-
-def audit_report(proof: LogProof, head_seq: int | None, head_hash: str | None,
-                 warnings: list[str]) -> AuditReport:
-    """The report of a walk; ``head_*`` None when the head is not known (a remote feed)."""
-    verdicts = [v.to_dict() for v in proof.verdicts]
-    extra = {"checkpoints": verdicts, "proved_through": proof.last_proved(),
-             "warnings": warnings}
-    failure = describe_failure(proof)
-    if proof.broken is not None and failure is not None:
-        return AuditReport(False, failure[0] - 1, failure[0], failure[1], **extra)
-    checked = proof.events_checked
-    if head_seq is not None and (head_seq != checked or head_hash != proof.last_hash):
-        return AuditReport(False, checked, checked + 1 if head_seq > checked else head_seq + 1,
-                           "events recorded in the chain head are missing", **extra)
-    if failure is not None:
-        return AuditReport(False, checked, failure[0], failure[1], **extra)
-    return AuditReport(True, checked, **extra)

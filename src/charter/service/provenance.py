@@ -79,7 +79,7 @@ class ProvenanceMixin(ServiceBase):
         given = read_signature(signature, signer_key)
         assert given is not None
         number = parse_version(version)
-        record = self.get_version_record(name, number)
+        record = self._version_record(name, number)
         if record.signer is not None:
             raise Conflict("signature.exists", f"{record.uri} is already signed by "
                            f"{record.signer}", "a version's signature never changes; "
@@ -137,7 +137,7 @@ class ProvenanceMixin(ServiceBase):
             return versions.record(tx, model.name, row.version)
 
     def signature_bundle(self, name: str, version: int | str) -> bytes:
-        record = self.get_version_record(name, parse_version(version))
+        record = self._version_record(name, parse_version(version))
         if record.signature is None:
             raise NotFound("signature.not_found", f"{record.uri} is not signed",
                            f"attach one with `charter sign {record.name}/{record.version} "
@@ -152,7 +152,7 @@ class ProvenanceMixin(ServiceBase):
         raw = read_content(document)
         statement, envelope = parse_document(raw)
         number = parse_version(version)
-        record = self.get_version_record(name, number)
+        record = self._version_record(name, number)
         check_subjects(statement, [(f.path, f.sha256) for f in record.files], record.digest,
                        subject=record.uri)
         signer = None
@@ -195,7 +195,7 @@ class ProvenanceMixin(ServiceBase):
                            f"{name}/{version}`")
         return b"".join(self.blobs.iter_chunks(sha256))
 
-    def get_version_record(self, name: str, number: int) -> VersionRecord:
+    def _version_record(self, name: str, number: int) -> VersionRecord:
         with self._read() as reader:
             self._check_read(reader, name)
             return versions.record(reader, name, number)

@@ -9,12 +9,17 @@ event records (as the feed serves them) back into the exact fields their hashes 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Any
 
-from charter.domain.checkpoints import LogProof, Row, SignedCheckpoint, prove_log
+from charter.domain.checkpoints import (
+    LogProof,
+    Row,
+    SignedCheckpoint,
+    describe_failure,
+    prove_log,
+)
 from charter.domain.events import NewEvent, format_time, hashed_fields
 from charter.domain.proofs import AsOfProof, check_proof
-from charter.domain.records import EventRecord
+from charter.domain.records import AuditReport, EventRecord
 from charter.signing.keys import verify_checkpoint
 
 
@@ -55,7 +60,19 @@ def trust_for(checkpoint: SignedCheckpoint | None, pinned: Collection[str]
         "--public-key to pin the key you expect")
 
 
-def plain(proof: LogProof) -> dict[str, Any]:
-    return {"events_checked": proof.events_checked, "ok": proof.ok,
-            "checkpoints": [v.to_dict() for v in proof.verdicts],
-            "proved_through": proof.last_proved()}
+def audit_report(proof: LogProof, head_seq: int | None, head_hash: str | None,
+                 warnings: list[str]) -> AuditReport:
+    """The report of a walk; ``head_*`` None when the head is not known (a remote feed)."""
+    verdicts = [v.to_dict() for v in proof.verdicts]
+    extra = {"checkpoints": verdicts, "proved_through": proof.last_proved(),
+             "warnings": warnings}
+    failure = describe_failure(proof)
+    if proof.broken is not None and failure is not None:
+        return AuditReport(False, failure[0] - 1, failure[0], failure[1], **extra)
+    checked = proof.events_checked
+    if head_seq is not None and (head_seq != checked or head_hash != proof.last_hash):
+        return AuditReport(False, checked, checked + 1 if head_seq > checked else head_seq + 1,
+                           "events recorded in the chain head are missing", **extra)
+    if failure is not None:
+        return AuditReport(False, checked, failure[0], failure[1], **extra)
+    return AuditReport(True, checked, **extra)
