@@ -100,7 +100,8 @@ def test_an_admin_signs_the_head_now(signed_registry: RegistryService) -> None:
     signed_registry.set_version_tag(NAME, 1, "owner", "payments")
     signed = signed_registry.sign_checkpoint()
     assert signed.checkpoint.seq == len(all_events(signed_registry)) - 1
-    assert signed_registry.sign_checkpoint() == signed             # nothing new: the same one
+    again = signed_registry.sign_checkpoint()          # an unchanged head, signed later
+    assert again.checkpoint.seq == signed.checkpoint.seq + 1 and verify_checkpoint(again)
 
 
 # --- the attack ---------------------------------------------------------------------------

@@ -45,24 +45,41 @@ def register(
     tag: Annotated[list[str] | None, typer.Option(
         "--tag", metavar="KEY=VALUE", help="A version tag; repeat for more.")] = None,
     reason: Annotated[str, typer.Option(help="Why; recorded in the audit log.")] = "",
+    signature: Annotated[Path | None, typer.Option(
+        "--signature", metavar="FILE", exists=True, dir_okay=False,
+        help="An OpenSSF model-signing bundle (model_signing sign … --signature FILE) that "
+             "must cover exactly the files registered; left out of the upload.")] = None,
+    signer_key: Annotated[Path | None, typer.Option(
+        "--signer-key", metavar="FILE", exists=True, dir_okay=False,
+        help="The signer's public key (PEM), when the registry does not know it yet.")]
+    = None,
     as_json: Json = False,
 ) -> None:
     """Register the next version of a model from local files or a source URI.
 
     A PATH that exists is uploaded into Charter's blob store; anything else is its source.
+    With --signature the server verifies the signature against the files before the
+    version exists (docs/provenance.md).
 
     Example: charter register fraud_detector ./model --tag algorithm=xgboost
     """
     tags = parse_pairs(tag or [], "--tag")
     options: dict[str, Any] = {"run_id": run_id, "description": description, "tags": tags,
                                "reason": reason}
+    if signature is not None:
+        options.update(signature=signature, signer_key=signer_key)
     record = _register(registry(ctx), name, location, options)
     if as_json:
         render.print_json(record.to_dict())
         return
     render.out.print(Text.assemble("Registered ", (f"{record.name} v{record.version}", "bold"),
                                    f" as {record.uri} (stage ", render.stage_text(record.stage),
-                                   ")"))
+                                   ")", f", signed by {record.signer}" if record.signer else ""))
+    if record.status == "PENDING_REGISTRATION":
+        render.err.print(Text.assemble(("held", "bold yellow"), f": {record.name} does not "
+                                       f"allow {record.signer} yet; an owner decides with "
+                                       f"`charter hold release {record.name} "
+                                       f"{record.version} --reason …`"))
 
 
 def _register(reg: Registry, name: str, location: str, options: dict[str, Any]

@@ -18,10 +18,12 @@ from charter.cli import (
     access,
     admin,
     artifacts,
+    audit,
     edits,
     governance,
     keys,
     lifecycle,
+    provenance,
     reads,
     serve,
     transfer,
@@ -66,13 +68,16 @@ _COMMANDS = [
     transfer.export,
 ]
 _COMMANDS += [access.grant, access.revoke, access.grants]
+_COMMANDS += [provenance.sign, provenance.signers, provenance.attest,
+              provenance.attestations]
 _COMMANDS += [governance.check, governance.request_approval, governance.approve,
               governance.reject, governance.approvals, governance.retention]
 for _command in _COMMANDS:
     app.command()(_command)
-app.add_typer(admin.audit_app, name="audit")
+app.add_typer(audit.audit_app, name="audit")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(keys.key_app, name="key")
+app.add_typer(provenance.hold_app, name="hold")
 app.add_typer(access.user_app, name="user")
 app.add_typer(access.token_app, name="token")
 app.add_typer(transfer.import_app, name="import")

@@ -10,6 +10,7 @@ import typer
 from rich.text import Text
 
 from charter.cli import render
+from charter.cli.audit import PublicKey, print_proof
 from charter.cli.parse import parse_time, parse_version_number, split_target
 from charter.cli.progress import byte_progress
 from charter.cli.state import Registry, registry
@@ -118,6 +119,10 @@ def resolve(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", metavar="ISO-TIME",
         help="Answer for a past moment (UTC unless a zone is given).")] = None,
+    proof: Annotated[bool, typer.Option(
+        "--proof", help="With --as-of: fetch the events and the signed checkpoint that prove "
+        "the answer, and check them here (exit 7 if they do not).")] = False,
+    public_key: PublicKey = None,
     as_json: Json = False,
 ) -> None:
     """Show which version a models:/ URI points at: its stage, artifact and digest.
@@ -125,6 +130,11 @@ def resolve(
     Example: charter resolve models:/fraud_detector/Production --as-of 2024-03-01T00:00:00Z
     """
     when = parse_time(as_of) if as_of is not None else None
+    if proof:
+        if when is None:
+            raise typer.BadParameter("--proof needs --as-of", param_hint="--proof")
+        print_proof(registry(ctx).prove_resolution(uri, when), public_key, as_json)
+        return
     resolution = registry(ctx).resolve(uri, as_of=when)
     if as_json:
         render.print_json(resolution.to_dict())

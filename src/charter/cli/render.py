@@ -196,6 +196,7 @@ def print_version(record: VersionRecord) -> None:
         ("run id", record.run_id or "-"),
         ("digest", record.digest or "-"),
         ("status", record.status),
+        ("signed by", record.signer or "-"),
         ("description", record.description or "-"),
         ("tags", _pairs(record.tags)),
         ("aliases", " ".join(f"@{a}" for a in record.aliases) or "-"),

@@ -17,7 +17,8 @@ from typing import Any
 
 from charter.client import records
 from charter.client.session import Session, segment
-from charter.domain.checkpoints import SignedCheckpoint, parse_checkpoint
+from charter.domain.checkpoints import SignedCheckpoint, find_checkpoint, parse_checkpoint
+from charter.domain.errors import InvalidInput
 from charter.domain.proofs import AsOfProof, parse_proof
 from charter.domain.records import (
     AttestationRecord,
@@ -28,6 +29,39 @@ from charter.domain.records import (
 )
 
 FEED_PAGE = 10_000
+
+
+def read_checkpoint(source: str, *, token: str | None = None) -> SignedCheckpoint:
+    """A saved checkpoint from a file, or fetched from a URL (e.g. a Charter server's
+    /api/v1/checkpoints/latest, or wherever a webhook receiver keeps them)."""
+    import json
+
+    if source.startswith(("http://", "https://")):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = httpx.get(source, headers=headers, timeout=30, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise InvalidInput("checkpoint.unreachable", f"Cannot fetch {source}: {exc}",
+                               "check the URL, or save the checkpoint to a file") from exc
+        if not response.is_success:
+            raise InvalidInput("checkpoint.unreachable", f"{source} answered "
+                               f"{response.status_code}", "check the URL (and CHARTER_TOKEN "
+                               "for a server with authentication)")
+        text = response.text
+    else:
+        try:
+            text = Path(source).read_text()
+        except OSError as exc:
+            raise InvalidInput("checkpoint.unreadable", f"Cannot read {source}: "
+                               f"{exc.strerror}", "pass a saved checkpoint's file or URL") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidInput("checkpoint.invalid", f"{source} holds no JSON",
+                           "pass a checkpoint as the server published it") from None
+    return find_checkpoint(data)
 
 
 def _version(name: str, version: int | str) -> str:

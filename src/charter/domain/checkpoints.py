@@ -87,6 +87,15 @@ def parse_checkpoint(data: object) -> SignedCheckpoint:
     return SignedCheckpoint(Checkpoint(seq, digest, time), key_id, public_key, signature)
 
 
+def find_checkpoint(data: object) -> SignedCheckpoint:
+    """A checkpoint as someone saved it: the checkpoint itself, a ``checkpoint_signed``
+    event (its payload), or a webhook delivery of one (its event)."""
+    for wrapper in ("event", "payload"):
+        if isinstance(data, Mapping) and "format" not in data and wrapper in data:
+            data = data[wrapper]
+    return parse_checkpoint(data)
+
+
 def _b64(value: object, what: str) -> bytes:
     try:
         return base64.b64decode(value if isinstance(value, str) else "", validate=True)

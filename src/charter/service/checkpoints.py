@@ -53,11 +53,12 @@ class Checkpointer:
 
     def seal(self, tx: WriteTx, head: ChainPosition, *, force: bool = False
              ) -> SignedCheckpoint | None:
-        """Sign the head if a checkpoint is due (``force``: if anything is new since the
-        last one), recording it in ``tx`` right after the head it signs."""
+        """Sign the head if a checkpoint is due (``force``: now, whatever the schedule; a
+        checkpoint of an unchanged head still says "nothing happened until now"), recording
+        it in ``tx`` right after the head it signs."""
         last = (Checkpoint(head.checkpoint_seq, "", head.checkpoint_time)
                 if head.checkpoint_seq else None)
-        due = (head.seq > 0 and (last is None or head.seq > last.seq + 1) if force
+        due = (head.seq > 0 if force
                else checkpoint_due(self.schedule, last, head.seq, tx.now))
         if not due:
             return None
@@ -122,13 +123,17 @@ class CheckpointsMixin(ServiceBase):
         return parse_checkpoint(found[0][1])
 
     def sign_checkpoint(self) -> SignedCheckpoint:
-        """Sign the head now, if anything happened since the last checkpoint (an admin's
-        `charter audit checkpoint`; the server's timer uses ``sign_due_checkpoint``)."""
+        """Sign the head now (an admin's `charter audit checkpoint`, e.g. before proving
+        an answer for a moment after the last checkpoint; the server's timer uses
+        ``sign_due_checkpoint``)."""
         self._require_admin("sign an audit checkpoint")
         checkpointer = self._checkpointer()
         with self._write() as tx:
             signed = checkpointer.seal(tx, tx.head, force=True)
-        return signed if signed is not None else self.latest_checkpoint()
+        if signed is None:
+            raise Conflict("checkpoint.empty_log", "The audit log is empty: there is no head "
+                           "to sign", "record something first")
+        return signed
 
     def sign_due_checkpoint(self) -> SignedCheckpoint | None:
         """Sign the head if a checkpoint is due by time: a quiet registry's last events

@@ -188,7 +188,7 @@ def latest_checkpoint(service: Registry) -> JSONResponse:
 
 @router.post("/checkpoints", responses=documented(CheckpointOut))
 def sign_checkpoint(service: Registry) -> JSONResponse:
-    """Sign the chain head now (admins), if anything happened since the last checkpoint."""
+    """Sign the chain head now (admins)."""
     return ok(service.sign_checkpoint().to_dict())
 
 
