@@ -162,6 +162,7 @@ def _print_attestations(found: list[AttestationRecord]) -> None:
     for column in ("sha256", "predicate type", "signer", "attached by", "at"):
         table.add_column(column)
     for item in found:
-        table.add_row(item.sha256[:16] + render.ELLIPSIS, Text(item.predicate_type), Text(item.signer or "unsigned"),
-                      Text(item.created_by), render.short_time(item.created_at))
+        table.add_row(item.sha256[:16] + render.ELLIPSIS, Text(item.predicate_type),
+                      Text(item.signer or "unsigned"), Text(item.created_by),
+                      render.short_time(item.created_at))
     render.out.print(table if found else "no attestations")
