@@ -138,3 +138,45 @@ def dsse(body: dict[str, Any], key: KeyPair) -> bytes:
                        "payload": base64.b64encode(payload).decode(),
                        "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}]
                        }).encode()
+
+
+def rewrite_events(engine: Any, seq: int, changes: dict[str, Any], *,
+                   drop_checkpoints: bool = False) -> None:
+    """What someone with write access to the database (but not the checkpoint key) can do:
+    change event ``seq``, recompute every hash after it and move the chain head along;
+    ``drop_checkpoints`` also removes the signed checkpoints the log holds."""
+    from sqlalchemy import text
+
+    from charter.domain.events import (
+        CHECKPOINT_SIGNED,
+        GENESIS_HASH,
+        NewEvent,
+        chain_hash,
+        hashed_fields,
+    )
+    from charter.store.triggers import drop_append_only_triggers
+
+    with engine.connect() as connection:
+        log = [dict(r) for r in connection.execute(
+            text("SELECT * FROM events ORDER BY seq")).mappings()]
+    if drop_checkpoints:
+        log = [e for e in log if e["action"] != CHECKPOINT_SIGNED]
+    prev, rows = GENESIS_HASH, []
+    for index, row in enumerate(log, start=1):
+        row = {**row, **(changes if row["seq"] == seq else {}), "seq": index}
+        fields = hashed_fields(
+            seq=index, time=row["time"], actor=row["actor"], correlation_id=row["correlation_id"],
+            event=NewEvent(row["action"], row["model"], row["version"], row["from_stage"],
+                           row["to_stage"], row["reason"], json.loads(row["payload"])))
+        row["prev_hash"], row["hash"] = prev, chain_hash(prev, fields)
+        prev = row["hash"]
+        rows.append(row)
+    with engine.begin() as connection:
+        drop_append_only_triggers(connection)
+        connection.execute(text("DELETE FROM events"))
+        columns = list(rows[0])
+        connection.execute(text(f"INSERT INTO events ({', '.join(columns)}) VALUES "
+                                f"({', '.join(':' + c for c in columns)})"), rows)
+        connection.execute(text("UPDATE chain_head SET seq = :seq, hash = :hash, time = :time "
+                                "WHERE id = 1"),
+                           {"seq": len(rows), "hash": prev, "time": rows[-1]["time"]})

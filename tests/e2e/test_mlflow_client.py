@@ -397,3 +397,19 @@ def test_tags_descriptions_and_rename_through_the_client(charter):
     client.delete_registered_model("search_relevance_scorer")
     error = refusal(client.get_registered_model, "search_relevance_scorer")
     assert error.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_name_whose_signer_is_pinned_refuses_an_unsigned_mlflow_version(charter, tmp_path):
+    from charter.client import RemoteRegistry
+    from tests.provenance_kit import make_key, model_folder, sign_with_key
+
+    registry = RemoteRegistry(charter["url"], actor="release-bot")
+    folder = model_folder(tmp_path / "model")
+    key = make_key(tmp_path / "keys", "release")
+    registry.register("signed_scoring", path=folder,
+                      signature=sign_with_key(folder, key, tmp_path / "model.sig"),
+                      signer_key=key.public_path)
+    error = refusal(MlflowClient().create_model_version, "signed_scoring",
+                    "s3://bucket/unsigned/model")
+    assert error.error_code == "INVALID_PARAMETER_VALUE"
+    assert "only takes signed versions" in error.message and "--signature" in error.message

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from tests.provenance_kit import rewrite_events
 
 from charter.domain import events
 from charter.domain.checkpoints import parse_checkpoint
 from charter.domain.errors import Conflict
-from charter.domain.events import GENESIS_HASH, NewEvent, chain_hash, hashed_fields
 from charter.service import RegistryService
 from charter.signing.audit import prove_answer
 from charter.signing.keys import create_key, verify_checkpoint
@@ -109,30 +109,7 @@ def test_an_admin_signs_the_head_now(signed_registry: RegistryService) -> None:
 
 def rewrite(registry: RegistryService, seq: int, changes: dict[str, Any], *,
             drop_checkpoints: bool = False) -> None:
-    """What someone with write access to the database (but not the key) can do: change an
-    event, recompute every hash after it, and move the chain head along."""
-    log = all_events(registry)
-    if drop_checkpoints:
-        log = [e for e in log if e["action"] != events.CHECKPOINT_SIGNED]
-    prev, rows = GENESIS_HASH, []
-    for index, row in enumerate(log, start=1):
-        row = {**row, **(changes if row["seq"] == seq else {}), "seq": index}
-        fields = hashed_fields(
-            seq=index, time=row["time"], actor=row["actor"], correlation_id=row["correlation_id"],
-            event=NewEvent(row["action"], row["model"], row["version"], row["from_stage"],
-                           row["to_stage"], row["reason"], json.loads(row["payload"])))
-        row["prev_hash"], row["hash"] = prev, chain_hash(prev, fields)
-        prev = row["hash"]
-        rows.append(row)
-    with registry.db.engine.begin() as connection:
-        drop_append_only_triggers(connection)
-        connection.execute(text("DELETE FROM events"))
-        columns = list(rows[0])
-        connection.execute(text(f"INSERT INTO events ({', '.join(columns)}) VALUES "
-                                f"({', '.join(':' + c for c in columns)})"), rows)
-        connection.execute(text("UPDATE chain_head SET seq = :seq, hash = :hash, time = :time "
-                                "WHERE id = 1"),
-                           {"seq": len(rows), "hash": prev, "time": rows[-1]["time"]})
+    rewrite_events(registry.db.engine, seq, changes, drop_checkpoints=drop_checkpoints)
 
 
 def staging_move(registry: RegistryService) -> int:
