@@ -143,3 +143,37 @@ def test_audit_verification_without_javascript_and_as_json(call, service) -> Non
     assert "Chain verified" in call("GET", "/audit?verify=1").text
     report = call("GET", "/ui/audit/verify").json()
     assert report["ok"] is True and report["events_checked"] == 2
+
+
+def test_the_version_page_names_the_signer_and_the_audit_page_the_last_checkpoint(
+        tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    from charter.signing.keys import create_key
+    from tests.provenance_kit import make_key, model_folder, sign_with_key, statement
+
+    key = create_key(tmp_path / "checkpoint.key")
+    settings = Settings.load({"home": tmp_path, "checkpoint_key": str(key.path)}, env={})
+    service = build_service(settings, actor="meera")
+    folder = model_folder(tmp_path / "model")
+    release = make_key(tmp_path / "keys", "release")
+    record = service.register("fraud_detector", path=folder,
+                              signature=sign_with_key(folder, release, tmp_path / "m.sig"),
+                              signer_key=release.public_path)
+    service.attest("fraud_detector", 1, json.dumps(statement(
+        {"model.pkl": hashlib.sha256(b"weights " * 100).hexdigest()})).encode())
+    app = create_app(service, settings)
+
+    async def get(path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://ui.test", headers=HTML) as client:
+            return await client.get(path)
+
+    page = asyncio.run(get("/models/fraud_detector/versions/1"))
+    assert f"<code class=\"wrap-anywhere\" data-signer>{record.signer}</code>" in page.text
+    assert "https://example.com/eval/v1" in page.text and "unsigned" in page.text
+    audit = asyncio.run(get("/audit"))
+    assert "Last signed checkpoint" in audit.text
+    assert service.latest_checkpoint().key_id in audit.text
+    service.db.dispose()

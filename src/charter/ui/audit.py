@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 
 from charter.domain import error_codes as codes
 from charter.domain import events as actions
-from charter.domain.errors import InvalidInput
+from charter.domain.checkpoints import SignedCheckpoint
+from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.records import EventRecord
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
@@ -77,7 +78,15 @@ def audit_page(request: Request) -> Response:
     report = service.verify_audit() if params.get("verify") == "1" else None
     return render(request, "audit.html", {
         "report": report, "window": window, "filters": filters, "actions": ACTIONS,
+        "checkpoint": _latest_checkpoint(service),
         "verify_query": filters.query(verify=1, **_cursor(params))})
+
+
+def _latest_checkpoint(service: RegistryService) -> SignedCheckpoint | None:
+    try:
+        return service.latest_checkpoint()
+    except NotFound:
+        return None
 
 
 def _cursor(params) -> dict[str, int]:  # type: ignore[no-untyped-def]

@@ -37,6 +37,8 @@ def show_version(request: Request, name: str, version: str, failure: Failure | N
         "moves": service.policies.transitions.allowed_from(Stage(record.stage)),
         "events": list(reversed(service.history(record.name, record.version))),
         "failure": failure, **version_governance(service, record),
+        "signers": service.signers(record.name),
+        "attestations": service.attestations(record.name, record.version),
     }, status)
 
 
