@@ -219,16 +219,19 @@ def test_with_the_transition_table_the_report_first_says_whether_the_move_is_all
 
 
 def test_the_config_samples_in_the_docs_parse():
-    """docs/configuration.md and docs/governance.md cannot drift from the parsers."""
+    """docs/configuration.md, governance.md and provenance.md cannot drift from the
+    parsers."""
     import re
     import tomllib
     from pathlib import Path
 
+    from charter.domain.checkpoints import parse_checkpoint_schedule
     from charter.domain.retention import parse_retention_policy
+    from charter.domain.signers import parse_signing_policy
     from charter.domain.webhooks import parse_webhook_settings
 
     docs = Path(__file__).parents[2] / "docs"
-    blocks = [b for name in ("configuration.md", "governance.md")
+    blocks = [b for name in ("configuration.md", "governance.md", "provenance.md")
               for b in re.findall(r"```toml\n(.*?)```", (docs / name).read_text(), re.DOTALL)]
     assert len(blocks) >= 3
     for block in blocks:
@@ -236,3 +239,5 @@ def test_the_config_samples_in_the_docs_parse():
         parse_gate_policy(config)
         parse_retention_policy(config)
         parse_webhook_settings(config)
+        parse_signing_policy(config)
+        parse_checkpoint_schedule(config)

@@ -46,6 +46,17 @@ def test_the_package_root_reexports_the_version_and_connect():
     assert charter.__version__ == __version__ and charter.connect is connect
 
 
+def test_signing_imports_only_the_domain():
+    """Keys and signatures are adapters the service, the client and the CLI share: they
+    may not reach into storage, HTTP or use cases."""
+    offenders = [f"{path.relative_to(SRC)}:{line}: {name}"
+                 for path in modules(SRC / "signing")
+                 for line, name in imported_names(path)
+                 if name.startswith("charter.")
+                 and not name.startswith(("charter.domain", "charter.signing"))]
+    assert offenders == []
+
+
 # ---- the service reaches storage only through the store's named functions ------------
 
 SERVICE = SRC / "service"
