@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.provenance_kit import make_key, model_folder, sign_with_key, statement
 
 from charter.bootstrap import build_service
 from charter.domain.access import Principal, Role
@@ -88,6 +89,19 @@ def populate(registry: RegistryService, tmp_path: Path) -> None:
     registry.delete_model("churn_predictor", reason="product retired")
     registry.import_models([imported_model("payments_risk_model", ["Archived", "Production"],
                                            redirects=("payments_v1", "payments_final"))])
+    sign_and_attest(registry, tmp_path)
+
+
+def sign_and_attest(registry: RegistryService, tmp_path: Path) -> None:
+    """A signed version, its allowed signers and an attestation (export format 2)."""
+    signed = model_folder(tmp_path / "signed")
+    key = make_key(tmp_path / "keys", "release")
+    registry.register("card_scoring", path=signed, signer_key=key.public_path,
+                      signature=sign_with_key(signed, key, tmp_path / "signed.sig"))
+    registry.edit_signers("card_scoring", add=["certificate:O=Acme,CN=release-bot"],
+                          reason="the release bot signs too")
+    weights = hashlib.sha256((signed / "model.pkl").read_bytes()).hexdigest()
+    registry.attest("card_scoring", 1, json.dumps(statement({"model.pkl": weights})).encode())
 
 
 def imported_model(name: str, stages: list[str], *, redirects: tuple[str, ...]
@@ -134,9 +148,13 @@ def test_export_then_import_gives_the_same_registry_and_an_identical_export(
     assert_identical(first, tmp_path / "second")
     assert target.verify_audit().ok
     assert target.events(limit=1000) == registry.events(limit=1000)  # hashes and all
-    for name in ("fraud_scorer", "payments_risk_model"):
+    for name in ("fraud_scorer", "payments_risk_model", "card_scoring"):
         assert target.get_model(name) == registry.get_model(name)
         assert target.list_versions(name) == registry.list_versions(name)
+    assert target.signers("card_scoring") == registry.signers("card_scoring")
+    assert target.attestations("card_scoring", 1) == registry.attestations("card_scoring", 1)
+    assert target.signature_bundle("card_scoring", 1) == registry.signature_bundle(
+        "card_scoring", 1)
 
 
 @pytest.mark.postgres
@@ -165,7 +183,11 @@ def test_the_export_holds_files_blobs_tombstones_and_redirects(registry, tmp_pat
     assert {json.loads(row)["name"] for row in lines["redirects.jsonl"]} == {
         "fraud_detector", "payments_final", "payments_v1"}
     files = [f for row in lines["versions.jsonl"] for f in json.loads(row)["files"]]
-    assert len(files) == 4 and manifest["blobs"] == 3  # conf.json is shared by v1 and v2
+    # conf.json is shared by v1 and v2; card_scoring adds 2 files, its signature and an
+    # attestation
+    assert len(files) == 6 and manifest["blobs"] == 3 + 2 + 2
+    assert [json.loads(row)["model"] for row in lines["signatures.jsonl"]] == ["card_scoring"]
+    assert len(lines["signers.jsonl"]) == 2 and len(lines["attestations.jsonl"]) == 1
     for file in files:
         blob = tmp_path / "out" / "blobs" / "sha256" / file["sha256"][:2] / file["sha256"][2:]
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == file["sha256"]
@@ -288,7 +310,7 @@ def test_a_blob_with_other_bytes_is_refused(registry, fresh, backend, tmp_path):
 def test_an_unknown_format_version_and_a_missing_manifest_are_refused(registry, tmp_path):
     registry.export_registry(tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
-    (tmp_path / "out" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 2}))
+    (tmp_path / "out" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 3}))
     with pytest.raises(InvalidInput) as refused:
         registry.import_registry(tmp_path / "out")
     assert refused.value.code == "archive.unsupported"
@@ -328,3 +350,17 @@ def test_only_an_admin_exports_or_imports_a_registry(registry, fresh, backend, t
                             ).import_registry(tmp_path / "out")
     assert load.value.code == "access.admin_only"
     assert target.list_models().items == []
+
+
+def test_an_export_of_format_1_still_imports(registry, fresh, backend, tmp_path):
+    """Exports written before signed versions (format 1) have no provenance files."""
+    registry.register("fraud_detector", "s3://models-bucket/fraud/1")
+    registry.export_registry(tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
+    for name in ("signatures.jsonl", "signers.jsonl", "attestations.jsonl"):
+        (tmp_path / "out" / name).unlink()
+        del manifest["files"][name]
+    (tmp_path / "out" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 1}))
+    target = fresh(backend)
+    target.import_registry(tmp_path / "out")
+    assert target.list_versions("fraud_detector") == registry.list_versions("fraud_detector")

@@ -10,8 +10,11 @@ and blobs::
     aliases.jsonl          (by model, alias)
     retired_names.jsonl    tombstones: a deleted name's version counter
     redirects.jsonl        former names that still resolve
+    signatures.jsonl       who signed a version, and its signature's blob   (version 2 on)
+    signers.jsonl          each model's allowed signers                     (version 2 on)
+    attestations.jsonl     the attestations of versions                     (version 2 on)
     events.jsonl           every audit event exactly as stored, hashes included (by seq)
-    blobs/sha256/ab/cdef…  the files versions hold, named by digest
+    blobs/sha256/ab/cdef…  the files, signatures and attestations versions hold, by digest
 
 Every line is canonical JSON (sorted keys, no spaces) and the order depends on the
 data alone, so exporting the same registry from SQLite and from PostgreSQL gives
@@ -31,15 +34,24 @@ from charter.domain.errors import IntegrityFailure, InvalidInput
 from charter.domain.events import GENESIS_HASH, TIME_FORMAT, NewEvent, first_break, hashed_fields
 
 FORMAT = "charter-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)     # version 1: before signed versions and attestations
 MANIFEST = "manifest.json"
-STATE_FILES = ("models.jsonl", "versions.jsonl", "tags.jsonl", "aliases.jsonl",
-               "retired_names.jsonl", "redirects.jsonl")
+STATE_FILES_V1 = ("models.jsonl", "versions.jsonl", "tags.jsonl", "aliases.jsonl",
+                  "retired_names.jsonl", "redirects.jsonl")
+PROVENANCE_FILES = ("signatures.jsonl", "signers.jsonl", "attestations.jsonl")
+STATE_FILES = (*STATE_FILES_V1, *PROVENANCE_FILES)
 EVENTS = "events.jsonl"
 FILES = (*STATE_FILES, EVENTS)
 # Each state file holds one kind of row (the field of ``store.bulk.Rows`` it fills).
 KINDS = dict(zip(STATE_FILES, ("models", "versions", "tags", "aliases", "retired_names",
-                               "redirects"), strict=True))
+                               "redirects", "signatures", "signers", "attestations"),
+                 strict=True))
+
+
+def state_files(format_version: int) -> tuple[str, ...]:
+    """The state files an export of ``format_version`` holds."""
+    return STATE_FILES if format_version >= 2 else STATE_FILES_V1
 _HEX = frozenset("0123456789abcdef")
 
 # Each file's fields and their JSON types; a line with other keys or types is refused.
@@ -55,6 +67,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "aliases.jsonl": {"model": str, "alias": str, "version": int},
     "retired_names.jsonl": {"name_key": str, "last_version": int},
     "redirects.jsonl": {"name": str, "name_key": str, "model": str},
+    "signatures.jsonl": {"model": str, "version": int, "signer": str, "signature": str},
+    "signers.jsonl": {"model": str, "signer": str, "public_key": str, "added_by": str,
+                      "added_at": TIME},
+    "attestations.jsonl": {"model": str, "version": int, "sha256": str, "size": int,
+                           "predicate_type": str, "predicate": str, "signer": _OPT_STR,
+                           "created_by": str, "created_at": TIME},
     "events.jsonl": {"seq": int, "time": str, "actor": str, "action": str, "model": str,
                      "model_key": str, "version": _OPT_INT, "from_stage": _OPT_STR,
                      "to_stage": _OPT_STR, "reason": str, "correlation_id": str,
@@ -89,10 +107,11 @@ def check_manifest(manifest: Any) -> dict[str, Any]:
     """The parsed ``manifest.json``, refused unless it describes a readable export."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise invalid(f"{MANIFEST} does not describe a {FORMAT}")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise InvalidInput(codes.ARCHIVE_UNSUPPORTED, f"export format version "
                            f"{manifest.get('format_version')!r} is not supported; this "
-                           f"Charter reads version {FORMAT_VERSION}",
+                           f"Charter reads versions "
+                           f"{', '.join(map(str, READABLE_VERSIONS))}",
                            "import it with the Charter version that wrote it, or newer")
     head = manifest.get("chain_head")
     if not isinstance(manifest.get("files"), dict) or not isinstance(head, dict) or \
@@ -112,7 +131,16 @@ def parse_line(file: str, number: int, raw: bytes) -> dict[str, Any]:
     checked = check_row(row, SCHEMAS[file], where)
     for stored in checked.get("files", []) if file == "versions.jsonl" else []:
         blob_parts(check_row(stored, FILE_SCHEMA, f"{where}, a file")["sha256"])
+    if file in ("signatures.jsonl", "attestations.jsonl"):
+        blob_parts(checked.get("signature") or checked["sha256"])
     return checked
+
+
+def blob_digests(rows: Any) -> set[str]:
+    """Every blob the state rows hold: version files, signatures, attestations."""
+    found = {f["sha256"] for v in rows.versions for f in v["files"]}
+    found |= {s["signature"] for s in rows.signatures}
+    return found | {a["sha256"] for a in rows.attestations}
 
 
 def check_row(row: object, schema: dict[str, Any], where: str) -> dict[str, Any]:

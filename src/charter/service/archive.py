@@ -21,12 +21,12 @@ from charter._version import __version__
 from charter.domain import error_codes as codes
 from charter.domain.archive import (
     EVENTS,
-    FILES,
     FORMAT,
     FORMAT_VERSION,
     KINDS,
     MANIFEST,
     STATE_FILES,
+    blob_digests,
     blob_parts,
     check_chain,
     check_manifest,
@@ -34,6 +34,7 @@ from charter.domain.archive import (
     invalid,
     line,
     parse_line,
+    state_files,
 )
 from charter.domain.errors import IntegrityFailure, InvalidInput
 from charter.service.base import ServiceBase
@@ -58,7 +59,7 @@ class ArchiveMixin(ServiceBase):
             for name in STATE_FILES:
                 files[name] = _write_lines(dest / name, getattr(dumped, KINDS[name]))
             files[EVENTS] = _write_lines(dest / EVENTS, dumped.events())
-        digests = sorted({f["sha256"] for v in dumped.versions for f in v["files"]})
+        digests = sorted(blob_digests(dumped))
         for digest in digests:
             self.blobs.copy_to(digest, _blob_path(dest, digest))
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
@@ -74,15 +75,16 @@ class ArchiveMixin(ServiceBase):
         self._require_admin("import a registry")
         src = Path(src)
         manifest = _read_manifest(src)
-        for name in FILES:
+        present = state_files(manifest["format_version"])
+        for name in (*present, EVENTS):
             _check_file(src / name, manifest["files"].get(name))
-        rows = bulk.Rows(**{KINDS[n]: list(_read_lines(src / n)) for n in STATE_FILES},
+        rows = bulk.Rows(**{KINDS[n]: list(_read_lines(src / n)) for n in present},
                          head=manifest["chain_head"])
         check_chain(_read_lines(src / EVENTS), manifest["chain_head"])
         with self._read_session() as session:
             if not bulk.is_empty(session):
                 raise bulk.refuse_non_empty()
-        for digest in sorted({f["sha256"] for v in rows.versions for f in v["files"]}):
+        for digest in sorted(blob_digests(rows)):
             self._import_blob(src, digest)
         with self._write() as tx:
             bulk.load(tx, rows, _read_lines(src / EVENTS))

@@ -2,7 +2,8 @@
 SQLAlchemy Core and ORM, in the transactions the service opens (``service.archive``).
 
 ``dump`` reads every table of the registry's contract (models, versions and their
-files, tags, aliases, tombstones, redirects, the events and the chain head) in the
+files, tags, aliases, tombstones, redirects, signatures, allowed signers, attestations,
+the events and the chain head) in the
 caller's read transaction, so an export is one consistent snapshot. Rows come out as plain
 dicts keyed by names, never by the database's ids, in an order that depends on
 the data alone (sorted in Python, not by a database collation), so the same
@@ -17,7 +18,7 @@ credentials do not travel with an export.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -34,6 +35,7 @@ M, V = tables.Model.__table__, tables.Version.__table__
 MT, VT = tables.ModelTag.__table__, tables.VersionTag.__table__
 VF, A = tables.VersionFile.__table__, tables.Alias.__table__
 RN, R, E = tables.RetiredName.__table__, tables.Redirect.__table__, tables.Event.__table__
+AS, AT = tables.AllowedSigner.__table__, tables.Attestation.__table__
 EVENT_FIELDS = ("seq", "time", "actor", "action", "model", "model_key", "version",
                 "from_stage", "to_stage", "reason", "correlation_id", "payload",
                 "prev_hash", "hash")
@@ -51,11 +53,14 @@ class Rows:
     retired_names: list[dict[str, Any]]
     redirects: list[dict[str, Any]]
     head: dict[str, Any]
+    signatures: list[dict[str, Any]] = field(default_factory=list)
+    signers: list[dict[str, Any]] = field(default_factory=list)
+    attestations: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class Dump(Rows):
-    session: Session
+    session: Session = field(kw_only=True)
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Every event in sequence order, as stored, streamed from the same snapshot."""
@@ -81,7 +86,8 @@ def dump(session: Session) -> Dump:
                             "model": names[r.model_id]}
                            for r in session.execute(select(R))], "name_key"),
         head={"seq": head.seq, "hash": head.hash, "time": head.time},
-        session=session)
+        signatures=_signatures(session, names), signers=_signers(session, names),
+        attestations=_attestations(session, versions), session=session)
 
 
 def _key(name: str) -> str:
@@ -128,6 +134,31 @@ def _aliases(session: Session, names: dict[int, str], versions: dict[int, tuple[
     rows = [{"model": names[a.model_id], "alias": a.alias, "version": versions[a.version_id][1]}
             for a in session.execute(select(A))]
     return sorted(rows, key=lambda row: (_key(row["model"]), row["alias"]))
+
+
+def _signatures(session: Session, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = [{"model": names[r.model_id], "version": r.version, "signer": r.signer,
+             "signature": r.signature}
+            for r in session.execute(select(V).where(V.c.signer.is_not(None)))]
+    return sorted(rows, key=lambda row: (_key(row["model"]), row["version"]))
+
+
+def _signers(session: Session, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = [{"model": names[r.model_id], "signer": r.signer, "public_key": r.public_key,
+             "added_by": r.added_by, "added_at": format_moment(r.added_at)}
+            for r in session.execute(select(AS))]
+    return sorted(rows, key=lambda row: (_key(row["model"]), row["signer"]))
+
+
+def _attestations(session: Session, versions: dict[int, tuple[str, int]]
+                  ) -> list[dict[str, Any]]:
+    rows = [{"model": versions[r.version_id][0], "version": versions[r.version_id][1],
+             "sha256": r.sha256, "size": r.size, "predicate_type": r.predicate_type,
+             "predicate": r.predicate, "signer": r.signer, "created_by": r.created_by,
+             "created_at": format_moment(r.created_at), "_order": r.id}
+            for r in session.execute(select(AT))]
+    rows.sort(key=lambda row: (_key(row["model"]), row["version"], row.pop("_order")))
+    return rows
 
 
 # --- load ------------------------------------------------------------------------------
@@ -191,6 +222,7 @@ def _load_rows(session: Session, data: Rows, events: Iterable[dict[str, Any]]) -
     _insert(session, RN, [dict(r) for r in data.retired_names])
     _insert(session, R, [{"name_key": r["name_key"], "name": r["name"],
                           "model_id": model_ids[_key(r["model"])]} for r in data.redirects])
+    _load_provenance(session, data, model_ids, version_ids)
     batch: list[dict[str, Any]] = []
     for event in events:
         batch.append({name: event[name] for name in EVENT_FIELDS})
@@ -198,6 +230,23 @@ def _load_rows(session: Session, data: Rows, events: Iterable[dict[str, Any]]) -
             _insert(session, E, batch)
             batch = []
     _insert(session, E, batch)
+
+
+def _load_provenance(session: Session, data: Rows, model_ids: dict[str, int],
+                     version_ids: dict[tuple[str, int], int]) -> None:
+    for row in data.signatures:
+        session.execute(V.update().where(V.c.id == version_ids[(_key(row["model"]),
+                                                                row["version"])])
+                        .values(signer=row["signer"], signature=row["signature"]))
+    _insert(session, AS, [{"model_id": model_ids[_key(r["model"])], "signer": r["signer"],
+                           "public_key": r["public_key"], "added_by": r["added_by"],
+                           "added_at": parse_moment(r["added_at"])} for r in data.signers])
+    _insert(session, AT, [{"version_id": version_ids[(_key(r["model"]), r["version"])],
+                           "sha256": r["sha256"], "size": r["size"],
+                           "predicate_type": r["predicate_type"], "predicate": r["predicate"],
+                           "signer": r["signer"], "created_by": r["created_by"],
+                           "created_at": parse_moment(r["created_at"])}
+                          for r in data.attestations])
 
 
 def _load_versions(session: Session, rows: list[dict[str, Any]], model_ids: dict[str, int]
