@@ -52,9 +52,14 @@ REST_BODIES: dict[tuple[str, str], Any] = {
                                                                      "comment": "no"},
     ("PUT", "/models/{name}/grants/{user}"): {"role": "reader"},
     ("DELETE", "/models/{name}/grants/{user}"): {"reason": "r"},
+    ("PUT", "/models/{name}/versions/{version}/signature"): {"signature": "{}"},
+    ("PATCH", "/models/{name}/signers"): {"add": [], "remove": [], "reason": "r"},
+    ("POST", "/models/{name}/versions/{version}/hold/release"): {"reason": "r"},
+    ("POST", "/models/{name}/versions/{version}/hold/reject"): {"reason": "r"},
+    ("POST", "/models/{name}/versions/{version}/attestations"): {"document": "{}"},
 }
 PARAMS = {"version": "1", "key:path": "team", "alias": "champion", "upload_id": UPLOAD,
-          "user": "rita", "path:path": "model.pkl"}
+          "user": "rita", "path:path": "model.pkl", "sha256": "0" * 64}
 QUERIES = {"/models/{name}/versions/{version}/gates": {"stage": "Production"}}
 
 # The MLflow surface: one well-formed request per endpoint and method.

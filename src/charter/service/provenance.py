@@ -76,10 +76,10 @@ class ProvenanceMixin(ServiceBase):
                      signer_key: str | Path | None = None, reason: str = "") -> VersionRecord:
         """Attach a signature to a version registered unsigned; its signer must be allowed
         (or becomes the first allowed one). A signature, once there, never changes."""
+        number = parse_version(version)
+        record = self._version_record(name, number, REGISTER)
         given = read_signature(signature, signer_key)
         assert given is not None
-        number = parse_version(version)
-        record = self._version_record(name, number)
         if record.signer is not None:
             raise Conflict("signature.exists", f"{record.uri} is already signed by "
                            f"{record.signer}", "a version's signature never changes; "
@@ -149,10 +149,10 @@ class ProvenanceMixin(ServiceBase):
     def attest(self, name: str, version: int | str, document: bytes | str | Path, *,
                signer_key: str | Path | None = None) -> AttestationRecord:
         """Attach an in-toto statement (bare, or DSSE-signed) about the version's bytes."""
+        number = parse_version(version)
+        record = self._version_record(name, number, EDIT)
         raw = read_content(document)
         statement, envelope = parse_document(raw)
-        number = parse_version(version)
-        record = self._version_record(name, number)
         check_subjects(statement, [(f.path, f.sha256) for f in record.files], record.digest,
                        subject=record.uri)
         signer = None
@@ -195,10 +195,14 @@ class ProvenanceMixin(ServiceBase):
                            f"{name}/{version}`")
         return b"".join(self.blobs.iter_chunks(sha256))
 
-    def _version_record(self, name: str, number: int) -> VersionRecord:
+    def _version_record(self, name: str, number: int, operation: str = READ
+                        ) -> VersionRecord:
+        """The version's record, once the principal may do ``operation`` on its model:
+        checked before any of the request's content is, so a model the caller may not
+        see answers exactly as one that does not exist."""
         with self._read() as reader:
-            self._check_read(reader, name)
-            return versions.record(reader, name, number)
+            model, row = self._provenance_version(reader, operation, name, number)
+            return versions.record(reader, model.name, row.version)
 
     def _provenance_version(self, conn: Conn, operation: str, name: str, number: int, *,
                             needed: Role | None = None) -> tuple[ModelRow, VersionRow]:
