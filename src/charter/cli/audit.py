@@ -123,7 +123,10 @@ def _print_checkpoints(found: list[SignedCheckpoint], as_json: bool, *, single: 
     for item in found:
         point = item.checkpoint
         table.add_row(str(point.seq), point.time, point.hash, item.key_id)
-    render.out.print(table if found else "no checkpoints yet")
+    if found:
+        render.print_table(table)
+    else:
+        render.out.print("no checkpoints yet")
 
 
 def print_proof(proof: AsOfProof, public_key: str | None, as_json: bool) -> None:
@@ -161,7 +164,7 @@ def _print_proof_text(proof: AsOfProof) -> None:
         table.add_row(str(fields["seq"]), fields["time"], Text(fields["actor"]),
                       fields["action"], str(fields["version"] or ""),
                       fields["to_stage"] or "", Text(fields["reason"]))
-    render.out.print(table)
+    render.print_table(table)
     point = proof.checkpoint.checkpoint
     render.out.print(f"checkpoint: #{point.seq} signed at {point.time}, hash {point.hash}, "
                      f"key {proof.checkpoint.key_id}")

@@ -80,7 +80,7 @@ def _print_signers(name: str, found: list[SignerRecord]) -> None:
     for item in found:
         table.add_row(Text(item.signer), "yes" if item.public_key else "-",
                       Text(item.added_by), render.short_time(item.added_at))
-    render.out.print(table)
+    render.print_table(table)
 
 
 @hold_app.command("release")
@@ -162,7 +162,10 @@ def _print_attestations(found: list[AttestationRecord]) -> None:
     for column in ("sha256", "predicate type", "signer", "attached by", "at"):
         table.add_column(column)
     for item in found:
-        table.add_row(item.sha256[:16] + render.ELLIPSIS, Text(item.predicate_type),
+        table.add_row(item.sha256, Text(item.predicate_type),
                       Text(item.signer or "unsigned"), Text(item.created_by),
                       render.short_time(item.created_at))
-    render.out.print(table if found else "no attestations")
+    if found:
+        render.print_table(table)
+    else:
+        render.out.print("no attestations")
