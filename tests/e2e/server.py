@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,3 +54,13 @@ def _wait_healthy(url: str, process: subprocess.Popen, home: Path) -> None:  # t
         time.sleep(0.1)
     raise RuntimeError("charter server did not become healthy:\n"
                        + (home / "server.log").read_text())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {timeout} s")

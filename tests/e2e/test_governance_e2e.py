@@ -20,7 +20,7 @@ import pytest
 import charter
 from charter.domain.errors import Conflict, PermissionDenied
 from charter.domain.webhooks import verify
-from tests.e2e.server import running_server
+from tests.e2e.server import running_server, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -101,15 +101,6 @@ def receiving(receiver: Receiver) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {timeout} s")
 
 
 @pytest.fixture

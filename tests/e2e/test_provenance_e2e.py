@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +24,7 @@ from charter.domain.events import CHECKPOINT_SIGNED
 from charter.signing.envelopes import load_signer_key
 from charter.signing.keys import create_key
 from charter.store.database import normalise_url
-from tests.e2e.server import running_server
+from tests.e2e.server import running_server, wait_until
 from tests.provenance_kit import make_key, model_folder, rewrite_events, sign_with_key
 
 pytestmark = pytest.mark.e2e
@@ -83,15 +82,6 @@ def served(request: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     finally:
         receiver.shutdown()
         receiver.server_close()
-
-
-def wait_until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {timeout} s")
 
 
 def test_a_signed_folder_registered_remotely_and_a_rewrite_caught_by_a_saved_checkpoint(

@@ -66,6 +66,22 @@ class Session:
     def call(self, method: str, path: str, *, actor: str, json: Any = None,
              params: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT) -> Any:
         """Send one request; the decoded JSON answer (None for 204) or a CharterError."""
+        response = self._send(method, path, actor=actor, json=json, params=params,
+                              timeout=timeout)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise bad_answer(response, "with a body that is not JSON") from exc
+
+    def raw(self, path: str, *, actor: str) -> bytes:
+        """GET a document exactly as stored (a signature bundle, an attestation)."""
+        return self._send("GET", path, actor=actor).content
+
+    def _send(self, method: str, path: str, *, actor: str, json: Any = None,
+              params: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT) -> httpx.Response:
+        """One request; a successful answer, or the CharterError it stands for."""
         try:
             response = self.client.request(method, path, json=json, params=params,
                                            headers={ACTOR_HEADER: actor}, timeout=timeout)
@@ -80,24 +96,7 @@ class Session:
                                "is running", {"url": self.url}) from exc
         if not response.is_success:
             raise error_of(response)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise bad_answer(response, "with a body that is not JSON") from exc
-
-    def raw(self, path: str, *, actor: str) -> bytes:
-        """GET a document exactly as stored (a signature bundle, an attestation)."""
-        try:
-            response = self.client.request("GET", path, headers={ACTOR_HEADER: actor})
-        except httpx.TransportError as exc:
-            raise CharterError("server.unreachable", f"Cannot reach the Charter server at "
-                               f"{self.url}: {exc}", "check the URL and that `charter serve` "
-                               "is running", {"url": self.url}) from exc
-        if not response.is_success:
-            raise error_of(response)
-        return response.content
+        return response
 
     def close(self) -> None:
         self.client.close()
