@@ -64,15 +64,18 @@ def audit_report(proof: LogProof, head_seq: int | None, head_hash: str | None,
                  warnings: list[str]) -> AuditReport:
     """The report of a walk; ``head_*`` None when the head is not known (a remote feed)."""
     verdicts = [v.to_dict() for v in proof.verdicts]
-    extra = {"checkpoints": verdicts, "proved_through": proof.last_proved(),
-             "warnings": warnings}
+    proved = proof.last_proved()
     failure = describe_failure(proof)
-    if proof.broken is not None and failure is not None:
-        return AuditReport(False, failure[0] - 1, failure[0], failure[1], **extra)
     checked = proof.events_checked
-    if head_seq is not None and (head_seq != checked or head_hash != proof.last_hash):
-        return AuditReport(False, checked, checked + 1 if head_seq > checked else head_seq + 1,
-                           "events recorded in the chain head are missing", **extra)
-    if failure is not None:
-        return AuditReport(False, checked, failure[0], failure[1], **extra)
-    return AuditReport(True, checked, **extra)
+    if proof.broken is not None and failure is not None:
+        bad, problem, checked = failure[0], failure[1], failure[0] - 1
+    elif head_seq is not None and (head_seq != checked or head_hash != proof.last_hash):
+        bad = checked + 1 if head_seq > checked else head_seq + 1
+        problem = "events recorded in the chain head are missing"
+    elif failure is not None:
+        bad, problem = failure
+    else:
+        return AuditReport(True, checked, checkpoints=verdicts, proved_through=proved,
+                           warnings=warnings)
+    return AuditReport(False, checked, bad, problem, checkpoints=verdicts,
+                       proved_through=proved, warnings=warnings)

@@ -9,7 +9,7 @@ P-384 or P-521 (what model-signing signs with) or Ed25519 (attestations only).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -22,7 +22,8 @@ from charter.domain.errors import InvalidInput
 from charter.domain.signers import Signer, key_signer
 
 MAX_PEM = 16 * 1024
-_CURVES = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+_CURVES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
 
 PublicKey = ec.EllipticCurvePublicKey | Ed25519PublicKey
 

@@ -228,7 +228,7 @@ class Database:
         self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
         # Called at the end of every write that recorded events, with the head as it now
         # is, before the head moves: the service signs checkpoints here (no crypto in store).
-        self.seal: Callable[[WriteTx, ChainPosition], None] | None = None
+        self.seal: Callable[[WriteTx, ChainPosition], object] | None = None
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
