@@ -139,6 +139,8 @@ def test_an_unknown_signer_is_held_for_an_owner_when_configured(
     by_bob = sign_with_key(folder, bob, tmp_path / "bob.sig")
     held = registry.register(NAME, path=folder, signature=by_bob, signer_key=bob.public_path)
     assert held.status == "PENDING_REGISTRATION" and held.version == 2
+    assert registry.resolve(f"models:/{NAME}/latest").version.version == 1
+    assert registry.resolve(f"models:/{NAME}/None").version.version == 1
     with pytest.raises(Conflict) as moving:
         registry.transition(NAME, 2, "Staging", reason="try")
     assert moving.value.code == "version.held" and "hold release" in moving.value.hint

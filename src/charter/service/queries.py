@@ -102,7 +102,9 @@ def _current_target(reader: Reader, model: ModelRow, uri: ModelUri) -> int:
         newest = versions.newest_in_stage(reader, model.id, uri.stage.value)
         if newest is not None:
             return newest
-    return _pick(model.name, uri, Snapshot(stages=dict(versions.stages_of(reader, model.id))))
+    # A held version (PENDING_REGISTRATION) is nobody's "latest" until an owner admits it.
+    return _pick(model.name, uri, Snapshot(stages=dict(
+        versions.stages_of(reader, model.id, ready_only=True))))
 
 
 def _past_target(reader: Reader, model: ModelRow, uri: ModelUri, as_of: datetime) -> int:

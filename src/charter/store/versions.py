@@ -190,15 +190,21 @@ def former_number(conn: Conn, model: ModelRow, old_name: str, number: int) -> in
 
 
 def newest_in_stage(conn: Conn, model_id: int, stage: str) -> int | None:
+    """The newest READY version in ``stage``: a held version (only ever in None) is no
+    stage's answer; other stages skip the filter, so their lookup stays index-only."""
+    ready = " AND status = 'READY'" if stage == "None" else ""
     found = reader_for(conn).value("SELECT max(version) FROM versions WHERE model_id = ? "
-                                   "AND stage = ?", (model_id, stage))
+                                   f"AND stage = ?{ready}", (model_id, stage))
     return int(found) if found is not None else None
 
 
-def stages_of(conn: Conn, model_id: int) -> list[tuple[int, str]]:
-    """(version, stage) of every version of the model, ascending."""
+def stages_of(conn: Conn, model_id: int, *, ready_only: bool = False
+              ) -> list[tuple[int, str]]:
+    """(version, stage) of every version of the model (only READY ones: ``ready_only``),
+    ascending."""
+    ready = " AND status = 'READY'" if ready_only else ""
     return [(number, stage) for number, stage in reader_for(conn).all(
-        "SELECT version, stage FROM versions WHERE model_id = ? ORDER BY version",
+        f"SELECT version, stage FROM versions WHERE model_id = ?{ready} ORDER BY version",
         (model_id,))]
 
 
