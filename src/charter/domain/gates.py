@@ -207,20 +207,26 @@ def parse_stage_gates(section: Mapping[str, Any], *, stage: Stage, where: str,
     if wait is not None and stage is Stage.STAGING:
         raise InvalidInput(codes.CONFIG_INVALID, f"{where}: min_time_in_staging cannot gate "
                            "entering Staging", "declare it under [gates.Production]")
-    require_signature = section.get("require_signature", False)
-    if not isinstance(require_signature, bool):
-        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: require_signature must be true "
-                           "or false",
-                           "require_signature = true admits only signed versions")
     names = evidence_names or {}
     return StageGates(
         required_tags=tuple(t.strip() for t in tags), description=description,
         checks=tuple(NumericCheck.parse(c, where=where, evidence_names=names) for c in checks),
         min_time_in_staging=(parse_duration(wait, where=f"{where} min_time_in_staging")
                              if wait is not None else None),
-        approvals=approvals, require_signature=require_signature,
-        signers=parse_signers(section.get("signers", []), where=where),
-        evidence=parse_evidence(section.get("evidence", []), names, where=where))
+        approvals=approvals, **_evidence_gates(section, names, where=where))
+
+
+def _evidence_gates(section: Mapping[str, Any], names: Mapping[str, str], *, where: str
+                    ) -> dict[str, Any]:
+    """``require_signature``, ``signers`` and ``evidence`` (domain.evidence)."""
+    require_signature = section.get("require_signature", False)
+    if not isinstance(require_signature, bool):
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: require_signature must be true "
+                           "or false",
+                           "require_signature = true admits only signed versions")
+    return {"require_signature": require_signature,
+            "signers": parse_signers(section.get("signers", []), where=where),
+            "evidence": parse_evidence(section.get("evidence", []), names, where=where)}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from charter.domain import events
 from charter.domain.access import EDIT, READ, REGISTER, Role
-from charter.domain.attestations import check_subjects, parse_document
+from charter.domain.attestations import Envelope, check_subjects, parse_document
 from charter.domain.errors import Conflict, NotFound
 from charter.domain.records import AttestationRecord, SignerRecord, VersionRecord
 from charter.domain.signers import (
@@ -155,13 +155,8 @@ class ProvenanceMixin(ServiceBase):
         statement, envelope = parse_document(raw)
         check_subjects(statement, [(f.path, f.sha256) for f in record.files], record.digest,
                        subject=record.uri)
-        signer = None
-        if envelope is not None:
-            with self._read() as reader:
-                keys = known_keys(reader, name)
-            if signer_key is not None:
-                keys.insert(0, read_signer_key(signer_key))
-            signer = envelope_signer(envelope, keys)
+        signer = (self._envelope_signer(name, envelope, signer_key)
+                  if envelope is not None else None)
         digest, size = self.blobs.put_stream(io.BytesIO(raw))
         with self._write() as tx:
             model, row = self._provenance_version(tx, EDIT, name, number)
@@ -181,6 +176,15 @@ class ProvenanceMixin(ServiceBase):
                                                "predicate_type": statement.predicate_type,
                                                "signer": str(signer) if signer else None}))
             return provenance.attestations(tx, model.name, row.version, row.id)[-1]
+
+    def _envelope_signer(self, name: str, envelope: Envelope,
+                         signer_key: str | Path | None) -> Signer:
+        """Who signed a DSSE envelope: a key sent with it, or one the model's signers keep."""
+        with self._read() as reader:
+            keys = known_keys(reader, name)
+        if signer_key is not None:
+            keys.insert(0, read_signer_key(signer_key))
+        return envelope_signer(envelope, keys)
 
     def attestations(self, name: str, version: int | str) -> list[AttestationRecord]:
         with self._read() as reader:
