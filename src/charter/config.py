@@ -121,7 +121,7 @@ def _optional_path(value: Any) -> Path | None:
 
 def _paths(value: Any, name: str) -> tuple[Path, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise InvalidInput("config.invalid", f"{name} must be a list of file paths",
+        raise InvalidInput(codes.CONFIG_INVALID, f"{name} must be a list of file paths",
                            'e.g. certificate_roots = ["/etc/charter/signing-ca.pem"]')
     return tuple(Path(v).expanduser() for v in value)
 

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from charter.cli import render
 from charter.cli.state import state
+from charter.domain import error_codes as codes
 from charter.domain.checkpoints import SignedCheckpoint
 from charter.domain.errors import IntegrityFailure
 from charter.domain.proofs import AsOfProof
@@ -67,7 +68,7 @@ def verify(
         render.err.print(Text.assemble(("warning", "bold yellow"), f": {warning}"))
     if not report.ok:
         raise IntegrityFailure(
-            "audit.chain_broken",
+            codes.AUDIT_CHAIN_BROKEN,
             f"The audit log is not the one recorded, at event #{report.first_bad_seq}: "
             f"{report.problem}",
             f"event #{report.first_bad_seq} or a later one was altered or removed; "
@@ -142,7 +143,7 @@ def print_proof(proof: AsOfProof, public_key: str | None, as_json: bool) -> None
     if warning:
         render.err.print(Text.assemble(("warning", "bold yellow"), f": {warning}"))
     if problems:
-        raise IntegrityFailure("proof.invalid", f"The proof does not hold: {problems[0]}",
+        raise IntegrityFailure(codes.PROOF_FAILED, f"The proof does not hold: {problems[0]}",
                                "the registry's log was changed since the checkpoint, or the "
                                "checkpoint is not signed by the key you trust",
                                {"problems": problems})

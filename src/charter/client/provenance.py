@@ -17,6 +17,7 @@ from typing import Any
 
 from charter.client import records
 from charter.client.session import Session, segment
+from charter.domain import error_codes as codes
 from charter.domain.checkpoints import SignedCheckpoint, find_checkpoint, parse_checkpoint
 from charter.domain.errors import InvalidInput
 from charter.domain.proofs import AsOfProof, parse_proof
@@ -43,10 +44,10 @@ def read_checkpoint(source: str, *, token: str | None = None) -> SignedCheckpoin
         try:
             response = httpx.get(source, headers=headers, timeout=30, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise InvalidInput("checkpoint.unreachable", f"Cannot fetch {source}: {exc}",
+            raise InvalidInput(codes.CHECKPOINT_UNREACHABLE, f"Cannot fetch {source}: {exc}",
                                "check the URL, or save the checkpoint to a file") from exc
         if not response.is_success:
-            raise InvalidInput("checkpoint.unreachable", f"{source} answered "
+            raise InvalidInput(codes.CHECKPOINT_UNREACHABLE, f"{source} answered "
                                f"{response.status_code}", "check the URL (and CHARTER_TOKEN "
                                "for a server with authentication)")
         text = response.text
@@ -54,12 +55,12 @@ def read_checkpoint(source: str, *, token: str | None = None) -> SignedCheckpoin
         try:
             text = Path(source).read_text()
         except OSError as exc:
-            raise InvalidInput("checkpoint.unreadable", f"Cannot read {source}: "
+            raise InvalidInput(codes.CHECKPOINT_UNREADABLE, f"Cannot read {source}: "
                                f"{exc.strerror}", "pass a saved checkpoint's file or URL") from None
     try:
         data = json.loads(text)
     except ValueError:
-        raise InvalidInput("checkpoint.invalid", f"{source} holds no JSON",
+        raise InvalidInput(codes.CHECKPOINT_INVALID, f"{source} holds no JSON",
                            "pass a checkpoint as the server published it") from None
     return find_checkpoint(data)
 

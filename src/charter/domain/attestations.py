@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
@@ -72,7 +73,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def _bad(message: str, hint: str = "") -> InvalidInput:
-    return InvalidInput("attestation.invalid", message, hint or
+    return InvalidInput(codes.ATTESTATION_INVALID, message, hint or
                         "send an in-toto Statement v1 (JSON), or a DSSE envelope holding one")
 
 
@@ -80,7 +81,7 @@ def parse_document(raw: bytes) -> tuple[Statement, Envelope | None]:
     """An uploaded attestation: a bare statement, a DSSE envelope, or a Sigstore bundle
     with a DSSE envelope. Answers the statement and the envelope, if signed."""
     if len(raw) > MAX_DOCUMENT:
-        raise InvalidInput("attestation.too_large", f"The attestation is {len(raw)} bytes; the "
+        raise InvalidInput(codes.ATTESTATION_TOO_LARGE, f"The attestation is {len(raw)} bytes; the "
                            f"limit is {MAX_DOCUMENT}", "attach a summary and keep the full "
                            "report as a version file")
     document = _json(raw, "The attestation")
@@ -189,7 +190,7 @@ def check_subjects(statement: Statement, files: Iterable[tuple[str, str]],
     problems = subject_problems(statement, files, version_digest)
     if problems:
         raise InvalidInput(
-            "attestation.subject_mismatch",
+            codes.ATTESTATION_SUBJECT_MISMATCH,
             f"The attestation is not about {subject}'s bytes: {'; '.join(problems[:5])}",
             "attest the files this version holds (`charter show` lists their sha256), or "
             "attach it to the version whose bytes it describes", {"problems": problems[:100]})

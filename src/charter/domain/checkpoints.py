@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.events import (
     CHECKPOINT_SIGNED,
@@ -104,7 +105,7 @@ def _b64(value: object, what: str) -> bytes:
 
 
 def _invalid(why: str) -> InvalidInput:
-    return InvalidInput("checkpoint.invalid", f"The checkpoint is malformed: {why}",
+    return InvalidInput(codes.CHECKPOINT_INVALID, f"The checkpoint is malformed: {why}",
                         "pass a checkpoint as the server published it: GET "
                         "/api/v1/checkpoints/latest, or a checkpoint_signed event's payload")
 
@@ -126,17 +127,17 @@ def parse_checkpoint_schedule(config: Mapping[str, Any]) -> CheckpointSchedule:
     setting of its own: ``Settings.checkpoint_key``)."""
     section = config.get("audit", {})
     if not isinstance(section, Mapping) or set(section) - set(AUDIT_KEYS):
-        raise InvalidInput("config.invalid", "[audit] has checkpoint_key, "
+        raise InvalidInput(codes.CONFIG_INVALID, "[audit] has checkpoint_key, "
                            "checkpoint_every_events and checkpoint_every",
                            'e.g. checkpoint_every_events = 1000, checkpoint_every = "10m"')
     count = section.get("checkpoint_every_events", CheckpointSchedule.every_events)
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1_000_000:
-        raise InvalidInput("config.invalid", f"[audit] checkpoint_every_events = {count!r} is "
+        raise InvalidInput(codes.CONFIG_INVALID, f"[audit] checkpoint_every_events = {count!r} is "
                            "not a whole number 1..1000000", "e.g. checkpoint_every_events = 1000")
     every = parse_duration(section.get("checkpoint_every", "10m"),
                            where="[audit] checkpoint_every")
     if every < timedelta(seconds=1):
-        raise InvalidInput("config.invalid", "[audit] checkpoint_every is under a second",
+        raise InvalidInput(codes.CONFIG_INVALID, "[audit] checkpoint_every is under a second",
                            'e.g. checkpoint_every = "10m"')
     return CheckpointSchedule(count, every)
 

@@ -39,6 +39,8 @@ OUTCOMES: dict[str, Outcome] = {
     "forbidden":       Outcome(403, "PERMISSION_DENIED", 403, 6),
     "integrity":       Outcome(500, "INTERNAL_ERROR", 500, 7),
     "storage_full":    Outcome(507, "INTERNAL_ERROR", 500, 8),
+    # the operator must act (a missing optional package, unreadable trust roots)
+    "unavailable":     Outcome(503, "TEMPORARILY_UNAVAILABLE", 503, 9),
     "error":           Outcome(500, "INTERNAL_ERROR", 500, 1),   # CharterError itself
 }
 

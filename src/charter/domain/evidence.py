@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.attestations import MAX_PREDICATE_TYPE
 from charter.domain.errors import InvalidInput
 from charter.domain.signers import Signer, describe, parse_signers
@@ -55,13 +56,13 @@ class AttestationFacts:
 def parse_evidence_names(section: object) -> dict[str, str]:
     """``[evidence]``: name = predicate type URI."""
     if not isinstance(section, Mapping):
-        raise InvalidInput("config.invalid", "[evidence] must be a table of names",
+        raise InvalidInput(codes.CONFIG_INVALID, "[evidence] must be a table of names",
                            'e.g. eval = "https://example.com/eval/v1"')
     names = {}
     for name, uri in section.items():
         if not str(name).isidentifier() or not isinstance(uri, str) or ":" not in uri \
                 or len(uri) > MAX_PREDICATE_TYPE:
-            raise InvalidInput("config.invalid", f"[evidence] {str(name)[:40]} = "
+            raise InvalidInput(codes.CONFIG_INVALID, f"[evidence] {str(name)[:40]} = "
                                f"{str(uri)[:80]!r} is not name = predicate type URI",
                                'names are identifiers, e.g. eval = "https://example.com/eval/v1"')
         names[str(name)] = uri
@@ -72,7 +73,7 @@ def parse_evidence(value: object, names: Mapping[str, str], *, where: str
                    ) -> tuple[Evidence, ...]:
     """A stage's ``evidence`` list: names, predicate type URIs, or {type, signers} tables."""
     if not isinstance(value, list) or len(value) > MAX_EVIDENCE:
-        raise InvalidInput("config.invalid", f"{where}: evidence must be a list of at most "
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: evidence must be a list of at most "
                            f"{MAX_EVIDENCE} kinds",
                            'e.g. evidence = ["eval", "https://spdx.dev/Document"]')
     parsed = []
@@ -81,7 +82,7 @@ def parse_evidence(value: object, names: Mapping[str, str], *, where: str
         if isinstance(item, Mapping):
             unknown = sorted(set(item) - {"type", "signers"})
             if unknown or "type" not in item:
-                raise InvalidInput("config.invalid", f"{where}: an evidence table has type and "
+                raise InvalidInput(codes.CONFIG_INVALID, f"{where}: an evidence table has type and "
                                    "signers", '{ type = "eval", signers = ["key:sha256:…"] }')
             signers = parse_signers(item.get("signers", []), where=f"{where} evidence")
             item = item["type"]
@@ -94,7 +95,7 @@ def _kind(item: object, names: Mapping[str, str], *, where: str) -> tuple[str, s
         return item, names[item]
     if isinstance(item, str) and ":" in item and len(item) <= MAX_PREDICATE_TYPE:
         return item, item
-    raise InvalidInput("config.invalid", f"{where}: evidence {str(item)[:80]!r} is neither a "
+    raise InvalidInput(codes.CONFIG_INVALID, f"{where}: evidence {str(item)[:80]!r} is neither a "
                        "name declared in [evidence] nor a predicate type URI",
                        f"declare it: [evidence] {item if isinstance(item, str) else 'name'} = "
                        '"https://…"')

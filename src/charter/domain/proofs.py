@@ -21,6 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.checkpoints import SignedCheckpoint, judge_checkpoint, parse_checkpoint
 from charter.domain.errors import InvalidInput
 from charter.domain.events import MODEL_CREATED, chain_hash, parse_time
@@ -78,7 +79,7 @@ def parse_proof(data: object) -> AsOfProof:
 
 
 def _invalid(why: str) -> InvalidInput:
-    return InvalidInput("proof.invalid", f"The proof is malformed: {why}",
+    return InvalidInput(codes.PROOF_INVALID, f"The proof is malformed: {why}",
                         "pass the JSON `charter resolve URI --as-of T --proof --json` printed")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 from charter.domain.signers import Signer
 
@@ -41,7 +42,7 @@ class SignedManifest:
 def check_manifest_kind(signed: SignedManifest) -> None:
     if signed.method != SUPPORTED_METHOD or signed.hash_type != SUPPORTED_HASH:
         raise InvalidInput(
-            "signature.unsupported",
+            codes.SIGNATURE_UNSUPPORTED,
             f"The signature covers a {signed.method}/{signed.hash_type} manifest; Charter "
             f"checks {SUPPORTED_METHOD}/{SUPPORTED_HASH} manifests against the digests it "
             "stored", "sign with model_signing's defaults (file serialization, sha256): "
@@ -79,7 +80,7 @@ def check_signed_files(signed: SignedManifest, files: Iterable[tuple[str, str]],
     problems = compare_signed(signed.resources, files)
     if problems:
         raise InvalidInput(
-            "signature.files_mismatch",
+            codes.SIGNATURE_FILES_MISMATCH,
             f"The signature by {signed.signer} does not cover {subject}'s files: "
             f"{'; '.join(problems[:5])}"
             + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),

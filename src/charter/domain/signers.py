@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, InvalidInput
 from charter.domain.per_model import declared_for, name_key
 
@@ -67,7 +68,7 @@ def parse_signer(text: object) -> Signer:
 def parse_signers(values: object, *, where: str) -> tuple[Signer, ...]:
     """A configured or requested list of signers: no duplicates, at most MAX_SIGNERS."""
     if not isinstance(values, list | tuple) or len(values) > MAX_SIGNERS:
-        raise InvalidInput("signer.invalid", f"{where}: signers must be a list of at most "
+        raise InvalidInput(codes.SIGNER_INVALID, f"{where}: signers must be a list of at most "
                            f"{MAX_SIGNERS} signers",
                            'e.g. ["key:sha256:3f2a…", "certificate:CN=release-bot,O=Acme"]')
     parsed = tuple(sorted({parse_signer(value) for value in values}))
@@ -75,7 +76,7 @@ def parse_signers(values: object, *, where: str) -> tuple[Signer, ...]:
 
 
 def _invalid(text: object) -> InvalidInput:
-    return InvalidInput("signer.invalid", f"{str(text)[:120]!r} is not a signer",
+    return InvalidInput(codes.SIGNER_INVALID, f"{str(text)[:120]!r} is not a signer",
                         "write key:sha256:<64 hex digits> (a public key's fingerprint, as "
                         "`charter show` prints it) or certificate:<subject>, e.g. "
                         "certificate:CN=release-bot,O=Acme")
@@ -95,7 +96,7 @@ def parse_unknown_signer(value: object, *, where: str) -> UnknownSigner:
     try:
         return UnknownSigner(str(value).strip().lower())
     except ValueError:
-        raise InvalidInput("config.invalid", f"{where}: unknown_signer {str(value)[:40]!r} is "
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: unknown_signer {str(value)[:40]!r} is "
                            "not refuse or hold",
                            'unknown_signer = "refuse" (the default) or "hold" (an owner '
                            "approves the signer)") from None
@@ -117,7 +118,7 @@ def judge_signer(name: str, allowed: Collection[Signer], signer: Signer | None,
     if not allowed:
         return Verdict.ACCEPT if signer is None else Verdict.PIN
     if signer is None:
-        raise Conflict("signature.required",
+        raise Conflict(codes.SIGNATURE_REQUIRED,
                        f"{name} only takes signed versions: its allowed signers are "
                        f"{describe(allowed)}",
                        "sign the model (model_signing sign key|certificate …) and register "
@@ -126,7 +127,7 @@ def judge_signer(name: str, allowed: Collection[Signer], signer: Signer | None,
         return Verdict.ACCEPT
     if unknown is UnknownSigner.HOLD:
         return Verdict.HOLD
-    raise Conflict("signer.unknown",
+    raise Conflict(codes.SIGNER_UNKNOWN,
                    f"{name} does not accept versions signed by {signer}: its allowed signers "
                    f"are {describe(allowed)}",
                    f"sign it with an allowed key, or have an owner allow the signer: "
@@ -148,17 +149,18 @@ def check_signer_edit(name: str, current: Collection[Signer], add: Iterable[Sign
     after = set(current)
     for signer in add:
         if signer in after:
-            raise Conflict("signer.exists", f"{signer} already may sign {name}",
+            raise Conflict(codes.SIGNER_EXISTS, f"{signer} already may sign {name}",
                            f"list them with `charter signers {name}`")
         after.add(signer)
     for signer in remove:
         if signer not in after:
-            raise Conflict("signer.not_allowed", f"{signer} is not an allowed signer of {name}",
+            raise Conflict(codes.SIGNER_NOT_ALLOWED, f"{signer} is not an allowed signer of {name}",
                            f"list them with `charter signers {name}`")
         after.discard(signer)
     if len(after) > MAX_SIGNERS:
-        raise InvalidInput("signer.too_many", f"{name} would have {len(after)} allowed signers; "
-                           f"the limit is {MAX_SIGNERS}", "remove signers no longer in use")
+        raise InvalidInput(codes.SIGNER_TOO_MANY, f"{name} would have {len(after)} allowed "
+                           f"signers; the limit is {MAX_SIGNERS}",
+                           "remove signers no longer in use")
     return tuple(sorted(after))
 
 
@@ -183,11 +185,11 @@ SIGNING_KEYS = ("unknown_signer", "certificate_roots")
 def parse_signing_policy(config: Mapping[str, Any]) -> SigningPolicy:
     section = config.get("signing", {})
     if not isinstance(section, Mapping):
-        raise InvalidInput("config.invalid", "[signing] must be a table",
+        raise InvalidInput(codes.CONFIG_INVALID, "[signing] must be a table",
                            'e.g. unknown_signer = "hold"')
     unknown = sorted(set(section) - set(SIGNING_KEYS))
     if unknown:
-        raise InvalidInput("config.invalid", f"[signing]: unknown key(s) {', '.join(unknown)}",
+        raise InvalidInput(codes.CONFIG_INVALID, f"[signing]: unknown key(s) {', '.join(unknown)}",
                            f"the keys are {', '.join(SIGNING_KEYS)} (docs/provenance.md)")
     default = parse_unknown_signer(section.get("unknown_signer", "refuse"), where="[signing]")
     models = {}
@@ -198,7 +200,7 @@ def parse_signing_policy(config: Mapping[str, Any]) -> SigningPolicy:
             continue
         where = f"[models.{name}.signing]"
         if not isinstance(override, Mapping) or set(override) - {"unknown_signer"}:
-            raise InvalidInput("config.invalid", f"{where}: the one key is unknown_signer",
+            raise InvalidInput(codes.CONFIG_INVALID, f"{where}: the one key is unknown_signer",
                                'e.g. unknown_signer = "hold"')
         models[name_key(str(name))] = parse_unknown_signer(
             override.get("unknown_signer", default.value), where=where)

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.access import READ, READ_ALL
 from charter.domain.checkpoints import (
@@ -117,7 +118,7 @@ class CheckpointsMixin(ServiceBase):
         with self._read() as reader:
             found = provenance.checkpoint_events(reader, limit=1, newest_first=True)
         if not found:
-            raise NotFound("checkpoint.not_found", "No checkpoint has been signed yet",
+            raise NotFound(codes.CHECKPOINT_NOT_FOUND, "No checkpoint has been signed yet",
                            "configure [audit] checkpoint_key (docs/provenance.md); the server "
                            "signs the head within checkpoint_every_events or checkpoint_every")
         return parse_checkpoint(found[0][1])
@@ -131,7 +132,7 @@ class CheckpointsMixin(ServiceBase):
         with self._write() as tx:
             signed = checkpointer.seal(tx, tx.head, force=True)
         if signed is None:
-            raise Conflict("checkpoint.empty_log", "The audit log is empty: there is no head "
+            raise Conflict(codes.CHECKPOINT_EMPTY_LOG, "The audit log is empty: there is no head "
                            "to sign", "record something first")
         return signed
 
@@ -171,7 +172,7 @@ class CheckpointsMixin(ServiceBase):
         try:
             answer: int | None = resolve_uri(self, uri, as_of=as_of).version.version
         except NotFound as error:
-            if error.code == "model.not_found":
+            if error.code == codes.MODEL_NOT_FOUND:
                 raise
             answer = None
         with self._read() as reader:
@@ -185,7 +186,7 @@ class CheckpointsMixin(ServiceBase):
             first = audit_log.first_seq(reader, keys)
             count = signed.checkpoint.seq - first + 1
             if count > MAX_PROOF_EVENTS:
-                raise InvalidInput("proof.too_large", f"The proof would hold {count} events; "
+                raise InvalidInput(codes.PROOF_TOO_LARGE, f"The proof would hold {count} events; "
                                    f"the limit is {MAX_PROOF_EVENTS}",
                                    "verify the whole log with `charter audit verify` instead")
             rows = audit_log.chain_range(reader, first, signed.checkpoint.seq)
@@ -195,7 +196,7 @@ class CheckpointsMixin(ServiceBase):
 
     def _checkpointer(self) -> Checkpointer:
         if self.checkpointer is None:
-            raise Conflict("checkpoint.no_key", "This registry signs no checkpoints: no "
+            raise Conflict(codes.CHECKPOINT_NO_KEY, "This registry signs no checkpoints: no "
                            "checkpoint key is configured",
                            "create one with `charter key create PATH` and set [audit] "
                            "checkpoint_key = PATH (or CHARTER_CHECKPOINT_KEY)")
@@ -203,7 +204,7 @@ class CheckpointsMixin(ServiceBase):
 
 
 def _not_yet(moment: str) -> Conflict:
-    return Conflict("proof.not_yet", f"No checkpoint has been signed after {moment} yet, so "
+    return Conflict(codes.PROOF_NOT_YET, f"No checkpoint has been signed after {moment} yet, so "
                     "no signed log covers that moment",
                     "wait for the next checkpoint (every [audit] checkpoint_every_events "
                     "events or checkpoint_every), or have an admin run `charter audit "

@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.access import EDIT, READ, REGISTER, Role
 from charter.domain.attestations import Envelope, check_subjects, parse_document
@@ -81,7 +82,7 @@ class ProvenanceMixin(ServiceBase):
         given = read_signature(signature, signer_key)
         assert given is not None
         if record.signer is not None:
-            raise Conflict("signature.exists", f"{record.uri} is already signed by "
+            raise Conflict(codes.SIGNATURE_EXISTS, f"{record.uri} is already signed by "
                            f"{record.signer}", "a version's signature never changes; "
                            "register a new version to sign it again")
         verified = verify_signature(self, name, given, [(f.path, f.size, f.sha256)
@@ -90,7 +91,7 @@ class ProvenanceMixin(ServiceBase):
         with self._write() as tx:
             model, row = self._provenance_version(tx, REGISTER, name, number)
             if row.signer is not None:
-                raise Conflict("signature.exists", f"{record.uri} was signed meanwhile",
+                raise Conflict(codes.SIGNATURE_EXISTS, f"{record.uri} was signed meanwhile",
                                "a version's signature never changes")
             admit_signer(self, tx, model, row.version, verified, hold=False)
             versions.set_signature(tx, row.id, str(verified.signer), verified.bundle_sha256,
@@ -118,7 +119,7 @@ class ProvenanceMixin(ServiceBase):
             model, row = self._provenance_version(tx, SIGNERS, name, parse_version(version),
                                                   needed=Role.OWNER)
             if row.status != HELD:
-                raise Conflict("version.not_held", f"{model.name} v{row.version} is "
+                raise Conflict(codes.VERSION_NOT_HELD, f"{model.name} v{row.version} is "
                                f"{row.status}, not held for a signer decision",
                                "only versions registered by an unknown signer under "
                                "unknown_signer = \"hold\" wait for one")
@@ -139,7 +140,7 @@ class ProvenanceMixin(ServiceBase):
     def signature_bundle(self, name: str, version: int | str) -> bytes:
         record = self._version_record(name, parse_version(version))
         if record.signature is None:
-            raise NotFound("signature.not_found", f"{record.uri} is not signed",
+            raise NotFound(codes.SIGNATURE_NOT_FOUND, f"{record.uri} is not signed",
                            f"attach one with `charter sign {record.name}/{record.version} "
                            "model.sig`")
         return b"".join(self.blobs.iter_chunks(record.signature))
@@ -161,11 +162,11 @@ class ProvenanceMixin(ServiceBase):
         with self._write() as tx:
             model, row = self._provenance_version(tx, EDIT, name, number)
             if provenance.has_attestation(tx, row.id, digest):
-                raise Conflict("attestation.exists", f"{record.uri} already has this "
+                raise Conflict(codes.ATTESTATION_EXISTS, f"{record.uri} already has this "
                                f"attestation ({digest[:12]}…)", "attestations are immutable; "
                                "attach a new statement to add evidence")
             if provenance.attestation_count(tx, row.id) >= MAX_ATTESTATIONS:
-                raise Conflict("attestation.too_many", f"{record.uri} has "
+                raise Conflict(codes.ATTESTATION_TOO_MANY, f"{record.uri} has "
                                f"{MAX_ATTESTATIONS} attestations", "register a new version")
             provenance.add_attestation(
                 tx, row.id, sha256=digest, size=size, predicate_type=statement.predicate_type,
@@ -194,7 +195,7 @@ class ProvenanceMixin(ServiceBase):
     def attestation_document(self, name: str, version: int | str, sha256: str) -> bytes:
         """The attestation exactly as it was attached."""
         if not any(a.sha256 == sha256 for a in self.attestations(name, version)):
-            raise NotFound("attestation.not_found", f"{name} v{version} has no attestation "
+            raise NotFound(codes.ATTESTATION_NOT_FOUND, f"{name} v{version} has no attestation "
                            f"{str(sha256)[:64]!r}", "list them with `charter attestations "
                            f"{name}/{version}`")
         return b"".join(self.blobs.iter_chunks(sha256))

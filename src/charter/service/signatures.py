@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.errors import Conflict, InvalidInput
 from charter.domain.signed_files import check_signed_files
@@ -52,8 +53,8 @@ def read_signature(signature: bytes | str | Path | None, signer_key: str | Path 
     before any byte of the model is stored."""
     if signature is None:
         if signer_key is not None:
-            raise InvalidInput("signature.missing", "A signer key was given without a signature",
-                               "pass the .sig file too: --signature model.sig")
+            raise InvalidInput(codes.SIGNATURE_MISSING, "A signer key was given without a "
+                               "signature", "pass the .sig file too: --signature model.sig")
         return None
     return Signature(read_content(signature),
                      read_signer_key(signer_key) if signer_key is not None else None)
@@ -86,7 +87,7 @@ def verify_signature(service: ServiceBase, name: str, signature: Signature,
                      files: Sequence[StoredFile], *, subject: str) -> VerifiedSignature:
     """Check the bundle and that it covers exactly ``files``; store the bundle as a blob."""
     if not files:
-        raise InvalidInput("signature.no_files", f"{subject} holds no files for the signature "
+        raise InvalidInput(codes.SIGNATURE_NO_FILES, f"{subject} holds no files for the signature "
                            "to cover", "register the signed folder itself: "
                            "`charter register NAME ./folder --signature model.sig`")
     with service._read() as reader:
@@ -133,10 +134,10 @@ def require_ready(model_name: str, row: VersionRow) -> None:
     if row.status == READY:
         return
     if row.status == HELD:
-        raise Conflict("version.held", f"{model_name} v{row.version} is held: it was signed "
+        raise Conflict(codes.VERSION_HELD, f"{model_name} v{row.version} is held: it was signed "
                        f"by {row.signer}, whom {model_name} does not allow yet",
                        f"an owner decides: `charter hold release {model_name}/{row.version} "
                        f"--reason …` (or `hold reject`)", {"status": row.status})
-    raise Conflict("version.not_ready", f"{model_name} v{row.version} is {row.status}",
+    raise Conflict(codes.VERSION_NOT_READY, f"{model_name} v{row.version} is {row.status}",
                    "its signer was refused; register a version signed by an allowed signer",
                    {"status": row.status})

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from charter.domain import error_codes as codes
 from charter.domain.attestations import Envelope
 from charter.domain.errors import InvalidInput
 from charter.domain.signers import Signer, key_signer
@@ -53,7 +54,7 @@ def load_signer_key(pem: str) -> SignerKey:
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in _CURVES:
         key = None
     if not isinstance(key, ec.EllipticCurvePublicKey | Ed25519PublicKey):
-        raise InvalidInput("signer.key_invalid", "The signer's public key is not a PEM "
+        raise InvalidInput(codes.SIGNER_KEY_INVALID, "The signer's public key is not a PEM "
                            "ECDSA (P-256, P-384, P-521) or Ed25519 public key",
                            "send the .pub file of the key that signed, e.g. the output of "
                            "`openssl ec -in key.pem -pubout`")
@@ -84,11 +85,11 @@ def envelope_signer(envelope: Envelope, keys: Sequence[SignerKey]) -> Signer:
             if _verifies(key.key, signature.sig, message):
                 return key.signer
     if not keys:
-        raise InvalidInput("attestation.signer_key_required",
+        raise InvalidInput(codes.ATTESTATION_SIGNER_KEY_REQUIRED,
                            "The attestation is signed, but Charter has no public key to check "
                            "the signature with", "send the signer's public key with it "
                            "(--signer-key key.pub), or attach the bare statement unsigned")
-    raise InvalidInput("attestation.signature_invalid",
+    raise InvalidInput(codes.ATTESTATION_SIGNATURE_INVALID,
                        "The attestation's signature does not verify with "
                        f"{', '.join(k.signer.short for k in keys)}",
                        "sign the envelope's PAE bytes with the key whose public half you send, "

@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from charter.domain import error_codes as codes
 from charter.domain.checkpoints import Checkpoint, SignedCheckpoint
 from charter.domain.errors import InvalidInput
 
@@ -62,7 +63,7 @@ def create_key(path: Path) -> CheckpointKey:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise InvalidInput("key.exists", f"'{path}' already exists",
+        raise InvalidInput(codes.KEY_EXISTS, f"'{path}' already exists",
                            "a checkpoint key is never overwritten: choose another path, or "
                            "move the old key away if you mean to rotate it") from None
     with os.fdopen(descriptor, "wb") as file:
@@ -74,18 +75,18 @@ def load_key(path: Path) -> CheckpointKey:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise InvalidInput("key.not_found", f"The checkpoint key '{path}' does not exist",
+        raise InvalidInput(codes.KEY_NOT_FOUND, f"The checkpoint key '{path}' does not exist",
                            f"create it with `charter key create {path}`, or fix "
                            "[audit] checkpoint_key / CHARTER_CHECKPOINT_KEY") from None
     except OSError as error:
-        raise InvalidInput("key.unreadable", f"The checkpoint key '{path}' cannot be read: "
+        raise InvalidInput(codes.KEY_UNREADABLE, f"The checkpoint key '{path}' cannot be read: "
                            f"{error.strerror}", "give the server's user read access") from None
     try:
         private = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
         private = None
     if not isinstance(private, Ed25519PrivateKey):
-        raise InvalidInput("key.invalid", f"'{path}' is not an unencrypted Ed25519 private key "
+        raise InvalidInput(codes.KEY_INVALID, f"'{path}' is not an unencrypted Ed25519 private key "
                            "(PEM)", f"create one with `charter key create {path}`")
     return CheckpointKey(private, path)
 
@@ -120,7 +121,7 @@ def trusted_key_id(text: str) -> str:
     except (ValueError, binascii.Error, TypeError):
         public = None
     if not isinstance(public, Ed25519PublicKey):
-        raise InvalidInput("key.invalid", f"{value[:60]!r} is not an Ed25519 public key",
+        raise InvalidInput(codes.KEY_INVALID, f"{value[:60]!r} is not an Ed25519 public key",
                            "pass the key id (64 hex digits), the public key in base64, or the "
                            ".pub file `charter key create` wrote")
     return key_id_of(public)

@@ -25,6 +25,7 @@ from typing import Any
 
 from cryptography import x509
 
+from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput, Unavailable
 from charter.domain.signed_files import SignedManifest, SignedResource
 from charter.domain.signers import CERTIFICATE, Signer, parse_signer
@@ -38,7 +39,7 @@ def _library() -> Any:
     try:
         from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore_pb
     except ImportError:
-        raise Unavailable("signing.unavailable",
+        raise Unavailable(codes.SIGNING_UNAVAILABLE,
                           "This Charter cannot verify model signatures: the model-signing "
                           "package is not installed",
                           "install it where the registry runs: "
@@ -64,7 +65,7 @@ def verify_bundle(bundle: bytes, *, keys: Sequence[SignerKey],
             pem.write_text(key.pem)
             verifier, signer = ec_key.Verifier(pem), key.signer
         else:
-            raise InvalidInput("signature.unsupported", "The bundle is a Sigstore keyless "
+            raise InvalidInput(codes.SIGNATURE_UNSUPPORTED, "The bundle is a Sigstore keyless "
                                "signature; checking it needs the public Sigstore instance",
                                "sign with a key (model_signing sign key) or a certificate "
                                "(model_signing sign certificate)")
@@ -74,7 +75,7 @@ def verify_bundle(bundle: bytes, *, keys: Sequence[SignerKey],
 
 def _material(bundle: bytes) -> dict[str, Any]:
     if len(bundle) > MAX_BUNDLE:
-        raise InvalidInput("signature.too_large", f"The signature is {len(bundle)} bytes; the "
+        raise InvalidInput(codes.SIGNATURE_TOO_LARGE, f"The signature is {len(bundle)} bytes; the "
                            f"limit is {MAX_BUNDLE}", "sign the model folder, not its archive")
     try:
         document = json.loads(bundle.decode("utf-8"))
@@ -82,7 +83,7 @@ def _material(bundle: bytes) -> dict[str, Any]:
         document = None
     material = document.get("verificationMaterial") if isinstance(document, dict) else None
     if not isinstance(material, dict) or not isinstance(document.get("dsseEnvelope"), dict):
-        raise InvalidInput("signature.invalid", "The signature is not an OpenSSF model-signing "
+        raise InvalidInput(codes.SIGNATURE_INVALID, "The signature is not an OpenSSF model-signing "
                            "bundle (JSON with verificationMaterial and dsseEnvelope)",
                            "send the .sig file `model_signing sign` wrote")
     return material
@@ -106,7 +107,7 @@ def _verify(verifier: Any, signature: Any) -> Any:
 
 def _invalid(error: Exception) -> InvalidInput:
     detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-    return InvalidInput("signature.invalid", "The model signature does not verify"
+    return InvalidInput(codes.SIGNATURE_INVALID, "The model signature does not verify"
                         + (f": {detail}" if detail else f" ({type(error).__name__})"),
                         "sign the model again and send the .sig file unchanged; a bundle "
                         "edited after signing never verifies")
@@ -119,7 +120,7 @@ def _key_for(public_key: object, keys: Sequence[SignerKey]) -> SignerKey:
     for key in keys:
         if key.fingerprint == hint:
             return key
-    raise InvalidInput("signature.key_unknown",
+    raise InvalidInput(codes.SIGNATURE_KEY_UNKNOWN,
                        f"The model was signed by key sha256:{str(hint)[:64]}, and Charter has "
                        "no public key with that fingerprint",
                        "send the signer's public key with it (--signer-key key.pub), or have an "
@@ -128,14 +129,14 @@ def _key_for(public_key: object, keys: Sequence[SignerKey]) -> SignerKey:
 
 def _certificate_verifier(certificates: Any, roots: Sequence[Path]) -> Any:
     if not roots:
-        raise InvalidInput("signature.no_roots", "The model is signed with a certificate, and "
+        raise InvalidInput(codes.SIGNATURE_NO_ROOTS, "The model is signed with a certificate, and "
                            "this registry trusts no certificate authority for model signing",
                            "have the operator set [signing] certificate_roots to the CA "
                            "bundle(s) that issue signing certificates")
     try:
         return certificates.Verifier(list(roots))
     except (OSError, ValueError) as error:
-        raise Unavailable("signing.roots_unreadable", f"The configured certificate roots "
+        raise Unavailable(codes.SIGNING_ROOTS_UNREADABLE, f"The configured certificate roots "
                           f"cannot be read: {error}", "fix [signing] certificate_roots") from None
 
 

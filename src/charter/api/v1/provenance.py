@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from charter.api.v1.common import Registry, documented, ok
 from charter.api.v1.schemas import Body, Reason, VersionOut
 from charter.domain.checkpoints import SignedCheckpoint
+from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["provenance"])
 
@@ -114,11 +115,13 @@ def _raw(data: bytes, media_type: str = "application/json") -> Response:
 
 @router.get(VERSION + "/signature", responses={200: {"description": "the bundle as sent",
                                                      "content": {"application/json": {}}}})
+@allow(SIGNED_IN)
 def get_signature(name: str, version: str, service: Registry) -> Response:
     return _raw(service.signature_bundle(name, version))
 
 
 @router.put(VERSION + "/signature", responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def sign_version(name: str, version: str, body: SignatureIn, service: Registry) -> JSONResponse:
     """Attach a signature to a version registered unsigned (once)."""
     record = service.sign_version(name, version, body.signature, signer_key=body.signer_key,
@@ -127,11 +130,13 @@ def sign_version(name: str, version: str, body: SignatureIn, service: Registry) 
 
 
 @router.get("/models/{name}/signers", responses=documented(SignerList))
+@allow(SIGNED_IN)
 def signers(name: str, service: Registry) -> JSONResponse:
     return ok({"signers": [s.to_dict() for s in service.signers(name)]})
 
 
 @router.patch("/models/{name}/signers", responses=documented(SignerList))
+@allow(SIGNED_IN)
 def edit_signers(name: str, body: SignersEdit, service: Registry) -> JSONResponse:
     """An owner adds or removes allowed signers, with a reason (audited)."""
     found = service.edit_signers(name, add=body.add, remove=body.remove, reason=body.reason)
@@ -139,23 +144,27 @@ def edit_signers(name: str, body: SignersEdit, service: Registry) -> JSONRespons
 
 
 @router.post(VERSION + "/hold/release", responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def release_hold(name: str, version: str, body: Reason, service: Registry) -> JSONResponse:
     return ok(service.release_hold(name, version, reason=body.reason).to_dict())
 
 
 @router.post(VERSION + "/hold/reject", responses=documented(VersionOut))
+@allow(SIGNED_IN)
 def reject_hold(name: str, version: str, body: Reason, service: Registry) -> JSONResponse:
     return ok(service.reject_hold(name, version, reason=body.reason).to_dict())
 
 
 @router.post(VERSION + "/attestations", status_code=201,
              responses=documented(AttestationOut, 201, "Attached"))
+@allow(SIGNED_IN)
 def attest(name: str, version: str, body: AttestationIn, service: Registry) -> JSONResponse:
     record = service.attest(name, version, body.document, signer_key=body.signer_key)
     return ok(record.to_dict(), 201)
 
 
 @router.get(VERSION + "/attestations", responses=documented(AttestationList))
+@allow(SIGNED_IN)
 def attestations(name: str, version: str, service: Registry) -> JSONResponse:
     return ok({"attestations": [a.to_dict() for a in service.attestations(name, version)]})
 
@@ -163,6 +172,7 @@ def attestations(name: str, version: str, service: Registry) -> JSONResponse:
 @router.get(VERSION + "/attestations/{sha256}",
             responses={200: {"description": "the attestation exactly as attached",
                              "content": {"application/json": {}}}})
+@allow(SIGNED_IN)
 def attestation_document(name: str, version: str, sha256: str, service: Registry) -> Response:
     return _raw(service.attestation_document(name, version, sha256))
 
@@ -172,6 +182,7 @@ def _checkpoints(found: list[SignedCheckpoint]) -> JSONResponse:
 
 
 @router.get("/checkpoints", responses=documented(CheckpointList))
+@allow(SIGNED_IN)
 def checkpoints(service: Registry,
                 after: Annotated[int, Query(ge=0, description="an event seq")] = 0,
                 limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> JSONResponse:
@@ -180,6 +191,7 @@ def checkpoints(service: Registry,
 
 
 @router.get("/checkpoints/latest", responses=documented(CheckpointOut))
+@allow(SIGNED_IN)
 def latest_checkpoint(service: Registry) -> JSONResponse:
     """The newest checkpoint: save it elsewhere, and `charter audit verify --checkpoint`
     proves later that the log up to it was not rewritten."""
@@ -187,12 +199,14 @@ def latest_checkpoint(service: Registry) -> JSONResponse:
 
 
 @router.post("/checkpoints", responses=documented(CheckpointOut))
+@allow(SIGNED_IN)
 def sign_checkpoint(service: Registry) -> JSONResponse:
     """Sign the chain head now (admins)."""
     return ok(service.sign_checkpoint().to_dict())
 
 
 @router.get("/proofs", responses=documented(ProofOut))
+@allow(SIGNED_IN)
 def prove(uri: Annotated[str, Query(examples=["models:/fraud_detector/Production"])],
           as_of: Annotated[datetime, Query(description="ISO 8601 time")],
           service: Registry) -> JSONResponse:
