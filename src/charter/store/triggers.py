@@ -68,7 +68,7 @@ def drop_append_only_triggers(connection: Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
-# --- provenance (migration 0006): a version's signer is set once; attestations never change
+# --- provenance (migration 0004): a version's signer is set once; attestations never change
 
 _SQLITE_PROVENANCE = [
     "CREATE TRIGGER versions_signer_fixed BEFORE UPDATE OF signer, signature ON versions "

@@ -1,6 +1,6 @@
 """provenance: signed versions, allowed signers, attestations, checkpoints
 
-Revision ID: 0006
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-06 08:30:00.000000
 
@@ -15,7 +15,7 @@ from alembic import op
 
 from charter.store.triggers import create_provenance_triggers, drop_provenance_triggers
 
-revision = '0006'
+revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None
