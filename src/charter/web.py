@@ -29,6 +29,10 @@ from charter.service import RegistryService
 from charter.store.database import TurnBusy, turn_wait
 
 ACTOR_HEADER = "x-charter-actor"
+# Keys of a request's ASGI scope the server's observer reads (charter.server.observe):
+REQUEST_ID = "charter.request_id"  # the request's id, set before anything else runs
+ROUTE_LABEL = "charter.route"      # a route's label for metrics and logs, when the matched
+                                   # route's template says too little (MLflow's dispatch)
 SESSION_COOKIE = "charter_session"
 
 T = TypeVar("T")
@@ -48,7 +52,9 @@ class Rule:
     * ``admin``     — an admin only, checked before the route runs;
     * ``model``     — the caller's role on the route's ``{name}`` must allow ``operation``,
                       checked before the route runs (for routes whose use cases do not
-                      check it themselves).
+                      check it themselves);
+    * ``registry``  — the caller's registry-wide role must allow ``operation`` (e.g.
+                      ``metrics``), checked before the route runs.
     """
 
     kind: str
@@ -58,12 +64,17 @@ class Rule:
 PUBLIC = Rule("public")
 SIGNED_IN = Rule("signed_in")
 ADMIN = Rule("admin")
-RULE_KINDS = ("public", "signed_in", "admin", "model")
+RULE_KINDS = ("public", "signed_in", "admin", "model", "registry")
 _RULE_ATTRIBUTE = "charter_access_rule"
 
 
 def on_model(operation: str) -> Rule:
     return Rule("model", operation)
+
+
+def registry_wide(operation: str) -> Rule:
+    """A right on the whole registry (domain/access.py ``REGISTRY_WIDE``), not on a model."""
+    return Rule("registry", operation)
 
 
 def allow(rule: Rule) -> Callable[[Handler], Handler]:

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from charter.metrics import transferred
 from charter.api.sockets import DIRECT_MIN, SendfileResponse, connection_of, receive_body
 from charter.artifacts.common import blob_missing
 from charter.domain.paths import path_from_url, refused
@@ -79,6 +80,12 @@ def expected_digest(request: Request) -> str | None:
 
 async def receive_into(request: Request, upload: FileUpload) -> FileRecord:
     """Stream the request body into the blob writer; record the file when it is complete."""
+    record = await _receive(request, upload)
+    transferred("upload", record.size)  # charter_transfer_bytes_total{direction="upload"}
+    return record
+
+
+async def _receive(request: Request, upload: FileUpload) -> FileRecord:
     connection = connection_of(request)
     if connection is None:
         return await _receive_through_asgi(request, upload)
@@ -184,6 +191,7 @@ async def file_response(service: RegistryService, file: FileRecord,
     if request.method == "HEAD":
         await run_in_threadpool(service.blobs.size_of, file.sha256)  # 404 if it was purged
         return Response(status_code=status, headers=headers)
+    transferred("download", stop - start)  # the bytes this answer carries
     connection = connection_of(request) if stop - start >= DIRECT_MIN else None
     blob = await run_in_threadpool(_open_local, service, file.sha256) if connection else None
     if connection is not None and blob is not None:  # the kernel sends the bytes

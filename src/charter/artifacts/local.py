@@ -160,6 +160,17 @@ class LocalBlobStore(BlobStoreBase):
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
 
+    def check_ready(self) -> None:
+        """Raise OSError unless the blob folders are there, readable and writable (the
+        server's readiness check; nothing is written)."""
+        for folder in (self._blobs, self.tmp_dir):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{folder} is missing or not a folder")
+            if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+                raise PermissionError(f"{folder} is not readable and writable by this process")
+        with os.scandir(self._blobs) as entries:  # fails on a folder that cannot be listed
+            next(entries, None)
+
     # ---- blobs ---------------------------------------------------------------------
 
     def path_of(self, digest: str) -> Path:

@@ -173,6 +173,10 @@ class S3BlobStore(BlobStoreBase):
     def __repr__(self) -> str:
         return f"S3BlobStore(s3://{self.bucket}/{self.prefix})"
 
+    def check_ready(self) -> None:
+        """Raise unless the bucket answers (the server's readiness check; HEAD, no change)."""
+        self.client.head_bucket(Bucket=self.bucket)
+
     @property
     def pool(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -77,6 +77,7 @@ DELETE = "delete"              # a version (from Archived) or the whole model
 GRANT = "grant"                # give or take roles on the model
 CREATE_MODEL = "create_model"  # registry-wide: a new name
 READ_ALL = "read_all"          # registry-wide: the event feed and the audit chain
+METRICS = "metrics"            # registry-wide: the server's /metrics (counts, no content)
 
 NEEDS: Mapping[str, Role] = MappingProxyType({
     READ: Role.READER,
@@ -89,15 +90,17 @@ NEEDS: Mapping[str, Role] = MappingProxyType({
     GRANT: Role.OWNER,
     CREATE_MODEL: Role.CONTRIBUTOR,
     READ_ALL: Role.READER,
+    METRICS: Role.READER,
 })
 
-REGISTRY_WIDE = frozenset({CREATE_MODEL, READ_ALL})
+REGISTRY_WIDE = frozenset({CREATE_MODEL, READ_ALL, METRICS})
 
 WHAT = {  # how a refusal names the operation
     READ: "read it", REGISTER: "register versions", EDIT: "change tags and descriptions",
     ALIAS: "set aliases", ROLLBACK: "roll back Production", RENAME: "rename it",
     DELETE: "delete versions or the model", GRANT: "grant or revoke roles",
     CREATE_MODEL: "create models", READ_ALL: "read the whole audit trail",
+    METRICS: "read the server's metrics",
 }
 
 

@@ -39,9 +39,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from charter.api.errors import error_response, is_api_path
 from charter.domain import error_codes as codes
-from charter.domain.access import Principal
+from charter.domain.access import Principal, denied_registry
 from charter.domain.errors import CharterError, InvalidInput, PermissionDenied, Unauthenticated
-from charter.web import ADMIN, SESSION_COOKIE, SIGNED_IN, Rule, declared_rule
+from charter.web import ADMIN, ROUTE_LABEL, SESSION_COOKIE, SIGNED_IN, Rule, declared_rule
 
 log = logging.getLogger("charter.access")
 
@@ -98,6 +98,11 @@ class AccessControl:
     _seen: int = -1  # how many top-level routes the entries were built from
 
     def find(self, method: str, path: str) -> tuple[Rule, dict[str, str]]:
+        rule, params, _ = self.match(method, path)
+        return rule, params
+
+    def match(self, method: str, path: str) -> tuple[Rule, dict[str, str], str | None]:
+        """The rule, the path parameters and the template of the route ``path`` asks for."""
         if self._entries is None or self._seen != len(self.routes):
             self._seen, self._entries = len(self.routes), route_entries(self.routes)
         method = "GET" if method == "HEAD" else method
@@ -107,8 +112,8 @@ class AccessControl:
                 if entry.rule is None:
                     log.error("no access rule for %s %s; refusing all but admins",
                               method, entry.path)
-                return entry.rule or ADMIN, match.groupdict()
-        return SIGNED_IN, {}
+                return entry.rule or ADMIN, match.groupdict(), entry.path
+        return SIGNED_IN, {}, None
 
 
 def install(app: Any, enabled: bool) -> AccessControl:
@@ -129,9 +134,11 @@ class AccessMiddleware:
             return
         request = Request(scope)
         path = scope["path"]
-        rule, params = self.control.find(scope["method"], path)
+        rule, params, template = self.control.match(scope["method"], path)
         refusal = await self._admit(request, rule, params)
         if refusal is not None:
+            if template is not None:  # refused before routing: the observer's route label
+                scope[ROUTE_LABEL] = template
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -214,13 +221,15 @@ async def _check_rule(service: Any, principal: Principal, rule: Rule,
     if rule.kind == "admin" and not principal.admin:
         raise PermissionDenied(codes.ACCESS_ADMIN_ONLY, f"{principal.name} is not an admin; only "
                                "an admin may use this route", "ask an admin of this registry")
+    if rule.kind == "registry" and not principal.may(rule.operation):
+        raise denied_registry(principal, rule.operation)
     if rule.kind == "model":
         acting = service.as_principal(principal)
         await run_in_threadpool(acting.authorize, params.get("name", ""), rule.operation)
 
 
 def _is_api(path: str) -> bool:
-    return is_api_path(path) or path == "/healthz"
+    return is_api_path(path) or path in ("/healthz", "/readyz", "/metrics")
 
 
 def _unauthenticated(request: Request, error: CharterError) -> Response:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+import charter.metrics as metrics
 from charter._version import __version__
 from charter.api import boundary, mlflow, v1
 from charter.api.errors import (
@@ -28,9 +30,11 @@ from charter.api.errors import (
 from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
 from charter.domain.errors import CharterError
-from charter.server import access
+from charter.server import access, ops
 from charter.server.checkpoints import install_checkpoint_timer
 from charter.server.delivery import install_worker
+from charter.server.logs import FORMAT_ENV
+from charter.server.observe import Observe
 from charter.service import RegistryService
 from charter.ui import routes as ui
 from charter.web import PUBLIC, allow
@@ -38,22 +42,37 @@ from charter.web import PUBLIC, allow
 MIGRATED_ENV = "CHARTER_SERVE_MIGRATED"  # set by `charter serve` once it has migrated
 
 
+class CharterApp(FastAPI):
+    """FastAPI, with the observer (server/observe.py) around its whole middleware stack:
+    outside even Starlette's server-error funnel, so an answer to an unexpected error is
+    counted, logged and carries its request id like every other answer."""
+
+    log_requests = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Observe(super().build_middleware_stack(), routes=self.router.routes,
+                       log_requests=self.log_requests)
+
+
 def create_app(service: RegistryService | None = None,
-               settings: Settings | None = None) -> FastAPI:
+               settings: Settings | None = None, *, log_format: str | None = None) -> FastAPI:
     settings = settings or Settings.load()
+    metrics.enable()
     if service is None:
         from charter.bootstrap import build_service
 
         service = build_service(settings, actor="server",
                                 migrate=os.environ.get(MIGRATED_ENV) != "1")
-    app = FastAPI(title="Charter", version=__version__,
+    app = CharterApp(title="Charter", version=__version__,
                   description="A model registry in which names and stages are product contracts.",
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app.log_requests = (log_format or os.environ.get(FORMAT_ENV, "text")) == "json"
     app.state.service = service
     app.state.settings = settings
     app.state.answers = AnswerCache()  # MLflow read answers, valid until the next change
     _handle_errors(app)
     _mount(app)
+    ops.install(app)  # /readyz and /metrics (docs/operations.md)
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
     install_checkpoint_timer(app)  # signs a quiet registry's last events (docs/provenance.md)
     access.install(app, enabled=settings.auth_enabled)  # tokens and the route rules

@@ -12,8 +12,10 @@ needed (uvicorn's own ``--workers`` runs one).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -22,6 +24,10 @@ import time
 APP = "charter.server.app:factory"
 EARLY_EXIT_S = 5.0     # a worker exiting this soon after its start failed to start
 STOP_TIMEOUT_S = 20.0  # after SIGTERM, how long workers get before SIGKILL
+# Where workers write their metrics (charter.metrics): a private directory `charter serve`
+# made for this run. The supervisor removes a dead worker's live gauges, and the
+# directory when it stops.
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -97,6 +103,7 @@ class Supervisor:
                 time.sleep(0.1)
                 continue
             started = self.children.pop(pid, time.monotonic())
+            forget_worker(pid)
             if self.stopping:
                 continue
             code = os.waitstatus_to_exitcode(status)
@@ -114,10 +121,26 @@ class Supervisor:
         return self.exit_code
 
 
+def forget_worker(pid: int) -> None:
+    """A worker ended: its live gauges (connections in use, cache bytes) end with it; its
+    counters stay, so totals never go backwards."""
+    directory = os.environ.get(METRICS_ENV)
+    if directory:
+        for path in glob.glob(os.path.join(directory, f"gauge_live*_{pid}.db")):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
     sock = bind(spec["host"], spec["port"])
-    return Supervisor(sock, int(spec["workers"]), dict(spec["uvicorn"])).run()
+    try:
+        return Supervisor(sock, int(spec["workers"]), dict(spec["uvicorn"])).run()
+    finally:
+        if spec.get("private_metrics_dir") and os.environ.get(METRICS_ENV):
+            shutil.rmtree(os.environ[METRICS_ENV], ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,14 @@ from charter._version import __version__
 from charter.domain.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
+    PENDING,
     PING,
     SIGNATURE_HEADER,
     WebhookSettings,
     backoff,
     sign,
 )
+from charter.metrics import webhook_delivery
 from charter.service.base import utc_now
 from charter.store import webhooks
 from charter.store.database import Database
@@ -128,6 +130,8 @@ class DeliveryWorker:
                 if not outcome.ok:
                     log.info("webhook delivery %s to %s failed (attempt %d): %s", item.uuid,
                              item.url, item.attempt, outcome.error)
+        for status in statuses:  # settled and committed: charter_webhook_deliveries_total
+            webhook_delivery("retrying" if status == PENDING else status)
         return statuses
 
     # --- the background thread -----------------------------------------------------------

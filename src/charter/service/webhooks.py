@@ -102,6 +102,12 @@ class WebhooksMixin(ServiceBase):
             return webhooks.deliveries(session, subscription_id=subscription_id,
                                        status=status or None, limit=limit)
 
+    def outbox_counts(self) -> dict[str, int]:
+        """Outbox rows by status (``pending``: the backlog, ``dead``: given up), for the
+        server's metrics. Counts only, no content: the /metrics route checks its own right."""
+        with self._read_session() as session:
+            return webhooks.outbox_counts(session)
+
     def test_webhook(self, webhook_id: int | str) -> DeliveryRecord:
         """Send a ``ping`` to the subscription now and answer how it went."""
         self._require_admin("manage webhooks")

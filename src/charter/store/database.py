@@ -27,6 +27,8 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from charter.domain.events import (
+    ROLLED_BACK,
+    STAGE_CHANGED,
     NewEvent,
     canonical_json,
     chain_hash,
@@ -34,6 +36,7 @@ from charter.domain.events import (
     hashed_fields,
     parse_time,
 )
+from charter.metrics import pool_checked_out, stage_transitions, write_turn_wait
 from charter.store import events, webhooks
 from charter.store.driver import Reader, Snapshots, prepare_sqlite, session_reader
 from charter.store.events import ChainPosition, StoredEvent
@@ -78,8 +81,23 @@ def _sqlite_engine(url: str) -> Engine:
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return create_engine(url, pool_size=8, max_overflow=32, pool_recycle=3600)
+        engine = _sqlite_engine(url)
+    else:
+        engine = create_engine(url, pool_size=8, max_overflow=32, pool_recycle=3600)
+    _count_checkouts(engine)
+    return engine
+
+
+def _count_checkouts(engine: Engine) -> None:
+    """charter_db_pool_in_use (charter.metrics): connections out of the pool now."""
+
+    @event.listens_for(engine, "checkout")
+    def _out(*_args: object) -> None:
+        pool_checked_out(1)
+
+    @event.listens_for(engine, "checkin")
+    def _in(*_args: object) -> None:
+        pool_checked_out(-1)
 
 
 def sqlite_url(path: Path) -> str:
@@ -246,6 +264,17 @@ class Database:
         with self._snapshots.read() as reader:
             return events.head_seq(reader)
 
+    def check_ready(self) -> int:
+        """A write-free probe for the server's readiness check: the chain head's seq, read
+        on a pooled connection. Raises when the database cannot answer, and for a SQLite
+        file that was removed (open connections would still read the unlinked file)."""
+        if self.dialect == "sqlite":
+            path = self.url.split("///", 1)[-1].split("?", 1)[0]
+            if path and ":memory:" not in path and "mode=memory" not in self.url \
+                    and not os.path.exists(path):
+                raise FileNotFoundError(f"the SQLite database {path} is gone")
+        return self.generation()
+
     @property
     def turn_can_wait(self) -> bool:
         """Whether a write may ask for the turn with a deadline (``turn_wait``): SQLite files."""
@@ -280,9 +309,11 @@ class Database:
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
         # SQLite's busy handler sleeps and retries; threads of one process queue on a
         # lock instead (other processes still meet the busy timeout).
+        asked = time.perf_counter()
         with self._turn(), self._writer.begin() as session:
             reader = session_reader(session)
             head = events.chain_head(reader, lock=True)
+            write_turn_wait(time.perf_counter() - asked)  # the turn is ours: how long it took
             # The clock is read only once the turn is ours, and never behind the last
             # event: times along the chain do not go backwards, even across replicas.
             now = clock()
@@ -296,6 +327,9 @@ class Database:
                 webhooks.enqueue(session, tx.events, now)
                 events.move_head(tx, head)
             session.flush()
+        # committed: count what moved (charter_stage_transitions_total)
+        stage_transitions(e.to_stage for e in tx.events
+                          if e.action in (STAGE_CHANGED, ROLLED_BACK) and e.to_stage)
 
     @contextmanager
     def housekeeping(self) -> Iterator[Session]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
+
+from charter.metrics import pool_wait
 
 if TYPE_CHECKING:
     from charter.store.database import WriteTx
@@ -212,7 +215,9 @@ class Snapshots:
             with self._sqlite() as reader:
                 yield reader
             return
+        waited = time.perf_counter()
         pooled = self.engine.raw_connection()
+        pool_wait(time.perf_counter() - waited)
         try:
             driver = pooled.driver_connection
             assert driver is not None, "a pooled connection has its driver's connection"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from charter.domain.webhooks import (
@@ -119,6 +119,16 @@ def deliveries(conn: Session | WriteTx, *, subscription_id: int | None, status: 
     rows = [(row, url) for row, url in session.execute(query).all()]
     logs = _attempts(session, [row.id for row, _ in rows])
     return [_delivery(row, url, logs.get(row.id, [])) for row, url in rows]
+
+
+def outbox_counts(conn: Session | WriteTx) -> dict[str, int]:
+    """How many outbox rows are in each status (pending, dead; delivered until pruned)."""
+    session = session_of(conn)
+    rows = session.execute(select(tables.WebhookOutbox.status, func.count())
+                           .group_by(tables.WebhookOutbox.status)).all()
+    counts = {PENDING: 0, DEAD: 0, DELIVERED: 0}
+    counts.update({str(status): int(count) for status, count in rows})
+    return counts
 
 
 def delivery(conn: Session | WriteTx, outbox_id: int) -> DeliveryRecord | None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 
 from starlette.responses import Response
 
+from charter.metrics import answer_cache, answer_cache_bytes
 from charter.service import RegistryService
 
 MAX_ENTRIES = 4096
@@ -43,15 +44,18 @@ class AnswerCache:
             item = self._items.get(key)
             if item is None or item[0] != generation:
                 self.misses += 1
+                answer_cache(hit=False)
                 return None
             self._items.move_to_end(key)
             self.hits += 1
+            answer_cache(hit=True)
             return item[1]
 
     def put(self, key: Hashable, generation: int, body: bytes) -> None:
         if len(body) > MAX_ITEM:
             return
         with self._lock:
+            before = self._bytes
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= len(old[1])
@@ -60,6 +64,7 @@ class AnswerCache:
             while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= len(dropped)
+            answer_cache_bytes(self._bytes - before)  # charter_answer_cache_bytes
 
 
 def answer(cache: AnswerCache, service: RegistryService, key: Hashable,

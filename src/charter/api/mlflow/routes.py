@@ -24,7 +24,7 @@ from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
-from charter.web import SIGNED_IN, allow, registry, run_read, run_write
+from charter.web import ROUTE_LABEL, SIGNED_IN, allow, registry, run_read, run_write
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
@@ -217,11 +217,15 @@ READS = frozenset({get_registered_model, search_registered_models, get_latest_ve
 @allow(SIGNED_IN)  # every handler calls the service, which checks the role per model
 async def dispatch(request: Request) -> Response:
     """The one route per prefix: a dict lookup instead of a regex per endpoint."""
-    handlers = ENDPOINTS.get("/" + request.path_params["endpoint"].rstrip("/"))
+    endpoint = "/" + request.path_params["endpoint"].rstrip("/")
+    handlers = ENDPOINTS.get(endpoint)
     method = "GET" if request.method == "HEAD" else request.method
     handler = handlers.get(method) if handlers else None
     if handler is None:
         return not_found(request, handlers)
+    # metrics and logs name the endpoint (one of ENDPOINTS), not the dispatch route
+    prefix = PREFIXES[1] if request.scope["path"].startswith(PREFIXES[1]) else PREFIXES[0]
+    request.scope[ROUTE_LABEL] = prefix + endpoint
     params = await read_params(request)
     service = registry(request)
     if handler in READS:  # kept answers while the registry is unchanged (cache.py)
