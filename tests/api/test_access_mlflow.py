@@ -127,7 +127,8 @@ def test_bad_credentials_are_unauthenticated_in_mlflows_shape(fresh, headers, ch
     assert response.status_code == 401
     body = response.json()
     assert body["error_code"] == "UNAUTHENTICATED" and body["charter_code"] == charter_code
-    assert set(body) == {"error_code", "message", "charter_code"}
+    assert set(body) == {"error_code", "message", "charter_code", "request_id"}
+    assert body["request_id"] == response.headers["x-request-id"]
 
 
 def test_basic_with_another_users_token_is_refused(world, fresh):

@@ -18,7 +18,7 @@ import pytest
 from starlette.responses import PlainTextResponse
 
 from charter.server.access import route_entries, unguarded
-from charter.web import ADMIN, PUBLIC, RULE_KINDS, SIGNED_IN, Rule, on_model
+from charter.web import ADMIN, PUBLIC, RULE_KINDS, SIGNED_IN, Rule, on_model, registry_wide
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -54,6 +54,8 @@ def every_route(app: Any) -> list[tuple[str, str, Rule | None]]:
 # Every route that is not SIGNED_IN, and its rule (was the central table's non-default rows).
 NOT_SIGNED_IN = {
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): registry_wide("metrics"),
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/api/v1/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
@@ -124,7 +126,7 @@ def test_every_other_route_refuses_a_request_without_a_token(app_client):
     assert len(guarded) > 50
     for method, path in guarded:
         response = app_client.request(method, concrete(path), follow_redirects=False)
-        if path.startswith(("/api/", "/ajax-api/")):
+        if path.startswith(("/api/", "/ajax-api/")) or path == "/metrics":
             assert response.status_code == 401, (method, path, response.text)
             body = response.json()
             code = body["error_code"] if "error_code" in body else body["error"]["code"]

@@ -531,7 +531,8 @@ def assert_envelope(response, label: str) -> None:
     body = response.json()
     assert set(body) == {"error"}, (label, body)
     error = body["error"]
-    assert ENVELOPE_KEYS <= set(error) <= ENVELOPE_KEYS | {"details"}, (label, error)
+    assert ENVELOPE_KEYS <= set(error) <= ENVELOPE_KEYS | {"details", "request_id"}, (label, error)
+    assert error["request_id"] == response.headers["x-request-id"], (label, error)
     assert all(isinstance(error[k], str) for k in ENVELOPE_KEYS), (label, error)
     assert error["code"] and error["message"] and error["kind"], (label, error)
     assert re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", error["code"]), (label, error["code"])

@@ -28,11 +28,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from charter.metrics import transferred
 from charter.api.sockets import DIRECT_MIN, SendfileResponse, connection_of, receive_body
 from charter.artifacts.common import blob_missing
 from charter.domain.paths import path_from_url, refused
 from charter.domain.records import FileRecord
+from charter.metrics import transferred
 from charter.service import RegistryService
 from charter.service.uploads import FileUpload
 

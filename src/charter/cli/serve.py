@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -11,6 +12,11 @@ from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -18,10 +24,20 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes (each a full server; state lives in the database).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_format: Annotated[LogFormat, typer.Option(
+        envvar="CHARTER_LOG_FORMAT",
+        help="text: uvicorn's lines. json: one JSON object per line (time, level, "
+             "request_id, principal, method, route, status, duration_ms, error_code), "
+             "and a line per request; see docs/operations.md.")] = LogFormat.text,
 ) -> None:
     """Serve the registry over HTTP: REST under /api/v1, MLflow's under /api/2.0/mlflow, UI at /.
 
     Example: charter serve --port 8080, then mlflow.set_registry_uri("http://127.0.0.1:8080")
+
+    For operators: /healthz (alive), /readyz (database and blob store answer; 503 names
+    the failing part), /metrics (Prometheus; needs the `metrics` right when auth is on),
+    and --log-format json for log shippers. Every answer has an X-Request-ID header.
+    Deploying replicas, alerts and backups: docs/operations.md.
     """
     current = state(ctx)
     if current.is_remote:
@@ -36,4 +52,5 @@ def serve(
     check_exposure(host, settings.auth_enabled)  # no auth: loopback only (docs/access.md)
     typer.echo(f"Charter on http://{host}:{port}  (data: {settings.database_url}; auth "
                f"{'on' if settings.auth_enabled else 'off'})", err=True)
-    run_server(settings, host=host, port=port, workers=workers, log_level=log_level)
+    run_server(settings, host=host, port=port, workers=workers, log_level=log_level,
+               log_format=log_format.value)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 import charter.metrics as metrics
 from charter._version import __version__

@@ -6,13 +6,16 @@ import json
 import os
 import socket
 import sys
+import tempfile
 
 import uvicorn
 
 from charter.bootstrap import build_service
 from charter.config import Settings
+from charter.metrics import MULTIPROC_ENV
 from charter.server.access import check_exposure
 from charter.server.app import MIGRATED_ENV, create_app
+from charter.server.logs import FORMAT_ENV, uvicorn_config
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -28,13 +31,19 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
-          workers: int = 1, log_level: str = "warning") -> None:
+          workers: int = 1, log_level: str = "warning", log_format: str = "text") -> None:
     check_exposure(host, settings.auth_enabled)  # before anything binds or migrates
     service = build_service(settings, actor="server")  # migrates once, before any worker
-    options = dict(host=host, port=port, log_level=log_level, loop="uvloop", http="httptools",
-                   timeout_graceful_shutdown=10, access_log=False)
+    options: dict[str, object] = dict(
+        host=host, port=port, log_level=log_level, loop="uvloop", http="httptools",
+        timeout_graceful_shutdown=10, access_log=False)
+    log_config = uvicorn_config(log_format, log_level)
+    if log_config is not None:
+        options["log_config"] = log_config  # uvicorn applies it, in every worker too
+    os.environ[FORMAT_ENV] = log_format
     if workers <= 1:
-        uvicorn.run(create_app(service, settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(service, settings, log_format=log_format),
+                    **options)  # type: ignore[arg-type]
         return
     # Several workers: this process becomes the small supervisor (server/supervisor.py),
     # which forks workers that each build the app from the environment.
@@ -44,7 +53,13 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
     # glibc gives each thread that allocates its own malloc arena, up to 8 per core; the
     # workers' thread pools would keep memory in many of them. Two are plenty here.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    # Each worker writes its metrics to files here, and a scrape of any worker reads them
+    # all (charter.metrics); the supervisor removes the directory when it stops.
+    private_metrics = MULTIPROC_ENV not in os.environ
+    if private_metrics:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="charter-metrics-")
     spec = {"host": host, "port": port, "workers": workers,
+            "private_metrics_dir": private_metrics,
             "uvicorn": {k: v for k, v in options.items() if k not in ("host", "port")}}
     sys.stdout.flush()
     sys.stderr.flush()

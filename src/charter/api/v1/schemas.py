@@ -82,6 +82,8 @@ class ErrorDetail(BaseModel):
     message: str
     hint: str
     details: dict[str, Any] | None = None
+    request_id: str | None = Field(default=None, description="The answer's X-Request-ID: quote "
+                                   "it to the operator, it finds the request's log line")
 
 
 class ErrorEnvelope(BaseModel):
