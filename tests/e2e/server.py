@@ -19,14 +19,15 @@ SERVER_COMMAND = [sys.executable, "-m", "charter.cli.main", "serve", "--log-leve
 
 @contextmanager
 def running_server(home: Path, *, database_url: str | None = None, workers: int = 1,
-                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
+                   extra_env: dict[str, str] | None = None,
+                   extra_args: list[str] | None = None) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "CHARTER_HOME": str(home), **(extra_env or {})}
     if database_url:
         env["CHARTER_DATABASE_URL"] = database_url
     log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [*SERVER_COMMAND, "--port", str(port), "--workers", str(workers)],
+        [*SERVER_COMMAND, "--port", str(port), "--workers", str(workers), *(extra_args or [])],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
