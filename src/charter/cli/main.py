@@ -19,6 +19,7 @@ from charter.cli import (
     admin,
     artifacts,
     audit,
+    backup,
     edits,
     governance,
     keys,
@@ -65,7 +66,7 @@ _COMMANDS = [
     lifecycle.archive, lifecycle.delete,
     reads.ls, reads.show, reads.history, reads.lint, reads.resolve, reads.pull,
     edits.tag, edits.alias, edits.rename, edits.describe, serve.serve, artifacts.gc,
-    transfer.export,
+    transfer.export, backup.backup, backup.restore,
 ]
 _COMMANDS += [access.grant, access.revoke, access.grants]
 _COMMANDS += [provenance.sign, provenance.signers, provenance.attest,

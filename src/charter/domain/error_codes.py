@@ -120,6 +120,9 @@ ARCHIVE_UNSUPPORTED: Final = _invalid("archive.unsupported", api=False)
 ARGUMENT_INVALID_TEXT: Final = _invalid("argument.invalid_text", api=False)
 AUDIT_CURSOR: Final = _invalid("audit.cursor", api=False)
 AUTH_REQUIRED_TO_LISTEN: Final = _invalid("auth.required_to_listen", api=False)
+BACKUP_INVALID: Final = _invalid("backup.invalid", api=False)
+BACKUP_NOT_EMPTY: Final = _invalid("backup.not_empty", api=False)
+BACKUP_UNSUPPORTED: Final = _invalid("backup.unsupported", api=False)
 CLI_REMOTE_UNSUPPORTED: Final = _invalid("cli.remote_unsupported", api=False)
 CONFIG_INVALID: Final = _invalid("config.invalid", api=False)
 CONFIG_MISSING_DEPENDENCY: Final = _invalid("config.missing_dependency", api=False)
@@ -189,6 +192,7 @@ UPLOAD_FILE_EXISTS: Final = _conflict("upload.file_exists")
 VERSION_NOT_DELETABLE: Final = _conflict("version.not_deletable")
 # met by no API client:
 IMPORT_NOT_EMPTY: Final = _conflict("import.not_empty", api=False)
+RESTORE_NOT_EMPTY: Final = _conflict("restore.not_empty", api=False)
 
 # --- unauthenticated (Unauthenticated): no valid credentials
 AUTH_MALFORMED: Final = _unauthenticated("auth.malformed")
@@ -215,6 +219,7 @@ ARCHIVE_CHAIN_BROKEN: Final = _integrity("archive.chain_broken", api=False)
 ARCHIVE_CORRUPT: Final = _integrity("archive.corrupt", api=False)
 ARTIFACT_TRANSIT_MISMATCH: Final = _integrity("artifact.transit_mismatch", api=False)
 AUDIT_CHAIN_BROKEN: Final = _integrity("audit.chain_broken", api=False)
+BACKUP_CORRUPT: Final = _integrity("backup.corrupt", api=False)
 
 # --- storage_full (StorageFull): no room for the bytes
 STORAGE_FULL: Final = _storage_full("storage.full")
