@@ -62,6 +62,7 @@ EXPECTED_NEEDS = {
     access.ALIAS: Role.MAINTAINER, access.ROLLBACK: Role.MAINTAINER,
     access.RENAME: Role.OWNER, access.DELETE: Role.OWNER, access.GRANT: Role.OWNER,
     access.CREATE_MODEL: Role.CONTRIBUTOR, access.READ_ALL: Role.READER,
+    access.METRICS: Role.READER,
 }
 
 
