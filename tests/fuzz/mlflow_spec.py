@@ -58,7 +58,7 @@ ERROR = {
     "properties": {"error_code": {"enum": ["INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
                                            "RESOURCE_ALREADY_EXISTS", "PERMISSION_DENIED",
                                            "UNAUTHENTICATED", "ENDPOINT_NOT_FOUND"]},
-                   "message": TEXT, "charter_code": TEXT},
+                   "message": TEXT, "charter_code": TEXT, "request_id": TEXT},
     "additionalProperties": False,
 }
 EMPTY = {"type": "object", "additionalProperties": False}
