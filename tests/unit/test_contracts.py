@@ -145,3 +145,20 @@ def test_both_registries_name_and_default_every_parameter_as_the_interface_does(
     for name in _members(ServerRegistry):
         expected = _parameters(getattr(ServerRegistry, name))
         assert _parameters(getattr(RegistryService, name)) == expected, f"service: {name}"
+
+
+def _public_methods(cls: type) -> set[str]:
+    return {name for name, member in inspect.getmembers(cls, callable)
+            if not name.startswith("_")}
+
+
+def test_every_public_method_of_either_registry_is_declared_in_an_interface():
+    # mypy proves each registry has what its interface declares; this makes sure the
+    # interface declares everything a registry offers, so a use case added to the service
+    # alone is a decision (ServerRegistry) rather than an oversight.
+    declared = _public_methods(ServerRegistry)
+    assert not _public_methods(RegistryService) - declared, (
+        "declare it in charter/registry.py: Registry if the remote client offers it too "
+        "(add it to client/), else ServerRegistry")
+    assert not _public_methods(RemoteRegistry) - _public_methods(Registry) - {"close"}, (
+        "declare it in charter/registry.py's Registry, and give the service the same method")
