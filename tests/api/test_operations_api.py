@@ -202,3 +202,40 @@ def test_readyz_names_a_database_that_is_gone(fresh, tmp_path):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["database"]
+
+
+# ---- on both databases -----------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def plain_client(request, make_settings):  # type: ignore[no-untyped-def]
+    """An app without authentication, on SQLite and on PostgreSQL."""
+    from fastapi.testclient import TestClient
+
+    from charter.bootstrap import build_service
+    from charter.server.app import create_app
+
+    url = request.getfixturevalue(f"{request.param}_database_url")
+    settings = make_settings(url, naming_mode="off")
+    service = build_service(settings, actor="test")
+    with TestClient(create_app(service, settings)) as client:
+        yield request.param, client
+    service.db.dispose()
+
+
+def test_the_database_metrics_move_and_readyz_answers_on_either_database(plain_client):
+    dialect, client = plain_client
+    assert client.get("/readyz").json()["status"] == "ready"
+    before = samples(client.get("/metrics").text)
+    assert client.post(f"{MLFLOW}/registered-models/create",
+                       json={"name": "churn_forecast"}).status_code == 200
+    for _ in range(3):
+        client.get(f"{MLFLOW}/registered-models/get", params={"name": "churn_forecast"})
+    after = samples(client.get("/metrics").text)
+
+    def grew(name: str) -> float:
+        return value(after, name) - value(before, name)
+
+    assert grew("charter_write_turn_wait_seconds_count") >= 1
+    assert value(after, "charter_db_pool_in_use") >= 0  # connections came back
+    if dialect == "postgres":  # reads take pooled connections; SQLite keeps its own
+        assert grew("charter_db_pool_wait_seconds_count") >= 3
