@@ -47,6 +47,8 @@ class _Metrics:
 
 
 _on: _Metrics | None = None
+# A request's labelled children, found once: ``labels()`` costs more than the increment.
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def enabled() -> bool:
@@ -94,10 +96,17 @@ def enable() -> None:
 
 
 def request_done(route: str, method: str, status: int, seconds: float) -> None:
-    if _on is not None:
+    if _on is None:
+        return
+    key = (route, method, status // 100)
+    children = _request_children.get(key)
+    if children is None:  # bounded: route templates x methods x status classes
         status_class = f"{status // 100}xx" if 100 <= status < 600 else "other"
-        _on.requests.labels(route, method, status_class).inc()
-        _on.latency.labels(route, method, status_class).observe(seconds)
+        children = (_on.requests.labels(route, method, status_class),
+                    _on.latency.labels(route, method, status_class))
+        _request_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def pool_checked_out(delta: int) -> None:

