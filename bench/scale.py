@@ -391,8 +391,8 @@ def wrk(port: int, paths: list[str], *, cold: bool, connections: int, seconds: f
     env = {**os.environ, "SCALE_PATHS": str(listing), "SCALE_COLD": "1" if cold else "0"}
     threads = min(2, connections)
     found = subprocess.run(
-        ["/usr/bin/wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-         "-s", str(script), f"http://127.0.0.1:{port}"],
+        ["/usr/bin/wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+         "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
         env=env, capture_output=True, text=True, timeout=seconds + 60)
     line = next((x for x in found.stdout.splitlines() if x.startswith("SCALE_JSON ")), None)
     if line is None:
