@@ -486,6 +486,32 @@ def timed(command: list[str], home: Path, limit: float = 600) -> dict[str, Any]:
             "lines": lines, "exit": code, "last": tail[:160]}
 
 
+VERIFY_PROBE = r"""
+import json, sys, time
+from charter.connection import connect
+registry = connect(sys.argv[1])
+found = {}
+for label, full in (("full", True), ("incremental", False)):
+    begun, cpu = time.perf_counter(), time.process_time()
+    report = registry.verify_audit(full=full)
+    seconds, cpu = time.perf_counter() - begun, time.process_time() - cpu
+    found[label] = {"ok": report.ok, "events": report.walked, "seconds": round(seconds, 3),
+                    "cpu_s": round(cpu, 3),
+                    "events_per_s": round(report.walked / seconds) if report.walked else None,
+                    "events_per_cpu_s": round(report.walked / cpu) if report.walked else None}
+print(json.dumps(found))
+"""
+
+
+def verify_rate(home: Path) -> dict[str, Any]:
+    """`verify_audit(full=True)` then an incremental one, timed in process (no start-up)."""
+    found = subprocess.run([str(VENV_BIN / "python"), "-c", VERIFY_PROBE, str(home)],
+                           env=charter_env(home), capture_output=True, text=True, timeout=600)
+    if found.returncode:
+        return {"error": found.stderr[-500:]}
+    return dict(json.loads(found.stdout.splitlines()[-1]))
+
+
 def cli_timings(home: Path, shape: Shape) -> dict[str, Any]:
     """`charter ls`, and `charter audit verify` (incremental, then --full if it exists),
     embedded on the server's copy (SQLite allows the concurrent reader)."""
@@ -494,10 +520,11 @@ def cli_timings(home: Path, shape: Shape) -> dict[str, Any]:
     help_text = subprocess.run([charter, "audit", "verify", "--help"], env=charter_env(home),
                                capture_output=True, text=True).stdout
     if "--full" in help_text:
-        found["verify_full"] = timed([charter, "audit", "verify", "--full"], home)
-        found["verify_incremental"] = timed([charter, "audit", "verify"], home)
+        found["audit verify --full"] = timed([charter, "audit", "verify", "--full"], home)
+        found["audit verify"] = timed([charter, "audit", "verify"], home)
+        found["in process"] = verify_rate(home)
     else:
-        found["verify"] = timed([charter, "audit", "verify"], home)
+        found["audit verify"] = timed([charter, "audit", "verify"], home)
     return found
 
 
@@ -521,6 +548,9 @@ def report(result: dict[str, Any]) -> str:
                      f"| {f.loadavg} |")
     lines += ["", f"Server memory after the run (PSS MB): {result['pss_mb']}", ""]
     for name, timing in result["cli"].items():
+        if name == "in process":
+            lines.append(f"- verify in process: {timing}")
+            continue
         lines.append(f"- `{name}`: first line {timing['first_line_s']} s, total "
                      f"{timing['total_s']} s, {timing['lines']} lines, exit {timing['exit']}: "
                      f"{timing['last']}")
