@@ -194,12 +194,12 @@ def chain_range(conn: Conn, first: int, last: int) -> list[StoredEvent]:
 def chain_rows(conn: Conn, seq: int, limit: int) -> list[StoredRow]:
     """Up to ``limit`` events from ``seq`` on as stored (``StoredRow``), for the audit walk:
     plain tuples, no record built per event."""
-    return reader_for(conn).all(  # type: ignore[return-value]  # COLUMNS is StoredRow's order
+    return reader_for(conn).all(  # COLUMNS is in StoredRow's order
         f"SELECT {COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit))
 
 
 def chain_row(conn: Conn, seq: int) -> StoredRow | None:
-    return reader_for(conn).one(  # type: ignore[return-value]
+    return reader_for(conn).one(
         f"SELECT {COLUMNS} FROM events WHERE seq = ?", (seq,))
 
 
