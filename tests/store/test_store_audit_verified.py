@@ -62,9 +62,11 @@ def test_a_verify_reads_only_the_events_after_the_remembered_point(verified, giv
     assert registry.audit_verified().seq == total
 
 
-def test_a_verify_with_nothing_new_reads_no_event(verified, rows_read):
+def test_a_verify_with_nothing_new_reads_no_event_and_writes_nothing(verified, rows_read):
+    before = verified.audit_verified()
     report = verified.verify_audit()
     assert report.ok and report.walked == 0 and sum(rows_read) == 0
+    assert verified.audit_verified() == before
 
 
 def test_full_walks_every_event_and_is_remembered_as_full(verified, given, rows_read):

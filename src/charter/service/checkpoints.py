@@ -269,8 +269,8 @@ def walk_chain(service: ServiceBase, *, given: Collection[SignedCheckpoint] = ()
     report = audit_report(proof, head.seq, head.hash, warnings)
     if start[0]:
         report = replace(report, verified_from=point.seq, verified_at=point.time)
-    if report.ok and head.seq:
-        _remember(service, head, full=not start[0])
+    if report.ok and head.seq and (not start[0] or head.seq != point.seq):
+        _remember(service, head, full=not start[0])  # (nothing new: no write at all)
     return report
 
 
