@@ -133,12 +133,6 @@ def feed(conn: Conn, *, after: int, limit: int) -> list[EventRecord]:
     return [event.record() for event in _stored(rows)]
 
 
-def chain_from(conn: Conn, seq: int, limit: int) -> list[StoredEvent]:
-    """Up to ``limit`` stored events from ``seq`` on, in chain order (the audit walk)."""
-    return _stored(reader_for(conn).all(
-        f"SELECT {COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit)))
-
-
 def past_events(conn: Conn, keys: Sequence[str], until: str) -> list[PastEvent]:
     """The events filed under ``keys`` up to the formatted time ``until``, in order."""
     rows = reader_for(conn).all(
