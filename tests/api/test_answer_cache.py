@@ -7,6 +7,8 @@ its own answers, and a write through one must show in the other's next read.
 
 from __future__ import annotations
 
+import asyncio
+
 import warnings
 from typing import Any
 
@@ -109,10 +111,10 @@ def test_principals_with_a_partial_view_are_answered_afresh(sqlite_database_url,
         return Response(b"{}", media_type="application/json")
 
     for _ in range(3):
-        answer(cache, acting, "key", compute)
+        asyncio.run(answer(cache, acting, "key", compute))
     assert len(calls) == 3 and cache.hits == 0
     for _ in range(3):
-        answer(cache, service, "key", compute)  # the local admin sees every model
+        asyncio.run(answer(cache, service, "key", compute))  # the local admin sees every model
     assert len(calls) == 4 and cache.hits == 2
 
 

@@ -23,9 +23,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TypeAlias
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from charter.domain import error_codes as codes
+from charter.domain.errors import Unavailable
 from charter.domain.events import (
     NewEvent,
     canonical_json,
@@ -35,7 +37,14 @@ from charter.domain.events import (
     parse_time,
 )
 from charter.store import events, webhooks
-from charter.store.driver import Reader, Snapshots, prepare_sqlite, session_reader
+from charter.store.driver import (
+    AsyncHead,
+    Reader,
+    Snapshots,
+    connection_lost,
+    prepare_sqlite,
+    session_reader,
+)
 from charter.store.events import ChainPosition, StoredEvent
 
 # A read transaction of the store modules written with SQLAlchemy's ORM (webhooks, bulk):
@@ -43,6 +52,12 @@ from charter.store.events import ChainPosition, StoredEvent
 OrmRead: TypeAlias = Session
 
 SQLITE_BUSY_TIMEOUT_S = 60
+# PostgreSQL: connections each server process keeps (and may open beyond, under load), and
+# how long to wait for a new one before answering 503 (docs/configuration.md).
+PG_POOL_SIZE = 8
+PG_POOL_OVERFLOW = 32
+PG_CONNECT_TIMEOUT_S = 5
+PG_POOL_TIMEOUT_S = 10
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
 SCHEMA_REVISION = "0004"
@@ -79,7 +94,36 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=8, max_overflow=32, pool_recycle=3600)
+    # pool_pre_ping: a pooled connection is checked before use, so one that died idle (a
+    # restarted server, pg_terminate_backend) is replaced instead of failing a request.
+    return create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW,
+                         pool_timeout=PG_POOL_TIMEOUT_S, pool_recycle=3600, pool_pre_ping=True,
+                         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+
+
+def conninfo(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as libpq's connection string (psycopg's own)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def lost_connections() -> Iterator[None]:
+    """A lost database connection as the registry's ``database.unavailable`` (503, with
+    Retry-After on the web): the caller may try again. A write whose COMMIT was cut may
+    have landed or not; it was not acknowledged either way, and a retry of it meets the
+    registry's own refusals (``model.exists``, ``stage.unchanged``) if it had landed."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as exc:
+        if not connection_lost(exc):
+            raise
+        raise Unavailable(
+            codes.DATABASE_UNAVAILABLE,
+            "The registry's database could not be reached; the request was not done",
+            "try again in a moment (Retry-After); if it persists, check that PostgreSQL is "
+            "up and reachable from the server") from exc
 
 
 def sqlite_url(path: Path) -> str:
@@ -226,6 +270,8 @@ class Database:
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = _file_turn_for(self.url)
         self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
+        self._heads = (AsyncHead(conninfo(self.url), PG_CONNECT_TIMEOUT_S)
+                       if self.dialect == "postgresql" else None)
         # Called at the end of every write that recorded events, with the head as it now
         # is, before the head moves: the service signs checkpoints here (no crypto in store).
         self.seal: Callable[[WriteTx, ChainPosition], object] | None = None
@@ -234,17 +280,27 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader.begin() as session:
+        with lost_connections(), self._reader.begin() as session:
             yield session
 
-    def snapshot(self) -> AbstractContextManager[Reader]:
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
         """A read transaction on a driver connection, for the hot reads (store/driver.py)."""
-        return self._snapshots.read()
+        with lost_connections(), self._snapshots.read() as reader:
+            yield reader
 
     def generation(self) -> int:
         """The chain head's seq: it moves with every change to the registry, in any process."""
-        with self._snapshots.read() as reader:
+        with lost_connections(), self._snapshots.read() as reader:
             return events.head_seq(reader)
+
+    async def generation_async(self) -> int:
+        """``generation()`` for a caller on the event loop: on PostgreSQL without a hop to a
+        pool thread (store/driver.py ``AsyncHead``); SQLite answers at once anyway."""
+        if self._heads is None:
+            return self.generation()
+        with lost_connections():
+            return await self._heads.seq()
 
     @property
     def turn_can_wait(self) -> bool:
@@ -280,7 +336,7 @@ class Database:
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
         # SQLite's busy handler sleeps and retries; threads of one process queue on a
         # lock instead (other processes still meet the busy timeout).
-        with self._turn(), self._writer.begin() as session:
+        with lost_connections(), self._turn(), self._writer.begin() as session:
             reader = session_reader(session)
             head = events.chain_head(reader, lock=True)
             # The clock is read only once the turn is ours, and never behind the last
@@ -302,9 +358,12 @@ class Database:
         """A write transaction outside the audit chain, for bookkeeping rows such as the
         webhook outbox: SQLite's write turn, but not the chain head's lock (PostgreSQL
         callers lock the rows they touch, e.g. ``FOR UPDATE SKIP LOCKED``)."""
-        with self._local_turn, self._file_turn, self._writer.begin() as session:
+        with (lost_connections(), self._local_turn, self._file_turn,
+              self._writer.begin() as session):
             yield session
 
     def dispose(self) -> None:
+        if self._heads is not None:
+            self._heads.close()
         self._snapshots.close()
         self.engine.dispose()

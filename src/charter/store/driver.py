@@ -16,6 +16,8 @@ modules written in plain SQL take any of the three as ``Conn``.
 
 from __future__ import annotations
 
+import asyncio
+import select
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,6 +31,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
     from charter.store.database import WriteTx
 
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -176,7 +180,10 @@ def _repeatable_read(driver: Any) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        driver.rollback()
+        try:
+            driver.rollback()
+        except Exception:  # the connection is gone: the first error is the one to tell
+            pass
         raise
     else:
         driver.commit()
@@ -225,6 +232,10 @@ class Snapshots:
                 yield Reader(driver, self.dialect)
             finally:
                 driver.execute("ROLLBACK")
+        except Exception as exc:
+            if connection_lost(exc):  # not back to the pool: the next read takes a new one
+                pooled.invalidate(exc)
+            raise
         finally:
             pooled.close()
 
@@ -258,3 +269,91 @@ class Snapshots:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+# --- a lost connection, and the chain head read on the event loop ----------------------
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says PostgreSQL could not be reached or dropped the connection (a
+    restart, ``pg_terminate_backend``, a network cut), or no pooled connection came in
+    time: a fault that passes, answered 503, never a bug. SQLite's errors are not."""
+    import psycopg
+    from sqlalchemy import exc as sa
+
+    lost = (psycopg.OperationalError, psycopg.InterfaceError)
+    if isinstance(exc, lost):
+        return True
+    if isinstance(exc, sa.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, lost)
+    return isinstance(exc, sa.TimeoutError)  # the engine's pool had no connection in time
+
+
+def _looks_alive(connection: AsyncConnection[Any]) -> bool:
+    """A check before use that costs no round trip: an idle connection has nothing to read,
+    unless the server has closed it (a terminated backend sends its FATAL error first)."""
+    if connection.closed or connection.broken:
+        return False
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+class AsyncHead:
+    """The chain head's ``seq`` read on the event loop, for PostgreSQL: the answer cache's
+    check (api/mlflow/cache.py) then needs no hop to a pool thread.
+
+    A few autocommit connections are kept idle: the one statement needs no transaction,
+    and psycopg prepares it on each connection after its first executions
+    (``prepare_threshold``), so a check is one round trip of a prepared statement. Each
+    idle connection is checked before use without a round trip (``_looks_alive``); a
+    connection lost anyway is replaced, and the read tried once more on a new one.
+    """
+
+    MAX_IDLE = 8
+    SQL = "SELECT seq FROM chain_head WHERE id = 1"
+
+    def __init__(self, conninfo: str, connect_timeout_s: int) -> None:
+        self._conninfo = conninfo
+        self._connect_timeout_s = connect_timeout_s
+        self._idle: list[tuple[asyncio.AbstractEventLoop, AsyncConnection[Any]]] = []
+
+    async def _take(self, loop: asyncio.AbstractEventLoop) -> AsyncConnection[Any]:
+        while self._idle:
+            owner, connection = self._idle.pop()
+            if owner is loop and _looks_alive(connection):
+                return connection
+            connection.pgconn.finish()  # dead, or another loop's (tests run several)
+        from psycopg import AsyncConnection
+
+        return await AsyncConnection.connect(
+            self._conninfo, autocommit=True, connect_timeout=self._connect_timeout_s,
+            prepare_threshold=2)
+
+    async def seq(self) -> int:
+        import psycopg
+
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            connection = await self._take(loop)
+            try:
+                cursor = await connection.execute(self.SQL)
+                row = await cursor.fetchone()
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                connection.pgconn.finish()
+                if attempt == 2:
+                    raise
+                continue
+            if len(self._idle) < self.MAX_IDLE:
+                self._idle.append((loop, connection))
+            else:
+                connection.pgconn.finish()
+            return int(row[0]) if row is not None else 0
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for _, connection in idle:
+            connection.pgconn.finish()

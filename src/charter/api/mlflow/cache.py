@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable
 from starlette.responses import Response
 
 from charter.service import RegistryService
+from charter.web import run_read
 
 MAX_ENTRIES = 4096
 MAX_BYTES = 8 * 1024 * 1024  # per worker: the server tree stays within its memory budget
@@ -62,17 +63,19 @@ class AnswerCache:
                 self._bytes -= len(dropped)
 
 
-def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
-           compute: Callable[[], Response]) -> Response:
+async def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
+                 compute: Callable[[], Response]) -> Response:
     """The cached answer for ``key`` if the registry has not changed since, else ``compute``'s
-    (kept when nothing changed while it ran)."""
+    (kept when nothing changed while it ran). The check runs on the event loop (on
+    PostgreSQL an async read, store/driver.py ``AsyncHead``): a hit takes no thread hop;
+    ``compute`` runs where reads run (charter/web.py ``run_read``)."""
     if not service.principal.sees_all:
-        return compute()
-    before = service.db.generation()
+        return await run_read(service, compute)
+    before = await service.db.generation_async()
     body = cache.get(key, before)
     if body is not None:
         return Response(body, media_type="application/json")
-    response = compute()
-    if response.status_code == 200 and service.db.generation() == before:
+    response = await run_read(service, compute)
+    if response.status_code == 200 and await service.db.generation_async() == before:
         cache.put(key, before, bytes(response.body))
     return response
