@@ -8,7 +8,6 @@ its own answers, and a write through one must show in the other's next read.
 from __future__ import annotations
 
 import asyncio
-
 import warnings
 from typing import Any
 

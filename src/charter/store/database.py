@@ -38,7 +38,7 @@ from charter.domain.events import (
 )
 from charter.store import events, webhooks
 from charter.store.driver import (
-    AsyncHead,
+    HeadReader,
     Reader,
     Snapshots,
     connection_lost,
@@ -58,6 +58,9 @@ PG_POOL_SIZE = 8
 PG_POOL_OVERFLOW = 32
 PG_CONNECT_TIMEOUT_S = 5
 PG_POOL_TIMEOUT_S = 10
+# The answer cache's check runs on the event loop (driver.HeadReader): a stalled server may
+# hold a worker's loop this long at most before the request answers 503.
+HEAD_STATEMENT_TIMEOUT_MS = 1000
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
 SCHEMA_REVISION = "0004"
@@ -270,7 +273,8 @@ class Database:
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = _file_turn_for(self.url)
         self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
-        self._heads = (AsyncHead(conninfo(self.url), PG_CONNECT_TIMEOUT_S)
+        self._heads = (HeadReader(conninfo(self.url), PG_CONNECT_TIMEOUT_S,
+                                  HEAD_STATEMENT_TIMEOUT_MS)
                        if self.dialect == "postgresql" else None)
         # Called at the end of every write that recorded events, with the head as it now
         # is, before the head moves: the service signs checkpoints here (no crypto in store).
@@ -294,13 +298,14 @@ class Database:
         with lost_connections(), self._snapshots.read() as reader:
             return events.head_seq(reader)
 
-    async def generation_async(self) -> int:
-        """``generation()`` for a caller on the event loop: on PostgreSQL without a hop to a
-        pool thread (store/driver.py ``AsyncHead``); SQLite answers at once anyway."""
+    def loop_generation(self) -> int:
+        """``generation()`` for a caller on the event loop: on PostgreSQL one prepared
+        statement on a kept connection, no read transaction and no pool thread
+        (store/driver.py ``HeadReader``); SQLite answers at once anyway."""
         if self._heads is None:
             return self.generation()
         with lost_connections():
-            return await self._heads.seq()
+            return self._heads.seq()
 
     @property
     def turn_can_wait(self) -> bool:

@@ -67,15 +67,16 @@ async def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
                  compute: Callable[[], Response]) -> Response:
     """The cached answer for ``key`` if the registry has not changed since, else ``compute``'s
     (kept when nothing changed while it ran). The check runs on the event loop (on
-    PostgreSQL an async read, store/driver.py ``AsyncHead``): a hit takes no thread hop;
+    PostgreSQL one prepared statement, store/driver.py ``HeadReader``): a hit takes no
+    thread hop;
     ``compute`` runs where reads run (charter/web.py ``run_read``)."""
     if not service.principal.sees_all:
         return await run_read(service, compute)
-    before = await service.db.generation_async()
+    before = service.db.loop_generation()
     body = cache.get(key, before)
     if body is not None:
         return Response(body, media_type="application/json")
     response = await run_read(service, compute)
-    if response.status_code == 200 and await service.db.generation_async() == before:
+    if response.status_code == 200 and service.db.loop_generation() == before:
         cache.put(key, before, bytes(response.body))
     return response
