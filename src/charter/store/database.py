@@ -95,14 +95,15 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
+                pool_timeout: float = PG_POOL_TIMEOUT_S) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     # pool_pre_ping: a pooled connection is checked before use, so one that died idle (a
     # restarted server, pg_terminate_backend) is replaced instead of failing a request.
-    return create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW,
-                         pool_timeout=PG_POOL_TIMEOUT_S, pool_recycle=3600, pool_pre_ping=True,
+    return create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
+                         pool_timeout=pool_timeout, pool_recycle=3600, pool_pre_ping=True,
                          connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
 
 
@@ -343,9 +344,10 @@ def _batch_session() -> Session | None:
 
 
 class Database:
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int = PG_POOL_SIZE,
+                 pool_timeout: float = PG_POOL_TIMEOUT_S) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size=pool_size, pool_timeout=pool_timeout)
         self.dialect = self.engine.dialect.name
         # A read spanning several statements must see one snapshot (SQLite's read
         # transaction already does; PostgreSQL's READ COMMITTED would not).
