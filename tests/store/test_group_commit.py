@@ -51,6 +51,8 @@ def queued_together(registry: RegistryService, calls: list[Callable[[], object]]
 def test_a_batch_commits_its_writes_together_and_a_failing_call_alone_rolls_back(
         registry: RegistryService) -> None:
     registry.create_model("fraud_detector")
+    hook = registry.add_webhook("https://hooks.example.com/charter",
+                                events_filter="version_registered")
 
     def register() -> object:
         return registry.register("fraud_detector", SOURCE, create_model=False).version
@@ -72,6 +74,9 @@ def test_a_batch_commits_its_writes_together_and_a_failing_call_alone_rolls_back
     assert sorted(v.version for v in registry.search_versions("name='fraud_detector'").items
                   ) == [1, 2, 3]
     assert registry.verify_audit().ok
+    # The batch's events queued their webhook deliveries (the refused call's did not).
+    assert len(registry.webhook_deliveries(hook.id)) == 3
+    assert registry.db.generation() == len(registry.events(limit=100))
 
 
 def cut(database_url: str) -> None:

@@ -453,6 +453,7 @@ class Database:
         """The write on ``session``, the turn taken here unless the caller holds it and
         knows the ``head`` (a group commit: one read of it for the whole batch)."""
         reader = session_reader(session)
+        batch_head = head is not None
         if head is None:
             head = events.chain_head(reader, lock=True)
         # The clock is read only once the turn is ours, and never behind the last
@@ -464,7 +465,11 @@ class Database:
         yield tx
         if tx.events and self.seal is not None:
             self.seal(tx, head)
-        if tx.events:  # webhook deliveries commit with their events, or not at all
+        batched = getattr(_batch, "events", None) if batch_head else None
+        if tx.events and batched is not None:  # the group commit does both at its end
+            batched.extend(tx.events)
+            _batch.now = now
+        elif tx.events:  # webhook deliveries commit with their events, or not at all
             webhooks.enqueue(session, tx.events, now)
             events.move_head(tx, head)
         session.flush()
@@ -483,12 +488,13 @@ class Database:
                 # The turn first: the calls queued while it is awaited join this batch.
                 _batch.head = events.chain_head(session_reader(session), lock=True)
                 jobs += more(GroupCommit.MAX_BATCH - 1)
-                _batch.session = session
+                _batch.session, _batch.events = session, []
                 try:
                     for job in jobs:
                         if not job.future.set_running_or_notify_cancel():
                             continue
                         before = replace(_batch.head)  # a call that fails leaves it as it was
+                        recorded = len(_batch.events)
                         try:
                             with session.begin_nested():
                                 outcomes.append((job, job.call(*job.args), None))
@@ -496,9 +502,14 @@ class Database:
                             if connection_lost(exc) or _is_lost(exc):
                                 raise
                             _batch.head = before
+                            del _batch.events[recorded:]
                             outcomes.append((job, None, exc))
+                    # The batch's events: their webhook deliveries, and the head moved once.
+                    if _batch.events:
+                        webhooks.enqueue(session, _batch.events, _batch.now)
+                        events.move_head(session, _batch.head)
                 finally:
-                    _batch.session = _batch.head = None
+                    _batch.session = _batch.head = _batch.events = None
         except BaseException as exc:  # nothing of the batch committed: each call is told
             for job in jobs:
                 if not job.future.done():
