@@ -288,7 +288,7 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, sa.TimeoutError)  # the engine's pool had no connection in time
 
 
-def _looks_alive(connection: psycopg.Connection[Any]) -> bool:
+def looks_alive(connection: psycopg.Connection[Any]) -> bool:
     """A check before use that costs no round trip: an idle connection has nothing to read,
     unless the server has closed it (a terminated backend sends its FATAL error first)."""
     if connection.closed or connection.broken:
@@ -309,7 +309,7 @@ class HeadReader:
     transaction from the engine's pool (pre-ping, BEGIN, SELECT, COMMIT) ~180 µs plus a
     hop to a pool thread. The one statement needs no transaction, is prepared on its
     first run, and its connection is checked before each use without a round trip
-    (``_looks_alive``); one lost anyway is replaced and the read tried once more. A
+    (``looks_alive``); one lost anyway is replaced and the read tried once more. A
     statement timeout bounds how long a stalled server can hold the caller.
     """
 
@@ -324,7 +324,7 @@ class HeadReader:
 
     def _connected(self) -> psycopg.Connection[Any]:
         connection = self._connection
-        if connection is not None and _looks_alive(connection):
+        if connection is not None and looks_alive(connection):
             return connection
         if connection is not None:
             connection.close()
