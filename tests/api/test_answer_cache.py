@@ -125,3 +125,24 @@ def test_the_cache_is_bounded() -> None:
     cache.put("big", 1, b"x" * 9)
     assert cache.get("b", 1) is None and cache.get("big", 1) is not None
     assert cache.get("big", 2) is None  # another generation: not an answer any more
+
+
+def test_download_uri_answers_are_kept_and_dropped_like_the_others(two_workers) -> None:  # type: ignore[no-untyped-def]
+    first, second = two_workers
+    first.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    first.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
+    params = {"name": "fraud_detector", "version": "1"}
+    uri = first.get(f"{API}/model-versions/get-download-uri", params=params)
+    assert uri.status_code == 200 and uri.json()["artifact_uri"] == SOURCE
+    hits = cache_of(first).hits
+    assert first.get(f"{API}/model-versions/get-download-uri", params=params).json() == uri.json()
+    assert cache_of(first).hits == hits + 1
+
+    # A change anywhere (here another worker's tag) and the next answer is computed afresh.
+    second.post(f"{API}/model-versions/set-tag", json={**params, "key": "team", "value": "risk"})
+    misses = cache_of(first).misses
+    again = first.get(f"{API}/model-versions/get-download-uri", params=params)
+    assert again.json() == uri.json() and cache_of(first).misses == misses + 1
+    missing = first.get(f"{API}/model-versions/get-download-uri",
+                        params={"name": "fraud_detector", "version": "2"})
+    assert missing.status_code == 404, missing.text
