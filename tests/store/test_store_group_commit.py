@@ -8,6 +8,7 @@ next read works on a fresh connection.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -91,12 +92,12 @@ def cut(database_url: str) -> None:
 def test_a_lost_connection_is_database_unavailable_and_the_next_call_reconnects(
         registry: RegistryService, postgres_database_url: str) -> None:
     registry.create_model("fraud_detector")
-    registry.db.loop_generation()
+    asyncio.run(registry.db.loop_generation())
     cut(postgres_database_url)
     # The pooled connections and the kept head reader were cut: each is checked before
     # use and replaced, so the calls after the cut succeed.
     assert registry.model_summary("fraud_detector").model.name == "fraud_detector"
-    assert registry.db.loop_generation() == registry.db.generation()
+    assert asyncio.run(registry.db.loop_generation()) == registry.db.generation()
     assert registry.register("fraud_detector", SOURCE, create_model=False).version == 1
 
     def cut_mid_read() -> None:

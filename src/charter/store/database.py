@@ -9,6 +9,7 @@ Reads never take the turn.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import queue
@@ -41,6 +42,7 @@ from charter.domain.events import (
 )
 from charter.store import events, webhooks
 from charter.store.driver import (
+    TCP_LIVENESS,
     HeadReader,
     Reader,
     Snapshots,
@@ -104,7 +106,8 @@ def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
         return _sqlite_engine(url)
     engine = create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
                            pool_timeout=pool_timeout, pool_recycle=3600,
-                           connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+                           connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
+                                         **TCP_LIVENESS})
 
     @event.listens_for(engine, "checkout")
     def _check(dbapi_connection, _record, _proxy):  # type: ignore[no-untyped-def]
@@ -408,14 +411,18 @@ class Database:
         with self.snapshot() as reader:
             return events.head_seq(reader)
 
-    def loop_generation(self) -> int:
+    async def loop_generation(self) -> int:
         """``generation()`` for a caller on the event loop: on PostgreSQL one prepared
         statement on a kept connection, no read transaction and no pool thread
-        (store/driver.py ``HeadReader``); SQLite answers at once anyway."""
+        (store/driver.py ``HeadReader``); connecting, when needed, in a thread. SQLite
+        answers at once anyway."""
         if self._heads is None:
             return self.generation()
         with lost_connections():
-            return self._heads.seq()
+            seq = self._heads.seq_now()
+            if seq is None:
+                seq = await asyncio.to_thread(self._heads.seq)
+            return seq
 
     @property
     def turn_can_wait(self) -> bool:

@@ -300,6 +300,13 @@ def looks_alive(connection: psycopg.Connection[Any]) -> bool:
     return not readable
 
 
+# A connection whose server went silent (a network cut, no RST) is found out within a few
+# seconds instead of TCP's minutes: keepalive probes, and a bound on unacknowledged sends.
+TCP_LIVENESS: dict[str, int] = {"keepalives": 1, "keepalives_idle": 5,
+                                "keepalives_interval": 1, "keepalives_count": 3,
+                                "tcp_user_timeout": 5000}
+
+
 class HeadReader:
     """The chain head's ``seq`` on PostgreSQL over one kept autocommit connection, read on
     the calling thread: the answer cache's check (api/mlflow/cache.py) on the event loop.
@@ -309,8 +316,10 @@ class HeadReader:
     transaction from the engine's pool (pre-ping, BEGIN, SELECT, COMMIT) ~180 µs plus a
     hop to a pool thread. The one statement needs no transaction, is prepared on its
     first run, and its connection is checked before each use without a round trip
-    (``looks_alive``); one lost anyway is replaced and the read tried once more. A
-    statement timeout bounds how long a stalled server can hold the caller.
+    (``looks_alive``); one lost anyway is replaced and the read tried once more. The event
+    loop only ever queries a live connection (``seq_now``); connecting happens in a
+    thread. A statement timeout and TCP keepalives bound how long a stalled server or
+    network can hold the loop.
     """
 
     SQL = "SELECT seq FROM chain_head WHERE id = 1"
@@ -331,13 +340,39 @@ class HeadReader:
         import psycopg
 
         self._connection = None
-        connection = psycopg.connect(self._conninfo, autocommit=True, prepare_threshold=0,
+        from psycopg.conninfo import make_conninfo
+
+        conninfo = make_conninfo(self._conninfo, **TCP_LIVENESS)
+        connection = psycopg.connect(conninfo, autocommit=True, prepare_threshold=0,
                                      connect_timeout=self._connect_timeout_s,
                                      options=self._options)
         self._connection = connection
         return connection
 
+    def seq_now(self) -> int | None:
+        """The ``seq`` over the kept connection if it is there and alive, without waiting
+        for anything else (the event loop's call); None when a connection must be made
+        first, or another thread holds it: ``seq()`` then, off the loop."""
+        import psycopg
+
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            connection = self._connection
+            if connection is None or not looks_alive(connection):
+                return None
+            try:
+                row = connection.execute(self.SQL).fetchone()
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                connection.close()
+                self._connection = None
+                return None
+            return int(row[0]) if row is not None else 0
+        finally:
+            self._lock.release()
+
     def seq(self) -> int:
+        """The ``seq``, connecting first if need be (may wait up to the connect timeout)."""
         import psycopg
 
         with self._lock:

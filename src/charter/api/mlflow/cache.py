@@ -76,7 +76,7 @@ async def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
     is needed."""
     if not service.principal.sees_all:
         return await run_read(service, compute)
-    before = service.db.loop_generation()
+    before = await service.db.loop_generation()
     body = cache.get(key, before)
     if body is not None:
         return Response(body, media_type="application/json")
