@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from charter.domain import error_codes as codes
@@ -47,7 +46,6 @@ from charter.store.driver import (
     Reader,
     Snapshots,
     connection_lost,
-    looks_alive,
     prepare_sqlite,
     session_reader,
 )
@@ -104,21 +102,14 @@ def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    engine = create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
-                           pool_timeout=pool_timeout, pool_recycle=3600,
-                           connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
-                                         **TCP_LIVENESS})
-
-    @event.listens_for(engine, "checkout")
-    def _check(dbapi_connection, _record, _proxy):  # type: ignore[no-untyped-def]
-        # A pooled connection is checked before use, so one that died idle (a restarted
-        # server, pg_terminate_backend) is replaced instead of failing a request. Like
-        # SQLAlchemy's pool_pre_ping, but without its round trip: an idle connection the
-        # server closed has its error waiting on the socket (driver.looks_alive).
-        if not looks_alive(dbapi_connection):
-            raise DisconnectionError("the server closed this pooled connection")
-
-    return engine
+    # pool_pre_ping: a pooled connection is checked before use (an empty query), so one
+    # that died idle (a restarted server, pg_terminate_backend) is replaced instead of
+    # failing a request. A look at the socket instead (no round trip, driver.looks_alive)
+    # was tried and refused healthy connections that had a notification waiting.
+    return create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
+                         pool_timeout=pool_timeout, pool_recycle=3600, pool_pre_ping=True,
+                         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
+                                       **TCP_LIVENESS})
 
 
 def conninfo(url: str) -> str:
