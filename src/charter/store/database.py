@@ -104,8 +104,9 @@ def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
         return _sqlite_engine(url)
     # pool_pre_ping: a pooled connection is checked before use (an empty query), so one
     # that died idle (a restarted server, pg_terminate_backend) is replaced instead of
-    # failing a request. A look at the socket instead (no round trip, driver.looks_alive)
-    # was tried and refused healthy connections that had a notification waiting.
+    # failing a request. A look at the socket at checkout instead (no round trip,
+    # driver.looks_alive) was tried: SQLAlchemy then refused connections still in use
+    # ("This connection is closed") in the webhook and transfer store tests.
     return create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
                          pool_timeout=pool_timeout, pool_recycle=3600, pool_pre_ping=True,
                          connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
