@@ -237,5 +237,5 @@ def test_the_database_metrics_move_and_readyz_answers_on_either_database(plain_c
 
     assert grew("charter_write_turn_wait_seconds_count") >= 1
     assert value(after, "charter_db_pool_in_use") >= 0  # connections came back
-    if dialect == "postgres":  # reads take pooled connections; SQLite keeps its own
-        assert grew("charter_db_pool_wait_seconds_count") >= 3
+    if dialect == "postgres":  # a read that misses the cache takes a pooled connection
+        assert grew("charter_db_pool_wait_seconds_count") >= 1

@@ -71,13 +71,14 @@ def open_copy(path: Path) -> sqlite3.Connection:
 
 
 def settle(path: Path) -> None:
-    """Fold a copy's write-ahead log into its file: a backup folder is one file per
-    database, not three."""
+    """Fold a copy's write-ahead log into its file, and drop the write turn's lock file
+    that opening it left: a backup folder holds one file per database, not four."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=DELETE")
     finally:
         connection.close()
+    Path(f"{path}-writelock").unlink(missing_ok=True)
 
 
 def referenced_blobs(path: Path) -> set[str]:
