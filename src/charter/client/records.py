@@ -46,7 +46,8 @@ def version(data: dict[str, Any]) -> VersionRecord:
         updated_at=_time(data["updated_at"]),
         stage_changed_at=_time(data["stage_changed_at"]),
         files=[FileRecord(f["path"], f["size"], f["sha256"]) for f in data.get("files", [])],
-        signer=data.get("signer"), signature=data.get("signature"))
+        signer=data.get("signer"), signature=data.get("signature"),
+        model_id=data.get("model_id") or "")
 
 
 def versions(data: dict[str, Any]) -> list[VersionRecord]:

@@ -53,6 +53,9 @@ HOLD_RELEASED = "hold_released"            # an owner admitted a held version's 
 HOLD_REJECTED = "hold_rejected"            # an owner refused it; the version stays unusable
 ATTESTATION_ADDED = "attestation_added"
 CHECKPOINT_SIGNED = "checkpoint_signed"    # registry-wide (model ""): the chain head, signed
+# The interface (docs/contracts.md).
+INTERFACE_SET = "interface_set"            # declared after registration (a tag, or explicitly)
+INTERFACE_BREAK_ACCEPTED = "interface_break_accepted"  # an owner moved a breaking version
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ class Version(Base):
     # Who signed its files (domain.signers), and the signature bundle's blob; set once.
     signer: Mapped[str | None] = mapped_column(String(1100), nullable=True)
     signature: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # MLflow 3's logged-model id (``m-…``) the version was registered from; "" if none.
+    logged_model_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     model: Mapped[Model] = relationship(lazy="joined", innerjoin=True)
     tags: Mapped[list[VersionTag]] = relationship(
@@ -101,6 +103,19 @@ class Version(Base):
     files: Mapped[list[VersionFile]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="select",
         order_by="VersionFile.path")
+
+
+class VersionInterface(Base):
+    """A version's interface (domain.interface), as canonical JSON; set once, never
+    updated (a trigger refuses it), gone with the version."""
+
+    __tablename__ = "version_interfaces"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True)
+    spec: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(32))   # mlmodel, explicit, tag
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class VersionTag(Base):
