@@ -26,6 +26,7 @@ Specs are matched by name; unnamed ones (a positional schema) by position.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,11 @@ class Change:
         return {"section": self.section, "name": self.name, "what": self.what,
                 "before": self.before, "after": self.after, "breaking": self.breaking}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Change:
+        return cls(str(data["section"]), str(data["name"]), str(data["what"]),
+                   str(data["before"]), str(data["after"]), bool(data["breaking"]))
+
 
 @dataclass(frozen=True)
 class InterfaceDiff:
@@ -84,6 +90,11 @@ class InterfaceDiff:
     def to_dict(self) -> dict[str, Any]:
         return {"known": self.known, "compatible": self.compatible, "note": self.note,
                 "changes": [c.to_dict() for c in self.changes]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InterfaceDiff:
+        return cls(tuple(Change.from_dict(c) for c in data.get("changes", [])),
+                   bool(data.get("known", True)), str(data.get("note", "")))
 
 
 def compare(before: Interface | None, after: Interface | None) -> InterfaceDiff:

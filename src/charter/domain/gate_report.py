@@ -227,7 +227,7 @@ def interface_gate(facts: InterfaceFacts, version: VersionFacts, target: Stage) 
     return GateResult(
         INTERFACE_GATE, False, f"breaks {live}'s interface: {facts.diff.summary(3)}",
         f"keep what {live} accepts and answers, or accept the break with a reason: "
-        f"`charter transition {version.name} {version.version} {target} "
+        f"`charter promote {version.name} {version.version} --to {target} --reason … "
         "--accept-breaking \"…\"` (owners)")
 
 

@@ -275,3 +275,9 @@ class InterfaceRecord:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "origin": self.origin,
                 "interface": self.interface.to_dict() if self.interface else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InterfaceRecord:
+        given = data.get("interface")
+        return cls(data["name"], int(data["version"]),
+                   parse_interface(given) if given else None, data.get("origin", ""))

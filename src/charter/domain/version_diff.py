@@ -40,6 +40,12 @@ class KeyedDiff:
         return {"added": self.added, "removed": self.removed,
                 "changed": [c.to_dict() for c in self.changed], "same": self.same}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KeyedDiff:
+        return cls(dict(data["added"]), dict(data["removed"]),
+                   tuple(Changed(c["key"], c["before"], c["after"]) for c in data["changed"]),
+                   int(data["same"]))
+
 
 def keyed_diff(before: Mapping[str, str], after: Mapping[str, str]) -> KeyedDiff:
     return KeyedDiff(
@@ -72,6 +78,15 @@ class VersionDiff:
                 "tags": self.tags.to_dict(),
                 "description": (None if self.description is None else
                                 {"a": self.description[0], "b": self.description[1]})}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VersionDiff:
+        described = data.get("description")
+        return cls(data["name"], int(data["a"]), int(data["b"]),
+                   InterfaceDiff.from_dict(data["interface"]),
+                   KeyedDiff.from_dict(data["files"]), KeyedDiff.from_dict(data["tags"]),
+                   (described["a"], described["b"]) if described else None,
+                   (data["digests"]["a"], data["digests"]["b"]))
 
 
 def diff_versions(a: VersionRecord, b: VersionRecord, a_interface: Interface | None,

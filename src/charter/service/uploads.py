@@ -142,8 +142,8 @@ class UploadsMixin(ServiceBase):
                       source: str = "", run_id: str = "", description: str = "",
                       tags: dict[str, str] | None = None, reason: str = "",
                       signature: bytes | str | None = None, signer_key: str | None = None,
-                      interface: Interface | dict[str, Any] | str | None = None
-                      ) -> VersionRecord:
+                      interface: Interface | dict[str, Any] | str | None = None,
+                      model_id: str = "") -> VersionRecord:
         """Register the version once every manifest entry was stored with that size and
         sha256, and (with a ``signature``) once the signature covers exactly those files."""
         upload = self._session(name, upload_id)
@@ -172,7 +172,7 @@ class UploadsMixin(ServiceBase):
         try:
             record = insert_version(self, Registration(
                 upload.model, source, run_id, description, tags or {}, stored,
-                upload.create_model, findings, reason, verified, explicit))
+                upload.create_model, findings, reason, verified, explicit, model_id))
         except BaseException:
             uploads.release_commit(self.blobs, upload_id)
             raise
