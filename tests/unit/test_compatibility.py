@@ -155,3 +155,37 @@ def test_the_interface_gate_is_on_for_production_unless_declared():
     assert staging.for_move("m", Stage.STAGING).checks_interface(Stage.STAGING)
     with pytest.raises(InvalidInput):
         parse_gate_policy({"gates": {"Production": {"interface": "strict"}}})
+
+
+def test_the_tracking_server_is_asked_only_its_own_routes_for_a_source():
+    from charter.artifacts.tracking import check_tracking_uri, mlmodel_location
+
+    assert mlmodel_location("models:/m-abc123", "", "") == (
+        "/ajax-api/2.0/mlflow/logged-models/m-abc123/artifacts/files",
+        {"artifact_file_path": "MLmodel"})
+    assert mlmodel_location("runs:/r1/model", "", "m-ff")[0].endswith("/m-ff/artifacts/files")
+    assert mlmodel_location("runs:/r1/sub/model", "r1", "") == (
+        "/get-artifact", {"run_id": "r1", "path": "sub/model/MLmodel"})
+    # never an address, a traversal, or a source that names no run or logged model
+    assert mlmodel_location("runs:/r1/../../etc", "", "") is None
+    assert mlmodel_location("runs:/http:%2F%2Fevil/x", "", "") is None
+    assert mlmodel_location("s3://bucket/model", "r1", "") is None
+    assert mlmodel_location("models:/fraud_detector/Production", "", "") is None
+    assert check_tracking_uri("http://mlflow:5000/") == "http://mlflow:5000"
+    with pytest.raises(InvalidInput):
+        check_tracking_uri("file:///tmp/mlruns")
+
+
+def test_the_examples_in_docs_contracts_md_parse():
+    """The interface JSON and the gates TOML of "The interface" are what the parsers take."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "contracts.md").read_text()
+    section = text.split("## The interface", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
+    assert [s.name for s in parse_interface_text(example).inputs] == ["amount", "country"]
+    (gates,) = re.findall(r"```toml\n(.*?)```", section, re.DOTALL)
+    policy = parse_gate_policy(tomllib.loads(gates))
+    assert policy.for_move("m", Stage.STAGING).checks_interface(Stage.STAGING)

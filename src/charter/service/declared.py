@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from charter.artifacts import mlmodel
+from charter.artifacts.tracking import fetch_mlmodel
 from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.errors import Conflict
@@ -56,9 +57,11 @@ def from_tags(tags: Mapping[str, str]) -> Interface | None:
 
 
 def declared(service: ServiceBase, *, explicit: Interface | None, files: Sequence[StoredFile],
-             tags: Mapping[str, str], model_id: str) -> Declared:
+             tags: Mapping[str, str], model_id: str, source: str = "",
+             run_id: str = "") -> Declared:
     """What a new version declares, read before its write transaction (an MLmodel among
-    ``files`` is read from the blob store)."""
+    ``files`` is read from the blob store; for a ``runs:/`` or ``models:/m-…`` source, from
+    the tracking server the settings name, if any)."""
     check_model_id(model_id)
     tagged = from_tags(tags)  # refuse a malformed tag even when another source wins
     if explicit is not None:
@@ -74,6 +77,11 @@ def declared(service: ServiceBase, *, explicit: Interface | None, files: Sequenc
             model_id = model_id or read.model_id
     if tagged is not None:
         return Declared(tagged, interfaces.TAG, model_id)
+    if service.policies.tracking_uri and source:
+        fetched = fetch_mlmodel(service.policies.tracking_uri, source, run_id, model_id)
+        read = mlmodel.parse(fetched) if fetched is not None else None
+        if read is not None and read.interface is not None:
+            return Declared(read.interface, interfaces.TRACKING, model_id or read.model_id)
     return Declared(model_id=model_id)
 
 

@@ -240,7 +240,7 @@ def store_files(service: ServiceBase, root: Path, progress: Progress | None, *,
 def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
     """Write the next version of ``new.name`` (creating the model when allowed), audited."""
     found = declared(service, explicit=new.interface, files=new.files, tags=new.tags,
-                     model_id=new.model_id)
+                     model_id=new.model_id, source=new.source, run_id=new.run_id)
     with service._write() as tx:
         model = models.find(tx, new.name)
         if model is None and (not new.create_model or models.redirect_of(tx, new.name)):

@@ -12,7 +12,9 @@ from datetime import datetime
 from charter.domain.interface import Interface, parse_interface_text
 from charter.store.driver import Conn, placeholders, reader_for, sql_time, stored_time
 
-MLMODEL, EXPLICIT, TAG = "mlmodel", "explicit", "tag"   # where an interface came from
+# Where an interface came from: an uploaded MLmodel, the caller, a version tag, or the
+# MLmodel the configured MLflow tracking server holds for the version's source.
+MLMODEL, EXPLICIT, TAG, TRACKING = "mlmodel", "explicit", "tag", "tracking"
 
 
 @dataclass(frozen=True)
