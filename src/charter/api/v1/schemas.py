@@ -146,6 +146,7 @@ class VersionOut(BaseModel):
     signer: str | None = Field(None, description="who signed its files: key:sha256:… or "
                                "certificate:<subject> (docs/provenance.md)")
     signature: str | None = Field(None, description="sha256 of its signature bundle")
+    model_id: str = Field("", description="MLflow 3's logged-model id it came from, or \"\"")
 
 
 class VersionList(BaseModel):
