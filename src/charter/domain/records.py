@@ -30,7 +30,7 @@ class ModelRecord:
     redirects: list[str] = field(default_factory=list)  # old names that still resolve here
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class VersionRecord:
                        {"path": path})
 
     def to_dict(self) -> dict[str, Any]:
-        data = _plain(asdict(self))
+        data = _fields(self)
         data["uri"] = self.uri
         return data
 
@@ -100,7 +100,7 @@ class EventRecord:
     hash: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class AttestationRecord:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class SignerRecord:
     added_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,30 @@ class AuditReport:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     proved_through: int = 0
     warnings: list[str] = field(default_factory=list)
+    # An incremental verify walks on from the point an earlier one proved: its seq and
+    # when (0 and "": the whole chain was walked). events_checked counts from the first
+    # event either way: the length of the chain now proved.
+    verified_from: int = 0
+    verified_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def walked(self) -> int:
+        """The events this verify itself recomputed."""
+        return self.events_checked - self.verified_from
+
+
+@dataclass(frozen=True)
+class AuditPoint:
+    """The last verified point of the audit chain: ``seq`` proved at ``time`` (0, "":
+    never), and the last full walk's (docs/governance.md)."""
+
+    seq: int
+    time: str
+    full_seq: int
+    full_time: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,6 +200,11 @@ class Page:
 
     items: list[Any]
     next_token: str = ""
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A dataclass record's fields as JSON-ready values."""
+    return {key: _plain(value) for key, value in asdict(record).items()}
 
 
 def _plain(value: Any) -> Any:
