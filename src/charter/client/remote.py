@@ -129,7 +129,6 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
             raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
-<<<<<<< HEAD
         body: dict[str, Any] = {"source": source, "run_id": run_id,
                                 "description": description, "tags": tags or {},
                                 "reason": reason}
@@ -137,10 +136,6 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
             body["interface"] = interface_body(interface)
         if model_id:
             body["model_id"] = model_id
-=======
-        body: dict[str, Any] = {"source": source, "run_id": run_id, "description": description,
-                "tags": tags or {}, "reason": reason}
->>>>>>> main
         skip = None
         if signature is not None:  # sent with the commit; the server checks it
             body.update(signature=signed_text(signature), signer_key=signer_text(signer_key))

@@ -36,13 +36,10 @@ MT, VT = tables.ModelTag.__table__, tables.VersionTag.__table__
 VF, A = tables.VersionFile.__table__, tables.Alias.__table__
 RN, R, E = tables.RetiredName.__table__, tables.Redirect.__table__, tables.Event.__table__
 AS, AT = tables.AllowedSigner.__table__, tables.Attestation.__table__
-<<<<<<< HEAD
 VI = tables.VersionInterface.__table__
-=======
 # SQLAlchemy types a mapped class's __table__ as any FromClause; a declarative class maps
 # one Table, which an UPDATE needs.
 _VERSIONS = cast(Table, V)
->>>>>>> main
 EVENT_FIELDS = ("seq", "time", "actor", "action", "model", "model_key", "version",
                 "from_stage", "to_stage", "reason", "correlation_id", "payload",
                 "prev_hash", "hash")
@@ -283,7 +280,7 @@ def _load_interfaces(session: Session, data: Rows, version_ids: dict[tuple[str, 
                            "created_at": parse_moment(r["created_at"])}
                           for r in data.interfaces])
     for row in data.model_ids:
-        session.execute(V.update().where(V.c.id == version_ids[(_key(row["model"]),
+        session.execute(update(_VERSIONS).where(V.c.id == version_ids[(_key(row["model"]),
                                                                 row["version"])])
                         .values(logged_model_id=row["model_id"]))
 
