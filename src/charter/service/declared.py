@@ -66,23 +66,30 @@ def declared(service: ServiceBase, *, explicit: Interface | None, files: Sequenc
     tagged = from_tags(tags)  # refuse a malformed tag even when another source wins
     if explicit is not None:
         return Declared(explicit, interfaces.EXPLICIT, model_id)
-    found = mlmodel.find([path for path, _, _ in files])
-    if found is not None:
-        digest = next(sha for path, _, sha in files if path == found)
-        size = next(size for path, size, _ in files if path == found)
-        if size <= mlmodel.MAX_BYTES:
-            read = mlmodel.parse(b"".join(service.blobs.iter_chunks(digest)))
-            if read.interface is not None:
-                return Declared(read.interface, interfaces.MLMODEL, model_id or read.model_id)
-            model_id = model_id or read.model_id
+    uploaded = _uploaded_mlmodel(service, files)
+    if uploaded is not None and uploaded.interface is not None:
+        return Declared(uploaded.interface, interfaces.MLMODEL, model_id or uploaded.model_id)
+    model_id = model_id or (uploaded.model_id if uploaded is not None else "")
     if tagged is not None:
         return Declared(tagged, interfaces.TAG, model_id)
     if service.policies.tracking_uri and source:
         fetched = fetch_mlmodel(service.policies.tracking_uri, source, run_id, model_id)
-        read = mlmodel.parse(fetched) if fetched is not None else None
-        if read is not None and read.interface is not None:
-            return Declared(read.interface, interfaces.TRACKING, model_id or read.model_id)
+        tracked = mlmodel.parse(fetched) if fetched is not None else None
+        if tracked is not None and tracked.interface is not None:
+            return Declared(tracked.interface, interfaces.TRACKING,
+                            model_id or tracked.model_id)
     return Declared(model_id=model_id)
+
+
+def _uploaded_mlmodel(service: ServiceBase, files: Sequence[StoredFile]) -> mlmodel.MLmodel | None:
+    """The MLmodel among a version's stored files, read from the blob store, if any."""
+    found = mlmodel.find([path for path, _, _ in files])
+    if found is None:
+        return None
+    size, digest = next((size, sha) for path, size, sha in files if path == found)
+    if size > mlmodel.MAX_BYTES:
+        return None
+    return mlmodel.parse(b"".join(service.blobs.iter_chunks(digest)))
 
 
 def record_declared(tx: WriteTx, version_id: int, found: Declared) -> None:
