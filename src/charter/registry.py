@@ -297,8 +297,9 @@ class ServerRegistry(Registry, Protocol):
     def commit_upload(self, name: str, upload_id: str, manifest: list[dict[str, Any]], *,
                       source: str = "", run_id: str = "", description: str = "",
                       tags: dict[str, str] | None = None, reason: str = "",
-                      signature: bytes | str | None = None, signer_key: str | None = None
-                      ) -> VersionRecord: ...
+                      signature: bytes | str | None = None, signer_key: str | None = None,
+                      interface: Interface | dict[str, Any] | str | None = None,
+                      model_id: str = "") -> VersionRecord: ...
 
     def abort_upload(self, name: str, upload_id: str) -> None: ...
 
