@@ -67,7 +67,7 @@ PG_POOL_TIMEOUT_S = 10
 HEAD_STATEMENT_TIMEOUT_MS = 1000
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
-SCHEMA_REVISION = "0005"   # 0005_interface, chained after main's 0008 (re-chained at merge)
+SCHEMA_REVISION = "0008"
 
 
 def normalise_url(url: str) -> str:

@@ -1,7 +1,7 @@
 """interface: a version's inputs, outputs and params; MLflow 3's model_id
 
 Revision ID: 0005
-Revises: 0008
+Revises: 0004
 Create Date: 2026-12-06 10:45:00.000000
 
 ``version_interfaces`` holds a version's interface (set once: a trigger refuses an
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0008'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
