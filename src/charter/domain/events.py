@@ -53,6 +53,9 @@ HOLD_RELEASED = "hold_released"            # an owner admitted a held version's 
 HOLD_REJECTED = "hold_rejected"            # an owner refused it; the version stays unusable
 ATTESTATION_ADDED = "attestation_added"
 CHECKPOINT_SIGNED = "checkpoint_signed"    # registry-wide (model ""): the chain head, signed
+# Consumers (docs/contracts.md): every live consumer of a stage serves its current version.
+CONSUMERS_CONVERGED = "consumers_converged"
+SERVED_VERSION_FORCED = "served_version_forced"  # an owner archived/deleted a served version
 
 
 @dataclass(frozen=True)
