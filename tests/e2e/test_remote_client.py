@@ -422,7 +422,10 @@ SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_ver
                 # a remote client asks check_gates, which reports them with their verdicts
                 "gates_for",
                 # the server's timer signs a checkpoint when one is due by time
-                "sign_due_checkpoint"}
+                "sign_due_checkpoint",
+                # the server's MLflow surface noting a consumer's lookups (the remote client
+                # reports through resolve(consumer=…) and report_consumer)
+                "note_consumer_lookup", "write_consumer_note"}
 
 
 def test_the_remote_registry_has_every_method_of_the_embedded_one():

@@ -30,6 +30,9 @@ ArchiveExisting = Annotated[bool, typer.Option(
 OverrideGates = Annotated[bool, typer.Option(
     "--override-gates", help="Move past failing gates (owners and admins; needs --reason; "
     "audited as an override).")]
+Force = Annotated[bool, typer.Option(
+    "--force", help="Archive or delete a version live consumers still serve (owners and "
+    "admins; audited with the consumers named). See `charter consumers NAME`.")]
 ExpectProduction = Annotated[str | None, typer.Option(
     "--expect-production", metavar="N|none",
     help="Refuse unless Production is still version N (or empty, with 'none').")]
@@ -143,13 +146,17 @@ def _in_cli_terms(error: Conflict) -> Conflict:
     return Conflict(error.code, error.message, hint, error.details)
 
 
-def archive(ctx: typer.Context, name: Name, version: Version, reason: RequiredReason) -> None:
+def archive(ctx: typer.Context, name: Name, version: Version, reason: RequiredReason,
+            force: Force = False) -> None:
     """Archive a version (reject a Staging candidate, or deprecate Production).
+
+    Refused while a live consumer still serves the version (the error names them);
+    an owner may --force it.
 
     Example: charter archive fraud_detector 2 --reason "superseded by v3"
     """
     reg = registry(ctx)
-    _print_moved(reg, reg.archive(name, version, reason=reason))
+    _print_moved(reg, reg.archive(name, version, reason=reason, force=force))
 
 
 def rollback(ctx: typer.Context, name: Name, reason: RequiredReason) -> None:
@@ -167,10 +174,12 @@ def delete(
     version: Annotated[str | None, typer.Argument(
         help="An Archived version to delete; omit to delete the whole model.")] = None,
     reason: RequiredReason = ...,  # type: ignore[assignment]
+    force: Force = False,
 ) -> None:
     """Delete an Archived version, or a whole model with no live versions.
 
     Version numbers are never reused: registering the name again continues the count.
+    A version a live consumer still serves is refused unless an owner uses --force.
 
     Example: charter delete fraud_detector 1 --reason "trained on leaked labels"
     """
@@ -179,7 +188,7 @@ def delete(
         reg.delete_model(name, reason=reason)
         render.out.print(Text.assemble("Deleted model ", (name, "bold")))
         return
-    reg.delete_version(name, version, reason=reason)
+    reg.delete_version(name, version, reason=reason, force=force)
     render.out.print(Text.assemble("Deleted ", (f"{name} v{version.lstrip('vV')}", "bold")))
 
 

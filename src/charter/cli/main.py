@@ -19,6 +19,7 @@ from charter.cli import (
     admin,
     artifacts,
     audit,
+    consumers,
     edits,
     governance,
     keys,
@@ -75,6 +76,7 @@ _COMMANDS += [governance.check, governance.request_approval, governance.approve,
 for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(consumers.consumers_app, name="consumers")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(keys.key_app, name="key")
 app.add_typer(provenance.hold_app, name="hold")

@@ -26,6 +26,8 @@ from charter.client.governance import GovernanceClient
 from charter.client.provenance import ProvenanceClient, signed_text, signer_text
 from charter.client.session import Session, segment
 from charter.domain import error_codes as codes
+from charter.domain.consumers import HEADER as CONSUMER_HEADER
+from charter.domain.consumers import ConsumerRecord, ConsumersView
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.naming import Finding
@@ -78,8 +80,10 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
-        return self._session.call(method, path, actor=self.actor, json=json, params=params)
+    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None,
+              headers: dict[str, str] | None = None) -> Any:
+        return self._session.call(method, path, actor=self.actor, json=json, params=params,
+                                  headers=headers)
 
     # ---- models ---------------------------------------------------------------------
 
@@ -167,28 +171,33 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
         return records.version(self._call("GET", _alias(name, alias)))
 
-    def delete_version(self, name: str, version: int | str, *, reason: str) -> None:
-        self._call("DELETE", _version(name, version), json={"reason": reason})
+    def delete_version(self, name: str, version: int | str, *, reason: str,
+                       force: bool = False) -> None:
+        self._call("DELETE", _version(name, version), json={"reason": reason},
+                   params={"force": "true"} if force else None)
 
     # ---- stages ---------------------------------------------------------------------
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY, override_gates: bool = False
-                   ) -> VersionRecord:
+                   expect_production: Any = ANY, override_gates: bool = False,
+                   force: bool = False) -> VersionRecord:
         body: dict[str, Any] = {"stage": str(stage), "archive_existing": archive_existing,
                                 "reason": reason}
         if expect_production is not ANY:  # absent: no precondition; null: "empty"
             body["expect_production"] = expect_production
         if override_gates:
             body["override_gates"] = True
+        if force:
+            body["force"] = True
         return records.version(
             self._call("POST", _version(name, version) + "/transition", json=body))
 
     promote = transition
 
-    def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord:
-        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason)
+    def archive(self, name: str, version: int | str, *, reason: str = "",
+                force: bool = False) -> VersionRecord:
+        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason, force=force)
 
     def rollback(self, name: str, *, reason: str) -> VersionRecord:
         return records.version(
@@ -196,11 +205,25 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
 
     # ---- queries --------------------------------------------------------------------
 
-    def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
+    def resolve(self, uri: str, *, as_of: datetime | None = None,
+                consumer: str | None = None) -> Resolution:
         params = {"uri": uri}
         if as_of is not None:
             params["as_of"] = as_of.isoformat()
-        return records.resolution(self._call("GET", "/resolve", params=params))
+        headers = {CONSUMER_HEADER: consumer} if consumer is not None else None
+        return records.resolution(self._call("GET", "/resolve", params=params, headers=headers))
+
+    # ---- consumers ------------------------------------------------------------------
+
+    def report_consumer(self, consumer: str, uri: str, *, version: int | str | None = None
+                        ) -> ConsumerRecord:
+        body = {"consumer": consumer, "uri": uri, "version": version}
+        return records.consumer(self._call("POST", "/consumers/report", json=body))
+
+    def consumers(self, name: str, *, include_stale: bool = False) -> ConsumersView:
+        params = {"include_stale": "true"} if include_stale else None
+        return records.consumers_view(self._call("GET", _model(name) + "/consumers",
+                                                 params=params))
 
     def latest_versions(self, name: str, stages: list[str] | None = None
                         ) -> list[VersionRecord]:

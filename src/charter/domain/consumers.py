@@ -263,6 +263,6 @@ def refuse_served(model: str, version: int, consumers: Sequence[str], action: st
     return Conflict(codes.VERSION_SERVED,
                     f"{model} v{version} is still served by {shown}{seen}; refusing to "
                     f"{action} it",
-                    "wait until they switch (`charter consumers " + model + "`), or, as an "
-                    "owner, force it (`--force`, audited)",
+                    f"wait until they switch (`charter consumers {model}`), or, as an owner, "
+                    "force it (`--force` in the CLI, force=true in the API; audited)",
                     {"name": model, "version": version, "consumers": list(consumers)})

@@ -45,16 +45,16 @@ FORCE = "force_served"  # the operation named in the denied-attempts log
 # ---- the lookups' side of it --------------------------------------------------------------
 
 
-def canonical_uri(parsed: ModelUri, record: VersionRecord) -> str:
-    """The URI as it is stored: its canonical form, under the model's current name."""
-    return str(replace(parsed, name=record.name)) if parsed.name != record.name \
-        else str(parsed)
+def canonical_uri(parsed: ModelUri, name: str) -> str:
+    """The URI as it is stored: its canonical form, under the model's current ``name``."""
+    return str(replace(parsed, name=name)) if parsed.name != name else str(parsed)
 
 
-def plan_note(service: ServiceBase, consumer: str, parsed: ModelUri, record: VersionRecord
+def plan_note(service: ServiceBase, consumer: str, parsed: ModelUri, name: str, version: int
               ) -> Note | None:
-    """What a lookup by ``consumer`` that answered ``record`` must write, or None (most
-    repeats: the ledger coalesces them). Raises ``consumer.invalid`` for a bad name."""
+    """What a lookup by ``consumer`` that answered ``version`` of model ``name`` must
+    write, or None (most repeats: the ledger coalesces them). Raises
+    ``consumer.invalid`` for a bad name."""
     consumer = check_consumer_name(consumer)
     settings = service.policies.consumers
     now = service.clock()
@@ -62,19 +62,19 @@ def plan_note(service: ServiceBase, consumer: str, parsed: ModelUri, record: Ver
     if parsed.version is not None:
         # MLflow asks for the number right after resolving a stage or an alias: that
         # lookup is part of the one before, not a second, pinned, deployment.
-        if ledger.follows(consumer, record.name, record.version, now, settings.touch_every):
+        if ledger.follows(consumer, name, version, now, settings.touch_every):
             return None
     else:
-        ledger.saw_following(consumer, record.name, record.version, now)
-    return ledger.note(consumer, record.name, canonical_uri(parsed, record), record.version,
-                       now, settings.touch_every)
+        ledger.saw_following(consumer, name, version, now)
+    return ledger.note(consumer, name, canonical_uri(parsed, name), version, now,
+                       settings.touch_every)
 
 
 def note_lookup(service: ServiceBase, consumer: str, parsed: ModelUri,
                 record: VersionRecord) -> None:
     """Note a lookup's answer for ``consumer``, writing it when due. A failed write is
     logged and retried on the next lookup; the lookup's answer stands."""
-    note = plan_note(service, consumer, parsed, record)
+    note = plan_note(service, consumer, parsed, record.name, record.version)
     if note is not None:
         write_due(service, note)
 

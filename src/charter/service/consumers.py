@@ -18,7 +18,7 @@ from charter.domain.consumers import (
 from charter.domain.uris import parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.consumer_ledger import Note
-from charter.service.consumer_reports import canonical_uri, write_note
+from charter.service.consumer_reports import canonical_uri, plan_note, write_due, write_note
 from charter.service.queries import resolve_uri
 from charter.service.versions import parse_version, read_version
 from charter.store import consumers as ledger_rows
@@ -38,7 +38,7 @@ class ConsumersMixin(ServiceBase):
             record = resolve_uri(self, uri).version
         else:
             record = read_version(self, parsed.name, parse_version(version))
-        key = canonical_uri(parsed, record)
+        key = canonical_uri(parsed, record.name)
         write_note(self, Note(consumer, record.name, key, record.version, self.clock(),
                               change=True))
         view = self.consumers(record.name, include_stale=True)
@@ -59,6 +59,18 @@ class ConsumersMixin(ServiceBase):
         shown = [r for r in records if include_stale or r.live]
         return ConsumersView(model.name, shown, convergence(records),
                              settings.expire_after)
+
+    # ---- for the server's lookups (the MLflow surface), not the remote client ------------
+
+    def note_consumer_lookup(self, consumer: str, uri: str, name: str, version: int
+                             ) -> Note | None:
+        """What a lookup by ``consumer`` answering ``version`` of ``name`` through ``uri``
+        must write (None: nothing due); write it with ``write_consumer_note``."""
+        return plan_note(self, consumer, parse_model_uri(uri), name, version)
+
+    def write_consumer_note(self, note: Note) -> None:
+        """Write a due note; a failure is logged, never raised (the lookup has answered)."""
+        write_due(self, note)
 
 
 

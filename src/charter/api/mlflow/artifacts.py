@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from charter.api.files import file_response, public_base_url, raw_tail
-from charter.api.mlflow import shapes
+from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.params import read_params
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
@@ -61,10 +61,13 @@ def split_artifact_path(path: str) -> tuple[str, str, str]:
 async def get_download_uri(request: Request) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _read_only(request)
+    consumer = consumers.consumer_of(request, consumers.DOWNLOAD_URI)
     params = await read_params(request)
     service = registry(request)
     version = await run_read(service, service.get_version, params.text("name", required=True),
                              params.version())
+    if consumer is not None:
+        await consumers.report(service, consumer, [(version.uri, version.name, version.version)])
     return shapes.json_response({"artifact_uri": download_uri(version,
                                                               public_base_url(request))})
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from charter.api.v1 import (
     access,
     audit,
+    consumers,
     files,
     governance,
     models,
@@ -24,7 +25,8 @@ from charter.api.v1.common import error_responses
 from charter.api.v1.fallback import fallback_router
 
 SUBJECTS = (models.router, versions.router, stages.router, audit.router, files.router,
-            access.router, governance.router, webhooks.router, provenance.router)
+            access.router, governance.router, webhooks.router, provenance.router,
+            consumers.router)
 
 router = APIRouter(responses=error_responses())
 for _subject in SUBJECTS:

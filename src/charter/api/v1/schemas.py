@@ -72,6 +72,8 @@ class Transition(Body):
     expect_production: int | None = Field(None, examples=[42])
     override_gates: bool = Field(False, description="an owner moves past failing gates; "
                                                     "needs a reason, audited as an override")
+    force: bool = Field(False, description="an owner archives a version live consumers still "
+                                           "serve; needs a reason, audited")
 
 
 # ---- responses (documentation only) ----------------------------------------------------
