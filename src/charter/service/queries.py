@@ -40,9 +40,10 @@ class QueriesMixin(ServiceBase):
                 raise InvalidInput(codes.CONSUMER_INVALID,
                                    "A consumer reports what it serves now, not as of a past time",
                                    "drop as_of, or drop the consumer")
-        resolution = resolve_uri(self, uri, as_of=as_of)
+        parsed = parse_model_uri(uri)
+        resolution = resolve_parsed(self, parsed, as_of=as_of)
         if consumer is not None:
-            note_lookup(self, consumer, parse_model_uri(uri), resolution.version)
+            note_lookup(self, consumer, parsed, resolution.version)
         return resolution
 
     def latest_versions(self, name: str, stages: list[str] | None = None) -> list[VersionRecord]:
@@ -84,7 +85,11 @@ MAX_LIMIT = 10_000
 def resolve_uri(service: ServiceBase, uri: str, *, as_of: datetime | None = None
                 ) -> Resolution:
     """What ``models:/…`` points at now, or at ``as_of``, if the principal may read it."""
-    parsed = parse_model_uri(uri)
+    return resolve_parsed(service, parse_model_uri(uri), as_of=as_of)
+
+
+def resolve_parsed(service: ServiceBase, parsed: ModelUri, *, as_of: datetime | None = None
+                   ) -> Resolution:
     with service._read() as reader:
         model, redirected_from = models.get(reader, parsed.name)
         service._require(READ, model)
