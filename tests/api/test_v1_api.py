@@ -441,6 +441,7 @@ BODY_VALUES: dict[str, Any] = {
     "url": "http://127.0.0.1:9/hook", "comment": "because",
     "files": [{"path": "model.pkl", "size": 1, "sha256": "0" * 64}],
     "role": "reader", "signature": "{}", "document": "{}",
+    "consumer": "Not A Consumer!", "uri": "models:/fraud_detector/Production",
 }
 
 
