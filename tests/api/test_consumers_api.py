@@ -178,3 +178,14 @@ def test_mlflow_archive_of_a_served_version_is_refused_too(client):
         "archive_existing_versions": False})
     assert response.status_code == 400  # MLflow has no 409: a refusal is a bad value
     assert "shadow/eu" in response.json()["message"]
+
+
+def test_the_model_page_shows_who_serves_what_and_who_lags(client):
+    for consumer, version in (("checkout-api/eu", 1), ("checkout-api/us", 2)):
+        ok(client.post(f"{API}/consumers/report",
+                       json={"consumer": consumer, "uri": PROD, "version": version}))
+    page = client.get("/models/fraud_detector")
+    assert page.status_code == 200
+    section = page.text.split('id="h-consumers"', 1)[1].split("</section>", 1)[0]
+    assert "1 of 2 switched" in section and "lagging: <strong>checkout-api/us</strong>" in section
+    assert section.count("<tr>") == 3  # the header and one row per consumer
