@@ -185,3 +185,28 @@ def test_the_version_a_number_uri_serves_after_a_stage_lookup_is_not_a_second_co
     live.resolve(PROD, consumer="checkout-api/eu")
     live.resolve("models:/fraud_detector/1", consumer="checkout-api/eu")  # MLflow's follow-up
     assert [c.uri for c in live.consumers("fraud_detector").consumers] == [PROD]
+
+
+def test_deleting_a_model_a_live_consumer_serves_is_refused_unless_forced(live):
+    live.transition("fraud_detector", 1, "Archived", reason="retire")
+    live.report_consumer("batch-scorer", "models:/fraud_detector/1")
+    live.transition("fraud_detector", 2, "Archived", reason="retire", force=True)
+    with pytest.raises(Conflict) as refused:
+        live.delete_model("fraud_detector", reason="product retired")
+    assert refused.value.details["consumers"] == ["batch-scorer"]
+    live.delete_model("fraud_detector", reason="product retired", force=True)
+
+
+def test_retention_keeps_a_version_a_live_consumer_serves(make_registry, tmp_path, clock,
+                                                          registry, given):
+    (tmp_path / "charter.toml").write_text("[retention]\nkeep_last = 0\n"
+                                           "purge_ever_production = true\n")
+    keeper = make_registry()
+    keeper.clock = clock
+    given.versions("fraud_detector", 3)
+    for version in (1, 2):
+        given.moved("fraud_detector", version, "Archived")
+    keeper.report_consumer("batch-scorer", "models:/fraud_detector/1")
+    decisions = {d.version: d for d in keeper.retention().decisions}
+    assert not decisions[1].purge and decisions[1].reason == "kept: served by batch-scorer"
+    assert decisions[2].purge

@@ -179,13 +179,13 @@ def delete(
     """Delete an Archived version, or a whole model with no live versions.
 
     Version numbers are never reused: registering the name again continues the count.
-    A version a live consumer still serves is refused unless an owner uses --force.
+    A version (or model) a live consumer still serves is refused unless an owner uses --force.
 
     Example: charter delete fraud_detector 1 --reason "trained on leaked labels"
     """
     reg = registry(ctx)
     if version is None:
-        reg.delete_model(name, reason=reason)
+        reg.delete_model(name, reason=reason, force=force)
         render.out.print(Text.assemble("Deleted model ", (name, "bold")))
         return
     reg.delete_version(name, version, reason=reason, force=force)

@@ -114,8 +114,9 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def delete_model_tag(self, name: str, key: str) -> None:
         self._call("DELETE", f"{_model(name)}/tags/{segment(key)}")
 
-    def delete_model(self, name: str, *, reason: str) -> None:
-        self._call("DELETE", _model(name), json={"reason": reason})
+    def delete_model(self, name: str, *, reason: str, force: bool = False) -> None:
+        self._call("DELETE", _model(name), json={"reason": reason},
+                   params={"force": "true"} if force else None)
 
     # ---- versions -------------------------------------------------------------------
 

@@ -255,7 +255,7 @@ def served_by(reports: Iterable[ConsumerReport], version: int, now: datetime,
 def refuse_served(model: str, version: int, consumers: Sequence[str], action: str,
                   now: datetime, last_seen: datetime | None = None) -> Conflict:
     """``version.served``: ``action`` (archive, delete) would pull a version from under
-    the consumers still serving it."""
+    the consumers still serving it (for a whole model, ``version`` is one of them)."""
     shown = ", ".join(consumers[:10]) + (f" and {len(consumers) - 10} more"
                                           if len(consumers) > 10 else "")
     seen = (f" (last seen {describe_duration(now - last_seen)} ago)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 
 from charter.domain import events
 from charter.domain.access import Role
@@ -23,6 +24,7 @@ from charter.domain.consumers import (
     stage_of,
 )
 from charter.domain.records import VersionRecord
+from charter.domain.retention import RetentionDecision
 from charter.domain.uris import ModelUri
 from charter.domain.values import check_reason
 from charter.service.base import ServiceBase
@@ -31,6 +33,7 @@ from charter.store import consumers as ledger_rows
 from charter.store import events as audit_log
 from charter.store import models, versions
 from charter.store.database import WriteTx
+from charter.store.driver import Conn
 from charter.store.models import ModelRow
 
 log = logging.getLogger("charter.consumers")
@@ -142,23 +145,41 @@ def after_moves(service: ServiceBase, tx: WriteTx, model: ModelRow, stages: set[
 # ---- archive and delete ---------------------------------------------------------------------
 
 
-def check_not_served(service: ServiceBase, tx: WriteTx, model: ModelRow, version: int, *,
-                     action: str, force: bool, reason: str) -> None:
-    """Refuse to ``action`` (archive, delete) a version live consumers serve, naming them;
+def check_not_served(service: ServiceBase, tx: WriteTx, model: ModelRow, version: int | None,
+                     *, action: str, force: bool, reason: str) -> None:
+    """Refuse to ``action`` (archive, delete) a version live consumers serve — every
+    version of the model when ``version`` is None (deleting the model) —, naming them;
     an owner may ``force`` it with a reason, recorded as its own event."""
     settings = service.policies.consumers
     reports = ledger_rows.reports(tx, model.id, model.name)
-    names = served_by(reports, version, tx.now, settings)
+    served = sorted({r.version for r in reports} if version is None else {version})
+    names = sorted({n for v in served for n in served_by(reports, v, tx.now, settings)})
     if not names:
         return
     if not force:
-        seen = max(r.last_seen for r in reports if r.consumer in names and
-                   r.version == version)
-        raise refuse_served(model.name, version, names, action, tx.now, seen)
+        live = [r for r in reports if r.consumer in names and r.version in served]
+        shown = version if version is not None else max(r.version for r in live)
+        raise refuse_served(model.name, shown, names, action, tx.now,
+                            max(r.last_seen for r in live))
     reason = check_reason(reason, required=True)
     service._require(FORCE, model, needed=Role.OWNER,
-                     what=f"{action} a version live consumers still serve")
+                     what=f"{action} what live consumers still serve")
     tx.record(events.NewEvent(events.SERVED_VERSION_FORCED, model.name, version,
                               reason=reason, payload={"action": action, "consumers": names}))
+
+
+def keep_served(service: ServiceBase, conn: Conn, model: ModelRow,
+                decisions: list[RetentionDecision], now: datetime) -> list[RetentionDecision]:
+    """Retention never purges a version a live consumer serves: such a decision is a keep."""
+    if not any(d.purge for d in decisions):
+        return decisions
+    reports = ledger_rows.reports(conn, model.id, model.name)
+    kept = []
+    for decision in decisions:
+        names = (served_by(reports, decision.version, now, service.policies.consumers)
+                 if decision.purge else [])
+        kept.append(replace(decision, purge=False, reason=f"kept: served by {', '.join(names)}")
+                    if names else decision)
+    return kept
 
 
