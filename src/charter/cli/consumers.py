@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import click
 import typer
 from rich.table import Table
 from rich.text import Text
+from typer._click.core import Context as ClickContext  # the type parse_args is declared with
 from typer.core import TyperGroup
 
 from charter.cli import render
@@ -24,7 +24,7 @@ from charter.domain.gates import describe_duration
 class ShowByDefault(TyperGroup):
     """``charter consumers NAME`` means ``charter consumers show NAME``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["show", *args]
         return super().parse_args(ctx, args)
