@@ -21,7 +21,7 @@ from typing import Any
 from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, InvalidInput
 from charter.domain.gates import describe_duration, parse_duration
-from charter.domain.uris import ModelUri, parse_model_uri
+from charter.domain.uris import parse_model_uri
 
 # --- the name ------------------------------------------------------------------------------
 
@@ -172,11 +172,6 @@ def stage_of(uri: str) -> str | None:
     """The stage a stored URI follows (``models:/m/Production`` -> Production), else None."""
     parsed = parse_model_uri(uri)
     return parsed.stage.value if parsed.stage is not None else None
-
-
-def pinned(uri: ModelUri) -> bool:
-    """Whether a URI names a version number: it points at the same version forever."""
-    return uri.version is not None
 
 
 # --- convergence -----------------------------------------------------------------------------
