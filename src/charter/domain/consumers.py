@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from charter.domain import error_codes as codes
@@ -37,6 +38,8 @@ HEADER = "X-Charter-Consumer"  # the request header a lookup carries the consume
 
 def check_consumer_name(name: object) -> str:
     """``name`` if it is a consumer name, else ``consumer.invalid`` naming the rule."""
+    if isinstance(name, str) and _is_name(name):  # every lookup of a consumer asks
+        return name
     if not isinstance(name, str) or not name:
         raise InvalidInput(codes.CONSUMER_INVALID, "A consumer needs a name",
                            f"name the deployment: {NAME_RULE}")
@@ -55,7 +58,10 @@ def check_consumer_name(name: object) -> str:
                        {"consumer": shown})
 
 
+@lru_cache(maxsize=4096)
 def _is_name(name: str) -> bool:
+    if not name:
+        return False
     segments = name.split("/")
     return (len(name) <= MAX_NAME and len(segments) <= MAX_SEGMENTS
             and all(_SEGMENT.fullmatch(s) for s in segments))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 
 from charter.domain import events
 from charter.domain.access import Role
@@ -25,7 +26,7 @@ from charter.domain.consumers import (
 )
 from charter.domain.records import VersionRecord
 from charter.domain.retention import RetentionDecision
-from charter.domain.uris import ModelUri
+from charter.domain.uris import ModelUri, parse_model_uri
 from charter.domain.values import check_reason
 from charter.service.base import ServiceBase
 from charter.service.consumer_ledger import Note
@@ -46,6 +47,12 @@ FORCE = "force_served"  # the operation named in the denied-attempts log
 
 
 # ---- the lookups' side of it --------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def parsed_uri(uri: str) -> ModelUri:
+    """A lookup's URI, parsed once per worker (a ModelUri is immutable)."""
+    return parse_model_uri(uri)
 
 
 def canonical_uri(parsed: ModelUri, name: str) -> str:

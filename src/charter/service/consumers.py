@@ -18,7 +18,13 @@ from charter.domain.consumers import (
 from charter.domain.uris import parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.consumer_ledger import Note
-from charter.service.consumer_reports import canonical_uri, plan_note, write_due, write_note
+from charter.service.consumer_reports import (
+    canonical_uri,
+    parsed_uri,
+    plan_note,
+    write_due,
+    write_note,
+)
 from charter.service.queries import resolve_uri
 from charter.service.versions import parse_version, read_version
 from charter.store import consumers as ledger_rows
@@ -66,7 +72,7 @@ class ConsumersMixin(ServiceBase):
                              ) -> Note | None:
         """What a lookup by ``consumer`` answering ``version`` of ``name`` through ``uri``
         must write (None: nothing due); write it with ``write_consumer_note``."""
-        return plan_note(self, consumer, parse_model_uri(uri), name, version)
+        return plan_note(self, consumer, parsed_uri(uri), name, version)
 
     def write_consumer_note(self, note: Note) -> None:
         """Write a due note; a failure is logged, never raised (the lookup has answered)."""

@@ -58,8 +58,7 @@ def answered(endpoint: str, body: dict[str, Any], stages: list[str], alias: str
     return [(f"models:/{name}/{number}", name, number)]
 
 
-async def report(service: RegistryService, consumer: str,
-                 answer: list[tuple[str, str, int]]) -> None:
+async def report(service: RegistryService, consumer: str, answer: Answer) -> None:
     """Note each answer for ``consumer``; write the due ones off the event loop."""
     notes = [service.note_consumer_lookup(consumer, uri, name, number)
              for uri, name, number in answer]
@@ -73,8 +72,23 @@ def _write_all(service: RegistryService, notes: list[Any]) -> None:
         service.write_consumer_note(note)
 
 
-def parsed_body(response: Response) -> dict[str, Any]:
+Answer = list[tuple[str, str, int]]
+_ANSWERS: dict[tuple[str, bytes, tuple[str, ...], str], Answer] = {}
+_MAX_ANSWERS = 1024
+
+
+def answered_by(endpoint: str, response: Response, stages: list[str], alias: str) -> Answer:
+    """``answered`` for a response; a body seen before (the read cache hands out the same
+    bytes until the registry changes) is not parsed again."""
     if response.status_code != 200:
-        return {}
-    body = json.loads(bytes(response.body))
-    return body if isinstance(body, dict) else {}
+        return []
+    body = bytes(response.body)
+    key = (endpoint, body, tuple(stages), alias)
+    found = _ANSWERS.get(key)
+    if found is None:
+        parsed = json.loads(body)
+        found = answered(endpoint, parsed if isinstance(parsed, dict) else {}, stages, alias)
+        if len(_ANSWERS) >= _MAX_ANSWERS:
+            _ANSWERS.clear()
+        _ANSWERS[key] = found
+    return found

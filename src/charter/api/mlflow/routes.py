@@ -231,9 +231,8 @@ async def dispatch(request: Request) -> Response:
         response = await run_read(service, answer, request.app.state.answers, service, key,
                                   lambda: handler(service, params))
         if consumer is not None:
-            await consumers.report(service, consumer, consumers.answered(
-                endpoint, consumers.parsed_body(response), params.strings("stages"),
-                params.text("alias")))
+            await consumers.report(service, consumer, consumers.answered_by(
+                endpoint, response, params.strings("stages"), params.text("alias")))
         return response
     return await run_write(service, handler, service, params)
 
