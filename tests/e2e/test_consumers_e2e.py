@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -64,12 +65,13 @@ def remote(server, tmp_path):
         yield registry
 
 
-def run_mlflow(url: str, consumer: str | None) -> list[str]:
+def run_mlflow(url: str, consumer: str | None, cwd: Path) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k != "CHARTER_CONSUMER"}
-    env.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    env.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10",
+               MLFLOW_TRACKING_URI=f"sqlite:///{cwd / 'mlruns.db'}")  # not in the checkout
     if consumer is not None:
         env["CHARTER_CONSUMER"] = consumer
-    run = subprocess.run([sys.executable, "-c", MLFLOW_SCRIPT, url], env=env,
+    run = subprocess.run([sys.executable, "-c", MLFLOW_SCRIPT, url], env=env, cwd=cwd,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     return run.stdout.split()
@@ -85,10 +87,10 @@ def served(registry: RemoteRegistry) -> set[tuple[str, str, int]]:
     return {(c.consumer, c.uri, c.version) for c in view.consumers}
 
 
-def test_the_real_mlflow_client_reports_through_its_header_provider(server, remote):
-    answer = run_mlflow(server, "checkout-api/eu")
+def test_the_real_mlflow_client_reports_through_its_header_provider(server, remote, tmp_path):
+    answer = run_mlflow(server, "checkout-api/eu", tmp_path)
     assert answer[0].endswith("/models/fraud_detector/versions/1") and answer[1] == "1"
-    run_mlflow(server, None)  # without CHARTER_CONSUMER nothing is sent, nothing recorded
+    run_mlflow(server, None, tmp_path)  # without CHARTER_CONSUMER nothing is sent, nothing recorded
     # get-latest-versions then get-download-uri of v1: one consumer of the stage, not two
     assert served(remote) == {("checkout-api/eu", PROD, 1),
                               ("checkout-api/eu", "models:/fraud_detector@champion", 1)}
