@@ -75,7 +75,9 @@ def default_actor() -> str:
 def build_service(settings: Settings, *, actor: str | None = None,
                   migrate: bool = True) -> RegistryService:
     settings.home.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url, migrate=migrate)
+    database = Database(settings.database_url, migrate=migrate,
+                        pool_size=settings.database_pool_size,
+                        pool_timeout=settings.database_pool_timeout)
     blobs = blob_store(settings)
     service = RegistryService(database, blobs, policies_from(settings),
                               actor=actor or default_actor(), denials=denial_log(settings))

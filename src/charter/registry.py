@@ -36,6 +36,7 @@ from charter.domain.naming import Finding
 from charter.domain.proofs import AsOfProof
 from charter.domain.records import (
     AttestationRecord,
+    AuditPoint,
     AuditReport,
     EventRecord,
     FileRecord,
@@ -227,7 +228,9 @@ class Registry(Protocol):
     def prove_resolution(self, uri: str, as_of: datetime) -> AsOfProof: ...
 
     def verify_audit(self, *, checkpoint: SignedCheckpoint | None = None,
-                     trusted_keys: Collection[str] = ()) -> AuditReport: ...
+                     trusted_keys: Collection[str] = (), full: bool = False) -> AuditReport: ...
+
+    def audit_verified(self) -> AuditPoint: ...
 
     # ---- webhooks -------------------------------------------------------------------
 

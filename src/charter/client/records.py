@@ -78,7 +78,9 @@ def audit_report(data: dict[str, Any]) -> AuditReport:
                        first_bad_seq=data.get("first_bad_seq"), problem=data.get("problem", ""),
                        checkpoints=list(data.get("checkpoints", [])),
                        proved_through=data.get("proved_through", 0),
-                       warnings=list(data.get("warnings", [])))
+                       warnings=list(data.get("warnings", [])),
+                       verified_from=data.get("verified_from", 0),
+                       verified_at=data.get("verified_at", ""))
 
 
 def attestations(data: dict[str, Any]) -> list[AttestationRecord]:

@@ -164,6 +164,30 @@ class AuditReport:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     proved_through: int = 0
     warnings: list[str] = field(default_factory=list)
+    # An incremental verify walks on from the point an earlier one proved: its seq and
+    # when (0 and "": the whole chain was walked). events_checked counts from the first
+    # event either way: the length of the chain now proved.
+    verified_from: int = 0
+    verified_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def walked(self) -> int:
+        """The events this verify itself recomputed."""
+        return self.events_checked - self.verified_from
+
+
+@dataclass(frozen=True)
+class AuditPoint:
+    """The last verified point of the audit chain: ``seq`` proved at ``time`` (0, "":
+    never), and the last full walk's (docs/governance.md)."""
+
+    seq: int
+    time: str
+    full_seq: int
+    full_time: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -234,6 +234,21 @@ class ChainHead(Base):
     checkpoint_time: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
+
+class AuditVerified(Base):
+    """One row: the point up to which the audit chain was last proved (its seq and hash,
+    and when), and the last full walk's seq and time. An incremental verify starts after
+    ``seq`` once the event there still hashes to ``hash`` (service.checkpoints)."""
+
+    __tablename__ = "audit_verified"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[str] = mapped_column(String(32))
+    full_seq: Mapped[int] = mapped_column(Integer)
+    full_time: Mapped[str] = mapped_column(String(32))
+
 # --- access control (docs/access.md) ----------------------------------------------------
 
 

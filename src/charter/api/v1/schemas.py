@@ -182,6 +182,16 @@ class AuditOut(BaseModel):
         default_factory=list, description="each signed checkpoint judged against the log")
     proved_through: int = Field(0, description="the highest seq a good checkpoint vouches for")
     warnings: list[str] = Field(default_factory=list)
+    verified_from: int = Field(0, description="the walk started after this seq, proved by "
+                               "an earlier verify (0: every event was walked)")
+    verified_at: str = Field("", description="when that earlier verify proved it")
+
+
+class AuditPointOut(BaseModel):
+    seq: int = Field(description="the chain is proved through this seq (0: never verified)")
+    time: str = Field(description="when it was proved")
+    full_seq: int = Field(description="the seq the last full walk reached (0: none yet)")
+    full_time: str
 
 
 class FindingOut(BaseModel):

@@ -1,7 +1,7 @@
 """consumers: what each named deployment serves, per models:/ URI
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0008 (chained after main's 0008 on this branch; the integrator re-chains)
 Create Date: 2026-12-06 10:40:00.000000
 
 One row per model, consumer and URI: the version last reported, since when, and when
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
