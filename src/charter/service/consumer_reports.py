@@ -104,9 +104,11 @@ def write_note(service: ServiceBase, note: Note) -> None:
             model = models.find(tx, note.model)
             if model is None:  # deleted since the lookup
                 return
-            changed = ledger_rows.record(tx, model.id, note.consumer, note.uri,
-                                         note.version, note.at)
-            stage = stage_of(note.uri)
+            uri = note.uri if model.name == note.model else canonical_uri(
+                parsed_uri(note.uri), model.name)  # a lookup by another letter case
+            changed = ledger_rows.record(tx, model.id, note.consumer, uri, note.version,
+                                         note.at)
+            stage = stage_of(uri)
             if changed and stage is not None:
                 announce_convergence(service, tx, model, stage)
     except BaseException:

@@ -26,12 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from charter.api.files import file_response, public_base_url, raw_tail
-<<<<<<< HEAD
 from charter.api.mlflow import consumers, shapes
-=======
-from charter.api.mlflow import shapes
 from charter.api.mlflow.cache import answer
->>>>>>> main
 from charter.api.mlflow.params import read_params
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
@@ -69,14 +65,6 @@ async def get_download_uri(request: Request) -> Response:
     consumer = consumers.consumer_of(request, consumers.DOWNLOAD_URI)
     params = await read_params(request)
     service = registry(request)
-<<<<<<< HEAD
-    version = await run_read(service, service.get_version, params.text("name", required=True),
-                             params.version())
-    if consumer is not None:
-        await consumers.report(service, consumer, [(version.uri, version.name, version.version)])
-    return shapes.json_response({"artifact_uri": download_uri(version,
-                                                              public_base_url(request))})
-=======
     base_url = public_base_url(request)
 
     def compute() -> Response:
@@ -85,8 +73,12 @@ async def get_download_uri(request: Request) -> Response:
 
     # Kept like the other reads' answers (cache.py), by query and the base URL it names.
     key = (get_download_uri, base_url, request.scope["query_string"], await request.body())
-    return await answer(request.app.state.answers, service, key, compute)
->>>>>>> main
+    response = await answer(request.app.state.answers, service, key, compute)
+    if consumer is not None and response.status_code == 200:
+        name, number = params.text("name", required=True), params.version().lstrip("vV")
+        await consumers.report(service, consumer, [(f"models:/{name}/{number}", name,
+                                                    int(number))])
+    return response
 
 
 @allow(SIGNED_IN)

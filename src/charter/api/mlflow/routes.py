@@ -228,17 +228,12 @@ async def dispatch(request: Request) -> Response:
     service = registry(request)
     if handler in READS:  # kept answers while the registry is unchanged (cache.py)
         key = (handler, request.scope["query_string"], await request.body())
-<<<<<<< HEAD
-        response = await run_read(service, answer, request.app.state.answers, service, key,
-                                  lambda: handler(service, params))
+        response = await answer(request.app.state.answers, service, key,
+                                lambda: handler(service, params))
         if consumer is not None:
             await consumers.report(service, consumer, consumers.answered_by(
                 endpoint, response, params.strings("stages"), params.text("alias")))
         return response
-=======
-        return await answer(request.app.state.answers, service, key,
-                            lambda: handler(service, params))
->>>>>>> main
     return await run_write(service, handler, service, params)
 
 
