@@ -13,6 +13,7 @@ from charter.config import Settings
 from charter.domain import error_codes as codes
 from charter.domain.access import AccessPolicy, parse_default_role
 from charter.domain.checkpoints import parse_checkpoint_schedule
+from charter.domain.consumers import parse_consumer_settings
 from charter.domain.errors import InvalidInput
 from charter.domain.gates import parse_gate_policy
 from charter.domain.lifecycle import DEFAULT_TABLE
@@ -54,6 +55,7 @@ def policies_from(settings: Settings) -> Policies:
         signing=parse_signing_policy(settings.extra),
         certificate_roots=settings.certificate_roots,
         tracking_uri=tracking_uri(settings),
+        consumers=parse_consumer_settings(settings.extra),
     )
 
 

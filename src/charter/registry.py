@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from charter.domain.access import GrantRecord, IssuedToken, Principal, Role, TokenRecord, UserRecord
 from charter.domain.approvals import ApprovalRecord
 from charter.domain.checkpoints import SignedCheckpoint
+from charter.domain.consumers import ConsumerRecord, ConsumersView
 from charter.domain.gate_report import GateReport
 from charter.domain.gates import StageGates
 from charter.domain.importing import ImportedModel
@@ -51,6 +52,7 @@ from charter.domain.version_diff import VersionDiff
 from charter.domain.webhooks import DeliveryRecord, WebhookRecord
 
 if TYPE_CHECKING:
+    from charter.service.consumer_ledger import Note as ConsumerNote
     from charter.service.garbage import GarbageReport
     from charter.service.search import ModelSummary
     from charter.service.uploads import FileUpload, UploadRecord
@@ -84,7 +86,7 @@ class Registry(Protocol):
 
     def delete_model_tag(self, name: str, key: str) -> None: ...
 
-    def delete_model(self, name: str, *, reason: str) -> None: ...
+    def delete_model(self, name: str, *, reason: str, force: bool = False) -> None: ...
 
     # ---- versions -------------------------------------------------------------------
 
@@ -114,27 +116,37 @@ class Registry(Protocol):
 
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord: ...
 
-    def delete_version(self, name: str, version: int | str, *, reason: str) -> None: ...
+    def delete_version(self, name: str, version: int | str, *, reason: str,
+                       force: bool = False) -> None: ...
 
     # ---- stages ---------------------------------------------------------------------
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
                    expect_production: Any = ANY, override_gates: bool = False,
-                   accept_breaking: str = "") -> VersionRecord: ...
+                   accept_breaking: str = "", force: bool = False) -> VersionRecord: ...
 
     def promote(self, name: str, version: int | str, stage: str, *,
                 archive_existing: bool = False, reason: str = "",
                 expect_production: Any = ANY, override_gates: bool = False,
-                accept_breaking: str = "") -> VersionRecord: ...
+                accept_breaking: str = "", force: bool = False) -> VersionRecord: ...
 
-    def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord: ...
+    def archive(self, name: str, version: int | str, *, reason: str = "",
+                force: bool = False) -> VersionRecord: ...
 
     def rollback(self, name: str, *, reason: str) -> VersionRecord: ...
 
     # ---- queries and files ----------------------------------------------------------
 
-    def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution: ...
+    def resolve(self, uri: str, *, as_of: datetime | None = None,
+                consumer: str | None = None) -> Resolution: ...
+
+    # ---- consumers (docs/contracts.md, "Consumers") -----------------------------------
+
+    def report_consumer(self, consumer: str, uri: str, *, version: int | str | None = None
+                        ) -> ConsumerRecord: ...
+
+    def consumers(self, name: str, *, include_stale: bool = False) -> ConsumersView: ...
 
     def latest_versions(self, name: str, stages: list[str] | None = None
                         ) -> list[VersionRecord]: ...
@@ -330,6 +342,13 @@ class ServerRegistry(Registry, Protocol):
                         now: datetime | None = None) -> GarbageReport: ...
 
     def sign_due_checkpoint(self) -> SignedCheckpoint | None: ...
+
+    # ---- the MLflow surface noting a consumer's lookups (service.consumer_reports) ------
+
+    def note_consumer_lookup(self, consumer: str, uri: str, name: str, version: int
+                             ) -> ConsumerNote | None: ...
+
+    def write_consumer_note(self, note: ConsumerNote) -> None: ...
 
     def add_redirect(self, old_name: str, name: str, *, reason: str) -> ModelRecord: ...
 

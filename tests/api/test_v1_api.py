@@ -456,6 +456,7 @@ BODY_VALUES: dict[str, Any] = {
     "files": [{"path": "model.pkl", "size": 1, "sha256": "0" * 64}],
     "role": "reader", "signature": "{}", "document": "{}",
     "interface": {"inputs": [{"name": "amount", "type": "double"}]},
+    "consumer": "Not A Consumer!", "uri": "models:/fraud_detector/Production",
 }
 
 

@@ -37,6 +37,9 @@ AcceptBreaking = Annotated[str, typer.Option(
     "--accept-breaking", metavar="REASON",
     help="Move a version that breaks the interface of the version in Production (owners; "
          "audited with REASON).", show_default=False)]
+Force = Annotated[bool, typer.Option(
+    "--force", help="Archive or delete a version live consumers still serve (owners and "
+    "admins; audited with the consumers named). See `charter consumers NAME`.")]
 ExpectProduction = Annotated[str | None, typer.Option(
     "--expect-production", metavar="N|none",
     help="Refuse unless Production is still version N (or empty, with 'none').")]
@@ -170,13 +173,17 @@ def _in_cli_terms(error: Conflict) -> Conflict:
     return Conflict(error.code, error.message, hint, error.details)
 
 
-def archive(ctx: typer.Context, name: Name, version: Version, reason: RequiredReason) -> None:
+def archive(ctx: typer.Context, name: Name, version: Version, reason: RequiredReason,
+            force: Force = False) -> None:
     """Archive a version (reject a Staging candidate, or deprecate Production).
+
+    Refused while a live consumer still serves the version (the error names them);
+    an owner may --force it.
 
     Example: charter archive fraud_detector 2 --reason "superseded by v3"
     """
     reg = registry(ctx)
-    _print_moved(reg, reg.archive(name, version, reason=reason))
+    _print_moved(reg, reg.archive(name, version, reason=reason, force=force))
 
 
 def rollback(ctx: typer.Context, name: Name, reason: RequiredReason) -> None:
@@ -194,19 +201,21 @@ def delete(
     version: Annotated[str | None, typer.Argument(
         help="An Archived version to delete; omit to delete the whole model.")] = None,
     reason: RequiredReason = ...,  # type: ignore[assignment]
+    force: Force = False,
 ) -> None:
     """Delete an Archived version, or a whole model with no live versions.
 
     Version numbers are never reused: registering the name again continues the count.
+    A version (or model) a live consumer still serves is refused unless an owner uses --force.
 
     Example: charter delete fraud_detector 1 --reason "trained on leaked labels"
     """
     reg = registry(ctx)
     if version is None:
-        reg.delete_model(name, reason=reason)
+        reg.delete_model(name, reason=reason, force=force)
         render.out.print(Text.assemble("Deleted model ", (name, "bold")))
         return
-    reg.delete_version(name, version, reason=reason)
+    reg.delete_version(name, version, reason=reason, force=force)
     render.out.print(Text.assemble("Deleted ", (f"{name} v{version.lstrip('vV')}", "bold")))
 
 

@@ -20,6 +20,7 @@ from charter.cli import (
     admin,
     artifacts,
     audit,
+    consumers,
     edits,
     governance,
     interfaces,
@@ -78,6 +79,7 @@ _COMMANDS += [interfaces.diff, interfaces.interface]
 for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(consumers.consumers_app, name="consumers")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(keys.key_app, name="key")
 app.add_typer(provenance.hold_app, name="hold")

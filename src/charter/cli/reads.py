@@ -21,6 +21,10 @@ Json = Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
 Uri = Annotated[str, typer.Argument(
     help="models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS or models:/NAME/latest.")]
+ConsumerOption = Annotated[str | None, typer.Option(
+    "--consumer", metavar="NAME",
+    help="Report the answer as what this deployment serves, e.g. checkout-api/eu "
+         "(see `charter consumers`).")]
 TREE_LIMIT = 10  # versions shown per model before "… N more"
 
 
@@ -129,6 +133,7 @@ def resolve(
         "--proof", help="With --as-of: fetch the events and the signed checkpoint that prove "
         "the answer, and check them here (exit 7 if they do not).")] = False,
     public_key: PublicKey = None,
+    consumer: ConsumerOption = None,
     as_json: Json = False,
 ) -> None:
     """Show which version a models:/ URI points at: its stage, artifact and digest.
@@ -141,7 +146,7 @@ def resolve(
             raise typer.BadParameter("--proof needs --as-of", param_hint="--proof")
         print_proof(registry(ctx).prove_resolution(uri, when), public_key, as_json)
         return
-    resolution = registry(ctx).resolve(uri, as_of=when)
+    resolution = registry(ctx).resolve(uri, as_of=when, consumer=consumer)
     if as_json:
         render.print_json(resolution.to_dict())
     else:
@@ -152,13 +157,16 @@ def pull(
     ctx: typer.Context,
     uri: Uri,
     dest: Annotated[Path, typer.Argument(help="The folder to write the files into.")],
+    consumer: ConsumerOption = None,
 ) -> None:
     """Download a version's files into DEST, verifying every file's sha256.
 
-    Example: charter pull models:/fraud_detector/Production ./serving/model
+    With --consumer, the version pulled is recorded as what that deployment serves.
+
+    Example: charter pull models:/fraud_detector/Production ./model --consumer checkout-api/eu
     """
     reg = registry(ctx)
-    resolution = reg.resolve(uri)
+    resolution = reg.resolve(uri, consumer=consumer)
     version = resolution.version
     total = sum(file.size for file in version.files)
     with byte_progress(f"Pulling {version.name} v{version.version}", total) as advance:

@@ -27,6 +27,8 @@ from charter.client.interfaces import InterfaceClient, interface_body
 from charter.client.provenance import ProvenanceClient, signed_text, signer_text
 from charter.client.session import Session, segment
 from charter.domain import error_codes as codes
+from charter.domain.consumers import HEADER as CONSUMER_HEADER
+from charter.domain.consumers import ConsumerRecord, ConsumersView
 from charter.domain.errors import InvalidInput
 from charter.domain.interface import Interface
 from charter.domain.lifecycle import ANY, Stage
@@ -80,8 +82,10 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
-        return self._session.call(method, path, actor=self.actor, json=json, params=params)
+    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None,
+              headers: dict[str, str] | None = None) -> Any:
+        return self._session.call(method, path, actor=self.actor, json=json, params=params,
+                                  headers=headers)
 
     # ---- models ---------------------------------------------------------------------
 
@@ -112,8 +116,9 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
     def delete_model_tag(self, name: str, key: str) -> None:
         self._call("DELETE", f"{_model(name)}/tags/{segment(key)}")
 
-    def delete_model(self, name: str, *, reason: str) -> None:
-        self._call("DELETE", _model(name), json={"reason": reason})
+    def delete_model(self, name: str, *, reason: str, force: bool = False) -> None:
+        self._call("DELETE", _model(name), json={"reason": reason},
+                   params={"force": "true"} if force else None)
 
     # ---- versions -------------------------------------------------------------------
 
@@ -176,15 +181,17 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
         return records.version(self._call("GET", _alias(name, alias)))
 
-    def delete_version(self, name: str, version: int | str, *, reason: str) -> None:
-        self._call("DELETE", _version(name, version), json={"reason": reason})
+    def delete_version(self, name: str, version: int | str, *, reason: str,
+                       force: bool = False) -> None:
+        self._call("DELETE", _version(name, version), json={"reason": reason},
+                   params={"force": "true"} if force else None)
 
     # ---- stages ---------------------------------------------------------------------
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
                    expect_production: Any = ANY, override_gates: bool = False,
-                   accept_breaking: str = "") -> VersionRecord:
+                   accept_breaking: str = "", force: bool = False) -> VersionRecord:
         body: dict[str, Any] = {"stage": str(stage), "archive_existing": archive_existing,
                                 "reason": reason}
         if accept_breaking:
@@ -193,13 +200,16 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
             body["expect_production"] = expect_production
         if override_gates:
             body["override_gates"] = True
+        if force:
+            body["force"] = True
         return records.version(
             self._call("POST", _version(name, version) + "/transition", json=body))
 
     promote = transition
 
-    def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord:
-        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason)
+    def archive(self, name: str, version: int | str, *, reason: str = "",
+                force: bool = False) -> VersionRecord:
+        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason, force=force)
 
     def rollback(self, name: str, *, reason: str) -> VersionRecord:
         return records.version(
@@ -207,11 +217,25 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
 
     # ---- queries --------------------------------------------------------------------
 
-    def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
+    def resolve(self, uri: str, *, as_of: datetime | None = None,
+                consumer: str | None = None) -> Resolution:
         params = {"uri": uri}
         if as_of is not None:
             params["as_of"] = as_of.isoformat()
-        return records.resolution(self._call("GET", "/resolve", params=params))
+        headers = {CONSUMER_HEADER: consumer} if consumer is not None else None
+        return records.resolution(self._call("GET", "/resolve", params=params, headers=headers))
+
+    # ---- consumers ------------------------------------------------------------------
+
+    def report_consumer(self, consumer: str, uri: str, *, version: int | str | None = None
+                        ) -> ConsumerRecord:
+        body = {"consumer": consumer, "uri": uri, "version": version}
+        return records.consumer(self._call("POST", "/consumers/report", json=body))
+
+    def consumers(self, name: str, *, include_stale: bool = False) -> ConsumersView:
+        params = {"include_stale": "true"} if include_stale else None
+        return records.consumers_view(self._call("GET", _model(name) + "/consumers",
+                                                 params=params))
 
     def latest_versions(self, name: str, stages: list[str] | None = None
                         ) -> list[VersionRecord]:

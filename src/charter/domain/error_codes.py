@@ -281,3 +281,7 @@ KEY_NOT_FOUND: Final = _invalid("key.not_found", api=False)
 KEY_UNREADABLE: Final = _invalid("key.unreadable", api=False)
 PROOF_INVALID: Final = _invalid("proof.invalid", api=False)
 PROOF_FAILED: Final = _integrity("proof.failed", api=False)
+
+# --- consumers (docs/contracts.md "Consumers")
+CONSUMER_INVALID: Final = _invalid("consumer.invalid")
+VERSION_SERVED: Final = _conflict("version.served")

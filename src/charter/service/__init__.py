@@ -8,6 +8,7 @@ from charter.service.approvals import ApprovalsMixin
 from charter.service.archive import ArchiveMixin
 from charter.service.base import Policies, utc_now
 from charter.service.checkpoints import CheckpointsMixin
+from charter.service.consumers import ConsumersMixin
 from charter.service.files import FilesMixin
 from charter.service.garbage import GarbageMixin
 from charter.service.gates import GatesMixin
@@ -27,7 +28,7 @@ from charter.service.webhooks import WebhooksMixin
 class RegistryService(ModelsMixin, VersionsMixin, StagesMixin, QueriesMixin, SearchMixin,
                       FilesMixin, UploadsMixin, GarbageMixin, ImportsMixin, ArchiveMixin,
                       AccessMixin, GatesMixin, ApprovalsMixin, RetentionMixin, WebhooksMixin,
-                      CheckpointsMixin, ProvenanceMixin, InterfacesMixin):
+                      CheckpointsMixin, ProvenanceMixin, InterfacesMixin, ConsumersMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 

@@ -15,6 +15,7 @@ from charter.domain import approvals as approval_rules
 from charter.domain import events
 from charter.domain.access import READ, Role
 from charter.domain.compatibility import compare
+from charter.domain.consumers import is_live
 from charter.domain.evidence import AttestationFacts
 from charter.domain.gate_report import (
     INTERFACE_GATE,
@@ -34,6 +35,7 @@ from charter.domain.signers import parse_signer
 from charter.domain.values import check_reason
 from charter.service.base import ServiceBase
 from charter.service.versions import parse_version
+from charter.store import consumers as consumer_rows
 from charter.store import governance, interfaces, models, provenance, versions
 from charter.store.database import WriteTx
 from charter.store.driver import Conn
@@ -127,9 +129,11 @@ def _accept_break(service: ServiceBase, tx: WriteTx, model: ModelRow, row: Versi
 
 
 def consumers_of(service: ServiceBase, tx: WriteTx, model: ModelRow) -> list[str]:
-    """The consumers to name in a breaking change's event: a hook, empty until consumers
-    are recorded (issue 17, part 4)."""
-    return []
+    """The live consumers of ``model`` (any URI, any version), named in a breaking
+    change's event: the deployments that will receive the new interface."""
+    settings = service.policies.consumers
+    return sorted({r.consumer for r in consumer_rows.reports(tx, model.id, model.name)
+                   if is_live(r, tx.now, settings)})
 
 
 class GatesMixin(ServiceBase):

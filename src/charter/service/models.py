@@ -13,6 +13,7 @@ from charter.domain.naming import Finding, check_addressable, check_name
 from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
 from charter.service.base import ServiceBase, tag_not_found
+from charter.service.consumer_reports import check_not_served
 from charter.store import models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
@@ -102,8 +103,9 @@ class ModelsMixin(ServiceBase):
             tx.record(events.NewEvent(events.TAG_DELETED, model.name,
                                       payload={"key": key, "previous": previous}))
 
-    def delete_model(self, name: str, *, reason: str) -> None:
-        """Delete a model with no live versions; the name keeps its version counter."""
+    def delete_model(self, name: str, *, reason: str, force: bool = False) -> None:
+        """Delete a model with no live versions; the name keeps its version counter. A
+        model a live consumer still serves is refused unless an owner ``force``s it."""
         reason = check_reason(reason, required=True)
         with self._write() as tx:
             model, _ = models.get(tx, name, follow_redirects=False)
@@ -117,6 +119,7 @@ class ModelsMixin(ServiceBase):
                                "archive them first; a model is deleted only when none of its "
                                "versions is in Staging or Production",
                                {"name": model.name, "live": [v for v, _ in live]})
+            check_not_served(self, tx, model, None, action="delete", force=force, reason=reason)
             for key in [model.name_key, *models.redirect_keys(tx, model.id)]:
                 models.retire(tx, key, model.last_version)
             models.delete(tx, model.id)

@@ -26,6 +26,7 @@ from charter.domain.values import (
     check_tag,
 )
 from charter.service.base import ServiceBase, tag_not_found
+from charter.service.consumer_reports import check_not_served
 from charter.service.declared import (
     declared,
     given_interface,
@@ -157,12 +158,16 @@ class VersionsMixin(ServiceBase):
                 raise alias_not_found(model.name, alias)
             return versions.record(reader, model.name, number)
 
-    def delete_version(self, name: str, version: int | str, *, reason: str) -> None:
-        """Delete an Archived version; its number is never given out again."""
+    def delete_version(self, name: str, version: int | str, *, reason: str,
+                       force: bool = False) -> None:
+        """Delete an Archived version; its number is never given out again. A version a
+        live consumer serves is refused unless an owner ``force``s it."""
         reason = check_reason(reason, required=True)
         with self._write() as tx:
             model, row = self._version_for(tx, DELETE, name, version)
             check_deletable(Stage(row.stage), name=model.name, version=row.version)
+            check_not_served(self, tx, model, row.version, action="delete", force=force,
+                             reason=reason)
             versions.delete(tx, row.id)
             models.touch(tx, model.id, tx.now)
             tx.record(events.NewEvent(events.VERSION_DELETED, model.name, row.version,

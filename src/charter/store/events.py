@@ -230,3 +230,16 @@ def remember_verified(conn: Conn, seq: int, hash: str, time: str, *, full: bool)
                    (seq, time))
     reader.run("UPDATE audit_verified SET seq = ?, hash = ?, time = ? WHERE id = 1 AND "
                "seq <= ?", (seq, hash, time, seq))
+
+
+def last_seq(conn: Conn, keys: Sequence[str], version: int, *, actions: Sequence[str],
+             to_stage: str | None = None) -> int:
+    """The seq of the newest of ``actions`` on ``version`` (into ``to_stage``); 0 if none."""
+    sql = (f"SELECT max(seq) FROM events WHERE {_keyed(keys)} AND version = ? "
+           f"AND action IN ({placeholders(len(actions))})")
+    params: list[Any] = [*keys, version, *actions]
+    if to_stage is not None:
+        sql += " AND to_stage = ?"
+        params.append(to_stage)
+    found = reader_for(conn).value(sql, params)
+    return int(found) if found is not None else 0

@@ -456,3 +456,23 @@ class WebhookDelivery(Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str] = mapped_column(Text, default="")
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsumerReport(Base):
+    """Per consumer (a named deployment) and ``models:/`` URI: the version it last
+    reported serving, since when, and when it was last seen (docs/contracts.md)."""
+
+    __tablename__ = "consumers"
+    __table_args__ = (
+        UniqueConstraint("model_id", "consumer", "uri", name="uq_consumer_uri"),
+        Index("ix_consumers_model_seen", "model_id", "last_seen"),
+        CheckConstraint("version > 0", name="ck_consumer_version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    consumer: Mapped[str] = mapped_column(String(128))
+    uri: Mapped[str] = mapped_column(String(600))
+    version: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(DateTime)
+    last_seen: Mapped[datetime] = mapped_column(DateTime)

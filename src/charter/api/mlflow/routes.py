@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from charter.api.mlflow import shapes
+from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
@@ -224,12 +224,18 @@ async def dispatch(request: Request) -> Response:
     handler = handlers.get(method) if handlers else None
     if handler is None:
         return not_found(request, handlers)
+    endpoint = "/" + request.path_params["endpoint"].rstrip("/")
+    consumer = consumers.consumer_of(request, endpoint)  # X-Charter-Consumer, checked
     params = await read_params(request)
     service = registry(request)
     if handler in READS:  # kept answers while the registry is unchanged (cache.py)
         key = (handler, request.scope["query_string"], await request.body())
-        return await answer(request.app.state.answers, service, key,
-                            lambda: handler(service, params))
+        response = await answer(request.app.state.answers, service, key,
+                                lambda: handler(service, params))
+        if consumer is not None:
+            await consumers.report(service, consumer, consumers.answered_by(
+                endpoint, response, params.strings("stages"), params.text("alias")))
+        return response
     return await run_write(service, handler, service, params)
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from charter.api.v1 import (
     access,
     audit,
+    consumers,
     files,
     governance,
     interfaces,
@@ -26,7 +27,7 @@ from charter.api.v1.fallback import fallback_router
 
 SUBJECTS = (models.router, versions.router, stages.router, audit.router, files.router,
             access.router, governance.router, webhooks.router, provenance.router,
-            interfaces.router)
+            interfaces.router, consumers.router)
 
 router = APIRouter(responses=error_responses())
 for _subject in SUBJECTS:

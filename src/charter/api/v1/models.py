@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
 from charter.api.v1.common import (
@@ -60,8 +62,11 @@ def update_model(name: str, body: ModelUpdate, service: Registry) -> JSONRespons
 @router.delete("/models/{name}", status_code=204, responses=NO_CONTENT)
 @allow(SIGNED_IN)
 def delete_model(name: str, service: Registry, body: Reason | None = None,
-                 reason: ReasonQuery = None) -> Response:
-    service.delete_model(name, reason=pick_reason(body, reason))
+                 reason: ReasonQuery = None,
+                 force: Annotated[bool, Query(
+                     description="an owner deletes a model live consumers still serve "
+                                 "(audited)")] = False) -> Response:
+    service.delete_model(name, reason=pick_reason(body, reason), force=force)
     return no_content()
 
 

@@ -87,6 +87,8 @@ class Transition(Body):
                                                     "needs a reason, audited as an override")
     accept_breaking: str = Field("", description="an owner's reason to move a version that "
                                  "breaks the interface of the version in Production")
+    force: bool = Field(False, description="an owner archives a version live consumers still "
+                                           "serve; needs a reason, audited")
 
 
 # ---- responses (documentation only) ----------------------------------------------------
