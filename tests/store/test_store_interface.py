@@ -134,6 +134,17 @@ def test_an_owner_accepts_a_break_with_a_reason_audited_in_its_own_event(registr
     assert event.payload["diff"]["compatible"] is False
 
 
+def test_a_break_accepted_names_the_live_consumers_of_the_model(registry):
+    in_production(registry, V1)
+    registry.resolve(f"models:/{NAME}/Production", consumer="checkout-api/eu")
+    registry.report_consumer("batch-scorer", f"models:/{NAME}/Production")
+    candidate = staged(registry, BREAKING)
+    registry.transition(NAME, candidate, "Production", archive_existing=True,
+                        accept_breaking="country is derived from the card now")
+    [event] = [e for e in registry.history(NAME) if e.action == "interface_break_accepted"]
+    assert event.payload["consumers"] == ["batch-scorer", "checkout-api/eu"]
+
+
 def test_a_compatible_version_is_promoted_and_check_reports_the_gate(registry):
     in_production(registry, V1)
     candidate = staged(registry, COMPATIBLE)
