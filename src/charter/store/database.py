@@ -45,7 +45,7 @@ OrmRead: TypeAlias = Session
 SQLITE_BUSY_TIMEOUT_S = 60
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0007"
 
 
 def normalise_url(url: str) -> str:
