@@ -62,6 +62,7 @@ class Settings:
     # The Ed25519 key that signs audit checkpoints, outside the database; None: no checkpoints.
     checkpoint_key: Path | None = None
     certificate_roots: tuple[Path, ...] = ()  # CA bundles trusted for certificate-signed models
+    answer_cache_mb: int = 64  # each server worker's MLflow answer cache; 0: none
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None,
@@ -107,12 +108,25 @@ class Settings:
                                                None)),
             certificate_roots=_paths(_section(file, "signing").get("certificate_roots", []),
                                      "[signing] certificate_roots"),
+            answer_cache_mb=_megabytes(pick("answer_cache_mb", "CHARTER_ANSWER_CACHE_MB",
+                                            _section(file, "server").get("answer_cache_mb"),
+                                            64), "answer_cache_mb"),
         )
 
 
 def _section(file: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = file.get(name, {})
     return section if isinstance(section, Mapping) else {}
+
+
+def _megabytes(value: Any, name: str) -> int:
+    """A size in MiB from a flag, the environment (text) or the file: a whole number >= 0."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise InvalidInput(codes.CONFIG_INVALID, f"{name} must be a whole number of "
+                           f"megabytes (0 or more), got {value!r}",
+                           f"e.g. CHARTER_{name.upper()}=64, or 0 to turn it off")
+    return int(text)
 
 
 def _optional_path(value: Any) -> Path | None:
