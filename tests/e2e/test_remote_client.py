@@ -422,7 +422,9 @@ SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_ver
                 # a remote client asks check_gates, which reports them with their verdicts
                 "gates_for",
                 # the server's timer signs a checkpoint when one is due by time
-                "sign_due_checkpoint"}
+                "sign_due_checkpoint",
+                # the web UI's filtered audit window; a remote client follows /events
+                "audit_events"}
 
 
 def test_the_remote_registry_has_every_method_of_the_embedded_one():

@@ -23,6 +23,9 @@ from charter.service import RegistryService
 from charter.store.driver import Reader
 
 WHOLE = ("versions", "events")
+# Partial indexes: walking one whole reads only the rows its predicate keeps (the one
+# Production version per model), not the table.
+PARTIAL = ("one_production_per_model",)
 Statements = list[tuple[str, list[Any]]]
 
 
@@ -82,7 +85,8 @@ def _pg_scans(node: dict[str, Any]) -> list[str]:
     if node.get("Relation Name") in WHOLE:
         kind = node["Node Type"]
         if kind == "Seq Scan" or (kind in ("Index Scan", "Index Only Scan")
-                                  and "Index Cond" not in node):
+                                  and "Index Cond" not in node
+                                  and node.get("Index Name") not in PARTIAL):
             found.append(f"{kind} on {node['Relation Name']}")
     for child in node.get("Plans", []):
         found += _pg_scans(child)
@@ -158,3 +162,44 @@ def test_the_plan_reader_sees_a_whole_scan_when_there_is_one(
     _, scans = plans_of(populated, recorded,
                         lambda: populated.search_versions("run_id != 'run12'"))
     assert scans
+
+
+@pytest.mark.parametrize(("filters", "names"), [
+    ({"tag": "team=t1"}, ["churn_ranker"]),
+    ({"tag": "owner"}, ["churn_ranker", "fraud_scorer", "search_ranker"]),
+    ({"stage": "Staging"}, ["churn_ranker", "fraud_scorer", "search_ranker"]),
+    ({"stage": "Production"}, []),
+    ({"name_like": "RANKER", "tag": "team=t2", "stage": "staging"}, ["search_ranker"]),
+])
+def test_the_model_listing_filters_by_tag_and_stage_without_reading_versions_whole(
+        populated: RegistryService, recorded: Statements, filters: dict[str, str],
+        names: list[str]) -> None:
+    page, scans = plans_of(populated, recorded,
+                           lambda: populated.list_models(**filters, max_results=2))
+    assert [model.name for model in page.items] == names[:2]
+    assert bool(page.next_token) == (len(names) > 2)
+    assert scans == []
+    if page.next_token:
+        rest, scans = plans_of(populated, recorded, lambda: populated.list_models(
+            **filters, max_results=2, page_token=page.next_token))
+        assert [model.name for model in rest.items] == names[2:] and not rest.next_token
+        assert scans == []
+
+
+@pytest.mark.parametrize("filters", [
+    {"model": "churn_ranker"}, {"model": "CHURN_RANKER", "before": 10},
+    {"model": "churn_ranker", "after": 2}, {"action": "stage_changed"},
+    {"action": "version_registered", "model": "fraud_scorer", "before": 100},
+], ids=str)
+def test_an_audit_window_of_a_model_or_an_action_reads_its_events_by_index(
+        populated: RegistryService, recorded: Statements, filters: dict[str, Any]) -> None:
+    everything = populated.events(after=0, limit=1000)
+    window, scans = plans_of(populated, recorded,
+                             lambda: populated.audit_events(**filters, limit=3))
+    model, action = filters.get("model", "").lower(), filters.get("action")
+    matching = [e.seq for e in everything if (not model or e.model == model)
+                and (not action or e.action == action)
+                and e.seq > filters.get("after", 0) and e.seq < filters.get("before", 10**6)]
+    expected = matching[:3] if "after" in filters else matching[::-1][:3]
+    assert [e.seq for e in window] == expected and expected
+    assert scans == []

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
+from charter.domain.paging import ModelFilter
 from charter.domain.records import ModelRecord
 from charter.store.driver import (
     Conn,
@@ -133,15 +134,25 @@ def keys_of(conn: Conn, model: ModelRow) -> list[str]:
 
 
 def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, offset: int = 0,
-         limit: int | None = None) -> list[ModelRow]:
+         limit: int | None = None, after: str | None = None,
+         only: ModelFilter | None = None) -> list[ModelRow]:
     """Models ordered by name key; ``name_like`` a case-insensitive substring, ``readable``
-    the ids a principal may read (None: every model); all of them when no ``limit``."""
+    the ids a principal may read (None: every model); all of them when no ``limit``.
+    ``after`` starts after that name key (a keyset page); ``only`` filters by name, tag
+    and stage in SQL: a tag through its (key, value) index, a stage by probing each
+    model's (model_id, stage) index entries in name order."""
     clauses: list[str] = []
     params: list[object] = []
+    name_like = name_like or (only.name_like if only else "")
     if name_like:
         escaped = "".join("\\" + c if c in "\\%_" else c for c in name_like.lower())
         clauses.append("m.name_key LIKE ? ESCAPE '\\'")
         params.append(f"%{escaped}%")
+    if only is not None:
+        _filter_clauses(reader_for(conn).dialect, only, clauses, params)
+    if after is not None:
+        clauses.append("m.name_key > ?")
+        params.append(after)
     if readable is not None:
         clauses.append(f"m.id IN ({placeholders(len(readable))})" if readable else "1 = 0")
         params.extend(readable)
@@ -153,6 +164,24 @@ def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, off
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
     return [ModelRow.of(raw) for raw in reader_for(conn).all(sql, params)]
+
+
+def _filter_clauses(dialect: str, only: ModelFilter, clauses: list[str],
+                    params: list[object]) -> None:
+    if only.tag_key:
+        tagged = "SELECT t.model_id FROM model_tags t WHERE t.key = ?"
+        params.append(only.tag_key)
+        if only.tag_value is not None:
+            if dialect == "postgresql":  # its index holds md5(value) (migration 0007)
+                tagged += " AND md5(t.value) = md5(?)"
+                params.append(only.tag_value)
+            tagged += " AND t.value = ?"
+            params.append(only.tag_value)
+        clauses.append(f"m.id IN ({tagged})")
+    if only.stage:
+        clauses.append("EXISTS (SELECT 1 FROM versions s WHERE s.model_id = m.id "
+                       "AND s.stage = ?)")
+        params.append(only.stage)
 
 
 # ---- records ------------------------------------------------------------------------
