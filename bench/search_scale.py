@@ -3,6 +3,8 @@
     .venv/bin/python bench/search_scale.py --home DIR [--models 2000] [--versions 50]
                                            [--repeat 20] [--database-url URL]
 
+(with PYTHONPATH set, the charter package found there is measured: a before/after)
+
 Populates (once; a populated home is reused) ``--models`` x ``--versions`` through the
 bulk import path (``RegistryService.import_models``, 50 models per transaction: one
 event per model and version, as an MLflow import writes them), with model tags
@@ -18,6 +20,7 @@ the served requests with wrk.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -28,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+if "PYTHONPATH" not in os.environ:  # else that tree (another checkout: a before/after)
+    sys.path.insert(0, str(ROOT / "src"))
 
 from charter.bootstrap import build_service  # noqa: E402
 from charter.config import Settings  # noqa: E402
@@ -100,40 +104,58 @@ def full_scans(service: RegistryService, statements: list[tuple[str, list[Any]]]
     return scans
 
 
-def shapes(service: RegistryService) -> list[tuple[str, Callable[[], Any]]]:
-    middle = model_name(1234 % max(1, _models(service)))
-    return [
-        ("versions: name =", lambda: service.search_versions(f"name = '{middle}'")),
-        ("versions: name LIKE prefix", lambda: service.search_versions(
-            "name LIKE 'p012%'", max_results=100)),
-        ("versions: tags.team =", lambda: service.search_versions("tags.team = 't7'")),
-        ("versions: tags.team = + name =", lambda: service.search_versions(
-            f"name = '{middle}' AND tags.commit = 'c3'")),
-        ("versions: tags.commit LIKE", lambda: service.search_versions(
-            "tags.team LIKE 't7%'", max_results=100)),
-        ("versions: run_id =", lambda: service.search_versions("run_id = 'r012340007'")),
-        ("versions: source_path =", lambda: service.search_versions(
-            f"source_path = 's3://bench/{middle}/7/model.pkl'")),
-        ("versions: name = AND version_number >", lambda: service.search_versions(
-            f"name = '{middle}' AND version_number > 40")),
-        ("versions: tags.team = order by version", lambda: service.search_versions(
-            "tags.team = 't7'", order_by=["version_number DESC"], max_results=100)),
-        ("versions: unfiltered, 100", lambda: service.search_versions(max_results=100)),
-        ("models: name LIKE", lambda: service.model_summaries("name LIKE 'p012%'")),
-        ("models: tags.team =", lambda: service.model_summaries("tags.team = 't7'")),
-        ("models: unfiltered, 100", lambda: service.model_summaries()),
-        ("REST v1 list_models", lambda: service.list_models(max_results=100)),
-        ("history of one model", lambda: service.history(middle, limit=50)),
-    ]
-
-
-def _models(service: RegistryService) -> int:
+def facts(service: RegistryService) -> dict[str, str]:
+    """Values the shapes ask for, read from whatever registry this is (bench/scale.py's
+    population or this file's): a model in the middle, its name's first letters, a
+    team, a version tag, a run id and a source."""
     with service.db.snapshot() as reader:
-        return int(reader.value("SELECT count(*) FROM models") or 0)
+        count = int(reader.value("SELECT count(*) FROM models") or 0)
+        model_id, name = reader.one("SELECT id, name FROM models ORDER BY name_key "
+                                    "LIMIT 1 OFFSET ?", (count // 2,)) or (0, "")
+        team = reader.value("SELECT value FROM model_tags WHERE key = 'team' AND "
+                            "model_id = ?", (model_id,))
+        key, value = reader.one("SELECT key, value FROM version_tags t JOIN versions v ON "
+                                "v.id = t.version_id WHERE v.model_id = ? ORDER BY v.version "
+                                "LIMIT 1", (model_id,)) or ("", "")
+        run, source = reader.one("SELECT run_id, source FROM versions WHERE model_id = ? "
+                                 "ORDER BY version DESC LIMIT 1", (model_id,)) or ("", "")
+    return {"name": name, "prefix": name[:3], "team": str(team or ""), "tag_key": key,
+            "tag_value": value, "run_id": run, "source": source}
+
+
+def shapes(service: RegistryService) -> list[tuple[str, Callable[[], Any]]]:
+    f = facts(service)
+    name, tag = f["name"], f"tags.{f['tag_key']} = '{f['tag_value']}'"
+    return [
+        ("versions: name =", lambda: service.search_versions(f"name = '{name}'")),
+        ("versions: name LIKE prefix", lambda: service.search_versions(
+            f"name LIKE '{f['prefix']}%'", max_results=100)),
+        ("versions: tags.x = (one version)", lambda: service.search_versions(tag)),
+        ("versions: name = AND tags.x =", lambda: service.search_versions(
+            f"name = '{name}' AND {tag}")),
+        ("versions: tags.x LIKE prefix", lambda: service.search_versions(
+            f"tags.{f['tag_key']} LIKE '{f['tag_value'][:2]}%'", max_results=100)),
+        ("versions: run_id =", lambda: service.search_versions(f"run_id = '{f['run_id']}'")),
+        ("versions: source_path =", lambda: service.search_versions(
+            f"source_path = '{f['source']}'")),
+        ("versions: name = AND version_number >", lambda: service.search_versions(
+            f"name = '{name}' AND version_number > 40")),
+        ("versions: tags.x = order by version", lambda: service.search_versions(
+            tag, order_by=["version_number DESC"], max_results=100)),
+        ("versions: unfiltered, 100", lambda: service.search_versions(max_results=100)),
+        ("models: name LIKE prefix", lambda: service.model_summaries(
+            f"name LIKE '{f['prefix']}%'")),
+        ("models: tags.team =", lambda: service.model_summaries(
+            f"tags.team = '{f['team']}'")),
+        ("models: unfiltered, 100", lambda: service.model_summaries()),
+        ("REST v1 list_models, 100", lambda: service.list_models(max_results=100)),
+        ("history of one model, 50", lambda: service.history(name, limit=50)),
+    ]
 
 
 def measure(service: RegistryService, repeat: int) -> None:
     print(f"{'shape':<42} {'median ms':>10} {'p90 ms':>8}  full scans of versions/events")
+    print(f"{'':<42} {'':>10} {'':>8}  (SQLite EXPLAIN QUERY PLAN)")
     for label, call in shapes(service):
         with recorded() as statements:
             call()
@@ -165,7 +187,7 @@ def main() -> None:
     if not service.list_models(max_results=1).items:
         populate(service, args.models, args.versions)
     with open("/proc/loadavg") as load:
-        print(f"load average: {load.read().strip()}")
+        print(f"load average: {load.read().strip()}; facts {facts(service)}")
     measure(service, args.repeat)
     service.db.dispose()
 
