@@ -101,7 +101,8 @@ def cases(f: dict[str, str]) -> dict[str, list[tuple[str, str, bool]]]:
 
 def run_wrk(url: str, path: str, cold: bool, seconds: int, connections: int,
             script: Path) -> str:
-    args = [WRK, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    args = [WRK, f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s",
+            "--latency", "--timeout", "10s"]
     if cold:
         args += ["-s", str(script)]
     done = subprocess.run([*args, url + path], capture_output=True, text=True,
