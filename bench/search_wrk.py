@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--cases", default="registry,audit,mlflow")
+    parser.add_argument("--answer-cache-mb", type=int, default=None,
+                        help="passed to charter serve (default: its own default)")
     parser.add_argument("--src", type=Path, default=ROOT / "src",
                         help="the source tree to serve (another checkout for a before/after)")
     args = parser.parse_args()
@@ -136,9 +138,11 @@ def main() -> None:
         known = facts(home)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(args.src), "CHARTER_HOME": str(home)}
+        cache = ([] if args.answer_cache_mb is None
+                 else ["--answer-cache-mb", str(args.answer_cache_mb)])
         server = subprocess.Popen(
             [sys.executable, "-m", "charter.cli.main", "serve", "--port", str(port),
-             "--log-level", "warning"], env=env)
+             "--log-level", "warning", *cache], env=env)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait(url, server)
