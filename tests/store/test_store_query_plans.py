@@ -203,3 +203,16 @@ def test_an_audit_window_of_a_model_or_an_action_reads_its_events_by_index(
     expected = matching[:3] if "after" in filters else matching[::-1][:3]
     assert [e.seq for e in window] == expected and expected
     assert scans == []
+
+
+def test_a_tag_value_of_the_longest_kind_is_stored_indexed_and_found(
+        populated: RegistryService) -> None:
+    """PostgreSQL's B-tree entries hold ~2.7 kB: its index keeps the value's md5."""
+    long = "é" * 5000  # 10,000 bytes of UTF-8
+    populated.set_version_tag("fraud_scorer", 2, "notes", long)
+    populated.set_model_tag("churn_ranker", "notes", long)
+    found = populated.search_versions(f"tags.notes = '{long}'")
+    assert [(v.name, v.version) for v in found.items] == [("fraud_scorer", 2)]
+    assert [m.name for m in populated.list_models(tag=f"notes={long}").items] == [
+        "churn_ranker"]
+    assert populated.search_versions(f"tags.notes = '{long[:-1]}'").items == []
