@@ -62,7 +62,7 @@ class Settings:
     # The Ed25519 key that signs audit checkpoints, outside the database; None: no checkpoints.
     checkpoint_key: Path | None = None
     certificate_roots: tuple[Path, ...] = ()  # CA bundles trusted for certificate-signed models
-    answer_cache_mb: int = 64  # each server worker's MLflow answer cache; 0: none
+    answer_cache_mb: int = 32  # each server worker's MLflow answer cache; 0: none
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None,
@@ -110,7 +110,7 @@ class Settings:
                                      "[signing] certificate_roots"),
             answer_cache_mb=_megabytes(pick("answer_cache_mb", "CHARTER_ANSWER_CACHE_MB",
                                             _section(file, "server").get("answer_cache_mb"),
-                                            64), "answer_cache_mb"),
+                                            32), "answer_cache_mb"),
         )
 
 

@@ -21,7 +21,7 @@ def serve(
     answer_cache_mb: Annotated[int | None, typer.Option(
         "--answer-cache-mb", min=0, metavar="MB",
         help="Memory each worker keeps for answers of MLflow reads, valid until the next "
-             "change (default 64, or CHARTER_ANSWER_CACHE_MB, or [server] answer_cache_mb; "
+             "change (default 32, or CHARTER_ANSWER_CACHE_MB, or [server] answer_cache_mb; "
              "0 turns it off). Counted in the server's memory: workers x MB.")] = None,
 ) -> None:
     """Serve the registry over HTTP: REST under /api/v1, MLflow's under /api/2.0/mlflow, UI at /.

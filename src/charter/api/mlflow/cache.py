@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from charter.service import RegistryService
 
-DEFAULT_MB = 64  # per worker (config.Settings.answer_cache_mb)
+DEFAULT_MB = 32  # per worker (config.Settings.answer_cache_mb)
 MAX_ITEM = 256 * 1024
 ENTRY_OVERHEAD = 256  # bytes an entry costs beyond its body: its key, tuple and links
 
