@@ -44,8 +44,13 @@ serve: install
 bench: install
 	$(PY) bench/embedded.py
 
+# ruff; mypy (strict for domain, store, service, client: pyproject.toml [tool.mypy]); the
+# layer contracts (import-linter: [tool.importlinter]). docs/architecture.md says how to read
+# their errors; tests/unit/test_contracts.py runs the last two in make test too.
 lint: install
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

@@ -2,18 +2,27 @@
 
 It lives here rather than in ``charter/__init__.py`` so the CLI can open a registry
 without importing the package root; ``charter.connect`` is this function.
+
+Both registries are typed by their interface (``charter.registry``): mypy checks here
+that the remote client is a ``Registry`` and the embedded service a ``ServerRegistry``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from charter.registry import Registry, ServerRegistry
+
+if TYPE_CHECKING:
+    from charter.client import RemoteRegistry
+    from charter.service import RegistryService
 
 DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 
 
 def connect(target: str | Path | None = None, *, actor: str | None = None,
-            token: str | None = None, **settings: Any) -> Any:
+            token: str | None = None, **settings: Any) -> Registry:
     """Open a registry: embedded (a database URL, a folder, or nothing) or remote (http)."""
     text = str(target) if target is not None else ""
     if text.startswith(("http://", "https://")):
@@ -21,11 +30,29 @@ def connect(target: str | Path | None = None, *, actor: str | None = None,
 
         return RemoteRegistry(text, token=token, actor=actor,
                               cache_dir=settings.get("cache_dir"))
+    return connect_embedded(text, actor=actor, **settings)
+
+
+def connect_embedded(target: str | Path | None = None, *, actor: str | None = None,
+                     **settings: Any) -> ServerRegistry:
+    """Open the embedded registry: a database URL, a folder, or nothing ($CHARTER_HOME)."""
     from charter.bootstrap import build_service
     from charter.config import Settings
 
+    text = str(target) if target is not None else ""
     if text.startswith(DATABASE_SCHEMES):
         settings.setdefault("database_url", text)
     elif text:
         settings.setdefault("home", Path(text))
     return build_service(Settings.load(settings), actor=actor)
+
+
+# The parity check, for mypy alone (never called): the remote client implements the
+# Registry interface and the embedded service the ServerRegistry one. A method missing
+# on either side, or one whose parameters or result differ, is an error here.
+def _remote_is_a_registry(client: RemoteRegistry) -> Registry:
+    return client
+
+
+def _embedded_is_a_server_registry(service: RegistryService) -> ServerRegistry:
+    return service

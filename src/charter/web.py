@@ -26,7 +26,7 @@ from starlette.requests import Request
 from charter.domain import error_codes as codes
 from charter.domain.errors import Unauthenticated
 from charter.service import RegistryService
-from charter.store.database import TurnBusy, turn_wait
+from charter.service.turns import TurnBusy, turn_wait
 
 ACTOR_HEADER = "x-charter-actor"
 SESSION_COOKIE = "charter_session"

@@ -7,7 +7,6 @@ The server is shared by the module, so each test uses its own model names.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import shutil
@@ -38,7 +37,6 @@ from charter.domain.records import (
     Resolution,
     VersionRecord,
 )
-from charter.service import RegistryService
 from tests.e2e.server import running_server
 
 pytestmark = pytest.mark.e2e
@@ -402,41 +400,6 @@ def test_an_unreachable_or_foreign_server_is_a_clear_error():
 
 
 # ---- the interface and the docs ------------------------------------------------------
-
-# Service methods that are not part of the Registry interface: they serve the MLflow
-# surface (MLflow filter strings) inside the server, the server's side of the upload
-# protocol and its file routes (the client drives them through register and download),
-# and gc, which runs where the database and the blob store are.
-# import_models and add_redirect serve `charter import mlflow`, and export_registry and
-# import_registry `charter export` / `charter import charter`: they read or write the
-# database where it is.
-SERVICE_ONLY = {"search_models", "model_summaries", "model_summary", "search_versions",
-                "start_upload", "get_upload", "begin_file", "upload_file", "commit_upload",
-                "abort_upload", "list_folder", "read_file", "collect_garbage",
-                "import_models", "add_redirect", "export_registry", "import_registry",
-                # access control's server side: signing in, sessions, acting as a principal,
-                # and users, which are created on the server's machine only
-                "as_principal", "authenticate", "authorize", "open_session",
-                "session_principal", "close_session", "create_user", "list_users",
-                # the gates the server's own configuration sets for a move, for its web UI;
-                # a remote client asks check_gates, which reports them with their verdicts
-                "gates_for",
-                # the server's timer signs a checkpoint when one is due by time
-                "sign_due_checkpoint",
-                # the web UI's filtered audit window; a remote client follows /events
-                "audit_events"}
-
-
-def test_the_remote_registry_has_every_method_of_the_embedded_one():
-    embedded = {name for name, member in inspect.getmembers(RegistryService, inspect.isfunction)
-                if not name.startswith("_")} - SERVICE_ONLY
-    for name in sorted(embedded):
-        assert hasattr(RemoteRegistry, name), f"RemoteRegistry lacks {name}()"
-        expected = inspect.signature(getattr(RegistryService, name))
-        actual = inspect.signature(getattr(RemoteRegistry, name))
-        assert [(p.name, p.kind, p.default) for p in actual.parameters.values()] == [
-            (p.name, p.kind, p.default) for p in expected.parameters.values()], name
-
 
 DOCS_PYTHON = Path(__file__).parents[2] / "docs" / "python.md"
 

@@ -38,12 +38,12 @@ def is_mlflow_path(path: str) -> bool:
                             "/api/2.0/mlflow-artifacts/"))
 
 
-def native_body(error: CharterError) -> dict:  # type: ignore[type-arg]
+def native_body(error: CharterError) -> dict[str, Any]:
     # "kind" lets the remote client rebuild the same error class (409 is exists or conflict).
     return {"error": {"kind": error.kind, **error.to_dict()}}
 
 
-def mlflow_body(error: CharterError) -> dict:  # type: ignore[type-arg]
+def mlflow_body(error: CharterError) -> dict[str, Any]:
     message = f"{error.message}; {error.hint}" if error.hint else error.message
     return {"error_code": outcome(error).mlflow_code, "message": message,
             "charter_code": error.code}

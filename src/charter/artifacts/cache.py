@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from charter.artifacts.common import Hasher, blob_name, digest_mismatch, room_for
@@ -37,7 +37,7 @@ COPY_CHUNK = 1024 * 1024  # copying out of the cache: reads the hash keeps up wi
 
 # fetch(offset) -> (the offset the bytes really start at, the bytes from there to the end).
 # A source that cannot resume answers offset 0 and the whole blob.
-Fetch = Callable[[int], tuple[int, Iterator[bytes]]]
+Fetch = Callable[[int], tuple[int, Iterable[bytes | memoryview]]]
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -156,7 +156,7 @@ class BlobCache:
             final.unlink()
 
 
-def _written(chunks: Iterator[bytes], fd: int, size: int, hasher: Hasher,
+def _written(chunks: Iterable[bytes | memoryview], fd: int, size: int, hasher: Hasher,
              progress: Progress | None) -> None:
     """Append the chunks to ``fd``, hashing each while the one before is written."""
     writer = BackgroundWriter(fd)
@@ -184,7 +184,7 @@ def _spliced(splice: Callable[..., bool], partial: Path, fd: int, start: int, si
             behind.landed(count)
             if progress:
                 progress(count)
-        return splice(landing, start, size - start, written)  # type: ignore[no-any-return]
+        return splice(landing, start, size - start, written)
     finally:
         os.close(landing)
         behind.finish()

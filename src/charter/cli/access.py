@@ -46,7 +46,7 @@ def create_user(
     Example: charter user create alice --admin
     """
     _refuse_remote(ctx, "user create")
-    record = registry(ctx).create_user(name, admin=admin, service_account=service_account)
+    record = state(ctx).embedded().create_user(name, admin=admin, service_account=service_account)
     if as_json:
         render.print_json(record.to_dict())
         return
@@ -63,7 +63,7 @@ def list_users(ctx: typer.Context, as_json: Json = False) -> None:
     Example: charter user list
     """
     _refuse_remote(ctx, "user list")
-    users = registry(ctx).list_users()
+    users = state(ctx).embedded().list_users()
     if as_json:
         render.print_json([u.to_dict() for u in users])
         return

@@ -38,8 +38,8 @@ def gc(
             "store, not through a server",
             "run it on a machine with the server's settings, e.g. "
             "charter --registry postgresql://USER@HOST/DB gc")
-    report = current.registry.collect_garbage(apply=apply,
-                                              grace=timedelta(hours=older_than))
+    report = current.embedded().collect_garbage(apply=apply,
+                                                grace=timedelta(hours=older_than))
     if as_json:
         render.print_json(report.to_dict())
         return

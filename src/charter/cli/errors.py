@@ -56,7 +56,8 @@ def check_arguments(argv: list[str], env: Mapping[str, str]) -> None:
 class FunnelGroup(TyperGroup):
     """The root command group; sub-groups run inside its ``invoke``, so one catch serves all."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # typer hands its groups a typer.Context; the base class names click's Context.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CharterError as error:

@@ -12,11 +12,12 @@ from charter.cli import render
 from charter.cli.governance import print_gate_report
 from charter.cli.parse import parse_expected_production, parse_pairs
 from charter.cli.progress import byte_progress, size_of
-from charter.cli.state import Registry, registry
+from charter.cli.state import registry
 from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict
 from charter.domain.gate_report import GateReport
 from charter.domain.records import EventRecord, VersionRecord
+from charter.registry import Registry
 
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
 Version = Annotated[str, typer.Argument(help="The version number, e.g. 3 or v3.")]

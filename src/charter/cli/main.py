@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,7 +61,7 @@ def options(
     check_arguments(sys.argv[1:], os.environ)
 
 
-_COMMANDS = [
+_COMMANDS: list[Callable[..., Any]] = [
     lifecycle.register, lifecycle.promote, lifecycle.transition, lifecycle.rollback,
     lifecycle.archive, lifecycle.delete,
     reads.ls, reads.show, reads.history, reads.lint, reads.resolve, reads.pull,

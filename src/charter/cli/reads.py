@@ -13,8 +13,9 @@ from charter.cli import render
 from charter.cli.audit import PublicKey, print_proof
 from charter.cli.parse import parse_time, parse_version_number, split_target
 from charter.cli.progress import byte_progress
-from charter.cli.state import Registry, registry
+from charter.cli.state import registry
 from charter.domain.records import ModelRecord
+from charter.registry import Registry
 
 Json = Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.")]
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
@@ -97,13 +98,18 @@ def show(
     """
     name, version = split_target(target)
     reg = registry(ctx)
-    record = reg.get_model(name) if version is None else reg.get_version(name, version)
+    if version is None:
+        model = reg.get_model(name)
+        if as_json:
+            render.print_json(model.to_dict())
+        else:
+            render.print_model(model)
+        return
+    found = reg.get_version(name, version)
     if as_json:
-        render.print_json(record.to_dict())
-    elif version is None:
-        render.print_model(record)
+        render.print_json(found.to_dict())
     else:
-        render.print_version(record)
+        render.print_version(found)
 
 
 def history(

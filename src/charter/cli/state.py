@@ -9,10 +9,7 @@ from typing import Any
 import typer
 
 from charter.connection import DATABASE_SCHEMES, connect
-
-# A registry is the embedded RegistryService or the remote client: both have the same
-# methods, and the CLI uses nothing else, so it is typed by that shared surface.
-Registry = Any
+from charter.registry import Registry, ServerRegistry
 
 
 @dataclass
@@ -20,7 +17,7 @@ class State:
     home: Path | None = None
     registry_url: str | None = None
     traceback: bool = False
-    _registry: Registry = field(default=None, repr=False)
+    _registry: Registry | None = field(default=None, repr=False)
 
     @property
     def registry(self) -> Registry:
@@ -28,6 +25,18 @@ class State:
         if self._registry is None:
             self._registry = connect(self.registry_url or None, **self.overrides())
         return self._registry
+
+    def embedded(self) -> ServerRegistry:
+        """The registry with its server-only operations (users, gc, export, import).
+
+        The caller refuses a remote target first, with its own hint; a remote registry
+        reaching here is a bug."""
+        from charter.service import RegistryService
+
+        found = self.registry
+        if not isinstance(found, RegistryService):
+            raise TypeError(f"{type(found).__name__} is not the embedded registry")
+        return found
 
     def overrides(self) -> dict[str, Any]:
         # Only an explicit --home is passed: connect() falls back to a folder given as

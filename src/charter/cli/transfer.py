@@ -15,6 +15,7 @@ from charter.cli.state import State, state
 from charter.domain import error_codes as codes
 from charter.domain.consolidation import NEWEST_PRODUCTION_WINS, RULES, Plan
 from charter.domain.errors import InvalidInput
+from charter.registry import ServerRegistry
 
 import_app = typer.Typer(help="Bring models into Charter: from an MLflow registry, or from "
                               "a Charter export.", no_args_is_help=True)
@@ -87,13 +88,13 @@ def _naming_policy(current: State) -> Any:
                                        current.settings_overrides()))
 
 
-def _embedded(current: State, command: str) -> Any:
+def _embedded(current: State, command: str) -> ServerRegistry:
     if current.is_remote:
         raise InvalidInput(codes.CLI_REMOTE_UNSUPPORTED,
                            f"{command} writes to a database, not through a server",
                            "run it where the database is reachable, e.g. "
                            "charter --registry postgresql://USER@HOST/DB " + command)
-    return current.registry
+    return current.embedded()
 
 
 def _show_plan(plan: Plan) -> None:

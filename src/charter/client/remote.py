@@ -126,7 +126,7 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
             raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
-        body = {"source": source, "run_id": run_id, "description": description,
+        body: dict[str, Any] = {"source": source, "run_id": run_id, "description": description,
                 "tags": tags or {}, "reason": reason}
         skip = None
         if signature is not None:  # sent with the commit; the server checks it

@@ -12,12 +12,14 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from charter.fileio import CHUNK
 from charter.fileio.splice import CAN_SPLICE, splice_from
 
 PREFETCH_DEPTH = 4
+
+T = TypeVar("T")
 
 
 class ResponseBody:
@@ -32,9 +34,9 @@ class ResponseBody:
     def __init__(self, response: http.client.HTTPResponse,
                  connection: http.client.HTTPConnection, sock: socket.socket | None) -> None:
         self._response, self._connection, self._sock = response, connection, sock
-        self._chunks: Iterator[bytes] | None = None
+        self._chunks: Iterator[memoryview] | None = None
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[memoryview]:
         if self._chunks is None:
             self._chunks = prefetched(_read_response(self._response, self._connection))
         return self._chunks
@@ -95,7 +97,7 @@ class _Failure:
 _DONE = object()
 
 
-def prefetched(chunks: Iterable[bytes], depth: int = PREFETCH_DEPTH) -> Iterator[bytes]:
+def prefetched(chunks: Iterable[T], depth: int = PREFETCH_DEPTH) -> Iterator[T]:
     """Iterate ``chunks`` in a helper thread, up to ``depth`` chunks ahead of the consumer."""
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()

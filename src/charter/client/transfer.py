@@ -22,7 +22,7 @@ import hashlib
 import http.client
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +153,7 @@ class Transfers:
                                   "stored it")
         return answer
 
-    def get_file(self, path: str, offset: int = 0) -> tuple[int, Iterator[bytes]]:
+    def get_file(self, path: str, offset: int = 0) -> tuple[int, Iterable[memoryview]]:
         """GET a file from ``offset`` (Range); (the offset the bytes start at, the bytes)."""
         headers = dict(self._headers)
         if offset:

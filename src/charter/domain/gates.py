@@ -260,7 +260,7 @@ def parse_gate_policy(config: Mapping[str, Any]) -> GatePolicy:
     stages = {stage: parse_stage_gates(section, stage=stage, where=f"[gates.{stage}]",
                                        evidence_names=names)
               for stage, section in raw.items()}
-    models: dict[str, dict[Stage, StageGates]] = {}
+    models: dict[str, Mapping[Stage, StageGates]] = {}
     model_tables = config.get("models", {})
     if not isinstance(model_tables, Mapping):
         raise InvalidInput(codes.CONFIG_INVALID, "[models] must be a table of model names",

@@ -148,7 +148,7 @@ def _is_stamp(token: str) -> bool:
 def _is_glued_month(token: str, policy: NamingPolicy) -> bool:
     """'oct2024', 'oct24', '2024oct'."""
     match = re.fullmatch(r"([a-z]+)(\d\d|\d{4})|(\d{4})([a-z]+)", token)
-    return bool(match) and (match.group(1) or match.group(4)) in policy.date_words
+    return match is not None and (match.group(1) or match.group(4)) in policy.date_words
 
 
 def _match_algorithm(tokens: Sequence[str], index: int, policy: NamingPolicy) -> Hit | None:

@@ -191,7 +191,7 @@ _KINDS = {str: "text", int: "a whole number", list: "a list", dict: "a table"}
 
 
 def _strings(data: dict[str, Any], key: str, where: str) -> list[str] | None:
-    items = _get(data, key, list, where, default=None)
+    items: list[str] | None = _get(data, key, list, where, default=None)
     if items is not None and not all(isinstance(i, str) for i in items):
         raise _invalid(f"{where}: {key!r} must be a list of text", "")
     return items

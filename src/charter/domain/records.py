@@ -30,7 +30,7 @@ class ModelRecord:
     redirects: list[str] = field(default_factory=list)  # old names that still resolve here
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class VersionRecord:
                        {"path": path})
 
     def to_dict(self) -> dict[str, Any]:
-        data = _plain(asdict(self))
+        data = _fields(self)
         data["uri"] = self.uri
         return data
 
@@ -99,7 +99,7 @@ class EventRecord:
     hash: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class AttestationRecord:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class SignerRecord:
     added_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,11 @@ class Page:
 
     items: list[Any]
     next_token: str = ""
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A dataclass record's fields as JSON-ready values."""
+    return {key: _plain(value) for key, value in asdict(record).items()}
 
 
 def _plain(value: Any) -> Any:

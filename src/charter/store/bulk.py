@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,9 @@ MT, VT = tables.ModelTag.__table__, tables.VersionTag.__table__
 VF, A = tables.VersionFile.__table__, tables.Alias.__table__
 RN, R, E = tables.RetiredName.__table__, tables.Redirect.__table__, tables.Event.__table__
 AS, AT = tables.AllowedSigner.__table__, tables.Attestation.__table__
+# SQLAlchemy types a mapped class's __table__ as any FromClause; a declarative class maps
+# one Table, which an UPDATE needs.
+_VERSIONS = cast(Table, V)
 EVENT_FIELDS = ("seq", "time", "actor", "action", "model", "model_key", "version",
                 "from_stage", "to_stage", "reason", "correlation_id", "payload",
                 "prev_hash", "hash")
@@ -235,7 +238,7 @@ def _load_rows(session: Session, data: Rows, events: Iterable[dict[str, Any]]) -
 def _load_provenance(session: Session, data: Rows, model_ids: dict[str, int],
                      version_ids: dict[tuple[str, int], int]) -> None:
     for row in data.signatures:
-        session.execute(V.update().where(V.c.id == version_ids[(_key(row["model"]),
+        session.execute(update(_VERSIONS).where(V.c.id == version_ids[(_key(row["model"]),
                                                                 row["version"])])
                         .values(signer=row["signer"], signature=row["signature"]))
     _insert(session, AS, [{"model_id": model_ids[_key(r["model"])], "signer": r["signer"],

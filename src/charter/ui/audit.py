@@ -8,6 +8,7 @@ is reachable by paging, and an old page costs what the newest does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -89,7 +90,7 @@ def _latest_checkpoint(service: RegistryService) -> SignedCheckpoint | None:
         return None
 
 
-def _cursor(params) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _cursor(params: Mapping[str, str]) -> dict[str, int]:
     return {key: _seq(params[key]) for key in ("before", "after") if key in params}
 
 

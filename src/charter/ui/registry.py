@@ -104,9 +104,9 @@ def tree_of(model: ModelRecord) -> Tree:
         shown.append((max(newest), Stage.NONE.value))   # the newest candidate, not yet staged
     for alias_version in aliases:                        # every alias stays visible
         if alias_version not in {v for v, _ in shown}:
-            stage = next((s for s, vs in model.stages.items() if alias_version in vs), "")
-            if stage:
-                shown.append((alias_version, stage))
+            holding = next((s for s, vs in model.stages.items() if alias_version in vs), "")
+            if holding:
+                shown.append((alias_version, holding))
     shown.sort(reverse=True)
     listed = {v for v, _ in shown}
     rest = [(stage.value, sum(1 for v in model.stages.get(stage, []) if v not in listed))

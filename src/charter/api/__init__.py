@@ -1,0 +1,1 @@
+"""HTTP: native REST v1 and the MLflow REST surface (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Content-addressed blobs: a local folder (default) and S3 (docs/artifacts.md)."""

@@ -1,0 +1,1 @@
+"""Persistence: one module per aggregate, on one unit of work (docs/architecture.md)."""
