@@ -154,12 +154,17 @@ class TreeStream:
         return self
 
     def add(self, models: list[ModelRecord]) -> None:
+        lines: list[Text] = []
         for model in models:
             if self.count:
-                out.print()
-            for line in tree_lines(model, self.limit):
-                out.print(line, soft_wrap=True)
+                lines.append(Text())
+            lines += tree_lines(model, self.limit)
             self.count += 1
+        if out.is_terminal:
+            for line in lines:
+                out.print(line, soft_wrap=True)
+        elif lines:  # a pipe or a file gets the same text without Rich's cost per line
+            out.file.write("\n".join(line.plain for line in lines) + "\n")
         out.file.flush()
 
     def __exit__(self, *exc: object) -> None:
