@@ -197,12 +197,51 @@ def wait_healthy(servers: list[Server]) -> dict[str, float]:
     return found
 
 
-def mlflow_command(folder: Path, *extra: str) -> list[str]:
-    """``mlflow server`` on SQLite in ``folder``, otherwise with its default options."""
+def mlflow_command(folder: Path, *extra: str, store: str | None = None) -> list[str]:
+    """``mlflow server`` on ``store`` (default: SQLite in ``folder``), otherwise with its
+    default options."""
     folder.mkdir(parents=True, exist_ok=True)
     return [str(VENV_BIN / "mlflow"), "server", "--backend-store-uri",
-            f"sqlite:///{folder}/mlflow.db", "--default-artifact-root",
+            store or f"sqlite:///{folder}/mlflow.db", "--default-artifact-root",
             str(folder / "artifacts"), "--host", "127.0.0.1", *extra]
+
+
+# --- PostgreSQL: one fresh database per server ------------------------------------------------
+
+
+def _with_database(url: str, name: str) -> str:
+    """``url`` (``postgresql://user@host:port[/db]``) naming database ``name`` instead."""
+    scheme, rest = url.split("://", 1)
+    authority = rest.split("/", 1)[0]
+    return f"{scheme}://{authority}/{name}"
+
+
+@contextmanager
+def postgres_databases(url: str, prefix: str) -> Iterator[dict[str, str]]:
+    """Create ``{prefix}_charter`` and ``{prefix}_mlflow`` on the server ``url`` points at
+    (dropped again on the way out); yields each server's URL: Charter's as users write it,
+    MLflow's with the psycopg2 driver SQLAlchemy needs for it."""
+    import psycopg
+
+    names = {"Charter": f"{prefix}_charter", "MLflow": f"{prefix}_mlflow"}
+    admin = _with_database(url, "postgres")
+
+    def drop_all() -> None:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            for name in names.values():
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    drop_all()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        for name in names.values():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        charter = _with_database(url, names["Charter"])
+        mlflow = _with_database(url, names["MLflow"]).replace(
+            "postgresql://", "postgresql+psycopg2://", 1)
+        yield {"Charter": charter, "MLflow": mlflow}
+    finally:
+        drop_all()
 
 
 # --- process trees: CPU and memory ------------------------------------------------------------
@@ -582,8 +621,9 @@ def report(args: argparse.Namespace, servers: dict[str, Server],
     add(f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{platform.platform()}  ")
     mlflow_version = _mlflow_version()
-    add(f"Servers: MLflow {mlflow_version} `mlflow server` (SQLite, default options) vs "
-        f"Charter `charter serve --workers {args.workers}` (SQLite). "
+    store = "PostgreSQL" if args.database else "SQLite"
+    add(f"Servers: MLflow {mlflow_version} `mlflow server` ({store}, default options) vs "
+        f"Charter `charter serve --workers {args.workers}` ({store}). "
         f"Startup to healthy: " + ", ".join(f"{k} {v:.1f} s" for k, v in startup.items())
         + ". " + ("The other server is paused (SIGSTOP) while one is measured."
                   if args.pause_other else "Both servers run during every phase."))
@@ -743,6 +783,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None,
                         help="also write the markdown report (and a .json) here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--database", default=None, metavar="URL",
+                        help="run both servers on this PostgreSQL server "
+                             "(postgresql://user@host:port), each in a fresh database")
+    parser.add_argument("--db-prefix", default=f"charter_bench_{os.getpid()}",
+                        help="names of those databases: PREFIX_charter, PREFIX_mlflow "
+                             "(created, and dropped at the end)")
     parser.add_argument("--no-pause", dest="pause_other", action="store_false",
                         help="do not SIGSTOP the other server while one is measured")
     parser.add_argument("--no-plain-mlflow-check", dest="plain_mlflow_check",
@@ -772,15 +818,20 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             stack.callback(shutil.rmtree, work, ignore_errors=True)
         servers: dict[str, Server] = {}
+        stores: dict[str, str] = {}
+        if args.database:
+            stores = stack.enter_context(postgres_databases(args.database, args.db_prefix))
         if "MLflow" in labels:
             servers["MLflow"] = stack.enter_context(
-                started("MLflow", mlflow_command(work / "mlflow"), dict(os.environ),
-                        work / "mlflow", "/health", 180))
+                started("MLflow", mlflow_command(work / "mlflow", store=stores.get("MLflow")),
+                        dict(os.environ), work / "mlflow", "/health", 180))
         if "Charter" in labels:
             (work / "charter").mkdir()
             # Charter's defaults on a fresh home: no CHARTER_* setting leaks in from outside.
             env = {k: v for k, v in os.environ.items() if not k.startswith("CHARTER_")}
             env["CHARTER_HOME"] = str(work / "charter" / "home")
+            if "Charter" in stores:
+                env["CHARTER_DATABASE_URL"] = stores["Charter"]
             command = [str(VENV_BIN / "charter"), "serve", "--host", "127.0.0.1",
                        "--workers", str(args.workers), "--log-level", "warning"]
             servers["Charter"] = stack.enter_context(

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from charter.artifacts.cache import BlobCache
 from charter.artifacts.local import LocalBlobStore
+from charter.artifacts.tracking import check_tracking_uri
 from charter.config import Settings
 from charter.domain import error_codes as codes
 from charter.domain.access import AccessPolicy, parse_default_role
@@ -52,7 +53,19 @@ def policies_from(settings: Settings) -> Policies:
         webhooks=parse_webhook_settings(settings.extra),
         signing=parse_signing_policy(settings.extra),
         certificate_roots=settings.certificate_roots,
+        tracking_uri=tracking_uri(settings),
     )
+
+
+def tracking_uri(settings: Settings) -> str:
+    """``[mlflow] tracking_uri``: the MLflow tracking server signatures are read from."""
+    section = settings.extra.get("mlflow", {})
+    unknown = sorted(set(section) - {"tracking_uri"}) if isinstance(section, dict) else ["?"]
+    if unknown:
+        raise InvalidInput(codes.CONFIG_INVALID, f"[mlflow]: unknown key(s) {', '.join(unknown)}",
+                           'the one key is tracking_uri = "http://mlflow.internal:5000"')
+    uri = section.get("tracking_uri")
+    return check_tracking_uri(uri) if uri else ""
 
 
 def denial_log(settings: Settings) -> DenialFile:
@@ -73,7 +86,9 @@ def default_actor() -> str:
 def build_service(settings: Settings, *, actor: str | None = None,
                   migrate: bool = True) -> RegistryService:
     settings.home.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url, migrate=migrate)
+    database = Database(settings.database_url, migrate=migrate,
+                        pool_size=settings.database_pool_size,
+                        pool_timeout=settings.database_pool_timeout)
     blobs = blob_store(settings)
     service = RegistryService(database, blobs, policies_from(settings),
                               actor=actor or default_actor(), denials=denial_log(settings))

@@ -63,6 +63,10 @@ class Settings:
     checkpoint_key: Path | None = None
     certificate_roots: tuple[Path, ...] = ()  # CA bundles trusted for certificate-signed models
     answer_cache_mb: int = 32  # each server worker's MLflow answer cache; 0: none
+    # PostgreSQL: connections each server process keeps, and how long a request waits for
+    # one (then 503 database.unavailable); docs/configuration.md.
+    database_pool_size: int = 8
+    database_pool_timeout: float = 10.0
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None,
@@ -111,6 +115,14 @@ class Settings:
             answer_cache_mb=_megabytes(pick("answer_cache_mb", "CHARTER_ANSWER_CACHE_MB",
                                             _section(file, "server").get("answer_cache_mb"),
                                             32), "answer_cache_mb"),
+            database_pool_size=int(_number(pick(
+                "database_pool_size", "CHARTER_DATABASE_POOL_SIZE",
+                _section(file, "database").get("pool_size"), 8),
+                "CHARTER_DATABASE_POOL_SIZE", 1, 1000)),
+            database_pool_timeout=_number(pick(
+                "database_pool_timeout", "CHARTER_DATABASE_POOL_TIMEOUT",
+                _section(file, "database").get("pool_timeout"), 10.0),
+                "CHARTER_DATABASE_POOL_TIMEOUT", 0.1, 3600),
         )
 
 
@@ -138,6 +150,18 @@ def _paths(value: Any, name: str) -> tuple[Path, ...]:
         raise InvalidInput(codes.CONFIG_INVALID, f"{name} must be a list of file paths",
                            'e.g. certificate_roots = ["/etc/charter/signing-ca.pem"]')
     return tuple(Path(v).expanduser() for v in value)
+
+
+def _number(value: Any, name: str, low: float, high: float) -> float:
+    """A number from the environment or the file, within [low, high]."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not low <= number <= high:
+        raise InvalidInput(codes.CONFIG_INVALID, f"{name}={str(value)[:40]!r} is not a number "
+                           f"from {low:g} to {high:g}", f"set {name} to a number in that range")
+    return number
 
 
 def _flag(value: Any, name: str) -> bool:

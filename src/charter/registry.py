@@ -29,12 +29,14 @@ from charter.domain.checkpoints import SignedCheckpoint
 from charter.domain.gate_report import GateReport
 from charter.domain.gates import StageGates
 from charter.domain.importing import ImportedModel
+from charter.domain.interface import Interface, InterfaceRecord
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.manifest import TreeEntry
 from charter.domain.naming import Finding
 from charter.domain.proofs import AsOfProof
 from charter.domain.records import (
     AttestationRecord,
+    AuditPoint,
     AuditReport,
     EventRecord,
     FileRecord,
@@ -45,6 +47,7 @@ from charter.domain.records import (
     VersionRecord,
 )
 from charter.domain.retention import RetentionReport
+from charter.domain.version_diff import VersionDiff
 from charter.domain.webhooks import DeliveryRecord, WebhookRecord
 
 if TYPE_CHECKING:
@@ -90,7 +93,9 @@ class Registry(Protocol):
                  create_model: bool = True, reason: str = "",
                  progress: Progress | None = None,
                  signature: bytes | str | Path | None = None,
-                 signer_key: str | Path | None = None) -> VersionRecord: ...
+                 signer_key: str | Path | None = None,
+                 interface: Interface | dict[str, Any] | str | None = None,
+                 model_id: str = "") -> VersionRecord: ...
 
     def get_version(self, name: str, version: int | str) -> VersionRecord: ...
 
@@ -115,13 +120,13 @@ class Registry(Protocol):
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY, override_gates: bool = False
-                   ) -> VersionRecord: ...
+                   expect_production: Any = ANY, override_gates: bool = False,
+                   accept_breaking: str = "") -> VersionRecord: ...
 
     def promote(self, name: str, version: int | str, stage: str, *,
                 archive_existing: bool = False, reason: str = "",
-                expect_production: Any = ANY, override_gates: bool = False
-                ) -> VersionRecord: ...
+                expect_production: Any = ANY, override_gates: bool = False,
+                accept_breaking: str = "") -> VersionRecord: ...
 
     def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord: ...
 
@@ -169,6 +174,15 @@ class Registry(Protocol):
 
     def check_gates(self, name: str, version: int | str, stage: str) -> GateReport: ...
 
+    # ---- interfaces (docs/contracts.md, "The interface") ------------------------------
+
+    def get_interface(self, name: str, version: int | str) -> InterfaceRecord: ...
+
+    def set_interface(self, name: str, version: int | str,
+                      interface: Interface | dict[str, Any] | str) -> InterfaceRecord: ...
+
+    def diff_versions(self, name: str, a: int | str, b: int | str) -> VersionDiff: ...
+
     def request_approval(self, name: str, version: int | str, stage: str, *,
                          comment: str = "") -> ApprovalRecord: ...
 
@@ -215,7 +229,9 @@ class Registry(Protocol):
     def prove_resolution(self, uri: str, as_of: datetime) -> AsOfProof: ...
 
     def verify_audit(self, *, checkpoint: SignedCheckpoint | None = None,
-                     trusted_keys: Collection[str] = ()) -> AuditReport: ...
+                     trusted_keys: Collection[str] = (), full: bool = False) -> AuditReport: ...
+
+    def audit_verified(self) -> AuditPoint: ...
 
     # ---- webhooks -------------------------------------------------------------------
 
@@ -281,8 +297,9 @@ class ServerRegistry(Registry, Protocol):
     def commit_upload(self, name: str, upload_id: str, manifest: list[dict[str, Any]], *,
                       source: str = "", run_id: str = "", description: str = "",
                       tags: dict[str, str] | None = None, reason: str = "",
-                      signature: bytes | str | None = None, signer_key: str | None = None
-                      ) -> VersionRecord: ...
+                      signature: bytes | str | None = None, signer_key: str | None = None,
+                      interface: Interface | dict[str, Any] | str | None = None,
+                      model_id: str = "") -> VersionRecord: ...
 
     def abort_upload(self, name: str, upload_id: str) -> None: ...
 

@@ -16,6 +16,7 @@ the one app that mounts both.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -149,6 +150,10 @@ async def run_write(service: RegistryService, use_case: Callable[..., T], *args:
     a pool thread costs more than that in wake-ups and GIL hand-offs, and queued
     writers then hold the turn longer. TurnBusy is raised before the use case has done
     anything, so running it again in the pool is safe.
+
+    On PostgreSQL a write waits for the disk at COMMIT while it holds the chain head's
+    lock; the process's writes are therefore committed in groups, one transaction and
+    one flush for all those queued meanwhile (store/database.py ``GroupCommit``).
     """
     if service.db.turn_can_wait:
         token = turn_wait.set(LOOP_TURN_WAIT_S)
@@ -158,4 +163,6 @@ async def run_write(service: RegistryService, use_case: Callable[..., T], *args:
             pass
         finally:
             turn_wait.reset(token)
+    if service.db.group_commit is not None:  # PostgreSQL: committed with others queued
+        return await asyncio.wrap_future(service.db.batched(use_case, *args))
     return await run_in_threadpool(use_case, *args)

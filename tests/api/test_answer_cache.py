@@ -7,6 +7,7 @@ its own answers, and a write through one must show in the other's next read.
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from typing import Any
 
@@ -109,10 +110,10 @@ def test_principals_with_a_partial_view_are_answered_afresh(sqlite_database_url,
         return Response(b"{}", media_type="application/json")
 
     for _ in range(3):
-        answer(cache, acting, "key", compute)
+        asyncio.run(answer(cache, acting, "key", compute))
     assert len(calls) == 3 and cache.hits == 0
     for _ in range(3):
-        answer(cache, service, "key", compute)  # the local admin sees every model
+        asyncio.run(answer(cache, service, "key", compute))  # the local admin sees every model
     assert len(calls) == 4 and cache.hits == 2
 
 
@@ -147,3 +148,24 @@ def test_the_servers_cache_takes_its_size_from_the_settings(
         make_settings, sqlite_database_url) -> None:  # type: ignore[no-untyped-def]
     client = worker(make_settings(sqlite_database_url, answer_cache_mb=3))
     assert cache_of(client).stats()["max_bytes"] == 3 * 1024 * 1024
+
+
+def test_download_uri_answers_are_kept_and_dropped_like_the_others(two_workers) -> None:  # type: ignore[no-untyped-def]
+    first, second = two_workers
+    first.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    first.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
+    params = {"name": "fraud_detector", "version": "1"}
+    uri = first.get(f"{API}/model-versions/get-download-uri", params=params)
+    assert uri.status_code == 200 and uri.json()["artifact_uri"] == SOURCE
+    hits = cache_of(first).hits
+    assert first.get(f"{API}/model-versions/get-download-uri", params=params).json() == uri.json()
+    assert cache_of(first).hits == hits + 1
+
+    # A change anywhere (here another worker's tag) and the next answer is computed afresh.
+    second.post(f"{API}/model-versions/set-tag", json={**params, "key": "team", "value": "risk"})
+    misses = cache_of(first).misses
+    again = first.get(f"{API}/model-versions/get-download-uri", params=params)
+    assert again.json() == uri.json() and cache_of(first).misses == misses + 1
+    missing = first.get(f"{API}/model-versions/get-download-uri",
+                        params={"name": "fraud_detector", "version": "2"})
+    assert missing.status_code == 404, missing.text

@@ -382,6 +382,20 @@ def test_audit_verify_walks_the_whole_chain(client):
     assert report["first_bad_seq"] is None
 
 
+def test_audit_verify_walks_on_from_the_remembered_point_and_full_walks_all(client):
+    register(client)
+    first = ok(client.get(f"{API}/audit/verify"))
+    assert first["ok"] and first["verified_from"] == 0
+    ok(move(client, 1, "Staging"))
+    again = ok(client.get(f"{API}/audit/verify"))
+    assert again["ok"] and again["verified_from"] == first["events_checked"]
+    assert again["events_checked"] == first["events_checked"] + 1 and again["verified_at"]
+    full = ok(client.get(f"{API}/audit/verify", params={"full": "true"}))
+    assert full["ok"] and full["verified_from"] == 0
+    point = ok(client.get(f"{API}/audit/verified"))
+    assert point["seq"] == point["full_seq"] == full["events_checked"] and point["full_time"]
+
+
 def test_lint_reports_findings_for_several_names(client):
     results = ok(client.get(f"{API}/lint", params=[("name", "fraud_detection_binary"),
                                                    ("name", "fraud_detector_v2")]))["results"]
@@ -441,6 +455,7 @@ BODY_VALUES: dict[str, Any] = {
     "url": "http://127.0.0.1:9/hook", "comment": "because",
     "files": [{"path": "model.pkl", "size": 1, "sha256": "0" * 64}],
     "role": "reader", "signature": "{}", "document": "{}",
+    "interface": {"inputs": [{"name": "amount", "type": "double"}]},
 }
 
 

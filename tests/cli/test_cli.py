@@ -342,6 +342,19 @@ def test_audit_verify_names_the_first_altered_event(cli, home):
     assert report["ok"] is False and report["first_bad_seq"] == 2
 
 
+def test_audit_verify_full_catches_an_old_event_a_plain_verify_trusts(cli, home):
+    register_versions(cli, 2)
+    assert cli("audit", "verify").exit_code == 0   # remembers the point it proved
+    register_versions(cli, 1)
+    with sqlite3.connect(home / "charter.db") as db:  # rewrite inside the proved prefix
+        db.execute("DROP TRIGGER IF EXISTS events_no_update")
+        db.execute("UPDATE events SET reason = 'nothing to see' WHERE seq = 2")
+    plain = cli("audit", "verify")
+    assert plain.exit_code == 0 and "--full rechecks all" in plain.stdout
+    full = cli("audit", "verify", "--full")
+    assert full.exit_code == 7 and "event #2" in full.stderr
+
+
 def test_db_upgrade_is_idempotent(cli, home):
     for _ in range(2):
         result = cli("db", "upgrade")

@@ -137,7 +137,7 @@ def test_rewriting_an_event_is_detected_at_that_event(busy_history):
     _as_attacker(registry, update(tables.Event).where(tables.Event.seq == seq)
                  .values(reason="approved by the CTO"))
 
-    report = registry.verify_audit()
+    report = registry.verify_audit(full=True)  # busy_history verified past it already
 
     assert (report.ok, report.first_bad_seq) == (False, seq)
     assert report.events_checked == seq - 1
@@ -163,7 +163,7 @@ def test_deleting_an_event_from_the_middle_is_detected(busy_history):
     registry = busy_history
     seq = _event_seq(registry, "version_registered", 2)
     _as_attacker(registry, delete(tables.Event).where(tables.Event.seq == seq))
-    report = registry.verify_audit()
+    report = registry.verify_audit(full=True)
     assert (report.ok, report.first_bad_seq) == (False, seq)
 
 
@@ -189,11 +189,11 @@ def test_verification_walks_across_batch_boundaries(busy_history, given, monkeyp
     given.versions(NAME, 6)
     total = len(registry.events(limit=1000))
     assert total > 12
-    assert registry.verify_audit() == AuditReport(True, total)
+    assert registry.verify_audit(full=True) == AuditReport(True, total)
 
     boundary = 9  # the first event of the third batch
     _as_attacker(registry, delete(tables.Event).where(tables.Event.seq == boundary))
-    report = registry.verify_audit()
+    report = registry.verify_audit(full=True)
     assert (report.ok, report.first_bad_seq) == (False, boundary)
 
 

@@ -143,6 +143,7 @@ def test_audit_verification_without_javascript_and_as_json(call, service) -> Non
     assert "Chain verified" in call("GET", "/audit?verify=1").text
     report = call("GET", "/ui/audit/verify").json()
     assert report["ok"] is True and report["events_checked"] == 2
+    assert "proved through event #2" in call("GET", "/audit").text   # the last verified point
 
 
 def test_the_version_page_names_the_signer_and_the_audit_page_the_last_checkpoint(

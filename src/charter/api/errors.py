@@ -58,10 +58,18 @@ class ErrorJSON(JSONResponse):
             "utf-8", "replace")
 
 
+# A 503 (the database unreachable for a moment, ...) tells the client when to try again.
+RETRY_AFTER_S = "1"
+
+
 def error_response(request: Request, error: CharterError) -> JSONResponse:
     if is_mlflow_path(request.url.path):
-        return ErrorJSON(mlflow_body(error), status_code=outcome(error).mlflow_status)
-    return ErrorJSON(native_body(error), status_code=http_status(error))
+        response = ErrorJSON(mlflow_body(error), status_code=outcome(error).mlflow_status)
+    else:
+        response = ErrorJSON(native_body(error), status_code=http_status(error))
+    if response.status_code == 503:
+        response.headers["Retry-After"] = RETRY_AFTER_S
+    return response
 
 
 async def charter_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -46,21 +46,30 @@ def verify(
         "file, a webhook receiver's copy, or a URL): the log up to it must be the one "
         "signed.")] = None,
     public_key: PublicKey = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Recompute every event from the first, not only those after the "
+        "point the last verify proved.")] = False,
     as_json: Json = False,
 ) -> None:
     """Walk the audit hash chain and its signed checkpoints; exit 7 naming the first
     altered event, or the checkpoint a rewritten log no longer matches.
 
+    The registry remembers the point the last verify proved (its seq and hash). A verify
+    first checks that the event there still hashes to it, then recomputes only the
+    newer events: seconds become milliseconds on a long log. An event rewritten *before*
+    that point is caught by --full (and by signed checkpoints), not by a plain verify.
+    --checkpoint and --public-key imply --full.
+
     Against a server, with --checkpoint, the events are fetched and every hash is
     recomputed here: the verdict does not rest on the server's word.
 
-    Example: charter audit verify --checkpoint saved-checkpoint.json
+    Example: charter audit verify --full
     """
     from charter.client.provenance import read_checkpoint
 
     saved = (read_checkpoint(checkpoint, token=os.environ.get("CHARTER_TOKEN"))
              if checkpoint is not None else None)
-    report = state(ctx).registry.verify_audit(checkpoint=saved,
+    report = state(ctx).registry.verify_audit(checkpoint=saved, full=full,
                                               trusted_keys=_trusted(public_key))
     if as_json:
         render.print_json(report.to_dict())
@@ -81,9 +90,12 @@ def verify(
 def _print_ok(report: AuditReport) -> None:
     proved = (f", {render.plural(len(report.checkpoints), 'signed checkpoint')} hold up to "
               f"#{report.proved_through}" if report.checkpoints else "")
+    since = (f" (#{report.verified_from} and before proved at {report.verified_at}; "
+             f"{render.plural(report.walked, 'new event')} checked now; --full rechecks all)"
+             if report.verified_from else "")
     render.out.print(Text.assemble(("OK", "bold green"), ": audit chain intact, ",
                                    render.plural(report.events_checked, "event"),
-                                   f" checked{proved}"))
+                                   f" checked{proved}{since}"))
 
 
 @audit_app.command("checkpoint")

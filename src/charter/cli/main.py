@@ -22,6 +22,7 @@ from charter.cli import (
     audit,
     edits,
     governance,
+    interfaces,
     keys,
     lifecycle,
     provenance,
@@ -73,6 +74,7 @@ _COMMANDS += [provenance.sign, provenance.signers, provenance.attest,
               provenance.attestations]
 _COMMANDS += [governance.check, governance.request_approval, governance.approve,
               governance.reject, governance.approvals, governance.retention]
+_COMMANDS += [interfaces.diff, interfaces.interface]
 for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(audit.audit_app, name="audit")

@@ -23,6 +23,7 @@ from charter.domain.errors import InvalidInput
 from charter.domain.proofs import AsOfProof, parse_proof
 from charter.domain.records import (
     AttestationRecord,
+    AuditPoint,
     AuditReport,
     EventRecord,
     SignerRecord,
@@ -147,11 +148,13 @@ class ProvenanceClient:
                                       params={"uri": uri, "as_of": as_of.isoformat()}))
 
     def verify_audit(self, *, checkpoint: SignedCheckpoint | None = None,
-                     trusted_keys: Collection[str] = ()) -> AuditReport:
-        """The server's own verdict; given a checkpoint, this client's: it pages the
+                     trusted_keys: Collection[str] = (), full: bool = False) -> AuditReport:
+        """The server's own verdict (``full``: over every event, not only those after the
+        point its last verify proved); given a checkpoint, this client's: it pages the
         event feed and recomputes the whole chain itself."""
         if checkpoint is None and not trusted_keys:
-            return records.audit_report(self._call("GET", "/audit/verify"))
+            return records.audit_report(self._call("GET", "/audit/verify",
+                                                   params={"full": "true"} if full else None))
         # Imported here: cryptography is loaded only by those who verify.
         from charter.signing.audit import audit_report, prove_records, trust_for
 
@@ -159,6 +162,10 @@ class ProvenanceClient:
         proof = prove_records(self._pages(), given=[checkpoint] if checkpoint else [],
                               trusted_keys=trusted)
         return audit_report(proof, None, None, [warning] if warning else [])
+
+    def audit_verified(self) -> AuditPoint:
+        found = self._call("GET", "/audit/verified")
+        return AuditPoint(found["seq"], found["time"], found["full_seq"], found["full_time"])
 
     def _pages(self) -> Iterator[list[EventRecord]]:
         after = 0

@@ -46,7 +46,8 @@ def version(data: dict[str, Any]) -> VersionRecord:
         updated_at=_time(data["updated_at"]),
         stage_changed_at=_time(data["stage_changed_at"]),
         files=[FileRecord(f["path"], f["size"], f["sha256"]) for f in data.get("files", [])],
-        signer=data.get("signer"), signature=data.get("signature"))
+        signer=data.get("signer"), signature=data.get("signature"),
+        model_id=data.get("model_id") or "")
 
 
 def versions(data: dict[str, Any]) -> list[VersionRecord]:
@@ -77,7 +78,9 @@ def audit_report(data: dict[str, Any]) -> AuditReport:
                        first_bad_seq=data.get("first_bad_seq"), problem=data.get("problem", ""),
                        checkpoints=list(data.get("checkpoints", [])),
                        proved_through=data.get("proved_through", 0),
-                       warnings=list(data.get("warnings", [])))
+                       warnings=list(data.get("warnings", [])),
+                       verified_from=data.get("verified_from", 0),
+                       verified_at=data.get("verified_at", ""))
 
 
 def attestations(data: dict[str, Any]) -> list[AttestationRecord]:

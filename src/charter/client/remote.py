@@ -23,10 +23,12 @@ from charter.artifacts.destination import pull_into
 from charter.client import records, transfer
 from charter.client.access import AccessClientMixin
 from charter.client.governance import GovernanceClient
+from charter.client.interfaces import InterfaceClient, interface_body
 from charter.client.provenance import ProvenanceClient, signed_text, signer_text
 from charter.client.session import Session, segment
 from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
+from charter.domain.interface import Interface
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.naming import Finding
 from charter.domain.paths import safe_relative_path
@@ -50,7 +52,7 @@ def default_actor() -> str:
         return "unknown"
 
 
-class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
+class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, InterfaceClient):
     def __init__(self, url: str, *, token: str | None = None, actor: str | None = None,
                  timeout: float | httpx.Timeout | None = None,
                  transport: httpx.BaseTransport | None = None,
@@ -121,13 +123,20 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
                  create_model: bool = True, reason: str = "",
                  progress: Progress | None = None,
                  signature: bytes | str | Path | None = None,
-                 signer_key: str | Path | None = None) -> VersionRecord:
+                 signer_key: str | Path | None = None,
+                 interface: Interface | dict[str, Any] | str | None = None,
+                 model_id: str = "") -> VersionRecord:
         if bool(source) == (path is not None):
             raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
-        body: dict[str, Any] = {"source": source, "run_id": run_id, "description": description,
-                "tags": tags or {}, "reason": reason}
+        body: dict[str, Any] = {"source": source, "run_id": run_id,
+                                "description": description, "tags": tags or {},
+                                "reason": reason}
+        if interface is not None:  # parsed here too, so a bad one fails before any upload
+            body["interface"] = interface_body(interface)
+        if model_id:
+            body["model_id"] = model_id
         skip = None
         if signature is not None:  # sent with the commit; the server checks it
             body.update(signature=signed_text(signature), signer_key=signer_text(signer_key))
@@ -175,10 +184,12 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY, override_gates: bool = False
-                   ) -> VersionRecord:
+                   expect_production: Any = ANY, override_gates: bool = False,
+                   accept_breaking: str = "") -> VersionRecord:
         body: dict[str, Any] = {"stage": str(stage), "archive_existing": archive_existing,
                                 "reason": reason}
+        if accept_breaking:
+            body["accept_breaking"] = accept_breaking
         if expect_production is not ANY:  # absent: no precondition; null: "empty"
             body["expect_production"] = expect_production
         if override_gates:

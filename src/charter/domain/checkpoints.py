@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ from charter.domain.events import (
     CHECKPOINT_SIGNED,
     GENESIS_HASH,
     ChainBreak,
+    StoredRow,
     chain_hash,
     parse_time,
+    stored_hash_matches,
 )
 from charter.domain.gates import parse_duration
 
@@ -182,24 +185,59 @@ class ChainWalk:
             self._step(fields, stored_prev, stored_hash)
         return self.broken is None
 
+    def feed_stored(self, rows: Iterable[StoredRow]) -> bool:
+        """``feed`` for rows as the events table stores them (the fast path of a walk
+        over the database: a payload is parsed only when its hash needs it)."""
+        for row in rows:
+            if self.broken is not None:
+                return False
+            seq, stored_prev, stored_hash = row[0], row[11], row[12]
+            if self._linked(seq, stored_prev):
+                if not stored_hash_matches(self.prev_hash, row):
+                    self.broken = ChainBreak(seq, "its content does not match its hash")
+                else:
+                    if row[3] == CHECKPOINT_SIGNED:
+                        self._embed(seq, _payload(row[10]))
+                    self._accept(seq, stored_hash)
+        return self.broken is None
+
     def _step(self, fields: dict[str, Any], stored_prev: str, stored_hash: str) -> None:
         seq = fields["seq"]
+        if not self._linked(seq, stored_prev):
+            return
+        if chain_hash(self.prev_hash, fields) != stored_hash:
+            self.broken = ChainBreak(seq, "its content does not match its hash")
+        else:
+            if fields["action"] == CHECKPOINT_SIGNED:
+                self._embed(seq, fields["payload"])
+            self._accept(seq, stored_hash)
+
+    def _linked(self, seq: int, stored_prev: str) -> bool:
         if seq != self.expected:
             self.broken = ChainBreak(self.expected, f"event {self.expected} is missing")
         elif stored_prev != self.prev_hash:
             self.broken = ChainBreak(seq, "its prev_hash does not match the event before it")
-        elif chain_hash(self.prev_hash, fields) != stored_hash:
-            self.broken = ChainBreak(seq, "its content does not match its hash")
-        else:
-            if fields["action"] == CHECKPOINT_SIGNED:
-                self.embedded.append((_embedded(fields["payload"]), seq, self.prev_hash))
-            self.prev_hash, self.expected = stored_hash, seq + 1
-            if seq in self.wanted:
-                self.hashes[seq] = stored_hash
+        return self.broken is None
+
+    def _embed(self, seq: int, payload: object) -> None:
+        """A checkpoint event at ``seq`` holds; it signs the hash before it."""
+        self.embedded.append((_embedded(payload), seq, self.prev_hash))
+
+    def _accept(self, seq: int, stored_hash: str) -> None:
+        self.prev_hash, self.expected = stored_hash, seq + 1
+        if seq in self.wanted:
+            self.hashes[seq] = stored_hash
 
     @property
     def length(self) -> int:
         return self.expected - 1
+
+
+def _payload(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _embedded(payload: object) -> SignedCheckpoint | None:
@@ -297,6 +335,28 @@ def prove_log(batches: Iterable[Iterable[Row]], *, given: Iterable[SignedCheckpo
     for batch in batches:
         if not walk.feed(batch):
             break
+    return _judged(walk, given, trusted_keys, signature_ok)
+
+
+def prove_stored_log(batches: Iterable[Iterable[StoredRow]], *, start: tuple[int, str] = (0,
+                     GENESIS_HASH), given: Iterable[SignedCheckpoint] = (),
+                     trusted_keys: Collection[str],
+                     signature_ok: Callable[[SignedCheckpoint], bool]) -> LogProof:
+    """``prove_log`` over rows as the events table stores them, walking on from ``start``
+    (the seq and hash of a prefix proved before; (0, genesis): from the first event).
+    The checkpoints judged are those the walked part holds and the ``given`` ones it
+    reaches; one at or before ``start`` is judged as not reached (walk from the start)."""
+    given = list(given)
+    walk = ChainWalk(frozenset(g.checkpoint.seq for g in given), prev_hash=start[1],
+                     expected=start[0] + 1)
+    for batch in batches:
+        if not walk.feed_stored(batch):
+            break
+    return _judged(walk, given, trusted_keys, signature_ok)
+
+
+def _judged(walk: ChainWalk, given: list[SignedCheckpoint], trusted_keys: Collection[str],
+            signature_ok: Callable[[SignedCheckpoint], bool]) -> LogProof:
     verdicts = []
     if trusted_keys:
         verdicts += [judge_embedded(found, seq, prev,

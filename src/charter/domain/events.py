@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -53,6 +54,9 @@ HOLD_RELEASED = "hold_released"            # an owner admitted a held version's 
 HOLD_REJECTED = "hold_rejected"            # an owner refused it; the version stays unusable
 ATTESTATION_ADDED = "attestation_added"
 CHECKPOINT_SIGNED = "checkpoint_signed"    # registry-wide (model ""): the chain head, signed
+# The interface (docs/contracts.md).
+INTERFACE_SET = "interface_set"            # declared after registration (a tag, or explicitly)
+INTERFACE_BREAK_ACCEPTED = "interface_break_accepted"  # an owner moved a breaking version
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,59 @@ def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     digest.update(prev_hash.encode("ascii"))
     digest.update(canonical_json(fields).encode("utf-8"))
     return digest.hexdigest()
+
+
+# An event as the events table stores it, in this column order: seq, time, actor, action,
+# model, version, from_stage, to_stage, reason, correlation_id, payload (its canonical
+# JSON text), prev_hash, hash. The audit walk reads these straight from a cursor.
+StoredRow = tuple[int, str, str, str, str, int | None, str | None, str | None, str, str, str,
+                  str, str]
+
+
+def stored_fields(row: StoredRow) -> dict[str, Any]:
+    """Every field the hash of a stored event covers, its payload parsed."""
+    (seq, time, actor, action, model, version, from_stage, to_stage, reason, correlation_id,
+     payload) = row[:11]
+    return hashed_fields(seq=seq, time=time, actor=actor, correlation_id=correlation_id,
+                         event=NewEvent(action, model, version, from_stage, to_stage, reason,
+                                        json.loads(payload)))
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def _stored_canonical(row: StoredRow) -> str:
+    """``canonical_json(stored_fields(row))`` without parsing and re-encoding the payload:
+    its stored text is spliced in as it is (the keys in sorted order, by hand)."""
+    (seq, time, actor, action, model, version, from_stage, to_stage, reason, correlation_id,
+     payload) = row[:11]
+    return "".join((
+        '{"action":', _text(action), ',"actor":', _text(actor), ',"correlation_id":',
+        _text(correlation_id), ',"from_stage":', _text(from_stage), ',"model":', _text(model),
+        ',"payload":', payload, ',"reason":', _text(reason), ',"seq":', str(int(seq)),
+        ',"time":', _text(time), ',"to_stage":', _text(to_stage), ',"version":',
+        "null" if version is None else str(int(version)), "}"))
+
+
+def stored_hash_matches(prev_hash: str, row: StoredRow) -> bool:
+    """Whether a stored event hashes, after ``prev_hash``, to its stored hash.
+
+    The fast path hashes the stored text with the payload spliced in. A match there means
+    the text hashed at write time is exactly this one (sha256), so the slow path — parse
+    and re-encode every field — would match too. On a mismatch (or an odd stored value)
+    the slow path decides, so both paths always give the same verdict.
+    """
+    try:
+        digest = hashlib.sha256((prev_hash + _stored_canonical(row)).encode("utf-8"))
+        if digest.hexdigest() == row[12]:
+            return True
+    except (TypeError, ValueError):
+        pass
+    try:
+        return chain_hash(prev_hash, stored_fields(row)) == row[12]
+    except (TypeError, ValueError):  # a payload that is not JSON any more
+        return False
 
 
 @dataclass(frozen=True)

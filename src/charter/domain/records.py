@@ -61,6 +61,7 @@ class VersionRecord:
     files: list[FileRecord] = field(default_factory=list)
     signer: str | None = None       # who signed its files (domain.signers), if anyone
     signature: str | None = None    # sha256 of the signature bundle as stored
+    model_id: str = ""              # MLflow 3's logged-model id it was registered from
 
     @property
     def uri(self) -> str:
@@ -164,6 +165,30 @@ class AuditReport:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     proved_through: int = 0
     warnings: list[str] = field(default_factory=list)
+    # An incremental verify walks on from the point an earlier one proved: its seq and
+    # when (0 and "": the whole chain was walked). events_checked counts from the first
+    # event either way: the length of the chain now proved.
+    verified_from: int = 0
+    verified_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def walked(self) -> int:
+        """The events this verify itself recomputed."""
+        return self.events_checked - self.verified_from
+
+
+@dataclass(frozen=True)
+class AuditPoint:
+    """The last verified point of the audit chain: ``seq`` proved at ``time`` (0, "":
+    never), and the last full walk's (docs/governance.md)."""
+
+    seq: int
+    time: str
+    full_seq: int
+    full_time: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

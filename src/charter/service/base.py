@@ -65,6 +65,7 @@ class Policies:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     signing: SigningPolicy = field(default_factory=SigningPolicy)
     certificate_roots: tuple[Path, ...] = ()   # CA bundles for certificate-signed models
+    tracking_uri: str = ""   # [mlflow] tracking_uri: where logged models' MLmodels are read
 
 
 class ServiceBase:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from charter.domain import error_codes as codes
@@ -21,16 +21,15 @@ from charter.domain.access import READ, READ_ALL
 from charter.domain.checkpoints import (
     Checkpoint,
     CheckpointSchedule,
-    Row,
     SignedCheckpoint,
     checkpoint_due,
     parse_checkpoint,
-    prove_log,
+    prove_stored_log,
 )
 from charter.domain.errors import Conflict, InvalidInput, NotFound
-from charter.domain.events import format_time
+from charter.domain.events import GENESIS_HASH, StoredRow, format_time, stored_hash_matches
 from charter.domain.proofs import MAX_PROOF_EVENTS, AsOfProof, ProofEvent
-from charter.domain.records import AuditReport
+from charter.domain.records import AuditPoint, AuditReport
 from charter.domain.uris import parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.queries import check_limit, resolve_uri
@@ -38,13 +37,13 @@ from charter.signing.audit import audit_report, trust_for
 from charter.signing.keys import CheckpointKey, verify_checkpoint
 from charter.store import events as audit_log
 from charter.store import models, provenance
-from charter.store.database import Database, WriteTx
+from charter.store.database import Database, TurnBusy, WriteTx
 from charter.store.driver import Reader
-from charter.store.events import ChainPosition
+from charter.store.events import ChainPosition, VerifiedPoint
 
 log = logging.getLogger("charter.checkpoints")
 REGISTRY_ACTOR = "charter:checkpoint"   # no user name has a colon (domain.access)
-AUDIT_BATCH = 2000
+AUDIT_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -153,17 +152,30 @@ class CheckpointsMixin(ServiceBase):
             return checkpointer.seal(tx, tx.head)
 
     def verify_audit(self, *, checkpoint: SignedCheckpoint | None = None,
-                     trusted_keys: Collection[str] = ()) -> AuditReport:
-        """Walk the whole chain; name the first event whose content or link was altered, and
+                     trusted_keys: Collection[str] = (), full: bool = False) -> AuditReport:
+        """Prove the chain: name the first event whose content or link was altered, and
         judge the checkpoints it holds and ``checkpoint`` (saved elsewhere) by the trusted
-        keys: those given, else this registry's own key, else the checkpoint's own."""
+        keys: those given, else this registry's own key, else the checkpoint's own.
+
+        Walks on from the point the last verify proved (after checking that the event
+        there still hashes to the remembered hash), in time proportional to the new
+        events; ``full`` (implied by a checkpoint or keys given) walks every event.
+        """
         self._require_registry(READ_ALL)
         pinned = set(trusted_keys)
         if not pinned and self.checkpointer is not None:
             pinned.add(self.checkpointer.key.key_id)
         trusted, warning = trust_for(checkpoint, pinned)
         return walk_chain(self, given=[checkpoint] if checkpoint else [],
-                          trusted_keys=trusted, warnings=[warning] if warning else [])
+                          trusted_keys=trusted, warnings=[warning] if warning else [],
+                          full=full or checkpoint is not None or bool(trusted_keys))
+
+    def audit_verified(self) -> AuditPoint:
+        """The last verified point of the chain (seq, time) and the last full walk's."""
+        self._require_registry(READ_ALL)
+        with self._read() as reader:
+            point = audit_log.verified_point(reader)
+        return AuditPoint(point.seq, point.time, point.full_seq, point.full_time)
 
     def prove_resolution(self, uri: str, as_of: datetime) -> AsOfProof:
         """The events and the checkpoint that prove what ``uri`` pointed at ``as_of``."""
@@ -214,23 +226,58 @@ def _not_yet(moment: str) -> Conflict:
 # ---- the audit walk -----------------------------------------------------------------
 
 
-def _batches(reader: Reader) -> Iterator[list[Row]]:
-    expected = 1
+def _batches(reader: Reader, first: int) -> Iterator[list[StoredRow]]:
+    expected = first
     while True:
-        found = audit_log.chain_from(reader, expected, AUDIT_BATCH)
-        yield [(r.hashed(), r.prev_hash, r.hash) for r in found]
+        found = audit_log.chain_rows(reader, expected, AUDIT_BATCH)
+        yield found
         if len(found) < AUDIT_BATCH:
             return
-        expected = found[-1].seq + 1
+        expected = found[-1][0] + 1
+
+
+def _still_holds(reader: Reader, point: VerifiedPoint, head: ChainPosition) -> bool:
+    """The remembered point, checked cheaply: within the chain, and the event stored at its
+    seq still carries the remembered hash and hashes to it from its content."""
+    if point.seq > head.seq:
+        return False
+    row = audit_log.chain_row(reader, point.seq)
+    return (row is not None and row[12] == point.hash
+            and stored_hash_matches(row[11], row))
 
 
 def walk_chain(service: ServiceBase, *, given: Collection[SignedCheckpoint] = (),
-               trusted_keys: Collection[str] = (), warnings: list[str] | None = None
-               ) -> AuditReport:
-    """Recompute every event's hash and link, in batches, compare the end with the chain
-    head, and judge the checkpoints (no access check: the callers make theirs)."""
+               trusted_keys: Collection[str] = (), warnings: list[str] | None = None,
+               full: bool = True) -> AuditReport:
+    """Recompute every event's hash and link (``full``; else those after the remembered
+    verified point), in batches, compare the end with the chain head, judge the
+    checkpoints, and remember the point proved (no access check: the callers make theirs).
+    """
+    warnings = list(warnings or [])
     with service._read() as reader:
-        proof = prove_log(_batches(reader), given=given, trusted_keys=trusted_keys,
-                          signature_ok=verify_checkpoint)
         head = audit_log.chain_head(reader)
-    return audit_report(proof, head.seq, head.hash, warnings or [])
+        point = audit_log.verified_point(reader)
+        start = (0, GENESIS_HASH)
+        if not full and not given and point.seq:
+            if _still_holds(reader, point, head):
+                start = (point.seq, point.hash)
+            else:
+                warnings.append(f"the verified point remembered at #{point.seq} no longer "
+                                "matches the event stored there: the whole chain was walked")
+        proof = prove_stored_log(_batches(reader, start[0] + 1), start=start, given=given,
+                                 trusted_keys=trusted_keys, signature_ok=verify_checkpoint)
+    report = audit_report(proof, head.seq, head.hash, warnings)
+    if start[0]:
+        report = replace(report, verified_from=point.seq, verified_at=point.time)
+    if report.ok and head.seq and (not start[0] or head.seq != point.seq):
+        _remember(service, head, full=not start[0])  # (nothing new: no write at all)
+    return report
+
+
+def _remember(service: ServiceBase, head: ChainPosition, *, full: bool) -> None:
+    try:
+        with service._write() as tx:
+            audit_log.remember_verified(tx, head.seq, head.hash, format_time(tx.now),
+                                        full=full)
+    except TurnBusy:  # writers are busy: the next verify walks a little further
+        log.info("the verified point was not remembered: the write turn was busy")

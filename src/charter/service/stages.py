@@ -32,14 +32,16 @@ MOVES_INTO_PRODUCTION = (events.STAGE_CHANGED, events.ROLLED_BACK, events.VERSIO
 class StagesMixin(ServiceBase):
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY, override_gates: bool = False
-                   ) -> VersionRecord:
+                   expect_production: Any = ANY, override_gates: bool = False,
+                   accept_breaking: str = "") -> VersionRecord:
         """Move a version to ``stage`` along an allowed edge of the transition table.
 
         ``expect_production`` is a precondition: the version the caller believes is in
         Production now (None for "empty"); when it no longer holds nothing changes.
         The target stage's gates are checked in the same transaction (``service.gates``);
-        ``override_gates`` lets an owner move past failing gates, with a reason.
+        ``override_gates`` lets an owner move past failing gates, with a reason;
+        ``accept_breaking`` is an owner's reason to move a version that breaks the
+        interface of the version in Production (docs/contracts.md).
         """
         target = parse_stage(stage)
         reason = check_reason(reason, required=False)
@@ -59,7 +61,8 @@ class StagesMixin(ServiceBase):
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
             enforce_gates(self, tx, model, row, target, self._gates_of(tx, model, target),
-                          override=override_gates, reason=reason)
+                          override=override_gates, reason=reason,
+                          accept_breaking=accept_breaking)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
             return versions.record(tx, model.name, number)
 

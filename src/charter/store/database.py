@@ -9,23 +9,28 @@ Reads never take the turn.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from charter.domain import error_codes as codes
+from charter.domain.errors import Unavailable
 from charter.domain.events import (
     NewEvent,
     canonical_json,
@@ -35,7 +40,15 @@ from charter.domain.events import (
     parse_time,
 )
 from charter.store import events, webhooks
-from charter.store.driver import Reader, Snapshots, prepare_sqlite, session_reader
+from charter.store.driver import (
+    TCP_LIVENESS,
+    HeadReader,
+    Reader,
+    Snapshots,
+    connection_lost,
+    prepare_sqlite,
+    session_reader,
+)
 from charter.store.events import ChainPosition, StoredEvent
 
 # A read transaction of the store modules written with SQLAlchemy's ORM (webhooks, bulk):
@@ -43,6 +56,15 @@ from charter.store.events import ChainPosition, StoredEvent
 OrmRead: TypeAlias = Session
 
 SQLITE_BUSY_TIMEOUT_S = 60
+# PostgreSQL: connections each server process keeps (and may open beyond, under load), and
+# how long to wait for a new one before answering 503 (docs/configuration.md).
+PG_POOL_SIZE = 8
+PG_POOL_OVERFLOW = 32
+PG_CONNECT_TIMEOUT_S = 5
+PG_POOL_TIMEOUT_S = 10
+# The answer cache's check runs on the event loop (driver.HeadReader): a stalled server may
+# hold a worker's loop this long at most before the request answers 503.
+HEAD_STATEMENT_TIMEOUT_MS = 1000
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
 SCHEMA_REVISION = "0007"
@@ -75,11 +97,49 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
+                pool_timeout: float = PG_POOL_TIMEOUT_S) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=8, max_overflow=32, pool_recycle=3600)
+    # pool_pre_ping: a pooled connection is checked before use (an empty query), so one
+    # that died idle (a restarted server, pg_terminate_backend) is replaced instead of
+    # failing a request. A look at the socket at checkout instead (no round trip,
+    # driver.looks_alive) was tried: SQLAlchemy then refused connections still in use
+    # ("This connection is closed") in the webhook and transfer store tests.
+    return create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
+                         pool_timeout=pool_timeout, pool_recycle=3600, pool_pre_ping=True,
+                         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
+                                       **TCP_LIVENESS})
+
+
+def conninfo(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as libpq's connection string (psycopg's own)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _is_lost(exc: BaseException) -> bool:
+    return isinstance(exc, Unavailable) and exc.code == codes.DATABASE_UNAVAILABLE
+
+
+@contextmanager
+def lost_connections() -> Iterator[None]:
+    """A lost database connection as the registry's ``database.unavailable`` (503, with
+    Retry-After on the web): the caller may try again. A write whose COMMIT was cut may
+    have landed or not; it was not acknowledged either way, and a retry of it meets the
+    registry's own refusals (``model.exists``, ``stage.unchanged``) if it had landed."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as exc:
+        if not connection_lost(exc):
+            raise
+        raise Unavailable(
+            codes.DATABASE_UNAVAILABLE,
+            "The registry's database could not be reached; the request was not done",
+            "try again in a moment (Retry-After); if it persists, check that PostgreSQL is "
+            "up and reachable from the server") from exc
 
 
 def sqlite_url(path: Path) -> str:
@@ -209,11 +269,91 @@ def _file_turn_for(url: str) -> AbstractContextManager[object]:
         return nullcontext()
     return FileTurn(Path(url[len(prefix):] + "-writelock"))
 
+T = TypeVar("T")
+
+
+@dataclass
+class _Job:
+    call: Callable[..., Any]
+    args: tuple[object, ...]
+    future: Future[Any]
+
+
+class GroupCommit:
+    """Writes of one server process on PostgreSQL, run together: one transaction, one turn
+    on the chain head, one COMMIT for up to ``MAX_BATCH`` of them (bench/README.md).
+
+    A write on PostgreSQL holds the chain head's row lock until its COMMIT has reached
+    the disk, so writers one at a time cannot outpace one WAL flush each (~1.5 ms here)
+    plus their round trips. Here one thread per process takes the calls queued by the
+    event loop, takes the turn once, runs each call in a SAVEPOINT of its own (a call that
+    fails is rolled back alone and gets its error), and commits them together; each call
+    is answered only after that COMMIT, so nothing is acknowledged before it is durable.
+    If the database is lost meanwhile, every call of the batch answers 503. Reads a call
+    makes (``Database.snapshot``/``read``) see the batch's transaction: its own writes,
+    and its batch-mates', which commit with it or not at all.
+    """
+
+    MAX_BATCH = 32
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(self, call: Callable[..., T], *args: object) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put(_Job(call, args, future))
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._serve, daemon=True,
+                                                    name="charter-group-commit")
+                    self._thread.start()
+        return future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            self._db._run_batch(first, self._more)
+
+    def _more(self, room: int) -> list[_Job]:
+        """The calls queued meanwhile, at most ``room`` (a None, a close, is put back)."""
+        jobs: list[_Job] = []
+        while len(jobs) < room:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._queue.put(None)
+                break
+            jobs.append(job)
+        return jobs
+
+
+_batch = threading.local()  # the batch transaction of this thread, if it runs one
+
+
+def _batch_session() -> Session | None:
+    return getattr(_batch, "session", None)
+
+
 
 class Database:
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int = PG_POOL_SIZE,
+                 pool_timeout: float = PG_POOL_TIMEOUT_S) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size=pool_size, pool_timeout=pool_timeout)
         self.dialect = self.engine.dialect.name
         # A read spanning several statements must see one snapshot (SQLite's read
         # transaction already does; PostgreSQL's READ COMMITTED would not).
@@ -226,25 +366,55 @@ class Database:
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = _file_turn_for(self.url)
         self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
+        self._heads = (HeadReader(conninfo(self.url), PG_CONNECT_TIMEOUT_S,
+                                  HEAD_STATEMENT_TIMEOUT_MS)
+                       if self.dialect == "postgresql" else None)
         # Called at the end of every write that recorded events, with the head as it now
         # is, before the head moves: the service signs checkpoints here (no crypto in store).
         self.seal: Callable[[WriteTx, ChainPosition], object] | None = None
+        # PostgreSQL's writes from the event loop, committed in groups (GroupCommit).
+        self.group_commit = GroupCommit(self) if self.dialect == "postgresql" else None
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader.begin() as session:
+        batch = _batch_session()
+        if batch is not None:  # a call of a group commit reads its batch's transaction
+            with lost_connections():
+                yield batch
+            return
+        with lost_connections(), self._reader.begin() as session:
             yield session
 
-    def snapshot(self) -> AbstractContextManager[Reader]:
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
         """A read transaction on a driver connection, for the hot reads (store/driver.py)."""
-        return self._snapshots.read()
+        batch = _batch_session()
+        if batch is not None:
+            with lost_connections():
+                yield session_reader(batch)
+            return
+        with lost_connections(), self._snapshots.read() as reader:
+            yield reader
 
     def generation(self) -> int:
         """The chain head's seq: it moves with every change to the registry, in any process."""
-        with self._snapshots.read() as reader:
+        with self.snapshot() as reader:
             return events.head_seq(reader)
+
+    async def loop_generation(self) -> int:
+        """``generation()`` for a caller on the event loop: on PostgreSQL one prepared
+        statement on a kept connection, no read transaction and no pool thread
+        (store/driver.py ``HeadReader``); connecting, when needed, in a thread. SQLite
+        answers at once anyway."""
+        if self._heads is None:
+            return self.generation()
+        with lost_connections():
+            seq = self._heads.seq_now()
+            if seq is None:
+                seq = await asyncio.to_thread(self._heads.seq)
+            return seq
 
     @property
     def turn_can_wait(self) -> bool:
@@ -278,33 +448,104 @@ class Database:
 
     @contextmanager
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
+        batch = _batch_session()
+        if batch is not None:  # a call of a group commit: the batch holds the turn already
+            with lost_connections():
+                yield from self._write_on(batch, actor, clock, _batch.head)
+            return
         # SQLite's busy handler sleeps and retries; threads of one process queue on a
         # lock instead (other processes still meet the busy timeout).
-        with self._turn(), self._writer.begin() as session:
-            reader = session_reader(session)
+        with lost_connections(), self._turn(), self._writer.begin() as session:
+            yield from self._write_on(session, actor, clock)
+
+    def _write_on(self, session: Session, actor: str, clock: Callable[[], datetime],
+                  head: ChainPosition | None = None) -> Iterator[WriteTx]:
+        """The write on ``session``, the turn taken here unless the caller holds it and
+        knows the ``head`` (a group commit: one read of it for the whole batch)."""
+        reader = session_reader(session)
+        batch_head = head is not None
+        if head is None:
             head = events.chain_head(reader, lock=True)
-            # The clock is read only once the turn is ours, and never behind the last
-            # event: times along the chain do not go backwards, even across replicas.
-            now = clock()
-            if head.time and format_time(now) < head.time:
-                now = parse_time(head.time)
-            tx = WriteTx(session=session, actor=actor, now=now, _head=head, _reader=reader)
-            yield tx
-            if tx.events and self.seal is not None:
-                self.seal(tx, head)
-            if tx.events:  # webhook deliveries commit with their events, or not at all
-                webhooks.enqueue(session, tx.events, now)
-                events.move_head(tx, head)
-            session.flush()
+        # The clock is read only once the turn is ours, and never behind the last
+        # event: times along the chain do not go backwards, even across replicas.
+        now = clock()
+        if head.time and format_time(now) < head.time:
+            now = parse_time(head.time)
+        tx = WriteTx(session=session, actor=actor, now=now, _head=head, _reader=reader)
+        yield tx
+        if tx.events and self.seal is not None:
+            self.seal(tx, head)
+        batched = getattr(_batch, "events", None) if batch_head else None
+        if tx.events and batched is not None:  # the group commit does both at its end
+            batched.extend(tx.events)
+            _batch.now = now
+        elif tx.events:  # webhook deliveries commit with their events, or not at all
+            webhooks.enqueue(session, tx.events, now)
+            events.move_head(tx, head)
+        session.flush()
+
+    def batched(self, call: Callable[..., T], *args: object) -> Future[T]:
+        """Run ``call(*args)`` — a use case that writes — in this process's next group
+        commit (PostgreSQL); its result or error once the batch has committed."""
+        assert self.group_commit is not None, "group commits are PostgreSQL's"
+        return self.group_commit.submit(call, *args)
+
+    def _run_batch(self, first: _Job, more: Callable[[int], list[_Job]]) -> None:
+        jobs = [first]
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            with lost_connections(), self._writer.begin() as session:
+                # The turn first: the calls queued while it is awaited join this batch.
+                _batch.head = events.chain_head(session_reader(session), lock=True)
+                jobs += more(GroupCommit.MAX_BATCH - 1)
+                _batch.session, _batch.events = session, []
+                try:
+                    for job in jobs:
+                        if not job.future.set_running_or_notify_cancel():
+                            continue
+                        before = replace(_batch.head)  # a call that fails leaves it as it was
+                        recorded = len(_batch.events)
+                        try:
+                            with session.begin_nested():
+                                outcomes.append((job, job.call(*job.args), None))
+                        except Exception as exc:
+                            if connection_lost(exc) or _is_lost(exc):
+                                raise
+                            _batch.head = before
+                            del _batch.events[recorded:]
+                            outcomes.append((job, None, exc))
+                    # The batch's events: their webhook deliveries, and the head moved once.
+                    if _batch.events:
+                        webhooks.enqueue(session, _batch.events, _batch.now)
+                        events.move_head(session, _batch.head)
+                finally:
+                    _batch.session = _batch.head = _batch.events = None
+        except BaseException as exc:  # nothing of the batch committed: each call is told
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for job, result, error in outcomes:
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
 
     @contextmanager
     def housekeeping(self) -> Iterator[Session]:
         """A write transaction outside the audit chain, for bookkeeping rows such as the
         webhook outbox: SQLite's write turn, but not the chain head's lock (PostgreSQL
         callers lock the rows they touch, e.g. ``FOR UPDATE SKIP LOCKED``)."""
-        with self._local_turn, self._file_turn, self._writer.begin() as session:
+        with (lost_connections(), self._local_turn, self._file_turn,
+              self._writer.begin() as session):
             yield session
 
     def dispose(self) -> None:
+        if self.group_commit is not None:
+            self.group_commit.close()
+        if self._heads is not None:
+            self._heads.close()
         self._snapshots.close()
         self.engine.dispose()

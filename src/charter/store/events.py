@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from charter.domain.events import NewEvent, hashed_fields, parse_time
+from charter.domain.events import GENESIS_HASH, NewEvent, StoredRow, hashed_fields, parse_time
 from charter.domain.history import PastEvent
 from charter.domain.records import EventRecord
 from charter.store.driver import Conn, placeholders, reader_for
@@ -165,12 +165,6 @@ def window(conn: Conn, *, model_key: str = "", action: str = "", actor_like: str
     return [event.record() for event in _stored(rows)]
 
 
-def chain_from(conn: Conn, seq: int, limit: int) -> list[StoredEvent]:
-    """Up to ``limit`` stored events from ``seq`` on, in chain order (the audit walk)."""
-    return _stored(reader_for(conn).all(
-        f"SELECT {COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit)))
-
-
 def past_events(conn: Conn, keys: Sequence[str], until: str) -> list[PastEvent]:
     """The events filed under ``keys`` up to the formatted time ``until``, in order."""
     rows = reader_for(conn).all(
@@ -221,3 +215,50 @@ def chain_range(conn: Conn, first: int, last: int) -> list[StoredEvent]:
     return _stored(reader_for(conn).all(
         f"SELECT {COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq",
         (first, last)))
+
+
+def chain_rows(conn: Conn, seq: int, limit: int) -> list[StoredRow]:
+    """Up to ``limit`` events from ``seq`` on as stored (``StoredRow``), for the audit walk:
+    plain tuples, no record built per event."""
+    return reader_for(conn).all(  # COLUMNS is in StoredRow's order
+        f"SELECT {COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit))
+
+
+def chain_row(conn: Conn, seq: int) -> StoredRow | None:
+    return reader_for(conn).one(
+        f"SELECT {COLUMNS} FROM events WHERE seq = ?", (seq,))
+
+
+# --- the verified prefix (audit_verified, one row) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifiedPoint:
+    """Where the last verify proved the chain up to (``seq`` 0: never), and the last full
+    walk's seq and time."""
+
+    seq: int
+    hash: str
+    time: str
+    full_seq: int
+    full_time: str
+
+
+def verified_point(conn: Conn) -> VerifiedPoint:
+    found = reader_for(conn).one("SELECT seq, hash, time, full_seq, full_time FROM "
+                                 "audit_verified WHERE id = 1")
+    if found is None:  # the row from migration 0008 was deleted: nothing is remembered
+        return VerifiedPoint(0, GENESIS_HASH, "", 0, "")
+    return VerifiedPoint(int(found[0]), str(found[1]), str(found[2]), int(found[3]),
+                         str(found[4]))
+
+
+def remember_verified(conn: Conn, seq: int, hash: str, time: str, *, full: bool) -> None:
+    """Remember that the chain was proved through ``seq`` (never moving the point back: a
+    slower verify that read an older snapshot may finish after a newer one)."""
+    reader = reader_for(conn)
+    if full:
+        reader.run("UPDATE audit_verified SET full_seq = ?, full_time = ? WHERE id = 1",
+                   (seq, time))
+    reader.run("UPDATE audit_verified SET seq = ?, hash = ?, time = ? WHERE id = 1 AND "
+               "seq <= ?", (seq, hash, time, seq))

@@ -99,6 +99,8 @@ class Version(Base):
     # Who signed its files (domain.signers), and the signature bundle's blob; set once.
     signer: Mapped[str | None] = mapped_column(String(1100), nullable=True)
     signature: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # MLflow 3's logged-model id (``m-…``) the version was registered from; "" if none.
+    logged_model_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     model: Mapped[Model] = relationship(lazy="joined", innerjoin=True)
     tags: Mapped[list[VersionTag]] = relationship(
@@ -106,6 +108,19 @@ class Version(Base):
     files: Mapped[list[VersionFile]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="select",
         order_by="VersionFile.path")
+
+
+class VersionInterface(Base):
+    """A version's interface (domain.interface), as canonical JSON; set once, never
+    updated (a trigger refuses it), gone with the version."""
+
+    __tablename__ = "version_interfaces"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True)
+    spec: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(32))   # mlmodel, explicit, tag
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class VersionTag(Base):
@@ -240,6 +255,21 @@ class ChainHead(Base):
     checkpoint_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     checkpoint_time: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
+
+
+class AuditVerified(Base):
+    """One row: the point up to which the audit chain was last proved (its seq and hash,
+    and when), and the last full walk's seq and time. An incremental verify starts after
+    ``seq`` once the event there still hashes to ``hash`` (service.checkpoints)."""
+
+    __tablename__ = "audit_verified"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[str] = mapped_column(String(32))
+    full_seq: Mapped[int] = mapped_column(Integer)
+    full_time: Mapped[str] = mapped_column(String(32))
 
 # --- access control (docs/access.md) ----------------------------------------------------
 

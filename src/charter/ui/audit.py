@@ -79,7 +79,7 @@ def audit_page(request: Request) -> Response:
     report = service.verify_audit() if params.get("verify") == "1" else None
     return render(request, "audit.html", {
         "report": report, "window": window, "filters": filters, "actions": ACTIONS,
-        "checkpoint": _latest_checkpoint(service),
+        "checkpoint": _latest_checkpoint(service), "verified": service.audit_verified(),
         "verify_query": filters.query(verify=1, **_cursor(params))})
 
 

@@ -27,13 +27,14 @@ from starlette.routing import Route
 
 from charter.api.files import file_response, public_base_url, raw_tail
 from charter.api.mlflow import shapes
+from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import read_params
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import VersionRecord
 from charter.service.queries import artifact_location
-from charter.web import SIGNED_IN, allow, registry, run_read
+from charter.web import SIGNED_IN, allow, registry
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 DOWNLOAD_URI_PATHS = ("/api/2.0/mlflow/model-versions/get-download-uri",
@@ -63,10 +64,15 @@ async def get_download_uri(request: Request) -> Response:
         return _read_only(request)
     params = await read_params(request)
     service = registry(request)
-    version = await run_read(service, service.get_version, params.text("name", required=True),
-                             params.version())
-    return shapes.json_response({"artifact_uri": download_uri(version,
-                                                              public_base_url(request))})
+    base_url = public_base_url(request)
+
+    def compute() -> Response:
+        version = service.get_version(params.text("name", required=True), params.version())
+        return shapes.json_response({"artifact_uri": download_uri(version, base_url)})
+
+    # Kept like the other reads' answers (cache.py), by query and the base URL it names.
+    key = (get_download_uri, base_url, request.scope["query_string"], await request.body())
+    return await answer(request.app.state.answers, service, key, compute)
 
 
 @allow(SIGNED_IN)

@@ -1,10 +1,11 @@
 """Answers of the MLflow surface's read calls, kept while the registry has not changed.
 
 Every change to the registry appends an audit event, and the chain head's ``seq``
-counts them in the database itself. An answer computed between two readings of the
-same ``seq`` is the registry's answer at that ``seq``, and it stays right until the
-``seq`` moves — whichever worker process or replica makes the change. Checking
-costs one primary-key read; a hit then skips the use case and the JSON encoding.
+counts them in the database itself. An answer is kept under the ``seq`` read just
+before it was computed, and served only while the ``seq`` is still that one: then it
+is the registry's answer at that ``seq``, whichever worker process or replica makes the
+next change. Checking costs one primary-key read; a hit then skips the use case and
+the JSON encoding.
 
 Only principals who may read every model share answers (the local admin of an
 unauthenticated server, admins, a registry-wide role): their answers do not depend
@@ -23,6 +24,7 @@ from collections.abc import Callable, Hashable
 from starlette.responses import Response
 
 from charter.service import RegistryService
+from charter.web import run_read
 
 DEFAULT_MB = 32  # per worker (config.Settings.answer_cache_mb)
 MAX_ITEM = 256 * 1024
@@ -86,17 +88,23 @@ def _key_size(key: Hashable) -> int:
     return sum(len(part) for part in parts if isinstance(part, (bytes, str)))
 
 
-def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
-           compute: Callable[[], Response]) -> Response:
-    """The cached answer for ``key`` if the registry has not changed since, else ``compute``'s
-    (kept when nothing changed while it ran)."""
+async def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
+                 compute: Callable[[], Response]) -> Response:
+    """The cached answer for ``key`` if the registry has not changed since, else ``compute``'s.
+
+    The check runs on the event loop (on PostgreSQL one prepared statement,
+    store/driver.py ``HeadReader``): a hit takes no thread hop; ``compute`` runs where
+    reads run (charter/web.py ``run_read``). An answer is kept under the ``seq`` read
+    before it was computed: it saw that state or a later one, and if a later one, the
+    ``seq`` has moved for good (it only grows), so it is never served. No second reading
+    is needed."""
     if not service.principal.sees_all or not cache.enabled:
-        return compute()
-    before = service.db.generation()
+        return await run_read(service, compute)
+    before = await service.db.loop_generation()
     body = cache.get(key, before)
     if body is not None:
         return Response(body, media_type="application/json")
-    response = compute()
-    if response.status_code == 200 and service.db.generation() == before:
+    response = await run_read(service, compute)
+    if response.status_code == 200:
         cache.put(key, before, bytes(response.body))
     return response

@@ -24,7 +24,7 @@ from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
 from charter.service import RegistryService
-from charter.web import SIGNED_IN, allow, registry, run_read, run_write
+from charter.web import SIGNED_IN, allow, registry, run_write
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
@@ -118,11 +118,13 @@ def delete_registered_model_alias(service: RegistryService, p: Params) -> Respon
 
 def create_model_version(service: RegistryService, p: Params) -> Response:
     # MLflow's semantics: the model must exist (RESOURCE_DOES_NOT_EXIST otherwise), and a
-    # runs:/ source is recorded as provenance, never looked up. run_link and model_id
-    # (MLflow 3's logged-model id) have nowhere to go and are ignored.
+    # runs:/ source is recorded as provenance, never looked up. model_id (MLflow 3's
+    # logged-model id) is kept and answered; run_link has nowhere to go and is ignored.
+    # An mlflow.signature or charter.interface tag declares the interface (docs/mlflow.md).
     version = service.register(p.text("name", required=True), p.text("source", required=True),
                                run_id=p.text("run_id"), description=p.text("description"),
-                               tags=p.tags(), create_model=False)
+                               tags=p.tags(), create_model=False,
+                               model_id=p.text("model_id"))
     return _version_response(version)
 
 
@@ -226,8 +228,8 @@ async def dispatch(request: Request) -> Response:
     service = registry(request)
     if handler in READS:  # kept answers while the registry is unchanged (cache.py)
         key = (handler, request.scope["query_string"], await request.body())
-        return await run_read(service, answer, request.app.state.answers, service, key,
-                              lambda: handler(service, params))
+        return await answer(request.app.state.answers, service, key,
+                            lambda: handler(service, params))
     return await run_write(service, handler, service, params)
 
 

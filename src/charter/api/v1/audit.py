@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from charter.api.v1.common import Registry, documented, ok
-from charter.api.v1.schemas import AuditOut, EventList, LintOut
+from charter.api.v1.schemas import AuditOut, AuditPointOut, EventList, LintOut
 from charter.web import SIGNED_IN, allow
 
 router = APIRouter(tags=["audit"])
@@ -56,9 +56,22 @@ async def events(request: Request, service: Registry,
 
 @router.get("/audit/verify", responses=documented(AuditOut))
 @allow(SIGNED_IN)
-def verify_audit(service: Registry) -> JSONResponse:
-    """Walk the hash chain; ``first_bad_seq`` names the first altered event."""
-    return ok(service.verify_audit().to_dict())
+def verify_audit(service: Registry, full: Annotated[bool, Query(description=(
+        "recompute every event, not only those after the point the last verify proved"))
+        ] = False) -> JSONResponse:
+    """Walk the hash chain; ``first_bad_seq`` names the first altered event.
+
+    Without ``full``, the walk starts at the point the last verify proved (checked first:
+    the event there must still hash to the remembered hash; ``verified_from`` says where).
+    """
+    return ok(service.verify_audit(full=full).to_dict())
+
+
+@router.get("/audit/verified", responses=documented(AuditPointOut))
+@allow(SIGNED_IN)
+def audit_verified(service: Registry) -> JSONResponse:
+    """The last verified point of the chain (seq, time) and the last full walk's."""
+    return ok(service.audit_verified().to_dict())
 
 
 @router.get("/lint", responses=documented(LintOut))

@@ -23,7 +23,8 @@ def transition(name: str, version: str, body: Transition, service: Registry) -> 
     expected = body.expect_production if "expect_production" in body.model_fields_set else ANY
     record = service.transition(name, version, body.stage,
                                 archive_existing=body.archive_existing, reason=body.reason,
-                                expect_production=expected, override_gates=body.override_gates)
+                                expect_production=expected, override_gates=body.override_gates,
+                                accept_breaking=body.accept_breaking)
     return ok(record.to_dict())
 
 

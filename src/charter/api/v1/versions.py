@@ -42,7 +42,8 @@ def register(name: str, body: VersionCreate, service: Registry) -> JSONResponse:
     """Register the next version from a source URI (files: POST …/uploads, docs/artifacts.md)."""
     record = service.register(name, body.source, run_id=body.run_id,
                               description=body.description, tags=body.tags,
-                              create_model=body.create_model, reason=body.reason)
+                              create_model=body.create_model, reason=body.reason,
+                              interface=body.interface, model_id=body.model_id)
     return ok(record.to_dict(), 201)
 
 

@@ -92,7 +92,10 @@
     if (report.ok) {
       line.appendChild(el("strong", "", "Chain verified"));
       line.appendChild(document.createTextNode(" — all " + plural(report.events_checked, "event") +
-        " match their hashes; nothing was altered or removed."));
+        " match their hashes; nothing was altered or removed." +
+        (report.verified_from ? " Events up to #" + report.verified_from + " were proved at " +
+          report.verified_at + "; the " + (report.events_checked - report.verified_from) +
+          " after it were checked now." : "")));
     } else {
       line.appendChild(el("strong", "", "Chain broken at event " + report.first_bad_seq));
       line.appendChild(document.createTextNode(" — " + report.problem + ". " +

@@ -1,7 +1,7 @@
 """search indexes: tag lookups, sources, the stage map and the newest updates
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-06 10:30:00.000000
 
 Every filtered search finds its rows through an index instead of visiting every
@@ -22,7 +22,7 @@ source by a hash index; SQLite keeps the text itself.
 from alembic import op
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,658 @@
+"""Charter at a real company's size, side by side with MLflow's own server (issue 15).
+
+Two steps, each its own command, so a populated registry is built once and reused:
+
+    python bench/scale.py populate --models 2000 --versions 50          # 100k versions
+    python bench/scale.py measure  --models 2000 --versions 50          # the read table
+    python bench/scale.py compare  --small 50x20 --models 2000 --versions 50
+    python bench/scale.py populate --million                             # 10,000 × 100
+
+``populate`` fills ``<data>/m<M>-v<V>/`` (``--data``, default /tmp/charter-scale):
+
+* ``charter/home``: a ``charter serve`` home (SQLite), filled through the public MLflow
+  REST API by ``loadgen.py`` at ``--connections`` keep-alive connections: per model
+  ``registered-models/create`` (tag ``team``), N × ``model-versions/create`` (source
+  ``runs:/<id>/model``, tag ``commit``), version N-2 to Staging then Production, alias
+  ``champion``. The rate is measured and written to the manifest.
+* ``mlflow/mlflow.db``: MLflow's own schema (made by MLflow's SqlAlchemyStore), filled
+  with the same rows by SQL: the **bulk path**, because populating MLflow through its
+  REST API runs at ~100 versions/s (bench/README.md).
+* ``manifest.json``: sizes, names, tags and the population figures.
+
+``measure`` copies ``charter/home`` to a scratch folder (the server may migrate its copy;
+the populated one stays reusable by any branch), starts both servers, and runs every read
+case with wrk (``/usr/bin/wrk``, a C load generator: a Python client tops out near
+Charter's own speed on 2 cores) at 16 connections for ``--seconds`` each. *Cold* appends a
+unique ``_u=`` query parameter to every request, so no answer cache can serve it; *warm*
+cycles over one request per model. It also times the UI pages, ``charter ls`` and
+``charter audit verify``, and prints a markdown table with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen  # noqa: E402
+from loadgen import Load, post  # noqa: E402
+from server import (  # noqa: E402
+    API,
+    DOMAINS,
+    REGIONS,
+    TASKS,
+    VENV_BIN,
+    Server,
+    mlflow_command,
+    started,
+    tree_cpu,
+    tree_memory,
+    wait_healthy,
+)
+
+DATA = Path("/tmp/charter-scale")
+ALIAS = "champion"
+QUALIFIERS = REGIONS + ("north south east west central coastal urban rural mobile web "
+                        "partner wholesale").split()
+SLICE = 250  # models per load-generator run while populating (bounds its memory)
+
+
+# --- the data set -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    models: int
+    versions: int
+
+    @property
+    def key(self) -> str:
+        return f"m{self.models}-v{self.versions}"
+
+    @property
+    def total(self) -> int:
+        return self.models * self.versions
+
+    @property
+    def live(self) -> int:
+        """The version each model has in Production (and under the alias)."""
+        return max(1, self.versions - 2)
+
+    def team(self, index: int) -> str:
+        """20 models per team at every size, so a tag search's answer does not grow."""
+        return f"t{index % max(1, self.models // 20)}"
+
+
+def model_names(count: int) -> list[str]:
+    """Product-style names that pass Charter's naming policy (checked in process)."""
+    from charter.person_names import default_policy
+
+    policy = default_policy()
+    candidates = [f"{d}_{t}" for d in DOMAINS for t in TASKS]
+    candidates += [f"{d}_{q}_{t}" for q in QUALIFIERS for d in DOMAINS for t in TASKS]
+    chosen: list[str] = []
+    for name in candidates:
+        if len(chosen) == count:
+            break
+        if not policy.lint(name):
+            chosen.append(name)
+    if len(chosen) < count:
+        raise SystemExit(f"only {len(chosen)} names pass the naming policy; ask for fewer")
+    random.Random(7).shuffle(chosen)
+    return chosen
+
+
+def run_id(model: int, version: int) -> str:
+    return hashlib.md5(f"{model}/{version}".encode()).hexdigest()
+
+
+def commit(model: int, version: int) -> str:
+    return hashlib.sha1(f"{model}/{version}".encode()).hexdigest()[:12]
+
+
+def chain(host: str, shape: Shape, index: int, name: str) -> list[bytes]:
+    """One model's population, in order, as MLflow's client would send it."""
+    requests = [post(host, f"{API}/registered-models/create",
+                     {"name": name, "tags": [{"key": "team", "value": shape.team(index)}]})]
+    for version in range(1, shape.versions + 1):
+        rid = run_id(index, version)
+        requests.append(post(host, f"{API}/model-versions/create", {
+            "name": name, "source": f"runs:/{rid}/model", "run_id": rid,
+            "tags": [{"key": "commit", "value": commit(index, version)}]}))
+    live = str(shape.live)
+    for stage in ("Staging", "Production"):
+        requests.append(post(host, f"{API}/model-versions/transition-stage", {
+            "name": name, "version": live, "stage": stage,
+            "archive_existing_versions": False}))
+    requests.append(post(host, f"{API}/registered-models/alias",
+                         {"name": name, "alias": ALIAS, "version": live}))
+    return requests
+
+
+# --- populating ---------------------------------------------------------------------------------
+
+
+def charter_env(home: Path) -> dict[str, str]:
+    """Charter's defaults: no CHARTER_* setting leaks in from outside."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARTER_")}
+    env["CHARTER_HOME"] = str(home)
+    return env
+
+
+def charter_command(workers: int) -> list[str]:
+    return [str(VENV_BIN / "charter"), "serve", "--host", "127.0.0.1", "--workers",
+            str(workers), "--log-level", "warning"]
+
+
+def populate_charter(folder: Path, shape: Shape, names: list[str],
+                     args: argparse.Namespace) -> dict[str, Any]:
+    home = folder / "home"
+    home.mkdir(parents=True)
+    with started("Charter", charter_command(args.workers), charter_env(home), folder,
+                 "/healthz", 120) as server:
+        wait_healthy([server])
+        cpu = tree_cpu(server.process.pid)
+        begun, errors, requests, samples = time.monotonic(), 0, 0, []
+        for first in range(0, len(names), SLICE):
+            chains = [chain(server.host, shape, i, names[i])
+                      for i in range(first, min(first + SLICE, len(names)))]
+            left = args.populate_limit - (time.monotonic() - begun)
+            if left <= 0:
+                raise SystemExit(f"population passed --populate-limit after {first} models")
+            result = loadgen.run(Load("127.0.0.1", server.port, args.connections, left,
+                                      chains=chains, processes=args.client_procs,
+                                      request_timeout=60))
+            errors += result.errors
+            requests += result.count
+            samples += result.samples[:2]
+            progress(f"  charter: {first + len(chains)} models, "
+                     f"{time.monotonic() - begun:.0f} s, errors {errors}")
+        seconds = time.monotonic() - begun
+        cpu = tree_cpu(server.process.pid) - cpu
+        memory = tree_memory(server.process.pid)["pss_mb"]
+    # Server CPU per version: what the population would reach on cores it had to itself.
+    return {"seconds": round(seconds, 1), "requests": requests, "errors": errors,
+            "server_cpu_s": round(cpu, 1), "versions_per_server_cpu_s": round(shape.total / cpu),
+            "error_samples": samples[:4], "versions_per_s": round(shape.total / seconds, 1),
+            "requests_per_s": round(requests / seconds, 1), "server_pss_mb": round(memory, 1),
+            "connections": args.connections, "client_procs": args.client_procs}
+
+
+def populate_mlflow(folder: Path, shape: Shape, names: list[str]) -> dict[str, Any]:
+    """MLflow's schema from MLflow itself, then the same rows by SQL (the bulk path)."""
+    folder.mkdir(parents=True)
+    uri = f"sqlite:///{folder}/mlflow.db"
+    subprocess.run([str(VENV_BIN / "python"), "-c",
+                    "import sys\nfrom mlflow.store.model_registry.sqlalchemy_store import "
+                    "SqlAlchemyStore\nSqlAlchemyStore(sys.argv[1])", uri],
+                   check=True, capture_output=True)
+    begun = time.monotonic()
+    db = sqlite3.connect(folder / "mlflow.db")
+    now = int(time.time() * 1000)
+    for index, name in enumerate(names):
+        db.execute("INSERT INTO registered_models (name, creation_time, last_updated_time, "
+                   "description) VALUES (?, ?, ?, '')", (name, now, now))
+        db.execute("INSERT INTO registered_model_tags (key, value, name) VALUES "
+                   "('team', ?, ?)", (shape.team(index), name))
+        db.executemany(
+            "INSERT INTO model_versions (name, version, creation_time, last_updated_time, "
+            "description, user_id, current_stage, source, run_id, status, status_message, "
+            "run_link, storage_location) VALUES (?, ?, ?, ?, '', '', ?, ?, ?, 'READY', '', "
+            "'', ?)",
+            [(name, v, now, now, "Production" if v == shape.live else "None",
+              f"runs:/{run_id(index, v)}/model", run_id(index, v),
+              f"mlflow-artifacts:/0/{run_id(index, v)}/artifacts/model")
+             for v in range(1, shape.versions + 1)])
+        db.executemany("INSERT INTO model_version_tags (key, value, name, version) VALUES "
+                       "('commit', ?, ?, ?)",
+                       [(commit(index, v), name, v) for v in range(1, shape.versions + 1)])
+        db.execute("INSERT INTO registered_model_aliases (alias, version, name) VALUES "
+                   "(?, ?, ?)", (ALIAS, shape.live, name))
+    db.commit()
+    db.close()
+    return {"seconds": round(time.monotonic() - begun, 1), "path": "bulk SQL"}
+
+
+def populate(args: argparse.Namespace, shape: Shape) -> Path:
+    folder = args.data / shape.key
+    if (folder / "manifest.json").exists():
+        progress(f"{folder} is already populated: reusing it")
+        return folder
+    if folder.exists():
+        raise SystemExit(f"{folder} exists but has no manifest (an interrupted population?); "
+                         "remove it and run populate again")
+    names = model_names(shape.models)
+    folder.mkdir(parents=True)
+    loads = [os.getloadavg()]
+    progress(f"populating Charter: {shape.models} models × {shape.versions} versions")
+    charter = populate_charter(folder / "charter", shape, names, args)
+    loads.append(os.getloadavg())
+    progress(f"  {charter}")
+    progress("populating MLflow (bulk SQL)")
+    mlflow = populate_mlflow(folder / "mlflow", shape, names)
+    manifest = {"shape": asdict(shape), "names": names, "alias": ALIAS,
+                "charter": charter, "mlflow": mlflow,
+                "loadavg": [list(x) for x in loads],
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return folder
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+WRK_SCRIPT = r"""
+local paths = {}
+for line in io.lines(os.getenv("SCALE_PATHS")) do paths[#paths + 1] = line end
+local cold = os.getenv("SCALE_COLD") == "1"
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  threads[#threads + 1] = thread
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  counter = tid * 7919
+end
+
+function request()
+  counter = counter + 1
+  local path = paths[(counter % #paths) + 1]
+  if cold then
+    local sep = "?"
+    if string.find(path, "?", 1, true) then sep = "&" end
+    path = path .. sep .. "_u=" .. tid .. "x" .. counter
+  end
+  return wrk.format("GET", path)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "SCALE_JSON {\"requests\":%d,\"duration_us\":%d,\"status\":%d,\"transport\":%d," ..
+    "\"p50_us\":%d,\"p99_us\":%d,\"max_us\":%d}\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    surface: str          # mlflow | rest | ui
+    paths: list[str]
+    servers: tuple[str, ...] = ("charter", "mlflow")
+    warm: bool = True     # also measured warm (the same requests over and over)
+    connections: tuple[int, ...] = (16,)
+
+
+@dataclass
+class Figure:
+    case: str
+    server: str
+    mode: str             # warm | cold
+    connections: int
+    ok_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms_per_ok: float
+    loadavg: float
+
+
+def cases(shape: Shape, names: list[str]) -> list[Case]:
+    """Every read case; paths cycle over all models so no small set stays cached."""
+    q = quote
+    live, mid = shape.live, max(1, shape.versions // 2)
+    teams = sorted({shape.team(i) for i in range(shape.models)})
+    prefixes = sorted({n.split("_")[0] for n in names})
+    per = [(i, n) for i, n in enumerate(names)]
+    api = API
+    return [
+        Case("rm_get", "mlflow", [f"{api}/registered-models/get?name={n}" for n in names]),
+        Case("rm_search_like", "mlflow", [
+            f"{api}/registered-models/search?filter={q(f'name LIKE {chr(39)}{p}%{chr(39)}')}"
+            "&max_results=100" for p in prefixes]),
+        Case("rm_search_tag", "mlflow", [
+            f"{api}/registered-models/search?filter={q(f'tags.team = {chr(39)}{t}{chr(39)}')}"
+            for t in teams]),
+        Case("latest_production", "mlflow", [
+            f"{api}/registered-models/get-latest-versions?name={n}&stages=Production"
+            for n in names]),
+        Case("alias", "mlflow", [f"{api}/registered-models/alias?name={n}&alias={ALIAS}"
+                                 for n in names]),
+        Case("mv_get", "mlflow", [f"{api}/model-versions/get?name={n}&version={mid}"
+                                  for n in names]),
+        Case("download_uri", "mlflow", [
+            f"{api}/model-versions/get-download-uri?name={n}&version={live}" for n in names]),
+        Case("mv_search_name", "mlflow", [
+            f"{api}/model-versions/search?filter={q(f'name={chr(39)}{n}{chr(39)}')}"
+            for n in names]),
+        Case("mv_search_tag", "mlflow", [
+            f"{api}/model-versions/search?filter="
+            f"{q(f'tags.commit={chr(39)}{commit(i, mid)}{chr(39)}')}" for i, _ in per]),
+        Case("mv_search_run", "mlflow", [
+            f"{api}/model-versions/search?filter={q(f'run_id={chr(39)}{run_id(i, mid)}{chr(39)}')}"
+            for i, _ in per]),
+        Case("v1_model", "rest", [f"/api/v1/models/{n}" for n in names], ("charter",), False),
+        Case("v1_models_like", "rest", [f"/api/v1/models?name_like={q(p + '%')}&max_results=100"
+                                        for p in prefixes], ("charter",), False),
+        Case("v1_versions", "rest", [f"/api/v1/models/{n}/versions" for n in names],
+             ("charter",), False),
+        Case("v1_version", "rest", [f"/api/v1/models/{n}/versions/{mid}" for n in names],
+             ("charter",), False),
+        Case("v1_resolve", "rest", [f"/api/v1/resolve?uri={q(f'models:/{n}/Production')}"
+                                    for n in names], ("charter",), False),
+        Case("v1_history", "rest", [f"/api/v1/models/{n}/history" for n in names],
+             ("charter",), False),
+        Case("v1_events", "rest", [f"/api/v1/events?after={i * 50}&limit=100"
+                                   for i in range(shape.models)], ("charter",), False),
+        Case("ui_registry", "ui", ["/"], ("charter",), False, (1, 16)),
+        Case("ui_name", "ui", [f"/?q={p}" for p in prefixes], ("charter",), False, (1, 16)),
+        Case("ui_tag", "ui", [f"/?tag={q(f'team={t}')}" for t in teams], ("charter",), False,
+             (1, 16)),
+        Case("ui_stage", "ui", ["/?stage=Production"], ("charter",), False, (1, 16)),
+        Case("ui_name_tag_stage", "ui", [f"/?q={names[i].split('_')[0]}&tag="
+                                         f"{q(f'team={shape.team(i)}')}&stage=Production"
+                                         for i in range(0, shape.models, 7)],
+             ("charter",), False, (1, 16)),
+        Case("ui_model", "ui", [f"/models/{n}" for n in names], ("charter",), False),
+        Case("ui_audit", "ui", ["/audit"], ("charter",), False),
+        Case("ui_audit_model", "ui", [f"/audit?model={n}" for n in names], ("charter",), False),
+    ]
+
+
+def wrk(port: int, paths: list[str], *, cold: bool, connections: int, seconds: float,
+        work: Path) -> dict[str, Any]:
+    listing, script = work / "paths.txt", work / "scale.lua"
+    random.Random(3).shuffle(paths := list(paths))
+    listing.write_text("\n".join(paths) + "\n")
+    script.write_text(WRK_SCRIPT)
+    env = {**os.environ, "SCALE_PATHS": str(listing), "SCALE_COLD": "1" if cold else "0"}
+    threads = min(2, connections)
+    found = subprocess.run(
+        ["/usr/bin/wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+         "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
+        env=env, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((x for x in found.stdout.splitlines() if x.startswith("SCALE_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk said: {found.stdout[-2000:]} {found.stderr[-2000:]}")
+    return dict(json.loads(line.split(" ", 1)[1]))
+
+
+def run_case(case: Case, server: Server, label: str, mode: str, connections: int,
+             args: argparse.Namespace, work: Path) -> Figure:
+    cold = mode == "cold"
+    wrk(server.port, case.paths, cold=cold, connections=connections, seconds=1, work=work)
+    before = tree_cpu(server.process.pid)
+    found = wrk(server.port, case.paths, cold=cold, connections=connections,
+                seconds=args.seconds, work=work)
+    cpu = tree_cpu(server.process.pid) - before
+    ok = found["requests"] - found["status"]
+    seconds = found["duration_us"] / 1e6
+    return Figure(case.name, label, mode, connections, round(ok / seconds, 1),
+                  round(found["p50_us"] / 1000, 2), round(found["p99_us"] / 1000, 2),
+                  found["status"] + found["transport"],
+                  round(1000 * cpu / ok, 3) if ok else float("nan"),
+                  round(os.getloadavg()[0], 2))
+
+
+@contextmanager
+def servers_on(folder: Path, args: argparse.Namespace, only: str) -> Iterator[dict[str, Server]]:
+    """Both servers on the populated data; Charter on a scratch copy of its home."""
+    with ExitStack() as stack:
+        scratch = Path(tempfile.mkdtemp(prefix="charter-scale-run-"))
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        found: dict[str, Server] = {}
+        if only in ("both", "charter"):
+            shutil.copytree(folder / "charter" / "home", scratch / "home")
+            found["charter"] = stack.enter_context(started(
+                "Charter", charter_command(args.workers), charter_env(scratch / "home"),
+                scratch, "/healthz", 300))
+        if only in ("both", "mlflow"):
+            found["mlflow"] = stack.enter_context(started(
+                "MLflow", mlflow_command(folder / "mlflow"), dict(os.environ),
+                folder / "mlflow", "/health", 300))
+        wait_healthy(list(found.values()))
+        yield found
+
+
+def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shape, names = Shape(**manifest["shape"]), manifest["names"]
+    wanted = set(filter(None, args.cases.split(",")))
+    chosen = [c for c in cases(shape, names) if not wanted or c.name in wanted]
+    figures: list[Figure] = []
+    loads = [os.getloadavg()]
+    with servers_on(folder, args, args.only) as running, \
+            tempfile.TemporaryDirectory(prefix="charter-scale-wrk-") as work:
+        for case in chosen:
+            for label in case.servers:
+                if label not in running:
+                    continue
+                modes = ["warm", "cold"] if case.warm and label == "charter" else ["cold"]
+                for mode in modes:
+                    for conns in case.connections:
+                        figure = run_case(case, running[label], label, mode, conns, args,
+                                          Path(work))
+                        figures.append(figure)
+                        progress(f"  {figure}")
+        memory = {k: round(tree_memory(s.process.pid)["pss_mb"], 1) for k, s in running.items()}
+        home = (Path(running["charter"].log).parent / "home") if "charter" in running else None
+        cli = cli_timings(home, shape) if home and not wanted else {}
+    loads.append(os.getloadavg())
+    return {"shape": asdict(shape), "figures": [asdict(f) for f in figures],
+            "pss_mb": memory, "cli": cli, "loadavg": [list(x) for x in loads],
+            "populate": {k: manifest[k] for k in ("charter", "mlflow")},
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def timed(command: list[str], home: Path, limit: float = 600) -> dict[str, Any]:
+    """Seconds to the first line of output and to the end, and the exit code."""
+    begun = time.monotonic()
+    process = subprocess.Popen(command, env=charter_env(home), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    first, lines, tail = None, 0, ""
+    for line in process.stdout:
+        first = first if first is not None else time.monotonic() - begun
+        lines += 1
+        tail = line.strip() or tail
+        if time.monotonic() - begun > limit:
+            process.kill()
+            break
+    code = process.wait()
+    return {"first_line_s": round(first or 0.0, 3), "total_s": round(time.monotonic() - begun, 3),
+            "lines": lines, "exit": code, "last": tail[:160]}
+
+
+VERIFY_PROBE = r"""
+import json, sys, time
+from charter.connection import connect
+registry = connect(sys.argv[1])
+found = {}
+for label, full in (("full", True), ("incremental", False)):
+    begun, cpu = time.perf_counter(), time.process_time()
+    report = registry.verify_audit(full=full)
+    seconds, cpu = time.perf_counter() - begun, time.process_time() - cpu
+    found[label] = {"ok": report.ok, "events": report.walked, "seconds": round(seconds, 3),
+                    "cpu_s": round(cpu, 3),
+                    "events_per_s": round(report.walked / seconds) if report.walked else None,
+                    "events_per_cpu_s": round(report.walked / cpu) if report.walked else None}
+print(json.dumps(found))
+"""
+
+
+def verify_rate(home: Path) -> dict[str, Any]:
+    """`verify_audit(full=True)` then an incremental one, timed in process (no start-up)."""
+    found = subprocess.run([str(VENV_BIN / "python"), "-c", VERIFY_PROBE, str(home)],
+                           env=charter_env(home), capture_output=True, text=True, timeout=600)
+    if found.returncode:
+        return {"error": found.stderr[-500:]}
+    return dict(json.loads(found.stdout.splitlines()[-1]))
+
+
+def cli_timings(home: Path, shape: Shape) -> dict[str, Any]:
+    """`charter ls`, and `charter audit verify` (incremental, then --full if it exists),
+    embedded on the server's copy (SQLite allows the concurrent reader)."""
+    charter = str(VENV_BIN / "charter")
+    found = {"ls": timed([charter, "ls"], home)}
+    help_text = subprocess.run([charter, "audit", "verify", "--help"], env=charter_env(home),
+                               capture_output=True, text=True).stdout
+    if "--full" in help_text:
+        found["audit verify --full"] = timed([charter, "audit", "verify", "--full"], home)
+        found["audit verify"] = timed([charter, "audit", "verify"], home)
+        found["in process"] = verify_rate(home)
+    else:
+        found["audit verify"] = timed([charter, "audit", "verify"], home)
+    return found
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def report(result: dict[str, Any]) -> str:
+    shape = Shape(**result["shape"])
+    figures = [Figure(**f) for f in result["figures"]]
+    mlflow = {f.case: f for f in figures if f.server == "mlflow"}
+    lines = [f"### {shape.models:,} models × {shape.versions} versions = {shape.total:,} "
+             f"versions ({result['when']})", "",
+             "| case | server | mode | conn | ok/s | p50 ms | p99 ms | errors | server CPU ms/ok "
+             "| × MLflow | load avg |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for f in figures:
+        base = mlflow.get(f.case)
+        ratio = (f"{f.ok_per_s / base.ok_per_s:.1f}×" if base and f.server == "charter"
+                 and base.ok_per_s else "")
+        lines.append(f"| {f.case} | {f.server} | {f.mode} | {f.connections} | {f.ok_per_s:,.0f} "
+                     f"| {f.p50_ms} | {f.p99_ms} | {f.errors} | {f.cpu_ms_per_ok} | {ratio} "
+                     f"| {f.loadavg} |")
+    lines += ["", f"Server memory after the run (PSS MB): {result['pss_mb']}", ""]
+    for name, timing in result["cli"].items():
+        if name == "in process":
+            lines.append(f"- verify in process: {timing}")
+            continue
+        lines.append(f"- `{name}`: first line {timing['first_line_s']} s, total "
+                     f"{timing['total_s']} s, {timing['lines']} lines, exit {timing['exit']}: "
+                     f"{timing['last']}")
+    populate = result["populate"]["charter"]
+    per_cpu = populate.get("versions_per_server_cpu_s")
+    lines += ["", f"Population through the MLflow REST API: {populate['versions_per_s']:,} "
+              f"versions/s ({populate['requests_per_s']:,} requests/s, {populate['seconds']} s, "
+              f"{per_cpu or '?'} versions per server CPU-second, "
+              f"{populate['errors']} errors, {populate['connections']} connections); MLflow "
+              f"by bulk SQL in {result['populate']['mlflow']['seconds']} s.",
+              f"Load average before / after: {result['loadavg']}"]
+    return "\n".join(lines)
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def parse_shape(text: str) -> Shape:
+    models, _, versions = text.partition("x")
+    return Shape(int(models), int(versions))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("populate", "measure", "compare"))
+    parser.add_argument("--models", type=int, default=2000)
+    parser.add_argument("--versions", type=int, default=50)
+    parser.add_argument("--million", action="store_true",
+                        help="10,000 models × 100 versions (1M versions; not for CI)")
+    parser.add_argument("--small", type=parse_shape, default=Shape(50, 20),
+                        help="compare: the small registry, MODELSxVERSIONS (default 50x20)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help=f"where populated registries are kept (default {DATA})")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--client-procs", type=int, default=1,
+                        help="populate: load-generator processes (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="charter serve --workers")
+    parser.add_argument("--populate-limit", type=float, default=1200.0,
+                        help="seconds population may take before it gives up (default 1200)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per case")
+    parser.add_argument("--only", choices=("both", "charter", "mlflow"), default="both")
+    parser.add_argument("--cases", default="", help="comma-separated subset of the cases")
+    parser.add_argument("--out", type=Path, help="also write the report (and FILE.json)")
+    args = parser.parse_args(argv)
+    if args.million:
+        args.models, args.versions = 10_000, 100
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    shape = Shape(args.models, args.versions)
+    if args.step == "populate":
+        folder = populate(args, shape)
+        print(json.dumps({k: v for k, v in json.loads((folder / "manifest.json").read_text())
+                          .items() if k != "names"}, indent=1))
+        return 0
+    folder = args.data / shape.key
+    if not (folder / "manifest.json").exists():
+        raise SystemExit(f"{folder} is not populated: run `scale.py populate --models "
+                         f"{shape.models} --versions {shape.versions}` first")
+    if args.step == "measure":
+        result = measure(folder, args)
+        text = report(result)
+    else:
+        small = populate(args, args.small)
+        results = [measure(small, args), measure(folder, args)]
+        result = {"compare": results}
+        text = "\n\n".join([report(r) for r in results] + [growth(*results)])
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+        args.out.with_suffix(args.out.suffix + ".json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def growth(small: dict[str, Any], large: dict[str, Any]) -> str:
+    """Cost per request (server CPU ms per ok answer, and 1/ok-per-s) from small to large."""
+    def key(f: dict[str, Any]) -> tuple[str, str, str, int]:
+        return f["case"], f["server"], f["mode"], f["connections"]
+
+    before = {key(f): f for f in small["figures"]}
+    lines = [f"### Cost growth: {Shape(**small['shape']).total:,} → "
+             f"{Shape(**large['shape']).total:,} versions", "",
+             "| case | server | mode | conn | CPU ms/ok small → large | growth | "
+             "ok/s small → large | growth |", "|---|---|---|---:|---|---:|---|---:|"]
+    for f in large["figures"]:
+        b = before.get(key(f))
+        if b is None or not f["ok_per_s"] or not b["cpu_ms_per_ok"]:
+            continue
+        lines.append(f"| {f['case']} | {f['server']} | {f['mode']} | {f['connections']} | "
+                     f"{b['cpu_ms_per_ok']} → {f['cpu_ms_per_ok']} | "
+                     f"{f['cpu_ms_per_ok'] / b['cpu_ms_per_ok']:.2f}× | {b['ok_per_s']:,.0f} → "
+                     f"{f['ok_per_s']:,.0f} | {b['ok_per_s'] / f['ok_per_s']:.2f}× |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

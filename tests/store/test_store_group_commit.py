@@ -1,0 +1,112 @@
+"""PostgreSQL's group commit (store/database.py ``GroupCommit``) and its lost connections.
+
+Writes queued together share one transaction and one COMMIT; each runs in a savepoint of
+its own, so one that fails is rolled back alone; a call reads what its batch wrote; the
+chain stays whole. A connection lost mid-read answers ``database.unavailable`` and the
+next read works on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from charter.domain import error_codes as codes
+from charter.domain.errors import NotFound, Unavailable
+from charter.service import RegistryService
+
+pytestmark = pytest.mark.postgres
+
+SOURCE = "s3://models-bucket/fraud/model.pkl"
+
+
+@pytest.fixture
+def registry(postgres_database_url: str, make_registry: Callable[..., RegistryService]
+             ) -> RegistryService:
+    return make_registry()
+
+
+@pytest.fixture
+def database_url(postgres_database_url: str) -> str:  # the store tier's, on PostgreSQL only
+    return postgres_database_url
+
+
+def queued_together(registry: RegistryService, calls: list[Callable[[], object]]
+                    ) -> list[Future[object]]:
+    """Submit ``calls`` while the batch thread is held, so they run as one batch."""
+    assert registry.db.group_commit is not None
+    gate = threading.Event()
+    first = registry.db.batched(gate.wait, 10)
+    futures = [registry.db.batched(call) for call in calls]
+    gate.set()
+    first.result(timeout=30)
+    return futures
+
+
+def test_a_batch_commits_its_writes_together_and_a_failing_call_alone_rolls_back(
+        registry: RegistryService) -> None:
+    registry.create_model("fraud_detector")
+    hook = registry.add_webhook("https://hooks.example.com/charter",
+                                events_filter="version_registered")
+
+    def register() -> object:
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    def rename_and_read() -> object:  # a read in the batch sees the batch's own write
+        registry.create_model("churn_scorer")
+        registry.rename_model("churn_scorer", "churn_ranker")
+        return registry.model_summary("churn_ranker").model.name
+
+    def missing() -> object:
+        return registry.register("no_such_model", SOURCE, create_model=False)
+
+    futures = queued_together(registry, [register, missing, register, rename_and_read,
+                                         register])
+    assert [f.result(timeout=30) for f in futures if f is not futures[1]] == [
+        1, 2, "churn_ranker", 3]
+    with pytest.raises(NotFound):
+        futures[1].result(timeout=30)
+    assert sorted(v.version for v in registry.search_versions("name='fraud_detector'").items
+                  ) == [1, 2, 3]
+    assert registry.verify_audit().ok
+    # The batch's events queued their webhook deliveries (the refused call's did not).
+    assert len(registry.webhook_deliveries(hook.id)) == 3
+    assert registry.db.generation() == len(registry.events(limit=100))
+
+
+def cut(database_url: str) -> None:
+    url = make_url(database_url)
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = %s AND pid <> pg_backend_pid()", (url.database,))
+
+
+def test_a_lost_connection_is_database_unavailable_and_the_next_call_reconnects(
+        registry: RegistryService, postgres_database_url: str) -> None:
+    registry.create_model("fraud_detector")
+    asyncio.run(registry.db.loop_generation())
+    cut(postgres_database_url)
+    # The pooled connections and the kept head reader were cut: each is checked before
+    # use and replaced, so the calls after the cut succeed.
+    assert registry.model_summary("fraud_detector").model.name == "fraud_detector"
+    assert asyncio.run(registry.db.loop_generation()) == registry.db.generation()
+    assert registry.register("fraud_detector", SOURCE, create_model=False).version == 1
+
+    def cut_mid_read() -> None:
+        with registry.db.snapshot() as reader:
+            reader.value("SELECT 1")
+            cut(postgres_database_url)
+            reader.value("SELECT 1")
+
+    with pytest.raises(Unavailable) as raised:
+        cut_mid_read()
+    assert raised.value.code == codes.DATABASE_UNAVAILABLE
+    assert registry.model_summary("fraud_detector").latest
