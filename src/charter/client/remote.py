@@ -97,9 +97,10 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, Inte
     def get_model(self, name: str) -> ModelRecord:
         return records.model(self._call("GET", _model(name)))
 
-    def list_models(self, *, name_like: str = "", max_results: int = 100,
-                    page_token: str = "") -> Page:
-        params = {"name_like": name_like, "max_results": max_results, "page_token": page_token}
+    def list_models(self, *, name_like: str = "", tag: str = "", stage: str = "",
+                    max_results: int = 100, page_token: str = "") -> Page:
+        params = {"name_like": name_like, "tag": tag, "stage": stage,
+                  "max_results": max_results, "page_token": page_token}
         return records.model_page(self._call("GET", "/models", params=params))
 
     def rename_model(self, name: str, new_name: str, *, reason: str = "") -> ModelRecord:

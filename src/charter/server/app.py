@@ -51,7 +51,8 @@ def create_app(service: RegistryService | None = None,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.service = service
     app.state.settings = settings
-    app.state.answers = AnswerCache()  # MLflow read answers, valid until the next change
+    # MLflow read answers, valid until the next change; sized by configuration.
+    app.state.answers = AnswerCache(max_bytes=settings.answer_cache_mb * 1024 * 1024)
     _handle_errors(app)
     _mount(app)
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)

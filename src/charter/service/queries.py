@@ -75,6 +75,25 @@ class QueriesMixin(ServiceBase):
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
         return event_feed(self, after=after, limit=limit)
 
+    def audit_events(self, *, model: str = "", action: str = "", actor: str = "",
+                     before: int | None = None, after: int | None = None, limit: int = 50
+                     ) -> list[EventRecord]:
+        """A window of the registry's events (every model's: needs READ_ALL) matching the
+        filters: events filed under the name ``model`` (any case; a deleted model's too),
+        of ``action``, by an actor whose name contains ``actor``. With ``after``, the
+        oldest above that seq, oldest first; else the newest below ``before`` (None: the
+        newest of all), newest first. Each window is one indexed read at any depth."""
+        check_limit(limit)
+        for cursor in (before, after):
+            if cursor is not None and (not isinstance(cursor, int) or cursor < 0):
+                raise InvalidInput(codes.AFTER_INVALID, f"a cursor must be a sequence number "
+                                   f">= 0, got {cursor!r}", "pass the seq of an event you saw")
+        self._require_registry(READ_ALL)
+        with self._read() as reader:
+            return audit_log.window(reader, model_key=model.strip().lower(),
+                                    action=action.strip(), actor_like=actor.strip(),
+                                    before=before, after=after, limit=limit)
+
     def lint(self, name: str) -> list[Finding]:
         return self.policies.naming.lint(name)
 

@@ -53,6 +53,8 @@ class Model(Base):
 
 
 class ModelTag(Base):
+    # ix_model_tags_key_value (key, value) finds a tag's owners; on PostgreSQL the
+    # value is indexed by its md5 (migration 0007; store/search.py compares both).
     __tablename__ = "model_tags"
 
     model_id: Mapped[int] = mapped_column(
@@ -72,8 +74,11 @@ class Version(Base):
             sqlite_where=text("stage = 'Production'"),
             postgresql_where=text("stage = 'Production'"),
         ),
-        Index("ix_versions_stage", "model_id", "stage"),
+        Index("ix_versions_stage_version", "model_id", "stage", "version"),
         Index("ix_versions_run_id", "run_id"),
+        Index("ix_versions_updated", "updated_at"),
+        # ix_versions_source (source): a B-tree on SQLite, a hash index on PostgreSQL,
+        # whose B-tree entries cannot hold a long source (migration 0007).
         Index("ix_versions_signature", "signature"),
     )
 
@@ -119,6 +124,7 @@ class VersionInterface(Base):
 
 
 class VersionTag(Base):
+    # ix_version_tags_key_value: as ModelTag's (migration 0007).
     __tablename__ = "version_tags"
 
     version_id: Mapped[int] = mapped_column(
@@ -143,7 +149,8 @@ class Alias(Base):
     model_id: Mapped[int] = mapped_column(
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"),
+                                            index=True)
 
     version: Mapped[Version] = relationship(lazy="select")
 

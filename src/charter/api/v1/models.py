@@ -39,10 +39,10 @@ def create_model(body: ModelCreate, service: Registry) -> JSONResponse:
 
 @router.get("/models", responses=documented(ModelPage))
 @allow(SIGNED_IN)
-def list_models(service: Registry, name_like: str = "", max_results: int = 100,
-                page_token: str = "") -> JSONResponse:
-    page = service.list_models(name_like=name_like, max_results=max_results,
-                               page_token=page_token)
+def list_models(service: Registry, name_like: str = "", tag: str = "", stage: str = "",
+                max_results: int = 100, page_token: str = "") -> JSONResponse:
+    page = service.list_models(name_like=name_like, tag=tag, stage=stage,
+                               max_results=max_results, page_token=page_token)
     return ok({"models": [m.to_dict() for m in page.items], "next_page_token": page.next_token})
 
 
