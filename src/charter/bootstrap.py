@@ -8,10 +8,12 @@ from dataclasses import replace
 
 from charter.artifacts.cache import BlobCache
 from charter.artifacts.local import LocalBlobStore
+from charter.artifacts.tracking import check_tracking_uri
 from charter.config import Settings
 from charter.domain import error_codes as codes
 from charter.domain.access import AccessPolicy, parse_default_role
 from charter.domain.checkpoints import parse_checkpoint_schedule
+from charter.domain.consumers import parse_consumer_settings
 from charter.domain.errors import InvalidInput
 from charter.domain.gates import parse_gate_policy
 from charter.domain.lifecycle import DEFAULT_TABLE
@@ -52,7 +54,20 @@ def policies_from(settings: Settings) -> Policies:
         webhooks=parse_webhook_settings(settings.extra),
         signing=parse_signing_policy(settings.extra),
         certificate_roots=settings.certificate_roots,
+        tracking_uri=tracking_uri(settings),
+        consumers=parse_consumer_settings(settings.extra),
     )
+
+
+def tracking_uri(settings: Settings) -> str:
+    """``[mlflow] tracking_uri``: the MLflow tracking server signatures are read from."""
+    section = settings.extra.get("mlflow", {})
+    unknown = sorted(set(section) - {"tracking_uri"}) if isinstance(section, dict) else ["?"]
+    if unknown:
+        raise InvalidInput(codes.CONFIG_INVALID, f"[mlflow]: unknown key(s) {', '.join(unknown)}",
+                           'the one key is tracking_uri = "http://mlflow.internal:5000"')
+    uri = section.get("tracking_uri")
+    return check_tracking_uri(uri) if uri else ""
 
 
 def denial_log(settings: Settings) -> DenialFile:

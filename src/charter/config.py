@@ -62,6 +62,7 @@ class Settings:
     # The Ed25519 key that signs audit checkpoints, outside the database; None: no checkpoints.
     checkpoint_key: Path | None = None
     certificate_roots: tuple[Path, ...] = ()  # CA bundles trusted for certificate-signed models
+    answer_cache_mb: int = 32  # each server worker's MLflow answer cache; 0: none
     # PostgreSQL: connections each server process keeps, and how long a request waits for
     # one (then 503 database.unavailable); docs/configuration.md.
     database_pool_size: int = 8
@@ -111,6 +112,9 @@ class Settings:
                                                None)),
             certificate_roots=_paths(_section(file, "signing").get("certificate_roots", []),
                                      "[signing] certificate_roots"),
+            answer_cache_mb=_megabytes(pick("answer_cache_mb", "CHARTER_ANSWER_CACHE_MB",
+                                            _section(file, "server").get("answer_cache_mb"),
+                                            32), "answer_cache_mb"),
             database_pool_size=int(_number(pick(
                 "database_pool_size", "CHARTER_DATABASE_POOL_SIZE",
                 _section(file, "database").get("pool_size"), 8),
@@ -125,6 +129,16 @@ class Settings:
 def _section(file: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = file.get(name, {})
     return section if isinstance(section, Mapping) else {}
+
+
+def _megabytes(value: Any, name: str) -> int:
+    """A size in MiB from a flag, the environment (text) or the file: a whole number >= 0."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise InvalidInput(codes.CONFIG_INVALID, f"{name} must be a whole number of "
+                           f"megabytes (0 or more), got {value!r}",
+                           f"e.g. CHARTER_{name.upper()}=64, or 0 to turn it off")
+    return int(text)
 
 
 def _optional_path(value: Any) -> Path | None:

@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from charter.domain.access import GrantRecord, IssuedToken, Principal, Role, TokenRecord, UserRecord
 from charter.domain.approvals import ApprovalRecord
 from charter.domain.checkpoints import SignedCheckpoint
+from charter.domain.consumers import ConsumerRecord, ConsumersView
 from charter.domain.gate_report import GateReport
 from charter.domain.gates import StageGates
 from charter.domain.importing import ImportedModel
+from charter.domain.interface import Interface, InterfaceRecord
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.manifest import TreeEntry
 from charter.domain.naming import Finding
@@ -46,9 +48,11 @@ from charter.domain.records import (
     VersionRecord,
 )
 from charter.domain.retention import RetentionReport
+from charter.domain.version_diff import VersionDiff
 from charter.domain.webhooks import DeliveryRecord, WebhookRecord
 
 if TYPE_CHECKING:
+    from charter.service.consumer_ledger import Note as ConsumerNote
     from charter.service.garbage import GarbageReport
     from charter.service.search import ModelSummary
     from charter.service.uploads import FileUpload, UploadRecord
@@ -71,8 +75,8 @@ class Registry(Protocol):
 
     def get_model(self, name: str) -> ModelRecord: ...
 
-    def list_models(self, *, name_like: str = "", max_results: int = 100,
-                    page_token: str = "") -> Page: ...
+    def list_models(self, *, name_like: str = "", tag: str = "", stage: str = "",
+                    max_results: int = 100, page_token: str = "") -> Page: ...
 
     def rename_model(self, name: str, new_name: str, *, reason: str = "") -> ModelRecord: ...
 
@@ -82,7 +86,7 @@ class Registry(Protocol):
 
     def delete_model_tag(self, name: str, key: str) -> None: ...
 
-    def delete_model(self, name: str, *, reason: str) -> None: ...
+    def delete_model(self, name: str, *, reason: str, force: bool = False) -> None: ...
 
     # ---- versions -------------------------------------------------------------------
 
@@ -91,7 +95,9 @@ class Registry(Protocol):
                  create_model: bool = True, reason: str = "",
                  progress: Progress | None = None,
                  signature: bytes | str | Path | None = None,
-                 signer_key: str | Path | None = None) -> VersionRecord: ...
+                 signer_key: str | Path | None = None,
+                 interface: Interface | dict[str, Any] | str | None = None,
+                 model_id: str = "") -> VersionRecord: ...
 
     def get_version(self, name: str, version: int | str) -> VersionRecord: ...
 
@@ -110,27 +116,37 @@ class Registry(Protocol):
 
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord: ...
 
-    def delete_version(self, name: str, version: int | str, *, reason: str) -> None: ...
+    def delete_version(self, name: str, version: int | str, *, reason: str,
+                       force: bool = False) -> None: ...
 
     # ---- stages ---------------------------------------------------------------------
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY, override_gates: bool = False
-                   ) -> VersionRecord: ...
+                   expect_production: Any = ANY, override_gates: bool = False,
+                   accept_breaking: str = "", force: bool = False) -> VersionRecord: ...
 
     def promote(self, name: str, version: int | str, stage: str, *,
                 archive_existing: bool = False, reason: str = "",
-                expect_production: Any = ANY, override_gates: bool = False
-                ) -> VersionRecord: ...
+                expect_production: Any = ANY, override_gates: bool = False,
+                accept_breaking: str = "", force: bool = False) -> VersionRecord: ...
 
-    def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord: ...
+    def archive(self, name: str, version: int | str, *, reason: str = "",
+                force: bool = False) -> VersionRecord: ...
 
     def rollback(self, name: str, *, reason: str) -> VersionRecord: ...
 
     # ---- queries and files ----------------------------------------------------------
 
-    def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution: ...
+    def resolve(self, uri: str, *, as_of: datetime | None = None,
+                consumer: str | None = None) -> Resolution: ...
+
+    # ---- consumers (docs/contracts.md, "Consumers") -----------------------------------
+
+    def report_consumer(self, consumer: str, uri: str, *, version: int | str | None = None
+                        ) -> ConsumerRecord: ...
+
+    def consumers(self, name: str, *, include_stale: bool = False) -> ConsumersView: ...
 
     def latest_versions(self, name: str, stages: list[str] | None = None
                         ) -> list[VersionRecord]: ...
@@ -169,6 +185,15 @@ class Registry(Protocol):
     # ---- governance -----------------------------------------------------------------
 
     def check_gates(self, name: str, version: int | str, stage: str) -> GateReport: ...
+
+    # ---- interfaces (docs/contracts.md, "The interface") ------------------------------
+
+    def get_interface(self, name: str, version: int | str) -> InterfaceRecord: ...
+
+    def set_interface(self, name: str, version: int | str,
+                      interface: Interface | dict[str, Any] | str) -> InterfaceRecord: ...
+
+    def diff_versions(self, name: str, a: int | str, b: int | str) -> VersionDiff: ...
 
     def request_approval(self, name: str, version: int | str, stage: str, *,
                          comment: str = "") -> ApprovalRecord: ...
@@ -284,8 +309,9 @@ class ServerRegistry(Registry, Protocol):
     def commit_upload(self, name: str, upload_id: str, manifest: list[dict[str, Any]], *,
                       source: str = "", run_id: str = "", description: str = "",
                       tags: dict[str, str] | None = None, reason: str = "",
-                      signature: bytes | str | None = None, signer_key: str | None = None
-                      ) -> VersionRecord: ...
+                      signature: bytes | str | None = None, signer_key: str | None = None,
+                      interface: Interface | dict[str, Any] | str | None = None,
+                      model_id: str = "") -> VersionRecord: ...
 
     def abort_upload(self, name: str, upload_id: str) -> None: ...
 
@@ -310,12 +336,23 @@ class ServerRegistry(Registry, Protocol):
 
     def gates_for(self, name: str, stage: str | Stage) -> StageGates: ...
 
+    def audit_events(self, *, model: str = "", action: str = "", actor: str = "",
+                     before: int | None = None, after: int | None = None, limit: int = 50
+                     ) -> list[EventRecord]: ...
+
     # ---- where the database and the blob store are ----------------------------------
 
     def collect_garbage(self, *, apply: bool = False, grace: timedelta = timedelta(days=1),
                         now: datetime | None = None) -> GarbageReport: ...
 
     def sign_due_checkpoint(self) -> SignedCheckpoint | None: ...
+
+    # ---- the MLflow surface noting a consumer's lookups (service.consumer_reports) ------
+
+    def note_consumer_lookup(self, consumer: str, uri: str, name: str, version: int
+                             ) -> ConsumerNote | None: ...
+
+    def write_consumer_note(self, note: ConsumerNote) -> None: ...
 
     def add_redirect(self, old_name: str, name: str, *, reason: str) -> ModelRecord: ...
 

@@ -57,10 +57,13 @@ REST_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/models/{name}/versions/{version}/hold/release"): {"reason": "r"},
     ("POST", "/models/{name}/versions/{version}/hold/reject"): {"reason": "r"},
     ("POST", "/models/{name}/versions/{version}/attestations"): {"document": "{}"},
+    ("PUT", "/models/{name}/versions/{version}/interface"): {
+        "interface": {"inputs": [{"name": "amount", "type": "double"}]}},
 }
 PARAMS = {"version": "1", "key:path": "team", "alias": "champion", "upload_id": UPLOAD,
           "user": "rita", "path:path": "model.pkl", "sha256": "0" * 64}
-QUERIES = {"/models/{name}/versions/{version}/gates": {"stage": "Production"}}
+QUERIES = {"/models/{name}/versions/{version}/gates": {"stage": "Production"},
+           "/models/{name}/diff": {"a": "1", "b": "1"}}
 
 # The MLflow surface: one well-formed request per endpoint and method.
 MLFLOW_PARAMS: dict[str, dict[str, Any]] = {

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from charter.api.mlflow.cache import AnswerCache, answer
+from charter.api.mlflow.cache import ENTRY_OVERHEAD, AnswerCache, answer
 from charter.bootstrap import build_service
 from charter.domain.access import Principal, Role
 from charter.server.app import create_app
@@ -117,14 +117,37 @@ def test_principals_with_a_partial_view_are_answered_afresh(sqlite_database_url,
     assert len(calls) == 4 and cache.hits == 2
 
 
-def test_the_cache_is_bounded() -> None:
-    cache = AnswerCache(max_entries=3, max_bytes=10)
+def test_the_cache_is_bounded_by_bytes_and_counts_what_it_does() -> None:
+    entry = 2 + 1 + ENTRY_OVERHEAD  # a 2-byte body under a 1-character key
+    cache = AnswerCache(max_bytes=3 * entry)
     for key in "abcd":
         cache.put(key, 1, b"xx")
     assert cache.get("a", 1) is None and cache.get("d", 1) == b"xx"
-    cache.put("big", 1, b"x" * 9)
-    assert cache.get("b", 1) is None and cache.get("big", 1) is not None
+    cache.put("big", 1, b"x" * 9)  # needs more room than one small entry frees
+    assert cache.get("b", 1) is None and cache.get("c", 1) is None
+    assert cache.get("big", 1) is not None
     assert cache.get("big", 2) is None  # another generation: not an answer any more
+    assert cache.stats() == {"hits": 2, "misses": 4, "hit_rate": 0.3333, "evictions": 3,
+                             "entries": 2, "bytes": entry + 9 + 3 + ENTRY_OVERHEAD,
+                             "max_bytes": 3 * entry}
+
+
+def test_a_cache_of_zero_bytes_keeps_nothing_and_computes_every_answer(
+        make_settings, sqlite_database_url) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(sqlite_database_url, naming_mode="off", answer_cache_mb=0)
+    client = worker(settings)
+    client.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    client.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
+    for _ in range(3):
+        get_version(client)
+    stats = cache_of(client).stats()
+    assert stats["max_bytes"] == 0 and stats["entries"] == 0 and stats["hits"] == 0
+
+
+def test_the_servers_cache_takes_its_size_from_the_settings(
+        make_settings, sqlite_database_url) -> None:  # type: ignore[no-untyped-def]
+    client = worker(make_settings(sqlite_database_url, answer_cache_mb=3))
+    assert cache_of(client).stats()["max_bytes"] == 3 * 1024 * 1024
 
 
 def test_download_uri_answers_are_kept_and_dropped_like_the_others(two_workers) -> None:  # type: ignore[no-untyped-def]

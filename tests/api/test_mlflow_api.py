@@ -445,6 +445,27 @@ def test_search_models_pages_through_everything(mlflow):
     assert "next_page_token" not in body and len(body["registered_models"]) == 6
 
 
+def test_unfiltered_searches_are_capped_as_mlflows_own_server_caps_them(mlflow):
+    from mlflow.store import model_registry as theirs
+
+    from charter.api.mlflow import routes
+    from charter.service.models import MAX_PAGE
+    from charter.service.search import MAX_VERSION_PAGE
+
+    assert (routes.MODELS_PAGE_DEFAULT, MAX_PAGE) == (
+        theirs.SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
+        theirs.SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD)
+    assert (routes.VERSIONS_PAGE_DEFAULT, MAX_VERSION_PAGE) == (
+        theirs.SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT,
+        theirs.SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD)
+    for index in range(101):
+        mlflow.create_model(f"p{index:03d}_fraud_scorer")
+    first = ok(mlflow.get("/registered-models/search"))
+    assert len(first["registered_models"]) == 100 and first["next_page_token"]
+    rest = ok(mlflow.get("/registered-models/search", page_token=first["next_page_token"]))
+    assert names(rest) == ["p100_fraud_scorer"] and "next_page_token" not in rest
+
+
 def test_search_models_carries_latest_versions_for_the_whole_page(mlflow):
     for name in ("fraud_detector", "churn_predictor"):
         mlflow.create_model(name)

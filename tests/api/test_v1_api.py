@@ -455,6 +455,8 @@ BODY_VALUES: dict[str, Any] = {
     "url": "http://127.0.0.1:9/hook", "comment": "because",
     "files": [{"path": "model.pkl", "size": 1, "sha256": "0" * 64}],
     "role": "reader", "signature": "{}", "document": "{}",
+    "interface": {"inputs": [{"name": "amount", "type": "double"}]},
+    "consumer": "Not A Consumer!", "uri": "models:/fraud_detector/Production",
 }
 
 

@@ -187,6 +187,34 @@ def test_ls_on_an_empty_registry_says_how_to_start(cli):
     assert json.loads(cli("ls", "--json").stdout) == []
 
 
+def test_ls_pages_with_limit_and_page_token_and_filters_by_tag_and_stage(cli):
+    for index in range(7):
+        name = f"p{index}_fraud_scorer"
+        created = cli("register", name, f"runs:/run{index}/model")
+        assert created.exit_code == 0, created.output
+        assert cli("tag", name, f"team=t{index % 2}").exit_code == 0
+        if index % 3 == 0:
+            assert cli("promote", name, "1", "--to", "Staging", "--reason", "ok").exit_code == 0
+    heads = [f"p{i}_fraud_scorer (1 version)" for i in range(7)]
+    first = cli("ls", "--limit", "3")
+    shown = [line for line in first.stdout.splitlines() if line.startswith("p")]
+    assert shown == heads[:3]
+    hint = first.stderr.strip().splitlines()[-1]
+    assert hint.startswith("more: charter ls --page-token ")
+    token = hint.rsplit(" ", 1)[1]
+    rest = cli("ls", "--page-token", token)
+    assert [line for line in rest.stdout.splitlines() if line.startswith("p")] == heads[3:]
+    assert "more:" not in rest.stderr
+    tagged = cli("ls", "--tag", "team=t0", "--stage", "staging", "--json")
+    assert [m["name"] for m in json.loads(tagged.stdout)] == ["p0_fraud_scorer",
+                                                              "p6_fraud_scorer"]
+    everything = json.loads(cli("ls", "--json").stdout)
+    assert [m["name"] for m in everything] == [h.split()[0] for h in heads]
+    assert "No models match." in cli("ls", "--tag", "team=nobody").stdout
+    refused = cli("ls", "--tag", "=x")
+    assert refused.exit_code != 0 and "is not a tag filter" in refused.output
+
+
 def test_tags_aliases_and_descriptions_show_on_model_and_version(cli, model_dir):
     assert cli("register", "fraud_detector", str(model_dir)).exit_code == 0
     for args in (("tag", "fraud_detector", "team=risk", "owner=ana"),

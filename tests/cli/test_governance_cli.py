@@ -55,7 +55,7 @@ def test_check_prints_every_gate_and_exits_5_when_one_fails(as_user):
     rows = {line.split()[1]: line.split()[0] for line in result.stdout.splitlines()
             if line.startswith(("pass", "FAIL"))}
     assert rows == {"transition": "pass", "tag:owner": "pass", "check:val_auc": "FAIL",
-                    "approvals:1": "FAIL"}
+                    "approvals:1": "FAIL", "interface": "pass"}
     assert "[gate.failed]" in result.stderr
     assert "val_auc must be >= 0.85 (it is 0.81)" in result.stderr
 

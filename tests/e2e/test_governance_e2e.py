@@ -124,7 +124,7 @@ def test_a_served_registry_enforces_the_gates_of_its_config_file(home):
         report = ravi.check_gates("fraud_detector", 1, "Production")
         assert [(r.name, r.passed) for r in report.results] == [
             ("transition", True), ("tag:owner", True), ("check:val_auc >= 0.85", False),
-            ("approvals:2", False)]
+            ("approvals:2", False), ("interface", True)]
         with pytest.raises(Conflict) as refused:
             ravi.transition("fraud_detector", 1, "Production", reason="ship")
         assert refused.value.code == "gate.failed"

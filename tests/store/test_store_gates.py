@@ -63,7 +63,7 @@ def test_check_reports_every_gate_and_changes_nothing(gated, given):
     assert not report.passed
     assert [(r.name, r.passed) for r in report.results] == [
         ("transition", True), ("tag:owner", True), ("description", True),
-        ("check:val_auc >= 0.85", False), ("approvals:2", False)]
+        ("check:val_auc >= 0.85", False), ("approvals:2", False), ("interface", True)]
 
 
 def test_a_promotion_that_fails_a_gate_is_refused_with_the_same_report(gated, given):
@@ -180,7 +180,8 @@ def test_approval_decisions_are_audited_with_their_comments(gated):
 def test_a_model_override_in_the_config_relaxes_its_gates(gated):
     version = staged(gated, name="search_ranker", val_auc="0.5")
     report = gated.check_gates("search_ranker", version, "Production")
-    assert [r.name for r in report.results] == ["transition", "tag:owner", "description"]
+    assert [r.name for r in report.results] == ["transition", "tag:owner", "description",
+                                                 "interface"]
     assert gated.transition("search_ranker", version, "Production").stage == "Production"
 
 

@@ -90,6 +90,18 @@ def populate(registry: RegistryService, tmp_path: Path) -> None:
     registry.import_models([imported_model("payments_risk_model", ["Archived", "Production"],
                                            redirects=("payments_v1", "payments_final"))])
     sign_and_attest(registry, tmp_path)
+    declare_interfaces(registry)
+
+
+INTERFACE = {"inputs": [{"name": "amount", "type": "double"}],
+             "outputs": [{"name": "score", "type": "double"}]}
+
+
+def declare_interfaces(registry: RegistryService) -> None:
+    """A version with an interface and MLflow 3's model id (export format 3)."""
+    registry.register("fraud_scorer", "s3://models-bucket/fraud/4", interface=INTERFACE,
+                      model_id="m-0123456789abcdef0123456789abcdef")
+    registry.set_interface("fraud_scorer", 3, INTERFACE)
 
 
 def sign_and_attest(registry: RegistryService, tmp_path: Path) -> None:
@@ -155,6 +167,10 @@ def test_export_then_import_gives_the_same_registry_and_an_identical_export(
     assert target.attestations("card_scoring", 1) == registry.attestations("card_scoring", 1)
     assert target.signature_bundle("card_scoring", 1) == registry.signature_bundle(
         "card_scoring", 1)
+    for version in (3, 4):
+        assert target.get_interface("fraud_scorer", version) == registry.get_interface(
+            "fraud_scorer", version)
+    assert target.get_version("fraud_scorer", 4).model_id.startswith("m-0123")
 
 
 @pytest.mark.postgres
@@ -203,7 +219,7 @@ def test_an_imported_registry_keeps_its_contracts(registry, fresh, backend, tmp_
 
     # A tombstone keeps its counter; numbers continue; the redirect still resolves.
     assert target.register("churn_predictor", "s3://models-bucket/churn/y").version == 3
-    assert target.register("fraud_scorer", "s3://models-bucket/fraud/4").version == 4
+    assert target.register("fraud_scorer", "s3://models-bucket/fraud/5").version == 5
     resolution = target.resolve("models:/fraud_detector/Production")
     assert (resolution.version.name, resolution.version.version) == ("fraud_scorer", 1)
     assert resolution.warnings
@@ -310,7 +326,7 @@ def test_a_blob_with_other_bytes_is_refused(registry, fresh, backend, tmp_path):
 def test_an_unknown_format_version_and_a_missing_manifest_are_refused(registry, tmp_path):
     registry.export_registry(tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
-    (tmp_path / "out" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 3}))
+    (tmp_path / "out" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 4}))
     with pytest.raises(InvalidInput) as refused:
         registry.import_registry(tmp_path / "out")
     assert refused.value.code == "archive.unsupported"
@@ -357,7 +373,8 @@ def test_an_export_of_format_1_still_imports(registry, fresh, backend, tmp_path)
     registry.register("fraud_detector", "s3://models-bucket/fraud/1")
     registry.export_registry(tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
-    for name in ("signatures.jsonl", "signers.jsonl", "attestations.jsonl"):
+    for name in ("signatures.jsonl", "signers.jsonl", "attestations.jsonl",
+                 "interfaces.jsonl", "model_ids.jsonl"):
         (tmp_path / "out" / name).unlink()
         del manifest["files"][name]
     (tmp_path / "out" / MANIFEST).write_text(json.dumps({**manifest, "format_version": 1}))

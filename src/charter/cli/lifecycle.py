@@ -10,10 +10,12 @@ from rich.text import Text
 
 from charter.cli import render
 from charter.cli.governance import print_gate_report
+from charter.cli.interfaces import print_interface_diff, read_interface_file
 from charter.cli.parse import parse_expected_production, parse_pairs
 from charter.cli.progress import byte_progress, size_of
 from charter.cli.state import registry
 from charter.domain import error_codes as codes
+from charter.domain.compatibility import InterfaceDiff
 from charter.domain.errors import Conflict
 from charter.domain.gate_report import GateReport
 from charter.domain.records import EventRecord, VersionRecord
@@ -31,6 +33,13 @@ ArchiveExisting = Annotated[bool, typer.Option(
 OverrideGates = Annotated[bool, typer.Option(
     "--override-gates", help="Move past failing gates (owners and admins; needs --reason; "
     "audited as an override).")]
+AcceptBreaking = Annotated[str, typer.Option(
+    "--accept-breaking", metavar="REASON",
+    help="Move a version that breaks the interface of the version in Production (owners; "
+         "audited with REASON).", show_default=False)]
+Force = Annotated[bool, typer.Option(
+    "--force", help="Archive or delete a version live consumers still serve (owners and "
+    "admins; audited with the consumers named). See `charter consumers NAME`.")]
 ExpectProduction = Annotated[str | None, typer.Option(
     "--expect-production", metavar="N|none",
     help="Refuse unless Production is still version N (or empty, with 'none').")]
@@ -54,6 +63,13 @@ def register(
         "--signer-key", metavar="FILE", exists=True, dir_okay=False,
         help="The signer's public key (PEM), when the registry does not know it yet.")]
     = None,
+    interface: Annotated[Path | None, typer.Option(
+        "--interface", metavar="FILE", exists=True, dir_okay=False,
+        help="The version's inputs, outputs and params: an MLmodel, or JSON (MLflow's "
+             "signature or Charter's form). Uploaded files' MLmodel declares it otherwise.")]
+    = None,
+    model_id: Annotated[str, typer.Option(
+        "--model-id", help="The MLflow 3 logged model (m-…) it came from.")] = "",
     as_json: Json = False,
 ) -> None:
     """Register the next version of a model from local files or a source URI.
@@ -69,6 +85,10 @@ def register(
                                "reason": reason}
     if signature is not None:
         options.update(signature=signature, signer_key=signer_key)
+    if interface is not None:
+        options["interface"] = read_interface_file(interface)
+    if model_id:
+        options["model_id"] = model_id
     record = _register(registry(ctx), name, location, options)
     if as_json:
         render.print_json(record.to_dict())
@@ -95,31 +115,37 @@ def _register(reg: Registry, name: str, location: str, options: dict[str, Any]
 def promote(ctx: typer.Context, name: Name, version: Version, to: ToStage,
             reason: RequiredReason, archive_existing: ArchiveExisting = False,
             expect_production: ExpectProduction = None,
-            override_gates: OverrideGates = False) -> None:
+            override_gates: OverrideGates = False, accept_breaking: AcceptBreaking = ""
+            ) -> None:
     """Move a version to another stage, along an allowed edge of the lifecycle.
 
     Allowed: None → Staging, Staging → Production or Archived, Production → Staging or Archived.
 
     Example: charter promote fraud_detector 3 --to Production --reason "beat v2 on AUC"
     """
-    _move(ctx, name, version, to, reason, archive_existing, expect_production, override_gates)
+    _move(ctx, name, version, to, reason, archive_existing, expect_production, override_gates,
+          accept_breaking)
 
 
 def transition(ctx: typer.Context, name: Name, version: Version, to: ToStage,
                reason: RequiredReason, archive_existing: ArchiveExisting = False,
                expect_production: ExpectProduction = None,
-               override_gates: OverrideGates = False) -> None:
+               override_gates: OverrideGates = False, accept_breaking: AcceptBreaking = ""
+               ) -> None:
     """Move a version to another stage (the same command as promote).
 
     Example: charter transition fraud_detector 4 --to Staging --reason "passed validation"
     """
-    _move(ctx, name, version, to, reason, archive_existing, expect_production, override_gates)
+    _move(ctx, name, version, to, reason, archive_existing, expect_production, override_gates,
+          accept_breaking)
 
 
 def _move(ctx: typer.Context, name: str, version: str, to: str, reason: str,
           archive_existing: bool, expect_production: str | None,
-          override_gates: bool = False) -> None:
+          override_gates: bool = False, accept_breaking: str = "") -> None:
     options: dict[str, Any] = {"archive_existing": archive_existing, "reason": reason}
+    if accept_breaking:
+        options["accept_breaking"] = accept_breaking
     if expect_production is not None:  # absent means "no precondition", not "empty"
         options["expect_production"] = parse_expected_production(expect_production)
     if override_gates:
@@ -128,8 +154,11 @@ def _move(ctx: typer.Context, name: str, version: str, to: str, reason: str,
     try:
         record = reg.transition(name, version, to, **options)
     except Conflict as error:
-        if error.code == codes.GATE_FAILED:  # the same report `charter check` prints
-            print_gate_report(GateReport.from_dict(error.details["report"]))
+        if error.code in (codes.GATE_FAILED, codes.GATE_INTERFACE_BREAKING):
+            print_gate_report(GateReport.from_dict(error.details["report"]))  # as `check`
+        if error.code == codes.GATE_INTERFACE_BREAKING:
+            print_interface_diff(InterfaceDiff.from_dict(error.details["diff"]),
+                                 f"v{error.details['production']}")
         raise _in_cli_terms(error) from None
     _print_moved(reg, record)
 
@@ -144,13 +173,17 @@ def _in_cli_terms(error: Conflict) -> Conflict:
     return Conflict(error.code, error.message, hint, error.details)
 
 
-def archive(ctx: typer.Context, name: Name, version: Version, reason: RequiredReason) -> None:
+def archive(ctx: typer.Context, name: Name, version: Version, reason: RequiredReason,
+            force: Force = False) -> None:
     """Archive a version (reject a Staging candidate, or deprecate Production).
+
+    Refused while a live consumer still serves the version (the error names them);
+    an owner may --force it.
 
     Example: charter archive fraud_detector 2 --reason "superseded by v3"
     """
     reg = registry(ctx)
-    _print_moved(reg, reg.archive(name, version, reason=reason))
+    _print_moved(reg, reg.archive(name, version, reason=reason, force=force))
 
 
 def rollback(ctx: typer.Context, name: Name, reason: RequiredReason) -> None:
@@ -168,19 +201,21 @@ def delete(
     version: Annotated[str | None, typer.Argument(
         help="An Archived version to delete; omit to delete the whole model.")] = None,
     reason: RequiredReason = ...,  # type: ignore[assignment]
+    force: Force = False,
 ) -> None:
     """Delete an Archived version, or a whole model with no live versions.
 
     Version numbers are never reused: registering the name again continues the count.
+    A version (or model) a live consumer still serves is refused unless an owner uses --force.
 
     Example: charter delete fraud_detector 1 --reason "trained on leaked labels"
     """
     reg = registry(ctx)
     if version is None:
-        reg.delete_model(name, reason=reason)
+        reg.delete_model(name, reason=reason, force=force)
         render.out.print(Text.assemble("Deleted model ", (name, "bold")))
         return
-    reg.delete_version(name, version, reason=reason)
+    reg.delete_version(name, version, reason=reason, force=force)
     render.out.print(Text.assemble("Deleted ", (f"{name} v{version.lstrip('vV')}", "bold")))
 
 

@@ -21,8 +21,10 @@ from charter.cli import (
     artifacts,
     audit,
     backup,
+    consumers,
     edits,
     governance,
+    interfaces,
     keys,
     lifecycle,
     provenance,
@@ -74,9 +76,11 @@ _COMMANDS += [provenance.sign, provenance.signers, provenance.attest,
               provenance.attestations]
 _COMMANDS += [governance.check, governance.request_approval, governance.approve,
               governance.reject, governance.approvals, governance.retention]
+_COMMANDS += [interfaces.diff, interfaces.interface]
 for _command in _COMMANDS:
     app.command()(_command)
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(consumers.consumers_app, name="consumers")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(keys.key_app, name="key")
 app.add_typer(provenance.hold_app, name="hold")

@@ -21,35 +21,72 @@ Json = Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
 Uri = Annotated[str, typer.Argument(
     help="models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS or models:/NAME/latest.")]
+ConsumerOption = Annotated[str | None, typer.Option(
+    "--consumer", metavar="NAME",
+    help="Report the answer as what this deployment serves, e.g. checkout-api/eu "
+         "(see `charter consumers`).")]
 TREE_LIMIT = 10  # versions shown per model before "… N more"
+
+
+FIRST_PAGE = 25   # the first screen comes after one small read
+PAGE = 200        # then the rest streams in pages of this many models
 
 
 def ls(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="Only models whose name contains this.")]
     = "",
+    tag: Annotated[str, typer.Option(
+        "--tag", metavar="KEY[=VALUE]", help="Only models with this tag (e.g. team=fraud).")]
+    = "",
+    stage: Annotated[str, typer.Option(
+        "--stage", help="Only models with a version in this stage (e.g. Production).")] = "",
     show_all: Annotated[bool, typer.Option("--all", help="Show every version.")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, metavar="N",
+        help="Stop after N models and print the --page-token that continues (on stderr).")]
+    = None,
+    page_token: Annotated[str, typer.Option(
+        "--page-token", metavar="TOKEN", help="Continue a listing stopped by --limit.")] = "",
     as_json: Json = False,
 ) -> None:
-    """List models as a tree of versions, newest first, with stages and aliases.
+    """List models by name as trees of versions, newest first, with stages and aliases.
 
-    Example: charter ls --name fraud
+    Models print as they are read, a page at a time, so the first screen comes at once
+    however large the registry; --limit and --page-token page through it instead.
+
+    Example: charter ls --tag team=fraud --stage Production --limit 20
     """
-    models = list(iter_models(registry(ctx), name))
-    if as_json:
-        render.print_json([m.to_dict() for m in models])
-    else:
-        render.print_tree(models, None if show_all else TREE_LIMIT)
+    pages = iter_pages(registry(ctx), name_like=name, tag=tag, stage=stage, limit=limit,
+                       page_token=page_token)
+    stream = render.JsonArray() if as_json else render.TreeStream(
+        None if show_all else TREE_LIMIT, filtered=bool(name or tag or stage or page_token))
+    with stream:
+        for models, next_token in pages:
+            stream.add(models)
+            if next_token:
+                typer.echo(f"more: charter ls --page-token {next_token}", err=True)
 
 
-def iter_models(reg: Registry, name_like: str) -> Iterator[ModelRecord]:
-    token = ""
+def iter_pages(reg: Registry, *, name_like: str = "", tag: str = "", stage: str = "",
+               limit: int | None = None, page_token: str = ""
+               ) -> Iterator[tuple[list[ModelRecord], str]]:
+    """Pages of models, a small first one, then up to ``limit`` models in all; each page
+    with the token to continue from when the limit stopped the listing there ("" else)."""
+    token, left = page_token, limit
+    size = FIRST_PAGE
     while True:
-        page = reg.list_models(name_like=name_like, page_token=token)
-        yield from page.items
+        size = min(size, left) if left is not None else size
+        page = reg.list_models(name_like=name_like, tag=tag, stage=stage, max_results=size,
+                               page_token=token)
         token = page.next_token
-        if not token:
+        if left is not None:
+            left -= len(page.items)
+        stopped = bool(token) and left == 0
+        yield page.items, token if stopped else ""
+        if not token or stopped:
             return
+        size = PAGE
 
 
 def show(
@@ -129,6 +166,7 @@ def resolve(
         "--proof", help="With --as-of: fetch the events and the signed checkpoint that prove "
         "the answer, and check them here (exit 7 if they do not).")] = False,
     public_key: PublicKey = None,
+    consumer: ConsumerOption = None,
     as_json: Json = False,
 ) -> None:
     """Show which version a models:/ URI points at: its stage, artifact and digest.
@@ -141,7 +179,7 @@ def resolve(
             raise typer.BadParameter("--proof needs --as-of", param_hint="--proof")
         print_proof(registry(ctx).prove_resolution(uri, when), public_key, as_json)
         return
-    resolution = registry(ctx).resolve(uri, as_of=when)
+    resolution = registry(ctx).resolve(uri, as_of=when, consumer=consumer)
     if as_json:
         render.print_json(resolution.to_dict())
     else:
@@ -152,13 +190,16 @@ def pull(
     ctx: typer.Context,
     uri: Uri,
     dest: Annotated[Path, typer.Argument(help="The folder to write the files into.")],
+    consumer: ConsumerOption = None,
 ) -> None:
     """Download a version's files into DEST, verifying every file's sha256.
 
-    Example: charter pull models:/fraud_detector/Production ./serving/model
+    With --consumer, the version pulled is recorded as what that deployment serves.
+
+    Example: charter pull models:/fraud_detector/Production ./model --consumer checkout-api/eu
     """
     reg = registry(ctx)
-    resolution = reg.resolve(uri)
+    resolution = reg.resolve(uri, consumer=consumer)
     version = resolution.version
     total = sum(file.size for file in version.files)
     with byte_progress(f"Pulling {version.name} v{version.version}", total) as advance:

@@ -12,6 +12,8 @@ every value whole, so ``grep`` and scripts see what a person would, and more.
 from __future__ import annotations
 
 import json
+import sys
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -142,15 +144,54 @@ def tree_lines(model: ModelRecord, limit: int | None) -> list[Text]:
     return lines
 
 
-def print_tree(models: list[ModelRecord], limit: int | None) -> None:
-    if not models:
-        out.print("No models yet. Register one with: charter register NAME PATH")
-        return
-    for index, model in enumerate(models):
-        if index:
-            out.print()
-        for line in tree_lines(model, limit):
-            out.print(line, soft_wrap=True)
+class TreeStream:
+    """Model trees printed as pages of them arrive, a blank line between two models."""
+
+    def __init__(self, limit: int | None, *, filtered: bool = False) -> None:
+        self.limit, self.filtered, self.count = limit, filtered, 0
+
+    def __enter__(self) -> TreeStream:
+        return self
+
+    def add(self, models: list[ModelRecord]) -> None:
+        lines: list[Text] = []
+        for model in models:
+            if self.count:
+                lines.append(Text())
+            lines += tree_lines(model, self.limit)
+            self.count += 1
+        if out.is_terminal:
+            for line in lines:
+                out.print(line, soft_wrap=True)
+        elif lines:  # a pipe or a file gets the same text without Rich's cost per line
+            out.file.write("\n".join(line.plain for line in lines) + "\n")
+        out.file.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.count and exc[0] is None:
+            out.print("No models match." if self.filtered else
+                      "No models yet. Register one with: charter register NAME PATH")
+
+
+class JsonArray:
+    """Records printed as one JSON array (as ``print_json`` would), element by element."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> JsonArray:
+        return self
+
+    def add(self, records: list[ModelRecord]) -> None:
+        for record in records:
+            text = json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str)
+            print(("[\n" if not self.count else ",\n") + textwrap.indent(text, "  "), end="")
+            self.count += 1
+        sys.stdout.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            print("\n]" if self.count else "[]")
 
 
 # --- single records ---------------------------------------------------------------------

@@ -29,6 +29,11 @@ def serve(
         help="text: uvicorn's lines. json: one JSON object per line (time, level, "
              "request_id, principal, method, route, status, duration_ms, error_code), "
              "and a line per request; see docs/operations.md.")] = LogFormat.text,
+    answer_cache_mb: Annotated[int | None, typer.Option(
+        "--answer-cache-mb", min=0, metavar="MB",
+        help="Memory each worker keeps for answers of MLflow reads, valid until the next "
+             "change (default 32, or CHARTER_ANSWER_CACHE_MB, or [server] answer_cache_mb; "
+             "0 turns it off). Counted in the server's memory: workers x MB.")] = None,
 ) -> None:
     """Serve the registry over HTTP: REST under /api/v1, MLflow's under /api/2.0/mlflow, UI at /.
 
@@ -48,7 +53,8 @@ def serve(
     from charter.server.access import check_exposure
     from charter.server.run import serve as run_server
 
-    settings = Settings.load(current.settings_overrides())
+    settings = Settings.load({**current.settings_overrides(),
+                              "answer_cache_mb": answer_cache_mb})
     check_exposure(host, settings.auth_enabled)  # no auth: loopback only (docs/access.md)
     typer.echo(f"Charter on http://{host}:{port}  (data: {settings.database_url}; auth "
                f"{'on' if settings.auth_enabled else 'off'})", err=True)

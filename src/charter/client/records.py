@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from charter.domain.consumers import ConsumerRecord, ConsumersView, StageConvergence
 from charter.domain.naming import Finding
 from charter.domain.records import (
     AttestationRecord,
@@ -46,7 +47,8 @@ def version(data: dict[str, Any]) -> VersionRecord:
         updated_at=_time(data["updated_at"]),
         stage_changed_at=_time(data["stage_changed_at"]),
         files=[FileRecord(f["path"], f["size"], f["sha256"]) for f in data.get("files", [])],
-        signer=data.get("signer"), signature=data.get("signature"))
+        signer=data.get("signer"), signature=data.get("signature"),
+        model_id=data.get("model_id") or "")
 
 
 def versions(data: dict[str, Any]) -> list[VersionRecord]:
@@ -97,3 +99,18 @@ def signers(data: dict[str, Any]) -> list[SignerRecord]:
 def findings(data: dict[str, Any]) -> list[Finding]:
     return [Finding(f["code"], f["token"], f["message"], f.get("suggestion", ""))
             for f in data["findings"]]
+
+
+def consumer(data: dict[str, Any]) -> ConsumerRecord:
+    return ConsumerRecord(
+        consumer=data["consumer"], model=data["model"], uri=data["uri"],
+        version=data["version"], expected=data["expected"], status=data["status"],
+        since=_time(data["since"]), last_seen=_time(data["last_seen"]))
+
+
+def consumers_view(data: dict[str, Any]) -> ConsumersView:
+    return ConsumersView(
+        model=data["model"], consumers=[consumer(c) for c in data["consumers"]],
+        stages=[StageConvergence(s["stage"], s["version"], tuple(s["current"]),
+                                 tuple(s["lagging"])) for s in data["stages"]],
+        expire_after=timedelta(seconds=data["expire_after_seconds"]))

@@ -23,10 +23,14 @@ from charter.artifacts.destination import pull_into
 from charter.client import records, transfer
 from charter.client.access import AccessClientMixin
 from charter.client.governance import GovernanceClient
+from charter.client.interfaces import InterfaceClient, interface_body
 from charter.client.provenance import ProvenanceClient, signed_text, signer_text
 from charter.client.session import Session, segment
 from charter.domain import error_codes as codes
+from charter.domain.consumers import HEADER as CONSUMER_HEADER
+from charter.domain.consumers import ConsumerRecord, ConsumersView
 from charter.domain.errors import InvalidInput
+from charter.domain.interface import Interface
 from charter.domain.lifecycle import ANY, Stage
 from charter.domain.naming import Finding
 from charter.domain.paths import safe_relative_path
@@ -50,7 +54,7 @@ def default_actor() -> str:
         return "unknown"
 
 
-class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
+class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient, InterfaceClient):
     def __init__(self, url: str, *, token: str | None = None, actor: str | None = None,
                  timeout: float | httpx.Timeout | None = None,
                  transport: httpx.BaseTransport | None = None,
@@ -78,8 +82,10 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
-        return self._session.call(method, path, actor=self.actor, json=json, params=params)
+    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None,
+              headers: dict[str, str] | None = None) -> Any:
+        return self._session.call(method, path, actor=self.actor, json=json, params=params,
+                                  headers=headers)
 
     # ---- models ---------------------------------------------------------------------
 
@@ -91,9 +97,10 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def get_model(self, name: str) -> ModelRecord:
         return records.model(self._call("GET", _model(name)))
 
-    def list_models(self, *, name_like: str = "", max_results: int = 100,
-                    page_token: str = "") -> Page:
-        params = {"name_like": name_like, "max_results": max_results, "page_token": page_token}
+    def list_models(self, *, name_like: str = "", tag: str = "", stage: str = "",
+                    max_results: int = 100, page_token: str = "") -> Page:
+        params = {"name_like": name_like, "tag": tag, "stage": stage,
+                  "max_results": max_results, "page_token": page_token}
         return records.model_page(self._call("GET", "/models", params=params))
 
     def rename_model(self, name: str, new_name: str, *, reason: str = "") -> ModelRecord:
@@ -110,8 +117,9 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def delete_model_tag(self, name: str, key: str) -> None:
         self._call("DELETE", f"{_model(name)}/tags/{segment(key)}")
 
-    def delete_model(self, name: str, *, reason: str) -> None:
-        self._call("DELETE", _model(name), json={"reason": reason})
+    def delete_model(self, name: str, *, reason: str, force: bool = False) -> None:
+        self._call("DELETE", _model(name), json={"reason": reason},
+                   params={"force": "true"} if force else None)
 
     # ---- versions -------------------------------------------------------------------
 
@@ -120,13 +128,20 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
                  create_model: bool = True, reason: str = "",
                  progress: Progress | None = None,
                  signature: bytes | str | Path | None = None,
-                 signer_key: str | Path | None = None) -> VersionRecord:
+                 signer_key: str | Path | None = None,
+                 interface: Interface | dict[str, Any] | str | None = None,
+                 model_id: str = "") -> VersionRecord:
         if bool(source) == (path is not None):
             raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
                                "Give exactly one of a source URI or a local path",
                                "e.g. charter register fraud_detector ./model_dir")
-        body: dict[str, Any] = {"source": source, "run_id": run_id, "description": description,
-                "tags": tags or {}, "reason": reason}
+        body: dict[str, Any] = {"source": source, "run_id": run_id,
+                                "description": description, "tags": tags or {},
+                                "reason": reason}
+        if interface is not None:  # parsed here too, so a bad one fails before any upload
+            body["interface"] = interface_body(interface)
+        if model_id:
+            body["model_id"] = model_id
         skip = None
         if signature is not None:  # sent with the commit; the server checks it
             body.update(signature=signed_text(signature), signer_key=signer_text(signer_key))
@@ -167,28 +182,35 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
         return records.version(self._call("GET", _alias(name, alias)))
 
-    def delete_version(self, name: str, version: int | str, *, reason: str) -> None:
-        self._call("DELETE", _version(name, version), json={"reason": reason})
+    def delete_version(self, name: str, version: int | str, *, reason: str,
+                       force: bool = False) -> None:
+        self._call("DELETE", _version(name, version), json={"reason": reason},
+                   params={"force": "true"} if force else None)
 
     # ---- stages ---------------------------------------------------------------------
 
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY, override_gates: bool = False
-                   ) -> VersionRecord:
+                   expect_production: Any = ANY, override_gates: bool = False,
+                   accept_breaking: str = "", force: bool = False) -> VersionRecord:
         body: dict[str, Any] = {"stage": str(stage), "archive_existing": archive_existing,
                                 "reason": reason}
+        if accept_breaking:
+            body["accept_breaking"] = accept_breaking
         if expect_production is not ANY:  # absent: no precondition; null: "empty"
             body["expect_production"] = expect_production
         if override_gates:
             body["override_gates"] = True
+        if force:
+            body["force"] = True
         return records.version(
             self._call("POST", _version(name, version) + "/transition", json=body))
 
     promote = transition
 
-    def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord:
-        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason)
+    def archive(self, name: str, version: int | str, *, reason: str = "",
+                force: bool = False) -> VersionRecord:
+        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason, force=force)
 
     def rollback(self, name: str, *, reason: str) -> VersionRecord:
         return records.version(
@@ -196,11 +218,25 @@ class RemoteRegistry(AccessClientMixin, GovernanceClient, ProvenanceClient):
 
     # ---- queries --------------------------------------------------------------------
 
-    def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
+    def resolve(self, uri: str, *, as_of: datetime | None = None,
+                consumer: str | None = None) -> Resolution:
         params = {"uri": uri}
         if as_of is not None:
             params["as_of"] = as_of.isoformat()
-        return records.resolution(self._call("GET", "/resolve", params=params))
+        headers = {CONSUMER_HEADER: consumer} if consumer is not None else None
+        return records.resolution(self._call("GET", "/resolve", params=params, headers=headers))
+
+    # ---- consumers ------------------------------------------------------------------
+
+    def report_consumer(self, consumer: str, uri: str, *, version: int | str | None = None
+                        ) -> ConsumerRecord:
+        body = {"consumer": consumer, "uri": uri, "version": version}
+        return records.consumer(self._call("POST", "/consumers/report", json=body))
+
+    def consumers(self, name: str, *, include_stale: bool = False) -> ConsumersView:
+        params = {"include_stale": "true"} if include_stale else None
+        return records.consumers_view(self._call("GET", _model(name) + "/consumers",
+                                                 params=params))
 
     def latest_versions(self, name: str, stages: list[str] | None = None
                         ) -> list[VersionRecord]:

@@ -64,10 +64,11 @@ class Session:
                 verify=tls_context(), limits=LIMITS, retries=CONNECT_RETRIES))
 
     def call(self, method: str, path: str, *, actor: str, json: Any = None,
-             params: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT) -> Any:
+             params: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT,
+             headers: dict[str, str] | None = None) -> Any:
         """Send one request; the decoded JSON answer (None for 204) or a CharterError."""
         response = self._send(method, path, actor=actor, json=json, params=params,
-                              timeout=timeout)
+                              timeout=timeout, headers=headers)
         if not response.content:
             return None
         try:
@@ -80,11 +81,13 @@ class Session:
         return self._send("GET", path, actor=actor).content
 
     def _send(self, method: str, path: str, *, actor: str, json: Any = None,
-              params: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT) -> httpx.Response:
+              params: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT,
+              headers: dict[str, str] | None = None) -> httpx.Response:
         """One request; a successful answer, or the CharterError it stands for."""
         try:
             response = self.client.request(method, path, json=json, params=params,
-                                           headers={ACTOR_HEADER: actor}, timeout=timeout)
+                                           headers={ACTOR_HEADER: actor, **(headers or {})},
+                                           timeout=timeout)
         except httpx.TimeoutException as exc:
             raise CharterError(codes.SERVER_TIMEOUT, f"{self.url} did not answer {method} {path} "
                                "in time", "a change may still have been applied: read before "

@@ -13,6 +13,8 @@ and blobs::
     signatures.jsonl       who signed a version, and its signature's blob   (version 2 on)
     signers.jsonl          each model's allowed signers                     (version 2 on)
     attestations.jsonl     the attestations of versions                     (version 2 on)
+    interfaces.jsonl       versions' interfaces, canonical JSON             (version 3 on)
+    model_ids.jsonl        MLflow 3's logged-model id of versions that have one (version 3 on)
     events.jsonl           every audit event exactly as stored, hashes included (by seq)
     blobs/sha256/ab/cdef…  the files, signatures and attestations versions hold, by digest
 
@@ -32,26 +34,32 @@ from typing import Any
 from charter.domain import error_codes as codes
 from charter.domain.errors import IntegrityFailure, InvalidInput
 from charter.domain.events import GENESIS_HASH, TIME_FORMAT, NewEvent, first_break, hashed_fields
+from charter.domain.interface import parse_interface_text
 
 FORMAT = "charter-export"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)     # version 1: before signed versions and attestations
+FORMAT_VERSION = 3
+# version 1: before signed versions and attestations; 2: before interfaces and model ids
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 STATE_FILES_V1 = ("models.jsonl", "versions.jsonl", "tags.jsonl", "aliases.jsonl",
                   "retired_names.jsonl", "redirects.jsonl")
 PROVENANCE_FILES = ("signatures.jsonl", "signers.jsonl", "attestations.jsonl")
-STATE_FILES = (*STATE_FILES_V1, *PROVENANCE_FILES)
+INTERFACE_FILES = ("interfaces.jsonl", "model_ids.jsonl")
+STATE_FILES = (*STATE_FILES_V1, *PROVENANCE_FILES, *INTERFACE_FILES)
 EVENTS = "events.jsonl"
 FILES = (*STATE_FILES, EVENTS)
 # Each state file holds one kind of row (the field of ``store.bulk.Rows`` it fills).
 KINDS = dict(zip(STATE_FILES, ("models", "versions", "tags", "aliases", "retired_names",
-                               "redirects", "signatures", "signers", "attestations"),
+                               "redirects", "signatures", "signers", "attestations",
+                               "interfaces", "model_ids"),
                  strict=True))
 
 
 def state_files(format_version: int) -> tuple[str, ...]:
     """The state files an export of ``format_version`` holds."""
-    return STATE_FILES if format_version >= 2 else STATE_FILES_V1
+    if format_version >= 3:
+        return STATE_FILES
+    return (*STATE_FILES_V1, *PROVENANCE_FILES) if format_version == 2 else STATE_FILES_V1
 _HEX = frozenset("0123456789abcdef")
 
 # Each file's fields and their JSON types; a line with other keys or types is refused.
@@ -73,6 +81,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "attestations.jsonl": {"model": str, "version": int, "sha256": str, "size": int,
                            "predicate_type": str, "predicate": str, "signer": _OPT_STR,
                            "created_by": str, "created_at": TIME},
+    "interfaces.jsonl": {"model": str, "version": int, "spec": str, "origin": str,
+                         "created_at": TIME},
+    "model_ids.jsonl": {"model": str, "version": int, "model_id": str},
     "events.jsonl": {"seq": int, "time": str, "actor": str, "action": str, "model": str,
                      "model_key": str, "version": _OPT_INT, "from_stage": _OPT_STR,
                      "to_stage": _OPT_STR, "reason": str, "correlation_id": str,
@@ -133,6 +144,11 @@ def parse_line(file: str, number: int, raw: bytes) -> dict[str, Any]:
         blob_parts(check_row(stored, FILE_SCHEMA, f"{where}, a file")["sha256"])
     if file in ("signatures.jsonl", "attestations.jsonl"):
         blob_parts(checked.get("signature") or checked["sha256"])
+    if file == "interfaces.jsonl":
+        try:
+            parse_interface_text(checked["spec"])
+        except InvalidInput as bad:
+            raise invalid(f"{where}: {bad.message}") from None
     return checked
 
 

@@ -54,6 +54,12 @@ HOLD_RELEASED = "hold_released"            # an owner admitted a held version's 
 HOLD_REJECTED = "hold_rejected"            # an owner refused it; the version stays unusable
 ATTESTATION_ADDED = "attestation_added"
 CHECKPOINT_SIGNED = "checkpoint_signed"    # registry-wide (model ""): the chain head, signed
+# The interface (docs/contracts.md).
+INTERFACE_SET = "interface_set"            # declared after registration (a tag, or explicitly)
+INTERFACE_BREAK_ACCEPTED = "interface_break_accepted"  # an owner moved a breaking version
+# Consumers (docs/contracts.md): every live consumer of a stage serves its current version.
+CONSUMERS_CONVERGED = "consumers_converged"
+SERVED_VERSION_FORCED = "served_version_forced"  # an owner archived/deleted a served version
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from charter.domain import error_codes as codes
+from charter.domain.compatibility import InterfaceDiff
 from charter.domain.errors import Conflict, InvalidInput
 from charter.domain.evidence import (
     AttestationFacts,
@@ -53,6 +54,18 @@ class ApprovalFacts:
     requested: bool = False
     approvers: tuple[str, ...] = ()
     rejected_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InterfaceFacts:
+    """The version in Production (None: none is) and the diff from its interface to the
+    candidate's (domain.compatibility)."""
+
+    production: int | None
+    diff: InterfaceDiff
+
+
+INTERFACE_GATE = "interface"
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,8 @@ class GateReport:
 
 def evaluate(gates: StageGates, target: Stage, version: VersionFacts, model: ModelFacts,
              approvals: ApprovalFacts, now: datetime,
-             table: TransitionTable | None = None) -> GateReport:
+             table: TransitionTable | None = None,
+             interface: InterfaceFacts | None = None) -> GateReport:
     """One result per declared gate, in declaration order; no gates: an empty, passing report.
 
     With the transition ``table``, the first result says whether the move itself is
@@ -127,6 +141,8 @@ def evaluate(gates: StageGates, target: Stage, version: VersionFacts, model: Mod
         results.append(_staging_time_gate(gates.min_time_in_staging, version, now))
     if gates.approvals:
         results.append(_approvals_gate(gates.approvals, target, version, approvals))
+    if interface is not None and gates.checks_interface(target):
+        results.append(interface_gate(interface, version, target))
     return GateReport(version.name, version.version, version.stage.value, target.value,
                       tuple(results))
 
@@ -193,6 +209,38 @@ def _approvals_gate(needed: int, target: Stage, version: VersionFacts,
     return GateResult(name, False, f"{have} of {needed} approval(s){who}",
                       f"needs {needed - have} more: `charter approve {subject}` "
                       "by someone other than the requester")
+
+
+def interface_gate(facts: InterfaceFacts, version: VersionFacts, target: Stage) -> GateResult:
+    """Does the version keep the interface of the version in Production?"""
+    if facts.production is None or facts.production == version.version:
+        return GateResult(INTERFACE_GATE, True, "no other version is in Production; "
+                          "there is no interface to keep")
+    live = f"v{facts.production}"
+    if not facts.diff.known:
+        return GateResult(INTERFACE_GATE, True,
+                          f"nothing to compare with {live}: {facts.diff.note}")
+    if facts.diff.compatible:
+        changed = len(facts.diff.changes)
+        more = f" ({changed} compatible change(s))" if changed else ""
+        return GateResult(INTERFACE_GATE, True, f"keeps {live}'s interface{more}")
+    return GateResult(
+        INTERFACE_GATE, False, f"breaks {live}'s interface: {facts.diff.summary(3)}",
+        f"keep what {live} accepts and answers, or accept the break with a reason: "
+        f"`charter promote {version.name} {version.version} --to {target} --reason … "
+        "--accept-breaking \"…\"` (owners)")
+
+
+def interface_breaking(report: GateReport, facts: InterfaceFacts) -> Conflict:
+    """The refusal of a move whose only failing gate is the interface: the diff is the
+    explanation (details carry it and the report)."""
+    failed = next(r for r in report.failures if r.name == INTERFACE_GATE)
+    return Conflict(
+        codes.GATE_INTERFACE_BREAKING,
+        f"{report.name} v{report.version} cannot move to {report.to_stage}: it "
+        f"{failed.detail}", failed.fix,
+        {"report": report.to_dict(), "production": facts.production,
+         "diff": facts.diff.to_dict()})
 
 
 def gate_failed(report: GateReport) -> Conflict:

@@ -45,7 +45,10 @@ from charter.domain.per_model import declared_for, name_key
 from charter.domain.signers import Signer, parse_signers
 
 GATE_KEYS = ("required_tags", "description", "checks", "min_time_in_staging", "approvals",
-             "require_signature", "signers", "evidence")
+             "require_signature", "signers", "evidence", "interface")
+# ``interface = "compatible"``: the version keeps the interface of the version in Production
+# (domain.compatibility); ``"any"`` turns the check off. Undeclared, it is on for Production.
+INTERFACE_RULES = ("compatible", "any")
 
 # --- durations ("24h", "90m", "2d") ------------------------------------------------------
 
@@ -165,12 +168,22 @@ class StageGates:
     require_signature: bool = False
     signers: tuple[Signer, ...] = ()           # the version's signature must be theirs
     evidence: tuple[Evidence, ...] = ()
+    interface: str | None = None               # "compatible", "any", or None (undeclared)
 
     @property
     def empty(self) -> bool:
+        """No gate declared (the interface check may still be on by default: see
+        ``checks_interface``)."""
         return not (self.required_tags or self.description or self.checks
                     or self.min_time_in_staging or self.approvals or self.require_signature
-                    or self.signers or self.evidence)
+                    or self.signers or self.evidence or self.interface == "compatible")
+
+    def checks_interface(self, target: Stage) -> bool:
+        """Whether a move to ``target`` must keep Production's interface: declared
+        ``"compatible"``, or undeclared and the target is Production."""
+        if self.interface is None:
+            return target is Stage.PRODUCTION
+        return self.interface == "compatible"
 
     def evidence_signers(self, predicate_type: str) -> tuple[Signer, ...]:
         """Whose attestations of ``predicate_type`` count here (empty: anyone's)."""
@@ -213,7 +226,17 @@ def parse_stage_gates(section: Mapping[str, Any], *, stage: Stage, where: str,
         checks=tuple(NumericCheck.parse(c, where=where, evidence_names=names) for c in checks),
         min_time_in_staging=(parse_duration(wait, where=f"{where} min_time_in_staging")
                              if wait is not None else None),
-        approvals=approvals, **_evidence_gates(section, names, where=where))
+        approvals=approvals, interface=_interface_rule(section, where=where),
+        **_evidence_gates(section, names, where=where))
+
+
+def _interface_rule(section: Mapping[str, Any], *, where: str) -> str | None:
+    rule = section.get("interface")
+    if rule is not None and rule not in INTERFACE_RULES:
+        raise InvalidInput(codes.CONFIG_INVALID, f"{where}: interface must be \"compatible\" "
+                           "or \"any\"", 'interface = "compatible" keeps the interface of '
+                           'the version in Production; "any" turns the check off')
+    return rule if isinstance(rule, str) else None
 
 
 def _evidence_gates(section: Mapping[str, Any], names: Mapping[str, str], *, where: str

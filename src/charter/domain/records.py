@@ -61,6 +61,7 @@ class VersionRecord:
     files: list[FileRecord] = field(default_factory=list)
     signer: str | None = None       # who signed its files (domain.signers), if anyone
     signature: str | None = None    # sha256 of the signature bundle as stored
+    model_id: str = ""              # MLflow 3's logged-model id it was registered from
 
     @property
     def uri(self) -> str:

@@ -69,7 +69,8 @@ def create_app(service: RegistryService | None = None,
     app.log_requests = (log_format or os.environ.get(FORMAT_ENV, "text")) == "json"
     app.state.service = service
     app.state.settings = settings
-    app.state.answers = AnswerCache()  # MLflow read answers, valid until the next change
+    # MLflow read answers, valid until the next change; sized by configuration.
+    app.state.answers = AnswerCache(max_bytes=settings.answer_cache_mb * 1024 * 1024)
     _handle_errors(app)
     _mount(app)
     ops.install(app)  # /readyz and /metrics (docs/operations.md)

@@ -24,7 +24,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
            "CHARTER_BLOB_ROOT": str(settings.blob_root),
            "CHARTER_NAMING_MODE": settings.naming_mode,
            "CHARTER_AUTH": "on" if settings.auth_enabled else "off",
-           "CHARTER_AUTH_DEFAULT_ROLE": settings.auth_default_role}
+           "CHARTER_AUTH_DEFAULT_ROLE": settings.auth_default_role,
+           "CHARTER_ANSWER_CACHE_MB": str(settings.answer_cache_mb)}
     if settings.config_file:
         env["CHARTER_CONFIG"] = str(settings.config_file)
     return env

@@ -8,10 +8,12 @@ from charter.service.approvals import ApprovalsMixin
 from charter.service.archive import ArchiveMixin
 from charter.service.base import Policies, utc_now
 from charter.service.checkpoints import CheckpointsMixin
+from charter.service.consumers import ConsumersMixin
 from charter.service.files import FilesMixin
 from charter.service.garbage import GarbageMixin
 from charter.service.gates import GatesMixin
 from charter.service.imports import ImportsMixin
+from charter.service.interfaces import InterfacesMixin
 from charter.service.models import ModelsMixin
 from charter.service.provenance import ProvenanceMixin
 from charter.service.queries import QueriesMixin
@@ -26,7 +28,7 @@ from charter.service.webhooks import WebhooksMixin
 class RegistryService(ModelsMixin, VersionsMixin, StagesMixin, QueriesMixin, SearchMixin,
                       FilesMixin, UploadsMixin, GarbageMixin, ImportsMixin, ArchiveMixin,
                       AccessMixin, GatesMixin, ApprovalsMixin, RetentionMixin, WebhooksMixin,
-                      CheckpointsMixin, ProvenanceMixin):
+                      CheckpointsMixin, ProvenanceMixin, InterfacesMixin, ConsumersMixin):
     """The registry's use cases, acting as ``principal``; see ``as_principal``."""
 
 

@@ -35,6 +35,7 @@ from charter.domain.access import (
     require,
     role_for_move,
 )
+from charter.domain.consumers import ConsumerSettings
 from charter.domain.errors import CharterError, NotFound
 from charter.domain.gates import GatePolicy, StageGates
 from charter.domain.lifecycle import DEFAULT_TABLE, Stage, TransitionTable
@@ -43,6 +44,7 @@ from charter.domain.retention import RetentionPolicy
 from charter.domain.signers import SigningPolicy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import WebhookSettings
+from charter.service.consumer_ledger import ConsumerLedger
 from charter.service.ports import BlobStore, DenialLog, NoDenialLog
 from charter.store import access, models
 from charter.store.database import Database, OrmRead, WriteTx
@@ -65,6 +67,8 @@ class Policies:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     signing: SigningPolicy = field(default_factory=SigningPolicy)
     certificate_roots: tuple[Path, ...] = ()   # CA bundles for certificate-signed models
+    tracking_uri: str = ""   # [mlflow] tracking_uri: where logged models' MLmodels are read
+    consumers: ConsumerSettings = field(default_factory=ConsumerSettings)
 
 
 class ServiceBase:
@@ -80,6 +84,8 @@ class ServiceBase:
         self.principal = principal or Principal.local(actor)
         self.actor = self.principal.name
         self.denials: DenialLog = denials or NoDenialLog()
+        # What this worker's lookups noted of consumers (shared by every as_principal copy).
+        self.ledger = ConsumerLedger()
 
     def as_actor(self, actor: str) -> Self:
         """The same registry acting for a local admin named ``actor`` (auth off)."""

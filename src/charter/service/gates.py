@@ -14,32 +14,43 @@ from datetime import datetime
 from charter.domain import approvals as approval_rules
 from charter.domain import events
 from charter.domain.access import READ, Role
+from charter.domain.compatibility import compare
+from charter.domain.consumers import is_live
 from charter.domain.evidence import AttestationFacts
 from charter.domain.gate_report import (
+    INTERFACE_GATE,
     GateReport,
+    InterfaceFacts,
     ModelFacts,
     VersionFacts,
     check_override_reason,
     evaluate,
     gate_failed,
+    interface_breaking,
     override_payload,
 )
 from charter.domain.gates import StageGates
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.signers import parse_signer
+from charter.domain.values import check_reason
 from charter.service.base import ServiceBase
 from charter.service.versions import parse_version
-from charter.store import governance, models, provenance, versions
+from charter.store import consumers as consumer_rows
+from charter.store import governance, interfaces, models, provenance, versions
 from charter.store.database import WriteTx
 from charter.store.driver import Conn
 from charter.store.models import ModelRow
 from charter.store.versions import VersionRow
 
 OVERRIDE = "override_gates"
+ACCEPT_BREAKING = "accept_breaking"
 
 
 def gate_report(service: ServiceBase, conn: Conn, model: ModelRow, row: VersionRow,
-                target: Stage, gates: StageGates, now: datetime) -> GateReport:
+                target: Stage, gates: StageGates, now: datetime,
+                interface: InterfaceFacts | None = None) -> GateReport:
+    if interface is None and gates.checks_interface(target):
+        interface = interface_facts(conn, model, row)
     facts = VersionFacts(model.name, row.version, Stage(row.stage), row.description,
                          versions.tags_of(conn, row.id), row.stage_since,
                          parse_signer(row.signer) if row.signer else None,
@@ -49,7 +60,18 @@ def gate_report(service: ServiceBase, conn: Conn, model: ModelRow, row: VersionR
     request = governance.current_request(conn, row.id, target.value) if gates.approvals else None
     approvals = approval_rules.facts(request.decisions if request is not None else None)
     return evaluate(gates, target, facts, model_facts, approvals, now,
-                    service.policies.transitions)
+                    service.policies.transitions, interface)
+
+
+def interface_facts(conn: Conn, model: ModelRow, row: VersionRow) -> InterfaceFacts:
+    """The version in Production and how ``row``'s interface differs from its."""
+    live = versions.newest_in_stage(conn, model.id, Stage.PRODUCTION.value)
+    if live is None or live == row.version:
+        return InterfaceFacts(live, compare(None, None))
+    current = interfaces.get(conn, versions.row(conn, model, live).id)
+    candidate = interfaces.get(conn, row.id)
+    return InterfaceFacts(live, compare(current.interface if current else None,
+                                        candidate.interface if candidate else None))
 
 
 def _reads_evidence(gates: StageGates) -> bool:
@@ -64,19 +86,54 @@ def _attestation_facts(conn: Conn, model: ModelRow, row: VersionRow
 
 
 def enforce_gates(service: ServiceBase, tx: WriteTx, model: ModelRow, row: VersionRow,
-                  target: Stage, gates: StageGates, *, override: bool, reason: str) -> None:
-    """Refuse a move whose gates fail, unless an owner overrides them with a reason."""
-    if gates.empty:
+                  target: Stage, gates: StageGates, *, override: bool, reason: str,
+                  accept_breaking: str = "") -> None:
+    """Refuse a move whose gates fail, unless an owner overrides them with a reason.
+
+    The interface gate is apart: ``override`` does not pass it; an owner accepts a
+    breaking change with its own reason (``accept_breaking``), audited as an
+    ``interface_break_accepted`` event that names the diff and the model's consumers.
+    """
+    checks_interface = gates.checks_interface(target)
+    if gates.empty and not checks_interface:
         return
-    report = gate_report(service, tx, model, row, target, gates, tx.now)
+    facts = interface_facts(tx, model, row) if checks_interface else None
+    report = gate_report(service, tx, model, row, target, gates, tx.now, facts)
     if report.passed:
         return
-    if not override:
+    others = [r for r in report.failures if r.name != INTERFACE_GATE]
+    breaking = len(others) < len(report.failures)
+    if others and not override:
         raise gate_failed(report)
-    check_override_reason(reason)
-    service._require(OVERRIDE, model, needed=Role.OWNER, what="override promotion gates")
-    tx.record(events.NewEvent(events.GATES_OVERRIDDEN, model.name, row.version,
-                              reason=reason, payload=override_payload(report)))
+    if breaking and facts is not None:
+        if not accept_breaking.strip():
+            raise interface_breaking(report, facts)
+        _accept_break(service, tx, model, row, facts, accept_breaking)
+    if others:
+        check_override_reason(reason)
+        service._require(OVERRIDE, model, needed=Role.OWNER, what="override promotion gates")
+        tx.record(events.NewEvent(events.GATES_OVERRIDDEN, model.name, row.version,
+                                  reason=reason, payload=override_payload(report)))
+
+
+def _accept_break(service: ServiceBase, tx: WriteTx, model: ModelRow, row: VersionRow,
+                  facts: InterfaceFacts, reason: str) -> None:
+    reason = check_reason(reason, required=True)
+    service._require(ACCEPT_BREAKING, model, needed=Role.OWNER,
+                     what="accept a breaking interface change")
+    tx.record(events.NewEvent(
+        events.INTERFACE_BREAK_ACCEPTED, model.name, row.version, reason=reason,
+        payload={"production": facts.production, "diff": facts.diff.to_dict(),
+                 # who serves the model (the consumers registry fills this in)
+                 "consumers": consumers_of(service, tx, model)}))
+
+
+def consumers_of(service: ServiceBase, tx: WriteTx, model: ModelRow) -> list[str]:
+    """The live consumers of ``model`` (any URI, any version), named in a breaking
+    change's event: the deployments that will receive the new interface."""
+    settings = service.policies.consumers
+    return sorted({r.consumer for r in consumer_rows.reports(tx, model.id, model.name)
+                   if is_live(r, tx.now, settings)})
 
 
 class GatesMixin(ServiceBase):

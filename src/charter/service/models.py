@@ -10,9 +10,11 @@ from charter.domain.access import CREATE_MODEL, DELETE, EDIT, RENAME, Principal
 from charter.domain.errors import AlreadyExists, Conflict, InvalidInput
 from charter.domain.lifecycle import Stage
 from charter.domain.naming import Finding, check_addressable, check_name
+from charter.domain.paging import ModelFilter, after_key, keyset_token
 from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
 from charter.service.base import ServiceBase, tag_not_found
+from charter.service.consumer_reports import check_not_served
 from charter.store import models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
@@ -36,17 +38,21 @@ class ModelsMixin(ServiceBase):
     def get_model(self, name: str) -> ModelRecord:
         return read_model(self, name)
 
-    def list_models(self, *, name_like: str = "", max_results: int = 100,
-                    page_token: str = "") -> Page:
-        """Models ordered by name; ``name_like`` is a case-insensitive substring."""
-        offset = decode_page_token(page_token)
+    def list_models(self, *, name_like: str = "", tag: str = "", stage: str = "",
+                    max_results: int = 100, page_token: str = "") -> Page:
+        """Models ordered by name; ``name_like`` a case-insensitive substring, ``tag`` a
+        tag key or ``key=value``, ``stage`` a stage one of the model's versions is in.
+        The filters run in SQL and a page resumes after the last name (a keyset token),
+        so every page costs the same however far down the list it is."""
+        only = ModelFilter.parse(name_like, tag, stage)
+        after = after_key(page_token)
         limit = clamp_page_size(max_results)
         with self._read() as reader:
-            rows = models.page(reader, name_like=name_like, readable=self._readable_ids(),
-                               offset=offset, limit=limit + 1)
+            rows = models.page(reader, readable=self._readable_ids(), after=after,
+                               limit=limit + 1, only=only)
             more = len(rows) > limit
             items = models.records(reader, rows[:limit])
-            return Page(items, encode_page_token(offset + limit) if more else "")
+            return Page(items, keyset_token(rows[limit - 1].name_key) if more else "")
 
     def rename_model(self, name: str, new_name: str, *, reason: str = "") -> ModelRecord:
         """Rename; the old name becomes a redirect so ``models:/old/…`` keeps resolving."""
@@ -102,8 +108,9 @@ class ModelsMixin(ServiceBase):
             tx.record(events.NewEvent(events.TAG_DELETED, model.name,
                                       payload={"key": key, "previous": previous}))
 
-    def delete_model(self, name: str, *, reason: str) -> None:
-        """Delete a model with no live versions; the name keeps its version counter."""
+    def delete_model(self, name: str, *, reason: str, force: bool = False) -> None:
+        """Delete a model with no live versions; the name keeps its version counter. A
+        model a live consumer still serves is refused unless an owner ``force``s it."""
         reason = check_reason(reason, required=True)
         with self._write() as tx:
             model, _ = models.get(tx, name, follow_redirects=False)
@@ -117,6 +124,7 @@ class ModelsMixin(ServiceBase):
                                "archive them first; a model is deleted only when none of its "
                                "versions is in Staging or Production",
                                {"name": model.name, "live": [v for v, _ in live]})
+            check_not_served(self, tx, model, None, action="delete", force=force, reason=reason)
             for key in [model.name_key, *models.redirect_keys(tx, model.id)]:
                 models.retire(tx, key, model.last_version)
             models.delete(tx, model.id)

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from charter.domain import error_codes as codes
 from charter.domain.access import READ, READ_ALL
+from charter.domain.consumers import check_consumer_name
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.events import format_time
 from charter.domain.history import Snapshot, replay
@@ -17,6 +18,7 @@ from charter.domain.naming import Finding
 from charter.domain.records import EventRecord, Resolution, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
 from charter.service.base import ServiceBase
+from charter.service.consumer_reports import note_lookup
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
 from charter.store import models, versions
@@ -25,9 +27,24 @@ from charter.store.models import ModelRow
 
 
 class QueriesMixin(ServiceBase):
-    def resolve(self, uri: str, *, as_of: datetime | None = None) -> Resolution:
-        """What ``models:/…`` points at now, or at ``as_of`` (answered from the audit events)."""
-        return resolve_uri(self, uri, as_of=as_of)
+    def resolve(self, uri: str, *, as_of: datetime | None = None,
+                consumer: str | None = None) -> Resolution:
+        """What ``models:/…`` points at now, or at ``as_of`` (answered from the audit events).
+
+        ``consumer``: the deployment asking (``checkout-api/eu``); what it was answered is
+        noted as what it serves (docs/contracts.md "Consumers"). Not with ``as_of``.
+        """
+        if consumer is not None:
+            check_consumer_name(consumer)
+            if as_of is not None:
+                raise InvalidInput(codes.CONSUMER_INVALID,
+                                   "A consumer reports what it serves now, not as of a past time",
+                                   "drop as_of, or drop the consumer")
+        parsed = parse_model_uri(uri)
+        resolution = resolve_parsed(self, parsed, as_of=as_of)
+        if consumer is not None:
+            note_lookup(self, consumer, parsed, resolution.version)
+        return resolution
 
     def latest_versions(self, name: str, stages: list[str] | None = None) -> list[VersionRecord]:
         """The newest version in each stage asked for (every stage when none): MLflow's call."""
@@ -58,6 +75,25 @@ class QueriesMixin(ServiceBase):
     def events(self, *, after: int = 0, limit: int = 100) -> list[EventRecord]:
         return event_feed(self, after=after, limit=limit)
 
+    def audit_events(self, *, model: str = "", action: str = "", actor: str = "",
+                     before: int | None = None, after: int | None = None, limit: int = 50
+                     ) -> list[EventRecord]:
+        """A window of the registry's events (every model's: needs READ_ALL) matching the
+        filters: events filed under the name ``model`` (any case; a deleted model's too),
+        of ``action``, by an actor whose name contains ``actor``. With ``after``, the
+        oldest above that seq, oldest first; else the newest below ``before`` (None: the
+        newest of all), newest first. Each window is one indexed read at any depth."""
+        check_limit(limit)
+        for cursor in (before, after):
+            if cursor is not None and (not isinstance(cursor, int) or cursor < 0):
+                raise InvalidInput(codes.AFTER_INVALID, f"a cursor must be a sequence number "
+                                   f">= 0, got {cursor!r}", "pass the seq of an event you saw")
+        self._require_registry(READ_ALL)
+        with self._read() as reader:
+            return audit_log.window(reader, model_key=model.strip().lower(),
+                                    action=action.strip(), actor_like=actor.strip(),
+                                    before=before, after=after, limit=limit)
+
     def lint(self, name: str) -> list[Finding]:
         return self.policies.naming.lint(name)
 
@@ -68,7 +104,11 @@ MAX_LIMIT = 10_000
 def resolve_uri(service: ServiceBase, uri: str, *, as_of: datetime | None = None
                 ) -> Resolution:
     """What ``models:/…`` points at now, or at ``as_of``, if the principal may read it."""
-    parsed = parse_model_uri(uri)
+    return resolve_parsed(service, parse_model_uri(uri), as_of=as_of)
+
+
+def resolve_parsed(service: ServiceBase, parsed: ModelUri, *, as_of: datetime | None = None
+                   ) -> Resolution:
     with service._read() as reader:
         model, redirected_from = models.get(reader, parsed.name)
         service._require(READ, model)

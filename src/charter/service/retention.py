@@ -23,6 +23,7 @@ from charter.domain.retention import (
     rollback_target,
 )
 from charter.service.base import ServiceBase
+from charter.service.consumer_reports import keep_served
 from charter.store import events as audit_log
 from charter.store import models, versions
 from charter.store.database import WriteTx
@@ -49,7 +50,9 @@ def model_decisions(service: ServiceBase, conn: Conn, model: ModelRow, now: date
     target = rollback_target(production, {v.version: v.stage for v in rows}, history)
     archived = [ArchivedVersion(v.version, v.stage_since, v.version in history,
                                 tuple(sorted(aliases.get(v.id, [])))) for v in archived_rows]
-    return decide_purges(model.name, rule, archived, rollback_to=target, now=now)
+    return keep_served(service, conn, model,
+                       decide_purges(model.name, rule, archived, rollback_to=target, now=now),
+                       now)
 
 
 class RetentionMixin(ServiceBase):

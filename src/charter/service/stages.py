@@ -17,6 +17,7 @@ from charter.domain.lifecycle import (
 from charter.domain.records import VersionRecord
 from charter.domain.values import check_reason
 from charter.service.base import ServiceBase
+from charter.service.consumer_reports import after_moves, check_not_served
 from charter.service.gates import enforce_gates
 from charter.service.signatures import require_ready
 from charter.service.versions import parse_version
@@ -32,14 +33,18 @@ MOVES_INTO_PRODUCTION = (events.STAGE_CHANGED, events.ROLLED_BACK, events.VERSIO
 class StagesMixin(ServiceBase):
     def transition(self, name: str, version: int | str, stage: str, *,
                    archive_existing: bool = False, reason: str = "",
-                   expect_production: Any = ANY, override_gates: bool = False
-                   ) -> VersionRecord:
+                   expect_production: Any = ANY, override_gates: bool = False,
+                   accept_breaking: str = "", force: bool = False) -> VersionRecord:
         """Move a version to ``stage`` along an allowed edge of the transition table.
 
         ``expect_production`` is a precondition: the version the caller believes is in
         Production now (None for "empty"); when it no longer holds nothing changes.
         The target stage's gates are checked in the same transaction (``service.gates``);
-        ``override_gates`` lets an owner move past failing gates, with a reason.
+        ``override_gates`` lets an owner move past failing gates, with a reason;
+        ``accept_breaking`` is an owner's reason to move a version that breaks the
+        interface of the version in Production (docs/contracts.md). Archiving a version a
+        live consumer serves is refused unless an owner ``force``s it, with a reason
+        (service.consumer_reports).
         """
         target = parse_stage(stage)
         reason = check_reason(reason, required=False)
@@ -59,14 +64,20 @@ class StagesMixin(ServiceBase):
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
             enforce_gates(self, tx, model, row, target, self._gates_of(tx, model, target),
-                          override=override_gates, reason=reason)
+                          override=override_gates, reason=reason,
+                          accept_breaking=accept_breaking)
+            if target is Stage.ARCHIVED:
+                check_not_served(self, tx, model, number, action="archive", force=force,
+                                 reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
+            after_moves(self, tx, model, {c.to_stage.value for c in changes})
             return versions.record(tx, model.name, number)
 
     promote = transition
 
-    def archive(self, name: str, version: int | str, *, reason: str = "") -> VersionRecord:
-        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason)
+    def archive(self, name: str, version: int | str, *, reason: str = "",
+                force: bool = False) -> VersionRecord:
+        return self.transition(name, version, Stage.ARCHIVED.value, reason=reason, force=force)
 
     def rollback(self, name: str, *, reason: str) -> VersionRecord:
         """Production goes back to Staging; the version live before it returns to Production."""
@@ -81,6 +92,7 @@ class StagesMixin(ServiceBase):
                 stages=stages, production_history=audit_log.production_history(
                     tx, models.keys_of(tx, model), actions=MOVES_INTO_PRODUCTION))
             self._apply(tx, model, changes, events.ROLLED_BACK, reason)
+            after_moves(self, tx, model, {c.to_stage.value for c in changes})
             return versions.record(tx, model.name, changes[-1].version)
 
     def _apply(self, tx: WriteTx, model: ModelRow, changes: list[StageChange],

@@ -19,10 +19,12 @@ from typing import Any
 from charter.artifacts.common import Spliceable
 from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
+from charter.domain.interface import Interface
 from charter.domain.manifest import ManifestEntry, compare_manifest, parse_manifest
 from charter.domain.paths import safe_relative_path
 from charter.domain.records import FileRecord, VersionRecord
 from charter.service.base import ServiceBase
+from charter.service.declared import given_interface
 from charter.service.models import check_new_name, name_is_taken, read_model
 from charter.service.ports import BlobWriter
 from charter.service.signatures import read_signature, verify_signature
@@ -139,14 +141,16 @@ class UploadsMixin(ServiceBase):
     def commit_upload(self, name: str, upload_id: str, manifest: list[dict[str, Any]], *,
                       source: str = "", run_id: str = "", description: str = "",
                       tags: dict[str, str] | None = None, reason: str = "",
-                      signature: bytes | str | None = None, signer_key: str | None = None
-                      ) -> VersionRecord:
+                      signature: bytes | str | None = None, signer_key: str | None = None,
+                      interface: Interface | dict[str, Any] | str | None = None,
+                      model_id: str = "") -> VersionRecord:
         """Register the version once every manifest entry was stored with that size and
         sha256, and (with a ``signature``) once the signature covers exactly those files."""
         upload = self._session(name, upload_id)
         claimed = parse_manifest(manifest)
         findings = check_registration(self, upload.model, source, run_id, description,
                                       tags, upload.create_model)
+        explicit = given_interface(interface)
         given = read_signature(signature, signer_key)
         problems = compare_manifest(claimed, uploads.received(self.blobs, upload_id))
         if problems:
@@ -168,7 +172,7 @@ class UploadsMixin(ServiceBase):
         try:
             record = insert_version(self, Registration(
                 upload.model, source, run_id, description, tags or {}, stored,
-                upload.create_model, findings, reason, verified))
+                upload.create_model, findings, reason, verified, explicit, model_id))
         except BaseException:
             uploads.release_commit(self.blobs, upload_id)
             raise

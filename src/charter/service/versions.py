@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from charter.artifacts.tree import local_files
 from charter.domain import error_codes as codes
 from charter.domain import events
 from charter.domain.access import ALIAS, DELETE, EDIT, READ, REGISTER
 from charter.domain.errors import InvalidInput, NotFound
+from charter.domain.interface import INTERFACE_TAGS, Interface, parse_interface_text
 from charter.domain.lifecycle import Stage, check_deletable, parse_stage
 from charter.domain.manifest import manifest_digest
 from charter.domain.naming import Finding
@@ -24,6 +26,13 @@ from charter.domain.values import (
     check_tag,
 )
 from charter.service.base import ServiceBase, tag_not_found
+from charter.service.consumer_reports import check_not_served
+from charter.service.declared import (
+    declared,
+    given_interface,
+    record_declared,
+    set_once,
+)
 from charter.service.models import check_new_name, insert_model, name_is_taken
 from charter.service.ports import Progress
 from charter.service.signatures import (
@@ -33,7 +42,7 @@ from charter.service.signatures import (
     require_ready,
     verify_signature,
 )
-from charter.store import models, versions
+from charter.store import interfaces, models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 from charter.store.versions import StoredFile, VersionRow
@@ -45,13 +54,18 @@ class VersionsMixin(ServiceBase):
                  create_model: bool = True, reason: str = "",
                  progress: Progress | None = None,
                  signature: bytes | str | Path | None = None,
-                 signer_key: str | Path | None = None) -> VersionRecord:
+                 signer_key: str | Path | None = None,
+                 interface: Interface | dict[str, Any] | str | None = None,
+                 model_id: str = "") -> VersionRecord:
         """Register the next version of ``name``, from a source URI or a local file/folder.
 
         Files are stored (and hashed) before the version row is written, so a version
         is visible only once every file it names is in the blob store. A ``signature``
         (an OpenSSF model-signing bundle; ``signer_key`` the signer's public key if the
-        registry does not know it yet) must cover exactly those files.
+        registry does not know it yet) must cover exactly those files. ``interface``
+        declares the version's inputs, outputs and params (else an ``MLmodel`` among
+        the files, or an interface tag, does: docs/contracts.md); ``model_id`` is the
+        MLflow 3 logged model it came from.
         """
         if bool(source) == bool(path):
             raise InvalidInput(codes.VERSION_SOURCE_REQUIRED,
@@ -59,6 +73,7 @@ class VersionsMixin(ServiceBase):
                                "e.g. charter register fraud_detector ./model_dir")
         findings = check_registration(self, name, source, run_id, description, tags,
                                       create_model)
+        explicit = given_interface(interface)
         given = read_signature(signature, signer_key)
         stored = (store_files(self, Path(path), progress,
                              skip=signature if isinstance(signature, Path) else None)
@@ -67,7 +82,7 @@ class VersionsMixin(ServiceBase):
                     if given is not None else None)
         return insert_version(self, Registration(name, source, run_id, description, tags or {},
                                                  stored, create_model, findings, reason,
-                                                 verified))
+                                                 verified, explicit, model_id))
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
         return read_version(self, name, version)
@@ -99,6 +114,8 @@ class VersionsMixin(ServiceBase):
             tx.record(events.NewEvent(events.TAG_SET, model.name, row.version,
                                       payload={"key": key, "value": value,
                                                "previous": previous}))
+            if key in INTERFACE_TAGS:  # an MLflow client declares the interface (docs/mlflow.md)
+                set_once(tx, model, row, parse_interface_text(value), interfaces.TAG)
 
     def delete_version_tag(self, name: str, version: int | str, key: str) -> None:
         with self._write() as tx:
@@ -141,12 +158,16 @@ class VersionsMixin(ServiceBase):
                 raise alias_not_found(model.name, alias)
             return versions.record(reader, model.name, number)
 
-    def delete_version(self, name: str, version: int | str, *, reason: str) -> None:
-        """Delete an Archived version; its number is never given out again."""
+    def delete_version(self, name: str, version: int | str, *, reason: str,
+                       force: bool = False) -> None:
+        """Delete an Archived version; its number is never given out again. A version a
+        live consumer serves is refused unless an owner ``force``s it."""
         reason = check_reason(reason, required=True)
         with self._write() as tx:
             model, row = self._version_for(tx, DELETE, name, version)
             check_deletable(Stage(row.stage), name=model.name, version=row.version)
+            check_not_served(self, tx, model, row.version, action="delete", force=force,
+                             reason=reason)
             versions.delete(tx, row.id)
             models.touch(tx, model.id, tx.now)
             tx.record(events.NewEvent(events.VERSION_DELETED, model.name, row.version,
@@ -186,6 +207,8 @@ class Registration:
     findings: list[Finding]
     reason: str
     signature: VerifiedSignature | None = None
+    interface: Interface | None = None    # given explicitly
+    model_id: str = ""                    # MLflow 3's logged model
 
 
 def check_registration(service: ServiceBase, name: str, source: str, run_id: str,
@@ -221,6 +244,8 @@ def store_files(service: ServiceBase, root: Path, progress: Progress | None, *,
 
 def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
     """Write the next version of ``new.name`` (creating the model when allowed), audited."""
+    found = declared(service, explicit=new.interface, files=new.files, tags=new.tags,
+                     model_id=new.model_id, source=new.source, run_id=new.run_id)
     with service._write() as tx:
         model = models.find(tx, new.name)
         if model is None and (not new.create_model or models.redirect_of(tx, new.name)):
@@ -237,11 +262,17 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
             tx, model.id, number, stage=Stage.NONE.value, source=new.source,
             run_id=new.run_id, description=new.description, digest=digest, now=tx.now,
             status=status, signer=str(signed.signer) if signed else None,
-            signature=signed.bundle_sha256 if signed else None)
+            signature=signed.bundle_sha256 if signed else None,
+            logged_model_id=found.model_id)
         versions.add_tags(tx, version_id, new.tags.items())
         versions.add_files(tx, version_id, new.files)
+        record_declared(tx, version_id, found)
         payload: dict[str, object] = {"source": new.source, "run_id": new.run_id,
                                       "digest": digest, "files": len(new.files)}
+        if found.interface is not None:
+            payload["interface"] = found.origin
+        if found.model_id:
+            payload["model_id"] = found.model_id
         if signed is not None:
             payload.update(signer=str(signed.signer), signature=signed.bundle_sha256,
                            status=status)

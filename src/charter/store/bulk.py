@@ -36,6 +36,7 @@ MT, VT = tables.ModelTag.__table__, tables.VersionTag.__table__
 VF, A = tables.VersionFile.__table__, tables.Alias.__table__
 RN, R, E = tables.RetiredName.__table__, tables.Redirect.__table__, tables.Event.__table__
 AS, AT = tables.AllowedSigner.__table__, tables.Attestation.__table__
+VI = tables.VersionInterface.__table__
 # SQLAlchemy types a mapped class's __table__ as any FromClause; a declarative class maps
 # one Table, which an UPDATE needs.
 _VERSIONS = cast(Table, V)
@@ -59,6 +60,8 @@ class Rows:
     signatures: list[dict[str, Any]] = field(default_factory=list)
     signers: list[dict[str, Any]] = field(default_factory=list)
     attestations: list[dict[str, Any]] = field(default_factory=list)
+    interfaces: list[dict[str, Any]] = field(default_factory=list)
+    model_ids: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -90,7 +93,9 @@ def dump(session: Session) -> Dump:
                            for r in session.execute(select(R))], "name_key"),
         head={"seq": head.seq, "hash": head.hash, "time": head.time},
         signatures=_signatures(session, names), signers=_signers(session, names),
-        attestations=_attestations(session, versions), session=session)
+        attestations=_attestations(session, versions),
+        interfaces=_interfaces(session, versions), model_ids=_model_ids(session, names),
+        session=session)
 
 
 def _key(name: str) -> str:
@@ -162,6 +167,20 @@ def _attestations(session: Session, versions: dict[int, tuple[str, int]]
             for r in session.execute(select(AT))]
     rows.sort(key=lambda row: (_key(row["model"]), row["version"], row.pop("_order")))
     return rows
+
+
+def _interfaces(session: Session, versions: dict[int, tuple[str, int]]
+                ) -> list[dict[str, Any]]:
+    rows = [{"model": versions[r.version_id][0], "version": versions[r.version_id][1],
+             "spec": r.spec, "origin": r.origin, "created_at": format_moment(r.created_at)}
+            for r in session.execute(select(VI))]
+    return sorted(rows, key=lambda row: (_key(row["model"]), row["version"]))
+
+
+def _model_ids(session: Session, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = [{"model": names[r.model_id], "version": r.version, "model_id": r.logged_model_id}
+            for r in session.execute(select(V).where(V.c.logged_model_id != ""))]
+    return sorted(rows, key=lambda row: (_key(row["model"]), row["version"]))
 
 
 # --- load ------------------------------------------------------------------------------
@@ -250,6 +269,20 @@ def _load_provenance(session: Session, data: Rows, model_ids: dict[str, int],
                            "signer": r["signer"], "created_by": r["created_by"],
                            "created_at": parse_moment(r["created_at"])}
                           for r in data.attestations])
+    _load_interfaces(session, data, version_ids)
+
+
+def _load_interfaces(session: Session, data: Rows, version_ids: dict[tuple[str, int], int]
+                     ) -> None:
+    """Versions' interfaces and MLflow 3 model ids (export format 3 on)."""
+    _insert(session, VI, [{"version_id": version_ids[(_key(r["model"]), r["version"])],
+                           "spec": r["spec"], "origin": r["origin"],
+                           "created_at": parse_moment(r["created_at"])}
+                          for r in data.interfaces])
+    for row in data.model_ids:
+        session.execute(update(_VERSIONS).where(V.c.id == version_ids[(_key(row["model"]),
+                                                                row["version"])])
+                        .values(logged_model_id=row["model_id"]))
 
 
 def _load_versions(session: Session, rows: list[dict[str, Any]], model_ids: dict[str, int]

@@ -133,6 +133,38 @@ def feed(conn: Conn, *, after: int, limit: int) -> list[EventRecord]:
     return [event.record() for event in _stored(rows)]
 
 
+def window(conn: Conn, *, model_key: str = "", action: str = "", actor_like: str = "",
+           before: int | None = None, after: int | None = None, limit: int
+           ) -> list[EventRecord]:
+    """Up to ``limit`` events filed under ``model_key``, of ``action``, by an actor whose
+    name contains ``actor_like`` (any letter case); empty filters keep every event.
+    With ``after``: the oldest above it, oldest first; else the newest below ``before``
+    (None: the head), newest first. A model's events are read through its (model_key,
+    seq) index and an action's through (action, seq), from the cursor on, whatever the
+    log's size; an actor alone walks the log from the cursor until the page is full."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("model_key", model_key), ("action", action)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if actor_like:
+        escaped = "".join("\\" + c if c in "\\%_" else c for c in actor_like.lower())
+        clauses.append("lower(actor) LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    if after is not None:
+        clauses.append("seq > ?")
+        params.append(after)
+    elif before is not None:
+        clauses.append("seq < ?")
+        params.append(before)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "ASC" if after is not None else "DESC"
+    rows = reader_for(conn).all(
+        f"SELECT {COLUMNS} FROM events{where} ORDER BY seq {order} LIMIT ?", [*params, limit])
+    return [event.record() for event in _stored(rows)]
+
+
 def past_events(conn: Conn, keys: Sequence[str], until: str) -> list[PastEvent]:
     """The events filed under ``keys`` up to the formatted time ``until``, in order."""
     rows = reader_for(conn).all(
@@ -230,3 +262,16 @@ def remember_verified(conn: Conn, seq: int, hash: str, time: str, *, full: bool)
                    (seq, time))
     reader.run("UPDATE audit_verified SET seq = ?, hash = ?, time = ? WHERE id = 1 AND "
                "seq <= ?", (seq, hash, time, seq))
+
+
+def last_seq(conn: Conn, keys: Sequence[str], version: int, *, actions: Sequence[str],
+             to_stage: str | None = None) -> int:
+    """The seq of the newest of ``actions`` on ``version`` (into ``to_stage``); 0 if none."""
+    sql = (f"SELECT max(seq) FROM events WHERE {_keyed(keys)} AND version = ? "
+           f"AND action IN ({placeholders(len(actions))})")
+    params: list[Any] = [*keys, version, *actions]
+    if to_stage is not None:
+        sql += " AND to_stage = ?"
+        params.append(to_stage)
+    found = reader_for(conn).value(sql, params)
+    return int(found) if found is not None else 0

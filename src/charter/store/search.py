@@ -47,7 +47,7 @@ def _page(reader: Reader, add: Callable[[_Where, Condition], None],
           conditions: Sequence[Condition], source: tuple[str, str],
           readable: Sequence[int] | None, order: str, limit: int, offset: int
           ) -> list[tuple[Any, ...]]:
-    where = _Where(reader.dialect)
+    where = _Where(reader.dialect, tags_filter=any(_selective(c) for c in conditions))
     for condition in conditions:
         add(where, condition)
     selected, model_id = source
@@ -76,9 +76,20 @@ def latest_per_stage(conn: Conn, model_ids: Sequence[int]) -> list[VersionRow]:
 _COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 
 
+def _selective(condition: Condition) -> bool:
+    """A condition an index answers with a few rows (a name, a run, a source)."""
+    return condition.kind == ATTRIBUTE and condition.op in ("=", "IN") and \
+        condition.key in ("name", "run_id", "source_path")
+
+
 class _Where:
-    def __init__(self, dialect: str) -> None:
+    """The WHERE clause of a page. ``tags_filter``: another condition finds the few rows,
+    so a tag condition checks each of them (EXISTS on the tag's primary key) instead of
+    listing every owner of the tag first (IN, on the (key, value) index)."""
+
+    def __init__(self, dialect: str, *, tags_filter: bool = False) -> None:
         self.dialect = dialect
+        self.tags_filter = tags_filter
         self.clauses: list[str] = []
         self.params: list[Any] = []
 
@@ -87,15 +98,20 @@ class _Where:
 
     def model(self, condition: Condition) -> None:
         if condition.kind == ATTRIBUTE:  # only "name" is searchable on models
-            self._name(condition)
+            self.clauses.append(self._name_clause(condition))
         else:
             self._tag(condition, "model_tags", "model_id", "m.id")
 
     def version(self, condition: Condition) -> None:
         if condition.kind != ATTRIBUTE:
             self._tag(condition, "version_tags", "version_id", "v.id")
+        elif condition.key == "name" and condition.op in ("=", "IN"):
+            self.clauses.append(self._name_clause(condition))  # the joined model's key
         elif condition.key == "name":
-            self._name(condition)
+            # The models matched, then their versions by model_id: with the condition on
+            # the join, SQLite walks every version newest first and looks its model up.
+            self.clauses.append("v.model_id IN (SELECT m.id FROM models m WHERE "
+                                f"{self._name_clause(condition)})")
         else:
             column = {"version_number": "v.version", "run_id": "v.run_id"}.get(
                 condition.key, "v.source")
@@ -104,25 +120,41 @@ class _Where:
     def member(self, column: str, op: str, values: tuple[Any, ...]) -> None:
         self.clauses.append(self._compare(column, op, values))
 
-    def _name(self, condition: Condition) -> None:
+    def _name_clause(self, condition: Condition) -> str:
         """Equality and membership follow the name's identity (case-insensitive, DESIGN §2.1);
         LIKE matches the name as written, ILIKE ignores case."""
         value = condition.value
         if condition.op in ("=", "!=", "IN", "NOT IN"):
             keyed = (tuple(name_key(v) for v in value) if isinstance(value, tuple)
                      else name_key(str(value)))
-            self.clauses.append(self._compare("m.name_key", condition.op, keyed))
-        else:
-            self.clauses.append(self._compare("m.name", condition.op, value))
+            return self._compare("m.name_key", condition.op, keyed)
+        return self._compare("m.name", condition.op, value)
 
     def _tag(self, condition: Condition, table: str, owner: str, owner_id: str) -> None:
-        has_key = f"SELECT 1 FROM {table} t WHERE t.{owner} = {owner_id} AND t.key = ?"
+        """The tag's owners listed by the (key, value) index, or each row checked when
+        another condition drives (``tags_filter``); an absent tag that matches (``!=``)
+        adds the owners without the key."""
         self.params.append(condition.key)
-        match = f"EXISTS ({has_key} AND {self._compare('t.value', condition.op, condition.value)})"
+        value = self._tag_value(condition.op, condition.value)
+        if self.tags_filter:
+            match = (f"EXISTS (SELECT 1 FROM {table} t WHERE t.{owner} = {owner_id} "
+                     f"AND t.key = ? AND {value})")
+        else:
+            match = (f"{owner_id} IN (SELECT t.{owner} FROM {table} t "
+                     f"WHERE t.key = ? AND {value})")
         if condition.absent_matches:
             self.params.append(condition.key)
-            match = f"({match} OR NOT EXISTS ({has_key}))"
+            match = (f"({match} OR {owner_id} NOT IN "
+                     f"(SELECT t.{owner} FROM {table} t WHERE t.key = ?))")
         self.clauses.append(match)
+
+    def _tag_value(self, op: str, value: Any) -> str:
+        """PostgreSQL indexes a tag's value by its md5 (a B-tree entry cannot hold 5,000
+        characters; migration 0007), so equality names the md5 too, then the value."""
+        if op == "=" and self.dialect == "postgresql":
+            self.params.append(value)
+            return f"md5(t.value) = md5(?) AND {self._compare('t.value', op, value)}"
+        return self._compare("t.value", op, value)
 
     def _compare(self, column: str, op: str, value: Any) -> str:
         if op in _COMPARISONS:

@@ -53,6 +53,8 @@ class Model(Base):
 
 
 class ModelTag(Base):
+    # ix_model_tags_key_value (key, value) finds a tag's owners; on PostgreSQL the
+    # value is indexed by its md5 (migration 0007; store/search.py compares both).
     __tablename__ = "model_tags"
 
     model_id: Mapped[int] = mapped_column(
@@ -72,8 +74,11 @@ class Version(Base):
             sqlite_where=text("stage = 'Production'"),
             postgresql_where=text("stage = 'Production'"),
         ),
-        Index("ix_versions_stage", "model_id", "stage"),
+        Index("ix_versions_stage_version", "model_id", "stage", "version"),
         Index("ix_versions_run_id", "run_id"),
+        Index("ix_versions_updated", "updated_at"),
+        # ix_versions_source (source): a B-tree on SQLite, a hash index on PostgreSQL,
+        # whose B-tree entries cannot hold a long source (migration 0007).
         Index("ix_versions_signature", "signature"),
     )
 
@@ -94,6 +99,8 @@ class Version(Base):
     # Who signed its files (domain.signers), and the signature bundle's blob; set once.
     signer: Mapped[str | None] = mapped_column(String(1100), nullable=True)
     signature: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # MLflow 3's logged-model id (``m-…``) the version was registered from; "" if none.
+    logged_model_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     model: Mapped[Model] = relationship(lazy="joined", innerjoin=True)
     tags: Mapped[list[VersionTag]] = relationship(
@@ -103,7 +110,21 @@ class Version(Base):
         order_by="VersionFile.path")
 
 
+class VersionInterface(Base):
+    """A version's interface (domain.interface), as canonical JSON; set once, never
+    updated (a trigger refuses it), gone with the version."""
+
+    __tablename__ = "version_interfaces"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True)
+    spec: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(32))   # mlmodel, explicit, tag
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class VersionTag(Base):
+    # ix_version_tags_key_value: as ModelTag's (migration 0007).
     __tablename__ = "version_tags"
 
     version_id: Mapped[int] = mapped_column(
@@ -128,7 +149,8 @@ class Alias(Base):
     model_id: Mapped[int] = mapped_column(
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"),
+                                            index=True)
 
     version: Mapped[Version] = relationship(lazy="select")
 
@@ -441,3 +463,23 @@ class WebhookDelivery(Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str] = mapped_column(Text, default="")
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsumerReport(Base):
+    """Per consumer (a named deployment) and ``models:/`` URI: the version it last
+    reported serving, since when, and when it was last seen (docs/contracts.md)."""
+
+    __tablename__ = "consumers"
+    __table_args__ = (
+        UniqueConstraint("model_id", "consumer", "uri", name="uq_consumer_uri"),
+        Index("ix_consumers_model_seen", "model_id", "last_seen"),
+        CheckConstraint("version > 0", name="ck_consumer_version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    consumer: Mapped[str] = mapped_column(String(128))
+    uri: Mapped[str] = mapped_column(String(600))
+    version: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(DateTime)
+    last_seen: Mapped[datetime] = mapped_column(DateTime)

@@ -32,7 +32,7 @@ from charter.store.models import ModelRow, get, keys_of, lookup_key
 
 COLUMNS = ("v.id, v.model_id, v.version, v.stage, v.source, v.run_id, v.description, "
            "v.digest, v.status, v.created_at, v.updated_at, v.stage_changed_at, v.signer, "
-           "v.signature")
+           "v.signature, v.logged_model_id")
 StoredFile = tuple[str, int, str]  # (relative path, size, sha256)
 
 
@@ -53,6 +53,7 @@ class VersionRow(NamedTuple):
     stage_changed_at: str | datetime
     signer: str | None = None
     signature: str | None = None
+    logged_model_id: str = ""
     model_name: str = ""
 
     @classmethod
@@ -124,7 +125,7 @@ def records_of(conn: Conn, found: Sequence[VersionRow]) -> list[VersionRecord]:
         created_at=stored_time(row.created_at), updated_at=stored_time(row.updated_at),
         stage_changed_at=stored_time(row.stage_changed_at),
         files=sorted(files[row.id], key=lambda f: f.path), signer=row.signer,
-        signature=row.signature) for row in found]
+        signature=row.signature, model_id=row.logged_model_id or "") for row in found]
 
 
 _BY_NAME = (f"SELECT {COLUMNS}, m.name FROM versions v "
@@ -255,18 +256,18 @@ def delete_alias(conn: Conn, model_id: int, alias: str) -> None:
 
 def insert(conn: Conn, model_id: int, number: int, *, stage: str, source: str, run_id: str,
            description: str, digest: str, now: datetime, created_at: datetime | None = None,
-           status: str = "READY", signer: str | None = None, signature: str | None = None
-           ) -> int:
+           status: str = "READY", signer: str | None = None, signature: str | None = None,
+           logged_model_id: str = "") -> int:
     """Write a version row (its number taken already); answers its id."""
     reader = reader_for(conn)
     at = sql_time(reader, now)
     created = sql_time(reader, created_at) if created_at is not None else at
     return int(reader.value(
         "INSERT INTO versions (model_id, version, stage, source, run_id, description, "
-        "digest, status, created_at, updated_at, stage_changed_at, signer, signature) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "digest, status, created_at, updated_at, stage_changed_at, signer, signature, "
+        "logged_model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (model_id, number, stage, source, run_id, description, digest, status, created, at,
-         at, signer, signature)))
+         at, signer, signature, logged_model_id)))
 
 
 def set_signature(conn: Conn, version_id: int, signer: str, signature: str,

@@ -1,8 +1,9 @@
 """The audit page: the event log, newest first, and the hash chain's verification.
 
-Sequence numbers run 1..N without gaps (the chain proves it), so a page is a window
-of seqs read with ``events(after, limit)``. Filters by model, action and actor are
-applied here while walking the log, for a bounded number of events per request.
+A page is one indexed window of the log (``audit_events``): the newest events below a
+cursor, or the oldest above one, with the model, action and actor filters applied in
+SQL — a model's events through its (model_key, seq) index — so every event of a model
+is reachable by paging, and an old page costs what the newest does.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from charter.web import SIGNED_IN, allow, registry
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
-CHUNK = 500
-SCAN_LIMIT = 5000
 ACTIONS = sorted(value for key, value in vars(actions).items()
                  if key.isupper() and isinstance(value, str) and key not in
                  ("GENESIS_HASH", "TIME_FORMAT"))
@@ -40,11 +39,6 @@ class EventFilters:
     action: str = ""
     actor: str = ""
 
-    def matches(self, event: EventRecord) -> bool:
-        return ((not self.model or self.model.lower() == event.model.lower())
-                and (not self.action or self.action == event.action)
-                and (not self.actor or self.actor.lower() in event.actor.lower()))
-
     @property
     def active(self) -> bool:
         return bool(self.model or self.action or self.actor)
@@ -52,6 +46,13 @@ class EventFilters:
     def query(self, **cursor: int | str) -> str:
         params = {"model": self.model, "action": self.action, "actor": self.actor, **cursor}
         return urlencode({k: v for k, v in params.items() if v != ""})
+
+    def window(self, service: RegistryService, limit: int = PAGE_SIZE + 1,
+               **cursor: int | None) -> list[EventRecord]:
+        """By default one more than a page of matching events (the extra one says that
+        another page follows)."""
+        return service.audit_events(model=self.model, action=self.action, actor=self.actor,
+                                    limit=limit, **cursor)
 
 
 @dataclass
@@ -71,9 +72,8 @@ def audit_page(request: Request) -> Response:
     if "after" in params:
         window = _forward(service, filters, _seq(params["after"]))
     else:
-        head = last_seq(service)
-        before = min(_seq(params["before"]), head + 1) if "before" in params else head + 1
-        window = _backward(service, filters, before)
+        window = _backward(service, filters,
+                           _seq(params["before"]) if "before" in params else None)
     # Verifying walks the whole chain (seconds at 100k events), so the page does not
     # wait for it: charter.js asks /ui/audit/verify; without JavaScript, ?verify=1 does.
     report = service.verify_audit() if params.get("verify") == "1" else None
@@ -109,57 +109,19 @@ def _seq(text: str) -> int:
     return int(text)
 
 
-def _backward(service: RegistryService, filters: EventFilters, before: int) -> Window:
-    """Matching events with seq < ``before``, newest first."""
-    found: list[EventRecord] = []
-    cursor, examined = before, 0
-    while cursor > 1 and len(found) < PAGE_SIZE and examined < SCAN_LIMIT:
-        low = max(0, cursor - 1 - CHUNK)
-        batch = service.events(after=low, limit=cursor - 1 - low)
-        if not batch:      # seqs have no gaps below the head, so nothing older exists
-            cursor = 1
-            break
-        for event in reversed(batch):
-            examined, cursor = examined + 1, event.seq
-            if filters.matches(event):
-                found.append(event)
-                if len(found) == PAGE_SIZE:
-                    break
-    newer = filters.query(after=before - 1) if service.events(after=before - 1, limit=1) else ""
-    older = filters.query(before=cursor) if cursor > 1 else ""
-    return Window(found, older, newer)
+def _backward(service: RegistryService, filters: EventFilters, before: int | None) -> Window:
+    """Matching events with seq < ``before`` (None: the newest), newest first."""
+    found = filters.window(service, before=before)
+    older = filters.query(before=found[PAGE_SIZE - 1].seq) if len(found) > PAGE_SIZE else ""
+    newer = ""
+    if before is not None and filters.window(service, 1, after=before - 1):
+        newer = filters.query(after=before - 1)
+    return Window(found[:PAGE_SIZE], older, newer)
 
 
 def _forward(service: RegistryService, filters: EventFilters, after: int) -> Window:
     """Matching events with seq > ``after``, shown newest first."""
-    found: list[EventRecord] = []
-    cursor, examined, more = after, 0, True
-    while more and len(found) < PAGE_SIZE and examined < SCAN_LIMIT:
-        batch = service.events(after=cursor, limit=CHUNK)
-        more = len(batch) == CHUNK
-        for index, event in enumerate(batch):
-            examined, cursor = examined + 1, event.seq
-            if filters.matches(event):
-                found.append(event)
-                if len(found) == PAGE_SIZE:
-                    more = more or index + 1 < len(batch)
-                    break
+    found = filters.window(service, after=after)
+    newer = filters.query(after=found[PAGE_SIZE - 1].seq) if len(found) > PAGE_SIZE else ""
     older = filters.query(before=after + 1) if after > 0 else ""
-    newer = filters.query(after=cursor) if more else ""
-    return Window(list(reversed(found)), older, newer)
-
-
-def last_seq(service: RegistryService) -> int:
-    """The newest event's seq, found in O(log n) point reads (seqs have no gaps)."""
-    if not service.events(after=0, limit=1):
-        return 0
-    low, high = 1, 2                 # seq ``low`` exists; ``high`` is probed
-    while service.events(after=high - 1, limit=1):
-        low, high = high, high * 2
-    while high - low > 1:            # invariant: low exists, high does not
-        middle = (low + high) // 2
-        if service.events(after=middle - 1, limit=1):
-            low = middle
-        else:
-            high = middle
-    return low
+    return Window(list(reversed(found[:PAGE_SIZE])), older, newer)

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from charter.domain.errors import CharterError, http_status
+from charter.domain.gates import describe_duration
 from charter.domain.values import check_reason
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
@@ -30,11 +31,14 @@ def show_model(request: Request, name: str, failure: Failure | None = None,
     if model.name != name and failure is None:   # a former name: show the canonical URL
         return RedirectResponse(model_url(model.name), status_code=302)
     history = service.history(model.name)
+    consumers = service.consumers(model.name)
     return render(request, "model.html", {
         "model": model,
         "versions": service.list_versions(model.name),
         "timeline": production_timeline(history),
         "rollback": rollback_plan(model, history),
+        "consumers": consumers,
+        "expire_after": describe_duration(consumers.expire_after),
         "failure": failure,
     }, status)
 

@@ -1,9 +1,9 @@
 """The registry page: the seed's tree for every model, filtered and paged.
 
-A page costs one ``list_models`` call: each ModelRecord already carries its
-stage map, so no version rows are loaded per model. Filters the service does
-not offer (tag, stage) are applied here while walking the service's pages; the
-walk is bounded, and the page links where it stopped.
+A page costs one ``list_models`` call: the name, tag and stage filters run in SQL
+(store/models.page) and the next page resumes after the last name shown (a keyset
+token), so a filtered page, or the 80th, costs what the first does. Each ModelRecord
+already carries its stage map, so no version rows are loaded per model.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ from starlette.responses import Response
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
-from charter.domain.lifecycle import STAGES, Stage, parse_stage
+from charter.domain.lifecycle import STAGES, Stage
+from charter.domain.paging import ModelFilter
 from charter.domain.records import ModelRecord
 from charter.service import RegistryService
 from charter.ui.page import UIRoute, render
 from charter.web import SIGNED_IN, allow, registry
 
 PAGE_SIZE = 25
-SCAN_CHUNK = 50          # models fetched per service call while filtering by tag or stage
-SCAN_LIMIT = 1000        # models examined per request before the page says "keep looking"
 LIVE_SHOWN = 4           # Staging versions listed in a tree before "… more"
 
 
@@ -38,30 +37,13 @@ class Filters:
     @classmethod
     def from_query(cls, request: Request) -> Filters:
         params = request.query_params
-        stage = params.get("stage", "").strip()
-        tag = params.get("tag", "").strip()
-        if tag and not tag.partition("=")[0].strip():
-            raise InvalidInput(codes.FILTER_TAG, f"'{tag}' is not a tag filter",
-                               "write key=value (e.g. team=fraud), or just a key")
-        return cls(params.get("q", "").strip(), tag, parse_stage(stage).value if stage else "")
-
-    @property
-    def scans(self) -> bool:
-        return bool(self.tag or self.stage)
+        name, tag = params.get("q", "").strip(), params.get("tag", "").strip()
+        parsed = ModelFilter.parse(name, tag, params.get("stage", ""))  # refuses a bad one
+        return cls(name, tag, parsed.stage)
 
     @property
     def active(self) -> bool:
         return bool(self.name or self.tag or self.stage)
-
-    def matches(self, model: ModelRecord) -> bool:
-        if self.stage and not model.stages.get(self.stage):
-            return False
-        if self.tag:
-            key, has_value, value = self.tag.partition("=")
-            key = key.strip()
-            if key not in model.tags or (has_value and model.tags[key] != value.strip()):
-                return False
-        return True
 
     def query(self, **extra: str | int) -> str:
         params = {"q": self.name, "tag": self.tag, "stage": self.stage, **extra}
@@ -73,48 +55,13 @@ class Listing:
     models: list[ModelRecord]
     start: int                        # 1-based position of the first model shown
     next_query: str = ""              # query string of the next page, "" on the last
-    scan_stopped: bool = False        # the walk hit SCAN_LIMIT before filling the page
 
 
-def find_models(service: RegistryService, filters: Filters, token: str, skip: int,
-                start: int) -> Listing:
-    if not filters.scans:
-        page = service.list_models(name_like=filters.name, max_results=PAGE_SIZE,
-                                   page_token=token)
-        following = filters.query(page=page.next_token, start=start + len(page.items))
-        return Listing(page.items, start, following if page.next_token else "")
-    return _scan(service, filters, token, skip, start)
-
-
-def _scan(service: RegistryService, filters: Filters, token: str, skip: int,
-          start: int) -> Listing:
-    found: list[ModelRecord] = []
-    examined = 0
-    while True:
-        page = service.list_models(name_like=filters.name, max_results=SCAN_CHUNK,
-                                   page_token=token)
-        for index in range(skip, len(page.items)):
-            examined += 1
-            if filters.matches(page.items[index]):
-                found.append(page.items[index])
-            if len(found) == PAGE_SIZE:
-                resume = (token, index + 1) if index + 1 < len(page.items) \
-                    else (page.next_token, 0)
-                return _listing(filters, found, start, resume, stopped=False)
-        if not page.next_token:
-            return Listing(found, start)
-        token, skip = page.next_token, 0
-        if examined >= SCAN_LIMIT:
-            return _listing(filters, found, start, (token, 0), stopped=True)
-
-
-def _listing(filters: Filters, found: list[ModelRecord], start: int,
-             resume: tuple[str, int], *, stopped: bool) -> Listing:
-    token, skip = resume
-    if not token and not skip:
-        return Listing(found, start)
-    query = filters.query(page=token or "", skip=skip, start=start + len(found))
-    return Listing(found, start, query, scan_stopped=stopped)
+def find_models(service: RegistryService, filters: Filters, token: str, start: int) -> Listing:
+    page = service.list_models(name_like=filters.name, tag=filters.tag, stage=filters.stage,
+                               max_results=PAGE_SIZE, page_token=token)
+    following = filters.query(page=page.next_token, start=start + len(page.items))
+    return Listing(page.items, start, following if page.next_token else "")
 
 
 # --- the tree -----------------------------------------------------------------------
@@ -178,8 +125,8 @@ router = APIRouter(route_class=UIRoute, include_in_schema=False)
 def registry_page(request: Request) -> Response:
     filters = Filters.from_query(request)
     params = request.query_params
-    skip, start = _count(params.get("skip", "0")), max(1, _count(params.get("start", "1")))
-    listing = find_models(registry(request), filters, params.get("page", ""), skip, start)
+    start = max(1, _count(params.get("start", "1")))
+    listing = find_models(registry(request), filters, params.get("page", ""), start)
     return render(request, "registry.html", {
         "filters": filters, "listing": listing, "stages": [s.value for s in STAGES],
         "trees": [tree_of(model) for model in listing.models]})

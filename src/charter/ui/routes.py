@@ -16,14 +16,23 @@ from starlette.staticfiles import StaticFiles
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput, NotFound
-from charter.ui import audit, governance, models, naming, registry, signin, versions
+from charter.ui import (
+    audit,
+    governance,
+    interfaces,
+    models,
+    naming,
+    registry,
+    signin,
+    versions,
+)
 from charter.ui.page import HERE, STATIC_URL, error_page
 from charter.web import PUBLIC, allow
 
 __all__ = ["STATIC_URL", "missing_page", "router", "static"]
 
 router = APIRouter()
-for _pages in (registry, models, versions, audit, naming, signin, governance):
+for _pages in (registry, models, versions, audit, naming, signin, governance, interfaces):
     router.include_router(_pages.router)
 
 static = allow(PUBLIC)(StaticFiles(directory=HERE / "static"))

@@ -12,6 +12,7 @@ from charter.domain.lifecycle import ANY, Stage, parse_stage
 from charter.service import RegistryService
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.gates import version_governance
+from charter.ui.interfaces import interface_context
 from charter.ui.page import UIRoute, model_url, render, version_url
 from charter.web import SIGNED_IN, allow, registry
 
@@ -39,6 +40,7 @@ def show_version(request: Request, name: str, version: str, failure: Failure | N
         "failure": failure, **version_governance(service, record),
         "signers": service.signers(record.name),
         "attestations": service.attestations(record.name, record.version),
+        **interface_context(service, record, production),
     }, status)
 
 
@@ -54,8 +56,10 @@ def _act(request: Request, name: str, version: str, form: str, values: dict[str,
 @allow(SIGNED_IN)
 def transition(request: Request, name: str, version: str, stage: str = Form(""),
                archive_existing: str = Form(""), expect_production: str = Form(""),
-               reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    values = {"stage": stage, "archive_existing": archive_existing, "reason": reason}
+               reason: str = Form(""), accept_breaking: str = Form(""),
+               csrf_token: str = Form("")) -> Response:
+    values = {"stage": stage, "archive_existing": archive_existing, "reason": reason,
+              "accept_breaking": accept_breaking}
 
     def change(service: RegistryService, why: str) -> str:
         target = parse_stage(stage)
@@ -65,7 +69,8 @@ def transition(request: Request, name: str, version: str, stage: str = Form(""),
         before = service.get_version(name, version).stage
         moved = service.transition(name, version, target.value, reason=why,
                                    archive_existing=archive_existing == "on",
-                                   expect_production=expected)
+                                   expect_production=expected,
+                                   accept_breaking=accept_breaking.strip())
         return f"{moved.name} v{moved.version}: {before} → {target.value}"
 
     return _act(request, name, version, "stage", values, csrf_token, change)

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from charter.api.files import file_response, public_base_url, raw_tail
-from charter.api.mlflow import shapes
+from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import read_params
 from charter.domain import error_codes as codes
@@ -62,6 +62,7 @@ def split_artifact_path(path: str) -> tuple[str, str, str]:
 async def get_download_uri(request: Request) -> Response:
     if request.method not in ("GET", "HEAD"):
         return _read_only(request)
+    consumer = consumers.consumer_of(request, consumers.DOWNLOAD_URI)
     params = await read_params(request)
     service = registry(request)
     base_url = public_base_url(request)
@@ -72,7 +73,12 @@ async def get_download_uri(request: Request) -> Response:
 
     # Kept like the other reads' answers (cache.py), by query and the base URL it names.
     key = (get_download_uri, base_url, request.scope["query_string"], await request.body())
-    return await answer(request.app.state.answers, service, key, compute)
+    response = await answer(request.app.state.answers, service, key, compute)
+    if consumer is not None and response.status_code == 200:
+        name, number = params.text("name", required=True), params.version().lstrip("vV")
+        await consumers.report(service, consumer, [(f"models:/{name}/{number}", name,
+                                                    int(number))])
+    return response
 
 
 @allow(SIGNED_IN)

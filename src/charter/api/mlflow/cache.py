@@ -10,7 +10,9 @@ the JSON encoding.
 Only principals who may read every model share answers (the local admin of an
 unauthenticated server, admins, a registry-wide role): their answers do not depend
 on who asks. Others, whose view depends on their grants, are answered afresh.
-Only answers with status 200 are kept, each at most ``MAX_ITEM`` bytes, in a bounded LRU.
+Only answers with status 200 are kept, each at most ``MAX_ITEM`` bytes, in an LRU bounded
+by bytes: ``charter serve --answer-cache-mb`` (docs/configuration.md), per worker, counted
+in the server's memory; 0 keeps nothing. ``stats()`` reports hits, misses and size.
 """
 
 from __future__ import annotations
@@ -25,21 +27,35 @@ from charter.metrics import answer_cache, answer_cache_bytes
 from charter.service import RegistryService
 from charter.web import run_read
 
-MAX_ENTRIES = 4096
-MAX_BYTES = 8 * 1024 * 1024  # per worker: the server tree stays within its memory budget
+DEFAULT_MB = 32  # per worker (config.Settings.answer_cache_mb)
 MAX_ITEM = 256 * 1024
+ENTRY_OVERHEAD = 256  # bytes an entry costs beyond its body: its key, tuple and links
 
 
 class AnswerCache:
-    """A per-process LRU of (generation, status, body) by request key."""
+    """A per-process LRU of (generation, body) by request key, bounded by ``max_bytes``
+    (bodies, keys and per-entry overhead, so many small answers cannot outgrow it)."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_bytes: int = DEFAULT_MB * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[int, bytes, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()  # the thread pool answers PostgreSQL reads
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.evictions = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def stats(self) -> dict[str, int | float]:
+        """Counters since start, for /metrics and the bench: hits, misses, hit_rate,
+        evictions, entries, bytes (what is held) and max_bytes (the configured bound)."""
+        with self._lock:
+            asked = self.hits + self.misses
+            return {"hits": self.hits, "misses": self.misses,
+                    "hit_rate": round(self.hits / asked, 4) if asked else 0.0,
+                    "evictions": self.evictions, "entries": len(self._items),
+                    "bytes": self._bytes, "max_bytes": self.max_bytes}
 
     def get(self, key: Hashable, generation: int) -> bytes | None:
         with self._lock:
@@ -54,19 +70,27 @@ class AnswerCache:
             return item[1]
 
     def put(self, key: Hashable, generation: int, body: bytes) -> None:
-        if len(body) > MAX_ITEM:
+        size = len(body) + _key_size(key) + ENTRY_OVERHEAD
+        if len(body) > MAX_ITEM or size > self.max_bytes:
             return
         with self._lock:
             before = self._bytes
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= len(old[1])
-            self._items[key] = (generation, body)
-            self._bytes += len(body)
-            while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
+                self._bytes -= old[2]
+            self._items[key] = (generation, body, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, _, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+                self.evictions += 1
             answer_cache_bytes(self._bytes - before)  # charter_answer_cache_bytes
+
+
+def _key_size(key: Hashable) -> int:
+    """The bytes a request key holds (its query string and body; the handler is shared)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return sum(len(part) for part in parts if isinstance(part, (bytes, str)))
 
 
 async def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
@@ -79,7 +103,7 @@ async def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
     before it was computed: it saw that state or a later one, and if a later one, the
     ``seq`` has moved for good (it only grows), so it is never served. No second reading
     is needed."""
-    if not service.principal.sees_all:
+    if not service.principal.sees_all or not cache.enabled:
         return await run_read(service, compute)
     before = await service.db.loop_generation()
     body = cache.get(key, before)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from charter.api.mlflow import shapes
+from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
@@ -118,11 +118,13 @@ def delete_registered_model_alias(service: RegistryService, p: Params) -> Respon
 
 def create_model_version(service: RegistryService, p: Params) -> Response:
     # MLflow's semantics: the model must exist (RESOURCE_DOES_NOT_EXIST otherwise), and a
-    # runs:/ source is recorded as provenance, never looked up. run_link and model_id
-    # (MLflow 3's logged-model id) have nowhere to go and are ignored.
+    # runs:/ source is recorded as provenance, never looked up. model_id (MLflow 3's
+    # logged-model id) is kept and answered; run_link has nowhere to go and is ignored.
+    # An mlflow.signature or charter.interface tag declares the interface (docs/mlflow.md).
     version = service.register(p.text("name", required=True), p.text("source", required=True),
                                run_id=p.text("run_id"), description=p.text("description"),
-                               tags=p.tags(), create_model=False)
+                               tags=p.tags(), create_model=False,
+                               model_id=p.text("model_id"))
     return _version_response(version)
 
 
@@ -226,12 +228,17 @@ async def dispatch(request: Request) -> Response:
     # metrics and logs name the endpoint (one of ENDPOINTS), not the dispatch route
     prefix = PREFIXES[1] if request.scope["path"].startswith(PREFIXES[1]) else PREFIXES[0]
     request.scope[ROUTE_LABEL] = prefix + endpoint
+    consumer = consumers.consumer_of(request, endpoint)  # X-Charter-Consumer, checked
     params = await read_params(request)
     service = registry(request)
     if handler in READS:  # kept answers while the registry is unchanged (cache.py)
         key = (handler, request.scope["query_string"], await request.body())
-        return await answer(request.app.state.answers, service, key,
-                            lambda: handler(service, params))
+        response = await answer(request.app.state.answers, service, key,
+                                lambda: handler(service, params))
+        if consumer is not None:
+            await consumers.report(service, consumer, consumers.answered_by(
+                endpoint, response, params.strings("stages"), params.text("alias")))
+        return response
     return await run_write(service, handler, service, params)
 
 

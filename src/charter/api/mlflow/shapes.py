@@ -30,7 +30,7 @@ def tags(values: dict[str, str]) -> list[dict[str, str]]:
 
 
 def model_version(version: VersionRecord) -> dict[str, Any]:
-    return {
+    shape = {
         "name": version.name,
         "version": str(version.version),
         "creation_timestamp": millis(version.created_at),
@@ -44,6 +44,9 @@ def model_version(version: VersionRecord) -> dict[str, Any]:
         "run_link": "",
         "aliases": list(version.aliases),
     }
+    if version.model_id:  # MLflow 3's logged model, when the client named one
+        shape["model_id"] = version.model_id
+    return shape
 
 
 def registered_model(model: ModelRecord, latest: list[VersionRecord]) -> dict[str, Any]:

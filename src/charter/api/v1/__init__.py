@@ -12,8 +12,10 @@ from fastapi import APIRouter
 from charter.api.v1 import (
     access,
     audit,
+    consumers,
     files,
     governance,
+    interfaces,
     models,
     provenance,
     stages,
@@ -24,7 +26,8 @@ from charter.api.v1.common import error_responses
 from charter.api.v1.fallback import fallback_router
 
 SUBJECTS = (models.router, versions.router, stages.router, audit.router, files.router,
-            access.router, governance.router, webhooks.router, provenance.router)
+            access.router, governance.router, webhooks.router, provenance.router,
+            interfaces.router, consumers.router)
 
 router = APIRouter(responses=error_responses())
 for _subject in SUBJECTS:

@@ -91,6 +91,10 @@ class UploadCommit(Body):
                                   ".sig file's text) that must cover exactly these files")
     signer_key: str | None = Field(None, description="the signer's PEM public key, when the "
                                    "registry does not know it yet")
+    interface: dict[str, Any] | None = Field(
+        None, description="the version's interface (else an MLmodel among the files "
+                          "declares it: docs/contracts.md)")
+    model_id: str = Field("", description="MLflow 3's logged-model id it came from")
 
 
 # Routes that write bytes or staging records into the blob store.
@@ -188,7 +192,8 @@ def commit_upload(name: str, upload_id: str, body: UploadCommit,
     record = service.commit_upload(
         name, upload_id, [entry.model_dump() for entry in body.files], source=body.source,
         run_id=body.run_id, description=body.description, tags=body.tags, reason=body.reason,
-        signature=body.signature, signer_key=body.signer_key)
+        signature=body.signature, signer_key=body.signer_key, interface=body.interface,
+        model_id=body.model_id)
     return ok(record.to_dict(), 201)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
 from charter.api.v1.common import (
@@ -37,10 +39,10 @@ def create_model(body: ModelCreate, service: Registry) -> JSONResponse:
 
 @router.get("/models", responses=documented(ModelPage))
 @allow(SIGNED_IN)
-def list_models(service: Registry, name_like: str = "", max_results: int = 100,
-                page_token: str = "") -> JSONResponse:
-    page = service.list_models(name_like=name_like, max_results=max_results,
-                               page_token=page_token)
+def list_models(service: Registry, name_like: str = "", tag: str = "", stage: str = "",
+                max_results: int = 100, page_token: str = "") -> JSONResponse:
+    page = service.list_models(name_like=name_like, tag=tag, stage=stage,
+                               max_results=max_results, page_token=page_token)
     return ok({"models": [m.to_dict() for m in page.items], "next_page_token": page.next_token})
 
 
@@ -60,8 +62,11 @@ def update_model(name: str, body: ModelUpdate, service: Registry) -> JSONRespons
 @router.delete("/models/{name}", status_code=204, responses=NO_CONTENT)
 @allow(SIGNED_IN)
 def delete_model(name: str, service: Registry, body: Reason | None = None,
-                 reason: ReasonQuery = None) -> Response:
-    service.delete_model(name, reason=pick_reason(body, reason))
+                 reason: ReasonQuery = None,
+                 force: Annotated[bool, Query(
+                     description="an owner deletes a model live consumers still serve "
+                                 "(audited)")] = False) -> Response:
+    service.delete_model(name, reason=pick_reason(body, reason), force=force)
     return no_content()
 
 

@@ -46,6 +46,10 @@ class TagValue(Body):
     value: str = Field(examples=["payments"])
 
 
+INTERFACE_EXAMPLE = {"inputs": [{"name": "amount", "type": "double", "required": True}],
+                     "outputs": [{"name": "score", "type": "double"}]}
+
+
 class VersionCreate(Body):
     source: str = Field("", examples=["s3://models/fraud_detector/2024-10-08/"])
     run_id: str = ""
@@ -53,6 +57,15 @@ class VersionCreate(Body):
     tags: dict[str, str] = Field(default_factory=dict, examples=[{"algorithm": "xgboost"}])
     create_model: bool = True
     reason: str = ""
+    interface: dict[str, Any] | None = Field(
+        None, examples=[INTERFACE_EXAMPLE],
+        description="the version's inputs, outputs and params: MLflow's signature or "
+                    "Charter's form (docs/contracts.md)")
+    model_id: str = Field("", description="MLflow 3's logged-model id it came from")
+
+
+class InterfaceIn(Body):
+    interface: dict[str, Any] = Field(examples=[INTERFACE_EXAMPLE])
 
 
 class VersionUpdate(Body):
@@ -72,6 +85,10 @@ class Transition(Body):
     expect_production: int | None = Field(None, examples=[42])
     override_gates: bool = Field(False, description="an owner moves past failing gates; "
                                                     "needs a reason, audited as an override")
+    accept_breaking: str = Field("", description="an owner's reason to move a version that "
+                                 "breaks the interface of the version in Production")
+    force: bool = Field(False, description="an owner archives a version live consumers still "
+                                           "serve; needs a reason, audited")
 
 
 # ---- responses (documentation only) ----------------------------------------------------
@@ -133,6 +150,7 @@ class VersionOut(BaseModel):
     signer: str | None = Field(None, description="who signed its files: key:sha256:… or "
                                "certificate:<subject> (docs/provenance.md)")
     signature: str | None = Field(None, description="sha256 of its signature bundle")
+    model_id: str = Field("", description="MLflow 3's logged-model id it came from, or \"\"")
 
 
 class VersionList(BaseModel):

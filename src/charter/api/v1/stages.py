@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from starlette.responses import JSONResponse
 
 from charter.api.v1.common import Registry, documented, ok
@@ -23,7 +23,8 @@ def transition(name: str, version: str, body: Transition, service: Registry) -> 
     expected = body.expect_production if "expect_production" in body.model_fields_set else ANY
     record = service.transition(name, version, body.stage,
                                 archive_existing=body.archive_existing, reason=body.reason,
-                                expect_production=expected, override_gates=body.override_gates)
+                                expect_production=expected, override_gates=body.override_gates,
+                                accept_breaking=body.accept_breaking, force=body.force)
     return ok(record.to_dict())
 
 
@@ -49,6 +50,9 @@ def latest_versions(name: str, service: Registry,
 def resolve(uri: Annotated[str, Query(examples=["models:/fraud_detector/Production"])],
             service: Registry,
             as_of: Annotated[datetime | None, Query(
-                description="ISO 8601 time; answered from the audit events")] = None
+                description="ISO 8601 time; answered from the audit events")] = None,
+            x_charter_consumer: Annotated[str | None, Header(
+                description="the deployment asking (checkout-api/eu): the answer is "
+                            "recorded as what it serves")] = None
             ) -> JSONResponse:
-    return ok(service.resolve(uri, as_of=as_of).to_dict())
+    return ok(service.resolve(uri, as_of=as_of, consumer=x_charter_consumer).to_dict())

@@ -42,7 +42,8 @@ def register(name: str, body: VersionCreate, service: Registry) -> JSONResponse:
     """Register the next version from a source URI (files: POST …/uploads, docs/artifacts.md)."""
     record = service.register(name, body.source, run_id=body.run_id,
                               description=body.description, tags=body.tags,
-                              create_model=body.create_model, reason=body.reason)
+                              create_model=body.create_model, reason=body.reason,
+                              interface=body.interface, model_id=body.model_id)
     return ok(record.to_dict(), 201)
 
 
@@ -71,8 +72,11 @@ def update_version(name: str, version: str, body: VersionUpdate,
 @router.delete(VERSION, status_code=204, responses=NO_CONTENT)
 @allow(SIGNED_IN)
 def delete_version(name: str, version: str, service: Registry, body: Reason | None = None,
-                   reason: ReasonQuery = None) -> Response:
-    service.delete_version(name, version, reason=pick_reason(body, reason))
+                   reason: ReasonQuery = None,
+                   force: Annotated[bool, Query(
+                       description="an owner deletes a version live consumers still serve "
+                                   "(audited)")] = False) -> Response:
+    service.delete_version(name, version, reason=pick_reason(body, reason), force=force)
     return no_content()
 
 

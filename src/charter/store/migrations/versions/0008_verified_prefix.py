@@ -1,7 +1,7 @@
 """verified prefix: the audit point the last verification proved
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-06 10:30:00.000000
 
 One row (``id = 1``): the seq and hash up to which `charter audit verify` last proved
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0004'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,88 @@
+"""The MLflow answer cache's hit rate and memory by its configured size, in-process.
+
+    .venv/bin/python bench/answer_cache.py --home DIR [--requests 20000] [--sizes 8,64]
+
+Opens the populated home ``DIR`` read-only in spirit (only MLflow reads are sent; use
+a copy, since opening migrates it), builds the app once per cache size
+(``answer_cache_mb``) and sends ``--requests`` search-model-versions by name over
+httpx's ASGI transport, the model drawn from every model in the registry with a
+Zipf-like skew (a few models are asked for often, most rarely; fixed seed). Prints
+the cache's own counters (``AnswerCache.stats()``: hits, misses, hit rate,
+evictions, entries, bytes held) and the mean time per request, with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if "PYTHONPATH" not in os.environ:
+    sys.path.insert(0, str(ROOT / "src"))
+
+import httpx  # noqa: E402
+
+from charter.bootstrap import build_service  # noqa: E402
+from charter.config import Settings  # noqa: E402
+from charter.server.app import create_app  # noqa: E402
+
+
+def names(home: Path) -> list[str]:
+    service = build_service(Settings.load({"home": home}), actor="bench")
+    found, token = [], ""
+    while True:
+        page = service.list_models(max_results=1000, page_token=token)
+        found += [m.name for m in page.items]
+        token = page.next_token
+        if not token:
+            service.db.dispose()
+            return found
+
+
+async def drive(home: Path, size_mb: int, asked: list[str]) -> tuple[dict[str, float], float]:
+    settings = Settings.load({"home": home, "answer_cache_mb": size_mb})
+    service = build_service(settings, actor="bench")
+    app = create_app(service, settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        began = time.perf_counter()
+        for name in asked:
+            answer = await client.get("/api/2.0/mlflow/model-versions/search",
+                                      params={"filter": f"name = '{name}'"})
+            answer.raise_for_status()
+        elapsed = time.perf_counter() - began
+    stats = app.state.answers.stats()
+    service.db.dispose()
+    return stats, elapsed / len(asked) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--sizes", default="8,64")
+    args = parser.parse_args()
+    everyone = names(args.home)
+    rng = random.Random(15)
+    weights = [1 / (rank + 1) for rank in range(len(everyone))]  # Zipf, s = 1
+    asked = rng.choices(everyone, weights=weights, k=args.requests)
+    print(f"{len(everyone)} models; {args.requests} searches by name, "
+          f"{len(set(asked))} distinct")
+    for size in (int(s) for s in args.sizes.split(",")):
+        stats, mean_ms = asyncio.run(drive(args.home, size, asked))
+        with open("/proc/loadavg") as load:
+            avg = " ".join(load.read().split()[:3])
+        print(f"answer_cache_mb={size:<4} hit rate {stats['hit_rate']:.1%}  "
+              f"hits {stats['hits']}  misses {stats['misses']}  evictions "
+              f"{stats['evictions']}  entries {stats['entries']}  held "
+              f"{stats['bytes'] / 1e6:.1f} MB  mean {mean_ms:.2f} ms/request  load {avg}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

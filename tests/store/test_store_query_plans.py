@@ -1,0 +1,218 @@
+"""Filtered reads find their rows through an index: the plan of every statement a search,
+a listing or an audit window runs never scans the versions or the events whole.
+
+Each test records the SQL a real use case runs (the Reader passes it through
+unchanged), checks the answer, then asks the same database for the plan of each
+statement: SQLite's ``EXPLAIN QUERY PLAN`` (a ``SCAN`` of versions or events fails),
+PostgreSQL's ``EXPLAIN (FORMAT JSON)`` with sequential scans, hash and merge joins
+priced out, so the planner takes an index whenever one answers the query (a Seq Scan,
+or an index walked without an index condition, fails). A table of a few rows would
+otherwise be scanned whatever indexes it has; the registry of 100,000 versions these
+plans are for is measured by bench/search_scale.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from charter.service import RegistryService
+from charter.store.driver import Reader
+
+WHOLE = ("versions", "events")
+# Partial indexes: walking one whole reads only the rows its predicate keeps (the one
+# Production version per model), not the table.
+PARTIAL = ("one_production_per_model",)
+Statements = list[tuple[str, list[Any]]]
+
+
+@pytest.fixture
+def populated(registry: RegistryService) -> RegistryService:
+    for index, name in enumerate(("fraud_scorer", "churn_ranker", "search_ranker")):
+        registry.create_model(name, tags={"team": f"t{index}", "owner": "@aiko"})
+        for number in range(1, 4):
+            registry.register(name, f"s3://bucket/{name}/{number}/model.pkl",
+                              run_id=f"run{index}{number}",
+                              tags={"team": f"t{index}", "commit": f"c{number}"})
+        registry.transition(name, 2, "Staging", reason="validated")
+    return registry
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
+    seen: Statements = []
+    original = Reader.all
+
+    def record(self: Reader, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        seen.append((sql, list(params)))
+        return original(self, sql, params)
+
+    monkeypatch.setattr(Reader, "all", record)
+    yield seen
+
+
+def whole_scans(service: RegistryService, statements: Statements) -> list[str]:
+    """What each statement's plan scans whole of versions or events (empty: nothing)."""
+    assert statements, "the use case ran no recorded statement"
+    found: list[str] = []
+    with service.db.snapshot() as reader:
+        postgres = reader.dialect == "postgresql"
+        if postgres:
+            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+                reader.run(f"SET LOCAL {setting} = off")
+        for sql, params in statements:
+            if postgres:
+                (plan,), = reader.all("EXPLAIN (FORMAT JSON) " + sql, params)
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                found += [f"{sql[:80]}…: {scan}" for scan in _pg_scans(plan[0]["Plan"])]
+            else:
+                found += [f"{sql[:80]}…: {row[-1]}" for row in
+                          reader.all("EXPLAIN QUERY PLAN " + sql, params)
+                          if _sqlite_scan(str(row[-1]))]
+    return found
+
+
+def _sqlite_scan(detail: str) -> bool:
+    words = detail.split()
+    return words[0] == "SCAN" and words[1] in ("v", *WHOLE)
+
+
+def _pg_scans(node: dict[str, Any]) -> list[str]:
+    found = []
+    if node.get("Relation Name") in WHOLE:
+        kind = node["Node Type"]
+        if kind == "Seq Scan" or (kind in ("Index Scan", "Index Only Scan")
+                                  and "Index Cond" not in node
+                                  and node.get("Index Name") not in PARTIAL):
+            found.append(f"{kind} on {node['Relation Name']}")
+    for child in node.get("Plans", []):
+        found += _pg_scans(child)
+    return found
+
+
+def plans_of(service: RegistryService, recorded: Statements,
+             call: Callable[[], Any]) -> tuple[Any, list[str]]:
+    recorded.clear()
+    answer = call()
+    return answer, whole_scans(service, list(recorded))
+
+
+VERSION_SHAPES = [
+    ("name = 'fraud_scorer'", 3),
+    ("name IN ('fraud_scorer', 'churn_ranker')", 6),
+    ("name LIKE 'fraud%'", 3),
+    ("name ILIKE 'FRAUD%'", 3),
+    ("tags.team = 't1'", 3),
+    ("tags.team LIKE 't1%'", 3),
+    ("tags.team ILIKE 'T1'", 3),
+    ("name = 'fraud_scorer' AND tags.commit = 'c2'", 1),
+    ("name LIKE 'fraud%' AND tags.commit = 'c2'", 1),
+    ("run_id = 'run12'", 1),
+    ("run_id IN ('run12', 'run23')", 2),
+    ("source_path = 's3://bucket/churn_ranker/3/model.pkl'", 1),
+    ("name = 'churn_ranker' AND version_number > 1", 2),
+    ("name = 'churn_ranker' AND version_number = 2", 1),
+]
+ORDERS = [None, ["version_number DESC"], ["creation_timestamp ASC"], ["name", "version_number"]]
+
+
+@pytest.mark.parametrize("order_by", ORDERS, ids=str)
+@pytest.mark.parametrize(("filter_string", "count"), VERSION_SHAPES, ids=[s for s, _ in
+                                                                          VERSION_SHAPES])
+def test_a_filtered_version_search_reads_no_version_or_event_whole(
+        populated: RegistryService, recorded: Statements, filter_string: str, count: int,
+        order_by: list[str] | None) -> None:
+    page, scans = plans_of(populated, recorded, lambda: populated.search_versions(
+        filter_string, order_by=order_by))
+    assert len(page.items) == count
+    assert scans == []
+
+
+@pytest.mark.parametrize(("filter_string", "names"), [
+    ("name = 'fraud_scorer'", ["fraud_scorer"]),
+    ("name LIKE '%ranker'", ["churn_ranker", "search_ranker"]),
+    ("tags.team = 't2'", ["search_ranker"]),
+    ("tags.owner = '@aiko' AND name LIKE 'churn%'", ["churn_ranker"]),
+])
+def test_a_filtered_model_search_with_its_latest_versions_reads_no_version_whole(
+        populated: RegistryService, recorded: Statements, filter_string: str,
+        names: list[str]) -> None:
+    page, scans = plans_of(populated, recorded,
+                           lambda: populated.model_summaries(filter_string))
+    assert [summary.model.name for summary in page.items] == names
+    assert all({v.stage for v in summary.latest} == {"None", "Staging"}
+               for summary in page.items)
+    assert scans == []
+
+
+def test_a_models_history_reads_its_events_by_index(populated: RegistryService,
+                                                     recorded: Statements) -> None:
+    events, scans = plans_of(populated, recorded,
+                             lambda: populated.history("churn_ranker", limit=2))
+    assert [e.action for e in events] == ["version_registered", "stage_changed"]
+    assert scans == []
+
+
+def test_the_plan_reader_sees_a_whole_scan_when_there_is_one(
+        populated: RegistryService, recorded: Statements) -> None:
+    """The check itself: a negated condition has to visit every version."""
+    _, scans = plans_of(populated, recorded,
+                        lambda: populated.search_versions("run_id != 'run12'"))
+    assert scans
+
+
+@pytest.mark.parametrize(("filters", "names"), [
+    ({"tag": "team=t1"}, ["churn_ranker"]),
+    ({"tag": "owner"}, ["churn_ranker", "fraud_scorer", "search_ranker"]),
+    ({"stage": "Staging"}, ["churn_ranker", "fraud_scorer", "search_ranker"]),
+    ({"stage": "Production"}, []),
+    ({"name_like": "RANKER", "tag": "team=t2", "stage": "staging"}, ["search_ranker"]),
+])
+def test_the_model_listing_filters_by_tag_and_stage_without_reading_versions_whole(
+        populated: RegistryService, recorded: Statements, filters: dict[str, str],
+        names: list[str]) -> None:
+    page, scans = plans_of(populated, recorded,
+                           lambda: populated.list_models(**filters, max_results=2))
+    assert [model.name for model in page.items] == names[:2]
+    assert bool(page.next_token) == (len(names) > 2)
+    assert scans == []
+    if page.next_token:
+        rest, scans = plans_of(populated, recorded, lambda: populated.list_models(
+            **filters, max_results=2, page_token=page.next_token))
+        assert [model.name for model in rest.items] == names[2:] and not rest.next_token
+        assert scans == []
+
+
+@pytest.mark.parametrize("filters", [
+    {"model": "churn_ranker"}, {"model": "CHURN_RANKER", "before": 10},
+    {"model": "churn_ranker", "after": 2}, {"action": "stage_changed"},
+    {"action": "version_registered", "model": "fraud_scorer", "before": 100},
+], ids=str)
+def test_an_audit_window_of_a_model_or_an_action_reads_its_events_by_index(
+        populated: RegistryService, recorded: Statements, filters: dict[str, Any]) -> None:
+    everything = populated.events(after=0, limit=1000)
+    window, scans = plans_of(populated, recorded,
+                             lambda: populated.audit_events(**filters, limit=3))
+    model, action = filters.get("model", "").lower(), filters.get("action")
+    matching = [e.seq for e in everything if (not model or e.model == model)
+                and (not action or e.action == action)
+                and e.seq > filters.get("after", 0) and e.seq < filters.get("before", 10**6)]
+    expected = matching[:3] if "after" in filters else matching[::-1][:3]
+    assert [e.seq for e in window] == expected and expected
+    assert scans == []
+
+
+def test_a_tag_value_of_the_longest_kind_is_stored_indexed_and_found(
+        populated: RegistryService) -> None:
+    """PostgreSQL's B-tree entries hold ~2.7 kB: its index keeps the value's md5."""
+    long = "é" * 5000  # 10,000 bytes of UTF-8
+    populated.set_version_tag("fraud_scorer", 2, "notes", long)
+    populated.set_model_tag("churn_ranker", "notes", long)
+    found = populated.search_versions(f"tags.notes = '{long}'")
+    assert [(v.name, v.version) for v in found.items] == [("fraud_scorer", 2)]
+    assert [m.name for m in populated.list_models(tag=f"notes={long}").items] == [
+        "churn_ranker"]
+    assert populated.search_versions(f"tags.notes = '{long[:-1]}'").items == []
