@@ -14,6 +14,7 @@ import charter
 from charter.client.remote import RemoteRegistry
 from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, InvalidInput
+from charter.domain.naming import lint
 from charter.domain.version_diff import VersionDiff
 from tests.e2e.server import running_server
 
@@ -66,7 +67,12 @@ def registry(request, tmp_path):
 
 @pytest.fixture
 def name() -> str:
-    return f"fraud_detector_{uuid.uuid4().hex[:8]}"   # the remote server is shared
+    """A name of its own per test (the remote server is shared), one the naming rules
+    accept: a random hex suffix may end in digits, which reads as a version marker."""
+    while True:
+        candidate = f"fraud_detector_{uuid.uuid4().hex[:8]}"
+        if not lint(candidate):
+            return candidate
 
 
 def model_folder(root: Path) -> Path:
