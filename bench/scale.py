@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen  # noqa: E402
 from loadgen import Load, post  # noqa: E402
+from pgcopy import copy_sqlite_to_postgres  # noqa: E402
 from server import (  # noqa: E402
     API,
     DOMAINS,
@@ -61,6 +62,7 @@ from server import (  # noqa: E402
     VENV_BIN,
     Server,
     mlflow_command,
+    postgres_databases,
     started,
     tree_cpu,
     tree_memory,
@@ -423,22 +425,45 @@ def run_case(case: Case, server: Server, label: str, mode: str, connections: int
 
 @contextmanager
 def servers_on(folder: Path, args: argparse.Namespace, only: str) -> Iterator[dict[str, Server]]:
-    """Both servers on the populated data; Charter on a scratch copy of its home."""
+    """Both servers on the populated data; Charter on a scratch copy of its home. With
+    ``--database``: each on a fresh PostgreSQL database holding a copy of its rows."""
     with ExitStack() as stack:
         scratch = Path(tempfile.mkdtemp(prefix="charter-scale-run-"))
         stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        urls = (stack.enter_context(postgres_databases(args.database, args.db_prefix))
+                if args.database else {})
         found: dict[str, Server] = {}
         if only in ("both", "charter"):
             shutil.copytree(folder / "charter" / "home", scratch / "home")
+            env = charter_env(scratch / "home")
+            if urls:
+                env["CHARTER_REGISTRY_URL"] = urls["Charter"]
+                subprocess.run([str(VENV_BIN / "charter"), "db", "upgrade"], env=env,
+                               check=True, capture_output=True)
+                copied = copy_sqlite_to_postgres(scratch / "home" / "charter.db",
+                                                 urls["Charter"])
+                progress(f"  charter rows copied to PostgreSQL: {copied}")
             found["charter"] = stack.enter_context(started(
-                "Charter", charter_command(args.workers), charter_env(scratch / "home"),
-                scratch, "/healthz", 300))
+                "Charter", charter_command(args.workers), env, scratch, "/healthz", 300))
         if only in ("both", "mlflow"):
+            store = None
+            if urls:
+                store = urls["MLflow"]
+                subprocess.run([str(VENV_BIN / "python"), "-c", MLFLOW_SCHEMA, store],
+                               check=True, capture_output=True)
+                copied = copy_sqlite_to_postgres(
+                    folder / "mlflow" / "mlflow.db",
+                    store.replace("postgresql+psycopg2://", "postgresql://", 1))
+                progress(f"  mlflow rows copied to PostgreSQL: {copied}")
             found["mlflow"] = stack.enter_context(started(
-                "MLflow", mlflow_command(folder / "mlflow"), dict(os.environ),
+                "MLflow", mlflow_command(folder / "mlflow", store=store), dict(os.environ),
                 folder / "mlflow", "/health", 300))
         wait_healthy(list(found.values()))
         yield found
+
+
+MLFLOW_SCHEMA = ("import sys\nfrom mlflow.store.model_registry.sqlalchemy_store import "
+                 "SqlAlchemyStore\nSqlAlchemyStore(sys.argv[1])")
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -463,7 +488,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
                         progress(f"  {figure}")
         memory = {k: round(tree_memory(s.process.pid)["pss_mb"], 1) for k, s in running.items()}
         home = (Path(running["charter"].log).parent / "home") if "charter" in running else None
-        cli = cli_timings(home, shape) if home and not wanted else {}
+        cli = cli_timings(home, shape) if home and not wanted and not args.database else {}
     loads.append(os.getloadavg())
     return {"shape": asdict(shape), "figures": [asdict(f) for f in figures],
             "pss_mb": memory, "cli": cli, "loadavg": [list(x) for x in loads],
@@ -599,6 +624,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", choices=("both", "charter", "mlflow"), default="both")
     parser.add_argument("--cases", default="", help="comma-separated subset of the cases")
     parser.add_argument("--out", type=Path, help="also write the report (and FILE.json)")
+    parser.add_argument("--database", metavar="URL",
+                        help="measure: both servers on this PostgreSQL server "
+                             "(postgresql://user@host:port), each on a fresh database holding "
+                             "a copy of the populated rows (bench/pgcopy.py)")
+    parser.add_argument("--db-prefix", default="scale",
+                        help="names of those databases: PREFIX_charter, PREFIX_mlflow "
+                             "(dropped at the end)")
     args = parser.parse_args(argv)
     if args.million:
         args.models, args.versions = 10_000, 100

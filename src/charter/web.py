@@ -164,7 +164,7 @@ async def run_write(service: RegistryService, use_case: Callable[..., T], *args:
 
     On PostgreSQL a write waits for the disk at COMMIT while it holds the chain head's
     lock; the process's writes are therefore committed in groups, one transaction and
-    one flush for all those queued meanwhile (store/database.py ``GroupCommit``).
+    one flush for all those queued meanwhile (store/group_commit.py ``GroupCommit``).
     """
     if service.db.turn_can_wait:
         token = turn_wait.set(LOOP_TURN_WAIT_S)

@@ -1,4 +1,4 @@
-"""PostgreSQL's group commit (store/database.py ``GroupCommit``) and its lost connections.
+"""PostgreSQL's group commit (store/group_commit.py ``GroupCommit``) and its lost connections.
 
 Writes queued together share one transaction and one COMMIT; each runs in a savepoint of
 its own, so one that fails is rolled back alone; a call reads what its batch wrote; the

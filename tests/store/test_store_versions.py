@@ -226,3 +226,31 @@ def test_models_are_listed_in_name_order_across_pages(make_registry):
     assert seen == sorted(names)
     # name_like is a plain substring: '_' is not a LIKE wildcard
     assert [m.name for m in registry.list_models(name_like="d_d").items] == ["fraud_detector"]
+
+
+def test_a_version_read_whole_matches_it_read_in_parts(registry, tmp_path):
+    """``get_version`` reads a version with its tags, files and aliases in one statement
+    on PostgreSQL (store/versions.py ``record_at_once``); the record is the same as the
+    one built from the row and its extras read apart (``versions.record``)."""
+    from charter.store import versions
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"\x00" * 64)
+    (model / "MLmodel").write_text("flavors: {}\n")
+    registry.register(NAME, path=model, tags={"team": "risk", "commit": "abc"})
+    registry.set_alias(NAME, "champion", 1)
+    registry.set_alias(NAME, "blue", 1)
+
+    whole = registry.get_version(NAME, 1)
+    with registry.db.snapshot() as reader:
+        parts = versions.record(reader, NAME, 1)
+    assert whole == parts
+    assert whole.tags == {"team": "risk", "commit": "abc"}
+    assert whole.aliases == ["blue", "champion"]
+    assert [f.path for f in whole.files] == ["MLmodel", "weights.bin"]
+    with registry.db.one_statement() as single:
+        if single is not None:  # PostgreSQL
+            assert versions.record_at_once(single, NAME, 1) == parts
+            assert versions.record_at_once(single, NAME, 2) is None
+            assert versions.record_at_once(single, "no_such_model", 1) is None

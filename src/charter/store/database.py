@@ -10,21 +10,18 @@ Reads never take the turn.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,8 +29,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from charter.domain import error_codes as codes
 from charter.domain.errors import Unavailable
 from charter.domain.events import (
-    ROLLED_BACK,
-    STAGE_CHANGED,
     NewEvent,
     canonical_json,
     chain_hash,
@@ -41,8 +36,8 @@ from charter.domain.events import (
     hashed_fields,
     parse_time,
 )
-from charter.metrics import pool_checked_out, stage_transitions, write_turn_wait
-from charter.store import events, webhooks
+from charter.metrics import pool_checked_out, write_turn_wait
+from charter.store import events, group_commit, webhooks
 from charter.store.driver import (
     TCP_LIVENESS,
     HeadReader,
@@ -53,6 +48,11 @@ from charter.store.driver import (
     session_reader,
 )
 from charter.store.events import ChainPosition, StoredEvent
+from charter.store.group_commit import GroupCommit, count_moves
+from charter.store.pg_reads import PgSnapshots
+from charter.store.write_turn import FileTurn, file_turn_for
+from charter.store.write_turn import TurnBusy as TurnBusy  # the service's import
+from charter.store.write_turn import turn_wait as turn_wait
 
 # A read transaction of the store modules written with SQLAlchemy's ORM (webhooks, bulk):
 # what ``Database.read()`` opens, named here so their callers need not import SQLAlchemy.
@@ -132,19 +132,9 @@ def _count_checkouts(engine: Engine) -> None:
         pool_checked_out(-1)
 
 
-def _count_moves(committed: list[StoredEvent]) -> None:
-    """charter_stage_transitions_total, once the events are committed."""
-    stage_transitions(e.to_stage for e in committed
-                      if e.action in (STAGE_CHANGED, ROLLED_BACK) and e.to_stage)
-
-
 def conninfo(url: str) -> str:
     """A SQLAlchemy PostgreSQL URL as libpq's connection string (psycopg's own)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _is_lost(exc: BaseException) -> bool:
-    return isinstance(exc, Unavailable) and exc.code == codes.DATABASE_UNAVAILABLE
 
 
 @contextmanager
@@ -242,136 +232,7 @@ class WriteTx:
         return row
 
 
-class TurnBusy(Exception):
-    """The write turn was not free within the wait allowed (``turn_wait``); nothing was done."""
-
-
-# How long a write may wait for the turn before giving up with TurnBusy; None: as long as
-# it takes. Set by a caller that must not block for long (an event loop), and used by
-# the first write turn of the call only, so a use case never half-runs.
-turn_wait: ContextVar[float | None] = ContextVar("charter_turn_wait", default=None)
-
-_POLL_S = 0.0002
-
-
-class FileTurn:
-    """An exclusive lock on a file next to the SQLite database, held for a write.
-
-    Writers in other processes (server workers, CLI runs) then queue in the kernel
-    instead of polling SQLite's busy handler, whose growing sleeps starve some of them.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def _descriptor(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        return self._fd
-
-    def __enter__(self) -> None:
-        fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
-
-    def acquire_until(self, deadline: float) -> bool:
-        while True:
-            try:
-                fcntl.flock(self._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(_POLL_S)
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self._fd is not None
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-
-def _file_turn_for(url: str) -> AbstractContextManager[object]:
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix or ":memory:" in url:
-        return nullcontext()
-    return FileTurn(Path(url[len(prefix):] + "-writelock"))
-
 T = TypeVar("T")
-
-
-@dataclass
-class _Job:
-    call: Callable[..., Any]
-    args: tuple[object, ...]
-    future: Future[Any]
-
-
-class GroupCommit:
-    """Writes of one server process on PostgreSQL, run together: one transaction, one turn
-    on the chain head, one COMMIT for up to ``MAX_BATCH`` of them (bench/README.md).
-
-    A write on PostgreSQL holds the chain head's row lock until its COMMIT has reached
-    the disk, so writers one at a time cannot outpace one WAL flush each (~1.5 ms here)
-    plus their round trips. Here one thread per process takes the calls queued by the
-    event loop, takes the turn once, runs each call in a SAVEPOINT of its own (a call that
-    fails is rolled back alone and gets its error), and commits them together; each call
-    is answered only after that COMMIT, so nothing is acknowledged before it is durable.
-    If the database is lost meanwhile, every call of the batch answers 503. Reads a call
-    makes (``Database.snapshot``/``read``) see the batch's transaction: its own writes,
-    and its batch-mates', which commit with it or not at all.
-    """
-
-    MAX_BATCH = 32
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
-
-    def submit(self, call: Callable[..., T], *args: object) -> Future[T]:
-        future: Future[T] = Future()
-        self._queue.put(_Job(call, args, future))
-        if self._thread is None:
-            with self._start:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._serve, daemon=True,
-                                                    name="charter-group-commit")
-                    self._thread.start()
-        return future
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _serve(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            self._db._run_batch(first, self._more)
-
-    def _more(self, room: int) -> list[_Job]:
-        """The calls queued meanwhile, at most ``room`` (a None, a close, is put back)."""
-        jobs: list[_Job] = []
-        while len(jobs) < room:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                self._queue.put(None)
-                break
-            jobs.append(job)
-        return jobs
-
-
-_batch = threading.local()  # the batch transaction of this thread, if it runs one
-
-
-def _batch_session() -> Session | None:
-    return getattr(_batch, "session", None)
-
 
 
 class Database:
@@ -389,8 +250,12 @@ class Database:
             self.engine.execution_options(charter_write=True), expire_on_commit=False)
         self._local_turn: AbstractContextManager[object] = (
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
-        self._file_turn = _file_turn_for(self.url)
-        self._snapshots = Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S)
+        self._file_turn = file_turn_for(self.url)
+        self._snapshots: Snapshots | PgSnapshots = (
+            PgSnapshots(conninfo(self.url), limit=pool_size + PG_POOL_OVERFLOW,
+                        max_idle=pool_size, timeout_s=pool_timeout,
+                        connect_timeout_s=PG_CONNECT_TIMEOUT_S)
+            if self.dialect == "postgresql" else Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S))
         self._heads = (HeadReader(conninfo(self.url), PG_CONNECT_TIMEOUT_S,
                                   HEAD_STATEMENT_TIMEOUT_MS)
                        if self.dialect == "postgresql" else None)
@@ -398,16 +263,17 @@ class Database:
         # is, before the head moves: the service signs checkpoints here (no crypto in store).
         self.seal: Callable[[WriteTx, ChainPosition], object] | None = None
         # PostgreSQL's writes from the event loop, committed in groups (GroupCommit).
-        self.group_commit = GroupCommit(self) if self.dialect == "postgresql" else None
+        self.group_commit = (GroupCommit(self._batch_transaction)
+                             if self.dialect == "postgresql" else None)
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        batch = _batch_session()
+        batch = group_commit.current()
         if batch is not None:  # a call of a group commit reads its batch's transaction
             with lost_connections():
-                yield batch
+                yield batch.session
             return
         with lost_connections(), self._reader.begin() as session:
             yield session
@@ -415,12 +281,23 @@ class Database:
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
         """A read transaction on a driver connection, for the hot reads (store/driver.py)."""
-        batch = _batch_session()
+        batch = group_commit.current()
         if batch is not None:
             with lost_connections():
-                yield session_reader(batch)
+                yield session_reader(batch.session)
             return
         with lost_connections(), self._snapshots.read() as reader:
+            yield reader
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Reader | None]:
+        """For a read that is a single statement on PostgreSQL: a connection outside any
+        transaction (store/pg_reads.py), the statement its own snapshot. None on SQLite,
+        and within a group commit: the caller reads through ``snapshot()`` then."""
+        if not isinstance(self._snapshots, PgSnapshots) or group_commit.current() is not None:
+            yield None
+            return
+        with lost_connections(), self._snapshots.read(one_statement=True) as reader:
             yield reader
 
     def generation(self) -> int:
@@ -484,27 +361,25 @@ class Database:
 
     @contextmanager
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
-        batch = _batch_session()
+        batch = group_commit.current()
         if batch is not None:  # a call of a group commit: the batch holds the turn already
             with lost_connections():
-                yield from self._write_on(batch, actor, clock, _batch.head)
+                yield from self._write_on(batch.session, actor, clock, batch)
             return
         # SQLite's busy handler sleeps and retries; threads of one process queue on a
         # lock instead (other processes still meet the busy timeout).
         asked = time.perf_counter()
         with lost_connections(), self._turn(), self._writer.begin() as session:
             tx = yield from self._write_on(session, actor, clock, asked=asked)
-        _count_moves(tx.events)  # committed
+        count_moves(tx.events)  # committed
 
     def _write_on(self, session: Session, actor: str, clock: Callable[[], datetime],
-                  head: ChainPosition | None = None, *, asked: float | None = None
+                  batch: group_commit.Batch | None = None, *, asked: float | None = None
                   ) -> Generator[WriteTx, None, WriteTx]:
-        """The write on ``session``, the turn taken here unless the caller holds it and
-        knows the ``head`` (a group commit: one read of it for the whole batch)."""
+        """The write on ``session``, the turn taken here unless a group commit's ``batch``
+        holds it and knows the head (one read of it for the whole batch)."""
         reader = session_reader(session)
-        batch_head = head is not None
-        if head is None:
-            head = events.chain_head(reader, lock=True)
+        head = batch.head if batch is not None else events.chain_head(reader, lock=True)
         if asked is not None:  # the turn is ours: how long it took (charter.metrics)
             write_turn_wait(time.perf_counter() - asked)
         # The clock is read only once the turn is ours, and never behind the last
@@ -516,10 +391,9 @@ class Database:
         yield tx
         if tx.events and self.seal is not None:
             self.seal(tx, head)
-        batched = getattr(_batch, "events", None) if batch_head else None
-        if tx.events and batched is not None:  # the group commit does both at its end
-            batched.extend(tx.events)
-            _batch.now = now
+        if tx.events and batch is not None:  # the group commit does both at its end
+            batch.events.extend(tx.events)
+            batch.now = now
         elif tx.events:  # webhook deliveries commit with their events, or not at all
             webhooks.enqueue(session, tx.events, now)
             events.move_head(tx, head)
@@ -532,53 +406,11 @@ class Database:
         assert self.group_commit is not None, "group commits are PostgreSQL's"
         return self.group_commit.submit(call, *args)
 
-    def _run_batch(self, first: _Job, more: Callable[[int], list[_Job]]) -> None:
-        jobs = [first]
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
-        committed: list[StoredEvent] = []
-        try:
-            asked = time.perf_counter()
-            with lost_connections(), self._writer.begin() as session:
-                # The turn first: the calls queued while it is awaited join this batch.
-                _batch.head = events.chain_head(session_reader(session), lock=True)
-                write_turn_wait(time.perf_counter() - asked)
-                jobs += more(GroupCommit.MAX_BATCH - 1)
-                _batch.session, _batch.events = session, []
-                try:
-                    for job in jobs:
-                        if not job.future.set_running_or_notify_cancel():
-                            continue
-                        before = replace(_batch.head)  # a call that fails leaves it as it was
-                        recorded = len(_batch.events)
-                        try:
-                            with session.begin_nested():
-                                outcomes.append((job, job.call(*job.args), None))
-                        except Exception as exc:
-                            if connection_lost(exc) or _is_lost(exc):
-                                raise
-                            _batch.head = before
-                            del _batch.events[recorded:]
-                            outcomes.append((job, None, exc))
-                    # The batch's events: their webhook deliveries, and the head moved once.
-                    if _batch.events:
-                        webhooks.enqueue(session, _batch.events, _batch.now)
-                        events.move_head(session, _batch.head)
-                        committed = list(_batch.events)
-                finally:
-                    _batch.session = _batch.head = _batch.events = None
-        except BaseException as exc:  # nothing of the batch committed: each call is told
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        _count_moves(committed)
-        for job, result, error in outcomes:
-            if error is not None:
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(result)
+    @contextmanager
+    def _batch_transaction(self) -> Iterator[Session]:
+        """A group commit's write transaction (it takes the turn itself)."""
+        with lost_connections(), self._writer.begin() as session:
+            yield session
 
     @contextmanager
     def housekeeping(self) -> Iterator[Session]:

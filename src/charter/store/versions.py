@@ -22,6 +22,7 @@ from charter.domain.records import FileRecord, VersionRecord
 from charter.store import events
 from charter.store.driver import (
     Conn,
+    Reader,
     placeholders,
     reader_for,
     sql_time,
@@ -118,14 +119,19 @@ def records_of(conn: Conn, found: Sequence[VersionRow]) -> list[VersionRecord]:
             files[version_id].append(FileRecord(first, size, second))
         else:
             aliases[version_id].append(first)
-    return [VersionRecord(
+    return [_record(row, tags[row.id], files[row.id], aliases[row.id]) for row in found]
+
+
+def _record(row: VersionRow, tags: dict[str, str], files: list[FileRecord],
+            aliases: list[str]) -> VersionRecord:
+    return VersionRecord(
         name=row.model_name, version=row.version, stage=row.stage, source=row.source,
-        run_id=row.run_id, description=row.description, tags=tags[row.id],
-        aliases=sorted(aliases[row.id]), digest=row.digest, status=row.status,
+        run_id=row.run_id, description=row.description, tags=tags,
+        aliases=sorted(aliases), digest=row.digest, status=row.status,
         created_at=stored_time(row.created_at), updated_at=stored_time(row.updated_at),
         stage_changed_at=stored_time(row.stage_changed_at),
-        files=sorted(files[row.id], key=lambda f: f.path), signer=row.signer,
-        signature=row.signature, model_id=row.logged_model_id or "") for row in found]
+        files=sorted(files, key=lambda f: f.path), signer=row.signer,
+        signature=row.signature, model_id=row.logged_model_id or "")
 
 
 _BY_NAME = (f"SELECT {COLUMNS}, m.name FROM versions v "
@@ -146,6 +152,30 @@ def record(conn: Conn, name: str, number: int) -> VersionRecord:
         if hit is None:
             raise not_found(model.name, number, model.last_version)
     return records_of(reader, [VersionRow.of(hit)])[0]
+
+
+# PostgreSQL: a version with its tags, files and aliases in one statement (JSON arrays),
+# so reading it needs no transaction around two statements (Database.one_statement).
+_AT_ONCE = (
+    f"SELECT {COLUMNS}, m.name, "
+    "(SELECT coalesce(json_agg(json_build_array(t.key, t.value)), '[]') "
+    "FROM version_tags t WHERE t.version_id = v.id), "
+    "(SELECT coalesce(json_agg(json_build_array(f.path, f.size, f.sha256)), '[]') "
+    "FROM version_files f WHERE f.version_id = v.id), "
+    "(SELECT coalesce(json_agg(a.alias), '[]') FROM aliases a WHERE a.version_id = v.id) "
+    "FROM versions v JOIN models m ON m.id = v.model_id "
+    "WHERE m.name_key = ? AND v.version = ?")
+
+
+def record_at_once(reader: Reader, name: str, number: int) -> VersionRecord | None:
+    """``record`` in one PostgreSQL statement, for the common path: None when ``name`` is
+    not a model's current name or has no such version (``record`` then tells why)."""
+    hit = reader.one(_AT_ONCE, (lookup_key(name), number))
+    if hit is None:
+        return None
+    tags, files, aliases = hit[-3:]
+    return _record(VersionRow.of(hit[:-3]), {key: value for key, value in tags},
+                   [FileRecord(*file) for file in files], aliases)
 
 
 def row(conn: Conn, model: ModelRow, number: int, *, via: str | None = None) -> VersionRow:

@@ -1,0 +1,180 @@
+"""PostgreSQL's group commit: the writes of one server process, run together in one
+transaction, one turn on the chain head and one COMMIT (bench/README.md, PostgreSQL).
+
+A write on PostgreSQL holds the chain head's row lock until its COMMIT has reached the
+disk, so writers one at a time cannot outpace one WAL flush each (~1.5 ms here) plus
+their round trips. Here one thread per process takes the calls queued by the event loop,
+takes the turn once, runs each call in a SAVEPOINT of its own (a call that fails is
+rolled back alone and gets its error), and commits them together; each call is answered
+only after that COMMIT, so nothing is acknowledged before it is durable. If the database
+is lost meanwhile, every call of the batch answers 503. Reads a call makes
+(``Database.snapshot``/``read``) see the batch's transaction: its own writes, and its
+batch-mates', which commit with it or not at all (``current()``).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from charter.domain import error_codes as codes
+from charter.domain.errors import Unavailable
+from charter.domain.events import ROLLED_BACK, STAGE_CHANGED
+from charter.metrics import stage_transitions, write_turn_wait
+from charter.store import events, webhooks
+from charter.store.driver import connection_lost, session_reader
+from charter.store.events import ChainPosition, StoredEvent
+
+T = TypeVar("T")
+
+
+def count_moves(committed: Iterable[StoredEvent]) -> None:
+    """charter_stage_transitions_total, once the events are committed."""
+    stage_transitions(e.to_stage for e in committed
+                      if e.action in (STAGE_CHANGED, ROLLED_BACK) and e.to_stage)
+
+
+def is_lost(exc: BaseException) -> bool:
+    """A lost database connection already told as the registry's ``database.unavailable``."""
+    return isinstance(exc, Unavailable) and exc.code == codes.DATABASE_UNAVAILABLE
+
+
+@dataclass
+class Batch:
+    """The batch transaction the group-commit thread runs: its session, the chain head as
+    its calls have moved it, and the events they recorded (enqueued and the head moved
+    once, at its end)."""
+
+    session: Session
+    head: ChainPosition
+    events: list[StoredEvent] = field(default_factory=list)
+    now: datetime | None = None
+
+
+_local = threading.local()  # the batch of this thread, if it runs one
+
+
+def current() -> Batch | None:
+    """The batch this thread is running a call of, if any."""
+    batch: Batch | None = getattr(_local, "batch", None)
+    return batch
+
+
+@dataclass
+class _Job:
+    call: Callable[..., Any]
+    args: tuple[object, ...]
+    future: Future[Any]
+
+
+class GroupCommit:
+    """The calls queued by one process, run ``MAX_BATCH`` at most per transaction by one
+    thread. ``begin`` opens a write transaction (a lost connection raised as 503)."""
+
+    MAX_BATCH = 32
+
+    def __init__(self, begin: Callable[[], AbstractContextManager[Session]]) -> None:
+        self._begin = begin
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(self, call: Callable[..., T], *args: object) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put(_Job(call, args, future))
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._serve, daemon=True,
+                                                    name="charter-group-commit")
+                    self._thread.start()
+        return future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            self._run(first)
+
+    def _more(self, room: int) -> list[_Job]:
+        """The calls queued meanwhile, at most ``room`` (a None, a close, is put back)."""
+        jobs: list[_Job] = []
+        while len(jobs) < room:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._queue.put(None)
+                break
+            jobs.append(job)
+        return jobs
+
+    def _run(self, first: _Job) -> None:
+        jobs = [first]
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        committed: list[StoredEvent] = []
+        try:
+            asked = time.perf_counter()
+            with self._begin() as session:
+                # The turn first: the calls queued while it is awaited join this batch.
+                batch = Batch(session, events.chain_head(session_reader(session), lock=True))
+                write_turn_wait(time.perf_counter() - asked)
+                jobs += self._more(self.MAX_BATCH - 1)
+                _local.batch = batch
+                try:
+                    for job in jobs:
+                        if job.future.set_running_or_notify_cancel():
+                            outcomes.append(_run_one(batch, job))
+                    # The batch's events: their webhook deliveries, and the head moved once.
+                    if batch.events:
+                        assert batch.now is not None
+                        webhooks.enqueue(session, batch.events, batch.now)
+                        events.move_head(session, batch.head)
+                        committed = list(batch.events)
+                finally:
+                    _local.batch = None
+        except BaseException as exc:  # nothing of the batch committed: each call is told
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        count_moves(committed)
+        for job, result, error in outcomes:
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+
+
+def _run_one(batch: Batch, job: _Job) -> tuple[_Job, Any, BaseException | None]:
+    """One call in its savepoint; one that fails leaves the head and events as they were.
+    A lost connection ends the whole batch."""
+    before, recorded = replace(batch.head), len(batch.events)
+    try:
+        with batch.session.begin_nested():
+            return job, job.call(*job.args), None
+    except Exception as exc:
+        if connection_lost(exc) or is_lost(exc):
+            raise
+        batch.head = before
+        del batch.events[recorded:]
+        return job, None, exc
