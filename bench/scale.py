@@ -554,7 +554,8 @@ def report(result: dict[str, Any]) -> str:
     lines = [f"### {shape.models:,} models × {shape.versions} versions = {shape.total:,} "
              f"versions ({result['when']})", "",
              "| case | server | mode | conn | ok/s | p50 ms | p99 ms | errors | server CPU ms/ok "
-             "| × MLflow | answer kB | load avg |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| × MLflow | answer kB | load avg |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for f in figures:
         base = mlflow.get(f.case)
         ratio = (f"{f.ok_per_s / base.ok_per_s:.1f}×" if base and f.server == "charter"
