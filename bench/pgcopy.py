@@ -6,7 +6,8 @@ source (Charter's Alembic migrations; MLflow's SqlAlchemyStore), so the rows are
 same rows. The target's tables are emptied first (its migrations seed some), every row
 is sent with COPY, foreign keys and triggers are off for the session while it runs
 (``session_replication_role = replica``: the target is a fresh database only this
-copies into), and each table's id sequence is moved past the largest id copied.
+copies into), each table's id sequence is moved past the largest id copied, and every
+table is analysed.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def copy_sqlite_to_postgres(source: Path, target: str) -> dict[str, Any]:
                            (column,))
         pg.execute("SET session_replication_role = DEFAULT")
         pg.commit()
+        # The planner's statistics, as autovacuum would gather them some time after a
+        # bulk load: without them PostgreSQL plans every query on guessed row counts.
+        pg.autocommit = True
+        for table in wanted:
+            pg.execute(f'ANALYZE "{table}"')
     lite.close()
     return {"seconds": round(time.monotonic() - begun, 1), "rows": counts,
             "path": "rows copied from the SQLite population (bench/pgcopy.py)"}
