@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from charter.domain.records import VersionBrief
 from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
 from charter.store.driver import Conn, Reader, placeholders, reader_for
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, name_key
+from charter.store.versions import BRIEF_COLUMNS, VersionRow, briefs_of
 from charter.store.versions import COLUMNS as VERSION_COLUMNS
-from charter.store.versions import VersionRow
 
 
 def model_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
@@ -37,10 +38,21 @@ def version_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
         _order_sql(orders, _VERSION_SORT), limit, offset)]
 
 
+def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
+                   readable: Sequence[int] | None, limit: int, offset: int
+                   ) -> list[VersionBrief]:
+    """Like ``version_rows``, as VersionBriefs (with their tags and aliases): two queries."""
+    reader = reader_for(conn)
+    return briefs_of(reader, _page(reader, _Where.version, conditions, _BRIEFS, readable,
+                                   _order_sql(orders, _VERSION_SORT), limit, offset))
+
+
 # What a page selects from, and the column a principal's readable model ids apply to.
 _MODELS = (f"SELECT {MODEL_COLUMNS} FROM models m", "m.id")
 _VERSIONS = (f"SELECT {VERSION_COLUMNS}, m.name FROM versions v "
              f"JOIN models m ON m.id = v.model_id", "v.model_id")
+_BRIEFS = (f"SELECT {BRIEF_COLUMNS}, m.name FROM versions v JOIN models m ON m.id = v.model_id",
+           "v.model_id")
 
 
 def _page(reader: Reader, add: Callable[[_Where, Condition], None],
@@ -69,6 +81,15 @@ def latest_per_stage(conn: Conn, model_ids: Sequence[int]) -> list[VersionRow]:
         return []
     return [VersionRow.of(raw) for raw in reader_for(conn).all(_LATEST_ROWS.format(
         columns=VERSION_COLUMNS, ids=placeholders(len(model_ids))), list(model_ids))]
+
+
+def latest_briefs(conn: Conn, model_ids: Sequence[int]) -> list[VersionBrief]:
+    """``latest_per_stage`` as VersionBriefs: two queries for any number of models."""
+    if not model_ids:
+        return []
+    reader = reader_for(conn)
+    return briefs_of(reader, reader.all(_LATEST_ROWS.format(
+        columns=BRIEF_COLUMNS, ids=placeholders(len(model_ids))), list(model_ids)))
 
 
 # --- conditions as SQL -----------------------------------------------------------------------
@@ -156,6 +177,20 @@ class _Where:
             return f"md5(t.value) = md5(?) AND {self._compare('t.value', op, value)}"
         return self._compare("t.value", op, value)
 
+    def _key_range(self, column: str, pattern: str) -> str:
+        """For a name pattern with a literal ASCII prefix, the range of ``name_key`` (the
+        lowercased name, a unique index) that holds every match: SQLite then reads the few
+        models under the prefix instead of testing the GLOB on each. SQLite compares text
+        bytewise, so the range is exact; PostgreSQL's collation need not be, so it is
+        left out there. (ASCII: its lowercase is the key's prefix, char for char; no
+        surrounding space: a key is the name stripped.)"""
+        prefix = _literal_prefix(pattern).lower()
+        if (column != "m.name" or not prefix or not prefix.isascii()
+                or prefix != prefix.strip() or prefix[-1] == "\x7f"):
+            return ""
+        self.params.extend((prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
+        return " AND m.name_key >= ? AND m.name_key < ?"
+
     def _compare(self, column: str, op: str, value: Any) -> str:
         if op in _COMPARISONS:
             self.params.append(value)
@@ -169,7 +204,7 @@ class _Where:
             # Case-sensitive everywhere: SQLite's LIKE ignores ASCII case, its GLOB does not.
             if self.dialect == "sqlite":
                 self.params.append(_glob(value))
-                return f"{column} GLOB ?"
+                return f"{column} GLOB ?" + self._key_range(column, value)
             self.params.append(_escaped_like(value))
             return f"{column} LIKE ? ESCAPE '\\'"
         if op == "ILIKE":
@@ -178,6 +213,16 @@ class _Where:
                 return f"lower({column}) LIKE lower(?) ESCAPE '\\'"
             return f"{column} ILIKE ? ESCAPE '\\'"
         raise AssertionError(f"unhandled operator {op}")
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The literal text a LIKE pattern starts with ("" when it starts with a wildcard)."""
+    out = []
+    for kind, text in like_segments(pattern):
+        if kind != "lit":
+            break
+        out.append(text)
+    return "".join(out)
 
 
 def _escaped_like(pattern: str) -> str:

@@ -7,12 +7,13 @@ Timestamps are milliseconds since the epoch, version numbers are strings, tags a
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from starlette.responses import Response
 
-from charter.domain.records import ModelRecord, VersionRecord
+from charter.domain.records import ModelBrief, ModelRecord, VersionBrief, VersionRecord
 
 _STATUS = {"READY": "READY", "PENDING": "PENDING_REGISTRATION",
            "PENDING_REGISTRATION": "PENDING_REGISTRATION", "FAILED": "FAILED_REGISTRATION",
@@ -29,7 +30,7 @@ def tags(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in values.items()]
 
 
-def model_version(version: VersionRecord) -> dict[str, Any]:
+def model_version(version: VersionRecord | VersionBrief) -> dict[str, Any]:
     shape = {
         "name": version.name,
         "version": str(version.version),
@@ -49,7 +50,8 @@ def model_version(version: VersionRecord) -> dict[str, Any]:
     return shape
 
 
-def registered_model(model: ModelRecord, latest: list[VersionRecord]) -> dict[str, Any]:
+def registered_model(model: ModelRecord | ModelBrief,
+                     latest: Sequence[VersionRecord | VersionBrief]) -> dict[str, Any]:
     return {
         "name": model.name,
         "creation_timestamp": millis(model.created_at),
