@@ -37,8 +37,8 @@ def model_version(version: VersionRecord | VersionBrief) -> dict[str, Any]:
     shape = {
         "name": version.name,
         "version": str(version.version),
-        "creation_timestamp": millis(version.created_at),
-        "last_updated_timestamp": millis(version.updated_at),
+        "creation_timestamp": int(version.created_at.timestamp() * 1000),  # millis, inline
+        "last_updated_timestamp": int(version.updated_at.timestamp() * 1000),
         "current_stage": version.stage,
         "description": version.description,
         "source": version.source,
