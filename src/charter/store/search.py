@@ -2,8 +2,10 @@
 
 The filter becomes a WHERE clause of fixed SQL fragments with every value a bound
 parameter; a page is its rows, then their extras in one more query (models.records,
-versions.records_of), whatever the page size. Plain SQL on the driver's connection
-(store/driver.py): searching is a hot path (bench/README.md).
+versions.records_of), whatever the page size. The MLflow API's searches read briefs
+(``version_briefs``, ``latest_briefs``): only the columns its shapes show, as plain
+tuples. Plain SQL on the driver's connection (store/driver.py): searching is a hot path
+(bench/README.md).
 """
 
 from __future__ import annotations
@@ -14,11 +16,41 @@ from typing import Any
 from charter.domain.lifecycle import STAGES
 from charter.domain.records import VersionBrief
 from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
-from charter.store.driver import Conn, Reader, placeholders, reader_for
+from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, name_key
-from charter.store.versions import BRIEF_COLUMNS, VersionRow, briefs_of
 from charter.store.versions import COLUMNS as VERSION_COLUMNS
+from charter.store.versions import VersionRow
+
+# What a listing shows of a version (VersionBrief); searches select these, then the model's
+# name, instead of COLUMNS: no files, digest or signature are read or built.
+BRIEF_COLUMNS = ("v.id, v.version, v.stage, v.source, v.run_id, v.description, v.status, "
+                 "v.created_at, v.updated_at, v.logged_model_id")
+
+
+def briefs_of(conn: Conn, found: Sequence[Sequence[Any]]) -> list[VersionBrief]:
+    """VersionBriefs for rows of ``BRIEF_COLUMNS`` and the model's name: their tags and
+    aliases in one more query (the tags and aliases parts of ``versions._extras_sql``)."""
+    if not found:
+        return []
+    ids = [raw[0] for raw in found]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    aliases: dict[int, list[str]] = {i: [] for i in ids}
+    marks = placeholders(len(ids))
+    for kind, version_id, key, value in reader_for(conn).all(
+            f"SELECT 't', version_id, key, value FROM version_tags "
+            f"WHERE version_id IN ({marks}) "
+            f"UNION ALL SELECT 'a', version_id, alias, '' FROM aliases "
+            f"WHERE version_id IN ({marks})", ids * 2):
+        if kind == "t":
+            tags[version_id][key] = value
+        else:
+            aliases[version_id].append(key)
+    return [VersionBrief(name, number, stage, source, run_id, description, status,
+                         stored_time(created), stored_time(updated), tags[id_],
+                         sorted(aliases[id_]), logged or "")
+            for (id_, number, stage, source, run_id, description, status, created, updated,
+                 logged, name) in found]
 
 
 def model_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,

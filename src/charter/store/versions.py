@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.events import VERSION_IMPORTED
-from charter.domain.records import FileRecord, VersionBrief, VersionRecord
+from charter.domain.records import FileRecord, VersionRecord
 from charter.store import events
 from charter.store.driver import (
     Conn,
@@ -126,37 +126,6 @@ def records_of(conn: Conn, found: Sequence[VersionRow]) -> list[VersionRecord]:
         stage_changed_at=stored_time(row.stage_changed_at),
         files=sorted(files[row.id], key=lambda f: f.path), signer=row.signer,
         signature=row.signature, model_id=row.logged_model_id or "") for row in found]
-
-
-# What a listing shows of a version (VersionBrief); searches select these, then the model's
-# name, instead of COLUMNS: no files, digest or signature are read or built.
-BRIEF_COLUMNS = ("v.id, v.version, v.stage, v.source, v.run_id, v.description, v.status, "
-                 "v.created_at, v.updated_at, v.logged_model_id")
-
-
-def briefs_of(conn: Conn, found: Sequence[Sequence[Any]]) -> list[VersionBrief]:
-    """VersionBriefs for rows of ``BRIEF_COLUMNS`` and the model's name: their tags and aliases in one more
-    query (the first and last parts of ``_extras_sql``, without the files)."""
-    if not found:
-        return []
-    ids = [raw[0] for raw in found]
-    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-    aliases: dict[int, list[str]] = {i: [] for i in ids}
-    marks = placeholders(len(ids))
-    for kind, version_id, key, value in reader_for(conn).all(
-            f"SELECT 't', version_id, key, value FROM version_tags "
-            f"WHERE version_id IN ({marks}) "
-            f"UNION ALL SELECT 'a', version_id, alias, '' FROM aliases "
-            f"WHERE version_id IN ({marks})", ids * 2):
-        if kind == "t":
-            tags[version_id][key] = value
-        else:
-            aliases[version_id].append(key)
-    return [VersionBrief(name, number, stage, source, run_id, description, status,
-                         stored_time(created), stored_time(updated), tags[id_],
-                         sorted(aliases[id_]), logged or "")
-            for (id_, number, stage, source, run_id, description, status, created, updated,
-                 logged, name) in found]
 
 
 _BY_NAME = (f"SELECT {COLUMNS}, m.name FROM versions v "
