@@ -41,6 +41,7 @@ from charter.domain.records import (
     AuditReport,
     EventRecord,
     FileRecord,
+    ModelBrief,
     ModelRecord,
     Page,
     Resolution,
@@ -333,6 +334,15 @@ class ServerRegistry(Registry, Protocol):
                         order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...
 
     def model_summary(self, name: str) -> ModelSummary: ...
+
+    # The MLflow API's reads: the same searches as plain tuples (ModelBrief, VersionBrief).
+    def model_briefs(self, filter_string: str | None = "", max_results: int = 100,
+                     order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...
+
+    def model_brief(self, name: str) -> ModelBrief: ...
+
+    def version_briefs(self, filter_string: str | None = "", max_results: int = 10_000,
+                       order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...
 
     def gates_for(self, name: str, stage: str | Stage) -> StageGates: ...
 

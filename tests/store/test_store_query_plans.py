@@ -216,3 +216,89 @@ def test_a_tag_value_of_the_longest_kind_is_stored_indexed_and_found(
     assert [m.name for m in populated.list_models(tag=f"notes={long}").items] == [
         "churn_ranker"]
     assert populated.search_versions(f"tags.notes = '{long[:-1]}'").items == []
+
+
+# --- the MLflow API's searches (briefs): a fixed number of statements per page ----------------
+
+def quality(index: int) -> str:
+    """quality_ba_scorer, quality_bb_scorer, …: names the naming policy accepts."""
+    return f"quality_{chr(98 + index // 26)}{chr(97 + index % 26)}_scorer"
+
+
+def _grow(service: RegistryService, count: int) -> None:
+    """``count`` more models named q…, each with tags, two versions (one tagged), one in
+    Production under an alias: every kind of extra a brief reads."""
+    start = len(service.model_briefs("name LIKE 'q%'", max_results=1000).items)
+    for index in range(start, start + count):
+        name = quality(index)
+        service.create_model(name, tags={"team": "t9", "owner": "@aiko"})
+        service.register(name, f"s3://bucket/{name}/1/model.pkl", run_id=f"r{index}a")
+        service.register(name, f"s3://bucket/{name}/2/model.pkl", run_id=f"r{index}b",
+                         tags={"commit": f"c{index}"})
+        service.transition(name, 1, "Staging", reason="validated")
+        service.transition(name, 1, "Production", reason="validated")
+        service.set_alias(name, "champion", 1)
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s.model_briefs("name LIKE 'quality%'", max_results=100),
+    lambda s: s.model_briefs("tags.team = 't9'", max_results=100),
+    lambda s: s.model_briefs("", max_results=100),
+    lambda s: s.version_briefs("name LIKE 'quality%'"),
+    lambda s: s.version_briefs("tags.commit LIKE 'c%'"),
+], ids=["models LIKE", "models by tag", "models unfiltered", "versions LIKE",
+        "versions by tag"])
+def test_an_mlflow_search_page_runs_the_same_statements_for_2_or_20_models(
+        populated: RegistryService, recorded: Statements, call: Callable[..., Any]) -> None:
+    """Models: the page, the tags and aliases, the newest versions per stage, their tags and
+    aliases (4); versions: the page, their tags and aliases (2) — never one per item."""
+    def statements() -> tuple[int, Statements]:
+        recorded.clear()
+        answer = call(populated)
+        return len(answer.items), list(recorded)
+
+    _grow(populated, 2)
+    small, small_statements = statements()
+    _grow(populated, 18)
+    large, large_statements = statements()
+    assert large >= small + 18
+    assert len(large_statements) == len(small_statements) <= 4
+    assert whole_scans(populated, large_statements) == []
+
+
+def test_an_mlflow_model_brief_carries_what_the_model_record_does(
+        populated: RegistryService) -> None:
+    _grow(populated, 3)
+    populated.set_model_tag(quality(1), "note", "ünïcode ✓")
+    summaries = populated.model_summaries("name LIKE 'quality%'").items
+    briefs = populated.model_briefs("name LIKE 'quality%'").items
+    assert [b.name for b in briefs] == [s.model.name for s in summaries]
+    for brief, summary in zip(briefs, summaries, strict=True):
+        model = summary.model
+        assert (brief.description, brief.created_at, brief.updated_at, brief.tags,
+                brief.aliases) == (model.description, model.created_at, model.updated_at,
+                                   model.tags, model.aliases)
+        assert [(v.version, v.stage, v.tags, v.aliases, v.created_at, v.updated_at,
+                 v.source, v.run_id, v.status, v.model_id) for v in brief.latest] == \
+            [(v.version, v.stage, v.tags, v.aliases, v.created_at, v.updated_at, v.source,
+              v.run_id, v.status, v.model_id) for v in summary.latest]
+    assert populated.model_brief(quality(2)).aliases == {"champion": 1}
+
+
+def test_a_name_prefix_search_reads_the_names_under_the_prefix_only(
+        populated: RegistryService, recorded: Statements, backend: str) -> None:
+    """SQLite: ``name LIKE 'fraud%'`` seeks the name_key index to the prefix instead of
+    testing the pattern on every model; the match stays case-sensitive."""
+    _grow(populated, 3)
+    page, _ = plans_of(populated, recorded,
+                       lambda: populated.model_briefs("name LIKE 'quality_b%'"))
+    assert [b.name for b in page.items] == [quality(i) for i in range(3)]
+    assert populated.model_briefs("name LIKE 'Quality%'").items == []
+    assert [b.name for b in populated.model_briefs("name ILIKE 'QUALITY%'").items] == \
+        [quality(i) for i in range(3)]
+    if backend == "sqlite":
+        with populated.db.snapshot() as reader:
+            sql, params = recorded[0]
+            plan = [str(row[-1]) for row in reader.all("EXPLAIN QUERY PLAN " + sql, params)]
+        assert any(step.startswith("SEARCH m USING INDEX") and "name_key>?" in step
+                   for step in plan), plan

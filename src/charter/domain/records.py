@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
@@ -192,6 +192,38 @@ class AuditPoint:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class VersionBrief(NamedTuple):
+    """A version as a listing shows it (MLflow's ``ModelVersion``): no files, digest,
+    signature or stage time. A plain tuple: searches build hundreds per answer."""
+
+    name: str
+    version: int
+    stage: str
+    source: str
+    run_id: str
+    description: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    tags: dict[str, str]
+    aliases: list[str]        # sorted
+    model_id: str             # MLflow 3's logged-model id, or ""
+
+
+class ModelBrief(NamedTuple):
+    """A model as a listing shows it (MLflow's ``RegisteredModel``): its tags, aliases and
+    newest version per stage (``latest``, in stage order), without the stage map or the
+    former names a ModelRecord carries."""
+
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    tags: dict[str, str]
+    aliases: dict[str, int]   # sorted by alias
+    latest: list[VersionBrief]
 
 
 @dataclass(frozen=True)

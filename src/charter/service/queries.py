@@ -52,11 +52,9 @@ class QueriesMixin(ServiceBase):
         with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
-            newest: dict[str, int] = {}
-            for number, stage in versions.stages_of(reader, model.id):
-                newest[stage] = number
-            numbers = [newest[s] for s in wanted if s in newest]
-            rows = versions.rows(reader, model.id, numbers=numbers)
+            newest = versions.newest_in_stages(reader, model.id, wanted)
+            numbers = [newest[s].version for s in wanted if s in newest]
+            rows = sorted(newest.values(), key=lambda row: row.version)
             by_number = {r.version: r for r in versions.records(reader, model.name, rows)}
             return [by_number[n] for n in numbers]
 

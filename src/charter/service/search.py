@@ -2,7 +2,9 @@
 store (``store/search.py``) as one page per read transaction, with a fixed number of
 queries whatever the page size.
 ``model_summaries`` / ``model_summary`` add each model's newest version per stage
-(MLflow's ``latest_versions``), loaded for the whole page at once.
+(MLflow's ``latest_versions``), loaded for the whole page at once. ``model_briefs``,
+``model_brief`` and ``version_briefs`` answer the same searches as plain tuples with only
+what a listing shows (the MLflow API's shapes): four queries and two for a page.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from charter.domain import error_codes as codes
 from charter.domain.access import READ
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES
-from charter.domain.records import ModelRecord, Page, VersionRecord
+from charter.domain.records import ModelBrief, ModelRecord, Page, VersionBrief, VersionRecord
 from charter.domain.search import (
     parse_model_filter,
     parse_model_order,
@@ -76,6 +78,42 @@ class SearchMixin(ServiceBase):
             items = versions.records_of(reader, rows[:limit])
             return Page(items, encode_page_token(offset + limit) if more else "")
 
+    def model_briefs(self, filter_string: str | None = "", max_results: int = 100,
+                     order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
+        """Like ``model_summaries``, each item a ModelBrief."""
+        conditions = parse_model_filter(filter_string)
+        orders = parse_model_order(order_by)
+        limit = clamp_page_size(max_results)
+        offset = decode_page_token(page_token)
+        with self._read() as reader:
+            rows = store_search.model_rows(reader, conditions, orders,
+                                           readable=self._readable_ids(), limit=limit + 1,
+                                           offset=offset)
+            more = len(rows) > limit
+            items = _briefs(reader, rows[:limit])
+            return Page(items, encode_page_token(offset + limit) if more else "")
+
+    def model_brief(self, name: str) -> ModelBrief:
+        """``model_summary`` as a ModelBrief."""
+        with self._read() as reader:
+            row, _ = models.get(reader, name)
+            self._require(READ, row)
+            return _briefs(reader, [row])[0]
+
+    def version_briefs(self, filter_string: str | None = "", max_results: int = 10_000,
+                       order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
+        """Like ``search_versions``, each item a VersionBrief."""
+        conditions = parse_version_filter(filter_string)
+        orders = parse_version_order(order_by)
+        limit = _version_page_size(max_results)
+        offset = decode_page_token(page_token)
+        with self._read() as reader:
+            items = store_search.version_briefs(reader, conditions, orders,
+                                                readable=self._readable_ids(),
+                                                limit=limit + 1, offset=offset)
+            more = len(items) > limit
+            return Page(items[:limit], encode_page_token(offset + limit) if more else "")
+
     def _model_page(self, filter_string: str | None, max_results: int,
                     order_by: Iterable[str] | None, page_token: str, *, with_latest: bool
                     ) -> Page:
@@ -108,6 +146,25 @@ def _summaries(reader: Reader, rows: Sequence[ModelRow], *, with_latest: bool
     return [ModelSummary(model, sorted(latest[model.name],
                                        key=lambda v: _STAGE_RANK.get(v.stage, 9)))
             for model in found]
+
+
+def _briefs(reader: Reader, rows: Sequence[ModelRow]) -> list[ModelBrief]:
+    """ModelBriefs for model rows: tags and aliases in one query, the newest version of
+    each stage in two more (none when no model has ever had a version)."""
+    ids = [row.id for row in rows]
+    tags, aliases = models.tags_and_aliases(reader, ids)
+    latest: dict[str, list[VersionBrief]] = {row.name: [] for row in rows}
+    if any(row.last_version for row in rows):
+        for brief in store_search.latest_briefs(reader, ids):
+            latest[brief.name].append(brief)
+    return [ModelBrief(row.name, row.description, row.created_at, row.updated_at,
+                       tags[row.id], dict(sorted(aliases[row.id].items())),
+                       sorted(latest[row.name], key=_stage_rank))
+            for row in rows]
+
+
+def _stage_rank(version: VersionBrief) -> int:
+    return _STAGE_RANK.get(version.stage, 9)
 
 
 def _version_page_size(max_results: Any) -> int:

@@ -210,6 +210,27 @@ def records(conn: Conn, rows: Sequence[ModelRow]) -> list[ModelRecord]:
             for r in rows]
 
 
+def tags_and_aliases(conn: Conn, ids: Sequence[int]
+                     ) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, int]]]:
+    """Each model's tags and aliases (alias -> version number), in one query: what a
+    listing shows beside the row, without the stage map and former names of ``records``."""
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    aliases: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if not ids:
+        return tags, aliases
+    marks = placeholders(len(ids))
+    for kind, owner, key, value, number in reader_for(conn).all(
+            f"SELECT 't', model_id, key, value, 0 FROM model_tags WHERE model_id IN ({marks}) "
+            f"UNION ALL SELECT 'a', a.model_id, a.alias, '', v.version FROM aliases a "
+            f"JOIN versions v ON v.id = a.version_id WHERE a.model_id IN ({marks})",
+            list(ids) * 2):
+        if kind == "t":
+            tags[owner][key] = value
+        else:
+            aliases[owner][key] = number
+    return tags, aliases
+
+
 def record(conn: Conn, name: str) -> ModelRecord:
     """The record of the model ``name`` (a former name resolves too)."""
     row, _ = get(conn, name)

@@ -2,8 +2,10 @@
 
 The filter becomes a WHERE clause of fixed SQL fragments with every value a bound
 parameter; a page is its rows, then their extras in one more query (models.records,
-versions.records_of), whatever the page size. Plain SQL on the driver's connection
-(store/driver.py): searching is a hot path (bench/README.md).
+versions.records_of), whatever the page size. The MLflow API's searches read briefs
+(``version_briefs``, ``latest_briefs``): only the columns its shapes show, as plain
+tuples. Plain SQL on the driver's connection (store/driver.py): searching is a hot path
+(bench/README.md).
 """
 
 from __future__ import annotations
@@ -11,12 +13,44 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from charter.domain.lifecycle import STAGES
+from charter.domain.records import VersionBrief
 from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
-from charter.store.driver import Conn, Reader, placeholders, reader_for
+from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, name_key
 from charter.store.versions import COLUMNS as VERSION_COLUMNS
 from charter.store.versions import VersionRow
+
+# What a listing shows of a version (VersionBrief); searches select these, then the model's
+# name, instead of COLUMNS: no files, digest or signature are read or built.
+BRIEF_COLUMNS = ("v.id, v.version, v.stage, v.source, v.run_id, v.description, v.status, "
+                 "v.created_at, v.updated_at, v.logged_model_id")
+
+
+def briefs_of(conn: Conn, found: Sequence[Sequence[Any]]) -> list[VersionBrief]:
+    """VersionBriefs for rows of ``BRIEF_COLUMNS`` and the model's name: their tags and
+    aliases in one more query (the tags and aliases parts of ``versions._extras_sql``)."""
+    if not found:
+        return []
+    ids = [raw[0] for raw in found]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    aliases: dict[int, list[str]] = {i: [] for i in ids}
+    marks = placeholders(len(ids))
+    for kind, version_id, key, value in reader_for(conn).all(
+            f"SELECT 't', version_id, key, value FROM version_tags "
+            f"WHERE version_id IN ({marks}) "
+            f"UNION ALL SELECT 'a', version_id, alias, '' FROM aliases "
+            f"WHERE version_id IN ({marks})", ids * 2):
+        if kind == "t":
+            tags[version_id][key] = value
+        else:
+            aliases[version_id].append(key)
+    return [VersionBrief(name, number, stage, source, run_id, description, status,
+                         stored_time(created), stored_time(updated), tags[id_],
+                         sorted(aliases[id_]), logged or "")
+            for (id_, number, stage, source, run_id, description, status, created, updated,
+                 logged, name) in found]
 
 
 def model_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
@@ -37,10 +71,21 @@ def version_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
         _order_sql(orders, _VERSION_SORT), limit, offset)]
 
 
+def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
+                   readable: Sequence[int] | None, limit: int, offset: int
+                   ) -> list[VersionBrief]:
+    """Like ``version_rows``, as VersionBriefs (with their tags and aliases): two queries."""
+    reader = reader_for(conn)
+    return briefs_of(reader, _page(reader, _Where.version, conditions, _BRIEFS, readable,
+                                   _order_sql(orders, _VERSION_SORT), limit, offset))
+
+
 # What a page selects from, and the column a principal's readable model ids apply to.
 _MODELS = (f"SELECT {MODEL_COLUMNS} FROM models m", "m.id")
 _VERSIONS = (f"SELECT {VERSION_COLUMNS}, m.name FROM versions v "
              f"JOIN models m ON m.id = v.model_id", "v.model_id")
+_BRIEFS = (f"SELECT {BRIEF_COLUMNS}, m.name FROM versions v JOIN models m ON m.id = v.model_id",
+           "v.model_id")
 
 
 def _page(reader: Reader, add: Callable[[_Where, Condition], None],
@@ -57,10 +102,14 @@ def _page(reader: Reader, add: Callable[[_Where, Condition], None],
                       [*where.params, limit, offset])
 
 
+# The newest version of each (model, stage): one descent of the (model_id, stage, version)
+# index per pair, instead of a GROUP BY that reads every version of the models.
+_STAGE_NAMES = " UNION ALL ".join(f"SELECT '{stage.value}' AS stage" for stage in STAGES)
 _LATEST_ROWS = (
-    "SELECT {columns}, m.name FROM versions v JOIN models m ON m.id = v.model_id "
-    "JOIN (SELECT model_id, max(version) AS newest FROM versions WHERE model_id IN ({ids}) "
-    "GROUP BY model_id, stage) n ON n.model_id = v.model_id AND n.newest = v.version")
+    "SELECT {columns}, n.name FROM (SELECT m.id AS model_id, m.name AS name, "
+    "(SELECT max(x.version) FROM versions x WHERE x.model_id = m.id AND x.stage = s.stage) "
+    f"AS newest FROM models m CROSS JOIN ({_STAGE_NAMES}) s WHERE m.id IN ({{ids}})) n "
+    "JOIN versions v ON v.model_id = n.model_id AND v.version = n.newest")
 
 
 def latest_per_stage(conn: Conn, model_ids: Sequence[int]) -> list[VersionRow]:
@@ -69,6 +118,15 @@ def latest_per_stage(conn: Conn, model_ids: Sequence[int]) -> list[VersionRow]:
         return []
     return [VersionRow.of(raw) for raw in reader_for(conn).all(_LATEST_ROWS.format(
         columns=VERSION_COLUMNS, ids=placeholders(len(model_ids))), list(model_ids))]
+
+
+def latest_briefs(conn: Conn, model_ids: Sequence[int]) -> list[VersionBrief]:
+    """``latest_per_stage`` as VersionBriefs: two queries for any number of models."""
+    if not model_ids:
+        return []
+    reader = reader_for(conn)
+    return briefs_of(reader, reader.all(_LATEST_ROWS.format(
+        columns=BRIEF_COLUMNS, ids=placeholders(len(model_ids))), list(model_ids)))
 
 
 # --- conditions as SQL -----------------------------------------------------------------------
@@ -156,6 +214,20 @@ class _Where:
             return f"md5(t.value) = md5(?) AND {self._compare('t.value', op, value)}"
         return self._compare("t.value", op, value)
 
+    def _key_range(self, column: str, pattern: str) -> str:
+        """For a name pattern with a literal ASCII prefix, the range of ``name_key`` (the
+        lowercased name, a unique index) that holds every match: SQLite then reads the few
+        models under the prefix instead of testing the GLOB on each. SQLite compares text
+        bytewise, so the range is exact; PostgreSQL's collation need not be, so it is
+        left out there. (ASCII: its lowercase is the key's prefix, char for char; no
+        surrounding space: a key is the name stripped.)"""
+        prefix = _literal_prefix(pattern).lower()
+        if (column != "m.name" or not prefix or not prefix.isascii()
+                or prefix != prefix.strip() or prefix[-1] == "\x7f"):
+            return ""
+        self.params.extend((prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
+        return " AND m.name_key >= ? AND m.name_key < ?"
+
     def _compare(self, column: str, op: str, value: Any) -> str:
         if op in _COMPARISONS:
             self.params.append(value)
@@ -169,7 +241,7 @@ class _Where:
             # Case-sensitive everywhere: SQLite's LIKE ignores ASCII case, its GLOB does not.
             if self.dialect == "sqlite":
                 self.params.append(_glob(value))
-                return f"{column} GLOB ?"
+                return f"{column} GLOB ?" + self._key_range(column, value)
             self.params.append(_escaped_like(value))
             return f"{column} LIKE ? ESCAPE '\\'"
         if op == "ILIKE":
@@ -178,6 +250,16 @@ class _Where:
                 return f"lower({column}) LIKE lower(?) ESCAPE '\\'"
             return f"{column} ILIKE ? ESCAPE '\\'"
         raise AssertionError(f"unhandled operator {op}")
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The literal text a LIKE pattern starts with ("" when it starts with a wildcard)."""
+    out = []
+    for kind, text in like_segments(pattern):
+        if kind != "lit":
+            break
+        out.append(text)
+    return "".join(out)
 
 
 def _escaped_like(pattern: str) -> str:

@@ -229,6 +229,20 @@ def newest_in_stage(conn: Conn, model_id: int, stage: str) -> int | None:
     return int(found) if found is not None else None
 
 
+def newest_in_stages(conn: Conn, model_id: int, stages: Sequence[str]) -> dict[str, VersionRow]:
+    """The row of the newest version in each of ``stages`` that holds one (any status):
+    one descent of the (model_id, stage, version) index per stage, whatever the count."""
+    wanted = list(dict.fromkeys(stages))
+    if not wanted:
+        return {}
+    newest = " UNION ALL ".join(["SELECT max(version) FROM versions WHERE model_id = ? "
+                                 "AND stage = ?"] * len(wanted))
+    found = reader_for(conn).all(
+        f"SELECT {COLUMNS} FROM versions v WHERE v.model_id = ? AND v.version IN ({newest})",
+        [model_id, *(value for stage in wanted for value in (model_id, stage))])
+    return {row.stage: row for row in map(VersionRow.of, found)}
+
+
 def stages_of(conn: Conn, model_id: int, *, ready_only: bool = False
               ) -> list[tuple[int, str]]:
     """(version, stage) of every version of the model (only READY ones: ``ready_only``),

@@ -69,11 +69,11 @@ def delete_registered_model(service: RegistryService, p: Params) -> Response:
 
 
 def search_registered_models(service: RegistryService, p: Params) -> Response:
-    page = service.model_summaries(
+    page = service.model_briefs(
         p.text("filter"), max_results=p.integer("max_results", default=MODELS_PAGE_DEFAULT),
         order_by=p.strings("order_by"), page_token=p.text("page_token"))
     body: dict[str, object] = {
-        "registered_models": [shapes.registered_model(s.model, s.latest) for s in page.items]}
+        "registered_models": [shapes.registered_model(b, b.latest) for b in page.items]}
     if page.next_token:
         body["next_page_token"] = page.next_token
     return shapes.json_response(body)
@@ -144,7 +144,7 @@ def delete_model_version(service: RegistryService, p: Params) -> Response:
 
 
 def search_model_versions(service: RegistryService, p: Params) -> Response:
-    page = service.search_versions(
+    page = service.version_briefs(
         p.text("filter"), max_results=p.integer("max_results", default=VERSIONS_PAGE_DEFAULT),
         order_by=p.strings("order_by"), page_token=p.text("page_token"))
     body: dict[str, object] = {"model_versions": [shapes.model_version(v) for v in page.items]}
@@ -173,9 +173,8 @@ def delete_model_version_tag(service: RegistryService, p: Params) -> Response:
 
 
 def _model_response(service: RegistryService, name: str) -> Response:
-    summary = service.model_summary(name)
-    return shapes.json_response(
-        {"registered_model": shapes.registered_model(summary.model, summary.latest)})
+    brief = service.model_brief(name)
+    return shapes.json_response({"registered_model": shapes.registered_model(brief, brief.latest)})
 
 
 def _version_response(version: VersionRecord) -> Response:

