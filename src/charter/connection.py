@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from charter.registry import Registry, ServerRegistry
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: importing the interface imports every record type
+    from charter.registry import Registry, ServerRegistry
     from charter.client import RemoteRegistry
     from charter.service import RegistryService
 
