@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: importing the interface imports every record type
-    from charter.registry import Registry, ServerRegistry
     from charter.client import RemoteRegistry
+    from charter.registry import Registry, ServerRegistry
     from charter.service import RegistryService
 
 DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")

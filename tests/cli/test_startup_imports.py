@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.cli.conftest import clean_env
 from tests.e2e.server import running_server
 

@@ -87,9 +87,10 @@ def plain_text(command: Any, ctx: ClickContext | None = None) -> Any:
     help_option = command.get_help_option(ctx) if ctx is not None else None
     for param in [*command.params, *([help_option] if help_option else [])]:
         descriptor = getattr(param, "type_descriptor", None)
-        plain = (descriptor is not None and descriptor.parameter_info.parser is None
-                 and descriptor.file_annotation is None and not descriptor.is_choice)
-        if plain and getattr(param, "_runtime_param", False) is None:
+        if descriptor is None or getattr(param, "_runtime_param", False) is not None:
+            continue  # not a Typer parameter, or its coercion already built
+        if (descriptor.parameter_info.parser is None and descriptor.file_annotation is None
+                and not descriptor.is_choice):
             param._runtime_param = OnDemand(annotation=descriptor.annotation,
                                             parameter_info=descriptor.parameter_info)
     return command
