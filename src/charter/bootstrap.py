@@ -26,7 +26,6 @@ from charter.person_names import default_policy
 from charter.service import Policies, RegistryService
 from charter.service.checkpoints import attach_checkpointer
 from charter.service.ports import BlobStore
-from charter.signing.keys import load_key
 from charter.store.database import Database
 from charter.store.denials import DenialFile
 
@@ -98,6 +97,8 @@ def build_service(settings: Settings, *, actor: str | None = None,
         service.cache = BlobCache(settings.cache_dir)
     schedule = parse_checkpoint_schedule(settings.extra)  # checked even without a key
     if settings.checkpoint_key is not None:  # a missing or bad key stops the start
+        from charter.signing.keys import load_key  # cryptography only with a key
+
         service.checkpointer = attach_checkpointer(database, load_key(settings.checkpoint_key),
                                                    schedule)
     return service

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from charter.domain import wordlists
@@ -32,10 +32,28 @@ def first_names(locales: tuple[str, ...] = LOCALES) -> frozenset[str]:
     return frozenset(names)
 
 
+class FirstNamesOnUse(frozenset[str]):
+    """``first_names()``, read on the first lookup rather than when the policy is built.
+
+    Importing Faker costs more than the rest of opening a registry, and only a naming
+    check needs the names: ``charter ls`` opens the registry and never asks. The rules
+    only ask ``token in names`` (``domain/naming_rules.py``); iterating and ``len``
+    answer from the real set too."""
+
+    def __contains__(self, token: object) -> bool:
+        return token in first_names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(first_names())
+
+    def __len__(self) -> int:
+        return len(first_names())
+
+
 def default_policy(mode: str = "enforce", allow: Iterable[str] = ()) -> NamingPolicy:
     """The shipped policy with real first names; ``allow`` extends the default allow-list."""
     extra = {str(token).strip().lower() for token in allow}
-    return NamingPolicy(mode=mode, person_names=first_names(),
+    return NamingPolicy(mode=mode, person_names=FirstNamesOnUse(),
                         allow=wordlists.ALLOWED_TOKENS | extra)
 
 

@@ -394,11 +394,14 @@ def test_exit_code_follows_the_error_kind(error_class, code):
 
 
 def all_command_paths() -> list[list[str]]:
+    import typer
     import typer.main
 
     root = typer.main.get_command(app)
+    ctx = typer.Context(root)
     paths = []
-    for name, command in root.commands.items():  # type: ignore[attr-defined]
+    for name in root.list_commands(ctx):  # type: ignore[attr-defined]
+        command = root.get_command(ctx, name)  # type: ignore[attr-defined]
         subcommands = getattr(command, "commands", None)
         paths += [[name, sub] for sub in subcommands] if subcommands else [[name]]
     return paths

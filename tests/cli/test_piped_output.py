@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 import typer.main
 
 from charter.cli.main import app
@@ -108,7 +109,10 @@ def test_every_command_that_lists_has_a_json_option():
 
 
 def _commands(group, prefix=""):  # type: ignore[no-untyped-def]
-    for name, command in getattr(group, "commands", {}).items():
+    # Through list_commands/get_command: the root group imports a command on lookup.
+    ctx = typer.Context(group)
+    for name in getattr(group, "list_commands", lambda ctx: [])(ctx):
+        command = group.get_command(ctx, name)
         full = f"{prefix}{name}"
         if getattr(command, "commands", None):
             yield from _commands(command, full + " ")

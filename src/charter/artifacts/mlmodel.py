@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-import yaml
-
 from charter.domain.interface import Interface, parse_interface
 
 FILE_NAME = "MLmodel"
@@ -37,6 +35,8 @@ def parse(text: bytes) -> MLmodel:
     """The signature and model_id of an MLmodel's bytes (both empty when absent)."""
     if len(text) > MAX_BYTES:
         return MLmodel(None, "")
+    import yaml  # on first MLmodel read: opening a registry needs no YAML parser
+
     try:
         document = yaml.safe_load(text.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError):

@@ -13,14 +13,16 @@ on without an interface.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from charter.artifacts.mlmodel import FILE_NAME, MAX_BYTES
 from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput
 from charter.domain.paths import safe_relative_path
+
+if TYPE_CHECKING:  # httpx when a signature is fetched: opening a registry needs no HTTP client
+    import httpx
 
 TIMEOUT_S = 5.0
 _MODEL_ID = re.compile(r"m-[0-9a-f]{1,64}")
@@ -67,6 +69,8 @@ def fetch_mlmodel(tracking_uri: str, source: str, run_id: str, model_id: str,
     if found is None:
         return None
     route, query = found
+    import httpx
+
     try:
         with httpx.Client(base_url=tracking_uri, timeout=TIMEOUT_S, transport=transport,
                           follow_redirects=False) as client, \

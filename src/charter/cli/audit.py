@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from charter.cli import render
+from charter.cli.parse import PublicKey
 from charter.cli.state import state
 from charter.domain import error_codes as codes
 from charter.domain.checkpoints import SignedCheckpoint
@@ -21,9 +22,6 @@ from charter.domain.records import AuditReport
 audit_app = typer.Typer(help="Prove the audit log was not rewritten.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
-PublicKey = Annotated[str | None, typer.Option(
-    "--public-key", metavar="KEY", help="The checkpoint key you trust: its id (64 hex), its "
-    "base64 public key, or the .pub file `charter key create` wrote.")]
 
 
 def _trusted(public_key: str | None) -> list[str]:

@@ -12,10 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import typer
-from rich.text import Text
 from typer.core import TyperGroup
 
-from charter.cli.render import err
 from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError, InvalidInput, outcome
 
@@ -26,6 +24,10 @@ def exit_code(error: CharterError) -> int:
 
 
 def report(error: CharterError) -> None:
+    from rich.text import Text  # Rich only once there is an error to print
+
+    from charter.cli.render import err
+
     line = Text.assemble(("error: ", "bold red"), error.message, (f" [{error.code}]", "dim"))
     err.print(line, soft_wrap=True)
     if error.hint:

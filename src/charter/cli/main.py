@@ -1,43 +1,61 @@
 """The ``charter`` Typer app: global options, the command list, the entry point.
 
-Commands are plain functions in sibling modules, registered here so the whole
-command surface reads in one place. The registry is built lazily, once per
-invocation, from ``--registry``/``--home`` (see ``state.py``).
+Commands are plain functions in sibling modules, listed here so the whole command
+surface reads in one place. A command's module is imported only when that command
+runs (or when help lists every command): ``charter ls`` must print its first screen
+without importing what ``serve``, ``sign`` or ``import`` need. The registry is built
+lazily, once per invocation, from ``--registry``/``--home`` (see ``state.py``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from charter.cli import (
-    access,
-    admin,
-    artifacts,
-    audit,
-    backup,
-    consumers,
-    edits,
-    governance,
-    interfaces,
-    keys,
-    lifecycle,
-    provenance,
-    reads,
-    serve,
-    transfer,
-    webhooks,
-)
 from charter.cli.errors import FunnelGroup, check_arguments
+from charter.cli.lazy import LazyGroup
 from charter.cli.state import State
 
+# command name -> "module:function" (sibling modules of this one), in help order.
+COMMANDS: dict[str, str] = {
+    "register": "lifecycle:register", "promote": "lifecycle:promote",
+    "transition": "lifecycle:transition", "rollback": "lifecycle:rollback",
+    "archive": "lifecycle:archive", "delete": "lifecycle:delete",
+    "ls": "reads:ls", "show": "reads:show", "history": "reads:history", "lint": "reads:lint",
+    "resolve": "reads:resolve", "pull": "reads:pull",
+    "tag": "edits:tag", "alias": "edits:alias", "rename": "edits:rename",
+    "describe": "edits:describe", "serve": "serve:serve", "gc": "artifacts:gc",
+    "export": "transfer:export", "backup": "backup:backup", "restore": "backup:restore",
+    "grant": "access:grant", "revoke": "access:revoke", "grants": "access:grants",
+    "sign": "provenance:sign", "signers": "provenance:signers",
+    "attest": "provenance:attest", "attestations": "provenance:attestations",
+    "check": "governance:check", "request-approval": "governance:request_approval",
+    "approve": "governance:approve", "reject": "governance:reject",
+    "approvals": "governance:approvals", "retention": "governance:retention",
+    "diff": "interfaces:diff", "interface": "interfaces:interface",
+}
+# group name -> "module:Typer app"
+GROUPS: dict[str, str] = {
+    "audit": "audit:audit_app", "consumers": "consumers:consumers_app", "db": "admin:db_app",
+    "key": "keys:key_app", "hold": "provenance:hold_app", "user": "access:user_app",
+    "token": "access:token_app", "import": "transfer:import_app",
+    "webhook": "webhooks:webhook_app",
+}
+
+
+class CharterGroup(FunnelGroup, LazyGroup):
+    """The root group: errors funnelled (``errors.py``), commands imported on use."""
+
+    lazy_commands = COMMANDS
+    lazy_groups = GROUPS
+
+
 app = typer.Typer(
-    cls=FunnelGroup,
+    cls=CharterGroup,
     name="charter",
     help="Charter: a model registry in which names and stages are product contracts.",
     no_args_is_help=True,
@@ -62,32 +80,6 @@ def options(
 ) -> None:
     ctx.obj = State(home=home, registry_url=registry, traceback=traceback)
     check_arguments(sys.argv[1:], os.environ)
-
-
-_COMMANDS: list[Callable[..., Any]] = [
-    lifecycle.register, lifecycle.promote, lifecycle.transition, lifecycle.rollback,
-    lifecycle.archive, lifecycle.delete,
-    reads.ls, reads.show, reads.history, reads.lint, reads.resolve, reads.pull,
-    edits.tag, edits.alias, edits.rename, edits.describe, serve.serve, artifacts.gc,
-    transfer.export, backup.backup, backup.restore,
-]
-_COMMANDS += [access.grant, access.revoke, access.grants]
-_COMMANDS += [provenance.sign, provenance.signers, provenance.attest,
-              provenance.attestations]
-_COMMANDS += [governance.check, governance.request_approval, governance.approve,
-              governance.reject, governance.approvals, governance.retention]
-_COMMANDS += [interfaces.diff, interfaces.interface]
-for _command in _COMMANDS:
-    app.command()(_command)
-app.add_typer(audit.audit_app, name="audit")
-app.add_typer(consumers.consumers_app, name="consumers")
-app.add_typer(admin.db_app, name="db")
-app.add_typer(keys.key_app, name="key")
-app.add_typer(provenance.hold_app, name="hold")
-app.add_typer(access.user_app, name="user")
-app.add_typer(access.token_app, name="token")
-app.add_typer(transfer.import_app, name="import")
-app.add_typer(webhooks.webhook_app, name="webhook")
 
 
 def main() -> None:

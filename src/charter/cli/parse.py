@@ -7,8 +7,15 @@ well-formed value is acceptable (a stage, a tag's length) is the registry's call
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
+
+# The --public-key option of `audit verify` and `resolve --proof`, here so `resolve`'s
+# module need not import the audit commands to declare it.
+PublicKey = Annotated[str | None, typer.Option(
+    "--public-key", metavar="KEY", help="The checkpoint key you trust: its id (64 hex), its "
+    "base64 public key, or the .pub file `charter key create` wrote.")]
 
 
 def split_target(text: str) -> tuple[str, str | None]:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from charter.cli import render
-from charter.cli.audit import PublicKey, print_proof
-from charter.cli.parse import parse_time, parse_version_number, split_target
-from charter.cli.progress import byte_progress
+from charter.cli.parse import PublicKey, parse_time, parse_version_number, split_target
 from charter.cli.state import registry
-from charter.domain.records import ModelRecord
-from charter.registry import Registry
+
+if TYPE_CHECKING:  # `ls` imports nothing it does not print with (docs/cli.md, start-up)
+    from charter.domain.records import ModelRecord
+    from charter.registry import Registry
 
 Json = Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.")]
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
@@ -177,6 +176,8 @@ def resolve(
     if proof:
         if when is None:
             raise typer.BadParameter("--proof needs --as-of", param_hint="--proof")
+        from charter.cli.audit import print_proof
+
         print_proof(registry(ctx).prove_resolution(uri, when), public_key, as_json)
         return
     resolution = registry(ctx).resolve(uri, as_of=when, consumer=consumer)
@@ -198,6 +199,10 @@ def pull(
 
     Example: charter pull models:/fraud_detector/Production ./model --consumer checkout-api/eu
     """
+    from rich.text import Text
+
+    from charter.cli.progress import byte_progress
+
     reg = registry(ctx)
     resolution = reg.resolve(uri, consumer=consumer)
     version = resolution.version

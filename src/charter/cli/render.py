@@ -15,19 +15,21 @@ import json
 import sys
 import textwrap
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from charter.domain.records import (
-    EventRecord,
-    FileRecord,
-    ModelRecord,
-    Resolution,
-    VersionRecord,
-)
+if TYPE_CHECKING:  # rich.table on first use: the tree `charter ls` prints needs no table
+    from rich.table import Table
+
+    from charter.domain.records import (
+        EventRecord,
+        FileRecord,
+        ModelRecord,
+        Resolution,
+        VersionRecord,
+    )
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -198,6 +200,8 @@ class JsonArray:
 
 
 def _fields(rows: list[tuple[str, Text | str]]) -> Table:
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim", no_wrap=True)
     grid.add_column()
@@ -249,6 +253,8 @@ def print_version(record: VersionRecord) -> None:
 
 
 def files_table(files: list[FileRecord]) -> Table:
+    from rich.table import Table
+
     table = Table(title="files", title_justify="left", box=None, pad_edge=False)
     table.add_column("path")
     table.add_column("size", justify="right")
@@ -270,6 +276,8 @@ def stage_move(event: EventRecord) -> Text:
 
 
 def history_table(events: list[EventRecord]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("seq", "time (UTC)", "actor", "action", "version", "from → to"):
         table.add_column(column, no_wrap=True)
@@ -295,6 +303,8 @@ def finding_fields(finding: Any) -> dict[str, Any]:
 
 
 def findings_table(name: str, findings: list[Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title=Text(name, style="bold"), title_justify="left", header_style="bold")
     for column in ("code", "token", "message", "suggestion"):
         table.add_column(column)

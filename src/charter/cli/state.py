@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from charter.connection import DATABASE_SCHEMES, connect
-from charter.registry import Registry, ServerRegistry
+
+if TYPE_CHECKING:
+    from charter.registry import Registry, ServerRegistry
 
 
 @dataclass

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from charter.domain import error_codes as codes
 from charter.domain import events
@@ -33,13 +34,14 @@ from charter.domain.records import AuditPoint, AuditReport
 from charter.domain.uris import parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.queries import check_limit, resolve_uri
-from charter.signing.audit import audit_report, trust_for
-from charter.signing.keys import CheckpointKey, verify_checkpoint
 from charter.store import events as audit_log
 from charter.store import models, provenance
 from charter.store.database import Database, TurnBusy, WriteTx
 from charter.store.driver import Reader
 from charter.store.events import ChainPosition, VerifiedPoint
+
+if TYPE_CHECKING:  # cryptography only where a checkpoint is signed or checked
+    from charter.signing.keys import CheckpointKey
 
 log = logging.getLogger("charter.checkpoints")
 REGISTRY_ACTOR = "charter:checkpoint"   # no user name has a colon (domain.access)
@@ -165,6 +167,8 @@ class CheckpointsMixin(ServiceBase):
         pinned = set(trusted_keys)
         if not pinned and self.checkpointer is not None:
             pinned.add(self.checkpointer.key.key_id)
+        from charter.signing.audit import trust_for  # cryptography on first use
+
         trusted, warning = trust_for(checkpoint, pinned)
         return walk_chain(self, given=[checkpoint] if checkpoint else [],
                           trusted_keys=trusted, warnings=[warning] if warning else [],
@@ -253,6 +257,9 @@ def walk_chain(service: ServiceBase, *, given: Collection[SignedCheckpoint] = ()
     verified point), in batches, compare the end with the chain head, judge the
     checkpoints, and remember the point proved (no access check: the callers make theirs).
     """
+    from charter.signing.audit import audit_report  # cryptography on first use
+    from charter.signing.keys import verify_checkpoint
+
     warnings = list(warnings or [])
     with service._read() as reader:
         head = audit_log.chain_head(reader)

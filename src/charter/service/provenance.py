@@ -36,7 +36,6 @@ from charter.service.signatures import (
     verify_signature,
 )
 from charter.service.versions import parse_version
-from charter.signing.envelopes import envelope_signer, load_signer_key
 from charter.store import models, provenance, versions
 from charter.store.driver import Conn
 from charter.store.models import ModelRow
@@ -185,6 +184,8 @@ class ProvenanceMixin(ServiceBase):
             keys = known_keys(reader, name)
         if signer_key is not None:
             keys.insert(0, read_signer_key(signer_key))
+        from charter.signing.envelopes import envelope_signer  # cryptography on first use
+
         return envelope_signer(envelope, keys)
 
     def attestations(self, name: str, version: int | str) -> list[AttestationRecord]:
@@ -220,6 +221,8 @@ class ProvenanceMixin(ServiceBase):
 def _signer_entry(item: str) -> tuple[Signer, str]:
     """An added signer: ``key:sha256:…``/``certificate:…``, or a PEM public key (kept)."""
     if item.lstrip().startswith("-----BEGIN"):
+        from charter.signing.envelopes import load_signer_key
+
         key = load_signer_key(item)
         return key.signer, key.pem
     signer = parse_signer(item)

@@ -14,6 +14,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from charter.domain import error_codes as codes
 from charter.domain import events
@@ -21,13 +22,14 @@ from charter.domain.errors import Conflict, InvalidInput
 from charter.domain.signed_files import check_signed_files
 from charter.domain.signers import Signer, UnknownSigner, Verdict, judge_signer, parse_signer
 from charter.service.base import ServiceBase
-from charter.signing.envelopes import SignerKey, load_signer_key
-from charter.signing.model_bundles import verify_bundle
 from charter.store import models, provenance
 from charter.store.database import WriteTx
 from charter.store.driver import Conn
 from charter.store.models import ModelRow
 from charter.store.versions import StoredFile, VersionRow
+
+if TYPE_CHECKING:  # cryptography on first signature: reading a registry needs none
+    from charter.signing.envelopes import SignerKey
 
 READY, HELD, REFUSED = "READY", "PENDING_REGISTRATION", "FAILED_REGISTRATION"
 
@@ -70,12 +72,16 @@ def read_content(given: bytes | str | Path) -> bytes:
 
 def read_signer_key(signer_key: str | Path) -> SignerKey:
     """A signer's public key: PEM text, or a .pub file given as a Path."""
+    from charter.signing.envelopes import load_signer_key
+
     return load_signer_key(signer_key.read_text() if isinstance(signer_key, Path)
                            else signer_key)
 
 
 def known_keys(conn: Conn, name: str) -> list[SignerKey]:
     """The public keys of ``name``'s allowed key signers, as kept when they were pinned."""
+    from charter.signing.envelopes import load_signer_key
+
     model = models.find(conn, name)
     if model is None:
         return []
@@ -94,6 +100,8 @@ def verify_signature(service: ServiceBase, name: str, signature: Signature,
         keys = known_keys(reader, name)
     if signature.signer_key is not None:
         keys.insert(0, signature.signer_key)
+    from charter.signing.model_bundles import verify_bundle
+
     manifest = verify_bundle(signature.bundle, keys=keys,
                              certificate_roots=service.policies.certificate_roots)
     check_signed_files(manifest, [(path, digest) for path, _, digest in files],
