@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -322,6 +323,8 @@ class Figure:
     errors: int
     cpu_ms_per_ok: float
     loadavg: float
+    answer_kb: float = 0.0  # mean size of one answer (of the first few paths), to tell a
+                            # query that grows with the registry from an answer that does
 
 
 def cases(shape: Shape, names: list[str]) -> list[Case]:
@@ -418,7 +421,16 @@ def run_case(case: Case, server: Server, label: str, mode: str, connections: int
                   round(found["p50_us"] / 1000, 2), round(found["p99_us"] / 1000, 2),
                   found["status"] + found["transport"],
                   round(1000 * cpu / ok, 3) if ok else float("nan"),
-                  round(os.getloadavg()[0], 2))
+                  round(os.getloadavg()[0], 2), answer_kb(server.port, case.paths))
+
+
+def answer_kb(port: int, paths: list[str], sample: int = 8) -> float:
+    """Mean size of the answers to the first few paths, in kB."""
+    sizes = []
+    for path in paths[:sample]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
+            sizes.append(len(answer.read()))
+    return round(sum(sizes) / len(sizes) / 1000, 2) if sizes else 0.0
 
 
 @contextmanager
@@ -542,14 +554,15 @@ def report(result: dict[str, Any]) -> str:
     lines = [f"### {shape.models:,} models × {shape.versions} versions = {shape.total:,} "
              f"versions ({result['when']})", "",
              "| case | server | mode | conn | ok/s | p50 ms | p99 ms | errors | server CPU ms/ok "
-             "| × MLflow | load avg |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| × MLflow | answer kB | load avg |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for f in figures:
         base = mlflow.get(f.case)
         ratio = (f"{f.ok_per_s / base.ok_per_s:.1f}×" if base and f.server == "charter"
                  and base.ok_per_s else "")
         lines.append(f"| {f.case} | {f.server} | {f.mode} | {f.connections} | {f.ok_per_s:,.0f} "
                      f"| {f.p50_ms} | {f.p99_ms} | {f.errors} | {f.cpu_ms_per_ok} | {ratio} "
-                     f"| {f.loadavg} |")
+                     f"| {f.answer_kb} | {f.loadavg} |")
     lines += ["", f"Server memory after the run (PSS MB): {result['pss_mb']}", ""]
     for name, timing in result["cli"].items():
         if name == "in process":
@@ -585,8 +598,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--versions", type=int, default=50)
     parser.add_argument("--million", action="store_true",
                         help="10,000 models × 100 versions (1M versions; not for CI)")
-    parser.add_argument("--small", type=parse_shape, default=Shape(50, 20),
-                        help="compare: the small registry, MODELSxVERSIONS (default 50x20)")
+    parser.add_argument("--small", type=parse_shape, default=Shape(20, 50),
+                        help="compare: the small registry, MODELSxVERSIONS (default 20x50: "
+                             "1,000 versions with as many per model as the large one, so a "
+                             "model's versions or history is the same answer at both sizes)")
     parser.add_argument("--data", type=Path, default=DATA,
                         help=f"where populated registries are kept (default {DATA})")
     parser.add_argument("--connections", type=int, default=16)
@@ -634,7 +649,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def growth(small: dict[str, Any], large: dict[str, Any]) -> str:
-    """Cost per request (server CPU ms per ok answer, and 1/ok-per-s) from small to large."""
+    """Cost per request (server CPU ms per ok answer, and 1/ok-per-s) from small to large.
+
+    Where the answer itself grows (a LIKE search returns every model of a prefix: more
+    models, a longer answer), the CPU per kB of answer is given too: it tells a query that
+    slows with the registry from a serializer with more to write.
+    """
     def key(f: dict[str, Any]) -> tuple[str, str, str, int]:
         return f["case"], f["server"], f["mode"], f["connections"]
 
@@ -642,14 +662,19 @@ def growth(small: dict[str, Any], large: dict[str, Any]) -> str:
     lines = [f"### Cost growth: {Shape(**small['shape']).total:,} → "
              f"{Shape(**large['shape']).total:,} versions", "",
              "| case | server | mode | conn | CPU ms/ok small → large | growth | "
-             "ok/s small → large | growth |", "|---|---|---|---:|---|---:|---|---:|"]
+             "answer kB small → large | CPU per answer kB growth | ok/s small → large | "
+             "growth |", "|---|---|---|---:|---|---:|---|---:|---|---:|"]
     for f in large["figures"]:
         b = before.get(key(f))
         if b is None or not f["ok_per_s"] or not b["cpu_ms_per_ok"]:
             continue
+        grown = f["cpu_ms_per_ok"] / b["cpu_ms_per_ok"]
+        kb_small, kb_large = b.get("answer_kb") or 0.0, f.get("answer_kb") or 0.0
+        per_kb = (f"{grown * kb_small / kb_large:.2f}×" if kb_small and kb_large
+                  and abs(kb_large / kb_small - 1) > 0.1 else "")
         lines.append(f"| {f['case']} | {f['server']} | {f['mode']} | {f['connections']} | "
-                     f"{b['cpu_ms_per_ok']} → {f['cpu_ms_per_ok']} | "
-                     f"{f['cpu_ms_per_ok'] / b['cpu_ms_per_ok']:.2f}× | {b['ok_per_s']:,.0f} → "
+                     f"{b['cpu_ms_per_ok']} → {f['cpu_ms_per_ok']} | {grown:.2f}× | "
+                     f"{kb_small} → {kb_large} | {per_kb} | {b['ok_per_s']:,.0f} → "
                      f"{f['ok_per_s']:,.0f} | {b['ok_per_s'] / f['ok_per_s']:.2f}× |")
     return "\n".join(lines)
 
