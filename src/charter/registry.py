@@ -5,7 +5,8 @@ and the remote client (``charter.client.RemoteRegistry``) both offer, with the s
 names, parameters, records and error classes. ``ServerRegistry`` adds the operations
 that only run where the database and the blob store are: the server's side of uploads
 and file routes, MLflow search, sign-in and sessions, users, garbage collection, export
-and import.
+and import; and what the web doors read of it (its principal, policies, blob store and
+``ServerDatabase``). ``charter.web``, ``api/`` and ``ui/`` are typed against it.
 
 Both are Protocols: neither implementation names them. mypy proves each implements its
 interface where ``charter.connection`` returns them (``connect()`` and the checks at the
@@ -19,9 +20,10 @@ records that ``ServerRegistry`` names are imported for the type checker alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from charter.domain.access import GrantRecord, IssuedToken, Principal, Role, TokenRecord, UserRecord
 from charter.domain.approvals import ApprovalRecord
@@ -53,13 +55,17 @@ from charter.domain.version_diff import VersionDiff
 from charter.domain.webhooks import DeliveryRecord, WebhookRecord
 
 if TYPE_CHECKING:
+    from charter.service.base import Policies
     from charter.service.consumer_ledger import Note as ConsumerNote
     from charter.service.garbage import GarbageReport
+    from charter.service.ports import BlobStore
     from charter.service.search import ModelSummary
     from charter.service.uploads import FileUpload, UploadRecord
 
 #: Called with the number of bytes moved since the last call (uploads, downloads).
 Progress = Callable[[int], None]
+
+T = TypeVar("T")
 
 
 class Registry(Protocol):
@@ -271,8 +277,45 @@ class Registry(Protocol):
                         ) -> list[EventRecord]: ...
 
 
+class ServerDatabase(Protocol):
+    """What the web doors ask of a ``ServerRegistry``'s database: where a use case runs
+    (``charter.web`` ``run_read``/``run_write``) and whether the registry has changed
+    since an answer was cached (``api/mlflow/cache.py``)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    @property
+    def turn_can_wait(self) -> bool: ...
+
+    @property
+    def group_commit(self) -> object | None: ...
+
+    def batched(self, call: Callable[..., T], *args: object) -> Future[T]: ...
+
+    async def loop_generation(self) -> int: ...
+
+
 class ServerRegistry(Registry, Protocol):
     """The embedded registry: ``Registry`` and what runs only where the database is."""
+
+    @property
+    def principal(self) -> Principal:
+        """Who the registry acts for, with the rights the access rules gave them."""
+        ...
+
+    @property
+    def policies(self) -> Policies:
+        """The settings' rules (naming, stage moves, gates...), as the web UI shows them."""
+        ...
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob store, for the file routes' sizes and direct (sendfile) reads."""
+        ...
+
+    @property
+    def db(self) -> ServerDatabase: ...
 
     def as_principal(self, principal: Principal) -> Self:
         """The same registry, acting as a signed-in ``principal`` (the web's requests)."""

@@ -26,7 +26,7 @@ from starlette.requests import Request
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import Unauthenticated
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.service.turns import TurnBusy, turn_wait
 
 ACTOR_HEADER = "x-charter-actor"
@@ -118,10 +118,10 @@ def auth_enabled(request: Request) -> bool:
     return bool(access is not None and access.enabled)
 
 
-def registry(request: Request) -> RegistryService:
+def registry(request: Request) -> ServerRegistry:
     """The service acting for the caller: its verified principal when auth is on (set by
     the access middleware), else a local admin named by ``actor_of``."""
-    service: RegistryService = request.app.state.service
+    service: ServerRegistry = request.app.state.service
     principal = getattr(request.state, "principal", None)
     if principal is not None:
         return service.as_principal(principal)
@@ -134,7 +134,7 @@ def registry(request: Request) -> RegistryService:
 # --- where a use case runs --------------------------------------------------------------
 
 
-async def run_read(service: RegistryService, use_case: Callable[..., T], *args: object) -> T:
+async def run_read(service: ServerRegistry, use_case: Callable[..., T], *args: object) -> T:
     """Run a read-only use case: on the event loop itself when the database is SQLite,
     else in the thread pool.
 
@@ -153,7 +153,7 @@ async def run_read(service: RegistryService, use_case: Callable[..., T], *args: 
 LOOP_TURN_WAIT_S = 0.02
 
 
-async def run_write(service: RegistryService, use_case: Callable[..., T], *args: object) -> T:
+async def run_write(service: ServerRegistry, use_case: Callable[..., T], *args: object) -> T:
     """Run a use case that writes: on the event loop when the SQLite write turn comes
     within ``LOOP_TURN_WAIT_S``, else in the thread pool.
 

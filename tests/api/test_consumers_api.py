@@ -4,20 +4,9 @@ refusal to archive or delete a served version (with force)."""
 
 from __future__ import annotations
 
-import shutil
-import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from charter.bootstrap import build_service
-from charter.config import Settings
-from charter.server.app import create_app
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 API = "/api/v1"
 MLFLOW = "/api/2.0/mlflow"
@@ -25,35 +14,17 @@ PROD = "models:/fraud_detector/Production"
 HEADER = "X-Charter-Consumer"
 
 
-@pytest.fixture(scope="module")
-def template_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("template")
-    build_service(Settings.load({"home": home}, env={}), actor="test").db.dispose()
-    return home
-
-
-@pytest.fixture(scope="module")
-def app_client(template_home):
-    settings = Settings.load({"home": template_home}, env={})
-    with TestClient(create_app(build_service(settings, migrate=False), settings)) as client:
-        yield client
-
-
 @pytest.fixture
-def client(app_client, template_home, tmp_path):
+def client(served_copy):
     """fraud_detector v1 in Production (alias champion), v2 in Staging, on a fresh copy."""
-    shutil.copyfile(template_home / "charter.db", tmp_path / "charter.db")
-    service = build_service(Settings.load({"home": tmp_path}, env={}), actor="test",
-                            migrate=False)
-    app_client.app.state.service = service
+    app_client = served_copy
     for _ in range(2):
         ok(app_client.post(f"{API}/models/fraud_detector/versions",
                            json={"source": "s3://models/fraud/1"}), 201)
     for version, stage in ((1, "Staging"), (1, "Production"), (2, "Staging")):
         ok(move(app_client, version, stage, reason="setup"))
     ok(app_client.put(f"{API}/models/fraud_detector/aliases/champion", json={"version": 1}), 204)
-    yield app_client
-    service.db.dispose()
+    return app_client
 
 
 def ok(response, status: int = 200) -> Any:

@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 import warnings
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,23 +37,6 @@ FILES = {
     "donn\u00e9es/r\u00e9sum\u00e9 final.txt": "caf\u00e9".encode(),
 }
 ACTOR = {"X-Charter-Actor": "ci-bot"}
-
-
-@pytest.fixture(scope="module")
-def template_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("template")
-    build_service(Settings.load({"home": home}, env={}), actor="test").db.dispose()
-    return home
-
-
-@pytest.fixture
-def client(template_home, tmp_path):
-    shutil.copyfile(template_home / "charter.db", tmp_path / "charter.db")
-    settings = Settings.load({"home": tmp_path}, env={})
-    service = build_service(settings, actor="test", migrate=False)
-    with TestClient(create_app(service, settings)) as test_client:
-        yield test_client
-    service.db.dispose()
 
 
 def sha(data: bytes) -> str:

@@ -3,20 +3,9 @@ explains a breaking promotion with the diff."""
 
 from __future__ import annotations
 
-import shutil
-import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from charter.bootstrap import build_service
-from charter.config import Settings
-from charter.server.app import create_app
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 API = "/api/v1"
 MODEL = f"{API}/models/fraud_detector"
@@ -25,23 +14,6 @@ V1 = {"inputs": [{"name": "amount", "type": "double"}, {"name": "country", "type
 V2 = {"inputs": [{"name": "amount", "type": "double"},
                  {"name": "country", "type": "long"}],
       "outputs": [{"name": "score", "type": "double"}]}
-
-
-@pytest.fixture(scope="module")
-def template_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("template")
-    build_service(Settings.load({"home": home}, env={}), actor="test").db.dispose()
-    return home
-
-
-@pytest.fixture
-def client(template_home, tmp_path):
-    shutil.copyfile(template_home / "charter.db", tmp_path / "charter.db")
-    settings = Settings.load({"home": tmp_path}, env={})
-    service = build_service(settings, actor="test", migrate=False)
-    with TestClient(create_app(service, settings)) as test_client:
-        yield test_client
-    service.db.dispose()
 
 
 def ok(response, status: int = 200) -> Any:

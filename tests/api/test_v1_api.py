@@ -8,51 +8,21 @@ table, so a new route is covered (and must document the envelope) the day it lan
 from __future__ import annotations
 
 import re
-import shutil
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from charter.bootstrap import build_service
-from charter.config import Settings
 from charter.domain.errors import OUTCOMES
-from charter.server.app import create_app
-
-with warnings.catch_warnings():  # starlette nudges towards httpx2; the client still works
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 API = "/api/v1"
 
 
-@pytest.fixture(scope="module")
-def template_home(tmp_path_factory) -> Path:
-    """A migrated, empty registry; each test starts from a copy (migrating costs ~0.3 s)."""
-    home = tmp_path_factory.mktemp("template")
-    build_service(Settings.load({"home": home}, env={}), actor="test").db.dispose()
-    return home
-
-
-@pytest.fixture(scope="module")
-def app_client(template_home):
-    settings = Settings.load({"home": template_home}, env={})
-    with TestClient(create_app(build_service(settings, migrate=False), settings)) as client:
-        yield client
-
-
 @pytest.fixture
-def client(app_client, template_home, tmp_path):
-    """The module's app, serving a fresh copy of the empty registry for this test."""
-    shutil.copyfile(template_home / "charter.db", tmp_path / "charter.db")
-    service = build_service(Settings.load({"home": tmp_path}, env={}), actor="test",
-                            migrate=False)
-    app_client.app.state.service = service
-    yield app_client
-    service.db.dispose()
+def client(served_copy):
+    return served_copy
 
 
 def ok(response, status: int = 200) -> Any:

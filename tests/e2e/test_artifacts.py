@@ -48,12 +48,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("server")) as url:
-        yield url
-
-
 @pytest.fixture
 def remote(server, tmp_path):
     with RemoteRegistry(server, actor="ci-bot", cache_dir=tmp_path / "cache") as registry:

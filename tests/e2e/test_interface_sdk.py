@@ -4,19 +4,15 @@ promotion gate with an owner's ``accept_breaking``."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
-import charter
-from charter.client.remote import RemoteRegistry
 from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, InvalidInput
 from charter.domain.naming import lint
 from charter.domain.version_diff import VersionDiff
-from tests.e2e.server import running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -34,35 +30,6 @@ signature:
 BREAKING = {"inputs": [{"name": "amount", "type": "double"}],
             "outputs": [{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}],
             "params": [{"name": "threshold", "type": "double", "default": 0.5}]}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("server")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def template_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("template")
-    charter.connect(home).db.dispose()
-    return home
-
-
-@pytest.fixture(params=["embedded", "remote"])
-def registry(request, tmp_path):
-    if request.param == "embedded":
-        home = tmp_path / "home"
-        home.mkdir()
-        shutil.copyfile(request.getfixturevalue("template_home") / "charter.db",
-                        home / "charter.db")
-        embedded = charter.connect(home, actor=ACTOR)
-        yield embedded
-        embedded.db.dispose()
-        return
-    remote = RemoteRegistry(request.getfixturevalue("server"), actor=ACTOR)
-    yield remote
-    remote.close()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ model names where they would otherwise interfere.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
+from tests.e2e.mlflow_env import mlflow_client_env
 from tests.e2e.server import running_server
 
 # MLflow deprecates stages; the seed (and Charter's contract) still use them.
@@ -140,24 +140,12 @@ def charter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     root = tmp_path_factory.mktemp("mlflow-e2e")
     home = root / "charter"
     home.mkdir()
-    saved_env = {key: os.environ.get(key) for key in CLIENT_ENV}
-    os.environ.update(CLIENT_ENV)
-    saved_uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    try:
-        with running_server(home) as url:
-            mlflow.set_tracking_uri(f"sqlite:///{root / 'mlruns.db'}")
-            mlflow.set_registry_uri(url)
-            experiment = mlflow.create_experiment(
-                "charter-e2e", artifact_location=(root / "artifacts").as_uri())
-            yield {"url": url, "root": root, "experiment": experiment, "home": home}
-    finally:
-        mlflow.set_tracking_uri(saved_uris[0])
-        mlflow.set_registry_uri(saved_uris[1])
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with mlflow_client_env(CLIENT_ENV), running_server(home) as url:
+        mlflow.set_tracking_uri(f"sqlite:///{root / 'mlruns.db'}")
+        mlflow.set_registry_uri(url)
+        experiment = mlflow.create_experiment(
+            "charter-e2e", artifact_location=(root / "artifacts").as_uri())
+        yield {"url": url, "root": root, "experiment": experiment, "home": home}
 
 
 def train_and_log(charter: dict[str, Any], name: str) -> str:

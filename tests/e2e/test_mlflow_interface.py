@@ -5,7 +5,6 @@ and a breaking promotion refused with the diff as MLflow's error message."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
+from tests.e2e.mlflow_env import mlflow_client_env
 from tests.e2e.server import running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::FutureWarning")]
@@ -35,24 +35,12 @@ def charter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     root = tmp_path_factory.mktemp("mlflow-interface")
     home = root / "charter"
     home.mkdir()
-    saved_env = {key: os.environ.get(key) for key in CLIENT_ENV}
-    os.environ.update(CLIENT_ENV)
-    saved_uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    try:
-        with running_server(home) as url:
-            mlflow.set_tracking_uri(f"sqlite:///{root / 'mlruns.db'}")
-            mlflow.set_registry_uri(url)
-            experiment = mlflow.create_experiment(
-                "interface", artifact_location=(root / "artifacts").as_uri())
-            yield {"url": url, "experiment": experiment}
-    finally:
-        mlflow.set_tracking_uri(saved_uris[0])
-        mlflow.set_registry_uri(saved_uris[1])
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with mlflow_client_env(CLIENT_ENV), running_server(home) as url:
+        mlflow.set_tracking_uri(f"sqlite:///{root / 'mlruns.db'}")
+        mlflow.set_registry_uri(url)
+        experiment = mlflow.create_experiment(
+            "interface", artifact_location=(root / "artifacts").as_uri())
+        yield {"url": url, "experiment": experiment}
 
 
 def logged(charter: dict[str, Any], columns: list[str]) -> tuple[str, Any]:

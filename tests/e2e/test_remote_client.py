@@ -37,42 +37,11 @@ from charter.domain.records import (
     Resolution,
     VersionRecord,
 )
-from tests.e2e.server import running_server
 
 pytestmark = pytest.mark.e2e
 
 ACTOR = "release-bot"
 SOURCE = "s3://models/artifacts/1"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("server")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def template_home(tmp_path_factory) -> Path:
-    """A migrated, empty embedded registry; each test starts from a copy of it."""
-    home = tmp_path_factory.mktemp("template")
-    charter.connect(home).db.dispose()
-    return home
-
-
-@pytest.fixture(params=["embedded", "remote"])
-def registry(request, tmp_path):
-    if request.param == "embedded":
-        home = tmp_path / "home"
-        home.mkdir()
-        shutil.copyfile(request.getfixturevalue("template_home") / "charter.db",
-                        home / "charter.db")
-        embedded = charter.connect(home, actor=ACTOR)
-        yield embedded
-        embedded.db.dispose()
-        return
-    remote = RemoteRegistry(request.getfixturevalue("server"), actor=ACTOR)
-    yield remote
-    remote.close()
 
 
 def staged(registry, name: str, count: int = 1) -> list[int]:

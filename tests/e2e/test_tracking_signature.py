@@ -5,7 +5,6 @@ an address a client sends. A real ``mlflow server`` and a real ``charter serve``
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from charter.server.run import free_port
+from tests.e2e.mlflow_env import mlflow_client_env
 from tests.e2e.server import running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::FutureWarning")]
@@ -62,22 +62,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     home = root / "charter"
     home.mkdir()
     (home / "charter.toml").write_text(f'[mlflow]\ntracking_uri = "{tracking}"\n')
-    saved_env = {key: os.environ.get(key) for key in CLIENT_ENV}
-    os.environ.update(CLIENT_ENV)
-    saved_uris = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     try:
-        with running_server(home) as url:
+        with mlflow_client_env(CLIENT_ENV), running_server(home) as url:
             mlflow.set_tracking_uri(tracking)
             mlflow.set_registry_uri(url)
             yield {"charter": url, "tracking": tracking}
     finally:
-        mlflow.set_tracking_uri(saved_uris[0])
-        mlflow.set_registry_uri(saved_uris[1])
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         process.terminate()
         try:
             process.wait(timeout=15)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from charter.bootstrap import build_service
 from charter.config import Settings
-from charter.server.app import create_app
 from charter.service import RegistryService
+from tests.ui.forms import csrf_token
 
-HTML = {"accept": "text/html,application/xhtml+xml"}
 CONFIG = """
 [gates.Production]
 required_tags = ["owner"]
@@ -39,31 +35,6 @@ def service(tmp_path: Path) -> Iterator[RegistryService]:
     registry.db.dispose()
 
 
-@pytest.fixture
-def call(service: RegistryService, tmp_path: Path) -> Callable[..., httpx.Response]:
-    app = create_app(service, Settings.load({"home": tmp_path}, env={}))
-    cookies = httpx.Cookies()
-
-    def send(method: str, path: str, actor: str = "ravi", **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://ui.test", cookies=cookies,
-                                         headers={**HTML, "x-charter-actor": actor}) as client:
-                response = await client.request(method, path, **kwargs)
-                cookies.update(client.cookies)
-                return response
-
-        return asyncio.run(go())
-
-    return send
-
-
-def csrf(page: httpx.Response) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.text.index(marker) + len(marker)
-    return page.text[start:page.text.index('"', start)]
-
-
 def test_the_version_page_shows_every_gate_of_its_next_moves(call):
     page = call("GET", PAGE)
     assert page.status_code == 200
@@ -74,7 +45,7 @@ def test_the_version_page_shows_every_gate_of_its_next_moves(call):
 
 
 def test_approvals_are_requested_and_decided_from_the_version_page(call, service):
-    token = csrf(call("GET", PAGE))
+    token = csrf_token(call("GET", PAGE).text)
     asked = call("POST", PAGE + "/approvals", actor="alice",
                  data={"stage": "Production", "reason": "ready", "csrf_token": token})
     assert asked.status_code == 303

@@ -3,51 +3,14 @@ breaking change from the stage form (in process, httpx over ASGI)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
-import httpx
-import pytest
-
-from charter.bootstrap import build_service
-from charter.config import Settings
-from charter.server.app import create_app
 from charter.service import RegistryService
+from tests.ui.forms import csrf_token
 
-HTML = {"accept": "text/html,application/xhtml+xml"}
 NAME = "fraud_detector"
 V1 = {"inputs": [{"name": "amount", "type": "double"}, {"name": "country", "type": "string"}],
       "outputs": [{"name": "score", "type": "double"}]}
 V2 = {"inputs": [{"name": "amount", "type": "double"}],
       "outputs": [{"name": "score", "type": "double"}]}
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[RegistryService]:
-    registry = build_service(Settings.load({"home": tmp_path}, env={}), actor="meera")
-    yield registry
-    registry.db.dispose()
-
-
-@pytest.fixture
-def call(service: RegistryService, tmp_path: Path) -> Callable[..., httpx.Response]:
-    app = create_app(service, Settings.load({"home": tmp_path}, env={}))
-    cookies = httpx.Cookies()
-
-    def send(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://ui.test", headers=HTML,
-                                         cookies=cookies) as client:
-                response = await client.request(method, path, **kwargs)
-                cookies.update(client.cookies)
-                return response
-
-        return asyncio.run(go())
-
-    return send
 
 
 def breaking_candidate(service: RegistryService) -> None:
@@ -57,12 +20,6 @@ def breaking_candidate(service: RegistryService) -> None:
     for stage in ("Staging", "Production"):
         service.transition(NAME, 1, stage, reason="setup")
     service.transition(NAME, 2, "Staging", reason="setup")
-
-
-def csrf_of(page: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = page.index(marker) + len(marker)
-    return page[start:page.index('"', start)]
 
 
 def test_the_version_page_shows_the_interface_and_the_break_against_production(call, service):
@@ -86,7 +43,7 @@ def test_the_diff_page_lists_interface_files_tags_and_description(call, service)
 def test_the_stage_form_refuses_a_break_then_an_owner_accepts_it_with_a_reason(call,
                                                                                service):
     breaking_candidate(service)
-    token = csrf_of(call("GET", f"/models/{NAME}/versions/2").text)
+    token = csrf_token(call("GET", f"/models/{NAME}/versions/2").text)
     form = {"stage": "Production", "archive_existing": "on", "expect_production": "1",
             "reason": "launch v2", "csrf_token": token}
     refused = call("POST", f"/models/{NAME}/versions/2/stage", data=form)

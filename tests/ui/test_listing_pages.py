@@ -3,43 +3,23 @@ their links reaches every match exactly once, however deep, and nothing else."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from charter.bootstrap import build_service
-from charter.config import Settings
-from charter.server.app import create_app
 from charter.service import RegistryService
 
-HTML = {"accept": "text/html,application/xhtml+xml"}
 Get = Callable[[str], httpx.Response]
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[RegistryService]:
-    registry = build_service(Settings.load({"home": tmp_path}, env={}), actor="meera")
-    yield registry
-    registry.db.dispose()
-
-
-@pytest.fixture
-def get(service: RegistryService, tmp_path: Path) -> Get:
-    app = create_app(service, Settings.load({"home": tmp_path}, env={}))
-
+def get(call: Callable[..., httpx.Response]) -> Get:
     def send(path: str) -> httpx.Response:
-        async def go() -> httpx.Response:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://ui.test", headers=HTML) as client:
-                return await client.get(path)
-
-        response = asyncio.run(go())
+        response = call("GET", path)
         assert response.status_code == 200, response.text
         return response
 

@@ -4,54 +4,23 @@ PRG, the lint endpoint. Fast; the browser tests are in test_ui.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 
 from charter.bootstrap import build_service
 from charter.config import Settings
 from charter.server.app import create_app
-from charter.service import RegistryService
+from tests.ui.forms import csrf_token
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[RegistryService]:
-    registry = build_service(Settings.load({"home": tmp_path}, env={}), actor="meera")
-    yield registry
-    registry.db.dispose()
-
-
-@pytest.fixture
-def call(service: RegistryService, tmp_path: Path) -> Callable[..., httpx.Response]:
-    """Send one request (cookies kept between calls) to the app over the service."""
-    app = create_app(service, Settings.load({"home": tmp_path}, env={}))
-    cookies = httpx.Cookies()
-
-    def send(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://ui.test", headers=HTML,
-                                         cookies=cookies) as client:
-                response = await client.request(method, path, **kwargs)
-                cookies.update(client.cookies)
-                return response
-
-        return asyncio.run(go())
-
-    return send
 
 
 def csrf(call: Callable[..., httpx.Response], path: str) -> str:
     page = call("GET", path)
     assert page.status_code == 200, page.text
-    marker = 'name="csrf_token" value="'
-    start = page.text.index(marker) + len(marker)
-    return page.text[start:page.text.index('"', start)]
+    return csrf_token(page.text)
 
 
 def test_empty_registry_says_how_to_register_a_model(call) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ from charter.artifacts.common import blob_missing
 from charter.domain.paths import path_from_url, refused
 from charter.domain.records import FileRecord
 from charter.metrics import transferred
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.service.uploads import FileUpload
 
 HANDOFF = 1024 * 1024
@@ -174,7 +174,7 @@ def file_headers(file: FileRecord) -> dict[str, str]:
     }
 
 
-async def file_response(service: RegistryService, file: FileRecord,
+async def file_response(service: ServerRegistry, file: FileRecord,
                         request: Request) -> Response:
     """The file's bytes (or the asked range) as a streamed attachment."""
     headers = file_headers(file)
@@ -201,7 +201,7 @@ async def file_response(service: RegistryService, file: FileRecord,
     return StreamingResponse(_prefetched(first, reader), status_code=status, headers=headers)
 
 
-def _open_local(service: RegistryService, digest: str) -> BinaryIO | None:
+def _open_local(service: ServerRegistry, digest: str) -> BinaryIO | None:
     """The blob opened for sendfile when it is a local file (not in S3)."""
     path = service.blobs.local_path(digest)  # raises blob.not_found if it was purged
     if path is None:

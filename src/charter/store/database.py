@@ -109,7 +109,7 @@ def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
         # pool_pre_ping: a pooled connection is checked before use (an empty query), so
         # one that died idle (a restarted server, pg_terminate_backend) is replaced instead
         # of failing a request. A look at the socket at checkout instead (no round trip,
-        # driver.looks_alive) was tried: SQLAlchemy then refused connections still in use
+        # liveness.looks_alive) was tried: SQLAlchemy then refused connections still in use
         # ("This connection is closed") in the webhook and transfer store tests.
         engine = create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
                                pool_timeout=pool_timeout, pool_recycle=3600,

@@ -3,7 +3,7 @@
 A read from the engine's pool paid for SQLAlchemy's checkout (its events, and the
 pre-ping's round trip) before its first statement. Measured per two-statement read
 (bench/README.md, PostgreSQL): ~300 µs of CPU from the engine's pool, ~170 µs on a kept
-psycopg connection checked before use by a look at its socket (``driver.looks_alive``,
+psycopg connection checked before use by a look at its socket (``liveness.looks_alive``,
 no round trip). The connections stay open between reads, so the statements psycopg has
 prepared on them (after ``PREPARE_THRESHOLD`` uses) stay prepared: a read transaction
 ends with COMMIT, never a rollback, which would make psycopg forget them.
@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from charter.metrics import pool_checked_out, pool_wait
-from charter.store.driver import TCP_LIVENESS, Reader, _repeatable_read, looks_alive
+from charter.store.driver import Reader, _repeatable_read
+from charter.store.liveness import TCP_LIVENESS, looks_alive
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction left open on it
 

@@ -8,7 +8,6 @@ which writes everything in one transaction.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from charter.domain import error_codes as codes
 from charter.domain.consolidation import Plan, SourceRegistry, make_plan
@@ -17,6 +16,7 @@ from charter.domain.importing import resolve_plan
 from charter.domain.naming import NamingPolicy
 from charter.domain.plan_file import plan_from_toml, plan_to_toml
 from charter.domain.records import ModelRecord
+from charter.registry import ServerRegistry
 
 
 def write_plan(registry: SourceRegistry, path: Path, *, rule: str, policy: NamingPolicy,
@@ -36,7 +36,7 @@ def read_plan(path: Path) -> Plan:
     return plan_from_toml(path.read_text(encoding="utf-8"))
 
 
-def apply_plan(service: Any, plan: Plan, registry: SourceRegistry
+def apply_plan(service: ServerRegistry, plan: Plan, registry: SourceRegistry
                ) -> tuple[list[ModelRecord], list[str]]:
     """Import what the plan says; returns the models and the old names left out."""
     models, left_out = resolve_plan(plan, registry, service.policies.naming)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from charter.domain.errors import CharterError, http_status
 from charter.domain.values import check_reason
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.page import check_csrf, redirect
 from charter.web import registry
 
@@ -29,7 +29,7 @@ class Failure:
         return self.values.get(key, default) if form == self.form else default
 
 
-Change = Callable[[RegistryService, str], str]   # (service, reason) -> the notice to show
+Change = Callable[[ServerRegistry, str], str]   # (service, reason) -> the notice to show
 Page = Callable[[Failure, int], Response]       # re-render the page with a failure
 
 

@@ -21,7 +21,7 @@ from charter.domain import events as actions
 from charter.domain.checkpoints import SignedCheckpoint
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.records import EventRecord
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.page import UIRoute, render
 from charter.web import SIGNED_IN, allow, registry
 
@@ -47,7 +47,7 @@ class EventFilters:
         params = {"model": self.model, "action": self.action, "actor": self.actor, **cursor}
         return urlencode({k: v for k, v in params.items() if v != ""})
 
-    def window(self, service: RegistryService, limit: int = PAGE_SIZE + 1,
+    def window(self, service: ServerRegistry, limit: int = PAGE_SIZE + 1,
                **cursor: int | None) -> list[EventRecord]:
         """By default one more than a page of matching events (the extra one says that
         another page follows)."""
@@ -83,7 +83,7 @@ def audit_page(request: Request) -> Response:
         "verify_query": filters.query(verify=1, **_cursor(params))})
 
 
-def _latest_checkpoint(service: RegistryService) -> SignedCheckpoint | None:
+def _latest_checkpoint(service: ServerRegistry) -> SignedCheckpoint | None:
     try:
         return service.latest_checkpoint()
     except NotFound:
@@ -109,7 +109,7 @@ def _seq(text: str) -> int:
     return int(text)
 
 
-def _backward(service: RegistryService, filters: EventFilters, before: int | None) -> Window:
+def _backward(service: ServerRegistry, filters: EventFilters, before: int | None) -> Window:
     """Matching events with seq < ``before`` (None: the newest), newest first."""
     found = filters.window(service, before=before)
     older = filters.query(before=found[PAGE_SIZE - 1].seq) if len(found) > PAGE_SIZE else ""
@@ -119,7 +119,7 @@ def _backward(service: RegistryService, filters: EventFilters, before: int | Non
     return Window(found[:PAGE_SIZE], older, newer)
 
 
-def _forward(service: RegistryService, filters: EventFilters, after: int) -> Window:
+def _forward(service: ServerRegistry, filters: EventFilters, after: int) -> Window:
     """Matching events with seq > ``after``, shown newest first."""
     found = filters.window(service, after=after)
     newer = filters.query(after=found[PAGE_SIZE - 1].seq) if len(found) > PAGE_SIZE else ""

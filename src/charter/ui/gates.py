@@ -11,7 +11,7 @@ from charter.domain.approvals import APPROVED, PENDING, ApprovalRecord
 from charter.domain.gate_report import GateReport, GateResult
 from charter.domain.lifecycle import Stage
 from charter.domain.records import VersionRecord
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class GateView:
     request: ApprovalRecord | None          # the open request for this move, if any
 
 
-def version_governance(service: RegistryService, record: VersionRecord) -> dict[str, Any]:
+def version_governance(service: ServerRegistry, record: VersionRecord) -> dict[str, Any]:
     """The gate reports of the moves that have gates, and the version's approval requests."""
     gates = {move: service.gates_for(record.name, move)
              for move in service.policies.transitions.allowed_from(Stage(record.stage))}

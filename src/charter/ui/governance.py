@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import CharterError
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.actions import Change, perform
 from charter.ui.page import UIRoute, model_url, render, templates
 from charter.ui.versions import show_version
@@ -52,7 +52,7 @@ def _act(request: Request, name: str, version: str, form: str, values: dict[str,
 @allow(SIGNED_IN)
 def request_approval(request: Request, name: str, version: str, stage: str = Form(""),
                      reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         asked = service.request_approval(name, version, stage, comment=why)
         return f"Approval requested for v{asked.version} → {asked.to_stage}"
 
@@ -64,7 +64,7 @@ def request_approval(request: Request, name: str, version: str, stage: str = For
 @allow(SIGNED_IN)
 def approve(request: Request, name: str, version: str, stage: str = Form(""),
             reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         decided = service.approve(name, version, stage, comment=why)
         return f"Approved v{decided.version} → {decided.to_stage} ({decided.status})"
 
@@ -76,7 +76,7 @@ def approve(request: Request, name: str, version: str, stage: str = Form(""),
 @allow(SIGNED_IN)
 def reject(request: Request, name: str, version: str, stage: str = Form(""),
            reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         decided = service.reject(name, version, stage, comment=why)
         return f"Rejected v{decided.version} → {decided.to_stage}"
 

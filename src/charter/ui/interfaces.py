@@ -10,14 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from charter.domain.records import VersionRecord
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.page import UIRoute, render
 from charter.web import SIGNED_IN, allow, registry
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
 
-def interface_context(service: RegistryService, record: VersionRecord,
+def interface_context(service: ServerRegistry, record: VersionRecord,
                       production: int | None) -> dict[str, Any]:
     """What the version page shows of the interface: the version's, and how it differs
     from the one in Production (when another version is there)."""

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from charter.domain.errors import CharterError, http_status
 from charter.domain.gates import describe_duration
 from charter.domain.values import check_reason
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.page import UIRoute, check_csrf, model_url, render
 from charter.ui.timeline import production_timeline, rollback_plan
@@ -54,7 +54,7 @@ def _act(request: Request, name: str, form: str, values: dict[str, str], token: 
 @allow(SIGNED_IN)
 def edit_description(request: Request, name: str, description: str = Form(""),
                      reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         service.update_model(name, description=description.strip(), reason=why)
         return f"Description of {name} updated"
 
@@ -66,7 +66,7 @@ def edit_description(request: Request, name: str, description: str = Form(""),
 @allow(SIGNED_IN)
 def set_tag(request: Request, name: str, key: str = Form(""), value: str = Form(""),
             reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         # The service records no reason for tag changes yet; the form still asks for one.
         service.set_model_tag(name, key.strip(), value)
         return f"Tag {key.strip()}={value} set on {name}"
@@ -79,7 +79,7 @@ def set_tag(request: Request, name: str, key: str = Form(""), value: str = Form(
 @allow(SIGNED_IN)
 def delete_tag(request: Request, name: str, key: str = Form(""), reason: str = Form(""),
                csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         service.delete_model_tag(name, key)
         return f"Tag {key} removed from {name}"
 
@@ -91,7 +91,7 @@ def delete_tag(request: Request, name: str, key: str = Form(""), reason: str = F
 @allow(SIGNED_IN)
 def set_alias(request: Request, name: str, alias: str = Form(""), version: str = Form(""),
               reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         service.set_alias(name, alias.strip(), version)
         return f"@{alias.strip().lower()} now points at v{version.strip().lstrip('vV')}"
 
@@ -103,7 +103,7 @@ def set_alias(request: Request, name: str, alias: str = Form(""), version: str =
 @allow(SIGNED_IN)
 def delete_alias(request: Request, name: str, alias: str = Form(""), reason: str = Form(""),
                  csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         service.delete_alias(name, alias)
         return f"Alias @{alias} removed from {name}"
 
@@ -120,7 +120,7 @@ def rollback(request: Request, name: str, reason: str = Form(""), confirm: str =
     if confirm != "yes":
         return _confirm_rollback(request, name, values, csrf_token)
 
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         restored = service.rollback(name, reason=why)
         return f"Rolled back {name}: v{restored.version} is in Production again"
 

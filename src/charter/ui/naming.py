@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from charter.domain.naming import MAX_LENGTH, Finding, suggest_name
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.page import UIRoute, render
 from charter.web import SIGNED_IN, allow, registry
 
@@ -32,7 +32,7 @@ class Check:
                 "findings": [finding.to_dict() for finding in self.findings]}
 
 
-def check(service: RegistryService, name: str) -> Check:
+def check(service: ServerRegistry, name: str) -> Check:
     name = name[:LINT_INPUT_LIMIT]
     findings = service.lint(name)
     suggested = suggest_name(name, service.policies.naming) if findings else ""
@@ -59,7 +59,7 @@ def lint_json(request: Request) -> JSONResponse:
     return JSONResponse(result.to_dict(), headers={"Cache-Control": "no-store"})
 
 
-def offenders(service: RegistryService) -> list[Check]:
+def offenders(service: ServerRegistry) -> list[Check]:
     """Every registered name with findings, walking the registry a page at a time."""
     found, token = [], ""
     while True:

@@ -20,7 +20,7 @@ from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES, Stage
 from charter.domain.paging import ModelFilter
 from charter.domain.records import ModelRecord
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.page import UIRoute, render
 from charter.web import SIGNED_IN, allow, registry
 
@@ -57,7 +57,7 @@ class Listing:
     next_query: str = ""              # query string of the next page, "" on the last
 
 
-def find_models(service: RegistryService, filters: Filters, token: str, start: int) -> Listing:
+def find_models(service: ServerRegistry, filters: Filters, token: str, start: int) -> Listing:
     page = service.list_models(name_like=filters.name, tag=filters.tag, stage=filters.stage,
                                max_results=PAGE_SIZE, page_token=token)
     following = filters.query(page=page.next_token, start=start + len(page.items))

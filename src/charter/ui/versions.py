@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from charter.domain.lifecycle import ANY, Stage, parse_stage
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.ui.actions import Change, Failure, perform
 from charter.ui.gates import version_governance
 from charter.ui.interfaces import interface_context
@@ -61,7 +61,7 @@ def transition(request: Request, name: str, version: str, stage: str = Form(""),
     values = {"stage": stage, "archive_existing": archive_existing, "reason": reason,
               "accept_breaking": accept_breaking}
 
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         target = parse_stage(stage)
         # The page showed who held Production; promote only if that still holds, so two
         # release owners acting on the same stale page cannot both win.
@@ -86,7 +86,7 @@ def _expected(text: str) -> object:
 @allow(SIGNED_IN)
 def edit_description(request: Request, name: str, version: str, description: str = Form(""),
                      reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         # update_version records no reason yet; the form still asks for one.
         moved = service.update_version(name, version, description=description.strip())
         return f"Description of {moved.name} v{moved.version} updated"
@@ -100,7 +100,7 @@ def edit_description(request: Request, name: str, version: str, description: str
 def set_tag(request: Request, name: str, version: str, key: str = Form(""),
             value: str = Form(""), reason: str = Form(""),
             csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         service.set_version_tag(name, version, key.strip(), value)
         return f"Tag {key.strip()}={value} set on v{version}"
 
@@ -112,7 +112,7 @@ def set_tag(request: Request, name: str, version: str, key: str = Form(""),
 @allow(SIGNED_IN)
 def delete_tag(request: Request, name: str, version: str, key: str = Form(""),
                reason: str = Form(""), csrf_token: str = Form("")) -> Response:
-    def change(service: RegistryService, why: str) -> str:
+    def change(service: ServerRegistry, why: str) -> str:
         service.delete_version_tag(name, version, key)
         return f"Tag {key} removed from v{version}"
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable
 from starlette.responses import Response
 
 from charter.metrics import answer_cache, answer_cache_bytes
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.web import run_read
 
 DEFAULT_MB = 32  # per worker (config.Settings.answer_cache_mb)
@@ -93,7 +93,7 @@ def _key_size(key: Hashable) -> int:
     return sum(len(part) for part in parts if isinstance(part, (bytes, str)))
 
 
-async def answer(cache: AnswerCache, service: RegistryService, key: Hashable,
+async def answer(cache: AnswerCache, service: ServerRegistry, key: Hashable,
                  compute: Callable[[], Response]) -> Response:
     """The cached answer for ``key`` if the registry has not changed since, else ``compute``'s.
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from charter.domain.consumers import HEADER, check_consumer_name
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 
 LATEST_VERSIONS = "/registered-models/get-latest-versions"
 ALIAS = "/registered-models/alias"
@@ -58,7 +58,7 @@ def answered(endpoint: str, body: dict[str, Any], stages: list[str], alias: str
     return [(f"models:/{name}/{number}", name, number)]
 
 
-async def report(service: RegistryService, consumer: str, answer: Answer) -> None:
+async def report(service: ServerRegistry, consumer: str, answer: Answer) -> None:
     """Note each answer for ``consumer``; write the due ones off the event loop."""
     notes = [service.note_consumer_lookup(consumer, uri, name, number)
              for uri, name, number in answer]
@@ -67,7 +67,7 @@ async def report(service: RegistryService, consumer: str, answer: Answer) -> Non
         await run_in_threadpool(_write_all, service, due)
 
 
-def _write_all(service: RegistryService, notes: list[Any]) -> None:
+def _write_all(service: ServerRegistry, notes: list[Any]) -> None:
     for note in notes:
         service.write_consumer_note(note)
 

@@ -23,7 +23,7 @@ from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params
 from charter.domain.records import VersionRecord
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.web import ROUTE_LABEL, SIGNED_IN, allow, registry, run_write
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -35,40 +35,40 @@ MLFLOW_REASON = "deleted through the MLflow API"
 MODELS_PAGE_DEFAULT = 100
 VERSIONS_PAGE_DEFAULT = 10_000
 
-Handler = Callable[[RegistryService, Params], Response]
+Handler = Callable[[ServerRegistry, Params], Response]
 
 
 # --- registered models -------------------------------------------------------------------
 
 
-def create_registered_model(service: RegistryService, p: Params) -> Response:
+def create_registered_model(service: ServerRegistry, p: Params) -> Response:
     record = service.create_model(p.text("name", required=True),
                                   description=p.text("description"), tags=p.tags())
     return shapes.json_response({"registered_model": shapes.registered_model(record, [])})
 
 
-def get_registered_model(service: RegistryService, p: Params) -> Response:
+def get_registered_model(service: ServerRegistry, p: Params) -> Response:
     return _model_response(service, p.text("name", required=True))
 
 
-def rename_registered_model(service: RegistryService, p: Params) -> Response:
+def rename_registered_model(service: ServerRegistry, p: Params) -> Response:
     record = service.rename_model(p.text("name", required=True),
                                   p.text("new_name", required=True))
     return _model_response(service, record.name)
 
 
-def update_registered_model(service: RegistryService, p: Params) -> Response:
+def update_registered_model(service: ServerRegistry, p: Params) -> Response:
     record = service.update_model(p.text("name", required=True),
                                   description=p.text("description"))
     return _model_response(service, record.name)
 
 
-def delete_registered_model(service: RegistryService, p: Params) -> Response:
+def delete_registered_model(service: ServerRegistry, p: Params) -> Response:
     service.delete_model(p.text("name", required=True), reason=MLFLOW_REASON)
     return shapes.empty_response()
 
 
-def search_registered_models(service: RegistryService, p: Params) -> Response:
+def search_registered_models(service: ServerRegistry, p: Params) -> Response:
     page = service.model_briefs(
         p.text("filter"), max_results=p.integer("max_results", default=MODELS_PAGE_DEFAULT),
         order_by=p.strings("order_by"), page_token=p.text("page_token"))
@@ -79,36 +79,36 @@ def search_registered_models(service: RegistryService, p: Params) -> Response:
     return shapes.json_response(body)
 
 
-def get_latest_versions(service: RegistryService, p: Params) -> Response:
+def get_latest_versions(service: ServerRegistry, p: Params) -> Response:
     versions = service.latest_versions(p.text("name", required=True),
                                        p.strings("stages") or None)
     return shapes.json_response({"model_versions": [shapes.model_version(v) for v in versions]})
 
 
-def set_registered_model_tag(service: RegistryService, p: Params) -> Response:
+def set_registered_model_tag(service: ServerRegistry, p: Params) -> Response:
     service.set_model_tag(p.text("name", required=True), p.text("key", required=True),
                           p.text("value"))
     return shapes.empty_response()
 
 
-def delete_registered_model_tag(service: RegistryService, p: Params) -> Response:
+def delete_registered_model_tag(service: ServerRegistry, p: Params) -> Response:
     service.delete_model_tag(p.text("name", required=True), p.text("key", required=True))
     return shapes.empty_response()
 
 
-def set_registered_model_alias(service: RegistryService, p: Params) -> Response:
+def set_registered_model_alias(service: ServerRegistry, p: Params) -> Response:
     service.set_alias(p.text("name", required=True), p.text("alias", required=True),
                       p.version())
     return shapes.empty_response()
 
 
-def get_model_version_by_alias(service: RegistryService, p: Params) -> Response:
+def get_model_version_by_alias(service: ServerRegistry, p: Params) -> Response:
     version = service.get_version_by_alias(p.text("name", required=True),
                                            p.text("alias", required=True))
     return _version_response(version)
 
 
-def delete_registered_model_alias(service: RegistryService, p: Params) -> Response:
+def delete_registered_model_alias(service: ServerRegistry, p: Params) -> Response:
     service.delete_alias(p.text("name", required=True), p.text("alias", required=True))
     return shapes.empty_response()
 
@@ -116,7 +116,7 @@ def delete_registered_model_alias(service: RegistryService, p: Params) -> Respon
 # --- model versions --------------------------------------------------------------------------
 
 
-def create_model_version(service: RegistryService, p: Params) -> Response:
+def create_model_version(service: ServerRegistry, p: Params) -> Response:
     # MLflow's semantics: the model must exist (RESOURCE_DOES_NOT_EXIST otherwise), and a
     # runs:/ source is recorded as provenance, never looked up. model_id (MLflow 3's
     # logged-model id) is kept and answered; run_link has nowhere to go and is ignored.
@@ -128,22 +128,22 @@ def create_model_version(service: RegistryService, p: Params) -> Response:
     return _version_response(version)
 
 
-def get_model_version(service: RegistryService, p: Params) -> Response:
+def get_model_version(service: ServerRegistry, p: Params) -> Response:
     return _version_response(service.get_version(p.text("name", required=True), p.version()))
 
 
-def update_model_version(service: RegistryService, p: Params) -> Response:
+def update_model_version(service: ServerRegistry, p: Params) -> Response:
     version = service.update_version(p.text("name", required=True), p.version(),
                                      description=p.text("description"))
     return _version_response(version)
 
 
-def delete_model_version(service: RegistryService, p: Params) -> Response:
+def delete_model_version(service: ServerRegistry, p: Params) -> Response:
     service.delete_version(p.text("name", required=True), p.version(), reason=MLFLOW_REASON)
     return shapes.empty_response()
 
 
-def search_model_versions(service: RegistryService, p: Params) -> Response:
+def search_model_versions(service: ServerRegistry, p: Params) -> Response:
     page = service.version_briefs(
         p.text("filter"), max_results=p.integer("max_results", default=VERSIONS_PAGE_DEFAULT),
         order_by=p.strings("order_by"), page_token=p.text("page_token"))
@@ -153,26 +153,26 @@ def search_model_versions(service: RegistryService, p: Params) -> Response:
     return shapes.json_response(body)
 
 
-def transition_model_version_stage(service: RegistryService, p: Params) -> Response:
+def transition_model_version_stage(service: ServerRegistry, p: Params) -> Response:
     version = service.transition(p.text("name", required=True), p.version(),
                                  p.text("stage", required=True),
                                  archive_existing=p.flag("archive_existing_versions"))
     return _version_response(version)
 
 
-def set_model_version_tag(service: RegistryService, p: Params) -> Response:
+def set_model_version_tag(service: ServerRegistry, p: Params) -> Response:
     service.set_version_tag(p.text("name", required=True), p.version(),
                             p.text("key", required=True), p.text("value"))
     return shapes.empty_response()
 
 
-def delete_model_version_tag(service: RegistryService, p: Params) -> Response:
+def delete_model_version_tag(service: ServerRegistry, p: Params) -> Response:
     service.delete_version_tag(p.text("name", required=True), p.version(),
                                p.text("key", required=True))
     return shapes.empty_response()
 
 
-def _model_response(service: RegistryService, name: str) -> Response:
+def _model_response(service: ServerRegistry, name: str) -> Response:
     brief = service.model_brief(name)
     return shapes.json_response({"registered_model": shapes.registered_model(brief, brief.latest)})
 

@@ -1,6 +1,6 @@
 """Native REST v1, mounted under ``/api/v1``: one small router per subject.
 
-Every handler parses its input, calls one ``RegistryService`` method acting as the
+Every handler parses its input, calls one ``ServerRegistry`` method acting as the
 caller, and answers the record's ``to_dict()``. Errors travel as exceptions to the
 one funnel (``charter.api.errors``) and come out as
 ``{"error": {"kind", "code", "message", "hint", "details"?}}``; unknown paths and

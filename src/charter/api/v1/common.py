@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from charter.api.v1.schemas import ErrorEnvelope, Reason
 from charter.domain.errors import OUTCOMES
-from charter.service import RegistryService
+from charter.registry import ServerRegistry
 from charter.web import registry
 
 
@@ -24,12 +24,12 @@ async def acting_registry(
     x_charter_actor: Annotated[str | None, Header(
         description="who the caller is (recorded in the audit trail, marked unverified "
                     "unless a token proves it)")] = None,
-) -> RegistryService:
+) -> ServerRegistry:
     # async on purpose: a trivial dependency should not cost a thread-pool hop.
     return registry(request)
 
 
-Registry = Annotated[RegistryService, Depends(acting_registry)]
+Registry = Annotated[ServerRegistry, Depends(acting_registry)]
 
 ReasonQuery = Annotated[str | None, Query(
     description="why; required on deletes (or send {\"reason\": …} as the JSON body)")]
