@@ -305,12 +305,15 @@ class _Job:
 
 
 class GroupCommit:
-    """Writes of one server process on PostgreSQL, run together: one transaction, one turn
-    on the chain head, one COMMIT for up to ``MAX_BATCH`` of them (bench/README.md).
+    """Writes of one server process, run together: one transaction, one turn on the chain
+    head, one COMMIT for up to ``MAX_BATCH`` of them (bench/README.md).
 
     A write on PostgreSQL holds the chain head's row lock until its COMMIT has reached
     the disk, so writers one at a time cannot outpace one WAL flush each (~1.5 ms here)
-    plus their round trips. Here one thread per process takes the calls queued by the
+    plus their round trips. On SQLite the turn (this process's lock, then the file lock)
+    and the transaction around each write — BEGIN IMMEDIATE, the head's read and move,
+    the webhook filter, COMMIT — cost about as much CPU as the write itself; writes that
+    found the turn busy queue here and share them. Here one thread per process takes the calls queued by the
     event loop, takes the turn once, runs each call in a SAVEPOINT of its own (a call that
     fails is rolled back alone and gets its error), and commits them together; each call
     is answered only after that COMMIT, so nothing is acknowledged before it is durable.
@@ -397,8 +400,9 @@ class Database:
         # Called at the end of every write that recorded events, with the head as it now
         # is, before the head moves: the service signs checkpoints here (no crypto in store).
         self.seal: Callable[[WriteTx, ChainPosition], object] | None = None
-        # PostgreSQL's writes from the event loop, committed in groups (GroupCommit).
-        self.group_commit = GroupCommit(self) if self.dialect == "postgresql" else None
+        # Writes from the event loop, committed in groups (GroupCommit): every PostgreSQL
+        # write, and on SQLite those that found the turn busy (web.py ``run_write``).
+        self.group_commit = GroupCommit(self)
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
@@ -528,8 +532,8 @@ class Database:
 
     def batched(self, call: Callable[..., T], *args: object) -> Future[T]:
         """Run ``call(*args)`` — a use case that writes — in this process's next group
-        commit (PostgreSQL); its result or error once the batch has committed."""
-        assert self.group_commit is not None, "group commits are PostgreSQL's"
+        commit; its result or error once the batch has committed."""
+        assert self.group_commit is not None, "this database was disposed of"
         return self.group_commit.submit(call, *args)
 
     def _run_batch(self, first: _Job, more: Callable[[int], list[_Job]]) -> None:
@@ -538,7 +542,9 @@ class Database:
         committed: list[StoredEvent] = []
         try:
             asked = time.perf_counter()
-            with lost_connections(), self._writer.begin() as session:
+            # SQLite: this process's lock and the file lock first (no-ops on PostgreSQL).
+            with (lost_connections(), self._local_turn, self._file_turn,
+                  self._writer.begin() as session):
                 # The turn first: the calls queued while it is awaited join this batch.
                 _batch.head = events.chain_head(session_reader(session), lock=True)
                 write_turn_wait(time.perf_counter() - asked)
@@ -585,6 +591,11 @@ class Database:
         """A write transaction outside the audit chain, for bookkeeping rows such as the
         webhook outbox: SQLite's write turn, but not the chain head's lock (PostgreSQL
         callers lock the rows they touch, e.g. ``FOR UPDATE SKIP LOCKED``)."""
+        batch = _batch_session()
+        if batch is not None:  # a call of a group commit: the batch holds the turn already
+            with lost_connections():
+                yield batch
+            return
         with (lost_connections(), self._local_turn, self._file_turn,
               self._writer.begin() as session):
             yield session
@@ -592,6 +603,7 @@ class Database:
     def dispose(self) -> None:
         if self.group_commit is not None:
             self.group_commit.close()
+            self.group_commit = None
         if self._heads is not None:
             self._heads.close()
         self._snapshots.close()
