@@ -10,10 +10,11 @@ Two steps, each its own command, so a populated registry is built once and reuse
 ``populate`` fills ``<data>/m<M>-v<V>/`` (``--data``, default /tmp/charter-scale):
 
 * ``charter/home``: a ``charter serve`` home (SQLite), filled through the public MLflow
-  REST API by ``loadgen.py`` at ``--connections`` keep-alive connections: per model
-  ``registered-models/create`` (tag ``team``), N × ``model-versions/create`` (source
-  ``runs:/<id>/model``, tag ``commit``), version N-2 to Staging then Production, alias
-  ``champion``. The rate is measured and written to the manifest.
+  REST API by wrk at ``--connections`` keep-alive connections (populate_wrk.py), in three
+  phases: every ``registered-models/create`` (tag ``team``), every ``model-versions/create``
+  (source ``runs:/<id>/model``, tag ``commit``; a model's versions in order on one
+  connection), then version N-2 to Staging and Production, alias ``champion``. The rate
+  is measured and written to the manifest, after every row was checked in the database.
 * ``mlflow/mlflow.db``: MLflow's own schema (made by MLflow's SqlAlchemyStore), filled
   with the same rows by SQL: the **bulk path**, because populating MLflow through its
   REST API runs at ~100 versions/s (bench/README.md).
@@ -52,8 +53,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen  # noqa: E402
-from loadgen import Load, post  # noqa: E402
+import populate_wrk  # noqa: E402
 from pgcopy import copy_sqlite_to_postgres  # noqa: E402
 from server import (  # noqa: E402
     API,
@@ -74,7 +74,6 @@ DATA = Path("/tmp/charter-scale")
 ALIAS = "champion"
 QUALIFIERS = REGIONS + ("north south east west central coastal urban rural mobile web "
                         "partner wholesale").split()
-SLICE = 250  # models per load-generator run while populating (bounds its memory)
 
 
 # --- the data set -------------------------------------------------------------------------------
@@ -130,25 +129,6 @@ def commit(model: int, version: int) -> str:
     return hashlib.sha1(f"{model}/{version}".encode()).hexdigest()[:12]
 
 
-def chain(host: str, shape: Shape, index: int, name: str) -> list[bytes]:
-    """One model's population, in order, as MLflow's client would send it."""
-    requests = [post(host, f"{API}/registered-models/create",
-                     {"name": name, "tags": [{"key": "team", "value": shape.team(index)}]})]
-    for version in range(1, shape.versions + 1):
-        rid = run_id(index, version)
-        requests.append(post(host, f"{API}/model-versions/create", {
-            "name": name, "source": f"runs:/{rid}/model", "run_id": rid,
-            "tags": [{"key": "commit", "value": commit(index, version)}]}))
-    live = str(shape.live)
-    for stage in ("Staging", "Production"):
-        requests.append(post(host, f"{API}/model-versions/transition-stage", {
-            "name": name, "version": live, "stage": stage,
-            "archive_existing_versions": False}))
-    requests.append(post(host, f"{API}/registered-models/alias",
-                         {"name": name, "alias": ALIAS, "version": live}))
-    return requests
-
-
 # --- populating ---------------------------------------------------------------------------------
 
 
@@ -166,36 +146,51 @@ def charter_command(workers: int) -> list[str]:
 
 def populate_charter(folder: Path, shape: Shape, names: list[str],
                      args: argparse.Namespace) -> dict[str, Any]:
+    """Charter through the MLflow REST API, driven by wrk in three phases (populate_wrk.py);
+    every row is checked afterwards in the database, read-only."""
     home = folder / "home"
     home.mkdir(parents=True)
+    threads = max(1, min(args.connections, len(names)))
+    plan = populate_wrk.phases(shape.models, shape.versions, shape.live, ALIAS, names,
+                               shape.team, run_id, commit)
+    for label, per_model in plan:
+        populate_wrk.write_slices(folder / "wrk" / label, per_model, threads)
+    phases: dict[str, Any] = {}
     with started("Charter", charter_command(args.workers), charter_env(home), folder,
                  "/healthz", 120) as server:
         wait_healthy([server])
         cpu = tree_cpu(server.process.pid)
-        begun, errors, requests, samples = time.monotonic(), 0, 0, []
-        for first in range(0, len(names), SLICE):
-            chains = [chain(server.host, shape, i, names[i])
-                      for i in range(first, min(first + SLICE, len(names)))]
+        begun = time.monotonic()
+        for label, _ in plan:
             left = args.populate_limit - (time.monotonic() - begun)
             if left <= 0:
-                raise SystemExit(f"population passed --populate-limit after {first} models")
-            result = loadgen.run(Load("127.0.0.1", server.port, args.connections, left,
-                                      chains=chains, processes=args.client_procs,
-                                      request_timeout=60))
-            errors += result.errors
-            requests += result.count
-            samples += result.samples[:2]
-            progress(f"  charter: {first + len(chains)} models, "
-                     f"{time.monotonic() - begun:.0f} s, errors {errors}")
+                raise SystemExit(f"population passed --populate-limit before {label}")
+            result = populate_wrk.run_phase(server.port, folder / "wrk" / label, threads, left)
+            phases[label] = result
+            progress(f"  charter {label}: {result['total']} requests in "
+                     f"{result['seconds']:.1f} s, non-2xx {result['failed']}, "
+                     f"transport errors {result['transport']}")
         seconds = time.monotonic() - begun
         cpu = tree_cpu(server.process.pid) - cpu
         memory = tree_memory(server.process.pid)["pss_mb"]
+    shutil.rmtree(folder / "wrk")
+    requests = sum(p["total"] for p in phases.values())
+    errors = sum(p["failed"] + p["transport"] for p in phases.values())
+    samples = [s for p in phases.values() for s in p["samples"]][:4]
+    if errors:
+        raise SystemExit(f"population had {errors} failed requests: {samples}")
+    populate_wrk.verify(home / "charter.db", shape.models, shape.versions, shape.live, ALIAS,
+                        names, shape.team, run_id, commit)
+    versions_s = phases["versions"]["seconds"]
     # Server CPU per version: what the population would reach on cores it had to itself.
     return {"seconds": round(seconds, 1), "requests": requests, "errors": errors,
             "server_cpu_s": round(cpu, 1), "versions_per_server_cpu_s": round(shape.total / cpu),
-            "error_samples": samples[:4], "versions_per_s": round(shape.total / seconds, 1),
+            "server_cpu_ms_per_request": round(cpu * 1000 / requests, 3),
+            "error_samples": samples, "versions_per_s": round(shape.total / seconds, 1),
             "requests_per_s": round(requests / seconds, 1), "server_pss_mb": round(memory, 1),
-            "connections": args.connections, "client_procs": args.client_procs}
+            "version_creates_per_s": round(shape.total / versions_s, 1),
+            "phase_seconds": {k: round(p["seconds"], 1) for k, p in phases.items()},
+            "connections": threads, "load_generator": "wrk", "verified": True}
 
 
 def populate_mlflow(folder: Path, shape: Shape, names: list[str]) -> dict[str, Any]:
@@ -630,8 +625,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DATA,
                         help=f"where populated registries are kept (default {DATA})")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--client-procs", type=int, default=1,
-                        help="populate: load-generator processes (default 1)")
     parser.add_argument("--workers", type=int, default=2, help="charter serve --workers")
     parser.add_argument("--populate-limit", type=float, default=1200.0,
                         help="seconds population may take before it gives up (default 1200)")

@@ -147,24 +147,26 @@ async def run_read(service: ServerRegistry, use_case: Callable[..., T], *args: o
     return await run_in_threadpool(use_case, *args)
 
 
-# How long an event loop may wait for SQLite's write turn before handing the write to a
-# pool thread: a few ordinary writes' worth. Longer holders (a bulk import) then cannot
-# stall the loop's other connections.
-LOOP_TURN_WAIT_S = 0.02
+# How long an event loop may wait for SQLite's write turn before handing the write to the
+# group commit: not at all. A write that finds the turn held queues, with the others that
+# did meanwhile, for the next batch (one transaction, one COMMIT); waiting here would hold
+# the loop's other connections and poll the file lock.
+LOOP_TURN_WAIT_S = 0.0
 
 
 async def run_write(service: ServerRegistry, use_case: Callable[..., T], *args: object) -> T:
-    """Run a use case that writes: on the event loop when the SQLite write turn comes
-    within ``LOOP_TURN_WAIT_S``, else in the thread pool.
+    """Run a use case that writes: on the event loop when the SQLite write turn is free,
+    else in the process's next group commit (store/group_commit.py ``GroupCommit``).
 
     A write of the MLflow surface holds the turn for about a millisecond; handing it to
-    a pool thread costs more than that in wake-ups and GIL hand-offs, and queued
-    writers then hold the turn longer. TurnBusy is raised before the use case has done
-    anything, so running it again in the pool is safe.
+    another thread costs more than that in wake-ups and GIL hand-offs when nothing else
+    is waiting. When the turn is held, the writes queued meanwhile share one transaction
+    and one COMMIT instead of taking turns. TurnBusy is raised before the use case has
+    done anything, so running it again in the batch is safe.
 
     On PostgreSQL a write waits for the disk at COMMIT while it holds the chain head's
-    lock; the process's writes are therefore committed in groups, one transaction and
-    one flush for all those queued meanwhile (store/group_commit.py ``GroupCommit``).
+    lock; every write is therefore committed in groups. Either way a write is answered
+    only after the COMMIT that holds it.
     """
     if service.db.turn_can_wait:
         token = turn_wait.set(LOOP_TURN_WAIT_S)
@@ -174,6 +176,6 @@ async def run_write(service: ServerRegistry, use_case: Callable[..., T], *args: 
             pass
         finally:
             turn_wait.reset(token)
-    if service.db.group_commit is not None:  # PostgreSQL: committed with others queued
+    if service.db.group_commit is not None:  # committed with the others queued meanwhile
         return await asyncio.wrap_future(service.db.batched(use_case, *args))
     return await run_in_threadpool(use_case, *args)

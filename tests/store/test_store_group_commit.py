@@ -1,4 +1,5 @@
-"""PostgreSQL's group commit (store/group_commit.py ``GroupCommit``) and its lost connections.
+"""The group commit (store/group_commit.py ``GroupCommit``), on SQLite and PostgreSQL, and
+PostgreSQL's lost connections.
 
 Writes queued together share one transaction and one COMMIT; each runs in a savepoint of
 its own, so one that fails is rolled back alone; a call reads what its batch wrote; the
@@ -21,20 +22,7 @@ from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound, Unavailable
 from charter.service import RegistryService
 
-pytestmark = pytest.mark.postgres
-
 SOURCE = "s3://models-bucket/fraud/model.pkl"
-
-
-@pytest.fixture
-def registry(postgres_database_url: str, make_registry: Callable[..., RegistryService]
-             ) -> RegistryService:
-    return make_registry()
-
-
-@pytest.fixture
-def database_url(postgres_database_url: str) -> str:  # the store tier's, on PostgreSQL only
-    return postgres_database_url
 
 
 def queued_together(registry: RegistryService, calls: list[Callable[[], object]]
@@ -89,6 +77,8 @@ def cut(database_url: str) -> None:
                            "WHERE datname = %s AND pid <> pg_backend_pid()", (url.database,))
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])
 def test_a_lost_connection_is_database_unavailable_and_the_next_call_reconnects(
         registry: RegistryService, postgres_database_url: str) -> None:
     registry.create_model("fraud_detector")

@@ -262,9 +262,9 @@ class Database:
         # Called at the end of every write that recorded events, with the head as it now
         # is, before the head moves: the service signs checkpoints here (no crypto in store).
         self.seal: Callable[[WriteTx, ChainPosition], object] | None = None
-        # PostgreSQL's writes from the event loop, committed in groups (GroupCommit).
-        self.group_commit = (GroupCommit(self._batch_transaction)
-                             if self.dialect == "postgresql" else None)
+        # Writes from the event loop, committed in groups (GroupCommit): every PostgreSQL
+        # write, and on SQLite those that found the turn busy (web.py ``run_write``).
+        self.group_commit: GroupCommit | None = GroupCommit(self._batch_transaction)
         if migrate and current_revision(self.engine) != SCHEMA_REVISION:
             upgrade(self.engine)
 
@@ -402,14 +402,16 @@ class Database:
 
     def batched(self, call: Callable[..., T], *args: object) -> Future[T]:
         """Run ``call(*args)`` — a use case that writes — in this process's next group
-        commit (PostgreSQL); its result or error once the batch has committed."""
-        assert self.group_commit is not None, "group commits are PostgreSQL's"
+        commit; its result or error once the batch has committed."""
+        assert self.group_commit is not None, "this database was disposed of"
         return self.group_commit.submit(call, *args)
 
     @contextmanager
     def _batch_transaction(self) -> Iterator[Session]:
-        """A group commit's write transaction (it takes the turn itself)."""
-        with lost_connections(), self._writer.begin() as session:
+        """A group commit's write transaction (it takes the turn itself; on SQLite this
+        process's lock and the file lock first, no-ops on PostgreSQL)."""
+        with (lost_connections(), self._local_turn, self._file_turn,
+              self._writer.begin() as session):
             yield session
 
     @contextmanager
@@ -417,6 +419,11 @@ class Database:
         """A write transaction outside the audit chain, for bookkeeping rows such as the
         webhook outbox: SQLite's write turn, but not the chain head's lock (PostgreSQL
         callers lock the rows they touch, e.g. ``FOR UPDATE SKIP LOCKED``)."""
+        batch = group_commit.current()
+        if batch is not None:  # a call of a group commit: the batch holds the turn already
+            with lost_connections():
+                yield batch.session
+            return
         with (lost_connections(), self._local_turn, self._file_turn,
               self._writer.begin() as session):
             yield session
@@ -424,6 +431,7 @@ class Database:
     def dispose(self) -> None:
         if self.group_commit is not None:
             self.group_commit.close()
+            self.group_commit = None
         if self._heads is not None:
             self._heads.close()
         self._snapshots.close()
