@@ -9,7 +9,7 @@ what a listing shows (the MLflow API's shapes): four queries and two for a page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES
 from charter.domain.records import ModelBrief, ModelRecord, Page, VersionBrief, VersionRecord
 from charter.domain.search import (
+    Condition,
+    Order,
     parse_model_filter,
     parse_model_order,
     parse_version_filter,
@@ -48,13 +50,14 @@ class SearchMixin(ServiceBase):
                       order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
         """One page of ModelRecords matching an MLflow filter, in the asked order."""
         return self._model_page(filter_string, max_results, order_by, page_token,
-                                with_latest=False)
+                                lambda reader, rows: [s.model for s in _summaries(
+                                    reader, rows, with_latest=False)])
 
     def model_summaries(self, filter_string: str | None = "", max_results: int = 100,
                         order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
         """Like ``search_models``, each item a ModelSummary (the latest version per stage)."""
         return self._model_page(filter_string, max_results, order_by, page_token,
-                                with_latest=True)
+                                lambda reader, rows: _summaries(reader, rows, with_latest=True))
 
     def model_summary(self, name: str) -> ModelSummary:
         """One model with its latest version per stage (a former name resolves too)."""
@@ -66,32 +69,18 @@ class SearchMixin(ServiceBase):
     def search_versions(self, filter_string: str | None = "", max_results: int = 10_000,
                         order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
         """One page of VersionRecords matching an MLflow filter (newest update first)."""
-        conditions = parse_version_filter(filter_string)
-        orders = parse_version_order(order_by)
-        limit = _version_page_size(max_results)
-        offset = decode_page_token(page_token)
-        with self._read() as reader:
+        def records(reader: Reader, conditions: list[Condition], orders: list[Order], limit: int,
+                    offset: int) -> Sequence[object]:
             rows = store_search.version_rows(reader, conditions, orders,
-                                             readable=self._readable_ids(), limit=limit + 1,
+                                             readable=self._readable_ids(), limit=limit,
                                              offset=offset)
-            more = len(rows) > limit
-            items = versions.records_of(reader, rows[:limit])
-            return Page(items, encode_page_token(offset + limit) if more else "")
+            return versions.records_of(reader, rows)
+        return self._version_page(filter_string, max_results, order_by, page_token, records)
 
     def model_briefs(self, filter_string: str | None = "", max_results: int = 100,
                      order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
         """Like ``model_summaries``, each item a ModelBrief."""
-        conditions = parse_model_filter(filter_string)
-        orders = parse_model_order(order_by)
-        limit = clamp_page_size(max_results)
-        offset = decode_page_token(page_token)
-        with self._read() as reader:
-            rows = store_search.model_rows(reader, conditions, orders,
-                                           readable=self._readable_ids(), limit=limit + 1,
-                                           offset=offset)
-            more = len(rows) > limit
-            items = _briefs(reader, rows[:limit])
-            return Page(items, encode_page_token(offset + limit) if more else "")
+        return self._model_page(filter_string, max_results, order_by, page_token, _briefs)
 
     def model_brief(self, name: str) -> ModelBrief:
         """``model_summary`` as a ModelBrief."""
@@ -103,20 +92,17 @@ class SearchMixin(ServiceBase):
     def version_briefs(self, filter_string: str | None = "", max_results: int = 10_000,
                        order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
         """Like ``search_versions``, each item a VersionBrief."""
-        conditions = parse_version_filter(filter_string)
-        orders = parse_version_order(order_by)
-        limit = _version_page_size(max_results)
-        offset = decode_page_token(page_token)
-        with self._read() as reader:
-            items = store_search.version_briefs(reader, conditions, orders,
-                                                readable=self._readable_ids(),
-                                                limit=limit + 1, offset=offset)
-            more = len(items) > limit
-            return Page(items[:limit], encode_page_token(offset + limit) if more else "")
+        def briefs(reader: Reader, conditions: list[Condition], orders: list[Order], limit: int,
+                   offset: int) -> Sequence[object]:
+            return store_search.version_briefs(reader, conditions, orders,
+                                               readable=self._readable_ids(), limit=limit,
+                                               offset=offset)
+        return self._version_page(filter_string, max_results, order_by, page_token, briefs)
 
     def _model_page(self, filter_string: str | None, max_results: int,
-                    order_by: Iterable[str] | None, page_token: str, *, with_latest: bool
-                    ) -> Page:
+                    order_by: Iterable[str] | None, page_token: str,
+                    present: Callable[[Reader, Sequence[ModelRow]], Sequence[object]]) -> Page:
+        """One page of the models a filter finds, each row made an item by ``present``."""
         conditions = parse_model_filter(filter_string)
         orders = parse_model_order(order_by)
         limit = clamp_page_size(max_results)
@@ -126,9 +112,23 @@ class SearchMixin(ServiceBase):
                                            readable=self._readable_ids(), limit=limit + 1,
                                            offset=offset)
             more = len(rows) > limit
-            found = _summaries(reader, rows[:limit], with_latest=with_latest)
-            items = found if with_latest else [s.model for s in found]
+            items = list(present(reader, rows[:limit]))
             return Page(items, encode_page_token(offset + limit) if more else "")
+
+    def _version_page(self, filter_string: str | None, max_results: int,
+                      order_by: Iterable[str] | None, page_token: str,
+                      fetch: Callable[[Reader, list[Condition], list[Order], int, int],
+                                     Sequence[object]]) -> Page:
+        """One page of the versions a filter finds, read by ``fetch`` (one row over the page
+        tells whether another page follows)."""
+        conditions = parse_version_filter(filter_string)
+        orders = parse_version_order(order_by)
+        limit = _version_page_size(max_results)
+        offset = decode_page_token(page_token)
+        with self._read() as reader:
+            items = list(fetch(reader, conditions, orders, limit + 1, offset))
+            more = len(items) > limit
+            return Page(items[:limit], encode_page_token(offset + limit) if more else "")
 
 
 def _summaries(reader: Reader, rows: Sequence[ModelRow], *, with_latest: bool
