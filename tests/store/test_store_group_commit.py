@@ -100,3 +100,29 @@ def test_a_lost_connection_is_database_unavailable_and_the_next_call_reconnects(
         cut_mid_read()
     assert raised.value.code == codes.DATABASE_UNAVAILABLE
     assert registry.model_summary("fraud_detector").latest
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_head_checks_asked_together_share_a_read_and_none_misses_an_earlier_change(
+        registry: RegistryService) -> None:
+    """The answer cache's check on the event loop (HeadReader.seq_async): concurrent checks
+    all see the head as it is; a check asked after a change committed sees the change, even
+    while an earlier check, sent before the change, is still on its way."""
+    registry.create_model("fraud_detector")
+
+    async def scenario() -> tuple[list[int], int, int, int]:
+        now = registry.db.generation()
+        together = await asyncio.gather(*[registry.db.loop_generation() for _ in range(40)])
+        assert together == [now] * 40
+        earlier = asyncio.ensure_future(registry.db.loop_generation())
+        for _ in range(10):  # its statement is sent (and perhaps answered already)
+            await asyncio.sleep(0)
+        registry.create_model("churn_ranker")  # committed, on the loop: nothing else runs
+        after = registry.db.generation()
+        later = await registry.db.loop_generation()
+        return together, now, await earlier, later if later == after else -later
+
+    together, before, earlier, later = asyncio.run(scenario())
+    assert earlier in (before, registry.db.generation())
+    assert later == registry.db.generation() > before

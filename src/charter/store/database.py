@@ -318,16 +318,13 @@ class Database:
 
     async def loop_generation(self) -> int:
         """``generation()`` for a caller on the event loop: on PostgreSQL one prepared
-        statement on a kept connection, no read transaction and no pool thread
-        (store/driver.py ``HeadReader``); connecting, when needed, in a thread. SQLite
-        answers at once anyway."""
+        statement on a kept connection, sent without blocking the loop and shared by the
+        checks asked for meanwhile (store/liveness.py ``HeadReader``); connecting, when
+        needed, in a thread. SQLite answers at once anyway."""
         if self._heads is None:
             return self.generation()
         with lost_connections():
-            seq = self._heads.seq_now()
-            if seq is None:
-                seq = await asyncio.to_thread(self._heads.seq)
-            return seq
+            return await self._heads.seq_async()
 
     @property
     def turn_can_wait(self) -> bool:
