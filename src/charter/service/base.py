@@ -113,6 +113,18 @@ class ServiceBase:
             yield reader
 
     @contextmanager
+    def _one_read(self) -> Iterator[Reader]:
+        """For a read that is one statement on PostgreSQL: no transaction around it there
+        (``Database.one_statement``: no BEGIN and no COMMIT, two round trips fewer); a read
+        transaction elsewhere, and within a group commit."""
+        with self._hiding(), self.db.one_statement() as single:
+            if single is not None:
+                yield single
+                return
+        with self._read() as reader:
+            yield reader
+
+    @contextmanager
     def _read_session(self) -> Iterator[OrmRead]:
         """A read transaction on an ORM session, for the store modules written with
         SQLAlchemy's ORM (webhooks, bulk)."""

@@ -21,7 +21,7 @@ from charter.service.base import ServiceBase
 from charter.service.consumer_reports import note_lookup
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
-from charter.store import models, versions
+from charter.store import at_once, models, versions
 from charter.store.driver import Reader
 from charter.store.models import ModelRow
 
@@ -49,6 +49,13 @@ class QueriesMixin(ServiceBase):
     def latest_versions(self, name: str, stages: list[str] | None = None) -> list[VersionRecord]:
         """The newest version in each stage asked for (every stage when none): MLflow's call."""
         wanted = [parse_stage(s).value for s in stages] if stages else [s.value for s in Stage]
+        if self.db.dialect == "postgresql":  # one statement (store/at_once.py)
+            with self._one_read() as single:
+                found = at_once.latest_in_stages(single, name, wanted)
+                if found is not None:
+                    model, by_stage = found
+                    self._require(READ, model)
+                    return [by_stage[s] for s in wanted if s in by_stage]
         with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)

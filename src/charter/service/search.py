@@ -28,7 +28,7 @@ from charter.domain.search import (
 )
 from charter.service.base import ServiceBase
 from charter.service.models import clamp_page_size, decode_page_token, encode_page_token
-from charter.store import models, versions
+from charter.store import at_once, models, versions
 from charter.store import search as store_search
 from charter.store.driver import Reader
 from charter.store.models import ModelRow
@@ -79,11 +79,30 @@ class SearchMixin(ServiceBase):
 
     def model_briefs(self, filter_string: str | None = "", max_results: int = 100,
                      order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
-        """Like ``model_summaries``, each item a ModelBrief."""
-        return self._model_page(filter_string, max_results, order_by, page_token, _briefs)
+        """Like ``model_summaries``, each item a ModelBrief (on PostgreSQL one statement)."""
+        if self.db.dialect != "postgresql":
+            return self._model_page(filter_string, max_results, order_by, page_token, _briefs)
+        conditions = parse_model_filter(filter_string)
+        orders = parse_model_order(order_by)
+        limit = clamp_page_size(max_results)
+        offset = decode_page_token(page_token)
+        with self._one_read() as reader:
+            items = store_search.model_briefs(reader, conditions, orders,
+                                              readable=self._readable_ids(), limit=limit + 1,
+                                              offset=offset)
+        more = len(items) > limit
+        return Page(items[:limit], encode_page_token(offset + limit) if more else "")
 
     def model_brief(self, name: str) -> ModelBrief:
-        """``model_summary`` as a ModelBrief."""
+        """``model_summary`` as a ModelBrief (on PostgreSQL one statement when ``name`` is a
+        model's current name)."""
+        if self.db.dialect == "postgresql":
+            with self._one_read() as reader:
+                found = at_once.model_brief(reader, name)
+                if found is not None:
+                    row, brief = found
+                    self._require(READ, row)
+                    return brief
         with self._read() as reader:
             row, _ = models.get(reader, name)
             self._require(READ, row)
@@ -97,7 +116,8 @@ class SearchMixin(ServiceBase):
             return store_search.version_briefs(reader, conditions, orders,
                                                readable=self._readable_ids(), limit=limit,
                                                offset=offset)
-        return self._version_page(filter_string, max_results, order_by, page_token, briefs)
+        return self._version_page(filter_string, max_results, order_by, page_token, briefs,
+                                  single=True)
 
     def _model_page(self, filter_string: str | None, max_results: int,
                     order_by: Iterable[str] | None, page_token: str,
@@ -118,14 +138,15 @@ class SearchMixin(ServiceBase):
     def _version_page(self, filter_string: str | None, max_results: int,
                       order_by: Iterable[str] | None, page_token: str,
                       fetch: Callable[[Reader, list[Condition], list[Order], int, int],
-                                     Sequence[object]]) -> Page:
+                                     Sequence[object]], *, single: bool = False) -> Page:
         """One page of the versions a filter finds, read by ``fetch`` (one row over the page
-        tells whether another page follows)."""
+        tells whether another page follows); ``single``: ``fetch`` runs one statement on
+        PostgreSQL, so it needs no read transaction there (``_one_read``)."""
         conditions = parse_version_filter(filter_string)
         orders = parse_version_order(order_by)
         limit = _version_page_size(max_results)
         offset = decode_page_token(page_token)
-        with self._read() as reader:
+        with self._one_read() if single else self._read() as reader:
             items = list(fetch(reader, conditions, orders, limit + 1, offset))
             more = len(items) > limit
             return Page(items[:limit], encode_page_token(offset + limit) if more else "")

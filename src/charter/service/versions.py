@@ -42,7 +42,7 @@ from charter.service.signatures import (
     require_ready,
     verify_signature,
 )
-from charter.store import interfaces, models, versions
+from charter.store import at_once, interfaces, models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 from charter.store.versions import StoredFile, VersionRow
@@ -150,6 +150,15 @@ class VersionsMixin(ServiceBase):
                                       payload={"alias": alias.lower()}))
 
     def get_version_by_alias(self, name: str, alias: str) -> VersionRecord:
+        if self.db.dialect == "postgresql":  # one statement (store/at_once.py)
+            with self._one_read() as single:
+                found = at_once.version_by_alias(single, name, alias)
+                if found is not None:
+                    model, record = found
+                    self._require(READ, model)
+                    if record is None:
+                        raise alias_not_found(model.name, alias)
+                    return record
         with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)

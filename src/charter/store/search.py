@@ -14,13 +14,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from charter.domain.lifecycle import STAGES
-from charter.domain.records import VersionBrief
+from charter.domain.records import ModelBrief, VersionBrief
 from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
 from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, name_key
 from charter.store.versions import COLUMNS as VERSION_COLUMNS
 from charter.store.versions import VersionRow
+
+_STAGE_RANK = {stage.value: rank for rank, stage in enumerate(STAGES)}
 
 # What a listing shows of a version (VersionBrief); searches select these, then the model's
 # name, instead of COLUMNS: no files, digest or signature are read or built.
@@ -74,10 +76,28 @@ def version_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
 def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
                    readable: Sequence[int] | None, limit: int, offset: int
                    ) -> list[VersionBrief]:
-    """Like ``version_rows``, as VersionBriefs (with their tags and aliases): two queries."""
+    """Like ``version_rows``, as VersionBriefs (with their tags and aliases): two queries,
+    or on PostgreSQL one (the extras as JSON arrays: ``Database.one_statement`` may run it
+    outside a transaction)."""
     reader = reader_for(conn)
+    order = _order_sql(orders, _VERSION_SORT)
+    if reader.dialect == "postgresql":
+        return [_brief(raw) for raw in _page(reader, _Where.version, conditions,
+                                              _BRIEFS_AT_ONCE, readable, order, limit, offset)]
     return briefs_of(reader, _page(reader, _Where.version, conditions, _BRIEFS, readable,
-                                   _order_sql(orders, _VERSION_SORT), limit, offset))
+                                   order, limit, offset))
+
+
+def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
+                 readable: Sequence[int] | None, limit: int, offset: int
+                 ) -> list[ModelBrief]:
+    """PostgreSQL: a page of ModelBriefs in one statement — each model with its tags,
+    aliases and newest version per stage (with theirs) as JSON arrays, from correlated
+    subqueries that each descend an index, instead of four statements with IN lists
+    whose length changes with the page (never prepared, planned every time)."""
+    return [model_brief_of(raw) for raw in _page(
+        reader_for(conn), _Where.model, conditions, (MODEL_BRIEFS_AT_ONCE, "m.id"), readable,
+        _order_sql(orders, _MODEL_SORT), limit, offset)]
 
 
 # What a page selects from, and the column a principal's readable model ids apply to.
@@ -100,6 +120,52 @@ def _page(reader: Reader, add: Callable[[_Where, Condition], None],
         where.member(model_id, "IN", tuple(readable))
     return reader.all(f"{selected}{where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
                       [*where.params, limit, offset])
+
+
+# PostgreSQL: a version's tags and aliases beside it, as JSON arrays (ordered, so answers do
+# not depend on the plan); a model's tags, aliases and newest version per stage likewise.
+_TAGS_JSON = ("(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), "
+              "'[]') FROM version_tags t WHERE t.version_id = v.id)")
+_ALIASES_JSON = ("(SELECT coalesce(json_agg(a.alias ORDER BY a.alias), '[]') FROM aliases a "
+                 "WHERE a.version_id = v.id)")
+_BRIEFS_AT_ONCE = (f"SELECT {BRIEF_COLUMNS}, m.name, {_TAGS_JSON}, {_ALIASES_JSON} "
+                   "FROM versions v JOIN models m ON m.id = v.model_id", "v.model_id")
+_STAGE_VALUES = ", ".join(f"('{stage.value}')" for stage in STAGES)
+_MODEL_EXTRAS_JSON = (
+    "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
+    "FROM model_tags t WHERE t.model_id = m.id), "
+    "(SELECT coalesce(json_agg(json_build_array(a.alias, x.version) ORDER BY a.alias), '[]') "
+    "FROM aliases a JOIN versions x ON x.id = a.version_id WHERE a.model_id = m.id), "
+    "(SELECT coalesce(json_agg(json_build_array("
+    "v.version, v.stage, v.source, v.run_id, v.description, v.status, v.created_at, "
+    f"v.updated_at, v.logged_model_id, {_TAGS_JSON}, {_ALIASES_JSON})), '[]') "
+    f"FROM (VALUES {_STAGE_VALUES}) s (stage) CROSS JOIN LATERAL (SELECT * FROM versions y "
+    "WHERE y.model_id = m.id AND y.stage = s.stage ORDER BY y.version DESC LIMIT 1) v)")
+MODEL_BRIEFS_AT_ONCE = f"SELECT {MODEL_COLUMNS}, {_MODEL_EXTRAS_JSON} FROM models m"
+
+
+def _brief(raw: Sequence[Any]) -> VersionBrief:
+    """A row of ``_BRIEFS_AT_ONCE`` as a VersionBrief."""
+    (_, number, stage, source, run_id, description, status, created, updated, logged, name,
+     tags, aliases) = raw
+    return VersionBrief(name, number, stage, source, run_id, description, status,
+                        stored_time(created), stored_time(updated), dict(tags), aliases,
+                        logged or "")
+
+
+def model_brief_of(raw: Sequence[Any]) -> ModelBrief:
+    """A row of ``MODEL_BRIEFS_AT_ONCE`` as a ModelBrief (its newest versions in stage
+    order, as ``service.search`` sorts them)."""
+    row = ModelRow.of(raw[:7])
+    tags, aliases, latest = raw[7:]
+    briefs = [VersionBrief(row.name, number, stage, source, run_id, description, status,
+                           stored_time(created), stored_time(updated), dict(version_tags),
+                           version_aliases, logged or "")
+              for (number, stage, source, run_id, description, status, created, updated,
+                   logged, version_tags, version_aliases) in latest]
+    briefs.sort(key=lambda brief: _STAGE_RANK.get(brief.stage, 9))
+    return ModelBrief(row.name, row.description, row.created_at, row.updated_at, dict(tags),
+                      {alias: number for alias, number in aliases}, briefs)
 
 
 # The newest version of each (model, stage): one descent of the (model_id, stage, version)

@@ -119,10 +119,10 @@ def records_of(conn: Conn, found: Sequence[VersionRow]) -> list[VersionRecord]:
             files[version_id].append(FileRecord(first, size, second))
         else:
             aliases[version_id].append(first)
-    return [_record(row, tags[row.id], files[row.id], aliases[row.id]) for row in found]
+    return [record_from(row, tags[row.id], files[row.id], aliases[row.id]) for row in found]
 
 
-def _record(row: VersionRow, tags: dict[str, str], files: list[FileRecord],
+def record_from(row: VersionRow, tags: dict[str, str], files: list[FileRecord],
             aliases: list[str]) -> VersionRecord:
     return VersionRecord(
         name=row.model_name, version=row.version, stage=row.stage, source=row.source,
@@ -174,7 +174,7 @@ def record_at_once(reader: Reader, name: str, number: int) -> VersionRecord | No
     if hit is None:
         return None
     tags, files, aliases = hit[-3:]
-    return _record(VersionRow.of(hit[:-3]), {key: value for key, value in tags},
+    return record_from(VersionRow.of(hit[:-3]), {key: value for key, value in tags},
                    [FileRecord(*file) for file in files], aliases)
 
 

@@ -1,0 +1,97 @@
+"""PostgreSQL: the MLflow surface's point reads in one statement each.
+
+A read of several statements needs a transaction around them for one snapshot: BEGIN
+and COMMIT are two more round trips, and each statement is one more. On PostgreSQL
+these reads are one statement each — the row with its tags, aliases and versions as
+JSON arrays from correlated subqueries, each an index descent — run outside any
+transaction (``Database.one_statement``), prepared after their second run on a kept
+connection (store/pg_reads.py). Each answers None when the common path does not hold
+(a former name, a model or alias that is not there): the caller then reads the usual
+way, which tells why. ``versions.record_at_once`` is the version read's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from charter.domain.records import FileRecord, ModelBrief, VersionRecord
+from charter.store.driver import Reader
+from charter.store.models import ModelRow, lookup_key
+from charter.store.search import MODEL_BRIEFS_AT_ONCE, model_brief_of
+from charter.store.versions import COLUMNS as VERSION_COLUMNS
+from charter.store.versions import VersionRow, record_from
+
+# A version's tags, files and aliases beside it, as JSON arrays (``v`` is the version).
+_EXTRAS = (
+    "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
+    "FROM version_tags t WHERE t.version_id = v.id), "
+    "(SELECT coalesce(json_agg(json_build_array(f.path, f.size, f.sha256)), '[]') "
+    "FROM version_files f WHERE f.version_id = v.id), "
+    "(SELECT coalesce(json_agg(a.alias), '[]') FROM aliases a WHERE a.version_id = v.id)")
+_MODEL_COLUMNS = ("m.id, m.name, m.name_key, m.description, m.last_version, m.created_at, "
+                  "m.updated_at")
+
+_MODEL_BRIEF = MODEL_BRIEFS_AT_ONCE + " WHERE m.name_key = ?"
+
+
+def model_brief(reader: Reader, name: str) -> tuple[ModelRow, ModelBrief] | None:
+    """The model registered under ``name`` now, as its row and its ModelBrief."""
+    if reader.dialect != "postgresql":
+        return None
+    raw = reader.one(_MODEL_BRIEF, (lookup_key(name),))
+    return (ModelRow.of(raw[:7]), model_brief_of(raw)) if raw is not None else None
+
+
+# The model, and the version its alias points at (a LEFT JOIN: a model without that alias
+# still answers its row, so the caller can refuse with the model's own name).
+_BY_ALIAS = (
+    f"SELECT {_MODEL_COLUMNS}, v.* FROM models m LEFT JOIN LATERAL ("
+    f"SELECT {VERSION_COLUMNS}, {_EXTRAS} FROM aliases al JOIN versions v ON v.id = al.version_id "
+    "WHERE al.model_id = m.id AND al.alias = ?) v ON true WHERE m.name_key = ?")
+
+
+def version_by_alias(reader: Reader, name: str, alias: str
+                     ) -> tuple[ModelRow, VersionRecord | None] | None:
+    """The model under ``name`` now, and the version ``alias`` points at (None: no such
+    alias)."""
+    if reader.dialect != "postgresql":
+        return None
+    raw = reader.one(_BY_ALIAS, (alias.lower(), lookup_key(name)))
+    if raw is None:
+        return None
+    model = ModelRow.of(raw[:7])
+    if raw[7] is None:
+        return model, None
+    return model, _record(model.name, raw[7:])
+
+
+# The newest version in each asked stage (any status, as ``versions.newest_in_stages``):
+# one descent of the (model_id, stage, version) index per stage.
+_LATEST = (
+    f"SELECT {_MODEL_COLUMNS}, (SELECT coalesce(json_agg(json_build_array({VERSION_COLUMNS}, "
+    f"{_EXTRAS})), '[]') FROM unnest(?::text[]) s (stage) CROSS JOIN LATERAL (SELECT * "
+    "FROM versions y WHERE y.model_id = m.id AND y.stage = s.stage ORDER BY y.version DESC "
+    "LIMIT 1) v) FROM models m WHERE m.name_key = ?")
+
+
+def latest_in_stages(reader: Reader, name: str, stages: Sequence[str]
+                     ) -> tuple[ModelRow, dict[str, VersionRecord]] | None:
+    """The model under ``name`` now, and the newest version of each of ``stages`` that
+    holds one, by stage."""
+    if reader.dialect != "postgresql":
+        return None
+    raw = reader.one(_LATEST, (list(dict.fromkeys(stages)), lookup_key(name)))
+    if raw is None:
+        return None
+    model = ModelRow.of(raw[:7])
+    found = [_record(model.name, version) for version in raw[7]]
+    return model, {record.stage: record for record in found}
+
+
+def _record(model_name: str, raw: Sequence[Any]) -> VersionRecord:
+    """A version row (``VERSION_COLUMNS``) followed by its tags, files and aliases."""
+    tags, files, aliases = raw[-3:]
+    row = VersionRow.of(list(raw[:-3]) + [model_name])
+    return record_from(row, {key: value for key, value in tags},
+                       [FileRecord(*file) for file in files], aliases)
