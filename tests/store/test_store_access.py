@@ -103,6 +103,31 @@ def test_a_private_principal_lists_and_searches_only_its_models(people):
         private.events()
 
 
+def test_the_mlflow_reads_hide_a_model_the_principal_may_not_read(people):
+    """The MLflow surface's reads (one statement each on PostgreSQL) refuse a model outside
+    the principal's grants exactly as ``get_model`` does, and list only the readable."""
+    people.register("churn_forecast", "s3://models-bucket/churn/1")
+    people.set_alias("churn_forecast", "champion", 1)
+    people.grant(NAME, "bob", "reader")
+    bob = people.as_principal(people.authenticate(people.create_token("bob").secret))
+    private = bob.as_principal(Principal(
+        "bob", user_id=bob.principal.user_id, model_roles=bob.principal.model_roles,
+        model_keys=bob.principal.model_keys))
+    with pytest.raises(NotFound) as hidden:
+        private.get_model("churn_forecast")
+    for read in (lambda: private.model_brief("churn_forecast"),
+                 lambda: private.latest_versions("churn_forecast", ["None"]),
+                 lambda: private.get_version_by_alias("churn_forecast", "champion"),
+                 lambda: private.get_version("churn_forecast", 1)):
+        with pytest.raises(NotFound) as raised:
+            read()
+        assert (raised.value.code, str(raised.value)) == (hidden.value.code, str(hidden.value))
+    assert private.model_brief(NAME).name == NAME
+    assert [v.version for v in private.latest_versions(NAME)] == [1]
+    assert [m.name for m in private.model_briefs("").items] == [NAME]
+    assert {v.name for v in private.version_briefs("").items} == {NAME}
+
+
 def test_revoked_and_expired_tokens_do_not_authenticate(people):
     issued = people.create_token("alice", expires="90m")
     people.revoke_token(issued.record.id)
