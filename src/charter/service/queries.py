@@ -20,8 +20,8 @@ from charter.domain.uris import ModelUri, parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.consumer_reports import note_lookup
 from charter.service.versions import parse_version
-from charter.store import events as audit_log
 from charter.store import at_once, models, versions
+from charter.store import events as audit_log
 from charter.store.driver import Reader
 from charter.store.models import ModelRow
 

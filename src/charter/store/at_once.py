@@ -17,6 +17,7 @@ from typing import Any
 
 from charter.domain.records import FileRecord, ModelBrief, VersionRecord
 from charter.store.driver import Reader
+from charter.store.models import COLUMNS as _MODEL_COLUMNS
 from charter.store.models import ModelRow, lookup_key
 from charter.store.search import MODEL_BRIEFS_AT_ONCE, model_brief_of
 from charter.store.versions import COLUMNS as VERSION_COLUMNS
@@ -29,8 +30,6 @@ _EXTRAS = (
     "(SELECT coalesce(json_agg(json_build_array(f.path, f.size, f.sha256)), '[]') "
     "FROM version_files f WHERE f.version_id = v.id), "
     "(SELECT coalesce(json_agg(a.alias), '[]') FROM aliases a WHERE a.version_id = v.id)")
-_MODEL_COLUMNS = ("m.id, m.name, m.name_key, m.description, m.last_version, m.created_at, "
-                  "m.updated_at")
 
 _MODEL_BRIEF = MODEL_BRIEFS_AT_ONCE + " WHERE m.name_key = ?"
 

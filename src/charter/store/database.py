@@ -9,7 +9,6 @@ Reads never take the turn.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
