@@ -52,15 +52,23 @@ class StagesMixin(ServiceBase):
         if expect_production is not ANY and expect_production is not None:
             expect_production = parse_version(expect_production)
         with self._write() as tx:
-            model, via = models.get(tx, name)
-            self._require(REGISTER, model, what="move versions between stages")
-            row = versions.row(tx, model, number, via=via)
+            # The common case in one statement; a former name or a missing version one
+            # lookup at a time, which tells why.
+            found = versions.for_move(tx, name, number)
+            if found is not None:
+                model, row, production = found
+                self._require(REGISTER, model, what="move versions between stages")
+            else:
+                model, via = models.get(tx, name)
+                self._require(REGISTER, model, what="move versions between stages")
+                row = versions.row(tx, model, number, via=via)
+                production = versions.newest_in_stage(tx, model.id, Stage.PRODUCTION.value)
             number = row.version  # a folded former name's number, mapped
             require_ready(model.name, row)
             self._require_move(model, number, Stage(row.stage), target)
             changes = plan_transition(
                 name=model.name, version=number, current=Stage(row.stage), target=target,
-                production=versions.newest_in_stage(tx, model.id, Stage.PRODUCTION.value),
+                production=production,
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
             enforce_gates(self, tx, model, row, target, self._gates_of(tx, model, target),

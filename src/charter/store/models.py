@@ -311,6 +311,21 @@ def touch(conn: Conn, model_id: int, now: datetime) -> None:
     reader.run("UPDATE models SET updated_at = ? WHERE id = ?", (sql_time(reader, now), model_id))
 
 
+def take_next_number(conn: Conn, name: str, now: datetime) -> tuple[ModelRow, int] | None:
+    """``next_version_number`` of the model registered under ``name`` now (no redirects),
+    found and counted up in one statement: the model (as it is after) and the number; None
+    when no model has that name (nothing changed then)."""
+    reader = reader_for(conn)
+    raw = reader.one(
+        "UPDATE models SET last_version = last_version + 1, updated_at = ? WHERE name_key = ? "
+        "RETURNING id, name, name_key, description, last_version, created_at, updated_at",
+        (sql_time(reader, now), lookup_key(name)))
+    if raw is None:
+        return None
+    model = ModelRow.of(raw)
+    return model, model.last_version
+
+
 def next_version_number(conn: Conn, model_id: int, now: datetime) -> int:
     """Take the model's next version number: its counter goes up by one, for good."""
     reader = reader_for(conn)

@@ -29,6 +29,7 @@ from charter.store.driver import (
     stored_time,
     update_or_insert,
 )
+from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, get, keys_of, lookup_key
 
 COLUMNS = ("v.id, v.model_id, v.version, v.stage, v.source, v.run_id, v.description, "
@@ -141,8 +142,14 @@ _BY_MODEL = (f"SELECT {COLUMNS}, m.name FROM versions v "
 
 
 def record(conn: Conn, name: str, number: int) -> VersionRecord:
-    """One version by model name and number: one joined query on the common path."""
+    """One version by model name and number: one joined query on the common path (on
+    PostgreSQL with its tags, files and aliases: a write answers with one round trip
+    less while it holds the chain head)."""
     reader = reader_for(conn)
+    if reader.dialect == "postgresql":
+        found = record_at_once(reader, name, number)
+        if found is not None:
+            return found
     hit = reader.one(_BY_NAME, (lookup_key(name), number))
     if hit is None:
         model, redirected_from = get(reader, name)
@@ -176,6 +183,31 @@ def record_at_once(reader: Reader, name: str, number: int) -> VersionRecord | No
     tags, files, aliases = hit[-3:]
     return _record(VersionRow.of(hit[:-3]), {key: value for key, value in tags},
                    [FileRecord(*file) for file in files], aliases)
+
+
+# A stage move's reads in one statement: the model by its current name, the version and
+# the newest version in Production (``newest_in_stage``), taken while a write holds the
+# chain head, so each round trip saved shortens every other writer's wait.
+_FOR_MOVE = (f"SELECT {MODEL_COLUMNS}, {COLUMNS}, "
+             "(SELECT max(p.version) FROM versions p WHERE p.model_id = m.id "
+             "AND p.stage = 'Production') "
+             "FROM models m JOIN versions v ON v.model_id = m.id "
+             "WHERE m.name_key = ? AND v.version = ?")
+_MODEL_WIDTH = len(MODEL_COLUMNS.split(","))
+
+
+def for_move(conn: Conn, name: str, number: int
+             ) -> tuple[ModelRow, VersionRow, int | None] | None:
+    """The model ``name`` is the current name of, its version ``number`` and the newest
+    version in Production; None when there is no such pair (a former name, no such
+    version: the caller then looks them up one by one, to tell why)."""
+    hit = reader_for(conn).one(_FOR_MOVE, (lookup_key(name), number))
+    if hit is None:
+        return None
+    model = ModelRow.of(hit[:_MODEL_WIDTH])
+    production = hit[-1]
+    return (model, VersionRow.of(hit[_MODEL_WIDTH:-1])._replace(model_name=model.name),
+            int(production) if production is not None else None)
 
 
 def row(conn: Conn, model: ModelRow, number: int, *, via: str | None = None) -> VersionRow:
