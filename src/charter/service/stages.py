@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from charter.domain import events
+from charter.domain.consumers import live_since
 from charter.domain.access import REGISTER, ROLLBACK
 from charter.domain.lifecycle import (
     ANY,
@@ -54,9 +55,11 @@ class StagesMixin(ServiceBase):
         with self._write() as tx:
             # The common case in one statement; a former name or a missing version one
             # lookup at a time, which tells why.
-            found = versions.for_move(tx, name, number)
+            found = versions.for_move(tx, name, number,
+                                      seen_after=live_since(tx.now, self.policies.consumers))
+            consumers_seen: bool | None = None  # not known: after_moves reads it
             if found is not None:
-                model, row, production = found
+                model, row, production, consumers_seen = found
                 self._require(REGISTER, model, what="move versions between stages")
             else:
                 model, via = models.get(tx, name)
@@ -78,7 +81,8 @@ class StagesMixin(ServiceBase):
                 check_not_served(self, tx, model, number, action="archive", force=force,
                                  reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
-            after_moves(self, tx, model, {c.to_stage.value for c in changes})
+            after_moves(self, tx, model, {c.to_stage.value for c in changes},
+                        consumers_seen=consumers_seen)
             return versions.record(tx, model.name, number)
 
     promote = transition

@@ -257,12 +257,13 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
         # refusal below rolls the count back with the rest of the write).
         taken = models.take_next_number(tx, new.name, tx.now)
         if taken is not None:
-            model, number = taken
+            model, number, has_signers = taken
             service._require(REGISTER, model)
         else:
             model = _model_for_new_version(service, tx, new)
-            number = models.next_version_number(tx, model.id, tx.now)
-        status = admit_signer(service, tx, model, number, new.signature)
+            number, has_signers = models.next_version_number(tx, model.id, tx.now), True
+        status = admit_signer(service, tx, model, number, new.signature,
+                              may_have_signers=has_signers)
         digest = manifest_digest([(p, d) for p, _, d in new.files]) if new.files else ""
         signed = new.signature
         version_id = versions.insert(
