@@ -83,7 +83,7 @@ def wire(registry: RegistryService, tmp_path: Path) -> Iterator[Wire]:
     event.remove(registry.db.engine, "checkin", tracer.give_back)
 
 
-def batched_alone(registry: RegistryService, wire: Wire, call: Callable[[], object]) -> object:
+def batched_alone(registry: RegistryService, wire: Wire, call: Callable[[], object]) -> Any:
     """``call`` in a group commit of its own, its connection traced."""
     wire.on = True
     try:
@@ -100,7 +100,7 @@ def test_a_new_version_takes_nine_round_trips_with_the_head_locked(
     record = batched_alone(registry, wire, lambda: registry.register(
         "fraud_detector", SOURCE, run_id="r2", create_model=False))
 
-    assert getattr(record, "version") == 2
+    assert record.version == 2
     # the head, the call's savepoint, the number taken with its model (and whether it
     # has allowed signers), the version, its event, the answer in one statement, the
     # batch's webhook subscriptions, the head moved, COMMIT (no RELEASE SAVEPOINT)
@@ -117,7 +117,7 @@ def test_a_stage_move_takes_ten_round_trips_with_the_head_locked(
     record = batched_alone(registry, wire, lambda: registry.transition(
         "fraud_detector", 1, "Staging"))
 
-    assert getattr(record, "stage") == "Staging"
+    assert record.stage == "Staging"
     # the head, the call's savepoint, the model, the version, the one in Production and
     # whether consumers report in one statement, the stage set, its event, the model
     # touched, the answer in one statement, the batch's webhook subscriptions, the head

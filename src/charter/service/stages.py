@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from charter.domain import events
-from charter.domain.consumers import live_since
 from charter.domain.access import REGISTER, ROLLBACK
+from charter.domain.consumers import live_since
 from charter.domain.lifecycle import (
     ANY,
     Stage,
