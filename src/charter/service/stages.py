@@ -23,7 +23,7 @@ from charter.service.gates import enforce_gates
 from charter.service.signatures import require_ready
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
-from charter.store import models, versions
+from charter.store import models, moves, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 
@@ -55,8 +55,8 @@ class StagesMixin(ServiceBase):
         with self._write() as tx:
             # The common case in one statement; a former name or a missing version one
             # lookup at a time, which tells why.
-            found = versions.for_move(tx, name, number,
-                                      seen_after=live_since(tx.now, self.policies.consumers))
+            found = moves.for_move(tx, name, number,
+                                   seen_after=live_since(tx.now, self.policies.consumers))
             consumers_seen: bool | None = None  # not known: after_moves reads it
             if found is not None:
                 model, row, production, consumers_seen = found

@@ -29,7 +29,6 @@ from charter.store.driver import (
     stored_time,
     update_or_insert,
 )
-from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, get, keys_of, lookup_key
 
 COLUMNS = ("v.id, v.model_id, v.version, v.stage, v.source, v.run_id, v.description, "
@@ -183,44 +182,6 @@ def record_at_once(reader: Reader, name: str, number: int) -> VersionRecord | No
     tags, files, aliases = hit[-3:]
     return _record(VersionRow.of(hit[:-3]), {key: value for key, value in tags},
                    [FileRecord(*file) for file in files], aliases)
-
-
-# A stage move's reads in one statement: the model by its current name, the version, the
-# newest version in Production (``newest_in_stage``) and whether a consumer reported
-# lately (``consumers.has_reports``), taken while a write holds the chain head, so each
-# round trip saved shortens every other writer's wait.
-_FOR_MOVE = (f"SELECT {MODEL_COLUMNS}, {COLUMNS}, "
-             "(SELECT max(p.version) FROM versions p WHERE p.model_id = m.id "
-             "AND p.stage = 'Production'), "
-             "EXISTS (SELECT 1 FROM consumers c WHERE c.model_id = m.id AND c.last_seen > ?) "
-             "FROM models m JOIN versions v ON v.model_id = m.id "
-             "WHERE m.name_key = ? AND v.version = ?")
-_MODEL_WIDTH = len(MODEL_COLUMNS.split(","))
-
-
-class MoveReads(NamedTuple):
-    """``for_move``'s answer."""
-
-    model: ModelRow
-    row: VersionRow
-    production: int | None
-    consumers_seen: bool  # a consumer of the model was seen after ``seen_after``
-
-
-def for_move(conn: Conn, name: str, number: int, *, seen_after: datetime
-             ) -> MoveReads | None:
-    """The model ``name`` is the current name of, its version ``number``, the newest
-    version in Production and whether a consumer was seen after ``seen_after``; None when
-    there is no such pair (a former name, no such version: the caller then looks them up
-    one by one, which tells why)."""
-    reader = reader_for(conn)
-    hit = reader.one(_FOR_MOVE, (sql_time(reader, seen_after), lookup_key(name), number))
-    if hit is None:
-        return None
-    model = ModelRow.of(hit[:_MODEL_WIDTH])
-    production = hit[-2]
-    return MoveReads(model, VersionRow.of(hit[_MODEL_WIDTH:-2])._replace(model_name=model.name),
-                     int(production) if production is not None else None, bool(hit[-1]))
 
 
 def row(conn: Conn, model: ModelRow, number: int, *, via: str | None = None) -> VersionRow:
