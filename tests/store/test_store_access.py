@@ -171,3 +171,17 @@ def test_the_denied_attempts_log_never_grows_past_its_cap(tmp_path):
     assert sum(f.stat().st_size for f in files) <= 3 * 20_000
     last = json.loads((tmp_path / "logs" / "denied.log").read_text().splitlines()[-1])
     assert last["path"] == "/api/v1/models/4999" and len(last["actor"]) <= 201
+
+
+def test_a_refused_registration_gives_out_no_version_number(people):
+    # The number is taken with the model's row before the rights check
+    # (models.take_next_number); the refusal must give it back, alone or in a group commit.
+    people.grant(NAME, "bob", "reader")
+    bob = people.as_principal(people.authenticate(people.create_token("bob").secret))
+    with pytest.raises(PermissionDenied):
+        bob.register(NAME, "s3://models-bucket/fraud/2", create_model=False)
+    refused = people.db.batched(lambda: bob.register(NAME, "s3://models-bucket/fraud/2",
+                                                     create_model=False))
+    with pytest.raises(PermissionDenied):
+        refused.result(timeout=30)
+    assert people.register(NAME, "s3://models-bucket/fraud/2").version == 2

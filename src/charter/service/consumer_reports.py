@@ -141,11 +141,15 @@ def announce_convergence(service: ServiceBase, tx: WriteTx, model: ModelRow, sta
         payload={"stage": stage, "consumers": names}), actor=CONSUMERS_ACTOR)
 
 
-def after_moves(service: ServiceBase, tx: WriteTx, model: ModelRow, stages: set[str]) -> None:
+def after_moves(service: ServiceBase, tx: WriteTx, model: ModelRow, stages: set[str], *,
+                consumers_seen: bool | None = None) -> None:
     """After versions moved: a stage whose consumers all serve its new version already
-    (a rollback before anyone switched) converges at once."""
-    if not ledger_rows.has_reports(tx, model.id, live_since(tx.now,
-                                                            service.policies.consumers)):
+    (a rollback before anyone switched) converges at once. ``consumers_seen``: whether a
+    consumer was seen lately, when the caller read it already (``versions.for_move``)."""
+    if consumers_seen is None:
+        consumers_seen = ledger_rows.has_reports(
+            tx, model.id, live_since(tx.now, service.policies.consumers))
+    if not consumers_seen:
         return
     for stage in sorted(stages):
         announce_convergence(service, tx, model, stage)

@@ -112,10 +112,13 @@ def verify_signature(service: ServiceBase, name: str, signature: Signature,
 
 
 def admit_signer(service: ServiceBase, tx: WriteTx, model: ModelRow, number: int,
-                 verified: VerifiedSignature | None, *, hold: bool = True) -> str:
+                 verified: VerifiedSignature | None, *, hold: bool = True,
+                 may_have_signers: bool = True) -> str:
     """Signer continuity for a new version (or a signature attached to one): pin the
-    first signer, accept an allowed one, hold or refuse another. Answers the status."""
-    allowed = provenance.allowed_signers(tx, model.id)
+    first signer, accept an allowed one, hold or refuse another. Answers the status.
+    ``may_have_signers`` False: the caller knows the model has no allowed signers (no
+    read for them, with the chain head locked)."""
+    allowed = provenance.allowed_signers(tx, model.id) if may_have_signers else []
     policy = service.policies.signing
     mode = policy.unknown_signer_for(model.name, service._former_names(tx, model, policy.models))
     signer = verified.signer if verified is not None else None

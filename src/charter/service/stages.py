@@ -6,6 +6,7 @@ from typing import Any
 
 from charter.domain import events
 from charter.domain.access import REGISTER, ROLLBACK
+from charter.domain.consumers import live_since
 from charter.domain.lifecycle import (
     ANY,
     Stage,
@@ -22,7 +23,7 @@ from charter.service.gates import enforce_gates
 from charter.service.signatures import require_ready
 from charter.service.versions import parse_version
 from charter.store import events as audit_log
-from charter.store import models, versions
+from charter.store import models, moves, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 
@@ -52,15 +53,25 @@ class StagesMixin(ServiceBase):
         if expect_production is not ANY and expect_production is not None:
             expect_production = parse_version(expect_production)
         with self._write() as tx:
-            model, via = models.get(tx, name)
-            self._require(REGISTER, model, what="move versions between stages")
-            row = versions.row(tx, model, number, via=via)
+            # The common case in one statement; a former name or a missing version one
+            # lookup at a time, which tells why.
+            found = moves.for_move(tx, name, number,
+                                   seen_after=live_since(tx.now, self.policies.consumers))
+            consumers_seen: bool | None = None  # not known: after_moves reads it
+            if found is not None:
+                model, row, production, consumers_seen = found
+                self._require(REGISTER, model, what="move versions between stages")
+            else:
+                model, via = models.get(tx, name)
+                self._require(REGISTER, model, what="move versions between stages")
+                row = versions.row(tx, model, number, via=via)
+                production = versions.newest_in_stage(tx, model.id, Stage.PRODUCTION.value)
             number = row.version  # a folded former name's number, mapped
             require_ready(model.name, row)
             self._require_move(model, number, Stage(row.stage), target)
             changes = plan_transition(
                 name=model.name, version=number, current=Stage(row.stage), target=target,
-                production=versions.newest_in_stage(tx, model.id, Stage.PRODUCTION.value),
+                production=production,
                 archive_existing=archive_existing, expect_production=expect_production,
                 table=self.policies.transitions)
             enforce_gates(self, tx, model, row, target, self._gates_of(tx, model, target),
@@ -70,7 +81,8 @@ class StagesMixin(ServiceBase):
                 check_not_served(self, tx, model, number, action="archive", force=force,
                                  reason=reason)
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
-            after_moves(self, tx, model, {c.to_stage.value for c in changes})
+            after_moves(self, tx, model, {c.to_stage.value for c in changes},
+                        consumers_seen=consumers_seen)
             return versions.record(tx, model.name, number)
 
     promote = transition

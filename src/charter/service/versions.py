@@ -262,15 +262,17 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
     found = declared(service, explicit=new.interface, files=new.files, tags=new.tags,
                      model_id=new.model_id, source=new.source, run_id=new.run_id)
     with service._write() as tx:
-        model = models.find(tx, new.name)
-        if model is None and (not new.create_model or models.redirect_of(tx, new.name)):
-            model, _ = models.get(tx, new.name)
-        if model is None:
-            model = insert_model(service, tx, new.name, "", new.findings, new.reason)
-        else:
+        # The common case in one statement: a model of that name, its counter taken (a
+        # refusal below rolls the count back with the rest of the write).
+        taken = models.take_next_number(tx, new.name, tx.now)
+        if taken is not None:
+            model, number, has_signers = taken
             service._require(REGISTER, model)
-        number = models.next_version_number(tx, model.id, tx.now)
-        status = admit_signer(service, tx, model, number, new.signature)
+        else:
+            model = _model_for_new_version(service, tx, new)
+            number, has_signers = models.next_version_number(tx, model.id, tx.now), True
+        status = admit_signer(service, tx, model, number, new.signature,
+                              may_have_signers=has_signers)
         digest = manifest_digest([(p, d) for p, _, d in new.files]) if new.files else ""
         signed = new.signature
         version_id = versions.insert(
@@ -295,6 +297,16 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
             events.VERSION_REGISTERED, model.name, number, to_stage=Stage.NONE.value,
             reason=new.reason, payload=payload))
         return versions.record(tx, model.name, number)
+
+
+def _model_for_new_version(service: ServiceBase, tx: WriteTx, new: Registration) -> ModelRow:
+    """The model a version is registered under when no model has ``new.name`` now: the
+    one it redirects to, or a new one when that is allowed."""
+    if not new.create_model or models.redirect_of(tx, new.name):
+        model, _ = models.get(tx, new.name)
+        service._require(REGISTER, model)
+        return model
+    return insert_model(service, tx, new.name, "", new.findings, new.reason)
 
 
 def alias_not_found(model: str, alias: str) -> NotFound:

@@ -240,6 +240,8 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size, pool_timeout=pool_timeout)
         self.dialect = self.engine.dialect.name
+        if self.dialect == "postgresql":
+            group_commit.keep_savepoints(self.engine.dialect)
         # A read spanning several statements must see one snapshot (SQLite's read
         # transaction already does; PostgreSQL's READ COMMITTED would not).
         reads = (self.engine.execution_options(isolation_level="REPEATABLE READ")

@@ -311,6 +311,31 @@ def touch(conn: Conn, model_id: int, now: datetime) -> None:
     reader.run("UPDATE models SET updated_at = ? WHERE id = ?", (sql_time(reader, now), model_id))
 
 
+class NumberTaken(NamedTuple):
+    """``take_next_number``'s answer: the model as it is after, the number it gave out,
+    and whether it has allowed signers (signer continuity reads them only then)."""
+
+    model: ModelRow
+    number: int
+    has_signers: bool
+
+
+def take_next_number(conn: Conn, name: str, now: datetime) -> NumberTaken | None:
+    """``next_version_number`` of the model registered under ``name`` now (no redirects),
+    found and counted up in one statement; None when no model has that name (nothing
+    changed then)."""
+    reader = reader_for(conn)
+    raw = reader.one(
+        "UPDATE models SET last_version = last_version + 1, updated_at = ? WHERE name_key = ? "
+        "RETURNING id, name, name_key, description, last_version, created_at, updated_at, "
+        "EXISTS (SELECT 1 FROM allowed_signers a WHERE a.model_id = models.id)",
+        (sql_time(reader, now), lookup_key(name)))
+    if raw is None:
+        return None
+    model = ModelRow.of(raw)
+    return NumberTaken(model, model.last_version, bool(raw[-1]))
+
+
 def next_version_number(conn: Conn, model_id: int, now: datetime) -> int:
     """Take the model's next version number: its counter goes up by one, for good."""
     reader = reader_for(conn)

@@ -1,0 +1,127 @@
+"""Round trips of a write on PostgreSQL, counted on the wire (libpq's protocol trace).
+
+A write holds the chain head's row lock from ``SELECT … FOR UPDATE`` to COMMIT, and every
+other writer of every replica waits that long (bench/README.md, PostgreSQL writes); each
+round trip inside it is a wait on the network and on PostgreSQL's scheduling. These tests
+pin how many a group commit of one MLflow-surface write takes, so a change that adds one
+shows up here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+import pytest
+from sqlalchemy import event
+
+from charter.service import RegistryService
+
+SOURCE = "s3://models-bucket/fraud/model.pkl"
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(params=["postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class Wire:
+    """The frontend's messages and the round trips (one ReadyForQuery each) of the
+    connections the write engine lends out while ``on``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.on = False
+        self._files: list[Path] = []
+        self._threshold: int | None | bool = False  # False: no connection traced now
+        self._file: IO[str] | None = None
+
+    def lend(self, dbapi_connection: Any, *_args: object) -> None:
+        if not self.on:
+            return
+        path = self.folder / f"wire{len(self._files)}.trace"
+        self._files.append(path)
+        self._threshold = dbapi_connection.prepare_threshold
+        # Unprepared, every statement's text is on the wire; preparing one costs no round
+        # trip of its own (psycopg sends Parse with the Bind), so the count is the same.
+        dbapi_connection.prepare_threshold = None
+        self._file = path.open("w")
+        dbapi_connection.pgconn.trace(self._file.fileno())
+        dbapi_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def give_back(self, dbapi_connection: Any, *_args: object) -> None:
+        if self._threshold is not False:
+            dbapi_connection.pgconn.untrace()
+            assert self._file is not None
+            self._file.close()
+            dbapi_connection.prepare_threshold = self._threshold
+            self._threshold = False
+
+    def locked(self) -> tuple[int, list[str]]:
+        """The round trips (one ReadyForQuery each) from the chain head's SELECT … FOR
+        UPDATE to COMMIT, and the statements sent meanwhile."""
+        lines = [fields for path in self._files for line in path.read_text().splitlines()
+                 if len(fields := line.split("\t")) > 2]  # a statement's later lines: not
+        start = next(i for i, line in enumerate(lines)
+                     if line[0] == "F" and "FOR UPDATE" in line[-1])
+        sent = [line[-1] for line in lines[start:]
+                if line[0] == "F" and line[2] in ("Query", "Parse")]
+        return sum(1 for line in lines[start:] if line[2] == "ReadyForQuery"), sent
+
+
+@pytest.fixture
+def wire(registry: RegistryService, tmp_path: Path) -> Iterator[Wire]:
+    tracer = Wire(tmp_path)
+    event.listen(registry.db.engine, "checkout", tracer.lend)
+    event.listen(registry.db.engine, "checkin", tracer.give_back)
+    yield tracer
+    event.remove(registry.db.engine, "checkout", tracer.lend)
+    event.remove(registry.db.engine, "checkin", tracer.give_back)
+
+
+def batched_alone(registry: RegistryService, wire: Wire, call: Callable[[], object]) -> Any:
+    """``call`` in a group commit of its own, its connection traced."""
+    wire.on = True
+    try:
+        return registry.db.batched(call).result(timeout=30)
+    finally:
+        wire.on = False
+
+
+def test_a_new_version_takes_nine_round_trips_with_the_head_locked(
+        registry: RegistryService, wire: Wire) -> None:
+    registry.create_model("fraud_detector")
+    registry.register("fraud_detector", SOURCE)
+
+    record = batched_alone(registry, wire, lambda: registry.register(
+        "fraud_detector", SOURCE, run_id="r2", create_model=False))
+
+    assert record.version == 2
+    # the head, the call's savepoint, the number taken with its model (and whether it
+    # has allowed signers), the version, its event, the answer in one statement, the
+    # batch's webhook subscriptions, the head moved, COMMIT (no RELEASE SAVEPOINT)
+    round_trips, statements = wire.locked()
+    assert round_trips == 9, "\n".join(statements)
+    assert not any("RELEASE SAVEPOINT" in sql for sql in statements)
+
+
+def test_a_stage_move_takes_ten_round_trips_with_the_head_locked(
+        registry: RegistryService, wire: Wire) -> None:
+    registry.create_model("fraud_detector")
+    registry.register("fraud_detector", SOURCE)
+
+    record = batched_alone(registry, wire, lambda: registry.transition(
+        "fraud_detector", 1, "Staging"))
+
+    assert record.stage == "Staging"
+    # the head, the call's savepoint, the model, the version, the one in Production and
+    # whether consumers report in one statement, the stage set, its event, the model
+    # touched, the answer in one statement, the batch's webhook subscriptions, the head
+    # moved, COMMIT
+    round_trips, statements = wire.locked()
+    assert round_trips == 10, "\n".join(statements)
+
