@@ -33,6 +33,7 @@ from charter.domain.errors import CharterError
 from charter.server import access, ops
 from charter.server.checkpoints import install_checkpoint_timer
 from charter.server.delivery import install_worker
+from charter.server.heap import install_heap_settings
 from charter.server.logs import FORMAT_ENV
 from charter.server.observe import Observe
 from charter.service import RegistryService
@@ -76,6 +77,7 @@ def create_app(service: RegistryService | None = None,
     ops.install(app)  # /readyz and /metrics (docs/operations.md)
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
     install_checkpoint_timer(app)  # signs a quiet registry's last events (docs/provenance.md)
+    install_heap_settings(app)  # last at startup: freezes what the others started (heap.py)
     access.install(app, enabled=settings.auth_enabled)  # tokens and the route rules
     boundary.install(app)  # outermost: text and numbers are checked before anything else
     return app
