@@ -302,3 +302,35 @@ def test_a_name_prefix_search_reads_the_names_under_the_prefix_only(
             plan = [str(row[-1]) for row in reader.all("EXPLAIN QUERY PLAN " + sql, params)]
         assert any(step.startswith("SEARCH m USING INDEX") and "name_key>?" in step
                    for step in plan), plan
+
+
+# --- the MLflow point reads: one statement each, outside any transaction ----------------------
+
+def _in_transaction(reader: Reader) -> bool:
+    connection: Any = reader._cursor.connection  # type: ignore[attr-defined]
+    if reader.dialect == "sqlite":
+        return bool(connection.in_transaction)
+    return not connection.autocommit
+
+
+def test_an_mlflow_point_read_is_one_statement_without_a_transaction(
+        populated: RegistryService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``model-versions/get`` and ``get-download-uri`` read the registry's generation (the
+    answer cache's check) and the version with its extras: a statement each, run as its own
+    snapshot — no BEGIN and ROLLBACK around them (two round trips on PostgreSQL, two
+    calls into SQLite)."""
+    seen: list[tuple[str, list[Any], bool]] = []
+    original = Reader.one
+
+    def one(self: Reader, sql: str, params: Any = ()) -> tuple[Any, ...] | None:
+        seen.append((sql, list(params), _in_transaction(self)))
+        return original(self, sql, params)
+
+    monkeypatch.setattr(Reader, "one", one)
+    before = populated.db.generation()
+    version = populated.get_version("churn_ranker", 2)
+    assert (version.name, version.version, version.stage) == ("churn_ranker", 2, "Staging")
+    assert version.tags == {"team": "t1", "commit": "c2"}
+    assert [in_transaction for _, _, in_transaction in seen] == [False, False]
+    assert whole_scans(populated, [(sql, params) for sql, params, _ in seen]) == []
+    assert before == populated.db.generation() > 0
