@@ -230,7 +230,7 @@ class Snapshots:
     def read(self, *, one_statement: bool = False) -> Iterator[Reader]:
         """A read transaction; or, ``one_statement`` on a SQLite file, a kept connection
         outside any transaction for a read that is one statement (SQLite runs it in its
-        own snapshot): no BEGIN and no ROLLBACK, two of a point read's five calls."""
+        own snapshot): no BEGIN and no ROLLBACK around it."""
         if self._own_connections:
             with self._sqlite(begin=not one_statement) as reader:
                 yield reader
