@@ -348,3 +348,67 @@ def test_a_name_prefix_search_reads_the_names_under_the_prefix_only(
             plan = [str(row[-1]) for row in reader.all("EXPLAIN QUERY PLAN " + sql, params)]
         assert any(step.startswith("SEARCH m USING INDEX") and "name_key>?" in step
                    for step in plan), plan
+
+
+# --- the MLflow point reads: one statement each, outside any transaction ----------------------
+
+def _in_transaction(reader: Reader) -> bool:
+    connection: Any = reader._cursor.connection  # type: ignore[attr-defined]
+    if reader.dialect == "sqlite":
+        return bool(connection.in_transaction)
+    return not connection.autocommit
+
+
+def test_an_mlflow_point_read_is_one_statement_without_a_transaction(
+        populated: RegistryService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``model-versions/get`` and ``get-download-uri`` read the registry's generation (the
+    answer cache's check) and the version with its extras: a statement each, run as its own
+    snapshot — no BEGIN and ROLLBACK around them (two round trips on PostgreSQL, two
+    calls into SQLite)."""
+    seen: list[tuple[str, list[Any], bool]] = []
+    original = Reader.one
+
+    def one(self: Reader, sql: str, params: Any = ()) -> tuple[Any, ...] | None:
+        seen.append((sql, list(params), _in_transaction(self)))
+        return original(self, sql, params)
+
+    monkeypatch.setattr(Reader, "one", one)
+    before = populated.db.generation()
+    version = populated.get_version("churn_ranker", 2)
+    assert (version.name, version.version, version.stage) == ("churn_ranker", 2, "Staging")
+    assert version.tags == {"team": "t1", "commit": "c2"}
+    assert [in_transaction for _, _, in_transaction in seen] == [False, False]
+    assert whole_scans(populated, [(sql, params) for sql, params, _ in seen]) == []
+    assert before == populated.db.generation() > 0
+
+
+def test_mlflow_latest_versions_are_one_statement_without_a_transaction(
+        populated: RegistryService, recorded: Statements, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """get-latest-versions (``models:/NAME/STAGE``): the newest version per stage asked for,
+    with its extras, in one statement outside a transaction; the stages' order and repeats
+    as asked. A name that is no model's, or stages that hold nothing, take the long way."""
+    populated.transition("churn_ranker", 3, "Staging", reason="validated")
+    populated.transition("churn_ranker", 3, "Production", reason="validated")
+    transactions: list[bool] = []
+    original = Reader.all
+
+    def all_rows(self: Reader, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        transactions.append(_in_transaction(self))
+        return original(self, sql, params)
+
+    monkeypatch.setattr(Reader, "all", all_rows)
+    recorded.clear()
+    found = populated.latest_versions("churn_ranker", ["Production", "Staging", "Production"])
+    assert [(v.version, v.stage) for v in found] == [(3, "Production"), (2, "Staging"),
+                                                     (3, "Production")]
+    assert found[1].tags == {"team": "t1", "commit": "c2"}
+    assert transactions == [False] and len(recorded) == 1
+    assert whole_scans(populated, list(recorded)) == []
+    newest = [(v.version, v.stage) for v in populated.latest_versions("churn_ranker")]
+    assert newest == [(1, "None"), (2, "Staging"), (3, "Production")]
+
+    assert populated.latest_versions("fraud_scorer", ["Archived"]) == []
+    populated.rename_model("fraud_scorer", "fraud_ranker")
+    assert [v.name for v in populated.latest_versions("fraud_scorer", ["Staging"])] == [
+        "fraud_ranker"]

@@ -230,8 +230,8 @@ def test_models_are_listed_in_name_order_across_pages(make_registry):
 
 def test_a_version_read_whole_matches_it_read_in_parts(registry, tmp_path):
     """``get_version`` reads a version with its tags, files and aliases in one statement
-    on PostgreSQL (store/versions.py ``record_at_once``); the record is the same as the
-    one built from the row and its extras read apart (``versions.record``)."""
+    (store/versions.py ``record_at_once``, JSON arrays on either database); the record is
+    the same as the one built from the row and its extras read apart (``versions.record``)."""
     from charter.store import versions
 
     model = tmp_path / "model"
@@ -250,7 +250,7 @@ def test_a_version_read_whole_matches_it_read_in_parts(registry, tmp_path):
     assert whole.aliases == ["blue", "champion"]
     assert [f.path for f in whole.files] == ["MLmodel", "weights.bin"]
     with registry.db.one_statement() as single:
-        if single is not None:  # PostgreSQL
-            assert versions.record_at_once(single, NAME, 1) == parts
-            assert versions.record_at_once(single, NAME, 2) is None
-            assert versions.record_at_once(single, "no_such_model", 1) is None
+        assert single is not None
+        assert versions.record_at_once(single, NAME, 1) == parts
+        assert versions.record_at_once(single, NAME, 2) is None
+        assert versions.record_at_once(single, "no_such_model", 1) is None

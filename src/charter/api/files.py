@@ -64,7 +64,8 @@ def public_base_url(request: Request) -> str:
     """``scheme://host[/root]`` as the client reached us, proxies' X-Forwarded-* included."""
     proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
-    scheme = proto if proto in ("http", "https") else request.url.scheme
+    # the scope's scheme is what request.url.scheme parses out of a URL built from it
+    scheme = proto if proto in ("http", "https") else request.scope.get("scheme", "http")
     if not _HOST.fullmatch(host):
         host = request.headers.get("host", "") if _HOST.fullmatch(
             request.headers.get("host", "")) else request.url.netloc

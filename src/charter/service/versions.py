@@ -198,7 +198,7 @@ def read_version(service: ServiceBase, name: str, version: int | str) -> Version
     """Version ``version`` of ``name`` (a former name's number mapped), if the principal
     may read the model."""
     number = parse_version(version)
-    if service.principal.sees_all:  # PostgreSQL: one statement, no read transaction
+    if service.principal.sees_all:  # one statement, no read transaction
         with service.db.one_statement() as single:
             found = versions.record_at_once(single, name, number) if single else None
         if found is not None:

@@ -292,10 +292,11 @@ class Database:
 
     @contextmanager
     def one_statement(self) -> Iterator[Reader | None]:
-        """For a read that is a single statement on PostgreSQL: a connection outside any
-        transaction (store/pg_reads.py), the statement its own snapshot. None on SQLite,
-        and within a group commit: the caller reads through ``snapshot()`` then."""
-        if not isinstance(self._snapshots, PgSnapshots) or group_commit.current() is not None:
+        """For a read that is a single statement: a connection outside any transaction
+        (store/pg_reads.py, store/driver.py ``Snapshots``), the statement its own
+        snapshot. None within a group commit: the caller reads through ``snapshot()``
+        then."""
+        if group_commit.current() is not None:
             yield None
             return
         with lost_connections(), self._snapshots.read(one_statement=True) as reader:
@@ -303,6 +304,9 @@ class Database:
 
     def generation(self) -> int:
         """The chain head's seq: it moves with every change to the registry, in any process."""
+        with self.one_statement() as single:
+            if single is not None:
+                return events.head_seq(single)
         with self.snapshot() as reader:
             return events.head_seq(reader)
 

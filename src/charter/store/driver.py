@@ -111,6 +111,11 @@ class Reader:
     def dialect(self) -> str:
         return "postgresql" if self._pyformat else "sqlite"
 
+    def close(self) -> None:
+        """Ends the statement last run (SQLite keeps a read open until its statement is
+        reset: outside a transaction, that would be a snapshot held on the idle connection)."""
+        self._cursor.close()
+
 
 # What a plain-SQL store function runs on: a read snapshot, an ORM session, or a write.
 Conn: TypeAlias = "Reader | Session | WriteTx"
@@ -222,9 +227,12 @@ class Snapshots:
             "", ":memory:") and "mode=memory" not in self._sqlite_path
 
     @contextmanager
-    def read(self) -> Iterator[Reader]:
+    def read(self, *, one_statement: bool = False) -> Iterator[Reader]:
+        """A read transaction; or, ``one_statement`` on a SQLite file, a kept connection
+        outside any transaction for a read that is one statement (SQLite runs it in its
+        own snapshot): no BEGIN and no ROLLBACK around it."""
         if self._own_connections:
-            with self._sqlite() as reader:
+            with self._sqlite(begin=not one_statement) as reader:
                 yield reader
             return
         waited = time.perf_counter()
@@ -250,7 +258,7 @@ class Snapshots:
             pooled.close()
 
     @contextmanager
-    def _sqlite(self) -> Iterator[Reader]:
+    def _sqlite(self, *, begin: bool = True) -> Iterator[Reader]:
         with self._lock:
             connection = self._idle.pop() if self._idle else None
         if connection is None:
@@ -259,12 +267,18 @@ class Snapshots:
             prepare_sqlite(connection, self._busy_timeout_s)
         healthy = False
         try:
-            connection.execute("BEGIN")
-            yield Reader(connection, "sqlite")
+            if begin:
+                connection.execute("BEGIN")
+            reader = Reader(connection, "sqlite")
+            try:
+                yield reader
+            finally:
+                reader.close()
             healthy = True
         finally:
             try:
-                connection.execute("ROLLBACK")  # a read changes nothing: end it cheaply
+                if begin or connection.in_transaction:
+                    connection.execute("ROLLBACK")  # a read changes nothing: end it cheaply
             except sqlite3.Error:
                 healthy = False
             with self._lock:
