@@ -58,10 +58,10 @@ class QueriesMixin(ServiceBase):
                     return [by_stage[s] for s in wanted if s in by_stage]
         elif self.principal.sees_all:  # SQLite: one statement, no read transaction
             with self.db.one_statement() as single:
-                found = versions.newest_at_once(single, name, wanted) if single else []
-            if found:
-                by_stage = {record.stage: record for record in found}
-                return [by_stage[stage] for stage in wanted if stage in by_stage]
+                newest_records = versions.newest_at_once(single, name, wanted) if single else []
+            if newest_records:
+                in_stage = {record.stage: record for record in newest_records}
+                return [in_stage[stage] for stage in wanted if stage in in_stage]
         with self._read() as reader:
             model, _ = models.get(reader, name)
             self._require(READ, model)
