@@ -383,7 +383,7 @@ def test_an_mlflow_point_read_is_one_statement_without_a_transaction(
 
 
 def test_mlflow_latest_versions_are_one_statement_without_a_transaction(
-        populated: RegistryService, recorded: Statements, monkeypatch: pytest.MonkeyPatch
+        populated: RegistryService, recorded_rows: Statements, monkeypatch: pytest.MonkeyPatch
         ) -> None:
     """get-latest-versions (``models:/NAME/STAGE``): the newest version per stage asked for,
     with its extras, in one statement outside a transaction; the stages' order and repeats
@@ -391,20 +391,27 @@ def test_mlflow_latest_versions_are_one_statement_without_a_transaction(
     populated.transition("churn_ranker", 3, "Staging", reason="validated")
     populated.transition("churn_ranker", 3, "Production", reason="validated")
     transactions: list[bool] = []
-    original = Reader.all
+    original_all, original_one = Reader.all, Reader.one
 
     def all_rows(self: Reader, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         transactions.append(_in_transaction(self))
-        return original(self, sql, params)
+        return original_all(self, sql, params)
 
+    def one_row(self: Reader, sql: str, params: Any = ()) -> tuple[Any, ...] | None:
+        transactions.append(_in_transaction(self))
+        return original_one(self, sql, params)
+
+    # SQLite reads the versions as rows, PostgreSQL the model with them as one row
+    # (store/at_once.py): either way one statement.
     monkeypatch.setattr(Reader, "all", all_rows)
-    recorded.clear()
+    monkeypatch.setattr(Reader, "one", one_row)
+    recorded_rows.clear()
     found = populated.latest_versions("churn_ranker", ["Production", "Staging", "Production"])
     assert [(v.version, v.stage) for v in found] == [(3, "Production"), (2, "Staging"),
                                                      (3, "Production")]
     assert found[1].tags == {"team": "t1", "commit": "c2"}
-    assert transactions == [False] and len(recorded) == 1
-    assert whole_scans(populated, list(recorded)) == []
+    assert transactions == [False] and len(recorded_rows) == 1
+    assert whole_scans(populated, list(recorded_rows)) == []
     newest = [(v.version, v.stage) for v in populated.latest_versions("churn_ranker")]
     assert newest == [(1, "None"), (2, "Staging"), (3, "Production")]
 
