@@ -1,14 +1,19 @@
 """The MLflow answer cache's hit rate and memory by its configured size, in-process.
 
     .venv/bin/python bench/answer_cache.py --home DIR [--requests 20000] [--sizes 8,64]
+        [--one-off 0.5] [--policies doorkeeper,all]
 
 Opens the populated home ``DIR`` read-only in spirit (only MLflow reads are sent; use
 a copy, since opening migrates it), builds the app once per cache size
 (``answer_cache_mb``) and sends ``--requests`` search-model-versions by name over
 httpx's ASGI transport, the model drawn from every model in the registry with a
-Zipf-like skew (a few models are asked for often, most rarely; fixed seed). Prints
-the cache's own counters (``AnswerCache.stats()``: hits, misses, hit rate,
-evictions, entries, bytes held) and the mean time per request, with the load average.
+Zipf-like skew (a few models are asked for often, most rarely; fixed seed). ``--one-off F``
+makes that share of the requests carry a unique extra parameter (a cold benchmark's
+``_u=``, a scan), so no two are alike. ``--policies`` compares the cache's admission:
+``doorkeeper`` (the server's: kept at the second ask) and ``all`` (every answer kept).
+Prints the cache's own counters (``AnswerCache.stats()``: hits, misses, hit rate,
+stored, evictions, entries, bytes held) and the mean time per request, with the load
+average.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ if "PYTHONPATH" not in os.environ:
 
 import httpx  # noqa: E402
 
+from charter.api.mlflow.cache import AnswerCache  # noqa: E402
 from charter.bootstrap import build_service  # noqa: E402
 from charter.config import Settings  # noqa: E402
 from charter.server.app import create_app  # noqa: E402
@@ -44,16 +50,18 @@ def names(home: Path) -> list[str]:
             return found
 
 
-async def drive(home: Path, size_mb: int, asked: list[str]) -> tuple[dict[str, float], float]:
+async def drive(home: Path, size_mb: int, asked: list[tuple[str, str]],
+                policy: str) -> tuple[dict[str, float], float]:
     settings = Settings.load({"home": home, "answer_cache_mb": size_mb})
     service = build_service(settings, actor="bench")
     app = create_app(service, settings)
+    app.state.answers = AnswerCache(size_mb * 1024 * 1024, admit_first_ask=policy == "all")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         began = time.perf_counter()
-        for name in asked:
-            answer = await client.get("/api/2.0/mlflow/model-versions/search",
-                                      params={"filter": f"name = '{name}'"})
+        for name, unique in asked:
+            params = {"filter": f"name = '{name}'", **({"_u": unique} if unique else {})}
+            answer = await client.get("/api/2.0/mlflow/model-versions/search", params=params)
             answer.raise_for_status()
         elapsed = time.perf_counter() - began
     stats = app.state.answers.stats()
@@ -66,22 +74,28 @@ def main() -> None:
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--sizes", default="8,64")
+    parser.add_argument("--one-off", type=float, default=0.0,
+                        help="share of requests made unique by an extra parameter")
+    parser.add_argument("--policies", default="doorkeeper",
+                        help="comma-separated: doorkeeper (kept when asked again), all")
     args = parser.parse_args()
     everyone = names(args.home)
     rng = random.Random(15)
     weights = [1 / (rank + 1) for rank in range(len(everyone))]  # Zipf, s = 1
-    asked = rng.choices(everyone, weights=weights, k=args.requests)
+    asked = [(name, str(n) if rng.random() < args.one_off else "")
+             for n, name in enumerate(rng.choices(everyone, weights=weights, k=args.requests))]
     print(f"{len(everyone)} models; {args.requests} searches by name, "
-          f"{len(set(asked))} distinct")
+          f"{len(set(asked))} distinct, {sum(1 for _, u in asked if u)} of them one-off")
     for size in (int(s) for s in args.sizes.split(",")):
-        stats, mean_ms = asyncio.run(drive(args.home, size, asked))
-        with open("/proc/loadavg") as load:
-            avg = " ".join(load.read().split()[:3])
-        print(f"answer_cache_mb={size:<4} hit rate {stats['hit_rate']:.1%}  "
-              f"hits {stats['hits']}  misses {stats['misses']}  evictions "
-              f"{stats['evictions']}  entries {stats['entries']}  held "
-              f"{stats['bytes'] / 1e6:.1f} MB  mean {mean_ms:.2f} ms/request  load {avg}",
-              flush=True)
+        for policy in args.policies.split(","):
+            stats, mean_ms = asyncio.run(drive(args.home, size, asked, policy))
+            with open("/proc/loadavg") as load:
+                avg = " ".join(load.read().split()[:3])
+            print(f"answer_cache_mb={size:<4} {policy:<10} hit rate {stats['hit_rate']:.1%}  "
+                  f"hits {stats['hits']}  misses {stats['misses']}  stored {stats['stored']}  "
+                  f"evictions {stats['evictions']}  entries {stats['entries']}  held "
+                  f"{stats['bytes'] / 1e6:.1f} MB  mean {mean_ms:.2f} ms/request  load {avg}",
+                  flush=True)
 
 
 if __name__ == "__main__":

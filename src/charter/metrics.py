@@ -41,6 +41,8 @@ class _Metrics:
     cache_hits: Any
     cache_misses: Any
     cache_bytes: Any
+    cache_admissions: Any
+    cache_evictions: Any
     deliveries: Any
     transfer: Any
     transitions: Any
@@ -83,6 +85,12 @@ def enable() -> None:
                              "afresh (not cached, or the registry changed)"),
         cache_bytes=Gauge("charter_answer_cache_bytes", "Bytes the answer caches hold",
                           multiprocess_mode="livesum"),
+        cache_admissions=Counter("charter_answer_cache_admissions", "What became of MLflow "
+                                 "read answers computed on a miss: stored, first_ask (not "
+                                 "kept: its request was not asked recently before), "
+                                 "too_large", ["outcome"]),
+        cache_evictions=Counter("charter_answer_cache_evictions", "Answers dropped from the "
+                                "answer cache to make room (least recently used first)"),
         deliveries=Counter("charter_webhook_deliveries", "Webhook delivery attempts, by "
                            "outcome: delivered, retrying, dead", ["outcome"]),
         transfer=Counter("charter_transfer_bytes", "File bytes received (upload) and sent "
@@ -128,6 +136,15 @@ def write_turn_wait(seconds: float) -> None:
 def answer_cache(hit: bool) -> None:
     if _on is not None:
         (_on.cache_hits if hit else _on.cache_misses).inc()
+
+
+def answer_cache_admission(outcome: str, evicted: int = 0) -> None:
+    """An answer computed on a miss: ``stored`` (making room by evicting ``evicted``
+    others), ``first_ask`` or ``too_large``."""
+    if _on is not None:
+        _on.cache_admissions.labels(outcome).inc()
+        if evicted:
+            _on.cache_evictions.inc(evicted)
 
 
 def answer_cache_bytes(delta: int) -> None:

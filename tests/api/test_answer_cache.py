@@ -2,7 +2,9 @@
 the registry is unchanged, never after a change — made by this process or another.
 
 Two apps over one database stand for two server workers (or replicas): each keeps
-its own answers, and a write through one must show in the other's next read.
+its own answers, and a write through one must show in the other's next read. An answer
+is kept the second time its request is asked (the doorkeeper), so a request asked once
+takes no memory.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from charter.api.mlflow.cache import ENTRY_OVERHEAD, AnswerCache, answer
+from charter.api.mlflow.cache import ENTRY_OVERHEAD, AnswerCache, Doorkeeper, answer
 from charter.bootstrap import build_service
 from charter.domain.access import Principal, Role
 from charter.server.app import create_app
@@ -112,14 +114,14 @@ def test_principals_with_a_partial_view_are_answered_afresh(sqlite_database_url,
     for _ in range(3):
         asyncio.run(answer(cache, acting, "key", compute))
     assert len(calls) == 3 and cache.hits == 0
-    for _ in range(3):
-        asyncio.run(answer(cache, service, "key", compute))  # the local admin sees every model
-    assert len(calls) == 4 and cache.hits == 2
+    for _ in range(3):  # the local admin sees every model: noted, kept, then served
+        asyncio.run(answer(cache, service, "key", compute))
+    assert len(calls) == 5 and cache.hits == 1
 
 
 def test_the_cache_is_bounded_by_bytes_and_counts_what_it_does() -> None:
     entry = 2 + 1 + ENTRY_OVERHEAD  # a 2-byte body under a 1-character key
-    cache = AnswerCache(max_bytes=3 * entry)
+    cache = AnswerCache(max_bytes=3 * entry, admit_first_ask=True)
     for key in "abcd":
         cache.put(key, 1, b"xx")
     assert cache.get("a", 1) is None and cache.get("d", 1) == b"xx"
@@ -127,9 +129,64 @@ def test_the_cache_is_bounded_by_bytes_and_counts_what_it_does() -> None:
     assert cache.get("b", 1) is None and cache.get("c", 1) is None
     assert cache.get("big", 1) is not None
     assert cache.get("big", 2) is None  # another generation: not an answer any more
-    assert cache.stats() == {"hits": 2, "misses": 4, "hit_rate": 0.3333, "evictions": 3,
+    assert cache.stats() == {"hits": 2, "misses": 4, "hit_rate": 0.3333, "stored": 5,
+                             "first_asks": 0, "too_large": 0, "evictions": 3,
                              "entries": 2, "bytes": entry + 9 + 3 + ENTRY_OVERHEAD,
-                             "max_bytes": 3 * entry}
+                             "max_bytes": 3 * entry, "doorkeeper_slots": 0}
+
+
+def test_an_answer_is_kept_only_once_its_request_is_asked_again() -> None:
+    cache = AnswerCache(max_bytes=1024 * 1024)
+    assert not cache.put("once", 1, b"{}")  # noted, not kept
+    assert cache.get("once", 1) is None
+    for key in ("a", "b", "c"):  # other keys between two asks of one: still recent
+        cache.put(key, 1, b"{}")
+    assert cache.put("once", 1, b"{}")  # asked again: kept
+    assert cache.get("once", 1) == b"{}"
+    # Held for an older generation: a changed registry's answer replaces it at once.
+    assert cache.put("once", 2, b"[]") and cache.get("once", 2) == b"[]"
+    stats = cache.stats()
+    assert (stats["stored"], stats["first_asks"], stats["entries"]) == (2, 4, 1)
+    assert stats["doorkeeper_slots"] == 1024
+
+
+def test_requests_asked_once_take_no_memory_and_push_out_nothing() -> None:
+    body = b"x" * 1000
+    cache = AnswerCache(max_bytes=64 * 1024)
+    cache.put("hot", 1, body)
+    cache.put("hot", 1, body)
+    for unique in range(10_000):  # a scan of one-off queries, 150 times the cache
+        assert not cache.put(f"cold-{unique}", 1, body)
+    assert cache.get("hot", 1) == body
+    stats = cache.stats()
+    assert stats["entries"] == 1 and stats["evictions"] == 0
+    assert stats["bytes"] == len(body) + 3 + ENTRY_OVERHEAD
+
+
+def test_the_doorkeeper_has_a_fixed_size_and_forgets_what_was_overwritten() -> None:
+    keeper = Doorkeeper(1500)
+    assert keeper.slots == 2048  # a power of two, whatever is asked
+    assert not keeper.seen("k") and keeper.seen("k")
+    for other in range(100_000):
+        keeper.seen(("other", other))
+    assert keeper.slots == 2048
+    assert not keeper.seen("k")  # long since overwritten: asked once, recently, again
+
+
+def test_one_off_queries_are_answered_but_not_kept(make_settings, sqlite_database_url) -> None:  # type: ignore[no-untyped-def]
+    client = worker(make_settings(sqlite_database_url, naming_mode="off"))
+    client.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    cache = cache_of(client)
+    for unique in range(50):  # a cold benchmark: a parameter no one asks twice
+        found = client.get(f"{API}/registered-models/get",
+                           params={"name": "fraud_detector", "_u": str(unique)})
+        assert found.status_code == 200, found.text
+    stats = cache.stats()
+    assert stats["entries"] == 0 and stats["bytes"] == 0 and stats["first_asks"] == 50
+    for _ in range(3):
+        client.get(f"{API}/registered-models/get", params={"name": "fraud_detector"})
+    stats = cache.stats()
+    assert stats["entries"] == 1 and stats["stored"] == 1 and stats["hits"] == 1
 
 
 def test_a_cache_of_zero_bytes_keeps_nothing_and_computes_every_answer(
@@ -155,8 +212,9 @@ def test_download_uri_answers_are_kept_and_dropped_like_the_others(two_workers) 
     first.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
     first.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
     params = {"name": "fraud_detector", "version": "1"}
-    uri = first.get(f"{API}/model-versions/get-download-uri", params=params)
-    assert uri.status_code == 200 and uri.json()["artifact_uri"] == SOURCE
+    for _ in range(2):  # asked twice: kept
+        uri = first.get(f"{API}/model-versions/get-download-uri", params=params)
+        assert uri.status_code == 200 and uri.json()["artifact_uri"] == SOURCE
     hits = cache_of(first).hits
     assert first.get(f"{API}/model-versions/get-download-uri", params=params).json() == uri.json()
     assert cache_of(first).hits == hits + 1

@@ -107,7 +107,7 @@ def test_transitions_cache_transfers_and_the_outbox_are_counted(world, fresh):
     moved = client.post(f"{API}/models/{FRAUD}/versions/3/transition", headers=admin,
                         json={"stage": "Staging", "reason": "metrics test"})
     assert moved.status_code == 200, moved.text
-    for _ in range(2):  # a miss, then a hit
+    for _ in range(3):  # a miss (noted), a miss (kept: asked before), then a hit
         client.get(f"{MLFLOW}/registered-models/get", params={"name": HIDDEN}, headers=admin)
     data = b"weights" * 1000
     started = client.post(f"{API}/models/{HIDDEN}/uploads", headers=admin).json()
@@ -129,6 +129,8 @@ def test_transitions_cache_transfers_and_the_outbox_are_counted(world, fresh):
     assert grew("charter_stage_transitions_total", stage="Staging") == 1
     assert grew("charter_answer_cache_misses_total") >= 1
     assert grew("charter_answer_cache_hits_total") >= 1
+    assert grew("charter_answer_cache_admissions_total", outcome="first_ask") >= 1
+    assert grew("charter_answer_cache_admissions_total", outcome="stored") >= 1
     assert value(after, "charter_answer_cache_bytes") > 0
     assert grew("charter_transfer_bytes_total", direction="upload") == len(data)
     assert grew("charter_transfer_bytes_total", direction="download") == len(data)

@@ -33,7 +33,8 @@ def serve(
         "--answer-cache-mb", min=0, metavar="MB",
         help="Memory each worker keeps for answers of MLflow reads, valid until the next "
              "change (default 32, or CHARTER_ANSWER_CACHE_MB, or [server] answer_cache_mb; "
-             "0 turns it off). Counted in the server's memory: workers x MB.")] = None,
+             "0 turns it off). An answer is kept when its request is asked a second time. "
+             "Counted in the server's memory: workers x MB.")] = None,
 ) -> None:
     """Serve the registry over HTTP: REST under /api/v1, MLflow's under /api/2.0/mlflow, UI at /.
 
