@@ -9,7 +9,6 @@ them, not by this module.
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -29,11 +28,11 @@ from charter.domain.signers import parse_signing_policy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import parse_webhook_settings
 from charter.person_names import default_policy
-from charter.store.denials import DenialFile
 
 if TYPE_CHECKING:
     from charter.service import Policies, RegistryService
     from charter.service.ports import BlobStore
+    from charter.store.denials import DenialFile
 
 # [naming] keys that extend a shipped word list (docs/configuration.md).
 EXTRA_WORDS = {"extra_version_markers": "version_markers", "extra_algorithms": "algorithms",
@@ -84,13 +83,23 @@ def tracking_uri(settings: Settings) -> str:
 
 def denial_log(settings: Settings) -> DenialFile:
     """The denied-attempts log, size-capped ([auth] denied_log_max_bytes; docs/access.md)."""
+    from charter.store.denials import DenialFile  # logging's handlers, for a service only
+
+    max_bytes, backups = denial_limits(settings)
+    return DenialFile(settings.home / "logs" / "denied.log", max_bytes=max_bytes,
+                      backups=backups)
+
+
+def denial_limits(settings: Settings) -> tuple[int, int]:
+    """The denied-attempts log's size before it rotates, and the rotated files it keeps."""
     section = settings.extra.get("auth", {})
-    return DenialFile(settings.home / "logs" / "denied.log",
-                      max_bytes=int(section.get("denied_log_max_bytes", 1_000_000)),
-                      backups=int(section.get("denied_log_backups", 3)))
+    return (int(section.get("denied_log_max_bytes", 1_000_000)),
+            int(section.get("denied_log_backups", 3)))
 
 
 def default_actor() -> str:
+    import getpass
+
     try:
         return os.environ.get("CHARTER_ACTOR") or getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
@@ -102,7 +111,7 @@ def check_settings(settings: Settings) -> None:
     checkpoint key once the database is open, building nothing: the policies, the
     denied-attempts log's limits and the checkpoint schedule, in its order."""
     policy_fields(settings)
-    denial_log(settings)
+    denial_limits(settings)
     parse_checkpoint_schedule(settings.extra)
 
 
