@@ -196,3 +196,16 @@ def test_the_listing_takes_the_parameters_of_the_registrys_list_models():
                 for p in inspect.signature(function).parameters.values()]
 
     assert parameters(ModelListing.list_models) == parameters(Registry.list_models)
+
+
+@pytest.mark.postgres
+def test_ls_on_postgresql_is_the_full_registrys(postgres_database_url, tmp_path):
+    registry = connect(postgres_database_url, home=tmp_path / "home", actor="ci-bot")
+    registry.register("pg_fraud_scorer", "runs:/r1/model")
+    registry.register("pg_fraud_scorer", "runs:/r2/model")
+    registry.set_alias("pg_fraud_scorer", "champion", 1)
+    assert connect_listing(postgres_database_url, home=tmp_path / "home") is None
+    done = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "--registry",
+                                    postgres_database_url, "ls"], env=STABLE_ENV)
+    assert (done.exit_code, done.stdout) == (
+        0, "pg_fraud_scorer (2 versions)\n├─ v2: None\n└─ v1: None @champion\n")
