@@ -10,6 +10,10 @@ the figure to compare between two trees.
     python bench/cli_startup.py --registry http://127.0.0.1:8080  # a Charter server
     python bench/cli_startup.py --home H --src /tmp/old/src    # another tree's code
 
+``--floor`` adds what no command can start faster than: the interpreter alone, and the
+interpreter importing Typer and Rich, which every command's first line needs (a
+command's figures minus these are what Charter itself costs).
+
 ``--home`` is used as given: pass a COPY (``charter audit verify`` remembers the point
 it verified). ``--src`` puts that tree first on ``PYTHONPATH`` (default: this tree's).
 Bytecode is cached under a scratch ``PYTHONPYCACHEPREFIX``, as an installed package
@@ -34,6 +38,11 @@ COMMANDS = {
     "help": ["--help"],
     "resolve": ["resolve", "models:/{model}/latest"],
     "audit verify": ["audit", "verify"],
+}
+FLOOR = {
+    "python": "pass",
+    "+ typer": "import typer",
+    "+ rich": "import typer, rich.console, rich.text",
 }
 
 
@@ -66,6 +75,8 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the tree to run")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", action="append", choices=sorted(COMMANDS))
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the interpreter alone and with Typer and Rich")
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items()
@@ -82,8 +93,11 @@ def main() -> None:
     print(f"tree {args.src}; target {args.home or args.registry}; {args.runs} runs after a "
           f"warm-up; load average {os.getloadavg()[0]:.2f}")
     print(f"{'command':<14} {'first line':>11} {'total':>9} {'CPU':>9}  exit")
-    for name in args.only or COMMANDS:
-        argv = [*charter, *(part.format(model=model) for part in COMMANDS[name])]
+    cases = {name: [*charter, *(part.format(model=model) for part in COMMANDS[name])]
+             for name in args.only or COMMANDS}
+    if args.floor:
+        cases |= {f"({name})": [sys.executable, "-c", code] for name, code in FLOOR.items()}
+    for name, argv in cases.items():
         runs = [run_once(argv, env) for _ in range(args.runs + 1)][1:]
         first, total, cpu = (statistics.median(run[i] for run in runs) for i in range(3))
         print(f"{name:<14} {first * 1000:>8.0f} ms {total * 1000:>6.0f} ms "

@@ -1,13 +1,18 @@
-"""The one place that wires settings to the store, the blob store and the service."""
+"""The one place that wires settings to the store, the blob store and the service.
+
+``check_settings`` refuses what ``build_service`` would refuse in the settings without
+building anything; it is what a read-only start (``charter ls``, store/read_only.py)
+runs, so a bad configuration stops it exactly as it stops a full one. The service, the
+store's engine and the blob stores are therefore imported by the functions that build
+them, not by this module.
+"""
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from charter.artifacts.cache import BlobCache
-from charter.artifacts.local import LocalBlobStore
 from charter.artifacts.tracking import check_tracking_uri
 from charter.config import Settings
 from charter.domain import error_codes as codes
@@ -23,11 +28,11 @@ from charter.domain.signers import parse_signing_policy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import parse_webhook_settings
 from charter.person_names import default_policy
-from charter.service import Policies, RegistryService
-from charter.service.checkpoints import attach_checkpointer
-from charter.service.ports import BlobStore
-from charter.store.database import Database
-from charter.store.denials import DenialFile
+
+if TYPE_CHECKING:
+    from charter.service import Policies, RegistryService
+    from charter.service.ports import BlobStore
+    from charter.store.denials import DenialFile
 
 # [naming] keys that extend a shipped word list (docs/configuration.md).
 EXTRA_WORDS = {"extra_version_markers": "version_markers", "extra_algorithms": "algorithms",
@@ -43,7 +48,14 @@ def naming_policy(settings: Settings) -> NamingPolicy:
 
 
 def policies_from(settings: Settings) -> Policies:
-    return Policies(
+    from charter.service import Policies
+
+    return Policies(**policy_fields(settings))
+
+
+def policy_fields(settings: Settings) -> dict[str, Any]:
+    """The policies' fields, each parsed (and so checked) from the settings."""
+    return dict(
         naming=naming_policy(settings),
         transitions=DEFAULT_TABLE.with_edges(settings.extra_transitions),
         sources=SourcePolicy(file_roots=settings.file_roots),
@@ -71,21 +83,46 @@ def tracking_uri(settings: Settings) -> str:
 
 def denial_log(settings: Settings) -> DenialFile:
     """The denied-attempts log, size-capped ([auth] denied_log_max_bytes; docs/access.md)."""
+    from charter.store.denials import DenialFile  # logging's handlers, for a service only
+
+    max_bytes, backups = denial_limits(settings)
+    return DenialFile(settings.home / "logs" / "denied.log", max_bytes=max_bytes,
+                      backups=backups)
+
+
+def denial_limits(settings: Settings) -> tuple[int, int]:
+    """The denied-attempts log's size before it rotates, and the rotated files it keeps."""
     section = settings.extra.get("auth", {})
-    return DenialFile(settings.home / "logs" / "denied.log",
-                      max_bytes=int(section.get("denied_log_max_bytes", 1_000_000)),
-                      backups=int(section.get("denied_log_backups", 3)))
+    return (int(section.get("denied_log_max_bytes", 1_000_000)),
+            int(section.get("denied_log_backups", 3)))
 
 
 def default_actor() -> str:
+    import getpass
+
     try:
         return os.environ.get("CHARTER_ACTOR") or getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
         return "unknown"
 
 
+def check_settings(settings: Settings) -> None:
+    """Raise what ``build_service`` raises for settings with the local blob folder and no
+    checkpoint key once the database is open, building nothing: the policies, the
+    denied-attempts log's limits and the checkpoint schedule, in its order."""
+    policy_fields(settings)
+    denial_limits(settings)
+    parse_checkpoint_schedule(settings.extra)
+
+
 def build_service(settings: Settings, *, actor: str | None = None,
                   migrate: bool = True) -> RegistryService:
+    from charter.artifacts.cache import BlobCache
+    from charter.artifacts.local import LocalBlobStore
+    from charter.service import RegistryService
+    from charter.service.checkpoints import attach_checkpointer
+    from charter.store.database import Database
+
     settings.home.mkdir(parents=True, exist_ok=True)
     database = Database(settings.database_url, migrate=migrate,
                         pool_size=settings.database_pool_size,
@@ -108,6 +145,8 @@ def blob_store(settings: Settings) -> BlobStore:
     """The configured blob store: the local blob folder (default) or S3 (docs/artifacts.md)."""
     config = settings.artifacts
     if config.backend == "local":
+        from charter.artifacts.local import LocalBlobStore
+
         return LocalBlobStore(settings.blob_root)
     if config.backend == "s3":
         from charter.artifacts.s3 import S3BlobStore  # boto3 only when configured

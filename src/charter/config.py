@@ -8,7 +8,6 @@ then defaults. See docs/configuration.md.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +196,8 @@ def _config_file(given: Mapping[str, Any], env: Mapping[str, str], home: Path) -
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only with a file to read: `charter ls` starts without one
+
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: importing the interface imports every record type
     from charter.client import RemoteRegistry
-    from charter.registry import Registry, ServerRegistry
+    from charter.config import Settings
+    from charter.registry import ModelLister, Registry, ServerRegistry
     from charter.service import RegistryService
+    from charter.store.read_only import ModelListing
 
 DATABASE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 
@@ -36,6 +38,11 @@ def connect_embedded(target: str | Path | None = None, *, actor: str | None = No
                      **settings: Any) -> ServerRegistry:
     """Open the embedded registry: a database URL, a folder, or nothing ($CHARTER_HOME)."""
     from charter.bootstrap import build_service
+
+    return build_service(_embedded_settings(target, settings), actor=actor)
+
+
+def _embedded_settings(target: str | Path | None, settings: dict[str, Any]) -> Settings:
     from charter.config import Settings
 
     text = str(target) if target is not None else ""
@@ -43,7 +50,29 @@ def connect_embedded(target: str | Path | None = None, *, actor: str | None = No
         settings.setdefault("database_url", text)
     elif text:
         settings.setdefault("home", Path(text))
-    return build_service(Settings.load(settings), actor=actor)
+    return Settings.load(settings)
+
+
+def connect_listing(target: str | Path | None = None, **settings: Any) -> ModelLister | None:
+    """The model listing of an embedded SQLite registry, read without the service or
+    SQLAlchemy (store/read_only.py): what ``charter ls`` prints its first screen from.
+
+    None when only ``connect()`` can answer: a server, PostgreSQL, a database to create
+    or migrate, an S3 blob store or a checkpoint key (they load libraries to check). The
+    settings are loaded and checked as ``connect()`` checks them, so a bad configuration
+    fails here with the same error."""
+    from charter.bootstrap import check_settings
+    from charter.store.read_only import open_listing
+
+    if str(target or "").startswith(("http://", "https://")):
+        return None
+    loaded = _embedded_settings(target, settings)
+    if loaded.artifacts.backend != "local" or loaded.checkpoint_key is not None:
+        return None
+    listing = open_listing(loaded.database_url)
+    if listing is not None:
+        check_settings(loaded)
+    return listing
 
 
 # The parity check, for mypy alone (never called): the remote client implements the
@@ -55,3 +84,11 @@ def _remote_is_a_registry(client: RemoteRegistry) -> Registry:
 
 def _embedded_is_a_server_registry(service: RegistryService) -> ServerRegistry:
     return service
+
+
+def _read_only_listing_is_a_lister(listing: ModelListing) -> ModelLister:
+    return listing
+
+
+def _registry_is_a_lister(registry: Registry) -> ModelLister:
+    return registry

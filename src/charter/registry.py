@@ -68,6 +68,14 @@ Progress = Callable[[int], None]
 T = TypeVar("T")
 
 
+class ModelLister(Protocol):
+    """What lists models: every registry, and the read-only listing of an embedded
+    SQLite registry that ``charter ls`` starts from (``connection.connect_listing``)."""
+
+    def list_models(self, *, name_like: str = "", tag: str = "", stage: str = "",
+                    max_results: int = 100, page_token: str = "") -> Page: ...
+
+
 class Registry(Protocol):
     """The registry as a program uses it, wherever it lives (docs/python.md)."""
 

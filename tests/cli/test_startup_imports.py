@@ -4,7 +4,9 @@ Each case runs the real entry point in a fresh interpreter and lists the top-lev
 packages loaded once the command has finished. The assertion is on modules, never on
 times: a command that reads must not pay for the server stack, migrations, signing,
 S3 or (embedded) an HTTP client, and no command pays for Pydantic just to parse its
-arguments (docs/cli.md, "Start-up").
+arguments (docs/cli.md, "Start-up"). `charter ls` on a SQLite registry whose schema is
+current reads it with the standard library's sqlite3 (store/read_only.py): it loads
+neither SQLAlchemy nor the service, so neither comes before its first line.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ SERVER_SIDE = {"fastapi", "uvicorn", "starlette", "jinja2", "alembic", "cryptogr
                "model_signing", "boto3", "botocore", "mlflow", "faker"}
 # Typer's coercion needs it only for numbers, paths and lists; text options never.
 ARGUMENTS = {"pydantic", "pydantic_core"}
+# What the full embedded registry loads, and `charter ls` on SQLite does not.
+FULL_REGISTRY = {"sqlalchemy", "charter.service", "charter.store.database",
+                 "charter.store.tables"}
 
 RUN_AND_LIST_MODULES = """
 import json, sys
@@ -35,8 +40,9 @@ except SystemExit as stop:
     code = stop.code
 else:
     code = 0
-print(json.dumps({"exit": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}),
-      file=sys.stderr)
+loaded = {m.split(".")[0] for m in sys.modules} | {
+    ".".join(m.split(".")[:3]) for m in sys.modules if m.startswith("charter.")}
+print(json.dumps({"exit": code, "modules": sorted(loaded)}), file=sys.stderr)
 """
 
 
@@ -64,11 +70,19 @@ def home(tmp_path_factory, runner_for, model_folder) -> Path:
 
 @pytest.mark.parametrize("args", [
     ["ls"], ["ls", "--name", "fraud", "--tag", "team=fraud"], ["ls", "--json"],
-    ["show", NAME], ["resolve", f"models:/{NAME}/latest"],
+    ["ls", "--all", "--stage", "None", "--page-token", ""],
 ], ids=" ".join)
-def test_an_embedded_read_imports_no_server_side_package(home, args):
+def test_ls_on_sqlite_loads_neither_sqlalchemy_nor_the_service(home, args):
     modules = loaded(home, *args)
     assert NAME in (home / "charter.db").read_bytes().decode("latin-1")  # a real registry
+    assert not modules & (SERVER_SIDE | ARGUMENTS | FULL_REGISTRY | {"httpx", "yaml"})
+    assert {"sqlite3", "charter.store.read_only"} <= modules  # it did read the database
+
+
+@pytest.mark.parametrize("args", [["show", NAME], ["resolve", f"models:/{NAME}/latest"]],
+                         ids=" ".join)
+def test_an_embedded_read_imports_no_server_side_package(home, args):
+    modules = loaded(home, *args)
     assert not modules & (SERVER_SIDE | ARGUMENTS | {"httpx", "yaml"})
     assert "sqlalchemy" in modules  # it did open the database
 

@@ -10,11 +10,11 @@ import typer
 
 from charter.cli import render
 from charter.cli.parse import PublicKey, parse_time, parse_version_number, split_target
-from charter.cli.state import registry
+from charter.cli.state import registry, state
 
 if TYPE_CHECKING:  # `ls` imports nothing it does not print with (docs/cli.md, start-up)
     from charter.domain.records import ModelRecord
-    from charter.registry import Registry
+    from charter.registry import ModelLister
 
 Json = Annotated[bool, typer.Option("--json", help="Print the record(s) as JSON.")]
 Name = Annotated[str, typer.Argument(help="The model's name, e.g. fraud_detector.")]
@@ -56,7 +56,7 @@ def ls(
 
     Example: charter ls --tag team=fraud --stage Production --limit 20
     """
-    pages = iter_pages(registry(ctx), name_like=name, tag=tag, stage=stage, limit=limit,
+    pages = iter_pages(state(ctx).lister(), name_like=name, tag=tag, stage=stage, limit=limit,
                        page_token=page_token)
     stream = render.JsonArray() if as_json else render.TreeStream(
         None if show_all else TREE_LIMIT, filtered=bool(name or tag or stage or page_token))
@@ -67,7 +67,7 @@ def ls(
                 typer.echo(f"more: charter ls --page-token {next_token}", err=True)
 
 
-def iter_pages(reg: Registry, *, name_like: str = "", tag: str = "", stage: str = "",
+def iter_pages(reg: ModelLister, *, name_like: str = "", tag: str = "", stage: str = "",
                limit: int | None = None, page_token: str = ""
                ) -> Iterator[tuple[list[ModelRecord], str]]:
     """Pages of models, a small first one, then up to ``limit`` models in all; each page

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from charter.connection import DATABASE_SCHEMES, connect
+from charter.connection import DATABASE_SCHEMES, connect, connect_listing
 
 if TYPE_CHECKING:
-    from charter.registry import Registry, ServerRegistry
+    from charter.registry import ModelLister, Registry, ServerRegistry
 
 
 @dataclass
@@ -27,6 +27,16 @@ class State:
         if self._registry is None:
             self._registry = connect(self.registry_url or None, **self.overrides())
         return self._registry
+
+    def lister(self) -> ModelLister:
+        """What `charter ls` reads: an embedded SQLite registry's read-only listing, which
+        prints the first screen without loading SQLAlchemy or the service (docs/cli.md,
+        "Start-up"), or the registry wherever only it can answer."""
+        if self._registry is None:
+            found = connect_listing(self.registry_url or None, **self.overrides())
+            if found is not None:
+                return found
+        return self.registry
 
     def embedded(self) -> ServerRegistry:
         """The registry with its server-only operations (users, gc, export, import).

@@ -18,6 +18,15 @@ from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import parse_stage
 
 _KEYSET = "k:"
+MAX_PAGE = 1000  # items a listing or search answers at most per page
+
+
+def clamp_page_size(max_results: int) -> int:
+    """``max_results`` when it is a page size a listing accepts (1 to MAX_PAGE)."""
+    if not isinstance(max_results, int) or max_results < 1 or max_results > MAX_PAGE:
+        raise InvalidInput(codes.MAX_RESULTS_INVALID, f"max_results must be 1..{MAX_PAGE}, "
+                           f"got {max_results!r}", f"ask for at most {MAX_PAGE} per page")
+    return max_results
 
 
 def keyset_token(last_key: str) -> str:

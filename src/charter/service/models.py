@@ -10,7 +10,9 @@ from charter.domain.access import CREATE_MODEL, DELETE, EDIT, RENAME, Principal
 from charter.domain.errors import AlreadyExists, Conflict, InvalidInput
 from charter.domain.lifecycle import Stage
 from charter.domain.naming import Finding, check_addressable, check_name
-from charter.domain.paging import ModelFilter, after_key, keyset_token
+from charter.domain.paging import MAX_PAGE as MAX_PAGE  # search and the tests import both here
+from charter.domain.paging import ModelFilter, after_key
+from charter.domain.paging import clamp_page_size as clamp_page_size
 from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
 from charter.service.base import ServiceBase, tag_not_found
@@ -18,8 +20,6 @@ from charter.service.consumer_reports import check_not_served
 from charter.store import models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
-
-MAX_PAGE = 1000
 
 
 class ModelsMixin(ServiceBase):
@@ -48,11 +48,8 @@ class ModelsMixin(ServiceBase):
         after = after_key(page_token)
         limit = clamp_page_size(max_results)
         with self._read() as reader:
-            rows = models.page(reader, readable=self._readable_ids(), after=after,
-                               limit=limit + 1, only=only)
-            more = len(rows) > limit
-            items = models.records(reader, rows[:limit])
-            return Page(items, keyset_token(rows[limit - 1].name_key) if more else "")
+            return models.listing(reader, readable=self._readable_ids(), after=after,
+                                  limit=limit, only=only)
 
     def rename_model(self, name: str, new_name: str, *, reason: str = "") -> ModelRecord:
         """Rename; the old name becomes a redirect so ``models:/old/…`` keeps resolving."""
@@ -253,10 +250,3 @@ def decode_page_token(token: str) -> int:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(codes.PAGE_TOKEN_INVALID, f"'{token}' is not a page token",
                            "pass the next_page_token of the previous page unchanged") from exc
-
-
-def clamp_page_size(max_results: int) -> int:
-    if not isinstance(max_results, int) or max_results < 1 or max_results > MAX_PAGE:
-        raise InvalidInput(codes.MAX_RESULTS_INVALID, f"max_results must be 1..{MAX_PAGE}, "
-                           f"got {max_results!r}", f"ask for at most {MAX_PAGE} per page")
-    return max_results

@@ -37,7 +37,9 @@ from charter.domain.events import (
 )
 from charter.metrics import pool_checked_out, write_turn_wait
 from charter.store import events, group_commit, webhooks
+from charter.store.driver import SCHEMA_REVISION as SCHEMA_REVISION  # its callers' import
 from charter.store.driver import (
+    SQLITE_BUSY_TIMEOUT_S,
     TCP_LIVENESS,
     HeadReader,
     Reader,
@@ -57,7 +59,6 @@ from charter.store.write_turn import turn_wait as turn_wait
 # what ``Database.read()`` opens, named here so their callers need not import SQLAlchemy.
 OrmRead: TypeAlias = Session
 
-SQLITE_BUSY_TIMEOUT_S = 60
 # PostgreSQL: connections each server process keeps (and may open beyond, under load), and
 # how long to wait for a new one before answering 503 (docs/configuration.md).
 PG_POOL_SIZE = 8
@@ -67,9 +68,6 @@ PG_POOL_TIMEOUT_S = 10
 # The answer cache's check runs on the event loop (driver.HeadReader): a stalled server may
 # hold a worker's loop this long at most before the request answers 503.
 HEAD_STATEMENT_TIMEOUT_MS = 1000
-# The newest migration's revision; tests/store/test_migrations.py keeps it equal to
-# Alembic's head, so start-up can skip importing Alembic when nothing is to be done.
-SCHEMA_REVISION = "0008"
 
 
 def normalise_url(url: str) -> str:

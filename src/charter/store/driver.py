@@ -12,6 +12,10 @@ whatever a caller holds — a Reader (``Database.snapshot()``), an ORM Session
 (``Database.read()``) or a write transaction (``Database.write()``) — into one, on
 the same transaction, so a write can read what it has just written. The store
 modules written in plain SQL take any of the three as ``Conn``.
+
+SQLAlchemy is imported where a session or an engine is in hand, never by importing this
+module: the store modules built on it (``models`` among them) then load without it, and
+so does ``charter ls``'s read-only start (store/read_only.py, docs/cli.md "Start-up").
 """
 
 from __future__ import annotations
@@ -25,10 +29,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.orm import Session
-
 from charter.metrics import pool_wait
 
 # A lost connection, and the chain head read on the event loop: their own module, named
@@ -38,10 +38,13 @@ from charter.store.liveness import HeadReader as HeadReader
 from charter.store.liveness import connection_lost as connection_lost
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
     from charter.store.database import WriteTx
 
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+SQLITE_BUSY_TIMEOUT_S = 60  # how long a statement waits for a writer's lock
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
                   "PRAGMA synchronous=NORMAL")
 # Each kept read connection's page cache, in KiB (SQLite's default is 2,000). A worker keeps
@@ -49,6 +52,10 @@ SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON",
 # pages the operating system already caches for the file; bench/README.md measures reads at
 # 100,000 versions with this bound against the default.
 READ_CACHE_KIB = 512
+# The newest migration's revision; tests/store/test_migrations.py keeps it equal to
+# Alembic's head, so a start can tell without Alembic (or SQLAlchemy) that nothing is to
+# be migrated (store/database.py, store/read_only.py).
+SCHEMA_REVISION = "0008"
 
 
 def prepare_sqlite(connection: sqlite3.Connection, busy_timeout_s: int, *,
@@ -134,6 +141,8 @@ def reader_for(conn: Conn) -> Reader:
     """A Reader on the transaction ``conn`` belongs to."""
     if isinstance(conn, Reader):
         return conn
+    from sqlalchemy.orm import Session  # loaded already by whoever holds a session or a write
+
     if isinstance(conn, Session):
         return session_reader(conn)
     return conn.sql()
@@ -142,6 +151,8 @@ def reader_for(conn: Conn) -> Reader:
 def session_reader(session: Session) -> Reader:
     """A Reader on an ORM session's transaction, its changes so far flushed first (what a
     write has added must be visible to its reads)."""
+    from sqlalchemy.engine import Connection
+
     session.flush()
     connection = session.connection()
     assert isinstance(connection, Connection), type(connection)
@@ -229,6 +240,8 @@ class Snapshots:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._busy_timeout_s = busy_timeout_s
+        from sqlalchemy.engine import make_url
+
         self._sqlite_path = (make_url(str(engine.url)).database or ""
                              if self.dialect == "sqlite" else "")
         # ":memory:" databases exist once per connection: share the engine's instead.

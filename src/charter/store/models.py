@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
-from charter.domain.paging import ModelFilter
-from charter.domain.records import ModelRecord
+from charter.domain.paging import ModelFilter, keyset_token
+from charter.domain.records import ModelRecord, Page
 from charter.store.driver import (
     Conn,
     as_stored,
@@ -182,6 +182,15 @@ def _filter_clauses(dialect: str, only: ModelFilter, clauses: list[str],
         clauses.append("EXISTS (SELECT 1 FROM versions s WHERE s.model_id = m.id "
                        "AND s.stage = ?)")
         params.append(only.stage)
+
+
+def listing(conn: Conn, *, readable: Sequence[int] | None, after: str | None, limit: int,
+            only: ModelFilter) -> Page:
+    """A page of the model listing: up to ``limit`` records in name order after the name
+    key ``after``, and the keyset token of the next page ("" on the last one)."""
+    rows = page(conn, readable=readable, after=after, limit=limit + 1, only=only)
+    more = len(rows) > limit
+    return Page(records(conn, rows[:limit]), keyset_token(rows[limit - 1].name_key) if more else "")
 
 
 # ---- records ------------------------------------------------------------------------
