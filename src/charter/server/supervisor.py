@@ -1,18 +1,29 @@
 """``charter serve --workers N``: one listening socket, N forked worker processes.
 
 The supervisor is a fresh interpreter that ``charter serve`` becomes (exec) once it has
-migrated the database. It imports only the standard library: it binds the socket,
-forks the workers, forwards signals and replaces a worker that dies. Each worker
-imports the app and runs uvicorn on the inherited socket. So the supervisor costs a
-few MB instead of a full copy of the app, and no multiprocessing helper process is
-needed (uvicorn's own ``--workers`` runs one).
+migrated the database. It binds the socket, imports the app's modules (``PRELOAD``),
+forks the workers, forwards signals and replaces a worker that dies. Each worker builds
+the app — engines, pools, threads, caches — and runs uvicorn on the inherited socket.
+
+Why import before the fork: the modules (FastAPI, SQLAlchemy, uvicorn, Charter's own,
+the first-name lists of the naming policy) are most of a worker's memory at start. Read
+once in the supervisor, their pages stay shared copy-on-write between the supervisor and
+every worker, instead of one private copy per worker; ``gc.freeze()`` keeps the
+collector from writing into those pages. The trade-off: the supervisor is no longer a
+few MB of standard library (its memory is the shared part, counted once), and an import
+that fails stops ``charter serve`` before any worker starts. It still creates nothing
+that must not cross a fork — no engine, connection, socket of the app, or thread: those
+are the workers' own. No multiprocessing helper process is needed (uvicorn's own
+``--workers`` runs one).
 
     python -m charter.server.supervisor '{"host": …, "port": …, "workers": N, "uvicorn": {…}}'
 """
 
 from __future__ import annotations
 
+import gc
 import glob
+import importlib
 import json
 import os
 import shutil
@@ -28,6 +39,14 @@ STOP_TIMEOUT_S = 20.0  # after SIGTERM, how long workers get before SIGKILL
 # made for this run. The supervisor removes a dead worker's live gauges, and the
 # directory when it stops.
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# What every worker imports anyway, on its way to serving: the app (which imports the
+# API, UI, service, store and domain), what uvicorn imports for the options `charter
+# serve` gives it, and the metrics' library; on PostgreSQL, its driver (10 MB).
+PRELOAD = ("charter.server.app", "charter.bootstrap", "uvicorn", "uvicorn.loops.uvloop",
+           "uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.websockets.auto",
+           "uvicorn.lifespan.on", "prometheus_client", "prometheus_client.multiprocess")
+POSTGRESQL_PRELOAD = ("psycopg", "sqlalchemy.dialects.postgresql.psycopg")
+DATABASE_URL_ENV = "CHARTER_DATABASE_URL"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -38,6 +57,25 @@ def bind(host: str, port: int) -> socket.socket:
     sock.bind(address)
     sock.listen(2048)
     return sock
+
+
+def preload() -> None:
+    """Import what the workers would each import (``PRELOAD``), before they are forked.
+
+    The collector stays off meanwhile, so objects freed during the imports leave no holes
+    that the workers would later fill (writing, so copying, the page)."""
+    gc.disable()
+    try:
+        for module in PRELOAD:
+            importlib.import_module(module)
+        if os.environ.get(DATABASE_URL_ENV, "").startswith("postgresql"):
+            for module in POSTGRESQL_PRELOAD:
+                importlib.import_module(module)
+        from charter.person_names import first_names
+
+        first_names()  # the naming policy's name lists (Faker's modules, read once: data)
+    finally:
+        gc.enable()
 
 
 def run_worker(sock: socket.socket, options: dict[str, object]) -> None:
@@ -60,6 +98,9 @@ class Supervisor:
         self.exit_code = 0
 
     def start(self) -> None:
+        # Whatever the supervisor holds now is moved out of the collector's reach, so no
+        # collection in a worker writes into (and so copies) a page the two share.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             code = 0
@@ -135,8 +176,13 @@ def forget_worker(pid: int) -> None:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
-    sock = bind(spec["host"], spec["port"])
     try:
+        sock = bind(spec["host"], spec["port"])
+        try:
+            preload()
+        except Exception as error:  # noqa: BLE001 - reported; the workers would fail alike
+            print(f"charter: the app could not be loaded: {error!r}", file=sys.stderr)
+            return 1
         return Supervisor(sock, int(spec["workers"]), dict(spec["uvicorn"])).run()
     finally:
         if spec.get("private_metrics_dir") and os.environ.get(METRICS_ENV):
