@@ -12,7 +12,7 @@ and reports:
   by what the forked processes still share);
 * for each case, cold, ``--rounds`` times at ``--connections`` keep-alive connections
   (wrk, as scale.py): ok/s, p99, the server's CPU per answer, the cores the tree kept
-  busy, each worker's share of the tree's CPU, and how many of wrk's connections each
+  busy (and wrk's own), each worker's share of the tree's CPU, and how many of wrk's connections each
   worker held (``ss``) — a fresh wrk per round, so a fresh set of connections to spread.
 
 PYTHONPATH selects the tree measured (main's or a branch's), so a before/after is two
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -93,10 +94,12 @@ def one_round(case_paths: list[str], root: int, port: int, args: argparse.Namesp
 
     looker = threading.Thread(target=look)
     looker.start()
-    started = time.monotonic()
+    started, children = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     found = wrk(port, case_paths, cold=True, connections=args.connections, seconds=args.seconds,
                 work=work)
     wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     looker.join()
     used = {p: cpu_of(p) - t for p, t in before.items()}
     total = sum(used.values())
@@ -105,7 +108,7 @@ def one_round(case_paths: list[str], root: int, port: int, args: argparse.Namesp
     return {"ok_per_s": round(ok / seconds, 1), "p99_ms": round(found["p99_us"] / 1000, 2),
             "errors": found["status"] + found["transport"],
             "cpu_ms_per_ok": round(1000 * total / ok, 3) if ok else None,
-            "cores_busy": round(total / wall, 2),
+            "cores_busy": round(total / wall, 2), "wrk_cores": round(wrk_cpu / wall, 2),
             "worker_cpu_share": [round(used[p] / total, 2) if total else 0 for p in workers],
             "worker_connections": [held.get(p, 0) for p in workers],
             "loadavg": round(os.getloadavg()[0], 2)}
