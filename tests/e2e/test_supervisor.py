@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,39 @@ def shared_heap_mb(pid: int) -> float:
     return (values["Anonymous"] - values["Pss_Anon"]) / 1024
 
 
+def sockets_on(port: int, state: str) -> set[int]:
+    """Inodes of the TCP sockets on local ``port`` in ``state`` (0A listen, 01 established)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.add(int(fields[9]))
+    return found
+
+
+def socket_inodes(pid: int) -> set[int]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def keep_alive_connections(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections opened at once, each answered once and kept open."""
+    opened = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    for connection in opened:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    for connection in opened:
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+    return opened
+
+
 def wait_for(condition, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not condition():
@@ -65,6 +99,25 @@ def test_workers_share_the_port_a_dead_worker_is_replaced_and_sigterm_stops_all(
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: healthy(url) and len(children_of(process.pid)) == 2)
+        # each worker listens on a socket of its own, so the kernel spreads connections
+        # over them: a burst of keep-alive connections does not all go to one worker
+        listening = sockets_on(port, "0A")
+        held = [socket_inodes(pid) & listening for pid in children_of(process.pid)]
+        assert [len(own) for own in held] == [1, 1] and held[0] != held[1], held
+        opened = keep_alive_connections(port, 32)
+        try:
+            established = sockets_on(port, "01")
+            for pid in children_of(process.pid):
+                assert socket_inodes(pid) & established, f"worker {pid} holds no connection"
+        finally:
+            for connection in opened:
+                connection.close()
+        # another server on the same port is refused, not let into the group
+        second_server = subprocess.run(
+            [sys.executable, "-m", "charter.cli.main", "serve", "--port", str(port),
+             "--workers", "2"], env=env, capture_output=True, text=True, timeout=60)
+        assert second_server.returncode == 1, second_server.stderr
+        assert "cannot listen" in second_server.stderr
         # the supervisor imported the app before forking: its modules are in every worker's
         # memory once, not a private copy each (without that, a worker shares < 1 MB)
         for worker in children_of(process.pid):
