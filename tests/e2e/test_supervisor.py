@@ -147,3 +147,18 @@ def test_workers_share_the_port_a_dead_worker_is_replaced_and_sigterm_stops_all(
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_an_app_that_cannot_be_imported_stops_the_server_before_any_worker(tmp_path):
+    # a library the app imports, broken: the supervisor's preload meets it, once
+    broken = tmp_path / "broken" / "prometheus_client"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("broken on purpose")\n')
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(broken.parent)]))
+    env = {**os.environ, "CHARTER_HOME": str(tmp_path / "home"), "PYTHONPATH": path}
+    finished = subprocess.run(
+        [sys.executable, "-m", "charter.cli.main", "serve", "--port", str(free_port()),
+         "--workers", "2"], env=env, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 1
+    assert "the app could not be loaded: ImportError('broken on purpose')" in finished.stderr
+    assert "worker" not in finished.stderr  # none was started
