@@ -12,8 +12,9 @@ and reports:
   by what the forked processes still share);
 * for each case, cold, ``--rounds`` times at ``--connections`` keep-alive connections
   (wrk, as scale.py): ok/s, p99, the server's CPU per answer, the cores the tree kept
-  busy (and wrk's own), each worker's share of the tree's CPU, and how many of wrk's connections each
-  worker held (``ss``) — a fresh wrk per round, so a fresh set of connections to spread.
+  busy (and wrk's own), each worker's share of the tree's CPU, and how many of wrk's
+  connections each worker held (``ss``) — a fresh wrk per round, so a fresh set of
+  connections to spread.
 
 PYTHONPATH selects the tree measured (main's or a branch's), so a before/after is two
 runs of this command in one locked session.

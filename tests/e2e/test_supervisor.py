@@ -1,4 +1,5 @@
-"""``charter serve --workers N``: a small supervisor process and N workers on one socket."""
+"""``charter serve --workers N``: a supervisor that imports the app once, and N workers on a
+listening socket each."""
 
 from __future__ import annotations
 

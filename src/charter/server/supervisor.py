@@ -85,8 +85,9 @@ def bind_each(host: str, port: int, count: int) -> list[socket.socket]:
 def preload() -> None:
     """Import what the workers would each import (``PRELOAD``), before they are forked.
 
-    The collector stays off meanwhile, so objects freed during the imports leave no holes
-    that the workers would later fill (writing, so copying, the page)."""
+    The collector stays off meanwhile (Python's advice before a fork without exec): what
+    it freed during the imports would leave holes among the shared objects, which the
+    workers' own allocations would then fill, writing — so copying — those pages."""
     gc.disable()
     try:
         for module in PRELOAD:
