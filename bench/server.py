@@ -99,6 +99,11 @@ def started(label: str, command: list[str], env: dict[str, str], cwd: Path,
     """Run a server in its own process group; kill the whole group on the way out."""
     port = free_port()
     log = cwd / f"{label.lower()}.log"
+    # The server runs in ``cwd``: a relative PYTHONPATH (``PYTHONPATH=src``, as the commands
+    # here are written) would name nothing there, and the installed tree would be measured.
+    if env.get("PYTHONPATH"):
+        env = {**env, "PYTHONPATH": os.pathsep.join(
+            os.path.abspath(entry) for entry in env["PYTHONPATH"].split(os.pathsep) if entry)}
     with open(log, "w") as out:
         process = subprocess.Popen([*command, "--port", str(port)], env=env, cwd=cwd,
                                    stdout=out, stderr=subprocess.STDOUT,

@@ -1,9 +1,11 @@
-"""``charter serve --workers N``: a small supervisor process and N workers on one socket."""
+"""``charter serve --workers N``: a supervisor that imports the app once, and N workers on a
+listening socket each."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,11 +32,48 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def shared_heap_mb(pid: int) -> float:
+    """How much of a process's anonymous memory (its heap: objects, modules) it shares with
+    others — for a forked worker, with its supervisor and siblings, copy-on-write."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        values[key] = int(rest.split()[0])
+    # Pss_Anon counts a page shared by k processes as 1/k: what is left is the shared part.
+    return (values["Anonymous"] - values["Pss_Anon"]) / 1024
+
+
+def sockets_on(port: int, state: str) -> set[int]:
+    """Inodes of the TCP sockets on local ``port`` in ``state`` (0A listen, 01 established)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.add(int(fields[9]))
+    return found
+
+
+def socket_inodes(pid: int) -> set[int]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def keep_alive_connections(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections opened at once, each answered once and kept open."""
+    opened = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    for connection in opened:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    for connection in opened:
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+    return opened
 
 
 def wait_for(condition, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -61,15 +100,46 @@ def test_workers_share_the_port_a_dead_worker_is_replaced_and_sigterm_stops_all(
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: healthy(url) and len(children_of(process.pid)) == 2)
-        # the supervisor stays small: it never imports the app
-        assert rss_mb(process.pid) < 40, rss_mb(process.pid)
+        # each worker listens on a socket of its own, so the kernel spreads connections
+        # over them: a burst of keep-alive connections does not all go to one worker
+        listening = sockets_on(port, "0A")
+        held = [socket_inodes(pid) & listening for pid in children_of(process.pid)]
+        assert [len(own) for own in held] == [1, 1] and held[0] != held[1], held
+        opened = keep_alive_connections(port, 32)
+        try:
+            established = sockets_on(port, "01")
+            for pid in children_of(process.pid):
+                assert socket_inodes(pid) & established, f"worker {pid} holds no connection"
+        finally:
+            for connection in opened:
+                connection.close()
+        # another server on the same port is refused, not let into the group
+        second_server = subprocess.run(
+            [sys.executable, "-m", "charter.cli.main", "serve", "--port", str(port),
+             "--workers", "2"], env=env, capture_output=True, text=True, timeout=60)
+        assert second_server.returncode == 1, second_server.stderr
+        assert "cannot listen" in second_server.stderr
+        # the supervisor imported the app before forking: its modules are in every worker's
+        # memory once, not a private copy each (without that, a worker shares < 1 MB)
+        for worker in children_of(process.pid):
+            assert shared_heap_mb(worker) > 10, shared_heap_mb(worker)
         first, second = children_of(process.pid)
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: first not in children_of(process.pid)
                  and len(children_of(process.pid)) == 2)
         assert second in children_of(process.pid)
+        wait_for(lambda: healthy(url))
+        (replacement,) = set(children_of(process.pid)) - {second}
+        assert shared_heap_mb(replacement) > 10, shared_heap_mb(replacement)
         for _ in range(20):
             assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            missing = httpx.get(f"{url}/api/2.0/mlflow/registered-models/get",
+                                params={"name": "no_such_model"}, timeout=5)
+            assert missing.status_code == 404
+        # a refusal on SQLite passes the store's check for a lost PostgreSQL connection,
+        # which must not load PostgreSQL's driver into the worker (10 MB each)
+        for pid in [process.pid, *children_of(process.pid)]:
+            assert "psycopg" not in Path(f"/proc/{pid}/maps").read_text()
         workers = children_of(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
@@ -78,3 +148,18 @@ def test_workers_share_the_port_a_dead_worker_is_replaced_and_sigterm_stops_all(
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_an_app_that_cannot_be_imported_stops_the_server_before_any_worker(tmp_path):
+    # a library the app imports, broken: the supervisor's preload meets it, once
+    broken = tmp_path / "broken" / "prometheus_client"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("broken on purpose")\n')
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(broken.parent)]))
+    env = {**os.environ, "CHARTER_HOME": str(tmp_path / "home"), "PYTHONPATH": path}
+    finished = subprocess.run(
+        [sys.executable, "-m", "charter.cli.main", "serve", "--port", str(free_port()),
+         "--workers", "2"], env=env, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 1
+    assert "the app could not be loaded: ImportError('broken on purpose')" in finished.stderr
+    assert "worker" not in finished.stderr  # none was started

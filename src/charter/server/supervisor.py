@@ -1,18 +1,36 @@
-"""``charter serve --workers N``: one listening socket, N forked worker processes.
+"""``charter serve --workers N``: N forked worker processes, each on its own listening socket.
 
 The supervisor is a fresh interpreter that ``charter serve`` becomes (exec) once it has
-migrated the database. It imports only the standard library: it binds the socket,
-forks the workers, forwards signals and replaces a worker that dies. Each worker
-imports the app and runs uvicorn on the inherited socket. So the supervisor costs a
-few MB instead of a full copy of the app, and no multiprocessing helper process is
-needed (uvicorn's own ``--workers`` runs one).
+migrated the database. It binds the port, imports the app's modules (``PRELOAD``), forks
+the workers, forwards signals and replaces a worker that dies. Each worker builds the
+app — engines, pools, threads, caches — and runs uvicorn on the socket it inherited. No
+multiprocessing helper process is needed (uvicorn's own ``--workers`` runs one).
+
+Why import before the fork: the modules (FastAPI, SQLAlchemy, uvicorn, Charter's own,
+the first-name lists of the naming policy) are most of a worker's memory at start. Read
+once in the supervisor, the pages a worker only reads stay shared copy-on-write between
+the supervisor and every worker instead of one private copy each; ``gc.freeze()`` keeps
+the collector from writing into them. The trade-off: the supervisor is no longer a few
+MB of standard library (it holds the shared part, counted once), and an import that
+fails stops ``charter serve`` before any worker starts. It still creates nothing that
+must not cross a fork — no engine, database connection or thread: those are the workers'.
+
+Why a socket per worker (Linux's SO_REUSEPORT): with one shared socket, the worker that
+wakes first accepts every connection waiting, so a client opening its keep-alive
+connections at once could leave them all on one worker and the other idle. With one
+socket each, the kernel spreads new connections over the workers by a hash of their
+addresses. The price: connections hashed to a worker wait while it is busy or being
+replaced, instead of going to another; the supervisor keeps each socket open, so they
+are answered by the replacement, not refused.
 
     python -m charter.server.supervisor '{"host": …, "port": …, "workers": N, "uvicorn": {…}}'
 """
 
 from __future__ import annotations
 
+import gc
 import glob
+import importlib
 import json
 import os
 import shutil
@@ -28,16 +46,60 @@ STOP_TIMEOUT_S = 20.0  # after SIGTERM, how long workers get before SIGKILL
 # made for this run. The supervisor removes a dead worker's live gauges, and the
 # directory when it stops.
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# What every worker imports anyway, on its way to serving: the app (which imports the
+# API, UI, service, store and domain), what uvicorn imports for the options `charter
+# serve` gives it, and the metrics' library; on PostgreSQL, its driver (10 MB).
+PRELOAD = ("charter.server.app", "charter.bootstrap", "uvicorn", "uvicorn.loops.uvloop",
+           "uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.websockets.auto",
+           "uvicorn.lifespan.on", "prometheus_client", "prometheus_client.multiprocess")
+POSTGRESQL_PRELOAD = ("psycopg", "sqlalchemy.dialects.postgresql.psycopg")
+DATABASE_URL_ENV = "CHARTER_DATABASE_URL"
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     sock.listen(2048)
     return sock
+
+
+def bind_each(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on ``port``, one per worker (SO_REUSEPORT), on Linux;
+    elsewhere (where the option does not spread connections) one socket they share."""
+    if not sys.platform.startswith("linux") or count < 2:
+        return [bind(host, port)] * count
+    if port:
+        # Any process of the same user that sets the option may join a port's group: bound
+        # once without it first, a port another server already holds is refused, not shared.
+        bind(host, port).close()
+    first = bind(host, port, reuse_port=True)
+    port = first.getsockname()[1]
+    return [first, *(bind(host, port, reuse_port=True) for _ in range(count - 1))]
+
+
+def preload() -> None:
+    """Import what the workers would each import (``PRELOAD``), before they are forked.
+
+    The collector stays off meanwhile (Python's advice before a fork without exec): what
+    it freed during the imports would leave holes among the shared objects, which the
+    workers' own allocations would then fill, writing — so copying — those pages."""
+    gc.disable()
+    try:
+        for module in PRELOAD:
+            importlib.import_module(module)
+        if os.environ.get(DATABASE_URL_ENV, "").startswith("postgresql"):
+            for module in POSTGRESQL_PRELOAD:
+                importlib.import_module(module)
+        from charter.person_names import first_names
+
+        first_names()  # the naming policy's name lists (Faker's modules, read once: data)
+    finally:
+        gc.enable()
 
 
 def run_worker(sock: socket.socket, options: dict[str, object]) -> None:
@@ -51,26 +113,33 @@ def run_worker(sock: socket.socket, options: dict[str, object]) -> None:
 
 
 class Supervisor:
-    def __init__(self, sock: socket.socket, workers: int, options: dict[str, object]) -> None:
-        self.sock = sock
-        self.workers = workers
+    def __init__(self, sockets: list[socket.socket], options: dict[str, object]) -> None:
+        # Worker i listens on sockets[i]; a worker that dies leaves its socket here, open,
+        # so the connections the kernel queued on it wait for the replacement.
+        self.sockets = sockets
         self.options = options
-        self.children: dict[int, float] = {}  # pid -> start time
+        self.children: dict[int, tuple[float, int]] = {}  # pid -> start time, socket
         self.stopping = False
         self.exit_code = 0
 
-    def start(self) -> None:
+    def start(self, slot: int) -> None:
+        # Whatever the supervisor holds now is moved out of the collector's reach, so no
+        # collection in a worker writes into (and so copies) a page the two share.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                run_worker(self.sock, self.options)
+                for other in self.sockets:
+                    if other is not self.sockets[slot]:
+                        other.close()
+                run_worker(self.sockets[slot], self.options)
             except BaseException as error:  # noqa: BLE001 - reported, then the child ends
                 print(f"charter worker {os.getpid()} failed: {error!r}", file=sys.stderr)
                 code = 1
             finally:
                 os._exit(code)
-        self.children[pid] = time.monotonic()
+        self.children[pid] = (time.monotonic(), slot)
 
     def stop(self, *_args: object) -> None:
         if not self.stopping:
@@ -87,8 +156,8 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        for _ in range(self.workers):
-            self.start()
+        for slot in range(len(self.sockets)):
+            self.start(slot)
         deadline: float | None = None
         while self.children:
             if self.stopping and deadline is None:
@@ -102,7 +171,7 @@ class Supervisor:
             if pid == 0:
                 time.sleep(0.1)
                 continue
-            started = self.children.pop(pid, time.monotonic())
+            started, slot = self.children.pop(pid, (time.monotonic(), 0))
             forget_worker(pid)
             if self.stopping:
                 continue
@@ -117,7 +186,7 @@ class Supervisor:
                 continue
             print(f"charter: worker {pid} exited (code {code}); starting another",
                   file=sys.stderr)
-            self.start()
+            self.start(slot)
         return self.exit_code
 
 
@@ -135,9 +204,19 @@ def forget_worker(pid: int) -> None:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
-    sock = bind(spec["host"], spec["port"])
     try:
-        return Supervisor(sock, int(spec["workers"]), dict(spec["uvicorn"])).run()
+        try:
+            sockets = bind_each(spec["host"], spec["port"], int(spec["workers"]))
+        except OSError as error:
+            print(f"charter: cannot listen on {spec['host']}:{spec['port']}: {error.strerror}",
+                  file=sys.stderr)
+            return 1
+        try:
+            preload()
+        except Exception as error:  # noqa: BLE001 - reported; the workers would fail alike
+            print(f"charter: the app could not be loaded: {error!r}", file=sys.stderr)
+            return 1
+        return Supervisor(sockets, dict(spec["uvicorn"])).run()
     finally:
         if spec.get("private_metrics_dir") and os.environ.get(METRICS_ENV):
             shutil.rmtree(os.environ[METRICS_ENV], ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import select
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,13 @@ def connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` says PostgreSQL could not be reached or dropped the connection (a
     restart, ``pg_terminate_backend``, a network cut), or no pooled connection came in
     time: a fault that passes, answered 503, never a bug. SQLite's errors are not."""
-    import psycopg
     from sqlalchemy import exc as sa
 
-    lost = (psycopg.OperationalError, psycopg.InterfaceError)
+    # Only a process that opened a PostgreSQL connection has psycopg loaded, and only its
+    # errors can be psycopg's: on SQLite every refusal passes here, and importing psycopg
+    # for it would cost each server worker 10 MB.
+    psycopg = sys.modules.get("psycopg")
+    lost = (psycopg.OperationalError, psycopg.InterfaceError) if psycopg else ()
     if isinstance(exc, lost):
         return True
     if isinstance(exc, sa.DBAPIError):
