@@ -359,6 +359,27 @@ def _in_transaction(reader: Reader) -> bool:
     return not connection.autocommit
 
 
+def test_an_mlflow_version_search_page_is_one_snapshot(
+        populated: RegistryService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page of ``model-versions/search`` is one statement on PostgreSQL, run as its own
+    snapshot; on SQLite it is the page and then its tags and aliases, so both must run in
+    one read transaction, or a change between them would tear the answer."""
+    seen: list[bool] = []
+    original = Reader.all
+
+    def all_rows(self: Reader, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        seen.append(_in_transaction(self))
+        return original(self, sql, params)
+
+    monkeypatch.setattr(Reader, "all", all_rows)
+    page = populated.version_briefs("name = 'churn_ranker'")
+    assert sorted(v.version for v in page.items) == [1, 2, 3]
+    if populated.db.dialect == "postgresql":
+        assert seen == [False]
+    else:
+        assert len(seen) >= 2 and all(seen), seen
+
+
 def test_an_mlflow_point_read_is_one_statement_without_a_transaction(
         populated: RegistryService, monkeypatch: pytest.MonkeyPatch) -> None:
     """``model-versions/get`` and ``get-download-uri`` read the registry's generation (the

@@ -116,11 +116,14 @@ class ServiceBase:
     def _one_read(self) -> Iterator[Reader]:
         """For a read that is one statement on PostgreSQL: no transaction around it there
         (``Database.one_statement``: no BEGIN and no COMMIT, two round trips fewer); a read
-        transaction elsewhere, and within a group commit."""
-        with self._hiding(), self.db.one_statement() as single:
-            if single is not None:
-                yield single
-                return
+        transaction elsewhere, and within a group commit. SQLite gets the transaction even
+        though ``one_statement`` serves it too: the reads that come here (the MLflow
+        searches' pages) are two statements on SQLite, and one snapshot must hold both."""
+        if self.db.dialect == "postgresql":
+            with self._hiding(), self.db.one_statement() as single:
+                if single is not None:
+                    yield single
+                    return
         with self._read() as reader:
             yield reader
 

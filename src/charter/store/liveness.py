@@ -72,7 +72,10 @@ class HeadReader:
     each use without a round trip (``looks_alive``); connecting, and the check after a
     connection was lost (replaced and tried once more), run in a thread (``seq``). A
     statement timeout and TCP keepalives bound how long a stalled server can keep a
-    check waiting; a check that waits longer than ``wait_s`` fails like a lost connection.
+    check waiting; a check that waits longer than ``wait_s`` is treated like a lost
+    connection: the connection is dropped and the check tried once more on a new one (in a
+    thread, under the same statement timeout), so a stalled server answers 503 after about
+    twice ``wait_s`` plus the connect timeout.
     """
 
     SQL = "SELECT seq FROM chain_head WHERE id = 1"
