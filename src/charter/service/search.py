@@ -82,16 +82,13 @@ class SearchMixin(ServiceBase):
         """Like ``model_summaries``, each item a ModelBrief (on PostgreSQL one statement)."""
         if self.db.dialect != "postgresql":
             return self._model_page(filter_string, max_results, order_by, page_token, _briefs)
-        conditions = parse_model_filter(filter_string)
-        orders = parse_model_order(order_by)
-        limit = clamp_page_size(max_results)
-        offset = decode_page_token(page_token)
+        conditions, orders, limit, offset = _model_query(filter_string, order_by, max_results,
+                                                         page_token)
         with self._one_read() as reader:
             items = store_search.model_briefs(reader, conditions, orders,
                                               readable=self._readable_ids(), limit=limit + 1,
                                               offset=offset)
-        more = len(items) > limit
-        return Page(items[:limit], encode_page_token(offset + limit) if more else "")
+        return _page_of(items, limit, offset)
 
     def model_brief(self, name: str) -> ModelBrief:
         """``model_summary`` as a ModelBrief (on PostgreSQL one statement when ``name`` is a
@@ -123,17 +120,14 @@ class SearchMixin(ServiceBase):
                     order_by: Iterable[str] | None, page_token: str,
                     present: Callable[[Reader, Sequence[ModelRow]], Sequence[object]]) -> Page:
         """One page of the models a filter finds, each row made an item by ``present``."""
-        conditions = parse_model_filter(filter_string)
-        orders = parse_model_order(order_by)
-        limit = clamp_page_size(max_results)
-        offset = decode_page_token(page_token)
+        conditions, orders, limit, offset = _model_query(filter_string, order_by, max_results,
+                                                         page_token)
         with self._read() as reader:
             rows = store_search.model_rows(reader, conditions, orders,
                                            readable=self._readable_ids(), limit=limit + 1,
                                            offset=offset)
-            more = len(rows) > limit
             items = list(present(reader, rows[:limit]))
-            return Page(items, encode_page_token(offset + limit) if more else "")
+            return _page_of(items, limit, offset, more=len(rows) > limit)
 
     def _version_page(self, filter_string: str | None, max_results: int,
                       order_by: Iterable[str] | None, page_token: str,
@@ -147,9 +141,24 @@ class SearchMixin(ServiceBase):
         limit = _version_page_size(max_results)
         offset = decode_page_token(page_token)
         with self._one_read() if single else self._read() as reader:
-            items = list(fetch(reader, conditions, orders, limit + 1, offset))
-            more = len(items) > limit
-            return Page(items[:limit], encode_page_token(offset + limit) if more else "")
+            return _page_of(list(fetch(reader, conditions, orders, limit + 1, offset)), limit,
+                            offset)
+
+
+def _model_query(filter_string: str | None, order_by: Iterable[str] | None, max_results: int,
+                 page_token: str) -> tuple[list[Condition], list[Order], int, int]:
+    """A model search's filter, order, page size and offset, each checked."""
+    return (parse_model_filter(filter_string), parse_model_order(order_by),
+            clamp_page_size(max_results), decode_page_token(page_token))
+
+
+def _page_of(items: Sequence[Any], limit: int, offset: int, *, more: bool | None = None
+             ) -> Page:
+    """The first ``limit`` of ``items`` as a page; another follows when one item more was
+    found (``more`` says so when the caller read the extra row and left it out)."""
+    if more is None:
+        more = len(items) > limit
+    return Page(list(items[:limit]), encode_page_token(offset + limit) if more else "")
 
 
 def _summaries(reader: Reader, rows: Sequence[ModelRow], *, with_latest: bool
