@@ -91,7 +91,10 @@ def test_two_workers_one_scrape_json_logs_and_a_private_metrics_folder(tmp_path)
                 if len([n for n in per_process.values() if n > 0]) >= 2:
                     break
                 assert time.monotonic() < deadline, per_process
-        assert sum(per_process.values()) == sent
+        # A request is counted when its answer has been sent (the latency histogram needs
+        # the whole duration), so the client can see the last answers a moment before
+        # their worker counts them: wait for the count, then every scrape must agree.
+        wait_until(lambda: sum(counted_per_process(folder).values()) == sent, timeout=10)
         # whichever worker answers the scrape, it reports both workers' requests
         for _ in range(4):
             assert scraped(url) == sent
