@@ -230,9 +230,9 @@ def test_models_are_listed_in_name_order_across_pages(make_registry):
 
 def test_a_version_read_whole_matches_it_read_in_parts(registry, tmp_path):
     """``get_version`` reads a version with its tags, files and aliases in one statement
-    (store/versions.py ``record_at_once``, JSON arrays on either database); the record is
+    (store/at_once.py ``record_at_once``, JSON arrays on either database); the record is
     the same as the one built from the row and its extras read apart (``versions.record``)."""
-    from charter.store import versions
+    from charter.store import at_once, versions
 
     model = tmp_path / "model"
     model.mkdir()
@@ -251,6 +251,6 @@ def test_a_version_read_whole_matches_it_read_in_parts(registry, tmp_path):
     assert [f.path for f in whole.files] == ["MLmodel", "weights.bin"]
     with registry.db.one_statement() as single:
         assert single is not None
-        assert versions.record_at_once(single, NAME, 1) == parts
-        assert versions.record_at_once(single, NAME, 2) is None
-        assert versions.record_at_once(single, "no_such_model", 1) is None
+        assert at_once.record_at_once(single, NAME, 1) == parts
+        assert at_once.record_at_once(single, NAME, 2) is None
+        assert at_once.record_at_once(single, "no_such_model", 1) is None

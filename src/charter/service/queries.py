@@ -58,7 +58,7 @@ class QueriesMixin(ServiceBase):
                     return [by_stage[s] for s in wanted if s in by_stage]
         elif self.principal.sees_all:  # SQLite: one statement, no read transaction
             with self.db.one_statement() as single:
-                newest_records = versions.newest_at_once(single, name, wanted) if single else []
+                newest_records = at_once.newest_at_once(single, name, wanted) if single else []
             if newest_records:
                 in_stage = {record.stage: record for record in newest_records}
                 return [in_stage[stage] for stage in wanted if stage in in_stage]

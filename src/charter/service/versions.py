@@ -200,7 +200,7 @@ def read_version(service: ServiceBase, name: str, version: int | str) -> Version
     number = parse_version(version)
     if service.principal.sees_all:  # one statement, no read transaction
         with service.db.one_statement() as single:
-            found = versions.record_at_once(single, name, number) if single else None
+            found = at_once.record_at_once(single, name, number) if single else None
         if found is not None:
             return found
     with service._read() as reader:

@@ -1,4 +1,4 @@
-"""PostgreSQL: the MLflow surface's point reads in one statement each.
+"""The MLflow surface's point reads in one statement each.
 
 A read of several statements needs a transaction around them for one snapshot: BEGIN
 and COMMIT are two more round trips, and each statement is one more. On PostgreSQL
@@ -7,11 +7,14 @@ JSON arrays from correlated subqueries, each an index descent — run outside an
 transaction (``Database.one_statement``), prepared after their second run on a kept
 connection (store/pg_reads.py). Each answers None when the common path does not hold
 (a former name, a model or alias that is not there): the caller then reads the usual
-way, which tells why. ``versions.record_at_once`` is the version read's.
+way, which tells why. A version by number (``record_at_once``) and the newest versions
+in stages (``newest_at_once``) are one statement on SQLite too, with their extras as one
+JSON text there.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,16 +23,65 @@ from charter.store.driver import Reader
 from charter.store.models import COLUMNS as _MODEL_COLUMNS
 from charter.store.models import ModelRow, lookup_key
 from charter.store.search import MODEL_BRIEFS_AT_ONCE, model_brief_of
-from charter.store.versions import COLUMNS as VERSION_COLUMNS
-from charter.store.versions import VersionRow, record_from
+from charter.store.versions import COLUMNS, VersionRow, record_from
 
-# A version's tags, files and aliases beside it, as JSON arrays (``v`` is the version).
-_EXTRAS = (
-    "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
-    "FROM version_tags t WHERE t.version_id = v.id), "
-    "(SELECT coalesce(json_agg(json_build_array(f.path, f.size, f.sha256)), '[]') "
-    "FROM version_files f WHERE f.version_id = v.id), "
-    "(SELECT coalesce(json_agg(a.alias), '[]') FROM aliases a WHERE a.version_id = v.id)")
+# A version's tags, files and aliases beside it (``v`` is the version), as JSON arrays, so
+# reading it needs no transaction around two statements (Database.one_statement).
+_EXTRAS = {
+    "postgresql": (
+        "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
+        "FROM version_tags t WHERE t.version_id = v.id), "
+        "(SELECT coalesce(json_agg(json_build_array(f.path, f.size, f.sha256)), '[]') "
+        "FROM version_files f WHERE f.version_id = v.id), "
+        "(SELECT coalesce(json_agg(a.alias), '[]') FROM aliases a WHERE a.version_id = v.id)"),
+    "sqlite": (  # the three arrays as one JSON text: one json.loads, not three
+        "json_array("
+        "(SELECT json_group_array(json_array(t.key, t.value)) "
+        "FROM version_tags t WHERE t.version_id = v.id), "
+        "(SELECT json_group_array(json_array(f.path, f.size, f.sha256)) "
+        "FROM version_files f WHERE f.version_id = v.id), "
+        "(SELECT json_group_array(a.alias) FROM aliases a WHERE a.version_id = v.id))"),
+}
+_AT_ONCE = {dialect: f"SELECT {COLUMNS}, m.name, {extras} "
+                     "FROM versions v JOIN models m ON m.id = v.model_id "
+                     "WHERE m.name_key = ? AND v.version = ?"
+            for dialect, extras in _EXTRAS.items()}
+
+
+def _record_with_extras(hit: Sequence[Any], dialect: str) -> VersionRecord:
+    """A record from a row of ``COLUMNS``, the model's name and ``_EXTRAS``."""
+    if dialect == "sqlite":
+        row, extras = hit[:-1], json.loads(hit[-1])
+    else:
+        row, extras = hit[:-3], hit[-3:]
+    tags, files, aliases = extras
+    return record_from(VersionRow.of(row), {key: value for key, value in tags},
+                   [FileRecord(*file) for file in files], aliases)
+
+
+def record_at_once(reader: Reader, name: str, number: int) -> VersionRecord | None:
+    """``record`` in one statement, for the common path: None when ``name`` is not a
+    model's current name or has no such version (``record`` then tells why)."""
+    hit = reader.one(_AT_ONCE[reader.dialect], (lookup_key(name), number))
+    return None if hit is None else _record_with_extras(hit, reader.dialect)
+
+
+def newest_at_once(reader: Reader, name: str, stages: Sequence[str]) -> list[VersionRecord]:
+    """The records of ``newest_in_stages`` by model name, in one statement: MLflow's
+    get-latest-versions, the call behind ``models:/NAME/STAGE``. Empty when ``name`` is
+    not a model's current name or none of ``stages`` holds a version: the caller then
+    reads the long way, which tells which."""
+    wanted = list(dict.fromkeys(stages))
+    if not wanted:
+        return []
+    newest = " UNION ALL ".join(["SELECT max(version) FROM versions WHERE model_id = m.id "
+                                 "AND stage = ?"] * len(wanted))
+    sql = (f"SELECT {COLUMNS}, m.name, {_EXTRAS[reader.dialect]} "
+           "FROM models m JOIN versions v ON v.model_id = m.id "
+           f"WHERE m.name_key = ? AND v.version IN ({newest})")
+    return [_record_with_extras(hit, reader.dialect)
+            for hit in reader.all(sql, [lookup_key(name), *wanted])]
+
 
 _MODEL_BRIEF = MODEL_BRIEFS_AT_ONCE + " WHERE m.name_key = ?"
 
@@ -46,7 +98,8 @@ def model_brief(reader: Reader, name: str) -> tuple[ModelRow, ModelBrief] | None
 # still answers its row, so the caller can refuse with the model's own name).
 _BY_ALIAS = (
     f"SELECT {_MODEL_COLUMNS}, v.* FROM models m LEFT JOIN LATERAL ("
-    f"SELECT {VERSION_COLUMNS}, {_EXTRAS} FROM aliases al JOIN versions v ON v.id = al.version_id "
+    f"SELECT {COLUMNS}, {_EXTRAS['postgresql']} "
+    "FROM aliases al JOIN versions v ON v.id = al.version_id "
     "WHERE al.model_id = m.id AND al.alias = ?) v ON true WHERE m.name_key = ?")
 
 
@@ -68,8 +121,9 @@ def version_by_alias(reader: Reader, name: str, alias: str
 # The newest version in each asked stage (any status, as ``versions.newest_in_stages``):
 # one descent of the (model_id, stage, version) index per stage.
 _LATEST = (
-    f"SELECT {_MODEL_COLUMNS}, (SELECT coalesce(json_agg(json_build_array({VERSION_COLUMNS}, "
-    f"{_EXTRAS})), '[]') FROM unnest(?::text[]) s (stage) CROSS JOIN LATERAL (SELECT * "
+    f"SELECT {_MODEL_COLUMNS}, (SELECT coalesce(json_agg(json_build_array({COLUMNS}, "
+    f"{_EXTRAS['postgresql']})), '[]') FROM unnest(?::text[]) s (stage) "
+    "CROSS JOIN LATERAL (SELECT * "
     "FROM versions y WHERE y.model_id = m.id AND y.stage = s.stage ORDER BY y.version DESC "
     "LIMIT 1) v) FROM models m WHERE m.name_key = ?")
 
@@ -89,8 +143,5 @@ def latest_in_stages(reader: Reader, name: str, stages: Sequence[str]
 
 
 def _record(model_name: str, raw: Sequence[Any]) -> VersionRecord:
-    """A version row (``VERSION_COLUMNS``) followed by its tags, files and aliases."""
-    tags, files, aliases = raw[-3:]
-    row = VersionRow.of(list(raw[:-3]) + [model_name])
-    return record_from(row, {key: value for key, value in tags},
-                       [FileRecord(*file) for file in files], aliases)
+    """A version row (``COLUMNS``) followed by its tags, files and aliases."""
+    return _record_with_extras([*raw[:-3], model_name, *raw[-3:]], "postgresql")

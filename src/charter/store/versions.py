@@ -11,7 +11,6 @@ counter, ``models.next_version_number``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -23,7 +22,6 @@ from charter.domain.records import FileRecord, VersionRecord
 from charter.store import events
 from charter.store.driver import (
     Conn,
-    Reader,
     placeholders,
     reader_for,
     sql_time,
@@ -147,6 +145,8 @@ def record(conn: Conn, name: str, number: int) -> VersionRecord:
     less while it holds the chain head)."""
     reader = reader_for(conn)
     if reader.dialect == "postgresql":
+        from charter.store.at_once import record_at_once  # at_once builds on this module
+
         found = record_at_once(reader, name, number)
         if found is not None:
             return found
@@ -159,64 +159,6 @@ def record(conn: Conn, name: str, number: int) -> VersionRecord:
         if hit is None:
             raise not_found(model.name, number, model.last_version)
     return records_of(reader, [VersionRow.of(hit)])[0]
-
-
-# A version with its tags, files and aliases in one statement (JSON arrays), so reading
-# it needs no transaction around two statements (Database.one_statement).
-_EXTRAS = {
-    "postgresql": (
-        "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
-        "FROM version_tags t WHERE t.version_id = v.id), "
-        "(SELECT coalesce(json_agg(json_build_array(f.path, f.size, f.sha256)), '[]') "
-        "FROM version_files f WHERE f.version_id = v.id), "
-        "(SELECT coalesce(json_agg(a.alias), '[]') FROM aliases a WHERE a.version_id = v.id)"),
-    "sqlite": (  # the three arrays as one JSON text: one json.loads, not three
-        "json_array("
-        "(SELECT json_group_array(json_array(t.key, t.value)) "
-        "FROM version_tags t WHERE t.version_id = v.id), "
-        "(SELECT json_group_array(json_array(f.path, f.size, f.sha256)) "
-        "FROM version_files f WHERE f.version_id = v.id), "
-        "(SELECT json_group_array(a.alias) FROM aliases a WHERE a.version_id = v.id))"),
-}
-_AT_ONCE = {dialect: f"SELECT {COLUMNS}, m.name, {extras} "
-                     "FROM versions v JOIN models m ON m.id = v.model_id "
-                     "WHERE m.name_key = ? AND v.version = ?"
-            for dialect, extras in _EXTRAS.items()}
-
-
-def _record_with_extras(hit: Sequence[Any], dialect: str) -> VersionRecord:
-    """A record from a row of ``COLUMNS``, the model's name and ``_EXTRAS``."""
-    if dialect == "sqlite":
-        row, extras = hit[:-1], json.loads(hit[-1])
-    else:
-        row, extras = hit[:-3], hit[-3:]
-    tags, files, aliases = extras
-    return record_from(VersionRow.of(row), {key: value for key, value in tags},
-                   [FileRecord(*file) for file in files], aliases)
-
-
-def record_at_once(reader: Reader, name: str, number: int) -> VersionRecord | None:
-    """``record`` in one statement, for the common path: None when ``name`` is not a
-    model's current name or has no such version (``record`` then tells why)."""
-    hit = reader.one(_AT_ONCE[reader.dialect], (lookup_key(name), number))
-    return None if hit is None else _record_with_extras(hit, reader.dialect)
-
-
-def newest_at_once(reader: Reader, name: str, stages: Sequence[str]) -> list[VersionRecord]:
-    """The records of ``newest_in_stages`` by model name, in one statement: MLflow's
-    get-latest-versions, the call behind ``models:/NAME/STAGE``. Empty when ``name`` is
-    not a model's current name or none of ``stages`` holds a version: the caller then
-    reads the long way, which tells which."""
-    wanted = list(dict.fromkeys(stages))
-    if not wanted:
-        return []
-    newest = " UNION ALL ".join(["SELECT max(version) FROM versions WHERE model_id = m.id "
-                                 "AND stage = ?"] * len(wanted))
-    sql = (f"SELECT {COLUMNS}, m.name, {_EXTRAS[reader.dialect]} "
-           "FROM models m JOIN versions v ON v.model_id = m.id "
-           f"WHERE m.name_key = ? AND v.version IN ({newest})")
-    return [_record_with_extras(hit, reader.dialect)
-            for hit in reader.all(sql, [lookup_key(name), *wanted])]
 
 
 def row(conn: Conn, model: ModelRow, number: int, *, via: str | None = None) -> VersionRow:
