@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _IDLE, _INTRANS, _INERROR = 0, 2, 3  # psycopg.pq.TransactionStatus
+_ROWS = 2  # psycopg.pq.ExecStatus.TUPLES_OK
 _BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
@@ -111,7 +112,10 @@ class LoopCursor:
 async def _rows_of(cursor: psycopg.AsyncCursor[Any], sql: str, params: Sequence[Any]
                    ) -> list[Any]:
     await cursor.execute(sql, params)
-    return await cursor.fetchall() if cursor.description is not None else []
+    # Whether rows came, from the result's status: ``cursor.description`` would build a
+    # Column per column first (~40 µs for a version's 19).
+    result = cursor.pgresult
+    return await cursor.fetchall() if result is not None and result.status == _ROWS else []
 
 
 class LoopConnection:
