@@ -11,9 +11,10 @@ to the thread pool and back was a third of a point read's server CPU, and with s
 pool threads busy the loop waited for the GIL (its 5 ms switch interval) — the tails.
 
 One ``LoopReads`` per event loop (each server worker has one): a stack of idle
-connections kept open, so the statements psycopg has prepared on them stay prepared;
-at most ``limit`` out at once, and a read that finds none free within ``timeout_s``
-fails like a pool timeout (503). Connections stay in autocommit: a one-statement read
+connections kept open, so the statements psycopg has prepared on them stay prepared
+(beyond ``keep_idle`` of them, only while they are used); at most ``limit`` out at
+once, and a read that finds none free within ``timeout_s`` fails like a pool timeout
+(503). Connections stay in autocommit: a one-statement read
 (``one_statement``) is its own snapshot, and a read of several statements is wrapped in
 an explicit ``BEGIN … REPEATABLE READ READ ONLY`` and ended by COMMIT (never a
 rollback, which would make psycopg forget its prepared statements; a COMMIT ends a failed
@@ -55,7 +56,7 @@ def on_loop() -> bool:
 
 class NeedsThread(Exception):
     """Raised when a use case run on the loop reaches blocking database I/O (an ORM
-    session, a write, SQLite): its caller runs it again in a thread
+    session, a write): its caller runs it again in a thread
     (``charter.web.run_read``). Raised before that I/O begins; a read use case is safe
     to run again."""
 
@@ -131,19 +132,27 @@ class LoopConnection:
 
 
 class LoopReads:
-    """One event loop's read connections (see the module). Every method but ``aclose``
+    """One event loop's read connections (see the module). Every method but ``close``
     is called from a greenlet on that loop, and only there: no lock is needed."""
 
-    def __init__(self, conninfo: str, *, limit: int, max_idle: int, timeout_s: float,
+    # A connection beyond the ``keep_idle`` most recently used ones is closed once it has
+    # been idle this long. Closing every connection beyond them as it came back (the
+    # threads' rule) opened one connection per ten reads under 16 clients on one worker:
+    # the loop has every request of its worker in flight at once, so its reads peak
+    # above ``keep_idle``, and each reconnection is a backend forked for one read.
+    SPARE_IDLE_S = 30.0
+
+    def __init__(self, conninfo: str, *, limit: int, keep_idle: int, timeout_s: float,
                  connect_timeout_s: int) -> None:
         from psycopg.conninfo import make_conninfo
 
         self._conninfo = make_conninfo(conninfo, **TCP_LIVENESS)
         self._limit = limit
-        self._max_idle = max_idle
+        self._keep_idle = keep_idle
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        # Idle connections with the time each came back, the most recent last.
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
         self._out = 0  # slots taken; a slot freed while reads wait passes to the first
         self._waiting: deque[asyncio.Future[None]] = deque()
 
@@ -206,7 +215,7 @@ class LoopReads:
 
     def _connection(self) -> psycopg.AsyncConnection[Any]:
         while self._idle:
-            connection = self._idle.pop()
+            connection, _ = self._idle.pop()
             if looks_alive(connection):
                 return connection
             close_now(connection)  # died idle (a restart, pg_terminate_backend)
@@ -226,17 +235,22 @@ class LoopReads:
         return connection
 
     def _give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        """Keep the connection if it is idle and healthy, else close it."""
-        if (len(self._idle) < self._max_idle and not connection.closed
-                and not connection.broken and connection.info.transaction_status == _IDLE):
-            self._idle.append(connection)
+        """Keep the connection if it is idle and healthy, else close it; close the spare
+        connections that have not been used for ``SPARE_IDLE_S``."""
+        now = time.monotonic()
+        if (not connection.closed and not connection.broken
+                and connection.info.transaction_status == _IDLE):
+            self._idle.append((connection, now))
         else:
             close_now(connection)
+        while (len(self._idle) > self._keep_idle
+               and self._idle[0][1] < now - self.SPARE_IDLE_S):
+            close_now(self._idle.pop(0)[0])
 
     def close(self) -> None:
         """Close the idle connections (those out close when they come back)."""
         idle, self._idle = self._idle, []
-        for connection in idle:
+        for connection, _ in idle:
             close_now(connection)
 
 

@@ -128,7 +128,7 @@ class PgSnapshots:
             for stale in [known for known in self._loops if known.is_closed()]:
                 self._loops.pop(stale).close()
             reads = self._loops[loop] = LoopReads(
-                self._conninfo, limit=self._limit, max_idle=self._max_idle,
+                self._conninfo, limit=self._limit, keep_idle=self._max_idle,
                 timeout_s=self._timeout_s, connect_timeout_s=self._connect_timeout_s)
         return reads
 
