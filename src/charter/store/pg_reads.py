@@ -10,7 +10,8 @@ ends with COMMIT, never a rollback, which would make psycopg forget them.
 
 A read asked for from a greenlet on the event loop (``Database.read_on_loop``) runs on
 that loop's own connections instead (store/pg_loop.py ``LoopReads``), awaited, not
-blocking: the thread-side connections serve threads, the CLI and group commits.
+blocking: the connections here serve the reads made in threads (the web UI, REST v1,
+the CLI).
 """
 
 from __future__ import annotations
