@@ -303,6 +303,8 @@ class ServerDatabase(Protocol):
 
     async def loop_generation(self) -> int: ...
 
+    async def read_on_loop(self, call: Callable[..., T], *args: object) -> T: ...
+
 
 class ServerRegistry(Registry, Protocol):
     """The embedded registry: ``Registry`` and what runs only where the database is."""

@@ -17,6 +17,7 @@ the one app that mounts both.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from starlette.requests import Request
 from charter.domain import error_codes as codes
 from charter.domain.errors import Unauthenticated
 from charter.registry import ServerRegistry
-from charter.service.turns import TurnBusy, turn_wait
+from charter.service.turns import NeedsThread, TurnBusy, turn_wait
 
 ACTOR_HEADER = "x-charter-actor"
 # Keys of a request's ASGI scope the server's observer reads (charter.server.observe):
@@ -135,16 +136,34 @@ def registry(request: Request) -> ServerRegistry:
 
 
 async def run_read(service: ServerRegistry, use_case: Callable[..., T], *args: object) -> T:
-    """Run a read-only use case: on the event loop itself when the database is SQLite,
-    else in the thread pool.
+    """Run a read-only use case on the event loop itself.
 
     A SQLite read in WAL mode never waits for a writer and answers in tens of
     microseconds (store/driver.py), less than the hand-off to a pool thread and back
-    costs. A PostgreSQL read waits on the network, so it keeps the pool.
+    costs: it runs as a plain call. A PostgreSQL read waits on the network: it runs in a
+    greenlet on the loop and awaits its statements (``read_on_loop``, store/pg_loop.py),
+    the loop serving other requests meanwhile. Should it reach I/O that would block the
+    loop (a read through the ORM, say), it is run again in the thread pool, and that
+    noted once in the log.
     """
     if service.db.dialect == "sqlite":
         return use_case(*args)
+    try:
+        return await service.db.read_on_loop(use_case, *args)
+    except NeedsThread as reason:
+        _note_thread_read(use_case, reason)
     return await run_in_threadpool(use_case, *args)
+
+
+_THREAD_READS: set[str] = set()  # what sent a read back to the thread pool, logged once
+
+
+def _note_thread_read(use_case: Callable[..., object], reason: NeedsThread) -> None:
+    if str(reason) not in _THREAD_READS:
+        _THREAD_READS.add(str(reason))
+        logging.getLogger("charter.web").warning(
+            "a read (%s) reached %s on the event loop; such reads run in the thread pool",
+            getattr(use_case, "__qualname__", "?"), reason)
 
 
 # How long an event loop may wait for SQLite's write turn before handing the write to the

@@ -103,7 +103,7 @@ def test_every_use_case_mixin_stands_on_the_one_base_and_the_service_has_them_al
 # liveness, the schema (the tables/ package) and its DDL, the denied-attempts file; the
 # group commit, PostgreSQL's read connections and SQLite's write turn.
 STORE_INFRASTRUCTURE = {"database.py", "driver.py", "liveness.py", "triggers.py", "denials.py",
-                        "group_commit.py", "pg_reads.py", "write_turn.py"}
+                        "group_commit.py", "pg_loop.py", "pg_reads.py", "write_turn.py"}
 
 
 def access_style(path: Path) -> set[str]:

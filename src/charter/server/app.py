@@ -78,6 +78,8 @@ def create_app(service: RegistryService | None = None,
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
     install_checkpoint_timer(app)  # signs a quiet registry's last events (docs/provenance.md)
     install_heap_settings(app)  # last at startup: freezes what the others started (heap.py)
+    # The loop's PostgreSQL read connections (store/pg_loop.py) close with the server.
+    app.router.add_event_handler("shutdown", service.db.close_loop_reads)
     access.install(app, enabled=settings.auth_enabled)  # tokens and the route rules
     boundary.install(app)  # outermost: text and numbers are checked before anything else
     return app

@@ -50,6 +50,8 @@ from charter.store.driver import (
 )
 from charter.store.events import ChainPosition, StoredEvent
 from charter.store.group_commit import GroupCommit, count_moves
+from charter.store.pg_loop import NeedsThread as NeedsThread  # the web's import
+from charter.store.pg_loop import refuse_on_loop, run_on_loop
 from charter.store.pg_reads import PgSnapshots
 from charter.store.write_turn import FileTurn, file_turn_for
 from charter.store.write_turn import TurnBusy as TurnBusy  # the service's import
@@ -98,7 +100,8 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
-                pool_timeout: float = PG_POOL_TIMEOUT_S) -> Engine:
+                pool_timeout: float = PG_POOL_TIMEOUT_S,
+                pool_overflow: int = PG_POOL_OVERFLOW) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url)
@@ -108,7 +111,7 @@ def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
         # of failing a request. A look at the socket at checkout instead (no round trip,
         # liveness.looks_alive) was tried: SQLAlchemy then refused connections still in use
         # ("This connection is closed") in the webhook and transfer store tests.
-        engine = create_engine(url, pool_size=pool_size, max_overflow=PG_POOL_OVERFLOW,
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_overflow,
                                pool_timeout=pool_timeout, pool_recycle=3600,
                                pool_pre_ping=True,
                                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
@@ -234,9 +237,11 @@ T = TypeVar("T")
 
 class Database:
     def __init__(self, url: str, *, migrate: bool = True, pool_size: int = PG_POOL_SIZE,
-                 pool_timeout: float = PG_POOL_TIMEOUT_S) -> None:
+                 pool_timeout: float = PG_POOL_TIMEOUT_S,
+                 pool_overflow: int = PG_POOL_OVERFLOW) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url, pool_size=pool_size, pool_timeout=pool_timeout)
+        self.engine = make_engine(self.url, pool_size=pool_size, pool_timeout=pool_timeout,
+                                  pool_overflow=pool_overflow)
         self.dialect = self.engine.dialect.name
         if self.dialect == "postgresql":
             group_commit.keep_savepoints(self.engine.dialect)
@@ -251,7 +256,7 @@ class Database:
             threading.Lock() if self.dialect == "sqlite" else nullcontext())
         self._file_turn = file_turn_for(self.url)
         self._snapshots: Snapshots | PgSnapshots = (
-            PgSnapshots(conninfo(self.url), limit=pool_size + PG_POOL_OVERFLOW,
+            PgSnapshots(conninfo(self.url), limit=pool_size + pool_overflow,
                         max_idle=pool_size, timeout_s=pool_timeout,
                         connect_timeout_s=PG_CONNECT_TIMEOUT_S)
             if self.dialect == "postgresql" else Snapshots(self.engine, SQLITE_BUSY_TIMEOUT_S))
@@ -269,6 +274,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        refuse_on_loop("an ORM read")
         batch = group_commit.current()
         if batch is not None:  # a call of a group commit reads its batch's transaction
             with lost_connections():
@@ -329,6 +335,19 @@ class Database:
         with lost_connections():
             return await self._heads.seq_async()
 
+    async def read_on_loop(self, call: Callable[..., T], *args: object) -> T:
+        """Run ``call(*args)``, a read use case, on the event loop: its reads through
+        ``snapshot()`` and ``one_statement()`` await the loop's own connections
+        (store/pg_loop.py). Raises ``NeedsThread`` if it reaches other database I/O."""
+        return await run_on_loop(call, *args)
+
+    def close_loop_reads(self) -> None:
+        """Close the running loop's read connections (on the server's shutdown)."""
+        if isinstance(self._snapshots, PgSnapshots):
+            import asyncio
+
+            self._snapshots.close_loop(asyncio.get_running_loop())
+
     @property
     def turn_can_wait(self) -> bool:
         """Whether a write may ask for the turn with a deadline (``turn_wait``): SQLite files."""
@@ -361,6 +380,7 @@ class Database:
 
     @contextmanager
     def write(self, actor: str, clock: Callable[[], datetime]) -> Iterator[WriteTx]:
+        refuse_on_loop("a write")
         batch = group_commit.current()
         if batch is not None:  # a call of a group commit: the batch holds the turn already
             with lost_connections():

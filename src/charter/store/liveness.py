@@ -35,7 +35,7 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, sa.TimeoutError)  # the engine's pool had no connection in time
 
 
-def looks_alive(connection: psycopg.Connection[Any]) -> bool:
+def looks_alive(connection: psycopg.BaseConnection[Any]) -> bool:
     """A check before use that costs no round trip: an idle connection has nothing to read,
     unless the server has closed it (a terminated backend sends its FATAL error first)."""
     if connection.closed or connection.broken:

@@ -83,7 +83,7 @@ class AnswerCache:
         self.max_bytes = max_bytes
         self._items: OrderedDict[Hashable, tuple[int, bytes, int]] = OrderedDict()
         self._bytes = 0
-        self._lock = threading.Lock()  # the thread pool answers PostgreSQL reads
+        self._lock = threading.Lock()  # a read sent to the thread pool may answer (web.run_read)
         self._doorkeeper = (None if admit_first_ask or max_bytes <= 0 else
                             Doorkeeper(max_bytes // DOORKEEPER_BYTES_PER_SLOT))
         self.hits = self.misses = self.evictions = 0

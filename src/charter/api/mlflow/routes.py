@@ -1,13 +1,13 @@
 """The MLflow Model Registry REST 2.0 endpoints, answered by the registry service.
 
-Every handler is parse → one service call → shape. On SQLite, reads run on the event
-loop and writes too when the write turn comes at once (charter/web.py); otherwise they
-run in the thread pool. Contract refusals (a bad name, a forbidden
-transition, a second Production version) are CharterErrors, which the error funnel
-turns into MLflow's ``{"error_code", "message"}`` with our hint folded into the
-message. There is one route per prefix and a dict lookup picks the handler, with
-no per-request validation models: the MLflow client calls ``registered-models/get``
-before most calls, so the per-request overhead matters.
+Every handler is parse → one service call → shape. Reads run on the event loop (on
+PostgreSQL awaiting the database: charter/web.py ``run_read``); writes too on SQLite when
+the write turn comes at once, else in a group commit (``run_write``). Contract refusals
+(a bad name, a forbidden transition, a second Production version) are CharterErrors,
+which the error funnel turns into MLflow's ``{"error_code", "message"}`` with our hint
+folded into the message. There is one route per prefix and a dict lookup picks the
+handler, with no per-request validation models: the MLflow client calls
+``registered-models/get`` before most calls, so the per-request overhead matters.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ ENDPOINTS: dict[str, dict[str, Handler]] = {
 }
 
 
-# Handlers that only read: they may run on the event loop (deps.run_read).
+# Handlers that only read: they run on the event loop (web.run_read).
 READS = frozenset({get_registered_model, search_registered_models, get_latest_versions,
                    get_model_version_by_alias, get_model_version, search_model_versions})
 
