@@ -114,3 +114,21 @@ def test_a_model_search_answers_each_models_newest_version_per_stage(
             assert version["creation_timestamp"] == int(kept.created_at.timestamp() * 1000)
             assert version["last_updated_timestamp"] == \
                 int(kept.updated_at.timestamp() * 1000)
+
+
+def test_a_registry_acting_for_a_principal_leaves_the_shared_one_as_it_was(
+        sqlite_database_url, make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Each request's registry is a copy of the app's (service/base.py ``as_principal``):
+    its principal is its own, the database and caches are shared."""
+    service, _ = build_client(make_settings(sqlite_database_url))
+    before = (service.principal, service.actor)
+    acting = service.as_actor("meera")
+    assert type(acting) is type(service) and acting is not service
+    assert (acting.actor, acting.principal.name) == ("meera", "meera")
+    assert (service.principal, service.actor) == before
+    assert vars(acting).keys() == vars(service).keys()
+    assert all(getattr(acting, key) is value for key, value in vars(service).items()
+               if key not in ("principal", "actor"))
+    acting.create_model("fraud_scorer")
+    assert service.get_model("fraud_scorer").name == "fraud_scorer"
+    service.db.dispose()
