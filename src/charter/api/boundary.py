@@ -52,6 +52,8 @@ MAX_QUERY = 64 * 1024
 PARSED = "charter.json"            # the scope key of the parsed body
 _FILE_BODY = re.compile(r"^/api/v1/models/[^/]+/(uploads|versions)/[^/]+/files/")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER_BYTES = re.compile(rb"-?[0-9]+")  # "+" in a query string is a space, never a sign
+_PRINTABLE_ASCII = re.compile(rb"[\x20-\x7e]*")
 
 
 class InputBoundary:
@@ -101,6 +103,9 @@ def check_query(raw: bytes) -> None:
         return
     if len(raw) > MAX_QUERY:
         raise _too_large("the query string", len(raw), MAX_QUERY)
+    if b"%" not in raw and _PRINTABLE_ASCII.fullmatch(raw):
+        _check_plain_query(raw)
+        return
     for part in raw.split(b"&"):
         key_raw, _, value_raw = part.partition(b"=")
         key = _decoded(key_raw.replace(b"+", b" "), "a query parameter's name")
@@ -110,6 +115,18 @@ def check_query(raw: bytes) -> None:
         _check_text(value, where)
         if _INTEGER.fullmatch(value):
             _check_integer(value, where)
+
+
+def _check_plain_query(raw: bytes) -> None:
+    """A query string of printable ASCII with nothing percent-encoded (what clients send for
+    names and numbers) decodes to itself, one line of valid text: only its numbers are left
+    to check. A fifteenth of a point read's time, spent naming parameters in messages that
+    were never raised."""
+    for part in raw.split(b"&"):
+        key_raw, _, value_raw = part.partition(b"=")
+        if value_raw[-1:].isdigit() and _INTEGER_BYTES.fullmatch(value_raw):
+            key = key_raw.replace(b"+", b" ").decode("ascii")
+            _check_integer(value_raw.decode("ascii"), f"the query parameter {_quote(key)}")
 
 
 def _decoded(raw: bytes, where: str) -> str:

@@ -183,9 +183,13 @@ def time_value(value: str | datetime) -> datetime:
 
 def stored_time(value: str | datetime) -> datetime:
     """A DateTime column as an aware UTC time: what the store hands the service (inline:
-    a search converts hundreds per answer)."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    a search converts hundreds per answer). SQLite's naive text is parsed with a UTC offset
+    appended: ``replace(tzinfo=…)`` costs several times the parse (~1.2 µs against 0.2)."""
+    if isinstance(value, str):
+        if value[-6:-5] not in ("+", "-") and value[-1:] != "Z":  # no offset written
+            value += "+00:00"
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def as_stored(moment: datetime) -> datetime:

@@ -7,6 +7,7 @@ Timestamps are milliseconds since the epoch, version numbers are strings, tags a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -23,6 +24,17 @@ _STATUS = {"READY": "READY", "PENDING": "PENDING_REGISTRATION",
 # is 75 kB of JSON, 0.8 ms with json.
 _encode = orjson.dumps
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def millis(moment: datetime) -> int:
+    """Milliseconds since the epoch, as ``int(moment.timestamp() * 1000)`` gives them, in
+    integers (half its cost; a search shapes hundreds). A naive moment is local time."""
+    if moment.tzinfo is None:
+        return int(moment.timestamp() * 1000)
+    return (moment - _EPOCH) // _MILLISECOND
+
 
 def tags(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in values.items()]
@@ -32,9 +44,9 @@ def model_version(version: VersionRecord | VersionBrief) -> dict[str, Any]:
     shape = {
         "name": version.name,
         "version": str(version.version),
-        # milliseconds and tags written inline: a search shapes hundreds per answer
-        "creation_timestamp": int(version.created_at.timestamp() * 1000),
-        "last_updated_timestamp": int(version.updated_at.timestamp() * 1000),
+        # tags written inline: a search shapes hundreds per answer
+        "creation_timestamp": millis(version.created_at),
+        "last_updated_timestamp": millis(version.updated_at),
         "current_stage": version.stage,
         "description": version.description,
         "source": version.source,
@@ -53,8 +65,8 @@ def registered_model(model: ModelRecord | ModelBrief,
                      latest: Sequence[VersionRecord | VersionBrief]) -> dict[str, Any]:
     return {
         "name": model.name,
-        "creation_timestamp": int(model.created_at.timestamp() * 1000),
-        "last_updated_timestamp": int(model.updated_at.timestamp() * 1000),
+        "creation_timestamp": millis(model.created_at),
+        "last_updated_timestamp": millis(model.updated_at),
         "description": model.description,
         "latest_versions": [model_version(v) for v in latest],
         "tags": tags(model.tags),

@@ -1,0 +1,134 @@
+"""A model search's answer, built the fast way, says what the registry holds.
+
+The MLflow search path reads stored times with a UTC offset appended (store/driver.py
+``stored_time``), writes milliseconds in integers (api/mlflow/shapes.py ``millis``),
+finds each model's newest version per stage by the version id an index descent answers
+(store/search.py), and lets plain query strings through the input boundary without
+decoding them (api/boundary.py). Each is checked here against the slow, obvious way.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from tests.api.test_mlflow_api import API, build_client, ok
+
+from charter.api.boundary import check_query
+from charter.api.mlflow.shapes import millis
+from charter.domain.errors import InvalidInput
+from charter.store.driver import stored_time
+
+STAGES = ("None", "Staging", "Production", "Archived")
+
+
+def test_stored_times_read_as_the_aware_times_they_were_written_as() -> None:
+    for text, expected in [
+            ("2026-12-06 15:11:02.123456", datetime(2026, 12, 6, 15, 11, 2, 123456, UTC)),
+            ("2026-12-06 15:11:02", datetime(2026, 12, 6, 15, 11, 2, tzinfo=UTC)),
+            ("2026-12-06", datetime(2026, 12, 6, tzinfo=UTC)),
+            ("2026-12-06T15:11:02Z", datetime(2026, 12, 6, 15, 11, 2, tzinfo=UTC)),
+            ("2026-12-06T15:11:02+02:00",
+             datetime(2026, 12, 6, 15, 11, 2, tzinfo=timezone(timedelta(hours=2)))),
+            ("2026-12-06 15:11:02.5-05:30",
+             datetime(2026, 12, 6, 15, 11, 2, 500000, timezone(timedelta(hours=-5.5))))]:
+        found = stored_time(text)
+        assert found == expected and found.utcoffset() == expected.utcoffset(), text
+    assert stored_time(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=UTC)
+    aware = datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=3)))
+    assert stored_time(aware).utcoffset() == timedelta(hours=3)
+
+
+def test_milliseconds_are_what_the_float_timestamp_gave() -> None:
+    pick = random.Random(15)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for index in range(20_000):
+        micro = pick.randrange(1_000_000) if index % 2 else pick.randrange(1000) * 1000
+        moment = epoch + timedelta(seconds=pick.randrange(1_500_000_000, 2_000_000_000),
+                                   microseconds=micro)
+        assert millis(moment) == int(moment.timestamp() * 1000), moment
+    naive = datetime(2026, 12, 6, 15, 11, 2, 999999)
+    assert millis(naive) == int(naive.timestamp() * 1000)
+
+
+@pytest.mark.parametrize("query", [b"version=99999999999999999999", b"a=-9223372036854775809",
+                                   b"name=x&version=1&v=18446744073709551616"])
+def test_a_plain_query_with_a_number_beyond_64_bits_is_refused(query: bytes) -> None:
+    with pytest.raises(InvalidInput, match="outside the numbers Charter keeps"):
+        check_query(query)
+
+
+@pytest.mark.parametrize("query", [b"name=a%00b", b"a\x01=b", b"name=a\x7fb", b"x=%0A&y=1"])
+def test_a_query_with_a_control_character_is_refused(query: bytes) -> None:
+    if query == b"x=%0A&y=1":  # a line break is allowed in a value
+        check_query(query)
+        return
+    with pytest.raises(InvalidInput, match="control character|NUL"):
+        check_query(query)
+
+
+def test_plain_queries_pass_the_boundary() -> None:
+    for query in (b"name=churn_model_17&version=48&_u=c123", b"max_results=100&x=+5",
+                  b"filter=name+LIKE+'ads%25'", b"version=9223372036854775807"):
+        check_query(query)
+
+
+def test_a_model_search_answers_each_models_newest_version_per_stage(
+        sqlite_database_url, make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Versions moved through the stages at random; the search's latest_versions are the
+    newest per stage found by listing every version, and every timestamp is the
+    version's own, in milliseconds."""
+    service, client = build_client(make_settings(sqlite_database_url))
+    pick = random.Random(7)
+    with client:
+        post = lambda path, **body: ok(client.post(API + path, json=body))  # noqa: E731
+        for model in ("fraud_scorer", "fraud_ranker", "churn_scorer"):
+            post("/registered-models/create", name=model)
+            for number in range(1, 9):
+                post("/model-versions/create", name=model, source=f"s3://models-bucket/{model}/{number}",
+                     tags=[{"key": "n", "value": str(number)}])
+                for stage in STAGES[1:pick.randrange(1, 4)]:
+                    post("/model-versions/transition-stage", name=model, version=str(number),
+                         stage=stage, archive_existing_versions=True)
+        found = ok(client.get(API + "/registered-models/search",
+                              params={"filter": "name LIKE 'fraud%'"}))["registered_models"]
+        every = ok(client.get(API + "/model-versions/search",
+                              params={"max_results": 1000}))["model_versions"]
+    service.db.dispose()
+    assert [m["name"] for m in found] == ["fraud_ranker", "fraud_scorer"]
+    for model in found:
+        newest: dict[str, dict[str, Any]] = {}
+        for version in every:
+            if version["name"] == model["name"]:
+                held = newest.get(version["current_stage"])
+                if held is None or int(version["version"]) > int(held["version"]):
+                    newest[version["current_stage"]] = version
+        assert model["latest_versions"] == [newest[s] for s in STAGES if s in newest]
+        record = service.get_model(model["name"])
+        assert model["creation_timestamp"] == int(record.created_at.timestamp() * 1000)
+        assert model["last_updated_timestamp"] == int(record.updated_at.timestamp() * 1000)
+        for version in model["latest_versions"]:
+            kept = service.get_version(model["name"], version["version"])
+            assert version["creation_timestamp"] == int(kept.created_at.timestamp() * 1000)
+            assert version["last_updated_timestamp"] == \
+                int(kept.updated_at.timestamp() * 1000)
+
+
+def test_a_registry_acting_for_a_principal_leaves_the_shared_one_as_it_was(
+        sqlite_database_url, make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Each request's registry is a copy of the app's (service/base.py ``as_principal``):
+    its principal is its own, the database and caches are shared."""
+    service, _ = build_client(make_settings(sqlite_database_url))
+    before = (service.principal, service.actor)
+    acting = service.as_actor("meera")
+    assert type(acting) is type(service) and acting is not service
+    assert (acting.actor, acting.principal.name) == ("meera", "meera")
+    assert (service.principal, service.actor) == before
+    assert vars(acting).keys() == vars(service).keys()
+    assert all(getattr(acting, key) is value for key, value in vars(service).items()
+               if key not in ("principal", "actor"))
+    acting.create_model("fraud_scorer")
+    assert service.get_model("fraud_scorer").name == "fraud_scorer"
+    service.db.dispose()
