@@ -8,7 +8,6 @@ clients, HTML pages for browsers), the access middleware and the input boundary.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -42,11 +41,6 @@ from charter.ui import routes as ui
 from charter.web import PUBLIC, allow
 
 MIGRATED_ENV = "CHARTER_SERVE_MIGRATED"  # set by `charter serve` once it has migrated
-# Requests are observed by server/observe.py (Prometheus metrics, request ids, JSON logs).
-# FastAPI's own OpenTelemetry (0.165+) asks the global providers on every request whether
-# anyone configured them: 5 µs, 2 % of a point read. Off. (Any: FastAPI's TelemetryConfig
-# exists from 0.165 on; older versions keep the unknown keyword in ``app.extra``.)
-NO_OPENTELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False}
 
 
 class CharterApp(FastAPI):
@@ -72,8 +66,7 @@ def create_app(service: RegistryService | None = None,
                                 migrate=os.environ.get(MIGRATED_ENV) != "1")
     app = CharterApp(title="Charter", version=__version__,
                   description="A model registry in which names and stages are product contracts.",
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
-                  telemetry=NO_OPENTELEMETRY)
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.log_requests = (log_format or os.environ.get(FORMAT_ENV, "text")) == "json"
     app.state.service = service
     app.state.settings = settings
