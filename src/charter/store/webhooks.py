@@ -180,6 +180,9 @@ def enqueue(session: Session, events: Sequence[StoredEvent], now: datetime) -> i
     now = naive(now)
     # Core on the session's connection, not Session.execute: every write asks this, and
     # the ORM's statement handling was a fifth of a registration's CPU (bench/README.md).
+    # Core does not autoflush: flushed first, a subscription added or removed in this
+    # transaction is seen as it now is (nothing pending: a cheap no-op).
+    session.flush()
     active = session.connection().execute(_ACTIVE_SUBSCRIPTIONS).all()
     if not active:
         return 0
