@@ -61,7 +61,7 @@ class Settings:
     # The Ed25519 key that signs audit checkpoints, outside the database; None: no checkpoints.
     checkpoint_key: Path | None = None
     certificate_roots: tuple[Path, ...] = ()  # CA bundles trusted for certificate-signed models
-    answer_cache_mb: int = 32  # each server worker's MLflow answer cache; 0: none
+    answer_cache_mb: int = 16  # each server worker's MLflow answer cache; 0: none
     # PostgreSQL: connections each server process keeps, and how long a request waits for
     # one (then 503 database.unavailable); docs/configuration.md.
     database_pool_size: int = 8
@@ -113,7 +113,7 @@ class Settings:
                                      "[signing] certificate_roots"),
             answer_cache_mb=_megabytes(pick("answer_cache_mb", "CHARTER_ANSWER_CACHE_MB",
                                             _section(file, "server").get("answer_cache_mb"),
-                                            32), "answer_cache_mb"),
+                                            16), "answer_cache_mb"),
             database_pool_size=int(_number(pick(
                 "database_pool_size", "CHARTER_DATABASE_POOL_SIZE",
                 _section(file, "database").get("pool_size"), 8),

@@ -83,3 +83,44 @@ def test_a_serving_app_keeps_its_startup_objects_out_of_the_collector_until_it_s
     service.db.dispose()
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == threshold
+
+
+def _resident_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim: Linux")
+def test_free_pages_between_live_answers_are_given_back_to_the_system():
+    """Answers of tens of kB come from glibc's heap; once every other one is freed, their
+    pages stay resident between the live ones until the heap is trimmed (server/heap.py)."""
+    from charter.server.heap import release_free_memory
+
+    answers = [bytes(48 * 1024) for _ in range(600)]  # ~29 MB, under the mmap threshold
+    del answers[::2]  # ~14 MB of holes between live answers
+    before = _resident_kib()
+    assert release_free_memory()
+    assert before - _resident_kib() > 8 * 1024
+    del answers
+
+
+def test_a_serving_app_trims_its_heap_on_a_timer(tmp_path, monkeypatch):
+    import time
+
+    from charter.server import heap
+
+    trims: list[float] = []
+    real = heap.release_free_memory
+    monkeypatch.setattr(heap, "TRIM_EVERY_S", 0.05)
+    monkeypatch.setattr(heap, "release_free_memory", lambda: trims.append(1) or real())
+    settings = Settings.load({"home": tmp_path}, env={})
+    service = build_service(settings, actor="meera")
+    with TestClient(create_app(service, settings)):
+        deadline = time.monotonic() + 5
+        while len(trims) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    service.db.dispose()
+    assert len(trims) >= 3 or heap._TRIM is None
+    stopped = len(trims)
+    time.sleep(0.2)
+    assert len(trims) == stopped  # the timer ends with the app

@@ -118,6 +118,17 @@ def test_adding_and_removing_a_subscription_is_audited(registry):
         registry.get_webhook(hook.id)
 
 
+def test_a_removed_subscription_is_not_sent_its_own_removal(registry):
+    staying = registry.add_webhook(URL, secret=SECRET)
+    leaving = registry.add_webhook(URL, secret=SECRET)
+    registry.remove_webhook(leaving.id)
+    # The removed one's deliveries went with it, and it was sent no word of its removal.
+    assert [(r.subscription_id, r.action) for r in outbox_rows(registry)] == [
+        (staying.id, "webhook_created"), (staying.id, "webhook_created"),
+        (staying.id, "webhook_deleted")]
+    assert [w.id for w in registry.list_webhooks()] == [staying.id]
+
+
 def test_bad_urls_and_unknown_events_are_refused(registry):
     with pytest.raises(InvalidInput):
         registry.add_webhook("file:///etc/passwd", secret=SECRET)

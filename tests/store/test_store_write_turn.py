@@ -97,3 +97,29 @@ def test_a_read_snapshot_on_postgresql_leaves_its_pooled_connection_read_write(
                 tx.sql().run("UPDATE chain_head SET time = time WHERE id = 1")
     finally:
         db.dispose()
+
+
+def test_commits_leave_the_wal_unchecked_until_it_holds_many_pages(sqlite_database_url,
+                                                                   make_settings) -> None:  # type: ignore[no-untyped-def]
+    """A checkpoint runs on the commit that passes the WAL's bound, holding the write turn
+    while it copies and syncs: at SQLite's 1,000 pages that was every ~25 registrations.
+    Past 1,000 pages the WAL keeps growing instead (store/driver.py WAL_CHECKPOINT_PAGES)."""
+    from pathlib import Path
+
+    from charter.bootstrap import build_service
+    from charter.store.driver import WAL_CHECKPOINT_PAGES
+
+    service = build_service(make_settings(sqlite_database_url, naming_mode="off"),
+                            actor="meera")
+    wal = Path(sqlite_database_url.removeprefix("sqlite:///") + "-wal")
+    with service.db.read() as session:
+        page = session.connection().exec_driver_sql("PRAGMA page_size").scalar_one()
+    frames = lambda: wal.stat().st_size // (page + 24) if wal.exists() else 0  # noqa: E731
+    service.create_model("fraud_detector")
+    for number in range(1, 400):
+        service.register("fraud_detector", f"runs:/{number:032x}/model",
+                         tags={"commit": f"c{number}"}, create_model=False)
+        if frames() > 1_500:
+            break
+    assert 1_500 < frames() < WAL_CHECKPOINT_PAGES
+    service.db.dispose()

@@ -77,10 +77,10 @@ def test_certificate_roots_must_be_a_list_of_paths(tmp_path):
 
 
 def test_the_answer_cache_size_comes_from_the_flag_the_environment_or_the_file(tmp_path):
-    write_config(tmp_path, "[server]\nanswer_cache_mb = 16\n")
+    write_config(tmp_path, "[server]\nanswer_cache_mb = 24\n")
     home = {"CHARTER_HOME": str(tmp_path)}
-    assert Settings.load({"home": tmp_path / "other"}, env={}).answer_cache_mb == 32
-    assert Settings.load(env=home).answer_cache_mb == 16
+    assert Settings.load({"home": tmp_path / "other"}, env={}).answer_cache_mb == 16
+    assert Settings.load(env=home).answer_cache_mb == 24
     assert Settings.load(env={**home, "CHARTER_ANSWER_CACHE_MB": "0"}).answer_cache_mb == 0
     assert Settings.load({"answer_cache_mb": 128}, env=home).answer_cache_mb == 128
 

@@ -16,6 +16,7 @@ from charter.domain.values import (
     check_description,
     check_reason,
     check_tag,
+    find_hidden_char,
 )
 
 # --- tags ---------------------------------------------------------------------------------
@@ -144,3 +145,43 @@ def test_invalid_reason(reason):
 
 def test_reason_at_the_limit_is_fine():
     assert check_reason("r" * MAX_REASON, required=True) == "r" * MAX_REASON
+
+
+# --- hidden characters ----------------------------------------------------------------------
+
+
+def _first_hidden_by_category(text: str, allow_space: bool) -> int | None:
+    """The rule itself, one character at a time (the function answers ASCII faster)."""
+    import unicodedata
+
+    return next((i for i, c in enumerate(text) if not (c == " " and allow_space)
+                 and unicodedata.category(c)[0] in "CZ"), None)
+
+
+@pytest.mark.parametrize("text, allow_space, expected", [
+    ("runs:/abc123/model", False, None),
+    ("a b", False, 1),
+    ("a b", True, None),
+    ("tab\there", True, 3),
+    ("nul\x00", True, 3),
+    ("del\x7f", False, 3),
+    ("zero\u200bwidth", False, 4),
+    ("no-break\u00a0space", True, 8),
+    ("", False, None),
+])
+def test_find_hidden_char_names_the_first_control_or_separator(text, allow_space, expected):
+    assert find_hidden_char(text, allow_space=allow_space) == expected
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2100)), st.booleans())
+def test_find_hidden_char_agrees_with_the_unicode_categories(text, allow_space):
+    assert find_hidden_char(text, allow_space=allow_space) == \
+        _first_hidden_by_category(text, allow_space)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)), st.booleans())
+def test_find_hidden_char_on_ascii_agrees_with_the_unicode_categories(text, allow_space):
+    assert find_hidden_char(text, allow_space=allow_space) == \
+        _first_hidden_by_category(text, allow_space)

@@ -32,7 +32,7 @@ def serve(
     answer_cache_mb: Annotated[int | None, typer.Option(
         "--answer-cache-mb", min=0, metavar="MB",
         help="Memory each worker keeps for answers of MLflow reads, valid until the next "
-             "change (default 32, or CHARTER_ANSWER_CACHE_MB, or [server] answer_cache_mb; "
+             "change (default 16, or CHARTER_ANSWER_CACHE_MB, or [server] answer_cache_mb; "
              "0 turns it off). An answer is kept when its request is asked a second time. "
              "Counted in the server's memory: workers x MB.")] = None,
 ) -> None:

@@ -54,6 +54,8 @@ def find_hidden_char(text: str, *, allow_space: bool = False) -> int | None:
     Such characters make a value look different from what it is (a zero-width space,
     a right-to-left override, a NUL), so identifiers and URIs refuse them.
     """
+    if text.isascii() and text.isprintable() and (allow_space or " " not in text):
+        return None  # printable ASCII: of categories C and Z only the space, checked here
     for index, char in enumerate(text):
         if char == " " and allow_space:
             continue

@@ -35,7 +35,10 @@ from charter.metrics import answer_cache, answer_cache_admission, answer_cache_b
 from charter.registry import ServerRegistry
 from charter.web import run_read
 
-DEFAULT_MB = 32  # per worker (config.Settings.answer_cache_mb)
+# Per worker (config.Settings.answer_cache_mb). 16, not 32: skewed searches by name hit 82.0%
+# at 16 MB and 83.7% at 32 (bench/answer_cache.py), and at 2 workers the 32 MB kept the
+# server tree over its 250 MB at 100,000 versions (bench/README.md, "Server memory").
+DEFAULT_MB = 16
 MAX_ITEM = 256 * 1024
 ENTRY_OVERHEAD = 256  # bytes an entry costs beyond its body: its key, tuple and links
 # The doorkeeper remembers about as many keys as the cache holds answers of this size (a
