@@ -34,7 +34,8 @@ from charter.config import Settings
 from charter.domain import error_codes as codes
 from charter.domain.errors import Conflict, IntegrityFailure, InvalidInput
 from charter.store import backup as sqlite_backup
-from charter.store.database import SCHEMA_REVISION, sqlite_url
+from charter.store.database import SCHEMA_REVISION
+from charter.store.engines import sqlite_url
 
 FORMAT = "charter-backup"
 FORMAT_VERSION = 1

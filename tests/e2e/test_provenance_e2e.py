@@ -23,7 +23,7 @@ from charter.domain.checkpoints import find_checkpoint
 from charter.domain.events import CHECKPOINT_SIGNED
 from charter.signing.envelopes import load_signer_key
 from charter.signing.keys import create_key
-from charter.store.database import normalise_url
+from charter.store.engines import normalise_url
 from tests.e2e.server import running_server, wait_until
 from tests.provenance_kit import make_key, model_folder, rewrite_events, sign_with_key
 

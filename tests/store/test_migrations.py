@@ -7,7 +7,8 @@ from importlib import resources
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from charter.store.database import SCHEMA_REVISION, Database, current_revision, upgrade
+from charter.store.database import SCHEMA_REVISION, Database
+from charter.store.engines import current_revision, upgrade
 
 
 def test_schema_revision_constant_is_alembics_head():

@@ -99,11 +99,12 @@ def test_every_use_case_mixin_stands_on_the_one_base_and_the_service_has_them_al
 
 # ---- one data-access style per store module -------------------------------------------
 
-# The infrastructure under the aggregates: the unit of work, the driver and its connections'
-# liveness, the schema (the tables/ package) and its DDL, the denied-attempts file; the
-# group commit, PostgreSQL's read connections and SQLite's write turn.
-STORE_INFRASTRUCTURE = {"database.py", "driver.py", "liveness.py", "triggers.py", "denials.py",
-                        "group_commit.py", "pg_loop.py", "pg_reads.py", "write_turn.py"}
+# The infrastructure under the aggregates: the engines, the unit of work, the driver and its
+# connections' liveness, the schema (the tables/ package) and its DDL, the denied-attempts
+# file; the group commit, PostgreSQL's read connections and SQLite's write turn.
+STORE_INFRASTRUCTURE = {"database.py", "driver.py", "engines.py", "liveness.py", "triggers.py",
+                        "denials.py", "group_commit.py", "pg_loop.py", "pg_reads.py",
+                        "write_turn.py"}
 
 
 def access_style(path: Path) -> set[str]:

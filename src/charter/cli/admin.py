@@ -28,8 +28,8 @@ def upgrade(ctx: typer.Context) -> None:
             "charter --registry postgresql://USER@HOST/DB db upgrade")
     # Imported here: the store pulls in SQLAlchemy and Alembic, which `--help` should not pay for.
     from charter.config import Settings
-    from charter.store.database import make_engine
-    from charter.store.database import upgrade as apply_migrations
+    from charter.store.engines import make_engine
+    from charter.store.engines import upgrade as apply_migrations
 
     settings = Settings.load(current.settings_overrides())
     settings.home.mkdir(parents=True, exist_ok=True)
