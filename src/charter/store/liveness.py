@@ -7,13 +7,14 @@ connection (``HeadReader``, the answer cache's check). ``store.driver`` re-expor
 
 from __future__ import annotations
 
-import asyncio
 import select
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import asyncio
+
     import psycopg
 
 
@@ -114,6 +115,8 @@ class HeadReader:
 
     async def seq_async(self) -> int:
         """The ``seq``, read by a statement sent after this call began (see the class)."""
+        import asyncio  # not at import: the CLI's start does not need it
+
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._sending:  # another loop's checks are under way (tests): off the loop
@@ -147,6 +150,8 @@ class HeadReader:
     async def _read_async(self) -> int:
         """One statement over the kept connection without blocking the loop; in a thread
         (connecting, or replacing a lost connection) when it is not there and alive."""
+        import asyncio  # not at import: the CLI's start does not need it
+
         import psycopg
 
         if not self._lock.acquire(blocking=False):
@@ -170,6 +175,8 @@ class HeadReader:
     async def _statement(self, pgconn: Any) -> int:
         """The prepared statement by libpq's asynchronous calls: send, wait for the socket
         to be readable, read the result (psycopg.pq, the layer psycopg itself is built on)."""
+        import asyncio  # not at import: the CLI's start does not need it
+
         import psycopg
         from psycopg import pq
 
