@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgcopy import copy_sqlite_to_postgres  # noqa: E402
 from scale import DATA, Shape, cases, charter_command, charter_env, wrk  # noqa: E402
-from server import VENV_BIN, started, tree_cpu, wait_healthy  # noqa: E402
+from server import VENV_BIN, process_cpu, started, tree_cpu, wait_healthy  # noqa: E402
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 POPULATED = DATA / "m2000-v50"
@@ -51,14 +51,8 @@ def backends_cpu(database: str) -> dict[int, float]:
         pids = [pid for (pid,) in connection.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (database,))]
-    found = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return found
+    # a backend gone meanwhile reads 0: left out, as its "after" must not undo its "before"
+    return {pid: cpu for pid in pids if (cpu := process_cpu(pid))}
 
 
 def copy(database: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,20 +29,14 @@ from charter.bootstrap import build_service
 from charter.config import Settings
 from charter.web import run_read
 
-CLOCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server import process_cpu  # noqa: E402
 
 
 def backend_cpu_s(admin: psycopg.Connection, database: str) -> float:
     """CPU seconds the database's backends have used so far (those alive now)."""
-    total = 0
-    for (pid,) in admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
-                                (database,)).fetchall():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK
+    return sum(process_cpu(pid) for (pid,) in admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)).fetchall())
 
 
 def main() -> None:

@@ -274,16 +274,18 @@ def tree(root: int) -> list[int]:
     return found
 
 
+def process_cpu(pid: int) -> float:
+    """User+system CPU seconds a live process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK  # utime, stime
+
+
 def tree_cpu(root: int) -> float:
     """User+system CPU seconds of every live process in the tree."""
-    total = 0
-    for pid in tree(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK
+    return sum(process_cpu(pid) for pid in tree(root))
 
 
 def tree_memory(root: int) -> dict[str, Any]:
