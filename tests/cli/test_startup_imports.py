@@ -29,6 +29,11 @@ ARGUMENTS = {"pydantic", "pydantic_core"}
 # What the full embedded registry loads, and `charter ls` on SQLite does not.
 FULL_REGISTRY = {"sqlalchemy", "charter.service", "charter.store.database",
                  "charter.store.tables"}
+# The policies' parsers (~40 ms): a registry with no policy configured has nothing for
+# them to check, so `charter ls` there imports none (bootstrap.check_settings).
+POLICY_PARSERS = {f"charter.domain.{name}" for name in (
+    "gates", "retention", "webhooks", "signers", "consumers", "checkpoints", "access",
+    "naming", "sources")}
 
 RUN_AND_LIST_MODULES = """
 import json, sys
@@ -76,6 +81,7 @@ def test_ls_on_sqlite_loads_neither_sqlalchemy_nor_the_service(home, args):
     modules = loaded(home, *args)
     assert NAME in (home / "charter.db").read_bytes().decode("latin-1")  # a real registry
     assert not modules & (SERVER_SIDE | ARGUMENTS | FULL_REGISTRY | {"httpx", "yaml"})
+    assert not modules & POLICY_PARSERS
     # asyncio (~27 ms here) is the server's: store/liveness imports it where it awaits
     assert "asyncio" not in modules
     assert {"sqlite3", "charter.store.read_only"} <= modules  # it did read the database
