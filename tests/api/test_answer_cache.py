@@ -227,3 +227,29 @@ def test_download_uri_answers_are_kept_and_dropped_like_the_others(two_workers) 
     missing = first.get(f"{API}/model-versions/get-download-uri",
                         params={"name": "fraud_detector", "version": "2"})
     assert missing.status_code == 404, missing.text
+
+
+def test_a_request_asked_once_is_answered_without_reading_the_generation(
+        sqlite_database_url, make_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The generation is what a kept answer is checked against; an answer not kept needs
+    # none, so a one-off request (a cold benchmark, a scan) costs no extra statement.
+    service = build_service(make_settings(sqlite_database_url, naming_mode="off"), actor="t")
+    reads: list[int] = []
+    generation = service.db.loop_generation
+
+    async def counted() -> int:
+        reads.append(1)
+        return await generation()
+
+    monkeypatch.setattr(service.db, "loop_generation", counted)
+    cache = AnswerCache()
+
+    def compute() -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    for unique in range(5):
+        asyncio.run(answer(cache, service, f"once-{unique}", compute))
+    assert reads == [] and cache.stats()["first_asks"] == 5 and cache.misses == 5
+    for _ in range(3):  # asked again: checked, kept, then served from the cache
+        asyncio.run(answer(cache, service, "once-0", compute))
+    assert len(reads) == 3 and cache.hits == 2 and cache.stats()["stored"] == 1

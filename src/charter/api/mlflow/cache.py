@@ -123,6 +123,21 @@ class AnswerCache:
             answer_cache(hit=True)
             return item[1]
 
+    def worth_checking(self, key: Hashable) -> bool:
+        """Whether ``key``'s answer is held or would be kept: False for a key not asked
+        recently (noted now, counted as a miss and a first ask, as ``put`` would), whose
+        answer then needs no generation read, saving a statement per one-off request."""
+        if self._doorkeeper is None:
+            return True
+        with self._lock:
+            if key in self._items or self._doorkeeper.seen(key):
+                return True
+            self.misses += 1
+            self.first_asks += 1
+        answer_cache(hit=False)
+        answer_cache_admission("first_ask")
+        return False
+
     def put(self, key: Hashable, generation: int, body: bytes) -> bool:
         """Keep ``body`` as the answer to ``key`` at ``generation`` if the key was asked
         recently before (or is held, for an older generation); whether it was kept."""
@@ -182,8 +197,9 @@ async def answer(cache: AnswerCache, service: ServerRegistry, key: Hashable,
     reads run (charter/web.py ``run_read``). An answer is kept under the ``seq`` read
     before it was computed: it saw that state or a later one, and if a later one, the
     ``seq`` has moved for good (it only grows), so it is never served. No second reading
-    is needed."""
-    if not service.principal.sees_all or not cache.enabled:
+    is needed. A request not asked recently is answered without the check: its answer
+    is not kept (the doorkeeper), so the ``seq`` would go unused."""
+    if not service.principal.sees_all or not cache.enabled or not cache.worth_checking(key):
         return await run_read(service, compute)
     before = await service.db.loop_generation()
     body = cache.get(key, before)
