@@ -92,12 +92,12 @@ def service_on(database_url: str, home: Path, **pool: Any) -> RegistryService:
 
 
 @contextmanager
-def serving(service: RegistryService, home: Path
+def serving(service: RegistryService, home: Path, **given: Any
             ) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
     """The app over ``service`` on a loopback port, without the answer cache (every read
-    is computed); its URL and its event loop."""
+    is computed), with the ``given`` settings; its URL and its event loop."""
     settings = Settings.load({"home": home, "database_url": service.db.url,
-                              "answer_cache_mb": 0}, env={})
+                              "answer_cache_mb": 0, **given}, env={})
     app = create_app(service, settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,

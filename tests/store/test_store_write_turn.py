@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from charter.artifacts.local import LocalBlobStore
+from charter.service import RegistryService
 from charter.store.database import Database, TurnBusy, turn_wait
 
 
@@ -123,3 +125,24 @@ def test_commits_leave_the_wal_unchecked_until_it_holds_many_pages(sqlite_databa
             break
     assert 1_500 < frames() < WAL_CHECKPOINT_PAGES
     service.db.dispose()
+
+
+def test_a_tokens_last_use_note_is_skipped_not_waited_for_while_the_turn_is_busy(
+        database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The server authenticates on its event loop with turn_wait 0 (server/access.py): the
+    # note is a hint, so a busy turn must neither stall the loop nor refuse the request.
+    service = RegistryService(database, LocalBlobStore(tmp_path / "blobs"), actor="admin")
+    service.create_user("alice")
+    secret = service.create_token("alice").secret
+    thread, _ = hold(database, 0.5)
+    token = turn_wait.set(0.0)
+    try:
+        started = time.monotonic()
+        assert service.authenticate(secret).name == "alice"
+        assert time.monotonic() - started < 0.3
+    finally:
+        turn_wait.reset(token)
+        thread.join()
+    assert service.list_tokens("alice")[0].last_used_at is None  # skipped, not half-written
+    service.authenticate(secret)  # the turn is free: noted now
+    assert service.list_tokens("alice")[0].last_used_at is not None

@@ -27,12 +27,11 @@ import binascii
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -41,11 +40,22 @@ from charter.api.errors import error_response, is_api_path
 from charter.domain import error_codes as codes
 from charter.domain.access import Principal, denied_registry
 from charter.domain.errors import CharterError, InvalidInput, PermissionDenied, Unauthenticated
-from charter.web import ADMIN, ROUTE_LABEL, SESSION_COOKIE, SIGNED_IN, Rule, declared_rule
+from charter.service.turns import turn_wait
+from charter.web import (
+    ADMIN,
+    ROUTE_LABEL,
+    SESSION_COOKIE,
+    SIGNED_IN,
+    Rule,
+    declared_rule,
+    run_read,
+)
 
 log = logging.getLogger("charter.access")
 
 SIGN_IN_PATH = "/signin"
+
+T = TypeVar("T")
 
 
 # --- the app's route table --------------------------------------------------------------
@@ -147,7 +157,7 @@ class AccessMiddleware:
                      ) -> Response | None:
         service = request.app.state.service
         try:
-            principal = await run_in_threadpool(_authenticate, service, request)
+            principal = await _on_loop(service, _authenticate, service, request)
         except Unauthenticated as error:
             if rule.kind == "public":
                 return None
@@ -225,7 +235,20 @@ async def _check_rule(service: Any, principal: Principal, rule: Rule,
         raise denied_registry(principal, rule.operation)
     if rule.kind == "model":
         acting = service.as_principal(principal)
-        await run_in_threadpool(acting.authorize, params.get("name", ""), rule.operation)
+        await _on_loop(service, acting.authorize, params.get("name", ""), rule.operation)
+
+
+async def _on_loop(service: Any, check: Callable[..., T], *args: object) -> T:
+    """Run a credential or rule check where reads run (``charter.web.run_read``): on the
+    event loop, not a thread hop per request. Authenticating may note the token's last use
+    (a write at most every 5 minutes); on SQLite that write does not wait for a busy write
+    turn on the loop (``turn_wait`` 0: it is skipped), on PostgreSQL it sends the check to
+    the thread pool."""
+    waiting = turn_wait.set(0.0)
+    try:
+        return await run_read(service, check, *args)
+    finally:
+        turn_wait.reset(waiting)
 
 
 def _is_api(path: str) -> bool:

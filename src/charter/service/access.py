@@ -39,6 +39,7 @@ from charter.domain.access import (
 from charter.domain.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
 from charter.domain.values import check_reason, find_hidden_char
 from charter.service.base import ServiceBase
+from charter.service.turns import TurnBusy
 from charter.store import access, models
 from charter.store.database import WriteTx
 from charter.store.driver import Conn, Reader, as_stored
@@ -289,12 +290,17 @@ class AccessMixin(ServiceBase):
                          model_keys=model_keys)
 
     def _touch(self, token: access.Token) -> None:
-        """Note when the token was last used (a hint: written at most every 5 minutes)."""
+        """Note when the token was last used (a hint: written at most every 5 minutes).
+        The server authenticates on its event loop, where a write may not wait for SQLite's
+        write turn (``turn_wait`` 0): a busy turn leaves the note to a later request."""
         now, last = self._now(), token.record.last_used_at
         if last is not None and now - last < LAST_USED_EVERY:
             return
-        with self.db.write(self.actor, self.clock) as tx:
-            access.mark_used(tx, token.record.id, now)
+        try:
+            with self.db.write(self.actor, self.clock) as tx:
+                access.mark_used(tx, token.record.id, now)
+        except TurnBusy:
+            return
 
     def _now(self) -> datetime:
         """The clock's time, aware (a clock without a zone tells UTC)."""
