@@ -3,7 +3,8 @@ greenlet bridge of store/pg_loop.py) against the same use case sent to the threa
 
 In one process, no HTTP: a database ``{prefix}_cpu`` with one model of three versions
 (created and dropped here), then ``--reads`` version reads in a row each way, alternated
-``--rounds`` times, after a warm-up. Reports this process's CPU per read
+``--rounds`` times, after a warm-up; and the same read as an MLflow route makes it, through
+the answer cache with a new key each time (a cold request). Reports this process's CPU per read
 (``time.process_time``), the wall time per read, and the CPU the PostgreSQL backends of
 the database used per read (/proc, same host). Read CPU, not wall time: on a shared
 machine the wall time is mostly waiting for a core.
@@ -24,7 +25,9 @@ from pathlib import Path
 import psycopg
 import uvloop
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
+from charter.api.mlflow.cache import AnswerCache, answer
 from charter.bootstrap import build_service
 from charter.config import Settings
 from charter.web import run_read
@@ -69,10 +72,20 @@ def main() -> None:
 
 async def measure(service, admin: psycopg.Connection, database: str, reads: int,  # type: ignore[no-untyped-def]
                   rounds: int) -> None:
+    cache = AnswerCache()
+
+    def compute() -> Response:
+        service.get_version("fraud_detector", 2)
+        return Response(b"{}", media_type="application/json")
+
     ways = {"event loop (run_read)": lambda i: run_read(service, service.get_version,
                                                         "fraud_detector", 1 + i % 3),
             "thread pool": lambda i: run_in_threadpool(service.get_version,
-                                                       "fraud_detector", 1 + i % 3)}
+                                                       "fraud_detector", 1 + i % 3),
+            # An MLflow read as the server makes it: through the answer cache, each key
+            # new (a cold request), so the cache neither holds nor keeps its answer.
+            "answer(), one-off keys": lambda i: answer(cache, service, next(keys), compute)}
+    keys = iter(range(1 << 62))
     for _ in range(rounds):
         for label, read in ways.items():
             for i in range(200):  # connections open, statements prepared
