@@ -145,16 +145,18 @@ def batched_together(registry: RegistryService, wire: Wire,
         wire.on = False
 
 
-def test_writes_in_one_batch_share_one_savepoint(registry: RegistryService, wire: Wire
-                                                 ) -> None:
+def test_writes_in_one_batch_share_one_savepoint_and_one_insert_of_their_events(
+        registry: RegistryService, wire: Wire) -> None:
     registry.create_model("fraud_detector")
 
     def register() -> object:
         return registry.register("fraud_detector", SOURCE, create_model=False).version
 
     assert batched_together(registry, wire, [register, register, register]) == [1, 2, 3]
-    # the head, the batch's one savepoint, 4 per write (the number, the version, its
-    # event, the answer), the webhook subscriptions, the head moved, COMMIT
+    # the head, the batch's one savepoint, 3 per write (the number, the version, the
+    # answer), the batch's events in one statement, the webhook subscriptions, the head
+    # moved, COMMIT
     round_trips, statements = wire.locked()
     assert sum("SAVEPOINT" in sql for sql in statements) == 1, "\n".join(statements)
-    assert round_trips == 2 + 3 * 4 + 3, "\n".join(statements)
+    assert sum("INSERT INTO events" in sql for sql in statements) == 1
+    assert round_trips == 2 + 3 * 3 + 4, "\n".join(statements)

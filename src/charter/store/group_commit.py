@@ -187,20 +187,24 @@ def _run_together(batch: Batch, jobs: list[_Job]
     more round trip per write with the chain head locked, and calls seldom fail. If one
     fails, all are undone (the head's row lock, taken before, is kept) and None says to
     run them again each in its savepoint (``_run_one``): the answers are then those of
-    the transaction that commits, never of one rolled back. A lost connection ends the
-    batch."""
+    the transaction that commits, never of one rolled back. The events the calls record
+    are held and inserted together at the end. A lost connection ends the batch."""
     before = replace(batch.head)
     results: list[tuple[_Job, Any, BaseException | None]] = []
+    events.hold([])  # the batch's events in one statement at its end (events.write_held)
     try:
         with batch.session.begin_nested():
             for job in jobs:
                 results.append((job, job.call(*job.args), None))
+            events.write_held(session_reader(batch.session))
     except Exception as exc:
         if connection_lost(exc) or is_lost(exc):
             raise
         batch.head, batch.now = before, None
         batch.events.clear()
         return None
+    finally:
+        events.hold(None)
     return results
 
 
