@@ -4,8 +4,10 @@ transaction, one turn on the chain head and one COMMIT (bench/README.md, Postgre
 A write on PostgreSQL holds the chain head's row lock until its COMMIT has reached the
 disk, so writers one at a time cannot outpace one WAL flush each (~1.5 ms here) plus
 their round trips. Here one thread per process takes the calls queued by the event loop,
-takes the turn once, runs each call in a SAVEPOINT of its own (a call that fails is
-rolled back alone and gets its error), and commits them together; each call is answered
+takes the turn once, runs the calls together in one SAVEPOINT with their events inserted
+in one statement at the end (``_run_together``; if a call fails, once more with each call
+in a SAVEPOINT of its own, so it is rolled back alone and gets its error), and commits
+them together; each call is answered
 only after that COMMIT, so nothing is acknowledged before it is durable. If the database
 is lost meanwhile, every call of the batch answers 503. Reads a call makes
 (``Database.snapshot``/``read``) see the batch's transaction: its own writes, and its
