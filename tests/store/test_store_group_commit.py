@@ -68,6 +68,37 @@ def test_a_batch_commits_its_writes_together_and_a_failing_call_alone_rolls_back
     assert registry.db.generation() == len(registry.events(limit=100))
 
 
+def test_calls_in_a_batch_read_the_events_recorded_before_them_in_it(
+        registry: RegistryService) -> None:
+    """A batch's events are inserted together at its end; a call that reads the events
+    (a rollback reads which versions entered Production, history reads the log) sees
+    those its batch-mates and itself recorded before."""
+    registry.create_model("fraud_detector")
+    for version in (1, 2):
+        registry.register("fraud_detector", SOURCE, create_model=False)
+        registry.transition("fraud_detector", version, "Staging")
+
+    def move(version: int) -> Callable[[], object]:
+        return lambda: registry.transition("fraud_detector", version, "Production",
+                                           archive_existing=True).version
+
+    def rollback() -> object:
+        return registry.rollback("fraud_detector", reason="v2 misbehaves").version
+
+    def newest() -> object:
+        return [(e.action, e.version) for e in registry.history("fraud_detector")][-2:]
+
+    # (no call fails here: a failure would run the batch again, each call alone)
+    futures = queued_together(registry, [move(1), move(2), newest])
+    assert [f.result(timeout=30) for f in futures] == [
+        1, 2, [("stage_changed", 1), ("stage_changed", 2)]]
+    futures = queued_together(registry, [rollback, newest])
+    assert [f.result(timeout=30) for f in futures] == [
+        1, [("rolled_back", 2), ("rolled_back", 1)]]
+    assert registry.verify_audit().ok
+    assert registry.db.generation() == len(registry.events(limit=100))
+
+
 def cut(database_url: str) -> None:
     url = make_url(database_url)
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(

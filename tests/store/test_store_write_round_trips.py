@@ -9,6 +9,7 @@ shows up here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -125,3 +126,37 @@ def test_a_stage_move_takes_ten_round_trips_with_the_head_locked(
     round_trips, statements = wire.locked()
     assert round_trips == 10, "\n".join(statements)
 
+
+
+def batched_together(registry: RegistryService, wire: Wire,
+                     calls: list[Callable[[], object]]) -> list[Any]:
+    """``calls`` in one group commit (queued while the batch thread is held by another),
+    that batch's connection traced."""
+    started, gate = threading.Event(), threading.Event()
+    held = registry.db.batched(lambda: (started.set(), gate.wait(10)))
+    assert started.wait(10)
+    wire.on = True
+    try:
+        futures = [registry.db.batched(call) for call in calls]
+        gate.set()
+        held.result(timeout=30)
+        return [future.result(timeout=30) for future in futures]
+    finally:
+        wire.on = False
+
+
+def test_writes_in_one_batch_share_one_savepoint_and_one_insert_of_their_events(
+        registry: RegistryService, wire: Wire) -> None:
+    registry.create_model("fraud_detector")
+
+    def register() -> object:
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    assert batched_together(registry, wire, [register, register, register]) == [1, 2, 3]
+    # the head, the batch's one savepoint, 3 per write (the number, the version, the
+    # answer), the batch's events in one statement, the webhook subscriptions, the head
+    # moved, COMMIT
+    round_trips, statements = wire.locked()
+    assert sum("SAVEPOINT" in sql for sql in statements) == 1, "\n".join(statements)
+    assert sum("INSERT INTO events" in sql for sql in statements) == 1
+    assert round_trips == 2 + 3 * 3 + 4, "\n".join(statements)

@@ -10,6 +10,7 @@ model has had (``models.keys_of``).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from charter.domain.events import GENESIS_HASH, NewEvent, StoredRow, hashed_fields, parse_time
 from charter.domain.history import PastEvent
 from charter.domain.records import EventRecord
-from charter.store.driver import Conn, placeholders, reader_for
+from charter.store.driver import Conn, Reader, placeholders, reader_for
 
 COLUMNS = ("seq, time, actor, action, model, version, from_stage, to_stage, reason, "
            "correlation_id, payload, prev_hash, hash")
@@ -76,11 +77,53 @@ _HEAD = ("SELECT seq, hash, time, checkpoint_seq, checkpoint_time FROM chain_hea
          "WHERE id = 1")
 
 
+_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+# The events a group commit's calls appended on this thread and not yet inserted
+# (store/group_commit.py): a batch's events go in with one statement, not one round trip
+# each with the chain head locked. Every read of the events table inserts them first
+# (``settled``), so a call still reads its own events and its batch-mates'.
+_held = threading.local()
+_HELD_PER_STATEMENT = 500  # 7,000 parameters: within SQLite's and PostgreSQL's limits
+
+
+def hold(rows: list[StoredEvent] | None) -> None:
+    """Keep this thread's appended events in ``rows`` until ``write_held`` (None: insert
+    each as it is appended)."""
+    _held.rows = rows
+
+
 def append(conn: Conn, event: StoredEvent) -> None:
-    reader_for(conn).run(_INSERT, (
-        event.seq, event.time, event.actor, event.action, event.model, event.model.lower(),
-        event.version, event.from_stage, event.to_stage, event.reason, event.correlation_id,
-        event.payload, event.prev_hash, event.hash))
+    held: list[StoredEvent] | None = getattr(_held, "rows", None)
+    if held is not None:
+        held.append(event)
+        return
+    reader_for(conn).run(_INSERT, _row(event))
+
+
+def write_held(conn: Conn) -> None:
+    """Insert the events held on this thread, in one statement, in chain order."""
+    held: list[StoredEvent] | None = getattr(_held, "rows", None)
+    if not held:
+        return
+    reader = reader_for(conn)
+    for start in range(0, len(held), _HELD_PER_STATEMENT):
+        part = held[start:start + _HELD_PER_STATEMENT]
+        reader.run(_INSERT.replace(_VALUES, ", ".join([_VALUES] * len(part))),
+                   [value for event in part for value in _row(event)])
+    held.clear()
+
+
+def _row(event: StoredEvent) -> tuple[object, ...]:
+    return (event.seq, event.time, event.actor, event.action, event.model,
+            event.model.lower(), event.version, event.from_stage, event.to_stage,
+            event.reason, event.correlation_id, event.payload, event.prev_hash, event.hash)
+
+
+def settled(conn: Conn) -> Reader:
+    """The reader of ``conn``, once the events held on this thread are in the table."""
+    write_held(conn)
+    return reader_for(conn)
 
 
 def chain_head(conn: Conn, *, lock: bool = False) -> ChainPosition:
@@ -122,13 +165,13 @@ def model_history(conn: Conn, keys: Sequence[str], *, version: int | None, limit
     if version is not None:
         sql += " AND version = ?"
         params.append(version)
-    rows = reader_for(conn).all(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit])
+    rows = settled(conn).all(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit])
     return [event.record() for event in reversed(_stored(rows))]
 
 
 def feed(conn: Conn, *, after: int, limit: int) -> list[EventRecord]:
     """The events after seq ``after``, oldest first: the registry-wide feed."""
-    rows = reader_for(conn).all(
+    rows = settled(conn).all(
         f"SELECT {COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
     return [event.record() for event in _stored(rows)]
 
@@ -160,14 +203,14 @@ def window(conn: Conn, *, model_key: str = "", action: str = "", actor_like: str
         params.append(before)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     order = "ASC" if after is not None else "DESC"
-    rows = reader_for(conn).all(
+    rows = settled(conn).all(
         f"SELECT {COLUMNS} FROM events{where} ORDER BY seq {order} LIMIT ?", [*params, limit])
     return [event.record() for event in _stored(rows)]
 
 
 def past_events(conn: Conn, keys: Sequence[str], until: str) -> list[PastEvent]:
     """The events filed under ``keys`` up to the formatted time ``until``, in order."""
-    rows = reader_for(conn).all(
+    rows = settled(conn).all(
         f"SELECT action, version, to_stage, payload FROM events WHERE {_keyed(keys)} "
         f"AND time <= ? ORDER BY seq", [*keys, until])
     return [PastEvent(action, version, to_stage, json.loads(payload))
@@ -182,13 +225,13 @@ def production_history(conn: Conn, keys: Sequence[str], *,
     if actions is not None:
         sql += f" AND action IN ({placeholders(len(actions))})"
         params.extend(actions)
-    rows = reader_for(conn).all(sql + " ORDER BY seq", params)
+    rows = settled(conn).all(sql + " ORDER BY seq", params)
     return [int(version) for (version,) in rows if version is not None]
 
 
 def actor_of(conn: Conn, keys: Sequence[str], version: int, action: str) -> str | None:
     """Who did ``action`` to ``version`` last (e.g. who registered it)."""
-    found = reader_for(conn).value(
+    found = settled(conn).value(
         f"SELECT actor FROM events WHERE {_keyed(keys)} AND version = ? AND action = ? "
         f"ORDER BY seq DESC LIMIT 1", [*keys, version, action])
     return str(found) if found is not None else None
@@ -197,7 +240,7 @@ def actor_of(conn: Conn, keys: Sequence[str], version: int, action: str) -> str 
 def with_action(conn: Conn, keys: Sequence[str], action: str
                 ) -> list[tuple[int | None, dict[str, Any], str]]:
     """(version, payload, the key it was filed under) of every ``action`` event."""
-    rows = reader_for(conn).all(
+    rows = settled(conn).all(
         f"SELECT version, payload, model_key FROM events WHERE action = ? AND {_keyed(keys)}",
         [action, *keys])
     return [(version, json.loads(payload), filed_under) for version, payload, filed_under in rows]
@@ -205,14 +248,14 @@ def with_action(conn: Conn, keys: Sequence[str], action: str
 
 def first_seq(conn: Conn, keys: Sequence[str]) -> int:
     """The seq of the first event filed under ``keys`` (a model's creation); 1 if none."""
-    found = reader_for(conn).value(f"SELECT min(seq) FROM events WHERE {_keyed(keys)}",
+    found = settled(conn).value(f"SELECT min(seq) FROM events WHERE {_keyed(keys)}",
                                    list(keys))
     return int(found) if found is not None else 1
 
 
 def chain_range(conn: Conn, first: int, last: int) -> list[StoredEvent]:
     """Every stored event from seq ``first`` to ``last``, in chain order (a proof's run)."""
-    return _stored(reader_for(conn).all(
+    return _stored(settled(conn).all(
         f"SELECT {COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq",
         (first, last)))
 
@@ -220,12 +263,12 @@ def chain_range(conn: Conn, first: int, last: int) -> list[StoredEvent]:
 def chain_rows(conn: Conn, seq: int, limit: int) -> list[StoredRow]:
     """Up to ``limit`` events from ``seq`` on as stored (``StoredRow``), for the audit walk:
     plain tuples, no record built per event."""
-    return reader_for(conn).all(  # COLUMNS is in StoredRow's order
+    return settled(conn).all(  # COLUMNS is in StoredRow's order
         f"SELECT {COLUMNS} FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit))
 
 
 def chain_row(conn: Conn, seq: int) -> StoredRow | None:
-    return reader_for(conn).one(
+    return settled(conn).one(
         f"SELECT {COLUMNS} FROM events WHERE seq = ?", (seq,))
 
 
@@ -273,5 +316,5 @@ def last_seq(conn: Conn, keys: Sequence[str], version: int, *, actions: Sequence
     if to_stage is not None:
         sql += " AND to_stage = ?"
         params.append(to_stage)
-    found = reader_for(conn).value(sql, params)
+    found = settled(conn).value(sql, params)
     return int(found) if found is not None else 0

@@ -4,8 +4,10 @@ transaction, one turn on the chain head and one COMMIT (bench/README.md, Postgre
 A write on PostgreSQL holds the chain head's row lock until its COMMIT has reached the
 disk, so writers one at a time cannot outpace one WAL flush each (~1.5 ms here) plus
 their round trips. Here one thread per process takes the calls queued by the event loop,
-takes the turn once, runs each call in a SAVEPOINT of its own (a call that fails is
-rolled back alone and gets its error), and commits them together; each call is answered
+takes the turn once, runs the calls together in one SAVEPOINT with their events inserted
+in one statement at the end (``_run_together``; if a call fails, once more with each call
+in a SAVEPOINT of its own, so it is rolled back alone and gets its error), and commits
+them together; each call is answered
 only after that COMMIT, so nothing is acknowledged before it is durable. If the database
 is lost meanwhile, every call of the batch answers 503. Reads a call makes
 (``Database.snapshot``/``read``) see the batch's transaction: its own writes, and its
@@ -155,9 +157,9 @@ class GroupCommit:
                 jobs += self._more(self.MAX_BATCH - 1)
                 _local.batch = batch
                 try:
-                    for job in jobs:
-                        if job.future.set_running_or_notify_cancel():
-                            outcomes.append(_run_one(batch, job))
+                    running = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+                    outcomes = _run_together(batch, running) or [
+                        _run_one(batch, job) for job in running]
                     # The batch's events: their webhook deliveries, and the head moved once.
                     if batch.events:
                         assert batch.now is not None
@@ -179,6 +181,33 @@ class GroupCommit:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(result)
+
+
+def _run_together(batch: Batch, jobs: list[_Job]
+                  ) -> list[tuple[_Job, Any, BaseException | None]] | None:
+    """The batch's calls in one savepoint, none of their own: a SAVEPOINT per call was one
+    more round trip per write with the chain head locked, and calls seldom fail. If one
+    fails, all are undone (the head's row lock, taken before, is kept) and None says to
+    run them again each in its savepoint (``_run_one``): the answers are then those of
+    the transaction that commits, never of one rolled back. The events the calls record
+    are held and inserted together at the end. A lost connection ends the batch."""
+    before = replace(batch.head)
+    results: list[tuple[_Job, Any, BaseException | None]] = []
+    events.hold([])  # the batch's events in one statement at its end (events.write_held)
+    try:
+        with batch.session.begin_nested():
+            for job in jobs:
+                results.append((job, job.call(*job.args), None))
+            events.write_held(session_reader(batch.session))
+    except Exception as exc:
+        if connection_lost(exc) or is_lost(exc):
+            raise
+        batch.head, batch.now = before, None
+        batch.events.clear()
+        return None
+    finally:
+        events.hold(None)
+    return results
 
 
 def _run_one(batch: Batch, job: _Job) -> tuple[_Job, Any, BaseException | None]:

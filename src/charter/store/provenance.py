@@ -16,6 +16,7 @@ from typing import Any
 from charter.domain.events import CHECKPOINT_SIGNED
 from charter.domain.records import AttestationRecord, SignerRecord
 from charter.store.driver import Conn, placeholders, reader_for, sql_time, stored_time
+from charter.store.events import settled
 
 # ---- allowed signers ----------------------------------------------------------------
 
@@ -92,14 +93,14 @@ def checkpoint_events(conn: Conn, *, after: int = 0, limit: int = 100,
                       newest_first: bool = False) -> list[tuple[int, dict[str, Any]]]:
     """(event seq, payload) of ``checkpoint_signed`` events after seq ``after``."""
     order = "DESC" if newest_first else "ASC"
-    return [(seq, json.loads(payload)) for seq, payload in reader_for(conn).all(
+    return [(seq, json.loads(payload)) for seq, payload in settled(conn).all(
         f"SELECT seq, payload FROM events WHERE action = ? AND seq > ? ORDER BY seq {order} "
         f"LIMIT ?", (CHECKPOINT_SIGNED, after, limit))]
 
 
 def first_checkpoint_after(conn: Conn, time: str) -> tuple[int, dict[str, Any]] | None:
     """The first checkpoint event recorded after the formatted time ``time``."""
-    found = reader_for(conn).one(
+    found = settled(conn).one(
         "SELECT seq, payload FROM events WHERE action = ? AND time > ? ORDER BY seq LIMIT 1",
         (CHECKPOINT_SIGNED, time))
     return (int(found[0]), json.loads(found[1])) if found is not None else None
