@@ -518,3 +518,26 @@ def test_mlflow_latest_versions_are_one_statement_without_a_transaction(
     populated.rename_model("fraud_scorer", "fraud_ranker")
     assert [v.name for v in populated.latest_versions("fraud_scorer", ["Staging"])] == [
         "fraud_ranker"]
+
+
+# An embedded SQLite registry runs one version at a time: PostgreSQL only.
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_models_written_without_their_suffixes_are_found_on_postgresql(
+        populated: RegistryService) -> None:
+    # A replica still on an earlier version during a rolling upgrade creates and renames
+    # models knowing nothing of model_name_suffixes: PostgreSQL's trigger writes them.
+    assert populated.db.dialect == "postgresql"
+    with populated.db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO models (name, name_key, description, last_version, created_at, "
+            "updated_at) VALUES ('ranker_legacy', 'ranker_legacy', '', 0, now(), now())")
+        connection.exec_driver_sql("UPDATE models SET name = 'fraud_ranker', "
+                                   "name_key = 'fraud_ranker' WHERE name_key = 'fraud_scorer'")
+
+    def named(text: str) -> list[str]:
+        return [m.name for m in populated.list_models(name_like=text).items]
+
+    assert named("legacy") == ["ranker_legacy"]
+    assert named("ranker") == ["churn_ranker", "fraud_ranker", "ranker_legacy",
+                               "search_ranker"]
+    assert named("scorer") == []

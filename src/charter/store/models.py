@@ -348,14 +348,17 @@ def rename(conn: Conn, model_id: int, new_name: str, now: datetime) -> None:
     key = name_key(new_name)
     reader.run("UPDATE models SET name = ?, name_key = ?, updated_at = ? WHERE id = ?",
                (new_name, key, sql_time(reader, now), model_id))
-    reader.run("DELETE FROM model_name_suffixes WHERE model_id = ?", (model_id,))
+    if reader.dialect != "postgresql":  # there the trigger rewrites them
+        reader.run("DELETE FROM model_name_suffixes WHERE model_id = ?", (model_id,))
     write_name_suffixes(reader, model_id, key)
 
 
 def write_name_suffixes(conn: Conn, model_id: int, key: str) -> None:
     """Every suffix of the model's name key, for the substring filter (``page``); a
-    model's suffixes go with it (ON DELETE CASCADE)."""
-    if not key:
+    model's suffixes go with it (ON DELETE CASCADE). On PostgreSQL the database writes
+    them (store/triggers.py ``create_name_suffix_trigger``: replicas of an earlier version
+    during a rolling upgrade write no suffixes, the trigger does)."""
+    if not key or reader_for(conn).dialect == "postgresql":
         return
     suffixes = [key[start:] for start in range(len(key))]
     values: list[object] = []
