@@ -61,6 +61,14 @@ def copy_sqlite_to_postgres(source: Path, target: str) -> dict[str, Any]:
                 pg.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', %s), "
                            f"GREATEST(COALESCE(MAX(\"{column}\"), 0), 1)) FROM \"{table}\"",
                            (column,))
+        if "model_name_suffixes" in tables and "model_name_suffixes" not in wanted:
+            # A population older than migration 0009 has no name suffixes: write them, as
+            # the migration does, or the listing's name filter finds no model.
+            counts["model_name_suffixes"] = pg.execute(
+                "INSERT INTO model_name_suffixes (model_id, suffix) SELECT m.id, "
+                "substr(m.name_key, g) FROM models m, generate_series(1, length(m.name_key)) g"
+            ).rowcount
+            wanted.append("model_name_suffixes")
         pg.execute("SET session_replication_role = DEFAULT")
         pg.commit()
         # The planner's statistics, as autovacuum would gather them some time after a

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from charter.service import RegistryService
+from charter.store import models as store_models
 from charter.store.driver import Reader
 
 WHOLE = ("versions", "events")
@@ -184,6 +185,83 @@ def test_the_model_listing_filters_by_tag_and_stage_without_reading_versions_who
             **filters, max_results=2, page_token=page.next_token))
         assert [model.name for model in rest.items] == names[2:] and not rest.next_token
         assert scans == []
+
+
+def _models_walked(service: RegistryService, statements: Statements) -> list[str]:
+    """What each statement's plan walks whole of the models: SQLite's ``SCAN m`` (its
+    name index in order counts), PostgreSQL's Seq Scan or condition-less index walk."""
+    found: list[str] = []
+    with service.db.snapshot() as reader:
+        if reader.dialect == "postgresql":
+            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+                reader.run(f"SET LOCAL {setting} = off")
+            for sql, params in statements:
+                (plan,), = reader.all("EXPLAIN (FORMAT JSON) " + sql, params)
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                found += _pg_walks(plan[0]["Plan"], "models")
+        else:
+            for sql, params in statements:
+                found += [str(row[-1]) for row in reader.all("EXPLAIN QUERY PLAN " + sql, params)
+                          if str(row[-1]).startswith("SCAN m ")]
+    return found
+
+
+def _pg_walks(node: dict[str, Any], table: str) -> list[str]:
+    found = []
+    if node.get("Relation Name") == table and (
+            node["Node Type"] == "Seq Scan" or "Index Cond" not in node):
+        found.append(f"{node['Node Type']} on {table}")
+    for child in node.get("Plans", []):
+        found += _pg_walks(child, table)
+    return found
+
+
+@pytest.mark.parametrize(("name_like", "names"), [
+    ("RANKER", ["churn_ranker", "search_ranker"]),
+    ("_r", ["churn_ranker", "search_ranker"]),
+    ("_", ["churn_ranker", "fraud_scorer"]),
+    ("scorer", ["fraud_scorer"]),
+    ("fraud%", []),
+    ("zebra", []),
+])
+def test_the_listing_name_filter_reads_the_names_that_contain_it_not_every_model(
+        populated: RegistryService, recorded: Statements, name_like: str,
+        names: list[str]) -> None:
+    """A substring is a range of the name suffixes' index (migration 0009): a walk over
+    every model's name grew with the registry (bench/README.md)."""
+    recorded.clear()
+    page = populated.list_models(name_like=name_like, max_results=2)
+    assert [model.name for model in page.items] == names
+    assert _models_walked(populated, list(recorded)) == []
+
+
+def test_a_name_filter_most_names_contain_walks_the_names_in_order_instead(
+        populated: RegistryService, recorded: Statements,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A range that holds many suffixes would collect every match before sorting a page;
+    the walk in name order stops after one. Both answer the same."""
+    suffixes = populated.list_models(name_like="r", max_results=2)
+    monkeypatch.setattr(store_models, "DENSE_SUFFIXES", 2)
+    recorded.clear()
+    walked = populated.list_models(name_like="r", max_results=2)
+    assert [m.name for m in walked.items] == [m.name for m in suffixes.items] == \
+        ["churn_ranker", "fraud_scorer"]
+    assert walked.next_token == suffixes.next_token != ""
+    assert not any("model_name_suffixes s" in sql for sql, _ in recorded)
+
+
+def test_the_name_filter_follows_a_rename_and_a_delete(populated: RegistryService) -> None:
+    def named(text: str) -> list[str]:
+        return [m.name for m in populated.list_models(name_like=text).items]
+
+    populated.rename_model("churn_ranker", "churn_forecaster", reason="clearer")
+    assert named("ranker") == ["search_ranker"]
+    assert named("forecast") == ["churn_forecaster"]
+    populated.transition("search_ranker", 2, "Archived", reason="retired")
+    populated.delete_model("search_ranker", reason="gone")
+    assert named("ranker") == []
+    populated.create_model("ranker_two")
+    assert named("ranker") == ["ranker_two"]
 
 
 @pytest.mark.parametrize("filters", [
@@ -440,3 +518,26 @@ def test_mlflow_latest_versions_are_one_statement_without_a_transaction(
     populated.rename_model("fraud_scorer", "fraud_ranker")
     assert [v.name for v in populated.latest_versions("fraud_scorer", ["Staging"])] == [
         "fraud_ranker"]
+
+
+# An embedded SQLite registry runs one version at a time: PostgreSQL only.
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_models_written_without_their_suffixes_are_found_on_postgresql(
+        populated: RegistryService) -> None:
+    # A replica still on an earlier version during a rolling upgrade creates and renames
+    # models knowing nothing of model_name_suffixes: PostgreSQL's trigger writes them.
+    assert populated.db.dialect == "postgresql"
+    with populated.db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO models (name, name_key, description, last_version, created_at, "
+            "updated_at) VALUES ('ranker_legacy', 'ranker_legacy', '', 0, now(), now())")
+        connection.exec_driver_sql("UPDATE models SET name = 'fraud_ranker', "
+                                   "name_key = 'fraud_ranker' WHERE name_key = 'fraud_scorer'")
+
+    def named(text: str) -> list[str]:
+        return [m.name for m in populated.list_models(name_like=text).items]
+
+    assert named("legacy") == ["ranker_legacy"]
+    assert named("ranker") == ["churn_ranker", "fraud_ranker", "ranker_legacy",
+                               "search_ranker"]
+    assert named("scorer") == []

@@ -351,6 +351,18 @@ def test_an_empty_registry_round_trips(registry, fresh, backend, tmp_path):
     assert_identical(tmp_path / "a", tmp_path / "b")
 
 
+def test_an_imported_registry_finds_its_models_by_a_part_of_the_name(
+        registry, fresh, backend, tmp_path):
+    """The listing's substring filter reads the name suffixes (store/models.py), which
+    an import writes with each model."""
+    for name in ("fraud_scorer", "churn_ranker"):
+        registry.create_model(name)
+    registry.export_registry(tmp_path / "a")
+    target = fresh(backend)
+    target.import_registry(tmp_path / "a")
+    assert [m.name for m in target.list_models(name_like="ud_sc").items] == ["fraud_scorer"]
+
+
 def test_only_an_admin_exports_or_imports_a_registry(registry, fresh, backend, tmp_path):
     """An export holds every model and an import writes history nobody can check against
     moves made here: no per-model role covers either."""

@@ -111,3 +111,36 @@ def drop_provenance_triggers(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
     for statement in _SQLITE_PROVENANCE_DROP if sqlite else _POSTGRES_PROVENANCE_DROP:
         connection.exec_driver_sql(statement)
+
+
+# --- name suffixes (migration 0009): on PostgreSQL the database writes a model's name
+# suffixes itself, so a replica still on an earlier version during a rolling upgrade, which
+# knows nothing of them, keeps them too (store/models.py ``write_name_suffixes`` leaves
+# them to this trigger there). An embedded SQLite registry has one version at a time.
+
+_POSTGRES_NAME_SUFFIXES = [
+    "CREATE OR REPLACE FUNCTION charter_name_suffixes() RETURNS trigger AS $$ "
+    "BEGIN IF TG_OP = 'UPDATE' THEN "
+    "IF NEW.name_key IS NOT DISTINCT FROM OLD.name_key THEN RETURN NEW; END IF; "
+    "DELETE FROM model_name_suffixes WHERE model_id = NEW.id; END IF; "
+    "INSERT INTO model_name_suffixes (model_id, suffix) SELECT NEW.id, substr(NEW.name_key, i) "
+    "FROM generate_series(1, length(NEW.name_key)) AS i; RETURN NEW; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER models_name_suffixes AFTER INSERT OR UPDATE OF name_key ON models "
+    "FOR EACH ROW EXECUTE FUNCTION charter_name_suffixes()",
+]
+_POSTGRES_NAME_SUFFIXES_DROP = [
+    "DROP TRIGGER IF EXISTS models_name_suffixes ON models",
+    "DROP FUNCTION IF EXISTS charter_name_suffixes()",
+]
+
+
+def create_name_suffix_trigger(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        for statement in _POSTGRES_NAME_SUFFIXES:
+            connection.exec_driver_sql(statement)
+
+
+def drop_name_suffix_trigger(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        for statement in _POSTGRES_NAME_SUFFIXES_DROP:
+            connection.exec_driver_sql(statement)

@@ -28,6 +28,7 @@ from charter.store.tables.governance import (
 from charter.store.tables.registry import (
     Alias,
     Model,
+    ModelNameSuffix,
     ModelTag,
     Redirect,
     RetiredName,
@@ -42,6 +43,7 @@ __all__ = [
     "Base",
     "Model",
     "ModelTag",
+    "ModelNameSuffix",
     "Version",
     "VersionInterface",
     "VersionTag",

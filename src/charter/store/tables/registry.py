@@ -151,6 +151,24 @@ class RetiredName(Base):
     last_version: Mapped[int] = mapped_column(Integer)
 
 
+class ModelNameSuffix(Base):
+    """Every suffix of a model's name key: a name contains ``s`` exactly when one of its
+    suffixes starts with ``s``, so the listing's substring filter is a range of this
+    index (store/models.py ``page``) and costs what its matches do, not a walk over every
+    model's name. Written by the store with the name (insert, rename, import); goes with
+    the model. On PostgreSQL the suffix compares bytewise (collation "C"), as SQLite's
+    does, so the range is exactly the names that start with ``s``."""
+
+    __tablename__ = "model_name_suffixes"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    suffix: Mapped[str] = mapped_column(
+        String(256).with_variant(String(256, collation="C"), "postgresql"), primary_key=True)
+
+    __table_args__ = (Index("ix_model_name_suffixes_suffix", "suffix", "model_id"),)
+
+
 class Redirect(Base):
     """An old name that keeps resolving to its model: renamed, merged by an import, or
     pointed there by an admin."""
