@@ -19,6 +19,7 @@ import pytest
 from starlette.requests import Request
 
 from charter.api import boundary
+from charter.api.files import public_base_url
 from charter.api.mlflow.params import Params, query_pairs
 from charter.domain.errors import InvalidInput
 from charter.web import actor_of
@@ -133,3 +134,19 @@ def test_a_get_without_a_body_is_answered_without_waiting_for_one(client) -> Non
                  "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "state": {}}
         asyncio.run(app(scope, receive, send))
         assert sent[0]["status"] == 200, sent
+
+
+@pytest.mark.parametrize(("headers", "base"), [
+    ([(b"host", b"registry.example:8080")], "http://registry.example:8080"),
+    ([(b"host", b"a.example"), (b"x-forwarded-proto", b"HTTPS, http"),
+      (b"x-forwarded-host", b"b.example, c.example")], "https://b.example"),
+    ([(b"host", b"a.example"), (b"x-forwarded-proto", b"gopher")], "http://a.example"),
+    ([(b"host", b"a.example"), (b"x-forwarded-host", b"bad host!")], "http://a.example"),
+    ([(b"host", b"first.example"), (b"host", b"second.example")], "http://first.example"),
+    ([(b"host", b"bad host!")], "http://testserver"),
+])
+def test_the_public_base_url_is_the_one_the_client_reached(headers, base) -> None:  # type: ignore[no-untyped-def]
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": headers,
+                       "query_string": b"", "scheme": "http", "root_path": "",
+                       "server": ("testserver", 80)})
+    assert public_base_url(request) == base
