@@ -17,6 +17,7 @@ the one app that mounts both.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,13 +25,16 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.types import Scope
 
 from charter.domain import error_codes as codes
+from charter.domain.access import Principal
 from charter.domain.errors import Unauthenticated
 from charter.registry import ServerRegistry
 from charter.service.turns import NeedsThread, TurnBusy, turn_wait
 
 ACTOR_HEADER = "x-charter-actor"
+_ACTOR_HEADER_BYTES = ACTOR_HEADER.encode("ascii")
 # Keys of a request's ASGI scope the server's observer reads (charter.server.observe):
 REQUEST_ID = "charter.request_id"  # the request's id, set before anything else runs
 ROUTE_LABEL = "charter.route"      # a route's label for metrics and logs, when the matched
@@ -109,8 +113,17 @@ def actor_of(request: Request) -> str:
     verified = getattr(request.state, "actor", None)
     if verified:
         return str(verified)
-    claimed = request.headers.get(ACTOR_HEADER, "").strip()[:128]
-    return f"{claimed} (unverified)" if claimed else "anonymous"
+    return _claimed_actor(request.scope)
+
+
+def _claimed_actor(scope: Scope) -> str:
+    # The raw headers read directly: a Headers object per request is a tenth of a point
+    # read's own work. Header names are lowercase in ASGI; a repeated header counts once.
+    for name, value in scope["headers"]:
+        if name == _ACTOR_HEADER_BYTES:
+            claimed = value.decode("latin-1").strip()[:128]
+            return f"{claimed} (unverified)" if claimed else "anonymous"
+    return "anonymous"
 
 
 def auth_enabled(request: Request) -> bool:
@@ -123,13 +136,25 @@ def registry(request: Request) -> ServerRegistry:
     """The service acting for the caller: its verified principal when auth is on (set by
     the access middleware), else a local admin named by ``actor_of``."""
     service: ServerRegistry = request.app.state.service
-    principal = getattr(request.state, "principal", None)
+    # request.state keeps its attributes in the scope's "state" (Starlette's State); read
+    # there, a request without a principal costs no AttributeError.
+    state = request.scope.get("state") or {}
+    principal = state.get("principal")
     if principal is not None:
         return service.as_principal(principal)
     if auth_enabled(request):  # a public route must not reach the registry
         raise Unauthenticated(codes.AUTH_REQUIRED, "This registry requires a token",
                               "sign in, or send `Authorization: Bearer <token>`")
-    return service.as_actor(actor_of(request))
+    verified = state.get("actor")
+    if verified:
+        return service.as_actor(str(verified))
+    return service.as_principal(_local_principal(_claimed_actor(request.scope)))
+
+
+@functools.lru_cache(maxsize=256)
+def _local_principal(actor: str) -> Principal:
+    """The local admin named ``actor``: frozen, so one per name serves every request."""
+    return Principal.local(actor)
 
 
 # --- where a use case runs --------------------------------------------------------------

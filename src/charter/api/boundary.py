@@ -50,10 +50,14 @@ MAX_DEPTH = 64
 MAX_TEXT = 1024 * 1024             # characters in one string: far above any field's limit
 MAX_QUERY = 64 * 1024
 PARSED = "charter.json"            # the scope key of the parsed body
+BODY = "charter.body"              # the scope key of a body read here (b"": none was sent)
 _FILE_BODY = re.compile(r"^/api/v1/models/[^/]+/(uploads|versions)/[^/]+/files/")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _INTEGER_BYTES = re.compile(rb"-?[0-9]+")  # "+" in a query string is a space, never a sign
 _PRINTABLE_ASCII = re.compile(rb"[\x20-\x7e]*")
+# Every whole number of at most 18 digits fits 64 bits: without a run of 19 digits, a
+# path or query string holds no number to check.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 class InputBoundary:
@@ -69,13 +73,17 @@ class InputBoundary:
         try:
             check_path(scope.get("raw_path") or scope["path"].encode("utf-8", "replace"))
             check_query(scope.get("query_string", b""))
-            limit = _json_limit(scope)
-            if limit:
+            headers = dict(scope["headers"])
+            if headers.get(b"content-length", b"0") == b"0" \
+                    and b"transfer-encoding" not in headers:
+                scope[BODY] = b""  # nothing to read: the routes need not ask the server
+            elif limit := _json_limit(scope, headers):
                 body = await _read_body(receive, limit)
                 if body is None:  # the client left before it sent its body
                     return
                 if body.strip():
                     scope[PARSED] = parse_json(body)
+                scope[BODY] = body
                 receive = _replay(body, receive)
         except InvalidInput as error:
             await error_response(Request(scope), error)(scope, receive, send)
@@ -91,6 +99,9 @@ def install(app: Any) -> None:
 # ---- the path and the query string ------------------------------------------------------
 
 def check_path(raw: bytes) -> None:
+    if (b"%" not in raw and len(raw) <= MAX_TEXT and _PRINTABLE_ASCII.fullmatch(raw)
+            and not _LONG_NUMBER.search(raw)):
+        return  # printable ASCII decodes to itself, one line of valid text, no long number
     text = _decoded(raw, "the URL path")
     _check_text(text, "the URL path", one_line=True)
     for segment in text.split("/"):
@@ -104,7 +115,8 @@ def check_query(raw: bytes) -> None:
     if len(raw) > MAX_QUERY:
         raise _too_large("the query string", len(raw), MAX_QUERY)
     if b"%" not in raw and _PRINTABLE_ASCII.fullmatch(raw):
-        _check_plain_query(raw)
+        if _LONG_NUMBER.search(raw):
+            _check_plain_query(raw)
         return
     for part in raw.split(b"&"):
         key_raw, _, value_raw = part.partition(b"=")
@@ -142,11 +154,8 @@ def _decoded(raw: bytes, where: str) -> str:
 
 # ---- JSON bodies --------------------------------------------------------------------------
 
-def _json_limit(scope: Scope) -> int:
-    """How many body bytes to read and check as JSON; 0: leave the body alone."""
-    headers = dict(scope["headers"])
-    if headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers:
-        return 0
+def _json_limit(scope: Scope, headers: dict[bytes, bytes]) -> int:
+    """How many bytes of a body to read and check as JSON; 0: leave the body alone."""
     path = scope["path"]
     if path.startswith(MLFLOW_JSON):
         return MAX_MLFLOW_BODY

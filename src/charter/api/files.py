@@ -62,14 +62,23 @@ def raw_tail(request: Request, decoded: str) -> str:
 
 def public_base_url(request: Request) -> str:
     """``scheme://host[/root]`` as the client reached us, proxies' X-Forwarded-* included."""
-    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+    # The raw headers read in one pass (the first of each name, as Headers.get reads it):
+    # every get-download-uri asks, and three lookups through Headers cost twice as much.
+    found: dict[bytes, bytes] = {}
+    for name, value in request.scope["headers"]:
+        if name in _BASE_URL_HEADERS and name not in found:
+            found[name] = value
+    proto = found.get(b"x-forwarded-proto", b"").decode("latin-1").split(",")[0].strip().lower()
+    host = found.get(b"x-forwarded-host", b"").decode("latin-1").split(",")[0].strip()
     # the scope's scheme is what request.url.scheme parses out of a URL built from it
     scheme = proto if proto in ("http", "https") else request.scope.get("scheme", "http")
     if not _HOST.fullmatch(host):
-        host = request.headers.get("host", "") if _HOST.fullmatch(
-            request.headers.get("host", "")) else request.url.netloc
+        direct = found.get(b"host", b"").decode("latin-1")
+        host = direct if _HOST.fullmatch(direct) else request.url.netloc
     return f"{scheme}://{host}{request.scope.get('root_path', '').rstrip('/')}"
+
+
+_BASE_URL_HEADERS = frozenset({b"x-forwarded-proto", b"x-forwarded-host", b"host"})
 
 
 # ---- uploads ---------------------------------------------------------------------------

@@ -72,19 +72,23 @@ OrmRead: TypeAlias = Session
 HEAD_STATEMENT_TIMEOUT_MS = 1000
 
 
-@contextmanager
-def lost_connections() -> Iterator[None]:
+class lost_connections:  # noqa: N801 - used as the function it was, ``with lost_connections():``
     """A lost database connection as the registry's ``database.unavailable`` (503, with
     Retry-After on the web): the caller may try again. A write whose COMMIT was cut may
     have landed or not; it was not acknowledged either way, and a retry of it meets the
-    registry's own refusals (``model.exists``, ``stage.unchanged``) if it had landed."""
-    try:
-        yield
-    except Unavailable:
-        raise
-    except Exception as exc:
-        if not connection_lost(exc):
-            raise
+    registry's own refusals (``model.exists``, ``stage.unchanged``) if it had landed.
+    A class, not a generator: every read passes through it, an MLflow point read twice."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: object) -> None:
+        if exc is None or isinstance(exc, Unavailable) or not isinstance(exc, Exception) \
+                or not connection_lost(exc):
+            return
         raise Unavailable(
             codes.DATABASE_UNAVAILABLE,
             "The registry's database could not be reached; the request was not done",

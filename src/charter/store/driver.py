@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -235,6 +235,38 @@ def _repeatable_read(driver: Any) -> Iterator[None]:
         driver.isolation_level, driver.read_only = before
 
 
+class _KeptRead:
+    """A read on one of ``Snapshots``' kept SQLite connections, in a transaction unless
+    ``begin`` is False (one statement). A class, not a generator: every MLflow point read
+    opens two, and a generator's context manager costs several times as much."""
+
+    __slots__ = ("_snapshots", "_begin", "_connection", "_reader")
+
+    def __init__(self, snapshots: Snapshots, *, begin: bool) -> None:
+        self._snapshots = snapshots
+        self._begin = begin
+
+    def __enter__(self) -> Reader:
+        self._connection = connection = self._snapshots._take()
+        try:
+            if self._begin:
+                connection.execute("BEGIN")
+            self._reader = Reader(connection, "sqlite")
+        except BaseException:
+            self._snapshots._give_back(connection, begun=self._begin, healthy=False)
+            raise
+        return self._reader
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            self._reader.close()
+        except BaseException:
+            self._snapshots._give_back(self._connection, begun=self._begin, healthy=False)
+            raise
+        self._snapshots._give_back(self._connection, begun=self._begin,
+                                   healthy=kind is None)
+
+
 class Snapshots:
     """Read transactions on driver connections kept for the purpose.
 
@@ -259,15 +291,16 @@ class Snapshots:
         self._own_connections = self.dialect == "sqlite" and self._sqlite_path not in (
             "", ":memory:") and "mode=memory" not in self._sqlite_path
 
-    @contextmanager
-    def read(self, *, one_statement: bool = False) -> Iterator[Reader]:
+    def read(self, *, one_statement: bool = False) -> AbstractContextManager[Reader]:
         """A read transaction; or, ``one_statement`` on a SQLite file, a kept connection
         outside any transaction for a read that is one statement (SQLite runs it in its
         own snapshot): no BEGIN and no ROLLBACK around it."""
         if self._own_connections:
-            with self._sqlite(begin=not one_statement) as reader:
-                yield reader
-            return
+            return _KeptRead(self, begin=not one_statement)
+        return self._pooled(one_statement=one_statement)
+
+    @contextmanager
+    def _pooled(self, *, one_statement: bool) -> Iterator[Reader]:
         waited = time.perf_counter()
         pooled = self.engine.raw_connection()
         pool_wait(time.perf_counter() - waited)
@@ -290,36 +323,27 @@ class Snapshots:
         finally:
             pooled.close()
 
-    @contextmanager
-    def _sqlite(self, *, begin: bool = True) -> Iterator[Reader]:
+    def _take(self) -> sqlite3.Connection:
         with self._lock:
             connection = self._idle.pop() if self._idle else None
         if connection is None:
             connection = sqlite3.connect(self._sqlite_path, timeout=self._busy_timeout_s,
                                          check_same_thread=False)
             prepare_sqlite(connection, self._busy_timeout_s, cache_kib=READ_CACHE_KIB)
-        healthy = False
+        return connection
+
+    def _give_back(self, connection: sqlite3.Connection, *, begun: bool,
+                   healthy: bool) -> None:
         try:
-            if begin:
-                connection.execute("BEGIN")
-            reader = Reader(connection, "sqlite")
-            try:
-                yield reader
-            finally:
-                reader.close()
-            healthy = True
-        finally:
-            try:
-                if begin or connection.in_transaction:
-                    connection.execute("ROLLBACK")  # a read changes nothing: end it cheaply
-            except sqlite3.Error:
-                healthy = False
-            with self._lock:
-                if healthy and len(self._idle) < self.MAX_IDLE:
-                    self._idle.append(connection)
-                    connection = None
-            if connection is not None:
-                connection.close()
+            if begun or connection.in_transaction:
+                connection.execute("ROLLBACK")  # a read changes nothing: end it cheaply
+        except sqlite3.Error:
+            healthy = False
+        with self._lock:
+            if healthy and len(self._idle) < self.MAX_IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
 
     def close(self) -> None:
         with self._lock:

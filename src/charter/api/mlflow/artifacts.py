@@ -28,7 +28,7 @@ from starlette.routing import Route
 from charter.api.files import file_response, public_base_url, raw_tail
 from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.cache import answer
-from charter.api.mlflow.params import read_params
+from charter.api.mlflow.params import read_params, request_body
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.paths import safe_relative_path
@@ -72,7 +72,7 @@ async def get_download_uri(request: Request) -> Response:
         return shapes.json_response({"artifact_uri": download_uri(version, base_url)})
 
     # Kept like the other reads' answers (cache.py), by query and the base URL it names.
-    key = (get_download_uri, base_url, request.scope["query_string"], await request.body())
+    key = (get_download_uri, base_url, request.scope["query_string"], await request_body(request))
     response = await answer(request.app.state.answers, service, key, compute)
     if consumer is not None and response.status_code == 200:
         name, number = params.text("name", required=True), params.version().lstrip("vV")

@@ -30,11 +30,17 @@ LOOKUPS = frozenset({LATEST_VERSIONS, ALIAS, GET_VERSION, DOWNLOAD_URI})
 
 def consumer_of(request: Request, endpoint: str) -> str | None:
     """The consumer a lookup reports for (checked: ``consumer.invalid``), else None."""
-    consumer = request.headers.get(HEADER)
-    if consumer is None or endpoint not in LOOKUPS or request.method not in ("GET", "POST",
-                                                                             "HEAD"):
+    if endpoint not in LOOKUPS or request.method not in ("GET", "POST", "HEAD"):
         return None
-    return check_consumer_name(consumer)
+    # The raw headers scanned (the first one counts, as Headers.get reads it): most lookups
+    # carry none, and a Headers object per lookup to find that out is most of this call.
+    for name, value in request.scope["headers"]:
+        if name == _HEADER_BYTES:
+            return check_consumer_name(value.decode("latin-1"))
+    return None
+
+
+_HEADER_BYTES = HEADER.lower().encode("ascii")
 
 
 def answered(endpoint: str, body: dict[str, Any], stages: list[str], alias: str

@@ -12,12 +12,14 @@ anything malformed — bad JSON, a missing field, a wrong type — is an
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from charter.api.boundary import PARSED, parse_json
+from charter.api.boundary import BODY, PARSED, parse_json
 from charter.domain import error_codes as codes
 from charter.domain.errors import InvalidInput
 
@@ -25,17 +27,20 @@ from charter.domain.errors import InvalidInput
 class Params:
     """Typed access to one request's parameters; ``query`` says they came from the URL."""
 
-    __slots__ = ("data", "query", "_lists")
+    __slots__ = ("data", "query", "_pairs")
 
     def __init__(self, data: dict[str, Any], *, query: bool = False,
-                 lists: QueryParams | None = None) -> None:
+                 pairs: list[tuple[str, str]] | None = None) -> None:
         self.data = data
         self.query = query
-        self._lists = lists
+        self._pairs = pairs  # a query string's (key, value) pairs, repeated keys kept
 
     @classmethod
-    def from_query(cls, params: QueryParams) -> Params:
-        return cls(dict(params), query=True, lists=params)
+    def from_query(cls, params: QueryParams | list[tuple[str, str]]) -> Params:
+        """A query string's parameters: a key given twice reads as its last value, and
+        as every value in ``strings`` (as Starlette's QueryParams read them)."""
+        pairs = params.multi_items() if isinstance(params, QueryParams) else params
+        return cls(dict(pairs), query=True, pairs=pairs)
 
     @classmethod
     def from_body(cls, data: Any) -> Params:
@@ -93,8 +98,8 @@ class Params:
 
     def strings(self, key: str) -> list[str]:
         """A repeated string field: a JSON list (or one string), or repeated query keys."""
-        if self._lists is not None:
-            return self._lists.getlist(key)
+        if self._pairs is not None:
+            return [value for name, value in self._pairs if name == key]
         value = self._raw(key)
         if value is None:
             return []
@@ -132,15 +137,40 @@ class Params:
 
 async def read_params(request: Request) -> Params:
     """The request's parameters from its query string or its JSON body (see module doc)."""
-    query = request.query_params
-    if request.method == "GET" and query:
-        return Params.from_query(query)
+    pairs = query_pairs(request.scope["query_string"])
+    if request.method == "GET" and pairs:
+        return Params.from_query(pairs)
     if PARSED in request.scope:  # the boundary read the body, checked it and parsed it once
         return Params.from_body(request.scope[PARSED])
-    raw = await request.body()
+    raw = await request_body(request)
     if raw.strip():  # only when the app runs without its boundary
         return Params.from_body(parse_json(raw))
-    return Params.from_query(query)
+    return Params.from_query(pairs)
+
+
+async def request_body(request: Request) -> bytes:
+    """The request's body bytes: kept by the input boundary, which read them (or saw
+    there were none) before routing; read here only when the app runs without it."""
+    body = request.scope.get(BODY)
+    return body if body is not None else await request.body()
+
+
+_PLAIN_QUERY = re.compile(rb"[\x20-\x7e]*")
+
+
+def query_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """A query string's (key, value) pairs, blank values kept, as Starlette's QueryParams
+    reads them (``parse_qsl``). What clients send for names and numbers — printable ASCII,
+    nothing percent-encoded — decodes to itself but for ``+``: it is split here, without
+    urllib's decoding of every part (a twentieth of a point read)."""
+    if b"%" in raw or not _PLAIN_QUERY.fullmatch(raw):
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    pairs = []
+    for part in raw.decode("ascii").replace("+", " ").split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            pairs.append((key, value))
+    return pairs
 
 
 def missing(key: str) -> InvalidInput:

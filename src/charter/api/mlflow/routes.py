@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.cache import answer
-from charter.api.mlflow.params import Params, read_params
+from charter.api.mlflow.params import Params, read_params, request_body
 from charter.domain.records import VersionRecord
 from charter.registry import ServerRegistry
 from charter.web import ROUTE_LABEL, SIGNED_IN, allow, registry, run_write
@@ -231,7 +231,7 @@ async def dispatch(request: Request) -> Response:
     params = await read_params(request)
     service = registry(request)
     if handler in READS:  # kept answers while the registry is unchanged (cache.py)
-        key = (handler, request.scope["query_string"], await request.body())
+        key = (handler, request.scope["query_string"], await request_body(request))
         response = await answer(request.app.state.answers, service, key,
                                 lambda: handler(service, params))
         if consumer is not None:
