@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from charter.service import RegistryService
-from charter.store import models as store_models
+from charter.store import name_suffixes
 from charter.store.driver import Reader
 
 WHOLE = ("versions", "events")
@@ -241,7 +241,7 @@ def test_a_name_filter_most_names_contain_walks_the_names_in_order_instead(
     """A range that holds many suffixes would collect every match before sorting a page;
     the walk in name order stops after one. Both answer the same."""
     suffixes = populated.list_models(name_like="r", max_results=2)
-    monkeypatch.setattr(store_models, "DENSE_SUFFIXES", 2)
+    monkeypatch.setattr(name_suffixes, "DENSE_SUFFIXES", 2)
     recorded.clear()
     walked = populated.list_models(name_like="r", max_results=2)
     assert [m.name for m in walked.items] == [m.name for m in suffixes.items] == \

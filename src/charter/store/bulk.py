@@ -28,9 +28,8 @@ from sqlalchemy.orm import Session
 from charter.domain import error_codes as codes
 from charter.domain.archive import format_moment, invalid, parse_moment
 from charter.domain.errors import Conflict
-from charter.store import tables
+from charter.store import name_suffixes, tables
 from charter.store.database import WriteTx
-from charter.store.models import write_name_suffixes
 
 M, V = tables.Model.__table__, tables.Version.__table__
 MT, VT = tables.ModelTag.__table__, tables.VersionTag.__table__
@@ -233,7 +232,7 @@ def _load_rows(session: Session, data: Rows, events: Iterable[dict[str, Any]]) -
         session.add(model)
         session.flush()
         model_ids[_key(row["name"])] = model.id
-        write_name_suffixes(session, model.id, model.name_key)
+        name_suffixes.write(session, model.id, model.name_key)
     version_ids = _load_versions(session, data.versions, model_ids)
     _insert(session, MT, [{"model_id": model_ids[_key(t["model"])], "key": t["key"],
                            "value": t["value"]} for t in data.tags if t["version"] is None])

@@ -18,9 +18,9 @@ from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.paging import ModelFilter, keyset_token
 from charter.domain.records import ModelRecord, Page
+from charter.store import name_suffixes
 from charter.store.driver import (
     Conn,
-    Reader,
     as_stored,
     placeholders,
     reader_for,
@@ -134,47 +134,20 @@ def keys_of(conn: Conn, model: ModelRow) -> list[str]:
     return [model.name_key, *redirect_keys(conn, model.id)]
 
 
-# A name key contains ``s`` exactly when one of its suffixes starts with ``s``: the models
-# whose suffixes lie in [s, s with its last character the next one). One range of
-# ix_model_name_suffixes_suffix, so a filter that matches few names reads few rows; a
-# ``LIKE '%s%'`` on name_key walks the names in order until the page is full, which for a
-# filter that matches little is every model's name (140 µs at 2,000 models, 15 at 20:
-# bench/README.md). But the range collects every match before the page is sorted, so a
-# filter that most names contain (``a``) would cost 1.1 ms at 2,000 models instead of the
-# walk's 40 µs, which stops after a page: ``page`` first counts the range up to
-# ``DENSE_SUFFIXES`` rows, and walks the names when it holds that many. The worst case is
-# then a filter with about that many matches, not one with none.
-_NAME_CONTAINS = ("m.id IN (SELECT s.model_id FROM model_name_suffixes s "
-                  "WHERE s.suffix >= ? AND s.suffix < ?)")
-_NAME_LIKE = "m.name_key LIKE ? ESCAPE '\\'"
-_SUFFIXES_UP_TO = ("SELECT count(*) FROM (SELECT 1 FROM model_name_suffixes "
-                   "WHERE suffix >= ? AND suffix < ? LIMIT ?) AS hits")
-DENSE_SUFFIXES = 256
-
-
-def suffix_range(text: str) -> tuple[str, str]:
-    """The bounds of the suffixes that start with ``text`` (not empty), in code point
-    order, which is UTF-8's byte order."""
-    last = ord(text[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:  # a surrogate is no character: the next one is
-        last = 0xE000
-    return text, text[:-1] + chr(min(last, 0x10FFFF))
-
-
 def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, offset: int = 0,
          limit: int | None = None, after: str | None = None,
          only: ModelFilter | None = None) -> list[ModelRow]:
     """Models ordered by name key; ``name_like`` a case-insensitive substring, ``readable``
     the ids a principal may read (None: every model); all of them when no ``limit``.
     ``after`` starts after that name key (a keyset page); ``only`` filters by name, tag
-    and stage in SQL: a name through the range of its suffixes (``_NAME_CONTAINS``), a
+    and stage in SQL: a name through the range of its suffixes (store/name_suffixes.py), a
     tag through its (key, value) index, a stage by probing each model's (model_id,
     stage) index entries in name order."""
     clauses: list[str] = []
     params: list[object] = []
     name_like = name_like or (only.name_like if only else "")
     if name_like:
-        _name_clause(reader_for(conn), name_like.lower(), clauses, params)
+        name_suffixes.name_clause(reader_for(conn), name_like.lower(), clauses, params)
     if only is not None:
         _filter_clauses(reader_for(conn).dialect, only, clauses, params)
     if after is not None:
@@ -191,19 +164,6 @@ def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, off
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
     return [ModelRow.of(raw) for raw in reader_for(conn).all(sql, params)]
-
-
-def _name_clause(reader: Reader, text: str, clauses: list[str], params: list[object]
-                 ) -> None:
-    """The name filter: the suffix range when it is short, else the walk in name order,
-    which a filter that many names contain ends soon (``_NAME_CONTAINS``)."""
-    bounds = suffix_range(text)
-    if int(reader.value(_SUFFIXES_UP_TO, (*bounds, DENSE_SUFFIXES))) < DENSE_SUFFIXES:
-        clauses.append(_NAME_CONTAINS)
-        params.extend(bounds)
-    else:
-        clauses.append(_NAME_LIKE)
-        params.append("%" + "".join("\\" + c if c in "\\%_" else c for c in text) + "%")
 
 
 def _filter_clauses(dialect: str, only: ModelFilter, clauses: list[str],
@@ -338,7 +298,7 @@ def insert(conn: Conn, name: str, *, description: str, last_version: int, now: d
         "INSERT INTO models (name, name_key, description, last_version, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (name, key, description, last_version, at, at))
-    write_name_suffixes(reader, int(model_id), key)
+    name_suffixes.write(reader, int(model_id), key)
     moment = as_stored(now)
     return ModelRow(int(model_id), name, key, description, last_version, moment, moment)
 
@@ -348,24 +308,7 @@ def rename(conn: Conn, model_id: int, new_name: str, now: datetime) -> None:
     key = name_key(new_name)
     reader.run("UPDATE models SET name = ?, name_key = ?, updated_at = ? WHERE id = ?",
                (new_name, key, sql_time(reader, now), model_id))
-    if reader.dialect != "postgresql":  # there the trigger rewrites them
-        reader.run("DELETE FROM model_name_suffixes WHERE model_id = ?", (model_id,))
-    write_name_suffixes(reader, model_id, key)
-
-
-def write_name_suffixes(conn: Conn, model_id: int, key: str) -> None:
-    """Every suffix of the model's name key, for the substring filter (``page``); a
-    model's suffixes go with it (ON DELETE CASCADE). On PostgreSQL the database writes
-    them (store/triggers.py ``create_name_suffix_trigger``: replicas of an earlier version
-    during a rolling upgrade write no suffixes, the trigger does)."""
-    if not key or reader_for(conn).dialect == "postgresql":
-        return
-    suffixes = [key[start:] for start in range(len(key))]
-    values: list[object] = []
-    for suffix in suffixes:
-        values += [model_id, suffix]
-    reader_for(conn).run("INSERT INTO model_name_suffixes (model_id, suffix) VALUES "
-                         + ", ".join(["(?, ?)"] * len(suffixes)), values)
+    name_suffixes.rewrite(reader, model_id, key)
 
 
 def set_description(conn: Conn, model_id: int, description: str, now: datetime) -> None:
