@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from charter.service import RegistryService
+from charter.store import models as store_models
 from charter.store import name_suffixes
 from charter.store.driver import Reader
 
@@ -541,3 +542,20 @@ def test_models_written_without_their_suffixes_are_found_on_postgresql(
     assert named("ranker") == ["churn_ranker", "fraud_ranker", "ranker_legacy",
                                "search_ranker"]
     assert named("scorer") == []
+
+
+def test_the_name_filters_path_counts_only_the_models_the_caller_may_read(
+        populated: RegistryService, recorded: Statements,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two names contain "ranker"; a caller who may read one of them must get the path
+    # that one name decides, or a listing's time would tell of names it cannot see.
+    monkeypatch.setattr(name_suffixes, "DENSE_SUFFIXES", 2)
+    with populated.db.snapshot() as reader:
+        churn = store_models.find(reader, "churn_ranker")
+        assert churn is not None
+        for readable, ranged in (([churn.id], True), (None, False)):
+            recorded.clear()
+            rows = store_models.page(reader, name_like="ranker", readable=readable, limit=10)
+            assert any("model_name_suffixes s" in sql for sql, _ in recorded) is ranged
+            assert [row.name for row in rows] == (["churn_ranker"] if readable else
+                                                  ["churn_ranker", "search_ranker"])

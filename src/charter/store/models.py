@@ -147,7 +147,8 @@ def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, off
     params: list[object] = []
     name_like = name_like or (only.name_like if only else "")
     if name_like:
-        name_suffixes.name_clause(reader_for(conn), name_like.lower(), clauses, params)
+        name_suffixes.name_clause(reader_for(conn), name_like.lower(), clauses, params,
+                                  readable=readable)
     if only is not None:
         _filter_clauses(reader_for(conn).dialect, only, clauses, params)
     if after is not None:

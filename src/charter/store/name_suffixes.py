@@ -20,13 +20,15 @@ keep them too. A model's suffixes go with it (ON DELETE CASCADE).
 
 from __future__ import annotations
 
-from charter.store.driver import Conn, Reader, reader_for
+from collections.abc import Sequence
+
+from charter.store.driver import Conn, Reader, placeholders, reader_for
 
 _NAME_CONTAINS = ("m.id IN (SELECT s.model_id FROM model_name_suffixes s "
                   "WHERE s.suffix >= ? AND s.suffix < ?)")
 _NAME_LIKE = "m.name_key LIKE ? ESCAPE '\\'"
 _SUFFIXES_UP_TO = ("SELECT count(*) FROM (SELECT 1 FROM model_name_suffixes "
-                   "WHERE suffix >= ? AND suffix < ? LIMIT ?) AS hits")
+                   "WHERE suffix >= ? AND suffix < ?{readable} LIMIT ?) AS hits")
 DENSE_SUFFIXES = 256
 
 
@@ -39,12 +41,18 @@ def suffix_range(text: str) -> tuple[str, str]:
     return text, text[:-1] + chr(min(last, 0x10FFFF))
 
 
-def name_clause(reader: Reader, text: str, clauses: list[str], params: list[object]) -> None:
+def name_clause(reader: Reader, text: str, clauses: list[str], params: list[object], *,
+                readable: Sequence[int] | None = None) -> None:
     """The filter "the name key (alias ``m``) contains ``text``": the suffix range when it
     is short, else the walk in name order, which a filter that many names contain ends
-    soon."""
+    soon. The choice counts only the ``readable`` models' suffixes (None: every model's),
+    so how long a listing takes does not depend on names its caller may not see."""
     bounds = suffix_range(text)
-    if int(reader.value(_SUFFIXES_UP_TO, (*bounds, DENSE_SUFFIXES))) < DENSE_SUFFIXES:
+    where = "" if readable is None else (
+        f" AND model_id IN ({placeholders(len(readable))})" if readable else " AND 1 = 0")
+    count = reader.value(_SUFFIXES_UP_TO.format(readable=where),
+                         (*bounds, *(readable or ()), DENSE_SUFFIXES))
+    if int(count) < DENSE_SUFFIXES:
         clauses.append(_NAME_CONTAINS)
         params.extend(bounds)
     else:
