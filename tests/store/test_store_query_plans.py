@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from charter.service import RegistryService
+from charter.store import model_listing, name_suffixes
 from charter.store import models as store_models
-from charter.store import name_suffixes
 from charter.store.driver import Reader
 
 WHOLE = ("versions", "events")
@@ -555,7 +555,7 @@ def test_the_name_filters_path_counts_only_the_models_the_caller_may_read(
         assert churn is not None
         for readable, ranged in (([churn.id], True), (None, False)):
             recorded.clear()
-            rows = store_models.page(reader, name_like="ranker", readable=readable, limit=10)
+            rows = model_listing.page(reader, name_like="ranker", readable=readable, limit=10)
             assert any("model_name_suffixes s" in sql for sql, _ in recorded) is ranged
             assert [row.name for row in rows] == (["churn_ranker"] if readable else
                                                   ["churn_ranker", "search_ranker"])

@@ -17,7 +17,7 @@ from charter.domain.records import ModelRecord, Page
 from charter.domain.values import check_description, check_reason, check_tag
 from charter.service.base import ServiceBase, tag_not_found
 from charter.service.consumer_reports import check_not_served
-from charter.store import models, versions
+from charter.store import model_listing, models, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 
@@ -48,7 +48,7 @@ class ModelsMixin(ServiceBase):
         after = after_key(page_token)
         limit = clamp_page_size(max_results)
         with self._read() as reader:
-            return models.listing(reader, readable=self._readable_ids(), after=after,
+            return model_listing.listing(reader, readable=self._readable_ids(), after=after,
                                   limit=limit, only=only)
 
     def rename_model(self, name: str, new_name: str, *, reason: str = "") -> ModelRecord:

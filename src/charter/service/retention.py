@@ -25,7 +25,7 @@ from charter.domain.retention import (
 from charter.service.base import ServiceBase
 from charter.service.consumer_reports import keep_served
 from charter.store import events as audit_log
-from charter.store import models, versions
+from charter.store import model_listing, models, versions
 from charter.store.database import WriteTx
 from charter.store.driver import Conn
 from charter.store.models import ModelRow
@@ -77,7 +77,7 @@ class RetentionMixin(ServiceBase):
             model, _ = models.get(conn, name)
             self._require(READ, model)
             return [model]
-        return models.page(conn, readable=self._readable_ids())
+        return model_listing.page(conn, readable=self._readable_ids())
 
     def _purge(self, tx: WriteTx, purges: list[RetentionDecision]) -> set[str]:
         """Delete the versions; answer the digests of blobs no remaining version uses."""

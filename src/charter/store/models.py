@@ -16,8 +16,7 @@ from typing import Any, NamedTuple
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
-from charter.domain.paging import ModelFilter, keyset_token
-from charter.domain.records import ModelRecord, Page
+from charter.domain.records import ModelRecord
 from charter.store import name_suffixes
 from charter.store.driver import (
     Conn,
@@ -132,66 +131,6 @@ def redirect_keys(conn: Conn, model_id: int) -> list[str]:
 def keys_of(conn: Conn, model: ModelRow) -> list[str]:
     """Every name key the model's events may be filed under: its own and its redirects'."""
     return [model.name_key, *redirect_keys(conn, model.id)]
-
-
-def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, offset: int = 0,
-         limit: int | None = None, after: str | None = None,
-         only: ModelFilter | None = None) -> list[ModelRow]:
-    """Models ordered by name key; ``name_like`` a case-insensitive substring, ``readable``
-    the ids a principal may read (None: every model); all of them when no ``limit``.
-    ``after`` starts after that name key (a keyset page); ``only`` filters by name, tag
-    and stage in SQL: a name through the range of its suffixes (store/name_suffixes.py), a
-    tag through its (key, value) index, a stage by probing each model's (model_id,
-    stage) index entries in name order."""
-    clauses: list[str] = []
-    params: list[object] = []
-    name_like = name_like or (only.name_like if only else "")
-    if name_like:
-        name_suffixes.name_clause(reader_for(conn), name_like.lower(), clauses, params,
-                                  readable=readable)
-    if only is not None:
-        _filter_clauses(reader_for(conn).dialect, only, clauses, params)
-    if after is not None:
-        clauses.append("m.name_key > ?")
-        params.append(after)
-    if readable is not None:
-        clauses.append(f"m.id IN ({placeholders(len(readable))})" if readable else "1 = 0")
-        params.extend(readable)
-    sql = f"SELECT {COLUMNS} FROM models m"
-    if clauses:
-        sql += f" WHERE {' AND '.join(clauses)}"
-    sql += " ORDER BY m.name_key"
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params += [limit, offset]
-    return [ModelRow.of(raw) for raw in reader_for(conn).all(sql, params)]
-
-
-def _filter_clauses(dialect: str, only: ModelFilter, clauses: list[str],
-                    params: list[object]) -> None:
-    if only.tag_key:
-        tagged = "SELECT t.model_id FROM model_tags t WHERE t.key = ?"
-        params.append(only.tag_key)
-        if only.tag_value is not None:
-            if dialect == "postgresql":  # its index holds md5(value) (migration 0007)
-                tagged += " AND md5(t.value) = md5(?)"
-                params.append(only.tag_value)
-            tagged += " AND t.value = ?"
-            params.append(only.tag_value)
-        clauses.append(f"m.id IN ({tagged})")
-    if only.stage:
-        clauses.append("EXISTS (SELECT 1 FROM versions s WHERE s.model_id = m.id "
-                       "AND s.stage = ?)")
-        params.append(only.stage)
-
-
-def listing(conn: Conn, *, readable: Sequence[int] | None, after: str | None, limit: int,
-            only: ModelFilter) -> Page:
-    """A page of the model listing: up to ``limit`` records in name order after the name
-    key ``after``, and the keyset token of the next page ("" on the last one)."""
-    rows = page(conn, readable=readable, after=after, limit=limit + 1, only=only)
-    more = len(rows) > limit
-    return Page(records(conn, rows[:limit]), keyset_token(rows[limit - 1].name_key) if more else "")
 
 
 # ---- records ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ itself. This door opens only a database that exists and whose schema is current
 (``SCHEMA_REVISION``); for anything else — no database yet, a schema to migrate, a URL
 it does not read as a plain file path — ``open_listing`` answers None and the caller
 opens the full registry, which creates or migrates it. A page is read by the same store
-function as the service's (``models.listing``), so it holds the same records. Nothing
+function as the service's (``model_listing.listing``), so it holds the same records. Nothing
 is written.
 """
 
@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from charter.domain.paging import ModelFilter, after_key, clamp_page_size
 from charter.domain.records import Page
-from charter.store import models
+from charter.store import model_listing
 from charter.store.driver import (
     SCHEMA_REVISION,
     SQLITE_BUSY_TIMEOUT_S,
@@ -72,8 +72,8 @@ class ModelListing:
         with self.connection() as connection:
             connection.execute("BEGIN")
             try:
-                return models.listing(Reader(connection, "sqlite"), readable=None, after=after,
-                                      limit=limit, only=only)
+                return model_listing.listing(Reader(connection, "sqlite"), readable=None,
+                                             after=after, limit=limit, only=only)
             finally:
                 connection.execute("ROLLBACK")
 

@@ -1,7 +1,7 @@
 """The registry page: the seed's tree for every model, filtered and paged.
 
 A page costs one ``list_models`` call: the name, tag and stage filters run in SQL
-(store/models.page) and the next page resumes after the last name shown (a keyset
+(store/model_listing.page) and the next page resumes after the last name shown (a keyset
 token), so a filtered page, or the 80th, costs what the first does. Each ModelRecord
 already carries its stage map, so no version rows are loaded per model.
 """
