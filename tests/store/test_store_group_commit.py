@@ -16,11 +16,14 @@ from concurrent.futures import Future
 
 import psycopg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound, Unavailable
 from charter.service import RegistryService
+from charter.store import models, versions
+from charter.store.driver import reader_for
 
 SOURCE = "s3://models-bucket/fraud/model.pkl"
 
@@ -157,3 +160,50 @@ def test_head_checks_asked_together_share_a_read_and_none_misses_an_earlier_chan
     together, before, earlier, later = asyncio.run(scenario())
     assert earlier in (before, registry.db.generation())
     assert later == registry.db.generation() > before
+
+
+def test_a_held_write_that_fails_is_the_failing_calls_error_and_the_rest_commit(
+        registry: RegistryService) -> None:
+    """On PostgreSQL a batch's writes whose answers nobody reads are held and sent with the
+    next statement (store/driver.py ``deferring``): a version's INSERT goes with the next
+    call's first read. One that fails must fail its own call, not the next one, and leave
+    the others committed."""
+    registry.create_model("fraud_detector")
+    registry.register("fraud_detector", SOURCE, create_model=False)
+
+    def register() -> object:
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    def taken_number() -> object:  # a version row whose number exists already
+        with registry._write() as tx:
+            model, _ = models.get(tx, "fraud_detector")
+            versions.insert(tx, model.id, 1, model_name=model.name, stage="None",
+                            source=SOURCE, run_id="", description="", digest="", now=tx.now)
+        return "written?"
+
+    futures = queued_together(registry, [register, taken_number, register])
+    assert futures[0].result(timeout=30) == 2
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        futures[1].result(timeout=30)
+    assert futures[2].result(timeout=30) == 3
+    assert [v.version for v in registry.list_versions("fraud_detector")] == [3, 2, 1]
+    assert registry.verify_audit().ok
+
+
+def test_a_held_write_is_seen_by_the_orms_next_statement_in_the_call(
+        registry: RegistryService) -> None:
+    """SQLAlchemy's statements on a batch's connection send the held writes first."""
+    registry.create_model("fraud_detector")
+
+    def write_then_count() -> object:
+        with registry._write() as tx:
+            model, _ = models.get(tx, "fraud_detector")
+            reader_for(tx).later("INSERT INTO model_tags (model_id, key, value) "
+                                 "VALUES (?, ?, ?)", (model.id, "team", "risk"))
+            return tx.session.execute(text(
+                "SELECT count(*) FROM model_tags WHERE model_id = :id"), {"id": model.id}
+            ).scalar()
+
+    futures = queued_together(registry, [write_then_count])
+    assert futures[0].result(timeout=30) == 1
+    assert registry.model_summary("fraud_detector").model.tags == {"team": "risk"}

@@ -24,7 +24,7 @@ from charter.domain.interface import (
     parse_interface_text,
 )
 from charter.service.base import ServiceBase
-from charter.store import interfaces
+from charter.store import interfaces, versions
 from charter.store.database import WriteTx
 from charter.store.models import ModelRow
 from charter.store.versions import StoredFile, VersionRow
@@ -92,9 +92,10 @@ def _uploaded_mlmodel(service: ServiceBase, files: Sequence[StoredFile]) -> mlmo
     return mlmodel.parse(b"".join(service.blobs.iter_chunks(digest)))
 
 
-def record_declared(tx: WriteTx, version_id: int, found: Declared) -> None:
+def record_declared(tx: WriteTx, model_id: int, number: int, found: Declared) -> None:
     if found.interface is not None:
-        interfaces.insert(tx, version_id, found.interface, found.origin, tx.now)
+        interfaces.insert(tx, versions.id_of(tx, model_id, number), found.interface,
+                          found.origin, tx.now)
 
 
 def set_once(tx: WriteTx, model: ModelRow, row: VersionRow, interface: Interface,

@@ -109,23 +109,24 @@ class ImportsMixin(ServiceBase):
             stored_models.set_tag(tx, model.id, key, value)
             tx.record(events.NewEvent(events.TAG_SET, model.name, reason=imported.reason,
                                       payload={"key": key, "value": value, "previous": None}))
-        ids = {v.version: self._import_version(tx, model, v) for v in imported.versions}
+        for version in imported.versions:
+            self._import_version(tx, model, version)
         for alias, number in sorted(imported.aliases.items()):
-            versions.set_alias(tx, model.id, alias.lower(), ids[number])
+            versions.set_alias(tx, model.id, alias.lower(), versions.id_of(tx, model.id, number))
             tx.record(events.NewEvent(events.ALIAS_SET, model.name, number,
                                       reason=imported.reason,
                                       payload={"alias": alias.lower(), "previous": None}))
         for old, why in sorted(imported.redirects.items()):
             redirect_to(self.principal, tx, old, model, why)
 
-    def _import_version(self, tx: WriteTx, model: ModelRow, version: ImportedVersion) -> int:
+    def _import_version(self, tx: WriteTx, model: ModelRow, version: ImportedVersion) -> None:
         stage = parse_stage(version.stage).value
         # Written one at a time: the one-Production index sees every row as it is written.
-        version_id = versions.insert(
-            tx, model.id, version.version, stage=stage, source=version.source,
-            run_id=version.run_id, description=version.description, digest="", now=tx.now,
-            created_at=version.created_at)
-        versions.add_tags(tx, version_id, sorted(version.tags.items()))
+        versions.insert(
+            tx, model.id, version.version, model_name=model.name, stage=stage,
+            source=version.source, run_id=version.run_id, description=version.description,
+            digest="", now=tx.now, created_at=version.created_at,
+            tags=version.tags.items())
         payload: dict[str, object] = {
             "source": version.source, "run_id": version.run_id, "digest": "",
             "description": version.description, "tags": dict(version.tags),
@@ -134,7 +135,6 @@ class ImportsMixin(ServiceBase):
             payload["note"] = version.note
         tx.record(events.NewEvent(events.VERSION_IMPORTED, model.name, version.version,
                                   to_stage=stage, reason=version.reason, payload=payload))
-        return version_id
 
 
 @contextmanager

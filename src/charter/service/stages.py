@@ -59,7 +59,7 @@ class StagesMixin(ServiceBase):
                                    seen_after=live_since(tx.now, self.policies.consumers))
             consumers_seen: bool | None = None  # not known: after_moves reads it
             if found is not None:
-                model, row, production, consumers_seen = found
+                model, row, production, consumers_seen, _ = found
                 self._require(REGISTER, model, what="move versions between stages")
             else:
                 model, via = models.get(tx, name)
@@ -83,6 +83,12 @@ class StagesMixin(ServiceBase):
             self._apply(tx, model, changes, events.STAGE_CHANGED, reason)
             after_moves(self, tx, model, {c.to_stage.value for c in changes},
                         consumers_seen=consumers_seen)
+            if found is not None:  # on PostgreSQL, its record without reading it again
+                moved_to = next((c.to_stage.value for c in reversed(changes)
+                                 if c.version == number), None)
+                answer = moves.record_after(found, moved_to, tx.now)
+                if answer is not None:
+                    return answer
             return versions.record(tx, model.name, number)
 
     promote = transition

@@ -275,15 +275,13 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
                               may_have_signers=has_signers)
         digest = manifest_digest([(p, d) for p, _, d in new.files]) if new.files else ""
         signed = new.signature
-        version_id = versions.insert(
-            tx, model.id, number, stage=Stage.NONE.value, source=new.source,
-            run_id=new.run_id, description=new.description, digest=digest, now=tx.now,
-            status=status, signer=str(signed.signer) if signed else None,
+        answer = versions.insert(
+            tx, model.id, number, model_name=model.name, stage=Stage.NONE.value,
+            source=new.source, run_id=new.run_id, description=new.description, digest=digest,
+            now=tx.now, status=status, signer=str(signed.signer) if signed else None,
             signature=signed.bundle_sha256 if signed else None,
-            logged_model_id=found.model_id)
-        versions.add_tags(tx, version_id, new.tags.items())
-        versions.add_files(tx, version_id, new.files)
-        record_declared(tx, version_id, found)
+            logged_model_id=found.model_id, tags=new.tags.items(), files=new.files)
+        record_declared(tx, model.id, number, found)
         payload: dict[str, object] = {"source": new.source, "run_id": new.run_id,
                                       "digest": digest, "files": len(new.files)}
         if found.interface is not None:
@@ -296,7 +294,7 @@ def insert_version(service: ServiceBase, new: Registration) -> VersionRecord:
         tx.record(events.NewEvent(
             events.VERSION_REGISTERED, model.name, number, to_stage=Stage.NONE.value,
             reason=new.reason, payload=payload))
-        return versions.record(tx, model.name, number)
+        return answer
 
 
 def _model_for_new_version(service: ServiceBase, tx: WriteTx, new: Registration) -> ModelRow:

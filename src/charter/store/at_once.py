@@ -27,7 +27,7 @@ from charter.store.versions import COLUMNS, VersionRow, record_from
 
 # A version's tags, files and aliases beside it (``v`` is the version), as JSON arrays, so
 # reading it needs no transaction around two statements (Database.one_statement).
-_EXTRAS = {
+EXTRAS = {
     "postgresql": (
         "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
         "FROM version_tags t WHERE t.version_id = v.id), "
@@ -45,18 +45,21 @@ _EXTRAS = {
 _AT_ONCE = {dialect: f"SELECT {COLUMNS}, m.name, {extras} "
                      "FROM versions v JOIN models m ON m.id = v.model_id "
                      "WHERE m.name_key = ? AND v.version = ?"
-            for dialect, extras in _EXTRAS.items()}
+            for dialect, extras in EXTRAS.items()}
 
 
 def _record_with_extras(hit: Sequence[Any], dialect: str) -> VersionRecord:
-    """A record from a row of ``COLUMNS``, the model's name and ``_EXTRAS``."""
+    """A record from a row of ``COLUMNS``, the model's name and ``EXTRAS``."""
     if dialect == "sqlite":
-        row, extras = hit[:-1], json.loads(hit[-1])
-    else:
-        row, extras = hit[:-3], hit[-3:]
+        return record_with_extras(VersionRow.of(hit[:-1]), json.loads(hit[-1]))
+    return record_with_extras(VersionRow.of(hit[:-3]), hit[-3:])
+
+
+def record_with_extras(row: VersionRow, extras: Sequence[Any]) -> VersionRecord:
+    """A record from a version's row and its ``EXTRAS`` (tags, files, aliases)."""
     tags, files, aliases = extras
-    return record_from(VersionRow.of(row), {key: value for key, value in tags},
-                   [FileRecord(*file) for file in files], aliases)
+    return record_from(row, {key: value for key, value in tags},
+                       [FileRecord(*file) for file in files], aliases)
 
 
 def record_at_once(reader: Reader, name: str, number: int) -> VersionRecord | None:
@@ -76,7 +79,7 @@ def newest_at_once(reader: Reader, name: str, stages: Sequence[str]) -> list[Ver
         return []
     newest = " UNION ALL ".join(["SELECT max(version) FROM versions WHERE model_id = m.id "
                                  "AND stage = ?"] * len(wanted))
-    sql = (f"SELECT {COLUMNS}, m.name, {_EXTRAS[reader.dialect]} "
+    sql = (f"SELECT {COLUMNS}, m.name, {EXTRAS[reader.dialect]} "
            "FROM models m JOIN versions v ON v.model_id = m.id "
            f"WHERE m.name_key = ? AND v.version IN ({newest})")
     return [_record_with_extras(hit, reader.dialect)
@@ -98,7 +101,7 @@ def model_brief(reader: Reader, name: str) -> tuple[ModelRow, ModelBrief] | None
 # still answers its row, so the caller can refuse with the model's own name).
 _BY_ALIAS = (
     f"SELECT {_MODEL_COLUMNS}, v.* FROM models m LEFT JOIN LATERAL ("
-    f"SELECT {COLUMNS}, {_EXTRAS['postgresql']} "
+    f"SELECT {COLUMNS}, {EXTRAS['postgresql']} "
     "FROM aliases al JOIN versions v ON v.id = al.version_id "
     "WHERE al.model_id = m.id AND al.alias = ?) v ON true WHERE m.name_key = ?")
 
@@ -122,7 +125,7 @@ def version_by_alias(reader: Reader, name: str, alias: str
 # one descent of the (model_id, stage, version) index per stage.
 _LATEST = (
     f"SELECT {_MODEL_COLUMNS}, (SELECT coalesce(json_agg(json_build_array({COLUMNS}, "
-    f"{_EXTRAS['postgresql']})), '[]') FROM unnest(?::text[]) s (stage) "
+    f"{EXTRAS['postgresql']})), '[]') FROM unnest(?::text[]) s (stage) "
     "CROSS JOIN LATERAL (SELECT * "
     "FROM versions y WHERE y.model_id = m.id AND y.stage = s.stage ORDER BY y.version DESC "
     "LIMIT 1) v) FROM models m WHERE m.name_key = ?")

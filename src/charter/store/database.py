@@ -161,6 +161,7 @@ class Database:
         self.dialect = self.engine.dialect.name
         if self.dialect == "postgresql":
             group_commit.keep_savepoints(self.engine.dialect)
+            group_commit.keep_order(self.engine)
         # A read spanning several statements must see one snapshot (SQLite's read
         # transaction already does; PostgreSQL's READ COMMITTED would not).
         reads = (self.engine.execution_options(isolation_level="REPEATABLE READ")

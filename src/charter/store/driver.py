@@ -98,6 +98,87 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * max(count, 1))
 
 
+class _Deferred(threading.local):
+    """The writes ``Reader.later`` holds back on this thread, and the one PostgreSQL
+    connection they are for (``deferring``)."""
+
+    connection: Any = None
+    pending: list[tuple[str, Sequence[Any]]] | None = None
+
+
+_deferred = _Deferred()
+
+
+@contextmanager
+def deferring(dbapi_connection: Any) -> Iterator[None]:
+    """Within: a ``Reader.later`` write on ``dbapi_connection`` (a psycopg connection) is
+    not sent on its own but with the next statement on that connection whose answer is
+    read, in one pipeline — one round trip for both. A group commit's thread runs its
+    batch so (store/group_commit.py): it holds the chain head's lock, which every writer
+    of every replica waits on, and a loopback round trip costs ~0.1–0.2 ms here. The
+    caller ends each unit of work with ``send_deferred`` (a failure of a held write is
+    raised there, in that unit) or ``drop_deferred`` (it is being rolled back). None (a
+    SQLite connection, whose statements cost no round trip): writes are run at once."""
+    if dbapi_connection is None:
+        yield
+        return
+    _deferred.connection, _deferred.pending = dbapi_connection, []
+    try:
+        yield
+    finally:
+        _deferred.connection = _deferred.pending = None
+
+
+def send_deferred() -> None:
+    """Send the held writes now and wait for them; raises the first one's error."""
+    pending = _deferred.pending
+    if pending:
+        _deferred.pending = []
+        _send(_deferred.connection, pending)
+
+
+def commit_with_deferred() -> None:
+    """Send the held writes and COMMIT in one round trip (the caller has flushed its ORM
+    session). The transaction's own COMMIT then finds nothing to do: psycopg's
+    ``commit()`` sends nothing on a connection no longer in a transaction."""
+    connection, pending = _deferred.connection, _deferred.pending or []
+    if connection is None:  # not deferring: the transaction commits as usual
+        return
+    _deferred.pending = []
+    with connection.pipeline():
+        side = connection.cursor()
+        for sql, params in pending:
+            side.execute(sql, params)
+        side.execute("COMMIT")  # ``connection.commit()`` would wait for it, then sync again
+    if side.statusmessage != "COMMIT":  # PostgreSQL ends a failed transaction with ROLLBACK
+        raise RuntimeError(f"the batch's COMMIT answered {side.statusmessage!r}")
+
+
+def drop_deferred() -> None:
+    """Forget the held writes: their transaction (or savepoint) is being rolled back."""
+    if _deferred.pending:
+        _deferred.pending = []
+
+
+def send_deferred_before(connection: Any, *_: Any) -> None:
+    """SQLAlchemy's ``before_cursor_execute`` (store/database.py): the held writes, if
+    they are for this SQLAlchemy ``connection``, go before its statement (order kept)."""
+    if _deferred.pending and connection.connection.driver_connection is _deferred.connection:
+        send_deferred()
+
+
+def _send(connection: Any, pending: list[tuple[str, Sequence[Any]]],
+          cursor: Any = None, last: tuple[str, Sequence[Any]] | None = None) -> None:
+    """``pending`` (and ``last`` on ``cursor``, whose answer the caller then reads) in one
+    pipeline; leaving it waits for every answer and raises the first error."""
+    with connection.pipeline():
+        side = connection.cursor()
+        for sql, params in pending:
+            side.execute(sql, params)
+        if last is not None:
+            cursor.execute(*last)
+
+
 class Reader:
     """Runs SQL with ``?`` placeholders on one DBAPI connection, inside its transaction."""
 
@@ -107,16 +188,23 @@ class Reader:
         self._cursor = dbapi_connection.cursor()
         self._pyformat = dialect == "postgresql"
 
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _execute(self, sql: str, params: Sequence[Any]) -> Any:
         cursor = self._cursor
-        cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        if not self._pyformat:
+            cursor.execute(sql, params)
+        elif _deferred.pending and cursor.connection is _deferred.connection:
+            pending, _deferred.pending = _deferred.pending, []
+            _send(cursor.connection, pending, cursor, (_pyformat(sql), params))
+        else:
+            cursor.execute(_pyformat(sql), params)
+        return cursor
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self._execute(sql, params).fetchall()
         return rows
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        cursor = self._cursor
-        cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
-        row: tuple[Any, ...] | None = cursor.fetchone()
+        row: tuple[Any, ...] | None = self._execute(sql, params).fetchone()
         return row
 
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -126,9 +214,16 @@ class Reader:
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         """A statement that returns no rows; the number of rows it changed."""
-        cursor = self._cursor
-        cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
-        return int(cursor.rowcount)
+        return int(self._execute(sql, params).rowcount)
+
+    def later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A write whose answer nobody reads (no rows, no count): within ``deferring``
+        its connection, sent with the next statement whose answer is read; else now."""
+        if self._pyformat and _deferred.pending is not None \
+                and self._cursor.connection is _deferred.connection:
+            _deferred.pending.append((_pyformat(sql), params))
+        else:
+            self._execute(sql, params)
 
     @property
     def dialect(self) -> str:
@@ -153,6 +248,11 @@ def reader_for(conn: Conn) -> Reader:
     if isinstance(conn, Session):
         return session_reader(conn)
     return conn.sql()
+
+
+def driver_connection(session: Session) -> Any:
+    """The DBAPI connection of an ORM session's transaction."""
+    return session.connection().connection.driver_connection
 
 
 def session_reader(session: Session) -> Reader:

@@ -138,10 +138,10 @@ def chain_head(conn: Conn, *, lock: bool = False) -> ChainPosition:
 
 
 def move_head(conn: Conn, head: ChainPosition) -> None:
-    reader_for(conn).run("UPDATE chain_head SET seq = ?, hash = ?, time = ?, checkpoint_seq = ?, "
-                         "checkpoint_time = ? WHERE id = 1",
-                         (head.seq, head.hash, head.time, head.checkpoint_seq,
-                          head.checkpoint_time))
+    reader_for(conn).later("UPDATE chain_head SET seq = ?, hash = ?, time = ?, "
+                           "checkpoint_seq = ?, checkpoint_time = ? WHERE id = 1",
+                           (head.seq, head.hash, head.time, head.checkpoint_seq,
+                            head.checkpoint_time))
 
 
 def head_seq(conn: Conn) -> int:

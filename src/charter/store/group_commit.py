@@ -26,7 +26,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session
 
 from charter.domain import error_codes as codes
@@ -34,7 +35,16 @@ from charter.domain.errors import Unavailable
 from charter.domain.events import ROLLED_BACK, STAGE_CHANGED
 from charter.metrics import stage_transitions, write_turn_wait
 from charter.store import events, webhooks
-from charter.store.driver import connection_lost, session_reader
+from charter.store.driver import (
+    commit_with_deferred,
+    connection_lost,
+    deferring,
+    driver_connection,
+    drop_deferred,
+    send_deferred,
+    send_deferred_before,
+    session_reader,
+)
 from charter.store.events import ChainPosition, StoredEvent
 
 T = TypeVar("T")
@@ -59,6 +69,12 @@ def keep_savepoints(dialect: Dialect) -> None:
             release(connection, name)
 
     dialect.do_release_savepoint = release_outside_batches  # type: ignore[method-assign]
+
+
+def keep_order(engine: Engine) -> None:
+    """A statement SQLAlchemy runs (a savepoint, an ORM flush) on a batch's connection
+    sends the batch's held writes first (driver.deferring)."""
+    event.listen(engine, "before_cursor_execute", send_deferred_before)
 
 
 def is_lost(exc: BaseException) -> bool:
@@ -157,15 +173,20 @@ class GroupCommit:
                 jobs += self._more(self.MAX_BATCH - 1)
                 _local.batch = batch
                 try:
-                    running = [job for job in jobs if job.future.set_running_or_notify_cancel()]
-                    outcomes = _run_together(batch, running) or [
-                        _run_one(batch, job) for job in running]
-                    # The batch's events: their webhook deliveries, and the head moved once.
-                    if batch.events:
-                        assert batch.now is not None
-                        webhooks.enqueue(session, batch.events, batch.now)
-                        events.move_head(session, batch.head)
-                        committed = list(batch.events)
+                    with deferring(driver_connection(session)
+                                   if session.get_bind().dialect.name == "postgresql" else None):
+                        running = [job for job in jobs
+                                   if job.future.set_running_or_notify_cancel()]
+                        outcomes = _run_together(batch, running) or [
+                            _run_one(batch, job) for job in running]
+                        # The batch's events: their webhook deliveries, the head moved once.
+                        if batch.events:
+                            assert batch.now is not None
+                            webhooks.enqueue(session, batch.events, batch.now)
+                            events.move_head(session, batch.head)
+                            committed = list(batch.events)
+                        session.flush()  # the ORM's rows (webhook deliveries) first
+                        commit_with_deferred()
                 finally:
                     _local.batch = None
         except BaseException as exc:  # nothing of the batch committed: each call is told
@@ -196,8 +217,8 @@ def _run_together(batch: Batch, jobs: list[_Job]
     events.hold([])  # the batch's events in one statement at its end (events.write_held)
     try:
         with batch.session.begin_nested():
-            for job in jobs:
-                results.append((job, job.call(*job.args), None))
+            for job in jobs:  # a call's held writes go with the next one's first read
+                results.append((job, _call(job, send=False), None))
             events.write_held(session_reader(batch.session))
     except Exception as exc:
         if connection_lost(exc) or is_lost(exc):
@@ -216,10 +237,25 @@ def _run_one(batch: Batch, job: _Job) -> tuple[_Job, Any, BaseException | None]:
     before, recorded = replace(batch.head), len(batch.events)
     try:
         with batch.session.begin_nested():
-            return job, job.call(*job.args), None
+            return job, _call(job), None
     except Exception as exc:
         if connection_lost(exc) or is_lost(exc):
             raise
         batch.head = before
         del batch.events[recorded:]
         return job, None, exc
+
+
+def _call(job: _Job, *, send: bool = True) -> Any:
+    """The call, its held writes sent (driver.deferring) so that a failure of theirs is
+    its own — or, ``send=False``, left to go with the next statement (``_run_together``:
+    any failure there reruns each call alone). When it fails, they are dropped before its
+    savepoint is rolled back."""
+    try:
+        result = job.call(*job.args)
+        if send:
+            send_deferred()
+    except BaseException:
+        drop_deferred()
+        raise
+    return result

@@ -260,7 +260,8 @@ def set_description(conn: Conn, model_id: int, description: str, now: datetime) 
 def touch(conn: Conn, model_id: int, now: datetime) -> None:
     """The model changed (a version moved, was deleted, …): its ``updated_at`` is now."""
     reader = reader_for(conn)
-    reader.run("UPDATE models SET updated_at = ? WHERE id = ?", (sql_time(reader, now), model_id))
+    reader.later("UPDATE models SET updated_at = ? WHERE id = ?",
+                 (sql_time(reader, now), model_id))
 
 
 class NumberTaken(NamedTuple):

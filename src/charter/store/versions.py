@@ -281,20 +281,45 @@ def delete_alias(conn: Conn, model_id: int, alias: str) -> None:
 
 # ---- writes -------------------------------------------------------------------------
 
-def insert(conn: Conn, model_id: int, number: int, *, stage: str, source: str, run_id: str,
-           description: str, digest: str, now: datetime, created_at: datetime | None = None,
-           status: str = "READY", signer: str | None = None, signature: str | None = None,
-           logged_model_id: str = "") -> int:
-    """Write a version row (its number taken already); answers its id."""
+_INSERT = ("INSERT INTO versions (model_id, version, stage, source, run_id, description, "
+           "digest, status, created_at, updated_at, stage_changed_at, signer, signature, "
+           "logged_model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_TAG = ("INSERT INTO version_tags (version_id, key, value) "
+               "SELECT id, ?, ? FROM versions WHERE model_id = ? AND version = ?")
+_INSERT_FILE = ("INSERT INTO version_files (version_id, path, size, sha256) "
+                "SELECT id, ?, ?, ? FROM versions WHERE model_id = ? AND version = ?")
+
+
+def insert(conn: Conn, model_id: int, number: int, *, model_name: str, stage: str,
+           source: str, run_id: str, description: str, digest: str, now: datetime,
+           created_at: datetime | None = None, status: str = "READY",
+           signer: str | None = None, signature: str | None = None,
+           logged_model_id: str = "", tags: Iterable[tuple[str, str]] = (),
+           files: Sequence[StoredFile] = ()) -> VersionRecord:
+    """Write a version (its number taken already) with its tags and files; answers its
+    record as written. Nothing is read back: in a group commit the rows go with the
+    call's next read (driver.deferring) — a registration holds the chain head's lock, so
+    each round trip it saves is one every other writer waits less. A new version has no
+    aliases yet."""
     reader = reader_for(conn)
     at = sql_time(reader, now)
     created = sql_time(reader, created_at) if created_at is not None else at
-    return int(reader.value(
-        "INSERT INTO versions (model_id, version, stage, source, run_id, description, "
-        "digest, status, created_at, updated_at, stage_changed_at, signer, signature, "
-        "logged_model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (model_id, number, stage, source, run_id, description, digest, status, created, at,
-         at, signer, signature, logged_model_id)))
+    reader.later(_INSERT, (model_id, number, stage, source, run_id, description, digest,
+                           status, created, at, at, signer, signature, logged_model_id))
+    kept = dict(sorted(tags))
+    for key, value in kept.items():
+        reader.later(_INSERT_TAG, (key, value, model_id, number))
+    for path, size, sha256 in files:
+        reader.later(_INSERT_FILE, (path, size, sha256, model_id, number))
+    row = VersionRow(0, model_id, number, stage, source, run_id, description, digest, status,
+                     created, at, at, signer, signature, logged_model_id, model_name)
+    return record_from(row, kept, [FileRecord(*file) for file in files], [])
+
+
+def id_of(conn: Conn, model_id: int, number: int) -> int:
+    """The row id of version ``number`` of the model (it exists)."""
+    return int(reader_for(conn).value(
+        "SELECT id FROM versions WHERE model_id = ? AND version = ?", (model_id, number)))
 
 
 def set_signature(conn: Conn, version_id: int, signer: str, signature: str,
@@ -311,24 +336,10 @@ def set_status(conn: Conn, version_id: int, status: str, now: datetime) -> None:
                (status, sql_time(reader, now), version_id))
 
 
-def add_tags(conn: Conn, version_id: int, tags: Iterable[tuple[str, str]]) -> None:
-    reader = reader_for(conn)
-    for key, value in tags:
-        reader.run("INSERT INTO version_tags (version_id, key, value) VALUES (?, ?, ?)",
-                   (version_id, key, value))
-
-
-def add_files(conn: Conn, version_id: int, files: Iterable[StoredFile]) -> None:
-    reader = reader_for(conn)
-    for path, size, sha256 in files:
-        reader.run("INSERT INTO version_files (version_id, path, size, sha256) "
-                   "VALUES (?, ?, ?, ?)", (version_id, path, size, sha256))
-
-
 def set_stage(conn: Conn, model_id: int, number: int, stage: str, now: datetime) -> None:
     reader = reader_for(conn)
     at = sql_time(reader, now)
-    reader.run("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
+    reader.later("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
                "WHERE model_id = ? AND version = ?", (stage, at, at, model_id, number))
 
 
