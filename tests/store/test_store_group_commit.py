@@ -207,3 +207,49 @@ def test_a_held_write_is_seen_by_the_orms_next_statement_in_the_call(
     futures = queued_together(registry, [write_then_count])
     assert futures[0].result(timeout=30) == 1
     assert registry.model_summary("fraud_detector").model.tags == {"team": "risk"}
+
+
+def test_a_call_that_fails_before_any_statement_rolls_back_a_savepoint_never_sent(
+        registry: RegistryService) -> None:
+    """On PostgreSQL a batch's SAVEPOINT is held and sent with its first statement; a call
+    that fails inside its write before sending any has nothing to roll back, and the
+    batch goes on."""
+    registry.create_model("fraud_detector")
+
+    def register() -> object:
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    def refused() -> object:  # inside the write transaction, before any statement
+        with registry._write():
+            raise NotFound("test.refused", "refused before any statement", "")
+
+    for calls in ([refused, register], [register, refused, register], [refused]):
+        futures = queued_together(registry, calls)
+        for call, future in zip(calls, futures, strict=True):
+            if call is refused:
+                with pytest.raises(NotFound, match="before any statement"):
+                    future.result(timeout=30)
+            else:
+                assert isinstance(future.result(timeout=30), int)
+    assert [v.version for v in registry.list_versions("fraud_detector")] == [3, 2, 1]
+    assert registry.verify_audit().ok
+
+
+def test_a_webhook_added_in_a_batch_gets_the_events_its_batch_mates_record_after_it(
+        registry: RegistryService) -> None:
+    """A group commit reads the active subscriptions with the chain head, before its
+    calls; one that adds a subscription makes the batch read them again."""
+    registry.create_model("fraud_detector")
+    added: list[int] = []
+
+    def subscribe() -> object:
+        added.append(registry.add_webhook("https://hooks.example.com/charter",
+                                          events_filter="version_registered").id)
+        return added[-1]
+
+    def register() -> object:
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    futures = queued_together(registry, [subscribe, register])
+    assert [f.result(timeout=30) for f in futures] == [added[0], 1]
+    assert len(registry.webhook_deliveries(added[0])) == 1

@@ -103,7 +103,8 @@ class _Deferred(threading.local):
     connection they are for (``deferring``)."""
 
     connection: Any = None
-    pending: list[tuple[str, Sequence[Any]]] | None = None
+    pending: list[tuple[str, Sequence[Any] | None]] | None = None
+    unsent_savepoints: set[str] = set()  # noqa: RUF012 - per thread: set anew in deferring
 
 
 _deferred = _Deferred()
@@ -123,6 +124,7 @@ def deferring(dbapi_connection: Any) -> Iterator[None]:
         yield
         return
     _deferred.connection, _deferred.pending = dbapi_connection, []
+    _deferred.unsent_savepoints = set()
     try:
         yield
     finally:
@@ -137,6 +139,25 @@ def send_deferred() -> None:
         _send(_deferred.connection, pending)
 
 
+def hold_savepoint(dbapi_connection: Any, name: str) -> bool:
+    """A SAVEPOINT held like a write (``deferring``), sent with the next statement: False
+    when ``dbapi_connection`` is not deferring (the caller runs it now)."""
+    if _deferred.pending is None or dbapi_connection is not _deferred.connection:
+        return False
+    _deferred.pending.append((f"SAVEPOINT {name}", None))
+    _deferred.unsent_savepoints.add(name)
+    return True
+
+
+def never_sent(name: str) -> bool:
+    """Whether the held SAVEPOINT ``name`` was dropped unsent: then nothing after it was
+    sent either, and rolling back to it has nothing to undo (nor a savepoint to name)."""
+    if name in _deferred.unsent_savepoints:
+        _deferred.unsent_savepoints.discard(name)
+        return True
+    return False
+
+
 def commit_with_deferred() -> None:
     """Send the held writes and COMMIT in one round trip (the caller has flushed its ORM
     session). The transaction's own COMMIT then finds nothing to do: psycopg's
@@ -145,6 +166,7 @@ def commit_with_deferred() -> None:
     if connection is None:  # not deferring: the transaction commits as usual
         return
     _deferred.pending = []
+    _deferred.unsent_savepoints.clear()
     with connection.pipeline():
         side = connection.cursor()
         for sql, params in pending:
@@ -167,10 +189,11 @@ def send_deferred_before(connection: Any, *_: Any) -> None:
         send_deferred()
 
 
-def _send(connection: Any, pending: list[tuple[str, Sequence[Any]]],
+def _send(connection: Any, pending: list[tuple[str, Sequence[Any] | None]],
           cursor: Any = None, last: tuple[str, Sequence[Any]] | None = None) -> None:
     """``pending`` (and ``last`` on ``cursor``, whose answer the caller then reads) in one
     pipeline; leaving it waits for every answer and raises the first error."""
+    _deferred.unsent_savepoints.clear()
     with connection.pipeline():
         side = connection.cursor()
         for sql, params in pending:
@@ -198,6 +221,20 @@ class Reader:
         else:
             cursor.execute(_pyformat(sql), params)
         return cursor
+
+    def one_then_all(self, first: str, then: str) -> tuple[tuple[Any, ...] | None,
+                                                        list[tuple[Any, ...]]]:
+        """``first``'s row and ``then``'s rows, two statements without parameters; on
+        PostgreSQL sent together (one round trip): ``then`` starts once ``first`` is done,
+        so it sees what committed while ``first`` waited for a lock."""
+        if not self._pyformat:
+            return self.one(first), self.all(then)
+        cursor, connection = self._cursor, self._cursor.connection
+        after = connection.cursor()
+        with connection.pipeline():
+            cursor.execute(first)
+            after.execute(then)
+        return cursor.fetchone(), after.fetchall()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = self._execute(sql, params).fetchall()

@@ -109,8 +109,8 @@ def write_held(conn: Conn) -> None:
     reader = reader_for(conn)
     for start in range(0, len(held), _HELD_PER_STATEMENT):
         part = held[start:start + _HELD_PER_STATEMENT]
-        reader.run(_INSERT.replace(_VALUES, ", ".join([_VALUES] * len(part))),
-                   [value for event in part for value in _row(event)])
+        reader.later(_INSERT.replace(_VALUES, ", ".join([_VALUES] * len(part))),
+                     [value for event in part for value in _row(event)])
     held.clear()
 
 
@@ -133,8 +133,20 @@ def chain_head(conn: Conn, *, lock: bool = False) -> ChainPosition:
     sql = _HEAD + " FOR UPDATE" if lock and reader.dialect == "postgresql" else _HEAD
     found = reader.one(sql)
     assert found is not None, "chain_head has its one row from the first migration"
+    return _position(found)
+
+
+def _position(found: Sequence[Any]) -> ChainPosition:
     return ChainPosition(int(found[0]), str(found[1]), str(found[2] or ""),
                          int(found[3] or 0), str(found[4] or ""))
+
+
+def lock_head_then(reader: Reader, then: str) -> tuple[ChainPosition, list[tuple[Any, ...]]]:
+    """The head with its row lock (PostgreSQL), and the rows of ``then`` read once the lock
+    is ours — one round trip for both (``Reader.one_then_all``)."""
+    found, rows = reader.one_then_all(_HEAD + " FOR UPDATE", then)
+    assert found is not None, "chain_head has its one row from the first migration"
+    return _position(found), rows
 
 
 def move_head(conn: Conn, head: ChainPosition) -> None:

@@ -41,6 +41,8 @@ from charter.store.driver import (
     deferring,
     driver_connection,
     drop_deferred,
+    hold_savepoint,
+    never_sent,
     send_deferred,
     send_deferred_before,
     session_reader,
@@ -61,14 +63,29 @@ def keep_savepoints(dialect: Dialect) -> None:
     more round trip per write with the chain head locked. PostgreSQL keeps the savepoints
     (``MAX_BATCH`` at most) until the batch's COMMIT, which commits their changes as it
     would released ones; ROLLBACK TO a call's own savepoint (SQLAlchemy names each
-    anew) still undoes exactly that call. Savepoints outside a batch are released."""
+    anew) still undoes exactly that call. Savepoints outside a batch are released.
+    Within a batch, SAVEPOINT itself is held like a write and goes with the next
+    statement (driver.hold_savepoint); rolling back to one never sent sends nothing."""
     release = dialect.do_release_savepoint
+    savepoint = dialect.do_savepoint
+    rollback_to = dialect.do_rollback_to_savepoint
 
     def release_outside_batches(connection: Any, name: str) -> None:
         if current() is None:
             release(connection, name)
 
+    def savepoint_held_in_batches(connection: Any, name: str) -> None:
+        if current() is None or not hold_savepoint(connection.connection.driver_connection,
+                                                   name):
+            savepoint(connection, name)
+
+    def rollback_to_sent(connection: Any, name: str) -> None:
+        if current() is None or not never_sent(name):
+            rollback_to(connection, name)
+
     dialect.do_release_savepoint = release_outside_batches  # type: ignore[method-assign]
+    dialect.do_savepoint = savepoint_held_in_batches  # type: ignore[method-assign]
+    dialect.do_rollback_to_savepoint = rollback_to_sent  # type: ignore[method-assign]
 
 
 def keep_order(engine: Engine) -> None:
@@ -168,13 +185,21 @@ class GroupCommit:
             asked = time.perf_counter()
             with self._begin() as session:
                 # The turn first: the calls queued while it is awaited join this batch.
-                batch = Batch(session, events.chain_head(session_reader(session), lock=True))
+                # On PostgreSQL the webhook subscriptions are read right after it, in the
+                # same round trip (webhooks.enqueue reads them again if a call changes them).
+                postgres = session.get_bind().dialect.name == "postgresql"
+                if postgres:
+                    head, active = events.lock_head_then(session_reader(session),
+                                                         webhooks.ACTIVE)
+                else:
+                    head, active = events.chain_head(session_reader(session), lock=True), None
+                batch = Batch(session, head)
                 write_turn_wait(time.perf_counter() - asked)
                 jobs += self._more(self.MAX_BATCH - 1)
                 _local.batch = batch
                 try:
-                    with deferring(driver_connection(session)
-                                   if session.get_bind().dialect.name == "postgresql" else None):
+                    with deferring(driver_connection(session) if postgres else None), \
+                            webhooks.watching_subscriptions():
                         running = [job for job in jobs
                                    if job.future.set_running_or_notify_cancel()]
                         outcomes = _run_together(batch, running) or [
@@ -182,7 +207,7 @@ class GroupCommit:
                         # The batch's events: their webhook deliveries, the head moved once.
                         if batch.events:
                             assert batch.now is not None
-                            webhooks.enqueue(session, batch.events, batch.now)
+                            webhooks.enqueue(session, batch.events, batch.now, active)
                             events.move_head(session, batch.head)
                             committed = list(batch.events)
                         session.flush()  # the ORM's rows (webhook deliveries) first

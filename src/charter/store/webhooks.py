@@ -15,8 +15,10 @@ aware or naive (UTC); they are stored naive.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -66,6 +68,7 @@ def subscribe(conn: Session | WriteTx, url: str, *, secret: str, events: Sequenc
         active=True, created_by=created_by, created_at=naive(now))
     session.add(row)
     session.flush()
+    _changes.seen = True
     return _record(row, secret if show_secret else "")
 
 
@@ -86,6 +89,7 @@ def unsubscribe(conn: Session | WriteTx, subscription_id: int) -> None:
     row = session.get(tables.WebhookSubscription, subscription_id)
     if row is not None:
         session.delete(row)
+        _changes.seen = True
 
 
 # ---- the delivery log ---------------------------------------------------------------
@@ -173,17 +177,37 @@ def _row(subscription_id: int, event: dict[str, Any], now: datetime) -> tables.W
 
 _ACTIVE_SUBSCRIPTIONS = (select(tables.WebhookSubscription.id, tables.WebhookSubscription.events)
                          .where(tables.WebhookSubscription.active.is_(True)))
+# The same in plain SQL: a group commit reads it with the chain head (events.lock_head_then).
+ACTIVE = "SELECT id, events FROM webhook_subscriptions WHERE active"
+
+_changes = threading.local()  # whether this thread's batch added or removed a subscription
 
 
-def enqueue(session: Session, events: Sequence[StoredEvent], now: datetime) -> int:
-    """One outbox row per event per active subscription whose filter matches."""
+@contextmanager
+def watching_subscriptions() -> Iterator[None]:
+    """Within: ``subscribe`` and ``unsubscribe`` on this thread are noted, so ``enqueue``
+    does not trust subscriptions read before them."""
+    _changes.seen = False
+    try:
+        yield
+    finally:
+        _changes.seen = False
+
+
+def enqueue(session: Session, events: Sequence[StoredEvent], now: datetime,
+            active: Sequence[tuple[int, str]] | None = None) -> int:
+    """One outbox row per event per active subscription whose filter matches; ``active``:
+    the subscriptions as read already in this transaction (read here when None, or when
+    one was added or removed since, ``watching_subscriptions``)."""
     now = naive(now)
-    # Core on the session's connection, not Session.execute: every write asks this, and
-    # the ORM's statement handling was a fifth of a registration's CPU (bench/README.md).
-    # Core does not autoflush: flushed first, a subscription added or removed in this
-    # transaction is seen as it now is (nothing pending: a cheap no-op).
-    session.flush()
-    active = session.connection().execute(_ACTIVE_SUBSCRIPTIONS).all()
+    if active is None or getattr(_changes, "seen", False):
+        # Core on the session's connection, not Session.execute: every write asks this,
+        # and the ORM's statement handling was a fifth of a registration's CPU
+        # (bench/README.md). Core does not autoflush: flushed first, a subscription added
+        # or removed in this transaction is seen as it now is (nothing pending: a no-op).
+        session.flush()
+        active = [(id_, wanted) for id_, wanted
+                  in session.connection().execute(_ACTIVE_SUBSCRIPTIONS)]
     if not active:
         return 0
     count = 0

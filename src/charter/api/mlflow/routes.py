@@ -35,7 +35,9 @@ MLFLOW_REASON = "deleted through the MLflow API"
 MODELS_PAGE_DEFAULT = 100
 VERSIONS_PAGE_DEFAULT = 10_000
 
-Handler = Callable[[ServerRegistry, Params], Response]
+# A write's handler may answer a version's record: its response is built once the write
+# has committed, outside the group commit (the batch holds the chain head's lock).
+Handler = Callable[[ServerRegistry, Params], "Response | VersionRecord"]
 
 
 # --- registered models -------------------------------------------------------------------
@@ -116,7 +118,7 @@ def delete_registered_model_alias(service: ServerRegistry, p: Params) -> Respons
 # --- model versions --------------------------------------------------------------------------
 
 
-def create_model_version(service: ServerRegistry, p: Params) -> Response:
+def create_model_version(service: ServerRegistry, p: Params) -> VersionRecord:
     # MLflow's semantics: the model must exist (RESOURCE_DOES_NOT_EXIST otherwise), and a
     # runs:/ source is recorded as provenance, never looked up. model_id (MLflow 3's
     # logged-model id) is kept and answered; run_link has nowhere to go and is ignored.
@@ -125,7 +127,7 @@ def create_model_version(service: ServerRegistry, p: Params) -> Response:
                                run_id=p.text("run_id"), description=p.text("description"),
                                tags=p.tags(), create_model=False,
                                model_id=p.text("model_id"))
-    return _version_response(version)
+    return version
 
 
 def get_model_version(service: ServerRegistry, p: Params) -> Response:
@@ -153,11 +155,10 @@ def search_model_versions(service: ServerRegistry, p: Params) -> Response:
     return shapes.json_response(body)
 
 
-def transition_model_version_stage(service: ServerRegistry, p: Params) -> Response:
-    version = service.transition(p.text("name", required=True), p.version(),
-                                 p.text("stage", required=True),
-                                 archive_existing=p.flag("archive_existing_versions"))
-    return _version_response(version)
+def transition_model_version_stage(service: ServerRegistry, p: Params) -> VersionRecord:
+    return service.transition(p.text("name", required=True), p.version(),
+                              p.text("stage", required=True),
+                              archive_existing=p.flag("archive_existing_versions"))
 
 
 def set_model_version_tag(service: ServerRegistry, p: Params) -> Response:
@@ -238,7 +239,8 @@ async def dispatch(request: Request) -> Response:
             await consumers.report(service, consumer, consumers.answered_by(
                 endpoint, response, params.strings("stages"), params.text("alias")))
         return response
-    return await run_write(service, handler, service, params)
+    written = await run_write(service, handler, service, params)
+    return written if isinstance(written, Response) else _version_response(written)
 
 
 def not_found(request: Request, allowed: dict[str, Handler] | None) -> Response:
