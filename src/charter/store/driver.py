@@ -103,6 +103,7 @@ class _Deferred(threading.local):
     connection they are for (``deferring``)."""
 
     connection: Any = None
+    side: Any = None  # a cursor of ``connection`` for the held writes (answers unread)
     pending: list[tuple[str, Sequence[Any] | None]] | None = None
     unsent_savepoints: set[str] = set()  # noqa: RUF012 - per thread: set anew in deferring
 
@@ -124,11 +125,12 @@ def deferring(dbapi_connection: Any) -> Iterator[None]:
         yield
         return
     _deferred.connection, _deferred.pending = dbapi_connection, []
+    _deferred.side = dbapi_connection.cursor()
     _deferred.unsent_savepoints = set()
     try:
         yield
     finally:
-        _deferred.connection = _deferred.pending = None
+        _deferred.connection = _deferred.pending = _deferred.side = None
 
 
 def send_deferred() -> None:
@@ -168,7 +170,7 @@ def commit_with_deferred() -> None:
     _deferred.pending = []
     _deferred.unsent_savepoints.clear()
     with connection.pipeline():
-        side = connection.cursor()
+        side = _deferred.side
         for sql, params in pending:
             side.execute(sql, params)
         side.execute("COMMIT")  # ``connection.commit()`` would wait for it, then sync again
@@ -195,7 +197,7 @@ def _send(connection: Any, pending: list[tuple[str, Sequence[Any] | None]],
     pipeline; leaving it waits for every answer and raises the first error."""
     _deferred.unsent_savepoints.clear()
     with connection.pipeline():
-        side = connection.cursor()
+        side = _deferred.side
         for sql, params in pending:
             side.execute(sql, params)
         if last is not None:

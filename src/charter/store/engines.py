@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 
@@ -65,8 +66,22 @@ def make_engine(url: str, *, pool_size: int = PG_POOL_SIZE,
                                pool_pre_ping=True,
                                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
                                              **TCP_LIVENESS})
+        _json_by_orjson(engine)
     _count_checkouts(engine)
     return engine
+
+
+def _json_by_orjson(engine: Engine) -> None:
+    """JSON columns a plain-SQL read answers (a version's tags, files and aliases with a
+    stage move: store/moves.py) decoded by orjson, as on the read connections
+    (store/pg_reads.py): json.loads was a twentieth of a move's CPU."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        import orjson
+        from psycopg.types.json import set_json_loads
+
+        set_json_loads(orjson.loads, dbapi_connection)
 
 
 def _count_checkouts(engine: Engine) -> None:

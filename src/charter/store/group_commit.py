@@ -188,11 +188,11 @@ class GroupCommit:
                 # On PostgreSQL the webhook subscriptions are read right after it, in the
                 # same round trip (webhooks.enqueue reads them again if a call changes them).
                 postgres = session.get_bind().dialect.name == "postgresql"
+                reader = session_reader(session)
                 if postgres:
-                    head, active = events.lock_head_then(session_reader(session),
-                                                         webhooks.ACTIVE)
+                    head, active = events.lock_head_then(reader, webhooks.ACTIVE)
                 else:
-                    head, active = events.chain_head(session_reader(session), lock=True), None
+                    head, active = events.chain_head(reader, lock=True), None
                 batch = Batch(session, head)
                 write_turn_wait(time.perf_counter() - asked)
                 jobs += self._more(self.MAX_BATCH - 1)
