@@ -67,7 +67,9 @@ def test_allowed_transition_is_recorded_as_an_event(registry, given, clock,
     record = registry.transition(NAME, version, to_stage.lower(), reason="eval passed")
 
     assert record.stage == to_stage
-    assert record.stage_changed_at == moved_at
+    assert record.stage_changed_at == record.updated_at == moved_at
+    assert record == registry.get_version(NAME, version)  # answered without a second read
+    assert registry.get_model(NAME).updated_at == moved_at  # the move touched its model
     event = registry.history(NAME)[-1]
     assert (event.action, event.version, event.from_stage, event.to_stage) == (
         "stage_changed", version, from_stage, to_stage)

@@ -117,9 +117,11 @@ class StagesMixin(ServiceBase):
                action: str, reason: str) -> None:
         """Apply planned moves in order; each leaves the one-Production index satisfied."""
         for change in changes:
-            versions.set_stage(tx, model.id, change.version, change.to_stage.value, tx.now)
+            versions.set_stage(tx, model.id, change.version, change.to_stage.value, tx.now,
+                               touch_model=change is changes[-1])
             tx.record(events.NewEvent(
                 action, model.name, change.version, from_stage=change.from_stage.value,
                 to_stage=change.to_stage.value, reason=reason,
                 payload={"moves": len(changes)} if len(changes) > 1 else {}))
-        models.touch(tx, model.id, tx.now)
+        if not changes:
+            models.touch(tx, model.id, tx.now)

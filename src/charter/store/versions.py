@@ -28,7 +28,7 @@ from charter.store.driver import (
     stored_time,
     update_or_insert,
 )
-from charter.store.models import ModelRow, get, keys_of, lookup_key
+from charter.store.models import ModelRow, get, keys_of, lookup_key, touch
 
 COLUMNS = ("v.id, v.model_id, v.version, v.stage, v.source, v.run_id, v.description, "
            "v.digest, v.status, v.created_at, v.updated_at, v.stage_changed_at, v.signer, "
@@ -336,11 +336,22 @@ def set_status(conn: Conn, version_id: int, status: str, now: datetime) -> None:
                (status, sql_time(reader, now), version_id))
 
 
-def set_stage(conn: Conn, model_id: int, number: int, stage: str, now: datetime) -> None:
+def set_stage(conn: Conn, model_id: int, number: int, stage: str, now: datetime, *,
+              touch_model: bool = False) -> None:
+    """Put the version in ``stage`` now; ``touch_model``: its model's ``updated_at`` too
+    (``models.touch``), on PostgreSQL in the same statement."""
     reader = reader_for(conn)
     at = sql_time(reader, now)
+    if touch_model and reader.dialect == "postgresql":
+        reader.later("WITH moved AS (UPDATE versions SET stage = ?, stage_changed_at = ?, "
+                     "updated_at = ? WHERE model_id = ? AND version = ?) "
+                     "UPDATE models SET updated_at = ? WHERE id = ?",
+                     (stage, at, at, model_id, number, at, model_id))
+        return
     reader.later("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
-               "WHERE model_id = ? AND version = ?", (stage, at, at, model_id, number))
+                 "WHERE model_id = ? AND version = ?", (stage, at, at, model_id, number))
+    if touch_model:
+        touch(reader, model_id, now)
 
 
 def set_description(conn: Conn, version_id: int, description: str, now: datetime) -> None:
