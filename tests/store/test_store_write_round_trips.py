@@ -180,3 +180,76 @@ def test_stage_moves_in_one_batch_take_one_round_trip_each(
     round_trips, statements = wire.locked()
     assert round_trips == 1 + 3 * 1 + 1, "\n".join(statements)
     assert [v.stage for v in registry.list_versions("fraud_detector")] == ["Staging"] * 3
+
+
+def moved_together(registry: RegistryService, wire: Wire,
+                   calls: list[tuple[str, int, str] | Callable[[], object]]) -> list[Any]:
+    """Stage moves (model, version, stage) in one group commit, each submitted with its
+    model and version as the MLflow route does, and other calls among them; that batch's
+    connection traced. A call that fails answers its error."""
+    started, gate = threading.Event(), threading.Event()
+    held = registry.db.batched(lambda: (started.set(), gate.wait(10)))
+    assert started.wait(10)
+    wire.on = True
+    try:
+        futures = [registry.db.batched(registry.transition, c[0], c[1], c[2],
+                                       move=(c[0], c[1])) if isinstance(c, tuple)
+                   else registry.db.batched(c) for c in calls]
+        gate.set()
+        held.result(timeout=30)
+        return [future.exception(timeout=30) or future.result() for future in futures]
+    finally:
+        wire.on = False
+
+
+def test_stage_moves_named_to_the_batch_are_read_together(
+        registry: RegistryService, wire: Wire) -> None:
+    """Moves submitted with their model and version are read in one statement once the
+    batch holds the head (store/moves.py ``read_ahead``): a batch of moves of distinct
+    models takes 3 round trips whatever its size."""
+    names = ["fraud_detector", "churn_scorer", "credit_ranker", "pricing_model"]
+    for name in names:
+        registry.create_model(name)
+        registry.register(name, SOURCE, create_model=False, tags={"team": "risk"})
+
+    records = moved_together(registry, wire, [(name, 1, "Staging") for name in names])
+    assert [(r.name, r.version, r.stage, r.tags) for r in records] == [
+        (name, 1, "Staging", {"team": "risk"}) for name in names]
+    assert records == [registry.get_version(r.name, r.version) for r in records]
+    # the head with the subscriptions; the moves read together; the held writes, COMMIT
+    round_trips, statements = wire.locked()
+    assert round_trips == 3, "\n".join(statements)
+
+
+def test_a_move_after_a_change_to_its_model_in_the_batch_reads_it_again(
+        registry: RegistryService, wire: Wire) -> None:
+    """What was read ahead is used only while no earlier call of the batch can have
+    changed the model: after a move of the same model, or after any other call, the
+    move reads for itself."""
+    registry.create_model("fraud_detector")
+    registry.register("fraud_detector", SOURCE, create_model=False)
+
+    def tag() -> object:
+        registry.set_version_tag("fraud_detector", 1, "owner", "risk-team")
+        return "tagged"
+
+    # v1 to Staging, then to Production (an edge from Staging, not from None), then a
+    # tag set by another call, then v1 archived: each answer is the model as it is then.
+    answers = moved_together(registry, wire, [
+        ("fraud_detector", 1, "Staging"), ("fraud_detector", 1, "Production"), tag,
+        ("fraud_detector", 1, "Archived")])
+    assert [getattr(a, "stage", a) for a in answers] == [
+        "Staging", "Production", "tagged", "Archived"]
+    assert answers[3].tags == {"owner": "risk-team"}
+    assert answers[3] == registry.get_version("fraud_detector", 1)
+
+    registry.create_model("churn_scorer")
+    registry.register("churn_scorer", SOURCE, create_model=False)
+
+    def alias() -> object:  # not a move: it could change any model
+        registry.set_alias("churn_scorer", "candidate", 1)
+        return "aliased"
+
+    answers = moved_together(registry, wire, [alias, ("churn_scorer", 1, "Staging")])
+    assert answers[0] == "aliased"
+    assert (answers[1].stage, answers[1].aliases) == ("Staging", ["candidate"])

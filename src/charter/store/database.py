@@ -33,7 +33,7 @@ from charter.domain.events import (
     parse_time,
 )
 from charter.metrics import write_turn_wait
-from charter.store import events, group_commit, webhooks
+from charter.store import events, group_commit, moves, webhooks
 from charter.store.driver import SCHEMA_REVISION as SCHEMA_REVISION  # its callers' import
 from charter.store.driver import (
     SQLITE_BUSY_TIMEOUT_S,
@@ -337,11 +337,15 @@ class Database:
         session.flush()
         return tx
 
-    def batched(self, call: Callable[..., T], *args: object) -> Future[T]:
+    def batched(self, call: Callable[..., T], *args: object,
+                move: tuple[str, int] | None = None) -> Future[T]:
         """Run ``call(*args)`` — a use case that writes — in this process's next group
-        commit; its result or error once the batch has committed."""
+        commit; its result or error once the batch has committed. ``move``: the call moves
+        a stage of this model name and version (on PostgreSQL read with the batch's other
+        moves, store/moves.py ``read_ahead``)."""
         assert self.group_commit is not None, "this database was disposed of"
-        return self.group_commit.submit(call, *args)
+        key = moves.move_key(*move) if move is not None else None
+        return self.group_commit.submit(call, *args, move=key)
 
     @contextmanager
     def _batch_transaction(self) -> Iterator[Session]:

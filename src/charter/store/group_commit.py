@@ -34,7 +34,7 @@ from charter.domain import error_codes as codes
 from charter.domain.errors import Unavailable
 from charter.domain.events import ROLLED_BACK, STAGE_CHANGED
 from charter.metrics import stage_transitions, write_turn_wait
-from charter.store import events, webhooks
+from charter.store import events, moves, webhooks
 from charter.store.driver import (
     commit_with_deferred,
     connection_lost,
@@ -125,6 +125,36 @@ class _Job:
     call: Callable[..., Any]
     args: tuple[object, ...]
     future: Future[Any]
+    move: tuple[str, int] | None = None  # a stage move's model key and version (moves.py)
+
+
+class _Ahead:
+    """The batch's stage moves read together once it holds the chain head (one round trip
+    for all: ``moves.read_ahead``), each offered to its call while no earlier call of the
+    run can have changed its model: every earlier call was a move of another model. A
+    call that is not a move may change any model; after it, moves read for themselves."""
+
+    def __init__(self, reads: dict[tuple[str, int], Any]) -> None:
+        self._reads = reads
+        self._models: set[str] = set()
+        self._blind = False
+
+    def restart(self) -> None:
+        """The calls run again from the batch's start (what was read is true again)."""
+        self._models.clear()
+        self._blind = False
+
+    def before(self, job: _Job) -> None:
+        move = job.move
+        usable = move is not None and not self._blind and move[0] not in self._models
+        moves.offer(move, self._reads.get(move) if usable and move is not None else None)
+
+    def after(self, job: _Job) -> None:
+        moves.offer(None, None)
+        if job.move is None:
+            self._blind = True
+        else:
+            self._models.add(job.move[0])
 
 
 class GroupCommit:
@@ -139,9 +169,12 @@ class GroupCommit:
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
-    def submit(self, call: Callable[..., T], *args: object) -> Future[T]:
+    def submit(self, call: Callable[..., T], *args: object,
+               move: tuple[str, int] | None = None) -> Future[T]:
+        """``move``: the call is a stage move of that model key and version (read ahead
+        with the batch's other moves)."""
         future: Future[T] = Future()
-        self._queue.put(_Job(call, args, future))
+        self._queue.put(_Job(call, args, future, move))
         if self._thread is None:
             with self._start:
                 if self._thread is None:
@@ -202,8 +235,14 @@ class GroupCommit:
                             webhooks.watching_subscriptions():
                         running = [job for job in jobs
                                    if job.future.set_running_or_notify_cancel()]
-                        outcomes = _run_together(batch, running) or [
-                            _run_one(batch, job) for job in running]
+                        ahead = _Ahead(moves.read_ahead(
+                            reader, [job.move for job in running if job.move is not None])
+                            if postgres else {})
+                        together = _run_together(batch, running, ahead)
+                        if together is None:  # each call again, alone, from the start
+                            ahead.restart()
+                            together = [_run_one(batch, job, ahead) for job in running]
+                        outcomes = together
                         # The batch's events: their webhook deliveries, the head moved once.
                         if batch.events:
                             assert batch.now is not None
@@ -229,7 +268,7 @@ class GroupCommit:
                 job.future.set_result(result)
 
 
-def _run_together(batch: Batch, jobs: list[_Job]
+def _run_together(batch: Batch, jobs: list[_Job], ahead: _Ahead
                   ) -> list[tuple[_Job, Any, BaseException | None]] | None:
     """The batch's calls in one savepoint, none of their own: a SAVEPOINT per call was one
     more round trip per write with the chain head locked, and calls seldom fail. If one
@@ -243,7 +282,7 @@ def _run_together(batch: Batch, jobs: list[_Job]
     try:
         with batch.session.begin_nested():
             for job in jobs:  # a call's held writes go with the next one's first read
-                results.append((job, _call(job, send=False), None))
+                results.append((job, _call(job, ahead, send=False), None))
             events.write_held(session_reader(batch.session))
     except Exception as exc:
         if connection_lost(exc) or is_lost(exc):
@@ -256,13 +295,14 @@ def _run_together(batch: Batch, jobs: list[_Job]
     return results
 
 
-def _run_one(batch: Batch, job: _Job) -> tuple[_Job, Any, BaseException | None]:
+def _run_one(batch: Batch, job: _Job, ahead: _Ahead
+             ) -> tuple[_Job, Any, BaseException | None]:
     """One call in its savepoint; one that fails leaves the head and events as they were.
     A lost connection ends the whole batch."""
     before, recorded = replace(batch.head), len(batch.events)
     try:
         with batch.session.begin_nested():
-            return job, _call(job), None
+            return job, _call(job, ahead), None
     except Exception as exc:
         if connection_lost(exc) or is_lost(exc):
             raise
@@ -271,11 +311,12 @@ def _run_one(batch: Batch, job: _Job) -> tuple[_Job, Any, BaseException | None]:
         return job, None, exc
 
 
-def _call(job: _Job, *, send: bool = True) -> Any:
+def _call(job: _Job, ahead: _Ahead, *, send: bool = True) -> Any:
     """The call, its held writes sent (driver.deferring) so that a failure of theirs is
     its own — or, ``send=False``, left to go with the next statement (``_run_together``:
     any failure there reruns each call alone). When it fails, they are dropped before its
     savepoint is rolled back."""
+    ahead.before(job)
     try:
         result = job.call(*job.args)
         if send:
@@ -283,4 +324,6 @@ def _call(job: _Job, *, send: bool = True) -> Any:
     except BaseException:
         drop_deferred()
         raise
+    finally:
+        ahead.after(job)
     return result

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from charter.api.mlflow import consumers, shapes
 from charter.api.mlflow.cache import answer
 from charter.api.mlflow.params import Params, read_params, request_body
+from charter.domain.errors import CharterError
 from charter.domain.records import VersionRecord
 from charter.registry import ServerRegistry
 from charter.web import ROUTE_LABEL, SIGNED_IN, allow, registry, run_write
@@ -239,8 +240,22 @@ async def dispatch(request: Request) -> Response:
             await consumers.report(service, consumer, consumers.answered_by(
                 endpoint, response, params.strings("stages"), params.text("alias")))
         return response
-    written = await run_write(service, handler, service, params)
+    written = await run_write(service, handler, service, params,
+                              move=_move_of(params) if handler is MOVES else None)
     return written if isinstance(written, Response) else _version_response(written)
+
+
+MOVES = transition_model_version_stage
+
+
+def _move_of(params: Params) -> tuple[str, int] | None:
+    """The model name and version a stage move names, if it names them well (else the
+    handler refuses it, as without this)."""
+    try:
+        name, number = params.text("name", required=True), int(params.version())
+    except (CharterError, ValueError):
+        return None
+    return (name, number) if 0 < number < 2**31 else None
 
 
 def not_found(request: Request, allowed: dict[str, Handler] | None) -> Response:
