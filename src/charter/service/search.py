@@ -90,6 +90,38 @@ class SearchMixin(ServiceBase):
                                               offset=offset)
         return _page_of(items, limit, offset)
 
+    def model_shapes(self, filter_string: str | None = "", max_results: int = 100,
+                     order_by: Iterable[str] | None = None, page_token: str = ""
+                     ) -> Page | None:
+        """Like ``model_briefs``, each item MLflow's ``RegisteredModel`` as a dict, written
+        by PostgreSQL in the search's one statement (store/mlflow_json.py); None on SQLite,
+        whose answers the API shapes from ``model_briefs``."""
+        if self.db.dialect != "postgresql":
+            return None
+        conditions, orders, limit, offset = _model_query(filter_string, order_by, max_results,
+                                                         page_token)
+        with self._one_read() as reader:
+            items = store_search.model_items(reader, conditions, orders,
+                                             readable=self._readable_ids(), limit=limit + 1,
+                                             offset=offset)
+        return _page_of(items, limit, offset)
+
+    def version_shapes(self, filter_string: str | None = "", max_results: int = 10_000,
+                       order_by: Iterable[str] | None = None, page_token: str = ""
+                       ) -> Page | None:
+        """Like ``version_briefs``, each item MLflow's ``ModelVersion`` as a dict written
+        by PostgreSQL (``model_shapes``); None on SQLite."""
+        if self.db.dialect != "postgresql":
+            return None
+
+        def items(reader: Reader, conditions: list[Condition], orders: list[Order], limit: int,
+                  offset: int) -> Sequence[object]:
+            return store_search.version_items(reader, conditions, orders,
+                                              readable=self._readable_ids(), limit=limit,
+                                              offset=offset)
+        return self._version_page(filter_string, max_results, order_by, page_token, items,
+                                  single=True)
+
     def model_brief(self, name: str) -> ModelBrief:
         """``model_summary`` as a ModelBrief (on PostgreSQL one statement when ``name`` is a
         model's current name)."""

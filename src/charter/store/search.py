@@ -16,6 +16,7 @@ from typing import Any
 from charter.domain.lifecycle import STAGES
 from charter.domain.records import ModelBrief, VersionBrief
 from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
+from charter.store import mlflow_json
 from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, name_key
@@ -98,6 +99,26 @@ def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
     return [model_brief_of(raw) for raw in _page(
         reader_for(conn), _Where.model, conditions, (MODEL_BRIEFS_AT_ONCE, "m.id"), readable,
         _order_sql(orders, _MODEL_SORT), limit, offset)]
+
+
+def model_items(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
+                readable: Sequence[int] | None, limit: int, offset: int
+                ) -> list[dict[str, Any]]:
+    """PostgreSQL: like ``model_briefs``, each model as MLflow's ``RegisteredModel``
+    written by the statement (store/mlflow_json.py), in one statement."""
+    return mlflow_json.decoded(_page(
+        reader_for(conn), _Where.model, conditions, (mlflow_json.MODELS, "m.id"), readable,
+        _order_sql(orders, _MODEL_SORT), limit, offset), models=True)
+
+
+def version_items(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
+                  readable: Sequence[int] | None, limit: int, offset: int
+                  ) -> list[dict[str, Any]]:
+    """PostgreSQL: like ``version_briefs``, each version as MLflow's ``ModelVersion``
+    written by the statement (store/mlflow_json.py), in one statement."""
+    return mlflow_json.decoded(_page(
+        reader_for(conn), _Where.version, conditions, (mlflow_json.VERSIONS, "v.model_id"),
+        readable, _order_sql(orders, _VERSION_SORT), limit, offset), models=False)
 
 
 # What a page selects from, and the column a principal's readable model ids apply to.
