@@ -106,22 +106,6 @@ class SearchMixin(ServiceBase):
                                              offset=offset)
         return _page_of(items, limit, offset)
 
-    def version_shapes(self, filter_string: str | None = "", max_results: int = 10_000,
-                       order_by: Iterable[str] | None = None, page_token: str = ""
-                       ) -> Page | None:
-        """Like ``version_briefs``, each item MLflow's ``ModelVersion`` as a dict written
-        by PostgreSQL (``model_shapes``); None on SQLite."""
-        if self.db.dialect != "postgresql":
-            return None
-
-        def items(reader: Reader, conditions: list[Condition], orders: list[Order], limit: int,
-                  offset: int) -> Sequence[object]:
-            return store_search.version_items(reader, conditions, orders,
-                                              readable=self._readable_ids(), limit=limit,
-                                              offset=offset)
-        return self._version_page(filter_string, max_results, order_by, page_token, items,
-                                  single=True)
-
     def model_brief(self, name: str) -> ModelBrief:
         """``model_summary`` as a ModelBrief (on PostgreSQL one statement when ``name`` is a
         model's current name)."""

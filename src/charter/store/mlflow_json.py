@@ -1,16 +1,18 @@
-"""PostgreSQL writes the MLflow API's search items itself: ``RegisteredModel`` and
-``ModelVersion`` objects, the shapes api/mlflow/shapes.py makes in Python.
+"""PostgreSQL writes the MLflow model search's items itself: ``RegisteredModel`` objects
+(with their ``latest_versions``, ``ModelVersion`` objects), the shapes api/mlflow/shapes.py
+makes in Python.
 
-A cold MLflow search on PostgreSQL spent more server CPU turning rows into records and
-records into dicts than waiting for its statement: a page of 80 models with their newest
-version per stage decoded 240 JSON arrays, built 80 ModelBriefs and 160 VersionBriefs,
-parsed 320 times and converted them to milliseconds, then built the dicts again
-(bench/README.md, "MLflow searches shaped by PostgreSQL"). Here the statement answers
-each item as one JSON object with the keys in the shapes' order — timestamps already in
+A cold model search on PostgreSQL spent more server CPU turning rows into records and
+records into dicts than the statement took: a page of 80 models with their newest version
+per stage decoded 240 JSON arrays, built 80 ModelBriefs and 160 VersionBriefs, parsed 320
+stored times and made them milliseconds, then built the dicts. Here the statement answers
+each model as one JSON object with the keys in the shapes' order — timestamps already in
 milliseconds, version numbers as text, MLflow's status names — and the page is decoded
 with one ``orjson.loads``; the route encodes it as before, so the bytes are orjson's.
-SQLite keeps the Python shapes; tests/store/test_store_mlflow_json.py holds the two
-to the same answers.
+The version search keeps the Python shapes: written by the database, its page of plain
+versions cost PostgreSQL as much more as it saved the server (bench/README.md, "MLflow
+model searches shaped by PostgreSQL"); SQLite keeps them too.
+tests/store/test_store_mlflow_json.py holds the two ways to the same answers.
 """
 
 from __future__ import annotations
@@ -76,19 +78,17 @@ MODEL_OBJECT = (
     "'version', x.version::text) ORDER BY a.alias), '[]') FROM aliases a "
     "JOIN versions x ON x.id = a.version_id WHERE a.model_id = m.id))")
 
-# What a search selects: the item as text (one decode for the page, not one per row).
-MODELS = f"SELECT ({MODEL_OBJECT})::text FROM models m"
-VERSIONS = (f"SELECT ({version_object('v', 'm.name')})::text FROM versions v "
-            "JOIN models m ON m.id = v.model_id")
+# A model search selects each model as text (one decode for the page, not one per row).
+MODELS_OF_PAGE = f"SELECT ({MODEL_OBJECT})::text FROM"  # + a page of models rows as m
 
 
-def decoded(rows: Sequence[Sequence[Any]], *, models: bool) -> list[dict[str, Any]]:
-    """The items of ``rows`` (one JSON text each), without the null ``model_id``s."""
+def decoded(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The models of ``rows`` (one JSON text each), without the null ``model_id``s."""
     if not rows:
         return []
     items: list[dict[str, Any]] = orjson.loads("[" + ",".join(row[0] for row in rows) + "]")
     for item in items:
-        for version in item["latest_versions"] if models else (item,):
+        for version in item["latest_versions"]:
             if version["model_id"] is None:
                 del version["model_id"]
     return items
