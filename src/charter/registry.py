@@ -395,12 +395,6 @@ class ServerRegistry(Registry, Protocol):
 
     def model_brief(self, name: str) -> ModelBrief: ...
 
-    # The model search with each item MLflow's RegisteredModel written by the database (a
-    # dict); None where the store does not write them (SQLite): use the briefs then.
-    def model_shapes(self, filter_string: str | None = "", max_results: int = 100,
-                     order_by: Iterable[str] | None = None, page_token: str = ""
-                     ) -> Page | None: ...
-
     def version_briefs(self, filter_string: str | None = "", max_results: int = 10_000,
                        order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...
 

@@ -325,10 +325,8 @@ def _grow(service: RegistryService, count: int) -> None:
     lambda s: s.model_briefs("", max_results=100),
     lambda s: s.version_briefs("name LIKE 'quality%'"),
     lambda s: s.version_briefs("tags.commit LIKE 'c%'"),
-    lambda s: s.model_shapes("name LIKE 'quality%'") or s.model_briefs("name LIKE 'quality%'"),
-    lambda s: s.model_shapes("tags.team = 't9'") or s.model_briefs("tags.team = 't9'"),
 ], ids=["models LIKE", "models by tag", "models unfiltered", "versions LIKE",
-        "versions by tag", "models LIKE, shaped", "models by tag, shaped"])
+        "versions by tag"])
 def test_an_mlflow_search_page_runs_the_same_statements_for_2_or_20_models(
         populated: RegistryService, recorded: Statements, call: Callable[..., Any],
         backend: str) -> None:

@@ -90,22 +90,6 @@ class SearchMixin(ServiceBase):
                                               offset=offset)
         return _page_of(items, limit, offset)
 
-    def model_shapes(self, filter_string: str | None = "", max_results: int = 100,
-                     order_by: Iterable[str] | None = None, page_token: str = ""
-                     ) -> Page | None:
-        """Like ``model_briefs``, each item MLflow's ``RegisteredModel`` as a dict, written
-        by PostgreSQL in the search's one statement (store/mlflow_json.py); None on SQLite,
-        whose answers the API shapes from ``model_briefs``."""
-        if self.db.dialect != "postgresql":
-            return None
-        conditions, orders, limit, offset = _model_query(filter_string, order_by, max_results,
-                                                         page_token)
-        with self._one_read() as reader:
-            items = store_search.model_items(reader, conditions, orders,
-                                             readable=self._readable_ids(), limit=limit + 1,
-                                             offset=offset)
-        return _page_of(items, limit, offset)
-
     def model_brief(self, name: str) -> ModelBrief:
         """``model_summary`` as a ModelBrief (on PostgreSQL one statement when ``name`` is a
         model's current name)."""

@@ -16,7 +16,6 @@ from typing import Any
 from charter.domain.lifecycle import STAGES
 from charter.domain.records import ModelBrief, VersionBrief
 from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
-from charter.store import mlflow_json
 from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow, name_key
@@ -101,22 +100,6 @@ def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
         _order_sql(orders, _MODEL_SORT), limit, offset)]
 
 
-def model_items(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
-                readable: Sequence[int] | None, limit: int, offset: int
-                ) -> list[dict[str, Any]]:
-    """PostgreSQL: like ``model_briefs``, each model as MLflow's ``RegisteredModel``
-    written by the statement (store/mlflow_json.py), in one statement."""
-    reader = reader_for(conn)
-    order = _order_sql(orders, _MODEL_SORT)
-    page, params = _page_sql(reader, _Where.model, conditions, (_PAGE_OF_MODELS, "m.id"),
-                             readable, order, limit, offset)
-    # The items are written for the page's rows only, whatever the plan: with the page in a
-    # subquery, PostgreSQL's generic plan of a tag search costs what its custom plans cost,
-    # so the prepared statement keeps it (else every run was planned again: 0.55 ms).
-    return mlflow_json.decoded(reader.all(
-        f"{mlflow_json.MODELS_OF_PAGE} ({page}) m ORDER BY {order}", params))
-
-
 # What a page selects from, and the column a principal's readable model ids apply to.
 _MODELS = (f"SELECT {MODEL_COLUMNS} FROM models m", "m.id")
 _VERSIONS = (f"SELECT {VERSION_COLUMNS}, m.name FROM versions v "
@@ -125,31 +108,18 @@ _BRIEFS = (f"SELECT {BRIEF_COLUMNS}, m.name FROM versions v JOIN models m ON m.i
            "v.model_id")
 
 
-_PAGE_OF_MODELS = ("SELECT m.id, m.name, m.name_key, m.description, m.created_at, m.updated_at "
-                   "FROM models m")
-
-
 def _page(reader: Reader, add: Callable[[_Where, Condition], None],
           conditions: Sequence[Condition], source: tuple[str, str],
           readable: Sequence[int] | None, order: str, limit: int, offset: int
           ) -> list[tuple[Any, ...]]:
-    return reader.all(*_page_sql(reader, add, conditions, source, readable, order, limit,
-                                 offset))
-
-
-def _page_sql(reader: Reader, add: Callable[[_Where, Condition], None],
-              conditions: Sequence[Condition], source: tuple[str, str],
-              readable: Sequence[int] | None, order: str, limit: int, offset: int
-              ) -> tuple[str, list[Any]]:
-    """The statement of a page and its parameters (``_page`` runs it)."""
     where = _Where(reader.dialect, tags_filter=any(_selective(c) for c in conditions))
     for condition in conditions:
         add(where, condition)
     selected, model_id = source
     if readable is not None:
         where.member(model_id, "IN", tuple(readable))
-    return (f"{selected}{where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*where.params, limit, offset])
+    return reader.all(f"{selected}{where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
+                      [*where.params, limit, offset])
 
 
 # PostgreSQL: a version's tags and aliases beside it, as JSON arrays (ordered, so answers do

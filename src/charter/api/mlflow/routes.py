@@ -72,15 +72,11 @@ def delete_registered_model(service: ServerRegistry, p: Params) -> Response:
 
 
 def search_registered_models(service: ServerRegistry, p: Params) -> Response:
-    query = (p.text("filter"), p.integer("max_results", default=MODELS_PAGE_DEFAULT),
-             p.strings("order_by"), p.text("page_token"))
-    page = service.model_shapes(*query)  # PostgreSQL writes the shapes (store/mlflow_json.py)
-    if page is not None:
-        items = page.items
-    else:
-        page = service.model_briefs(*query)
-        items = [shapes.registered_model(b, b.latest) for b in page.items]
-    body: dict[str, object] = {"registered_models": items}
+    page = service.model_briefs(
+        p.text("filter"), max_results=p.integer("max_results", default=MODELS_PAGE_DEFAULT),
+        order_by=p.strings("order_by"), page_token=p.text("page_token"))
+    body: dict[str, object] = {
+        "registered_models": [shapes.registered_model(b, b.latest) for b in page.items]}
     if page.next_token:
         body["next_page_token"] = page.next_token
     return shapes.json_response(body)
@@ -151,8 +147,6 @@ def delete_model_version(service: ServerRegistry, p: Params) -> Response:
 
 
 def search_model_versions(service: ServerRegistry, p: Params) -> Response:
-    # Shaped here on PostgreSQL too: written by the statement, a page of versions cost the
-    # database as much more as it saved here (bench/README.md, "shaped by PostgreSQL").
     page = service.version_briefs(
         p.text("filter"), max_results=p.integer("max_results", default=VERSIONS_PAGE_DEFAULT),
         order_by=p.strings("order_by"), page_token=p.text("page_token"))
