@@ -253,3 +253,26 @@ def test_a_webhook_added_in_a_batch_gets_the_events_its_batch_mates_record_after
     futures = queued_together(registry, [subscribe, register])
     assert [f.result(timeout=30) for f in futures] == [added[0], 1]
     assert len(registry.webhook_deliveries(added[0])) == 1
+
+
+def test_a_failing_held_write_of_a_batchs_last_call_is_that_calls_error(
+        registry: RegistryService) -> None:
+    """The last call of a batch run together sends its held writes inside the batch's
+    savepoint: if they fail, the batch runs again call by call and only that call fails."""
+    registry.create_model("fraud_detector")
+
+    def register() -> object:
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    def bad_held_write() -> object:  # a held write that breaks a NOT NULL constraint
+        with registry._write() as tx:
+            model, _ = models.get(tx, "fraud_detector")
+            reader_for(tx).later("UPDATE models SET name = NULL WHERE id = ?", (model.id,))
+        return "held"
+
+    futures = queued_together(registry, [register, bad_held_write])
+    assert futures[0].result(timeout=30) == 1
+    with pytest.raises(Exception, match="(?i)null"):
+        futures[1].result(timeout=30)
+    assert registry.get_model("fraud_detector").name == "fraud_detector"
+    assert registry.verify_audit().ok

@@ -93,7 +93,7 @@ def batched_alone(registry: RegistryService, wire: Wire, call: Callable[[], obje
         wire.on = False
 
 
-def test_a_new_version_takes_three_round_trips_with_the_head_locked(
+def test_a_new_version_takes_four_round_trips_with_the_head_locked(
         registry: RegistryService, wire: Wire) -> None:
     registry.create_model("fraud_detector")
     registry.register("fraud_detector", SOURCE)
@@ -104,16 +104,16 @@ def test_a_new_version_takes_three_round_trips_with_the_head_locked(
     assert record.version == 2
     assert record == registry.get_version("fraud_detector", 2)  # built, not read back
     # the head with the webhook subscriptions; the call's savepoint with the number taken
-    # with its model (and whether it has allowed signers); the version, the batch's
-    # events and the head moved with COMMIT (the writes whose answers nobody reads are
-    # held back and sent with the next statement: store/driver.py ``deferring``). No
-    # RELEASE SAVEPOINT.
+    # with its model (and whether it has allowed signers); the version with the batch's
+    # events, inside the batch's savepoint; the head moved with COMMIT (the writes whose
+    # answers nobody reads are held back and sent with the next statement:
+    # store/driver.py ``deferring``). No RELEASE SAVEPOINT.
     round_trips, statements = wire.locked()
-    assert round_trips == 3, "\n".join(statements)
+    assert round_trips == 4, "\n".join(statements)
     assert not any("RELEASE SAVEPOINT" in sql for sql in statements)
 
 
-def test_a_stage_move_takes_three_round_trips_with_the_head_locked(
+def test_a_stage_move_takes_four_round_trips_with_the_head_locked(
         registry: RegistryService, wire: Wire) -> None:
     registry.create_model("fraud_detector")
     registry.register("fraud_detector", SOURCE, tags={"team": "risk"})
@@ -127,10 +127,10 @@ def test_a_stage_move_takes_three_round_trips_with_the_head_locked(
     assert (record.tags, record.aliases) == ({"team": "risk"}, ["candidate"])
     # the head with the webhook subscriptions; the call's savepoint with the model, the
     # version with its tags, files and aliases, the one in Production and whether
-    # consumers report in one statement; the stage set, the model touched, the event and
-    # the head moved with COMMIT
+    # consumers report in one statement; the stage set with the model touched and the
+    # event; the head moved with COMMIT
     round_trips, statements = wire.locked()
-    assert round_trips == 3, "\n".join(statements)
+    assert round_trips == 4, "\n".join(statements)
 
 
 def batched_together(registry: RegistryService, wire: Wire,
@@ -160,11 +160,11 @@ def test_writes_in_one_batch_share_one_savepoint_and_one_insert_of_their_events(
     assert batched_together(registry, wire, [register, register, register]) == [1, 2, 3]
     # the head with the webhook subscriptions, 1 per write (its number, sent with the
     # batch's savepoint or the version before it), the last version with the batch's
-    # events in one statement, the head moved and COMMIT
+    # events in one statement, the head moved with COMMIT
     round_trips, statements = wire.locked()
     assert sum("SAVEPOINT" in sql for sql in statements) == 1, "\n".join(statements)
     assert sum("INSERT INTO events" in sql for sql in statements) == 1
-    assert round_trips == 1 + 3 * 1 + 1, "\n".join(statements)
+    assert round_trips == 1 + 3 * 1 + 2, "\n".join(statements)
 
 
 def test_stage_moves_in_one_batch_take_one_round_trip_each(
@@ -178,7 +178,7 @@ def test_stage_moves_in_one_batch_take_one_round_trip_each(
 
     assert batched_together(registry, wire, [move(1), move(2), move(3)]) == ["Staging"] * 3
     round_trips, statements = wire.locked()
-    assert round_trips == 1 + 3 * 1 + 1, "\n".join(statements)
+    assert round_trips == 1 + 3 * 1 + 2, "\n".join(statements)
     assert [v.stage for v in registry.list_versions("fraud_detector")] == ["Staging"] * 3
 
 
@@ -206,7 +206,7 @@ def test_stage_moves_named_to_the_batch_are_read_together(
         registry: RegistryService, wire: Wire) -> None:
     """Moves submitted with their model and version are read in one statement once the
     batch holds the head (store/moves.py ``read_ahead``): a batch of moves of distinct
-    models takes 3 round trips whatever its size."""
+    models takes 4 round trips whatever its size."""
     names = ["fraud_detector", "churn_scorer", "credit_ranker", "pricing_model"]
     for name in names:
         registry.create_model(name)
@@ -216,9 +216,10 @@ def test_stage_moves_named_to_the_batch_are_read_together(
     assert [(r.name, r.version, r.stage, r.tags) for r in records] == [
         (name, 1, "Staging", {"team": "risk"}) for name in names]
     assert records == [registry.get_version(r.name, r.version) for r in records]
-    # the head with the subscriptions; the moves read together; the held writes, COMMIT
+    # the head with the subscriptions; the moves read together; the held writes inside the
+    # batch's savepoint; the head moved with COMMIT
     round_trips, statements = wire.locked()
-    assert round_trips == 3, "\n".join(statements)
+    assert round_trips == 4, "\n".join(statements)
 
 
 def test_a_move_after_a_change_to_its_model_in_the_batch_reads_it_again(
@@ -253,3 +254,23 @@ def test_a_move_after_a_change_to_its_model_in_the_batch_reads_it_again(
     answers = moved_together(registry, wire, [alias, ("churn_scorer", 1, "Staging")])
     assert answers[0] == "aliased"
     assert (answers[1].stage, answers[1].aliases) == ("Staging", ["candidate"])
+
+
+def test_a_move_by_a_former_name_makes_the_batch_read_that_model_again(
+        registry: RegistryService, wire: Wire) -> None:
+    """A model has several names: a move by a former name (not read ahead) may change any
+    model, so a later move of the same model by its current name reads it again."""
+    registry.create_model("churn_scorer")
+    registry.register("churn_scorer", SOURCE, create_model=False)
+    registry.register("churn_scorer", SOURCE, create_model=False)
+    registry.transition("churn_scorer", 1, "Staging")
+    registry.transition("churn_scorer", 2, "Staging")
+    registry.rename_model("churn_scorer", "churn_ranker")
+
+    answers = moved_together(registry, wire, [("churn_scorer", 1, "Production"),
+                                              ("churn_ranker", 1, "Archived")])
+    assert [(a.version, a.stage) for a in answers] == [(1, "Production"), (1, "Archived")]
+    moved = [(e.version, e.from_stage, e.to_stage) for e in registry.history("churn_ranker")
+             if e.action == "stage_changed"][-2:]
+    assert moved == [(1, "Staging", "Production"), (1, "Production", "Archived")]
+    assert registry.verify_audit().ok

@@ -29,8 +29,8 @@ from charter.store.versions import COLUMNS, VersionRow, record_from
 # reading it needs no transaction around two statements (Database.one_statement).
 EXTRAS = {
     "postgresql": (
-        "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
-        "FROM version_tags t WHERE t.version_id = v.id), "
+        "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) "
+        "ORDER BY t.key COLLATE \"C\"), '[]') FROM version_tags t WHERE t.version_id = v.id), "
         "(SELECT coalesce(json_agg(json_build_array(f.path, f.size, f.sha256)), '[]') "
         "FROM version_files f WHERE f.version_id = v.id), "
         "(SELECT coalesce(json_agg(a.alias), '[]') FROM aliases a WHERE a.version_id = v.id)"),

@@ -130,6 +130,7 @@ def deferring(dbapi_connection: Any) -> Iterator[None]:
     try:
         yield
     finally:
+        _deferred.side.close()
         _deferred.connection = _deferred.pending = _deferred.side = None
 
 
@@ -146,6 +147,10 @@ def hold_savepoint(dbapi_connection: Any, name: str) -> bool:
     when ``dbapi_connection`` is not deferring (the caller runs it now)."""
     if _deferred.pending is None or dbapi_connection is not _deferred.connection:
         return False
+    # A held SAVEPOINT goes first in its pipeline, so it has run unless the connection
+    # is lost (``never_sent`` then knows): writes held before it are sent now (no flow of
+    # a group commit holds any there).
+    send_deferred()
     _deferred.pending.append((f"SAVEPOINT {name}", None))
     _deferred.unsent_savepoints.add(name)
     return True
@@ -232,6 +237,8 @@ class Reader:
         if not self._pyformat:
             return self.one(first), self.all(then)
         cursor, connection = self._cursor, self._cursor.connection
+        assert not (_deferred.pending and connection is _deferred.connection), \
+            "one_then_all does not send held writes"
         after = connection.cursor()
         with connection.pipeline():
             cursor.execute(first)

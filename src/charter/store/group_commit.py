@@ -131,12 +131,14 @@ class _Job:
 class _Ahead:
     """The batch's stage moves read together once it holds the chain head (one round trip
     for all: ``moves.read_ahead``), each offered to its call while no earlier call of the
-    run can have changed its model: every earlier call was a move of another model. A
-    call that is not a move may change any model; after it, moves read for themselves."""
+    run can have changed its model: every earlier call was a move read ahead, of another
+    model (by id: a model has several names). Any other call may change any model — one
+    that is not a move, or a move by a name not read ahead (a former name) —; after it,
+    moves read for themselves."""
 
     def __init__(self, reads: dict[tuple[str, int], Any]) -> None:
         self._reads = reads
-        self._models: set[str] = set()
+        self._models: set[int] = set()
         self._blind = False
 
     def restart(self) -> None:
@@ -144,17 +146,21 @@ class _Ahead:
         self._models.clear()
         self._blind = False
 
+    def _read(self, job: _Job) -> Any:
+        return self._reads.get(job.move) if job.move is not None else None
+
     def before(self, job: _Job) -> None:
-        move = job.move
-        usable = move is not None and not self._blind and move[0] not in self._models
-        moves.offer(move, self._reads.get(move) if usable and move is not None else None)
+        hit = None if self._blind else self._read(job)
+        usable = hit is not None and moves.model_id_of(hit) not in self._models
+        moves.offer(job.move, hit if usable else None)
 
     def after(self, job: _Job) -> None:
         moves.offer(None, None)
-        if job.move is None:
+        hit = self._read(job)
+        if hit is None:
             self._blind = True
         else:
-            self._models.add(job.move[0])
+            self._models.add(moves.model_id_of(hit))
 
 
 class GroupCommit:
@@ -284,6 +290,7 @@ def _run_together(batch: Batch, jobs: list[_Job], ahead: _Ahead
             for job in jobs:  # a call's held writes go with the next one's first read
                 results.append((job, _call(job, ahead, send=False), None))
             events.write_held(session_reader(batch.session))
+            send_deferred()  # the last call's writes fail inside the savepoint, if they do
     except Exception as exc:
         if connection_lost(exc) or is_lost(exc):
             raise

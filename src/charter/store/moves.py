@@ -111,6 +111,11 @@ def read_ahead(reader: Reader, keys: Iterable[tuple[str, int]]
     return {(row[0], int(row[1])): row[2:] for row in rows}
 
 
+def model_id_of(hit: Sequence[Any]) -> int:
+    """The id of the model a row of ``read_ahead`` is of."""
+    return int(hit[0])
+
+
 def offer(key: tuple[str, int] | None, hit: Sequence[Any] | None) -> None:
     """Let this thread's next ``for_move`` of ``key`` use ``hit`` (read ahead) instead of
     reading; None withdraws the offer. The caller offers a read only while it is still

@@ -124,16 +124,18 @@ def _page(reader: Reader, add: Callable[[_Where, Condition], None],
 
 # PostgreSQL: a version's tags and aliases beside it, as JSON arrays (ordered, so answers do
 # not depend on the plan); a model's tags, aliases and newest version per stage likewise.
-_TAGS_JSON = ("(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), "
-              "'[]') FROM version_tags t WHERE t.version_id = v.id)")
+# Tags in code-point order whatever the database's collation: as Python sorts them, as
+# SQLite orders text, and as a registration answers them (versions.insert).
+_TAGS_JSON = ("(SELECT coalesce(json_agg(json_build_array(t.key, t.value) "
+              "ORDER BY t.key COLLATE \"C\"), '[]') FROM version_tags t WHERE t.version_id = v.id)")
 _ALIASES_JSON = ("(SELECT coalesce(json_agg(a.alias ORDER BY a.alias), '[]') FROM aliases a "
                  "WHERE a.version_id = v.id)")
 _BRIEFS_AT_ONCE = (f"SELECT {BRIEF_COLUMNS}, m.name, {_TAGS_JSON}, {_ALIASES_JSON} "
                    "FROM versions v JOIN models m ON m.id = v.model_id", "v.model_id")
 _STAGE_VALUES = ", ".join(f"('{stage.value}')" for stage in STAGES)
 _MODEL_EXTRAS_JSON = (
-    "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key), '[]') "
-    "FROM model_tags t WHERE t.model_id = m.id), "
+    "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key COLLATE \"C\"), "
+    "'[]') FROM model_tags t WHERE t.model_id = m.id), "
     "(SELECT coalesce(json_agg(json_build_array(a.alias, x.version) ORDER BY a.alias), '[]') "
     "FROM aliases a JOIN versions x ON x.id = a.version_id WHERE a.model_id = m.id), "
     "(SELECT coalesce(json_agg(json_build_array("
