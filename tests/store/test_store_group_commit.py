@@ -165,7 +165,7 @@ def test_head_checks_asked_together_share_a_read_and_none_misses_an_earlier_chan
 def test_a_held_write_that_fails_is_the_failing_calls_error_and_the_rest_commit(
         registry: RegistryService) -> None:
     """On PostgreSQL a batch's writes whose answers nobody reads are held and sent with the
-    next statement (store/driver.py ``deferring``): a version's INSERT goes with the next
+    next statement (store/held_writes.py): a version's INSERT goes with the next
     call's first read. One that fails must fail its own call, not the next one, and leave
     the others committed."""
     registry.create_model("fraud_detector")

@@ -107,7 +107,7 @@ def test_a_new_version_takes_four_round_trips_with_the_head_locked(
     # with its model (and whether it has allowed signers); the version with the batch's
     # events, inside the batch's savepoint; the head moved with COMMIT (the writes whose
     # answers nobody reads are held back and sent with the next statement:
-    # store/driver.py ``deferring``). No RELEASE SAVEPOINT.
+    # store/held_writes.py). No RELEASE SAVEPOINT.
     round_trips, statements = wire.locked()
     assert round_trips == 4, "\n".join(statements)
     assert not any("RELEASE SAVEPOINT" in sql for sql in statements)

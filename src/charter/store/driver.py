@@ -7,7 +7,8 @@ modules on the hot paths (models, versions, events, search, access, governance) 
 therefore plain parameterised SQL run on the DBAPI cursor. Everything is still a bound
 parameter: no value is ever formatted into SQL text.
 
-A ``Reader`` wraps the connection of one transaction. ``reader_for`` turns
+A ``Reader`` wraps the connection of one transaction (``Reader.later``: a write held in a
+group commit, store/held_writes.py). ``reader_for`` turns
 whatever a caller holds — a Reader (``Database.snapshot()``), an ORM Session
 (``Database.read()``) or a write transaction (``Database.write()``) — into one, on
 the same transaction, so a write can read what it has just written. The store
@@ -30,6 +31,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from charter.metrics import pool_wait
+from charter.store import held_writes
 
 # A lost connection, and the chain head read on the event loop: their own module, named
 # here too for the store's callers (store.database).
@@ -98,117 +100,6 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * max(count, 1))
 
 
-class _Deferred(threading.local):
-    """The writes ``Reader.later`` holds back on this thread, and the one PostgreSQL
-    connection they are for (``deferring``)."""
-
-    connection: Any = None
-    side: Any = None  # a cursor of ``connection`` for the held writes (answers unread)
-    pending: list[tuple[str, Sequence[Any] | None]] | None = None
-    unsent_savepoints: set[str] = set()  # noqa: RUF012 - per thread: set anew in deferring
-
-
-_deferred = _Deferred()
-
-
-@contextmanager
-def deferring(dbapi_connection: Any) -> Iterator[None]:
-    """Within: a ``Reader.later`` write on ``dbapi_connection`` (a psycopg connection) is
-    not sent on its own but with the next statement on that connection whose answer is
-    read, in one pipeline — one round trip for both. A group commit's thread runs its
-    batch so (store/group_commit.py): it holds the chain head's lock, which every writer
-    of every replica waits on, and a loopback round trip costs ~0.1–0.2 ms here. The
-    caller ends each unit of work with ``send_deferred`` (a failure of a held write is
-    raised there, in that unit) or ``drop_deferred`` (it is being rolled back). None (a
-    SQLite connection, whose statements cost no round trip): writes are run at once."""
-    if dbapi_connection is None:
-        yield
-        return
-    _deferred.connection, _deferred.pending = dbapi_connection, []
-    _deferred.side = dbapi_connection.cursor()
-    _deferred.unsent_savepoints = set()
-    try:
-        yield
-    finally:
-        _deferred.side.close()
-        _deferred.connection = _deferred.pending = _deferred.side = None
-
-
-def send_deferred() -> None:
-    """Send the held writes now and wait for them; raises the first one's error."""
-    pending = _deferred.pending
-    if pending:
-        _deferred.pending = []
-        _send(_deferred.connection, pending)
-
-
-def hold_savepoint(dbapi_connection: Any, name: str) -> bool:
-    """A SAVEPOINT held like a write (``deferring``), sent with the next statement: False
-    when ``dbapi_connection`` is not deferring (the caller runs it now)."""
-    if _deferred.pending is None or dbapi_connection is not _deferred.connection:
-        return False
-    # A held SAVEPOINT goes first in its pipeline, so it has run unless the connection
-    # is lost (``never_sent`` then knows): writes held before it are sent now (no flow of
-    # a group commit holds any there).
-    send_deferred()
-    _deferred.pending.append((f"SAVEPOINT {name}", None))
-    _deferred.unsent_savepoints.add(name)
-    return True
-
-
-def never_sent(name: str) -> bool:
-    """Whether the held SAVEPOINT ``name`` was dropped unsent: then nothing after it was
-    sent either, and rolling back to it has nothing to undo (nor a savepoint to name)."""
-    if name in _deferred.unsent_savepoints:
-        _deferred.unsent_savepoints.discard(name)
-        return True
-    return False
-
-
-def commit_with_deferred() -> None:
-    """Send the held writes and COMMIT in one round trip (the caller has flushed its ORM
-    session). The transaction's own COMMIT then finds nothing to do: psycopg's
-    ``commit()`` sends nothing on a connection no longer in a transaction."""
-    connection, pending = _deferred.connection, _deferred.pending or []
-    if connection is None:  # not deferring: the transaction commits as usual
-        return
-    _deferred.pending = []
-    _deferred.unsent_savepoints.clear()
-    with connection.pipeline():
-        side = _deferred.side
-        for sql, params in pending:
-            side.execute(sql, params)
-        side.execute("COMMIT")  # ``connection.commit()`` would wait for it, then sync again
-    if side.statusmessage != "COMMIT":  # PostgreSQL ends a failed transaction with ROLLBACK
-        raise RuntimeError(f"the batch's COMMIT answered {side.statusmessage!r}")
-
-
-def drop_deferred() -> None:
-    """Forget the held writes: their transaction (or savepoint) is being rolled back."""
-    if _deferred.pending:
-        _deferred.pending = []
-
-
-def send_deferred_before(connection: Any, *_: Any) -> None:
-    """SQLAlchemy's ``before_cursor_execute`` (store/database.py): the held writes, if
-    they are for this SQLAlchemy ``connection``, go before its statement (order kept)."""
-    if _deferred.pending and connection.connection.driver_connection is _deferred.connection:
-        send_deferred()
-
-
-def _send(connection: Any, pending: list[tuple[str, Sequence[Any] | None]],
-          cursor: Any = None, last: tuple[str, Sequence[Any]] | None = None) -> None:
-    """``pending`` (and ``last`` on ``cursor``, whose answer the caller then reads) in one
-    pipeline; leaving it waits for every answer and raises the first error."""
-    _deferred.unsent_savepoints.clear()
-    with connection.pipeline():
-        side = _deferred.side
-        for sql, params in pending:
-            side.execute(sql, params)
-        if last is not None:
-            cursor.execute(*last)
-
-
 class Reader:
     """Runs SQL with ``?`` placeholders on one DBAPI connection, inside its transaction."""
 
@@ -222,9 +113,8 @@ class Reader:
         cursor = self._cursor
         if not self._pyformat:
             cursor.execute(sql, params)
-        elif _deferred.pending and cursor.connection is _deferred.connection:
-            pending, _deferred.pending = _deferred.pending, []
-            _send(cursor.connection, pending, cursor, (_pyformat(sql), params))
+        elif held_writes.waiting(cursor):  # they go first, in one round trip
+            held_writes.send_with(cursor, _pyformat(sql), params)
         else:
             cursor.execute(_pyformat(sql), params)
         return cursor
@@ -237,8 +127,7 @@ class Reader:
         if not self._pyformat:
             return self.one(first), self.all(then)
         cursor, connection = self._cursor, self._cursor.connection
-        assert not (_deferred.pending and connection is _deferred.connection), \
-            "one_then_all does not send held writes"
+        assert not held_writes.waiting(cursor), "one_then_all does not send held writes"
         after = connection.cursor()
         with connection.pipeline():
             cursor.execute(first)
@@ -265,10 +154,8 @@ class Reader:
     def later(self, sql: str, params: Sequence[Any] = ()) -> None:
         """A write whose answer nobody reads (no rows, no count): within ``deferring``
         its connection, sent with the next statement whose answer is read; else now."""
-        if self._pyformat and _deferred.pending is not None \
-                and self._cursor.connection is _deferred.connection:
-            _deferred.pending.append((_pyformat(sql), params))
-        else:
+        if not (self._pyformat
+                and held_writes.hold(self._cursor, _pyformat(sql), params)):
             self._execute(sql, params)
 
     @property

@@ -110,7 +110,7 @@ def append(conn: Conn, event: StoredEvent) -> None:
 
 def write_held(conn: Conn) -> None:
     """Insert the events held on this thread, in chain order, in one statement (on
-    PostgreSQL a held write, driver.deferring)."""
+    PostgreSQL a held write, held_writes.deferring)."""
     held: list[StoredEvent] | None = getattr(_held, "rows", None)
     if not held:
         return

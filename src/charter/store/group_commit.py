@@ -35,19 +35,17 @@ from charter.domain.errors import Unavailable
 from charter.domain.events import ROLLED_BACK, STAGE_CHANGED
 from charter.metrics import stage_transitions, write_turn_wait
 from charter.store import events, moves, webhooks
-from charter.store.driver import (
+from charter.store.driver import connection_lost, driver_connection, session_reader
+from charter.store.events import ChainPosition, StoredEvent
+from charter.store.held_writes import (
     commit_with_deferred,
-    connection_lost,
     deferring,
-    driver_connection,
     drop_deferred,
     hold_savepoint,
     never_sent,
     send_deferred,
     send_deferred_before,
-    session_reader,
 )
-from charter.store.events import ChainPosition, StoredEvent
 
 T = TypeVar("T")
 
@@ -65,7 +63,7 @@ def keep_savepoints(dialect: Dialect) -> None:
     would released ones; ROLLBACK TO a call's own savepoint (SQLAlchemy names each
     anew) still undoes exactly that call. Savepoints outside a batch are released.
     Within a batch, SAVEPOINT itself is held like a write and goes with the next
-    statement (driver.hold_savepoint); rolling back to one never sent sends nothing."""
+    statement (held_writes.hold_savepoint); rolling back to one never sent sends nothing."""
     release = dialect.do_release_savepoint
     savepoint = dialect.do_savepoint
     rollback_to = dialect.do_rollback_to_savepoint
@@ -90,7 +88,7 @@ def keep_savepoints(dialect: Dialect) -> None:
 
 def keep_order(engine: Engine) -> None:
     """A statement SQLAlchemy runs (a savepoint, an ORM flush) on a batch's connection
-    sends the batch's held writes first (driver.deferring)."""
+    sends the batch's held writes first (held_writes.deferring)."""
     event.listen(engine, "before_cursor_execute", send_deferred_before)
 
 
@@ -319,7 +317,7 @@ def _run_one(batch: Batch, job: _Job, ahead: _Ahead
 
 
 def _call(job: _Job, ahead: _Ahead, *, send: bool = True) -> Any:
-    """The call, its held writes sent (driver.deferring) so that a failure of theirs is
+    """The call, its held writes sent (held_writes.deferring) so that a failure of theirs is
     its own — or, ``send=False``, left to go with the next statement (``_run_together``:
     any failure there reruns each call alone). When it fails, they are dropped before its
     savepoint is rolled back."""

@@ -298,7 +298,7 @@ def insert(conn: Conn, model_id: int, number: int, *, model_name: str, stage: st
            files: Sequence[StoredFile] = ()) -> VersionRecord:
     """Write a version (its number taken already) with its tags and files; answers its
     record as written. Nothing is read back: in a group commit the rows go with the
-    call's next read (driver.deferring) — a registration holds the chain head's lock, so
+    call's next read (held_writes.deferring) — a registration holds the chain head's lock, so
     each round trip it saves is one every other writer waits less. A new version has no
     aliases yet."""
     reader = reader_for(conn)
