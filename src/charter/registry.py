@@ -48,6 +48,7 @@ from charter.domain.records import (
     Page,
     Resolution,
     SignerRecord,
+    VersionLocation,
     VersionRecord,
 )
 from charter.domain.retention import RetentionReport
@@ -397,6 +398,10 @@ class ServerRegistry(Registry, Protocol):
 
     def version_briefs(self, filter_string: str | None = "", max_results: int = 10_000,
                        order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...
+
+    def version_location(self, name: str, version: int | str) -> VersionLocation:
+        """Where a version is downloaded from (MLflow's get-download-uri), read narrowly."""
+        ...
 
     def gates_for(self, name: str, stage: str | Stage) -> StageGates: ...
 

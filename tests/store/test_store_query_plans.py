@@ -367,8 +367,9 @@ def recorded_rows(monkeypatch: pytest.MonkeyPatch, recorded: Statements) -> Stat
     lambda s: s.latest_versions(quality(1)),
     lambda s: s.get_version_by_alias(quality(1), "champion"),
     lambda s: s.get_version(quality(1), 2),
+    lambda s: s.version_location(quality(1), 2),
 ], ids=["registered model", "latest in Production", "latest in every stage", "alias",
-        "version"])
+        "version", "download uri"])
 def test_an_mlflow_point_read_is_one_statement_on_postgresql_that_reads_no_version_whole(
         populated: RegistryService, recorded_rows: Statements, call: Callable[..., Any],
         backend: str) -> None:

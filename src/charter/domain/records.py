@@ -212,6 +212,21 @@ class VersionBrief(NamedTuple):
     model_id: str             # MLflow 3's logged-model id, or ""
 
 
+class VersionLocation(NamedTuple):
+    """What a download URI of a version says (MLflow's get-download-uri): the model's
+    current name, the version's number and source, and whether Charter stores its files
+    (then they are the place to download from, else the source is)."""
+
+    name: str
+    version: int
+    source: str
+    has_files: bool
+
+    @classmethod
+    def of(cls, version: VersionRecord) -> VersionLocation:
+        return cls(version.name, version.version, version.source, bool(version.files))
+
+
 class ModelBrief(NamedTuple):
     """A model as a listing shows it (MLflow's ``RegisteredModel``): its tags, aliases and
     newest version per stage (``latest``, in stage order), without the stage map or the

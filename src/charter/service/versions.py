@@ -15,7 +15,7 @@ from charter.domain.interface import INTERFACE_TAGS, Interface, parse_interface_
 from charter.domain.lifecycle import Stage, check_deletable, parse_stage
 from charter.domain.manifest import manifest_digest
 from charter.domain.naming import Finding
-from charter.domain.records import VersionRecord
+from charter.domain.records import VersionLocation, VersionRecord
 from charter.domain.sources import check_source
 from charter.domain.uris import MAX_VERSION
 from charter.domain.values import (
@@ -86,6 +86,22 @@ class VersionsMixin(ServiceBase):
 
     def get_version(self, name: str, version: int | str) -> VersionRecord:
         return read_version(self, name, version)
+
+    def version_location(self, name: str, version: int | str) -> VersionLocation:
+        """Where version ``version`` of ``name`` is downloaded from (MLflow's
+        get-download-uri): its number, source and whether its files are stored, in one
+        statement that builds none of its tags, files and aliases; refused as
+        ``get_version`` refuses (the long way tells a former name's number, a missing
+        model or version)."""
+        number = parse_version(version)
+        with self._hiding(), self.db.one_statement() as single:
+            found = (at_once.version_location(single, name, number) if single is not None
+                     else None)
+            if found is not None:
+                model, location = found
+                self._require(READ, model)
+                return location
+        return VersionLocation.of(read_version(self, name, number))
 
     def list_versions(self, name: str, *, stage: str | None = None) -> list[VersionRecord]:
         wanted = parse_stage(stage).value if stage is not None else None

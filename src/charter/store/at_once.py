@@ -9,7 +9,8 @@ connection (store/pg_reads.py). Each answers None when the common path does not 
 (a former name, a model or alias that is not there): the caller then reads the usual
 way, which tells why. A version by number (``record_at_once``) and the newest versions
 in stages (``newest_at_once``) are one statement on SQLite too, with their extras as one
-JSON text there.
+JSON text there; so is where a version's bytes are (``version_location``), which reads
+none of them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from charter.domain.records import FileRecord, ModelBrief, VersionRecord
+from charter.domain.records import FileRecord, ModelBrief, VersionLocation, VersionRecord
 from charter.store.driver import Reader
 from charter.store.models import COLUMNS as _MODEL_COLUMNS
 from charter.store.models import ModelRow, lookup_key
@@ -119,6 +120,27 @@ def version_by_alias(reader: Reader, name: str, alias: str
     if raw[7] is None:
         return model, None
     return model, _record(model.name, raw[7:])
+
+
+# The model (its row for the access check) and what a download URI of its version needs:
+# the number, the source and whether any file is stored (one descent of version_files'
+# primary key, none of the tags, files and aliases built as JSON).
+_LOCATION = (f"SELECT {_MODEL_COLUMNS}, v.version, v.source, "
+             "EXISTS (SELECT 1 FROM version_files f WHERE f.version_id = v.id) "
+             "FROM models m JOIN versions v ON v.model_id = m.id "
+             "WHERE m.name_key = ? AND v.version = ?")
+
+
+def version_location(reader: Reader, name: str, number: int
+                     ) -> tuple[ModelRow, VersionLocation] | None:
+    """The model under ``name`` now and where version ``number``'s bytes are, in one
+    statement on either database; None when ``name`` is not a model's current name or has
+    no such version (the caller then reads the long way, which tells why)."""
+    raw = reader.one(_LOCATION, (lookup_key(name), number))
+    if raw is None:
+        return None
+    model = ModelRow.of(raw[:7])
+    return model, VersionLocation(model.name, raw[7], raw[8], bool(raw[9]))
 
 
 # The newest version in each asked stage (any status, as ``versions.newest_in_stages``):

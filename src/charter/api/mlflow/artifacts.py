@@ -32,8 +32,7 @@ from charter.api.mlflow.params import read_params, request_body
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.paths import safe_relative_path
-from charter.domain.records import VersionRecord
-from charter.service.queries import artifact_location
+from charter.domain.records import VersionLocation
 from charter.web import SIGNED_IN, allow, registry
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -41,11 +40,13 @@ DOWNLOAD_URI_PATHS = ("/api/2.0/mlflow/model-versions/get-download-uri",
                       "/ajax-api/2.0/mlflow/model-versions/get-download-uri")
 
 
-def download_uri(version: VersionRecord, base_url: str) -> str:
-    if not version.files:
-        return artifact_location(version)
-    return (f"{base_url}{ARTIFACTS}/models/{quote(version.name, safe='')}"
-            f"/versions/{version.version}")
+def download_uri(location: VersionLocation, base_url: str) -> str:
+    """The version's files as this server serves them, else its source (as
+    ``service.queries.artifact_location`` says, absolute)."""
+    if not location.has_files:
+        return location.source
+    return (f"{base_url}{ARTIFACTS}/models/{quote(location.name, safe='')}"
+            f"/versions/{location.version}")
 
 
 def split_artifact_path(path: str) -> tuple[str, str, str]:
@@ -68,8 +69,9 @@ async def get_download_uri(request: Request) -> Response:
     base_url = public_base_url(request)
 
     def compute() -> Response:
-        version = service.get_version(params.text("name", required=True), params.version())
-        return shapes.json_response({"artifact_uri": download_uri(version, base_url)})
+        location = service.version_location(params.text("name", required=True),
+                                            params.version())
+        return shapes.json_response({"artifact_uri": download_uri(location, base_url)})
 
     # Kept like the other reads' answers (cache.py), by query and the base URL it names.
     key = (get_download_uri, base_url, request.scope["query_string"], await request_body(request))
@@ -118,7 +120,8 @@ def _read_only(request: Request) -> JSONResponse:
 ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 # Read-only routes for the signed in: the model is named in the artifact path, and every
-# read goes through the service's get_version, which checks the caller's role on it.
+# read goes through the service (get_version, version_location), which checks the
+# caller's role on it.
 
 routes = [
     *(Route(path, get_download_uri, methods=ALL, include_in_schema=False)
