@@ -149,6 +149,9 @@ def _page_statement(reader: Reader, add: Callable[[_Where, Condition], None],
     selected, model_id = source
     if readable is not None:
         where.member(model_id, "IN", tuple(readable))
+    if not offset:  # the first page: PostgreSQL costs a plan for an unknown OFFSET as if
+        # it skipped rows, so with one a prepared search was planned anew on every run
+        return f"{selected}{where.sql()} ORDER BY {order} LIMIT ?", [*where.params, limit]
     return (f"{selected}{where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
             [*where.params, limit, offset])
 
