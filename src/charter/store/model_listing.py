@@ -45,9 +45,9 @@ def page(conn: Conn, *, name_like: str = "", readable: Sequence[int] | None, off
     if clauses:
         sql += f" WHERE {' AND '.join(clauses)}"
     sql += " ORDER BY m.name_key"
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params += [limit, offset]
+    if limit is not None:  # no OFFSET on the first page: see store/search.py _page_statement
+        sql += " LIMIT ? OFFSET ?" if offset else " LIMIT ?"
+        params += [limit, offset] if offset else [limit]
     return [ModelRow.of(raw) for raw in reader_for(conn).all(sql, params)]
 
 

@@ -80,24 +80,25 @@ def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence
     or on PostgreSQL one (the extras as JSON arrays: ``Database.one_statement`` may run it
     outside a transaction)."""
     reader = reader_for(conn)
-    order = _order_sql(orders, _VERSION_SORT)
     if reader.dialect == "postgresql":
-        return [_brief(raw) for raw in _page(reader, _Where.version, conditions,
-                                              _BRIEFS_AT_ONCE, readable, order, limit, offset)]
+        return [_brief(raw) for raw in _page_as_json(
+            reader, _Where.version, conditions, _BRIEF_JSON, readable, orders, _VERSION_SORT,
+            limit, offset)]
     return briefs_of(reader, _page(reader, _Where.version, conditions, _BRIEFS, readable,
-                                   order, limit, offset))
+                                   _order_sql(orders, _VERSION_SORT), limit, offset))
 
 
 def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
                  readable: Sequence[int] | None, limit: int, offset: int
                  ) -> list[ModelBrief]:
     """PostgreSQL: a page of ModelBriefs in one statement — each model with its tags,
-    aliases and newest version per stage (with theirs) as JSON arrays, from correlated
-    subqueries that each descend an index, instead of four statements with IN lists
-    whose length changes with the page (never prepared, planned every time)."""
-    return [model_brief_of(raw) for raw in _page(
-        reader_for(conn), _Where.model, conditions, (MODEL_BRIEFS_AT_ONCE, "m.id"), readable,
-        _order_sql(orders, _MODEL_SORT), limit, offset)]
+    aliases and newest version per stage (with theirs), from correlated subqueries that
+    each descend an index, instead of four statements with IN lists whose length changes
+    with the page (never prepared, planned every time); the page as one JSON value
+    (``_page_as_json``)."""
+    return [model_brief_of(raw) for raw in _page_as_json(
+        reader_for(conn), _Where.model, conditions, _MODEL_BRIEF_JSON, readable, orders,
+        _MODEL_SORT, limit, offset)]
 
 
 # What a page selects from, and the column a principal's readable model ids apply to.
@@ -112,26 +113,61 @@ def _page(reader: Reader, add: Callable[[_Where, Condition], None],
           conditions: Sequence[Condition], source: tuple[str, str],
           readable: Sequence[int] | None, order: str, limit: int, offset: int
           ) -> list[tuple[Any, ...]]:
+    return reader.all(*_page_statement(reader, add, conditions, source, readable, order,
+                                       limit, offset))
+
+
+def _page_as_json(reader: Reader, add: Callable[[_Where, Condition], None],
+                  conditions: Sequence[Condition], shape: tuple[str, str, str],
+                  readable: Sequence[int] | None, orders: Sequence[Order],
+                  columns: dict[str, str], limit: int, offset: int) -> list[list[Any]]:
+    """PostgreSQL: a page as one JSON array holding an array per row, in the asked order
+    (``shape``: a row's columns, the tables they come from, the column a principal's
+    readable model ids apply to). Decoding a JSON value through the driver costs more than
+    orjson takes for a whole page, and rows sent as they are made wake the reader once per
+    few: 80 models as rows of three JSON values took 1.35 ms of the server's CPU, as one
+    value 0.8 (bench/README.md "Model searches on PostgreSQL"). The page's sort keys ride
+    along, so the array is in the page's order."""
+    row, tables, model_id = shape
+    keys = ", ".join(f"{columns[o.key]} AS k{i}" for i, o in enumerate(orders))
+    in_order = ", ".join(f"p.k{i} {'ASC' if o.ascending else 'DESC'}"
+                         for i, o in enumerate(orders))
+    page, params = _page_statement(
+        reader, add, conditions, (f"SELECT json_build_array({row}) AS j, {keys} FROM {tables}",
+                                  model_id), readable, _order_sql(orders, columns), limit, offset)
+    found = reader.one(f"SELECT json_agg(p.j ORDER BY {in_order}) FROM ({page}) p", params)
+    return found[0] if found is not None and found[0] is not None else []
+
+
+def _page_statement(reader: Reader, add: Callable[[_Where, Condition], None],
+                    conditions: Sequence[Condition], source: tuple[str, str],
+                    readable: Sequence[int] | None, order: str, limit: int, offset: int
+                    ) -> tuple[str, list[Any]]:
     where = _Where(reader.dialect, tags_filter=any(_selective(c) for c in conditions))
     for condition in conditions:
         add(where, condition)
     selected, model_id = source
     if readable is not None:
         where.member(model_id, "IN", tuple(readable))
-    return reader.all(f"{selected}{where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
-                      [*where.params, limit, offset])
+    if not offset:  # the first page: PostgreSQL costs a plan for an unknown OFFSET as if
+        # it skipped rows, so with one a prepared search was planned anew on every run
+        return f"{selected}{where.sql()} ORDER BY {order} LIMIT ?", [*where.params, limit]
+    return (f"{selected}{where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*where.params, limit, offset])
 
 
 # PostgreSQL: a version's tags and aliases beside it, as JSON arrays (ordered, so answers do
-# not depend on the plan); a model's tags, aliases and newest version per stage likewise.
+# not depend on the plan); a model's tags, aliases and newest version per stage likewise —
+# its versions' aliases taken from the model's (every alias of a version is one of its
+# model's): one index descent less per version of the page.
 # Tags in code-point order whatever the database's collation: as Python sorts them, as
 # SQLite orders text, and as a registration answers them (versions.insert).
 _TAGS_JSON = ("(SELECT coalesce(json_agg(json_build_array(t.key, t.value) "
               "ORDER BY t.key COLLATE \"C\"), '[]') FROM version_tags t WHERE t.version_id = v.id)")
 _ALIASES_JSON = ("(SELECT coalesce(json_agg(a.alias ORDER BY a.alias), '[]') FROM aliases a "
                  "WHERE a.version_id = v.id)")
-_BRIEFS_AT_ONCE = (f"SELECT {BRIEF_COLUMNS}, m.name, {_TAGS_JSON}, {_ALIASES_JSON} "
-                   "FROM versions v JOIN models m ON m.id = v.model_id", "v.model_id")
+_BRIEF_JSON = (f"{BRIEF_COLUMNS}, m.name, {_TAGS_JSON}, {_ALIASES_JSON}",
+               "versions v JOIN models m ON m.id = v.model_id", "v.model_id")
 _STAGE_VALUES = ", ".join(f"('{stage.value}')" for stage in STAGES)
 _MODEL_EXTRAS_JSON = (
     "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key COLLATE \"C\"), "
@@ -140,14 +176,15 @@ _MODEL_EXTRAS_JSON = (
     "FROM aliases a JOIN versions x ON x.id = a.version_id WHERE a.model_id = m.id), "
     "(SELECT coalesce(json_agg(json_build_array("
     "v.version, v.stage, v.source, v.run_id, v.description, v.status, v.created_at, "
-    f"v.updated_at, v.logged_model_id, {_TAGS_JSON}, {_ALIASES_JSON})), '[]') "
+    f"v.updated_at, v.logged_model_id, {_TAGS_JSON})), '[]') "
     f"FROM (VALUES {_STAGE_VALUES}) s (stage) CROSS JOIN LATERAL (SELECT * FROM versions y "
     "WHERE y.model_id = m.id AND y.stage = s.stage ORDER BY y.version DESC LIMIT 1) v)")
 MODEL_BRIEFS_AT_ONCE = f"SELECT {MODEL_COLUMNS}, {_MODEL_EXTRAS_JSON} FROM models m"
+_MODEL_BRIEF_JSON = (f"{MODEL_COLUMNS}, {_MODEL_EXTRAS_JSON}", "models m", "m.id")
 
 
 def _brief(raw: Sequence[Any]) -> VersionBrief:
-    """A row of ``_BRIEFS_AT_ONCE`` as a VersionBrief."""
+    """An item of ``version_briefs``' JSON page (``_BRIEF_JSON``) as a VersionBrief."""
     (_, number, stage, source, run_id, description, status, created, updated, logged, name,
      tags, aliases) = raw
     return VersionBrief(name, number, stage, source, run_id, description, status,
@@ -156,15 +193,19 @@ def _brief(raw: Sequence[Any]) -> VersionBrief:
 
 
 def model_brief_of(raw: Sequence[Any]) -> ModelBrief:
-    """A row of ``MODEL_BRIEFS_AT_ONCE`` as a ModelBrief (its newest versions in stage
-    order, as ``service.search`` sorts them)."""
+    """A row of ``MODEL_BRIEFS_AT_ONCE``, or an item of ``model_briefs``' JSON page (its
+    times ISO text, which ``stored_time`` reads too), as a ModelBrief (its newest versions
+    in stage order, as ``service.search`` sorts them)."""
     row = ModelRow.of(raw[:7])
     tags, aliases, latest = raw[7:]
+    aliased: dict[int, list[str]] = {}
+    for alias, number in aliases:  # in alias order, as a version's aliases are listed
+        aliased.setdefault(number, []).append(alias)
     briefs = [VersionBrief(row.name, number, stage, source, run_id, description, status,
                            stored_time(created), stored_time(updated), dict(version_tags),
-                           version_aliases, logged or "")
+                           aliased.get(number, []), logged or "")
               for (number, stage, source, run_id, description, status, created, updated,
-                   logged, version_tags, version_aliases) in latest]
+                   logged, version_tags) in latest]
     briefs.sort(key=lambda brief: _STAGE_RANK.get(brief.stage, 9))
     return ModelBrief(row.name, row.description, row.created_at, row.updated_at, dict(tags),
                       {alias: number for alias, number in aliases}, briefs)
@@ -286,16 +327,19 @@ class _Where:
 
     def _key_range(self, column: str, pattern: str) -> str:
         """For a name pattern with a literal ASCII prefix, the range of ``name_key`` (the
-        lowercased name, a unique index) that holds every match: SQLite then reads the few
-        models under the prefix instead of testing the GLOB on each. SQLite compares text
-        bytewise, so the range is exact; PostgreSQL's collation need not be, so it is
-        left out there. (ASCII: its lowercase is the key's prefix, char for char; no
-        surrounding space: a key is the name stripped.)"""
+        lowercased name, a unique index) that holds every match: the database then reads
+        the few models under the prefix instead of testing the pattern on each. The range
+        is exact when text is compared bytewise: SQLite does; PostgreSQL's collation need
+        not, so there it is compared in "C", which an index of its own serves (migration
+        0010). (ASCII: its lowercase is the key's prefix, char for char; no surrounding
+        space: a key is the name stripped.)"""
         prefix = _literal_prefix(pattern).lower()
         if (column != "m.name" or not prefix or not prefix.isascii()
                 or prefix != prefix.strip() or prefix[-1] == "\x7f"):
             return ""
         self.params.extend((prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
+        if self.dialect == "postgresql":
+            return ' AND m.name_key COLLATE "C" >= ? AND m.name_key COLLATE "C" < ?'
         return " AND m.name_key >= ? AND m.name_key < ?"
 
     def _compare(self, column: str, op: str, value: Any) -> str:
@@ -313,7 +357,7 @@ class _Where:
                 self.params.append(_glob(value))
                 return f"{column} GLOB ?" + self._key_range(column, value)
             self.params.append(_escaped_like(value))
-            return f"{column} LIKE ? ESCAPE '\\'"
+            return f"{column} LIKE ? ESCAPE '\\'" + self._key_range(column, value)
         if op == "ILIKE":
             self.params.append(_escaped_like(value))
             if self.dialect == "sqlite":
