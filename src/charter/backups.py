@@ -148,6 +148,12 @@ def read_manifest(source: Path) -> dict[str, Any]:
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
         raise InvalidInput(codes.BACKUP_INVALID, f"{source} was written by a newer Charter "
                            f"({manifest.get('charter')})", "restore it with that version")
+    schema = str(manifest.get("schema", ""))
+    if schema.isdigit() and int(schema) > int(SCHEMA_REVISION):
+        # refused before anything is replaced: this code could not open what it restored
+        raise InvalidInput(codes.BACKUP_INVALID, f"{source} holds schema {schema}, newer than "
+                           f"this Charter's {SCHEMA_REVISION} ({manifest.get('charter')} "
+                           "wrote it)", "restore it with that version or a later one")
     return manifest
 
 

@@ -8,6 +8,8 @@ other method a JSON body.
 
 from __future__ import annotations
 
+import base64
+
 import warnings
 from typing import Any
 
@@ -512,12 +514,22 @@ def test_search_models_understands_the_mlflow_clients_prompt_filter(mlflow):
     ({"max_results": 0}, "max_results.invalid"),
     ({"max_results": "ten"}, "request.invalid_parameter"),
     ({"page_token": "not-a-token"}, "page_token.invalid"),
+    # an offset past the databases' 64-bit OFFSET was an OverflowError, a 500
+    ({"page_token": base64.urlsafe_b64encode(b"o:9223372036854775808").decode()},
+     "page_token.invalid"),
 ])
 def test_bad_model_searches_are_invalid_parameter_value(mlflow, params, code):
     message = refused(mlflow.get("/registered-models/search", **params), 400,
                       "INVALID_PARAMETER_VALUE", code)
     if code == "search.invalid_filter":
         assert "e.g. name LIKE 'fraud%'" in message
+
+
+def test_a_version_search_refuses_a_token_past_any_page(mlflow):
+    mlflow.create_model("fraud_detector")
+    token = base64.urlsafe_b64encode(b"o:99999999999999999999").decode()
+    refused(mlflow.get("/model-versions/search", filter="name='fraud_detector'",
+                       page_token=token), 400, "INVALID_PARAMETER_VALUE", "page_token.invalid")
 
 
 def test_search_versions_by_name_run_and_number_with_paging(mlflow):

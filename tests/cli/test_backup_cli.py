@@ -167,3 +167,19 @@ def test_backup_refuses_what_it_cannot_copy(tmp_path):
     assert "[backup.unsupported]" in postgres.stderr and "pg_dump" in postgres.stderr
     not_a_backup = charter(home, "restore", str(tmp_path / "taken"))
     assert "[backup.invalid]" in not_a_backup.stderr
+
+
+def test_restore_refuses_a_backup_of_a_newer_schema_before_replacing_anything(tmp_path):
+    """Restored, it would hold a revision this code cannot open: refused while the
+    registry still holds what it held."""
+    home, dest = tmp_path / "home", tmp_path / "backup"
+    charter(home, "register", NAME, f"s3://models/{NAME}/1")
+    assert charter(home, "backup", str(dest)).exit_code == 0
+    manifest = json.loads((dest / "backup.json").read_text())
+    newer = f"{int(manifest['schema']) + 1:04d}"
+    (dest / "backup.json").write_text(json.dumps({**manifest, "schema": newer}))
+    charter(home, "register", NAME, f"s3://models/{NAME}/2")
+    refused = charter(home, "restore", "--force", str(dest))
+    assert refused.exit_code != 0 and "[backup.invalid]" in refused.stderr, refused.stderr
+    assert f"schema {newer}" in refused.stderr
+    assert "v2" in charter(home, "show", NAME).stdout  # nothing was replaced

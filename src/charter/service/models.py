@@ -237,6 +237,11 @@ def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
 
 
+# Past any page a registry holds, and within the databases' 64-bit OFFSET: a token beyond
+# it is not one Charter gave out.
+MAX_PAGE_OFFSET = 2**62
+
+
 def decode_page_token(token: str) -> int:
     if not token:
         return 0
@@ -244,7 +249,7 @@ def decode_page_token(token: str) -> int:
         text = base64.urlsafe_b64decode(token.encode()).decode()
         kind, value = text.split(":", 1)
         offset = int(value)
-        if kind != "o" or offset < 0:
+        if kind != "o" or not 0 <= offset <= MAX_PAGE_OFFSET:
             raise ValueError(text)
         return offset
     except (ValueError, UnicodeDecodeError) as exc:
