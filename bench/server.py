@@ -61,7 +61,7 @@ READS = ("production", "alias", "version_get", "download_uri", "search_name", "s
 WRITES = ("create_version", "transition")
 
 TARGETS = {"read16_ratio": 10.0, "read16_p99": 25.0, "write16_ratio": 5.0, "write16_p99": 100.0,
-           "read1_p50": 2.0, "rss_mb": 250.0}
+           "read1_p50": 2.0, "pss_mb": 250.0}
 
 
 # --- the two servers --------------------------------------------------------------------------
@@ -709,7 +709,9 @@ def report(args: argparse.Namespace, servers: dict[str, Server],
     add("| server | processes | RSS sum MB | PSS sum MB | idle CPU (cores) | target |")
     add("|---|---:|---:|---:|---:|---|")
     for label, mem in memory.items():
-        target = ("meets" if mem["rss_mb"] <= TARGETS["rss_mb"] else "**misses**") \
+        # PSS: the workers share the supervisor's preloaded modules copy-on-write, so RSS
+        # counts those pages once per process (bench/README.md, "workers.py")
+        target = ("meets" if mem["pss_mb"] <= TARGETS["pss_mb"] else "**misses**") \
             if label == "Charter" else ""
         add(f"| {label} | {len(mem['processes'])} | {mem['rss_mb']:,.0f} | "
             f"{mem['pss_mb']:,.0f} | {idle_cpu.get(label, float('nan')):.2f} | {target} |")
