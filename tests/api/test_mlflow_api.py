@@ -9,7 +9,6 @@ other method a JSON body.
 from __future__ import annotations
 
 import base64
-
 import warnings
 from typing import Any
 

@@ -1,8 +1,8 @@
 """Search: a parsed MLflow filter (``domain.search``) run as SQL, one page at a time.
 
 The filter becomes a WHERE clause of fixed SQL fragments with every value a bound
-parameter; a page is its rows, then their extras in one more query (models.records,
-versions.records_of), whatever the page size. The MLflow API's searches read briefs
+parameter (store/search_sql.py); a page is its rows, then their extras in one more query
+(models.records, versions.records_of), whatever the page size. The MLflow API's searches read briefs
 (``version_briefs``, ``latest_briefs``): only the columns its shapes show, as plain
 tuples. Plain SQL on the driver's connection (store/driver.py): searching is a hot path
 (bench/README.md).
@@ -15,10 +15,11 @@ from typing import Any
 
 from charter.domain.lifecycle import STAGES
 from charter.domain.records import ModelBrief, VersionBrief
-from charter.domain.search import ATTRIBUTE, Condition, Order, like_segments
+from charter.domain.search import Condition, Order
 from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
 from charter.store.models import COLUMNS as MODEL_COLUMNS
-from charter.store.models import ModelRow, name_key
+from charter.store.models import ModelRow
+from charter.store.search_sql import MODEL_SORT, VERSION_SORT, Where, order_sql, selective
 from charter.store.versions import COLUMNS as VERSION_COLUMNS
 from charter.store.versions import VersionRow
 
@@ -60,8 +61,8 @@ def model_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Ord
     """Up to ``limit`` models matching every condition, from ``offset`` in the asked order;
     ``readable`` keeps them to the ids a principal may read (None: every model)."""
     return [ModelRow.of(raw) for raw in _page(
-        reader_for(conn), _Where.model, conditions, _MODELS, readable,
-        _order_sql(orders, _MODEL_SORT), limit, offset)]
+        reader_for(conn), Where.model, conditions, _MODELS, readable,
+        order_sql(orders, MODEL_SORT), limit, offset)]
 
 
 def version_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
@@ -69,8 +70,8 @@ def version_rows(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
                  ) -> list[VersionRow]:
     """Like ``model_rows``, for versions (each with its model's name)."""
     return [VersionRow.of(raw) for raw in _page(
-        reader_for(conn), _Where.version, conditions, _VERSIONS, readable,
-        _order_sql(orders, _VERSION_SORT), limit, offset)]
+        reader_for(conn), Where.version, conditions, _VERSIONS, readable,
+        order_sql(orders, VERSION_SORT), limit, offset)]
 
 
 def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
@@ -80,15 +81,15 @@ def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence
     or on PostgreSQL one (the extras as JSON arrays: ``Database.one_statement`` may run it
     outside a transaction)."""
     reader = reader_for(conn)
-    order = _order_sql(orders, _VERSION_SORT)
+    order = order_sql(orders, VERSION_SORT)
     if reader.dialect == "postgresql":
         # Rows, not one JSON value as a model page is: a version's columns built as JSON
         # cost PostgreSQL more than the driver saves decoding them (mv_search_name: 0.54 →
         # 0.88 ms of the database's CPU, 1.39 → 1.30 of the server's), and a page of up to
         # 200,000 versions could pass the 1 GB a PostgreSQL value may hold.
-        return [_brief(raw) for raw in _page(reader, _Where.version, conditions,
+        return [_brief(raw) for raw in _page(reader, Where.version, conditions,
                                               _BRIEFS_AT_ONCE, readable, order, limit, offset)]
-    return briefs_of(reader, _page(reader, _Where.version, conditions, _BRIEFS, readable,
+    return briefs_of(reader, _page(reader, Where.version, conditions, _BRIEFS, readable,
                                    order, limit, offset))
 
 
@@ -101,8 +102,8 @@ def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
     with the page (never prepared, planned every time); the page as one JSON value
     (``_page_as_json``)."""
     return [model_brief_of(raw) for raw in _page_as_json(
-        reader_for(conn), _Where.model, conditions, _MODEL_BRIEF_JSON, readable, orders,
-        _MODEL_SORT, limit, offset)]
+        reader_for(conn), Where.model, conditions, _MODEL_BRIEF_JSON, readable, orders,
+        MODEL_SORT, limit, offset)]
 
 
 # What a page selects from, and the column a principal's readable model ids apply to.
@@ -113,7 +114,7 @@ _BRIEFS = (f"SELECT {BRIEF_COLUMNS}, m.name FROM versions v JOIN models m ON m.i
            "v.model_id")
 
 
-def _page(reader: Reader, add: Callable[[_Where, Condition], None],
+def _page(reader: Reader, add: Callable[[Where, Condition], None],
           conditions: Sequence[Condition], source: tuple[str, str],
           readable: Sequence[int] | None, order: str, limit: int, offset: int
           ) -> list[tuple[Any, ...]]:
@@ -121,7 +122,7 @@ def _page(reader: Reader, add: Callable[[_Where, Condition], None],
                                        limit, offset))
 
 
-def _page_as_json(reader: Reader, add: Callable[[_Where, Condition], None],
+def _page_as_json(reader: Reader, add: Callable[[Where, Condition], None],
                   conditions: Sequence[Condition], shape: tuple[str, str, str],
                   readable: Sequence[int] | None, orders: Sequence[Order],
                   columns: dict[str, str], limit: int, offset: int) -> list[list[Any]]:
@@ -138,16 +139,16 @@ def _page_as_json(reader: Reader, add: Callable[[_Where, Condition], None],
                          for i, o in enumerate(orders))
     page, params = _page_statement(
         reader, add, conditions, (f"SELECT json_build_array({row}) AS j, {keys} FROM {tables}",
-                                  model_id), readable, _order_sql(orders, columns), limit, offset)
+                                  model_id), readable, order_sql(orders, columns), limit, offset)
     found = reader.one(f"SELECT json_agg(p.j ORDER BY {in_order}) FROM ({page}) p", params)
     return found[0] if found is not None and found[0] is not None else []
 
 
-def _page_statement(reader: Reader, add: Callable[[_Where, Condition], None],
+def _page_statement(reader: Reader, add: Callable[[Where, Condition], None],
                     conditions: Sequence[Condition], source: tuple[str, str],
                     readable: Sequence[int] | None, order: str, limit: int, offset: int
                     ) -> tuple[str, list[Any]]:
-    where = _Where(reader.dialect, tags_filter=any(_selective(c) for c in conditions))
+    where = Where(reader.dialect, tags_filter=any(selective(c) for c in conditions))
     for condition in conditions:
         add(where, condition)
     selected, model_id = source
@@ -244,175 +245,3 @@ def latest_briefs(conn: Conn, model_ids: Sequence[int]) -> list[VersionBrief]:
     reader = reader_for(conn)
     return briefs_of(reader, reader.all(_LATEST_ROWS.format(
         columns=BRIEF_COLUMNS, ids=placeholders(len(model_ids))), list(model_ids)))
-
-
-# --- conditions as SQL -----------------------------------------------------------------------
-
-_COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
-
-
-def _selective(condition: Condition) -> bool:
-    """A condition an index answers with a few rows (a name, a run, a source)."""
-    return condition.kind == ATTRIBUTE and condition.op in ("=", "IN") and \
-        condition.key in ("name", "run_id", "source_path")
-
-
-class _Where:
-    """The WHERE clause of a page. ``tags_filter``: another condition finds the few rows,
-    so a tag condition checks each of them (EXISTS on the tag's primary key) instead of
-    listing every owner of the tag first (IN, on the (key, value) index)."""
-
-    def __init__(self, dialect: str, *, tags_filter: bool = False) -> None:
-        self.dialect = dialect
-        self.tags_filter = tags_filter
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-
-    def sql(self) -> str:
-        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
-
-    def model(self, condition: Condition) -> None:
-        if condition.kind == ATTRIBUTE:  # only "name" is searchable on models
-            self.clauses.append(self._name_clause(condition))
-        else:
-            self._tag(condition, "model_tags", "model_id", "m.id")
-
-    def version(self, condition: Condition) -> None:
-        if condition.kind != ATTRIBUTE:
-            self._tag(condition, "version_tags", "version_id", "v.id")
-        elif condition.key == "name" and condition.op in ("=", "IN"):
-            self.clauses.append(self._name_clause(condition))  # the joined model's key
-        elif condition.key == "name":
-            # The models matched, then their versions by model_id: with the condition on
-            # the join, SQLite walks every version newest first and looks its model up.
-            self.clauses.append("v.model_id IN (SELECT m.id FROM models m WHERE "
-                                f"{self._name_clause(condition)})")
-        else:
-            column = {"version_number": "v.version", "run_id": "v.run_id"}.get(
-                condition.key, "v.source")
-            self.clauses.append(self._compare(column, condition.op, condition.value))
-
-    def member(self, column: str, op: str, values: tuple[Any, ...]) -> None:
-        self.clauses.append(self._compare(column, op, values))
-
-    def _name_clause(self, condition: Condition) -> str:
-        """Equality and membership follow the name's identity (case-insensitive, DESIGN §2.1);
-        LIKE matches the name as written, ILIKE ignores case."""
-        value = condition.value
-        if condition.op in ("=", "!=", "IN", "NOT IN"):
-            keyed = (tuple(name_key(v) for v in value) if isinstance(value, tuple)
-                     else name_key(str(value)))
-            return self._compare("m.name_key", condition.op, keyed)
-        return self._compare("m.name", condition.op, value)
-
-    def _tag(self, condition: Condition, table: str, owner: str, owner_id: str) -> None:
-        """The tag's owners listed by the (key, value) index, or each row checked when
-        another condition drives (``tags_filter``); an absent tag that matches (``!=``)
-        adds the owners without the key."""
-        self.params.append(condition.key)
-        value = self._tag_value(condition.op, condition.value)
-        if self.tags_filter:
-            match = (f"EXISTS (SELECT 1 FROM {table} t WHERE t.{owner} = {owner_id} "
-                     f"AND t.key = ? AND {value})")
-        else:
-            match = (f"{owner_id} IN (SELECT t.{owner} FROM {table} t "
-                     f"WHERE t.key = ? AND {value})")
-        if condition.absent_matches:
-            self.params.append(condition.key)
-            match = (f"({match} OR {owner_id} NOT IN "
-                     f"(SELECT t.{owner} FROM {table} t WHERE t.key = ?))")
-        self.clauses.append(match)
-
-    def _tag_value(self, op: str, value: Any) -> str:
-        """PostgreSQL indexes a tag's value by its md5 (a B-tree entry cannot hold 5,000
-        characters; migration 0007), so equality names the md5 too, then the value."""
-        if op == "=" and self.dialect == "postgresql":
-            self.params.append(value)
-            return f"md5(t.value) = md5(?) AND {self._compare('t.value', op, value)}"
-        return self._compare("t.value", op, value)
-
-    def _key_range(self, column: str, pattern: str) -> str:
-        """For a name pattern with a literal ASCII prefix, the range of ``name_key`` (the
-        lowercased name, a unique index) that holds every match: the database then reads
-        the few models under the prefix instead of testing the pattern on each. The range
-        is exact when text is compared bytewise: SQLite does; PostgreSQL's collation need
-        not, so there it is compared in "C", which an index of its own serves (migration
-        0010). (ASCII: its lowercase is the key's prefix, char for char; no surrounding
-        space: a key is the name stripped.)"""
-        prefix = _literal_prefix(pattern).lower()
-        if (column != "m.name" or not prefix or not prefix.isascii()
-                or prefix != prefix.strip() or prefix[-1] == "\x7f"):
-            return ""
-        self.params.extend((prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
-        if self.dialect == "postgresql":
-            return ' AND m.name_key COLLATE "C" >= ? AND m.name_key COLLATE "C" < ?'
-        return " AND m.name_key >= ? AND m.name_key < ?"
-
-    def _compare(self, column: str, op: str, value: Any) -> str:
-        if op in _COMPARISONS:
-            self.params.append(value)
-            return f"{column} {op} ?"
-        if op in ("IN", "NOT IN"):
-            if not value:
-                return "1 = 0" if op == "IN" else "1 = 1"
-            self.params.extend(value)
-            return f"{column} {op} ({placeholders(len(value))})"
-        if op == "LIKE":
-            # Case-sensitive everywhere: SQLite's LIKE ignores ASCII case, its GLOB does not.
-            if self.dialect == "sqlite":
-                self.params.append(_glob(value))
-                return f"{column} GLOB ?" + self._key_range(column, value)
-            self.params.append(_escaped_like(value))
-            return f"{column} LIKE ? ESCAPE '\\'" + self._key_range(column, value)
-        if op == "ILIKE":
-            self.params.append(_escaped_like(value))
-            if self.dialect == "sqlite":
-                return f"lower({column}) LIKE lower(?) ESCAPE '\\'"
-            return f"{column} ILIKE ? ESCAPE '\\'"
-        raise AssertionError(f"unhandled operator {op}")
-
-
-def _literal_prefix(pattern: str) -> str:
-    """The literal text a LIKE pattern starts with ("" when it starts with a wildcard)."""
-    out = []
-    for kind, text in like_segments(pattern):
-        if kind != "lit":
-            break
-        out.append(text)
-    return "".join(out)
-
-
-def _escaped_like(pattern: str) -> str:
-    out = []
-    for kind, text in like_segments(pattern):
-        if kind == "lit":
-            out.append("\\" + text if text in "\\%_" else text)
-        else:
-            out.append(text)
-    return "".join(out)
-
-
-def _glob(pattern: str) -> str:
-    out = []
-    for kind, text in like_segments(pattern):
-        if kind == "any":
-            out.append("*")
-        elif kind == "one":
-            out.append("?")
-        elif text in "*?[":
-            out.append(f"[{text}]")
-        else:
-            out.append(text)
-    return "".join(out)
-
-
-# --- order -----------------------------------------------------------------------------------
-
-_MODEL_SORT = {"name": "m.name_key", "creation_timestamp": "m.created_at",
-               "last_updated_timestamp": "m.updated_at"}
-_VERSION_SORT = {"name": "m.name_key", "version_number": "v.version",
-                 "creation_timestamp": "v.created_at", "last_updated_timestamp": "v.updated_at"}
-
-
-def _order_sql(orders: Sequence[Order], columns: dict[str, str]) -> str:
-    return ", ".join(f"{columns[o.key]} {'ASC' if o.ascending else 'DESC'}" for o in orders)
