@@ -31,6 +31,7 @@ from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
 from charter.domain.errors import CharterError
 from charter.server import access, ops
+from charter.server.briefs import install_brief_refresher
 from charter.server.checkpoints import install_checkpoint_timer
 from charter.server.delivery import install_worker
 from charter.server.heap import install_heap_settings
@@ -77,6 +78,7 @@ def create_app(service: RegistryService | None = None,
     ops.install(app)  # /readyz and /metrics (docs/operations.md)
     install_worker(app)  # webhook deliveries, from the outbox (docs/governance.md)
     install_checkpoint_timer(app)  # signs a quiet registry's last events (docs/provenance.md)
+    install_brief_refresher(app)  # PostgreSQL: keeps model briefs (store/model_briefs.py)
     install_heap_settings(app)  # last at startup: freezes what the others started (heap.py)
     # The loop's PostgreSQL read connections (store/pg_loop.py) close with the server.
     app.router.add_event_handler("shutdown", service.db.close_loop_reads)

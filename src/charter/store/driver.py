@@ -64,7 +64,7 @@ READ_CACHE_KIB = 512
 # The newest migration's revision; tests/store/test_migrations.py keeps it equal to
 # Alembic's head, so a start can tell without Alembic (or SQLAlchemy) that nothing is to
 # be migrated (store/database.py, store/read_only.py).
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 
 def prepare_sqlite(connection: sqlite3.Connection, busy_timeout_s: int, *,

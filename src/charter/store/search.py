@@ -17,6 +17,7 @@ from charter.domain.lifecycle import STAGES
 from charter.domain.records import ModelBrief, VersionBrief
 from charter.domain.search import Condition, Order
 from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
+from charter.store.model_briefs import BRIEF, VERSION_TAGS_JSON
 from charter.store.models import COLUMNS as MODEL_COLUMNS
 from charter.store.models import ModelRow
 from charter.store.search_sql import MODEL_SORT, VERSION_SORT, Where, order_sql, selective
@@ -96,11 +97,9 @@ def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence
 def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
                  readable: Sequence[int] | None, limit: int, offset: int
                  ) -> list[ModelBrief]:
-    """PostgreSQL: a page of ModelBriefs in one statement — each model with its tags,
-    aliases and newest version per stage (with theirs), from correlated subqueries that
-    each descend an index, instead of four statements with IN lists whose length changes
-    with the page (never prepared, planned every time); the page as one JSON value
-    (``_page_as_json``)."""
+    """PostgreSQL: a page of ModelBriefs in one statement — each model with its brief,
+    kept beside it or made by correlated subqueries that each descend an index
+    (store/model_briefs.py); the page as one JSON value (``_page_as_json``)."""
     return [model_brief_of(raw) for raw in _page_as_json(
         reader_for(conn), Where.model, conditions, _MODEL_BRIEF_JSON, readable, orders,
         MODEL_SORT, limit, offset)]
@@ -162,32 +161,15 @@ def _page_statement(reader: Reader, add: Callable[[Where, Condition], None],
 
 
 # PostgreSQL: a version's tags and aliases beside it, as JSON arrays (ordered, so answers do
-# not depend on the plan); a model's tags, aliases and newest version per stage likewise —
-# its versions' aliases taken from the model's (every alias of a version is one of its
-# model's): one index descent less per version of the page.
-# Tags and aliases in code-point order whatever the database's collation: as Python sorts
-# them, as SQLite orders text, and as a registration answers them (versions.insert).
-_TAGS_JSON = ("(SELECT coalesce(json_agg(json_build_array(t.key, t.value) "
-              "ORDER BY t.key COLLATE \"C\"), '[]') FROM version_tags t WHERE t.version_id = v.id)")
+# not depend on the plan; tags in code-point order, store/model_briefs.py); a model's
+# brief, kept or made (store/model_briefs.py).
 _ALIASES_JSON = ("(SELECT coalesce(json_agg(a.alias ORDER BY a.alias COLLATE \"C\"), '[]') "
                  "FROM aliases a "
                  "WHERE a.version_id = v.id)")
-_BRIEFS_AT_ONCE = (f"SELECT {BRIEF_COLUMNS}, m.name, {_TAGS_JSON}, {_ALIASES_JSON} "
+_BRIEFS_AT_ONCE = (f"SELECT {BRIEF_COLUMNS}, m.name, {VERSION_TAGS_JSON}, {_ALIASES_JSON} "
                    "FROM versions v JOIN models m ON m.id = v.model_id", "v.model_id")
-_STAGE_VALUES = ", ".join(f"('{stage.value}')" for stage in STAGES)
-_MODEL_EXTRAS_JSON = (
-    "(SELECT coalesce(json_agg(json_build_array(t.key, t.value) ORDER BY t.key COLLATE \"C\"), "
-    "'[]') FROM model_tags t WHERE t.model_id = m.id), "
-    "(SELECT coalesce(json_agg(json_build_array(a.alias, x.version) "
-    "ORDER BY a.alias COLLATE \"C\"), '[]') "
-    "FROM aliases a JOIN versions x ON x.id = a.version_id WHERE a.model_id = m.id), "
-    "(SELECT coalesce(json_agg(json_build_array("
-    "v.version, v.stage, v.source, v.run_id, v.description, v.status, v.created_at, "
-    f"v.updated_at, v.logged_model_id, {_TAGS_JSON})), '[]') "
-    f"FROM (VALUES {_STAGE_VALUES}) s (stage) CROSS JOIN LATERAL (SELECT * FROM versions y "
-    "WHERE y.model_id = m.id AND y.stage = s.stage ORDER BY y.version DESC LIMIT 1) v)")
-MODEL_BRIEFS_AT_ONCE = f"SELECT {MODEL_COLUMNS}, {_MODEL_EXTRAS_JSON} FROM models m"
-_MODEL_BRIEF_JSON = (f"{MODEL_COLUMNS}, {_MODEL_EXTRAS_JSON}", "models m", "m.id")
+MODEL_BRIEFS_AT_ONCE = f"SELECT {MODEL_COLUMNS}, {BRIEF} FROM models m"
+_MODEL_BRIEF_JSON = (f"{MODEL_COLUMNS}, {BRIEF}", "models m", "m.id")
 
 
 def _brief(raw: Sequence[Any]) -> VersionBrief:
@@ -201,10 +183,11 @@ def _brief(raw: Sequence[Any]) -> VersionBrief:
 
 def model_brief_of(raw: Sequence[Any]) -> ModelBrief:
     """A row of ``MODEL_BRIEFS_AT_ONCE``, or an item of ``model_briefs``' JSON page (its
-    times ISO text, which ``stored_time`` reads too), as a ModelBrief (its newest versions
-    in stage order, as ``service.search`` sorts them)."""
+    times ISO text, which ``stored_time`` reads too): the model's columns, then its brief
+    (store/model_briefs.py), as a ModelBrief (its newest versions in stage order, as
+    ``service.search`` sorts them)."""
     row = ModelRow.of(raw[:7])
-    tags, aliases, latest = raw[7:]
+    tags, aliases, latest = raw[7]
     aliased: dict[int, list[str]] = {}
     for alias, number in aliases:  # in alias order, as a version's aliases are listed
         aliased.setdefault(number, []).append(alias)
