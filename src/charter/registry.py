@@ -48,6 +48,7 @@ from charter.domain.records import (
     Page,
     Resolution,
     SignerRecord,
+    VersionBrief,
     VersionLocation,
     VersionRecord,
 )
@@ -395,6 +396,9 @@ class ServerRegistry(Registry, Protocol):
                      order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...
 
     def model_brief(self, name: str) -> ModelBrief: ...
+
+    def latest_briefs(self, name: str, stages: list[str] | None = None
+                      ) -> Sequence[VersionBrief | VersionRecord]: ...
 
     def version_briefs(self, filter_string: str | None = "", max_results: int = 10_000,
                        order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...

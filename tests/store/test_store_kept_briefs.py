@@ -215,3 +215,35 @@ def test_the_refresher_keeps_up_with_writes_and_stops(service: RegistryService) 
         refresher.stop()
     assert not refresher._thread.is_alive()
     assert_briefs_are_the_records(service)
+
+
+def _shown(versions: Any) -> list[tuple[Any, ...]]:
+    """What MLflow's get-latest-versions shows of each version (api/mlflow/shapes.py)."""
+    return [(v.name, v.version, v.stage, v.source, v.run_id, v.description, v.status,
+             v.created_at, v.updated_at, v.tags, list(v.aliases), v.model_id)
+            for v in versions]
+
+
+@pytest.mark.parametrize("stages", [None, ["Production"], ["production", "None"],
+                                    ["Staging", "Archived"]])
+def test_latest_briefs_show_what_latest_versions_do_kept_or_not(
+        service: RegistryService, stages: list[str] | None) -> None:
+    service.transition(FRAUD, 2, "Staging", reason="validated")
+    service.set_version_tag(FRAUD, 2, "commit", "c2")
+    for _ in range(2):  # forgotten, then kept
+        assert _shown(service.latest_briefs(FRAUD, stages)) == \
+            _shown(service.latest_versions(FRAUD, stages))
+        refresh(service)
+    service.rename_model(FRAUD, "fraud_scorer", reason="clearer")  # a former name
+    assert _shown(service.latest_briefs(FRAUD, stages)) == \
+        _shown(service.latest_versions("fraud_scorer", stages))
+
+
+def test_latest_briefs_refuse_as_latest_versions_do(service: RegistryService) -> None:
+    for name, stages in (("no_such_model", None), (FRAUD, ["Retired"])):
+        with pytest.raises(Exception) as briefly:
+            service.latest_briefs(name, stages)
+        with pytest.raises(Exception) as fully:
+            service.latest_versions(name, stages)
+        assert type(briefly.value) is type(fully.value)
+        assert briefly.value.args == fully.value.args

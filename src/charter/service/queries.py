@@ -3,6 +3,7 @@ history, the event feed, audit verification and lint (downloads: service.files).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from charter.domain.events import format_time
 from charter.domain.history import Snapshot, replay
 from charter.domain.lifecycle import Stage, parse_stage
 from charter.domain.naming import Finding
-from charter.domain.records import EventRecord, Resolution, VersionRecord
+from charter.domain.records import EventRecord, Resolution, VersionBrief, VersionRecord
 from charter.domain.uris import ModelUri, parse_model_uri
 from charter.service.base import ServiceBase
 from charter.service.consumer_reports import note_lookup
@@ -70,6 +71,23 @@ class QueriesMixin(ServiceBase):
             rows = sorted(newest.values(), key=lambda row: row.version)
             by_number = {r.version: r for r in versions.records(reader, model.name, rows)}
             return [by_number[n] for n in numbers]
+
+    def latest_briefs(self, name: str, stages: list[str] | None = None
+                      ) -> Sequence[VersionBrief | VersionRecord]:
+        """``latest_versions`` as MLflow's get-latest-versions shows them: on PostgreSQL
+        taken from the model's brief (store/model_briefs.py; kept, one index lookup, instead
+        of a descent per stage with every version's files), elsewhere the records."""
+        if self.db.dialect == "postgresql":
+            wanted = ([parse_stage(s).value for s in stages] if stages
+                      else [s.value for s in Stage])
+            with self._one_read() as single:
+                found = at_once.model_brief(single, name)
+            if found is not None:  # else a former name, or none: as latest_versions says
+                row, brief = found
+                self._require(READ, row)
+                in_stage = {version.stage: version for version in brief.latest}
+                return [in_stage[stage] for stage in wanted if stage in in_stage]
+        return self.latest_versions(name, stages)
 
     def history(self, name: str, version: int | None = None, *, limit: int = 1000
                 ) -> list[EventRecord]:

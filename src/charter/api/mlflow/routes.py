@@ -83,8 +83,8 @@ def search_registered_models(service: ServerRegistry, p: Params) -> Response:
 
 
 def get_latest_versions(service: ServerRegistry, p: Params) -> Response:
-    versions = service.latest_versions(p.text("name", required=True),
-                                       p.strings("stages") or None)
+    versions = service.latest_briefs(p.text("name", required=True),
+                                     p.strings("stages") or None)
     return shapes.json_response({"model_versions": [shapes.model_version(v) for v in versions]})
 
 
