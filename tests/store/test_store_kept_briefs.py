@@ -18,6 +18,7 @@ from charter.config import Settings
 from charter.service import RegistryService
 from charter.service.kept_briefs import BriefRefresher
 from charter.store import model_briefs
+from charter.store.driver import reader_for
 
 pytestmark = pytest.mark.postgres
 
@@ -247,3 +248,41 @@ def test_latest_briefs_refuse_as_latest_versions_do(service: RegistryService) ->
             service.latest_versions(name, stages)
         assert type(briefly.value) is type(fully.value)
         assert briefly.value.args == fully.value.args
+
+
+# --- review findings (branch review) -------------------------------------------------
+
+
+def test_a_brief_skipped_for_a_writer_that_rolled_back_is_made_again_without_another_write(
+        service: RegistryService, postgres_database_url: str) -> None:
+    """A refresh skips a model whose row a writer holds; if that writer rolls back, the
+    chain head does not move, and the refresher must not take the registry for clean."""
+    service.set_model_tag(FRAUD, "team", "fraud-ops")  # fraud_detector's brief forgotten
+    refresher = BriefRefresher(service.db)
+    with psycopg.connect(libpq_url(postgres_database_url)) as writer:
+        # a writer in progress: its trigger holds the model's row (then it fails)
+        writer.execute("INSERT INTO model_tags (model_id, key, value) "
+                       "SELECT id, 'doomed', 'x' FROM models WHERE name = %s", (FRAUD,))
+        assert refresher.run_once() == 1  # churn_ranker's only
+        writer.rollback()
+    assert kept(service) == {CHURN: True, FRAUD: False}
+    for _ in range(3):  # the registry is idle from now on
+        refresher.round()
+    assert kept(service)[FRAUD], "fraud_detector's brief stays forgotten until a write"
+
+
+def test_the_refresh_runs_at_read_committed_whatever_the_databases_default(
+        postgres_database_url: str, make_settings: Callable[..., Settings]) -> None:
+    """The protocol needs the UPDATE's snapshot taken after the locks (model_briefs.py):
+    under a REPEATABLE READ default the snapshot is the lock statement's."""
+    joiner = "&" if "?" in postgres_database_url else "?"
+    url = (postgres_database_url + joiner
+           + "options=-c%20default_transaction_isolation%3Drepeatable%5C%20read")
+    built = build_service(make_settings(url), actor="tester", migrate=False)
+    try:
+        with built.db.housekeeping() as session:
+            model_briefs.refresh(session, 100)
+            level = reader_for(session).value("SHOW transaction_isolation")
+        assert level == "read committed"
+    finally:
+        built.db.dispose()

@@ -70,9 +70,12 @@ class BriefRefresher:
             made += count
             if count < self.batch:
                 break
-        # Briefs a writer still held were skipped: they are looked for again next round,
-        # as that writer's commit moved the head.
-        self._clean_at = head
+        # Briefs a writer still held were skipped. Its commit moves the head, but a writer
+        # that rolls back does not: the registry is taken for clean only when no brief is
+        # forgotten now (else the next round looks again).
+        with self.db.housekeeping() as session:
+            if not model_briefs.forgotten(session):
+                self._clean_at = head
         return made
 
     def _run(self) -> None:

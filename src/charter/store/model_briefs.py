@@ -74,6 +74,9 @@ def refresh(conn: Conn, limit: int) -> int:
     made. PostgreSQL only, in a READ COMMITTED transaction: the second statement's snapshot
     must be taken after the first one's locks (the module's docstring says why)."""
     reader = reader_for(conn)
+    # Whatever the database's default_transaction_isolation: under REPEATABLE READ the
+    # UPDATE would make the briefs from the lock statement's snapshot.
+    reader.run("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
     locked: Sequence[int] = [row[0] for row in reader.all(_LOCK_FORGOTTEN, (limit,))]
     if locked:
         reader.run(_MAKE, (list(locked),))
