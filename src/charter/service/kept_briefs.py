@@ -79,8 +79,14 @@ class BriefRefresher:
         return made
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.every):
             try:
                 self.round()
             except Exception:  # a busy or lost database: the next round tries again
-                log.warning("could not make the forgotten model briefs", exc_info=True)
+                # once per outage, not every half second while the database is away
+                (log.debug if failing else log.warning)(
+                    "could not make the forgotten model briefs", exc_info=True)
+                failing = True
+            else:
+                failing = False
