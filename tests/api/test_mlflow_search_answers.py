@@ -53,6 +53,76 @@ def test_milliseconds_are_what_the_float_timestamp_gave() -> None:
     assert millis(naive) == int(naive.timestamp() * 1000)
 
 
+def _plain_stored_time(value: str | datetime) -> datetime:
+    """The obvious reading of a stored time: parsed, and UTC when no offset is written."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _earlier_stored_time(value: str | datetime) -> datetime:
+    """``stored_time`` as it read times before its fast path: text with no offset or Z
+    in its last six characters had ``+00:00`` appended (so an offset written without a
+    colon, ``+0530``, was refused), a naive datetime had UTC put in by ``replace``."""
+    if isinstance(value, str):
+        if value[-6:-5] not in ("+", "-") and value[-1:] != "Z":
+            value += "+00:00"
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _stored_texts(moment: datetime) -> tuple[list[str], list[str]]:
+    """A naive time as the databases write it (SQLite's text, PostgreSQL's JSON without
+    trailing zeros in the fraction, ISO with a T or a space, with the offsets and Z a
+    value could carry); and odd spellings: offsets without colons, cut short."""
+    iso = moment.isoformat()
+    written = [moment.isoformat(" ", "microseconds"), iso, iso.replace("T", " "),
+               iso.rstrip("0") if "." in iso else iso, iso[:19], iso[:16], iso[:10],
+               iso + "Z", iso + "+00:00", iso + "-00:00", iso + "+05:30", iso + "-08:00",
+               iso + "+14:00"]
+    odd = [iso + "+0530", iso + "-05", iso + "+00:00:30",
+           *(text[:cut] for text in written[:2] for cut in range(0, 8))]
+    return written, odd
+
+
+def _same_time(found: datetime, expected: datetime) -> bool:
+    return (found, found.utcoffset(), found.fold, type(found)) == \
+        (expected, expected.utcoffset(), expected.fold, type(expected))
+
+
+def test_stored_times_are_what_they_were_and_what_the_plain_reading_gives() -> None:
+    """``stored_time``'s fast reading (one character tested for an offset, a naive
+    datetime combined with UTC) against its earlier one, and for what the databases write
+    against the obvious reading; around the epoch and far from it, at every kind of
+    microsecond; malformed text fails as it did."""
+    pick = random.Random(16)
+    moments = [datetime(1970, 1, 1), datetime(1969, 12, 31, 23, 59, 59, 999999),
+               datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)]
+    for _ in range(3000):
+        micro = pick.choice([0, 1, 999, 1000, 999000, 999999, pick.randrange(1_000_000)])
+        moments.append(datetime(1970, 1, 1) + timedelta(
+            seconds=pick.randrange(-2_000_000_000, 4_000_000_000), microseconds=micro))
+    for moment in moments:
+        written, odd = _stored_texts(moment)
+        values: list[str | datetime] = [
+            *written, moment, moment.replace(fold=1), moment.replace(tzinfo=UTC),
+            moment.replace(tzinfo=timezone(timedelta(hours=-3)))]
+        for value in values:
+            found = stored_time(value)
+            assert _same_time(found, _plain_stored_time(value)), value
+            assert _same_time(found, _earlier_stored_time(value)), value
+        for text in odd:
+            try:
+                expected = _earlier_stored_time(text)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    stored_time(text)
+                continue
+            assert _same_time(stored_time(text), expected), text
+    for text in ("", "Z", "1970", "+00:00", "2026-13-01", "2026-12-06T25:00"):
+        with pytest.raises(ValueError):
+            stored_time(text)
+
+
 @pytest.mark.parametrize("query", [b"version=99999999999999999999", b"a=-9223372036854775809",
                                    b"name=x&version=1&v=18446744073709551616"])
 def test_a_plain_query_with_a_number_beyond_64_bits_is_refused(query: bytes) -> None:

@@ -208,14 +208,20 @@ def model_brief_of(raw: Sequence[Any]) -> ModelBrief:
     aliased: dict[int, list[str]] = {}
     for alias, number in aliases:  # in alias order, as a version's aliases are listed
         aliased.setdefault(number, []).append(alias)
-    briefs = [VersionBrief(row.name, number, stage, source, run_id, description, status,
+    name = row.name
+    briefs = [VersionBrief(name, number, stage, source, run_id, description, status,
                            stored_time(created), stored_time(updated), dict(version_tags),
                            aliased.get(number, []), logged or "")
               for (number, stage, source, run_id, description, status, created, updated,
                    logged, version_tags) in latest]
-    briefs.sort(key=lambda brief: _STAGE_RANK.get(brief.stage, 9))
-    return ModelBrief(row.name, row.description, row.created_at, row.updated_at, dict(tags),
-                      {alias: number for alias, number in aliases}, briefs)
+    if len(briefs) > 1:
+        briefs.sort(key=_stage_rank)
+    return ModelBrief(name, row.description, row.created_at, row.updated_at, dict(tags),
+                      dict(aliases), briefs)
+
+
+def _stage_rank(brief: VersionBrief) -> int:
+    return _STAGE_RANK.get(brief.stage, 9)
 
 
 # The newest version of each (model, stage): one descent of the (model_id, stage, version)
