@@ -17,8 +17,9 @@ import pytest
 from tests.api.test_mlflow_api import API, build_client, ok
 
 from charter.api.boundary import check_query
-from charter.api.mlflow.shapes import millis
+from charter.api.mlflow.shapes import millis, model_version
 from charter.domain.errors import InvalidInput
+from charter.domain.records import VersionBrief, VersionRecord
 from charter.store.driver import stored_time
 
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -121,6 +122,50 @@ def test_stored_times_are_what_they_were_and_what_the_plain_reading_gives() -> N
     for text in ("", "Z", "1970", "+00:00", "2026-13-01", "2026-12-06T25:00"):
         with pytest.raises(ValueError):
             stored_time(text)
+
+
+def test_milliseconds_are_the_floor_of_the_time_since_the_epoch() -> None:
+    """``millis`` from a difference's parts against timedelta floor division: before the
+    epoch too (floored, not truncated), in any zone, at every kind of microsecond."""
+    pick = random.Random(17)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+    moments = [epoch, epoch - timedelta(microseconds=1), epoch + timedelta(microseconds=999),
+               epoch - timedelta(microseconds=1000), epoch - timedelta(microseconds=1001),
+               datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, UTC)]
+    for _ in range(20_000):
+        micro = pick.choice([0, 1, 999, 1000, 1001, 999999, pick.randrange(1_000_000)])
+        moments.append((epoch + timedelta(seconds=pick.randrange(-3_000_000_000, 5_000_000_000),
+                                          microseconds=micro)).astimezone(pick.choice(zones)))
+    for moment in moments:
+        assert millis(moment) == (moment - epoch) // timedelta(milliseconds=1), moment
+    naive = datetime(1969, 12, 31, 23, 59, 59, 999)
+    assert millis(naive) == int(naive.timestamp() * 1000)
+
+
+def test_a_version_brief_and_its_record_answer_the_same_shape() -> None:
+    """``model_version`` reads a brief's fields unpacked and a record's by name: the same
+    dict either way, and the one its fields spell out."""
+    created = datetime(1969, 12, 31, 23, 59, 59, 999500, UTC)
+    updated = datetime(2026, 12, 6, 15, 11, 2, 123999, UTC)
+    for status, shown in [("READY", "READY"), ("PENDING", "PENDING_REGISTRATION"),
+                          ("FAILED", "FAILED_REGISTRATION"), ("odd", "PENDING_REGISTRATION")]:
+        for model_id in ("", "m-1"):
+            brief = VersionBrief("fraud", 3, "Staging", "s3://b/fraud/3", "r1", "d", status,
+                                 created, updated, {"a": "1", "b": "2"}, ["champion"], model_id)
+            record = VersionRecord("fraud", 3, "Staging", "s3://b/fraud/3", "r1", "d",
+                                   {"a": "1", "b": "2"}, ["champion"], "", status, created,
+                                   updated, updated, model_id=model_id)
+            expected = {"name": "fraud", "version": "3", "creation_timestamp": -1,
+                        "last_updated_timestamp": 1_796_569_862_123,
+                        "current_stage": "Staging", "description": "d",
+                        "source": "s3://b/fraud/3", "run_id": "r1", "status": shown,
+                        "tags": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}],
+                        "run_link": "", "aliases": ["champion"]}
+            if model_id:
+                expected["model_id"] = model_id
+            assert model_version(brief) == model_version(record) == expected
+            assert list(model_version(brief)) == list(expected)
 
 
 @pytest.mark.parametrize("query", [b"version=99999999999999999999", b"a=-9223372036854775809",
