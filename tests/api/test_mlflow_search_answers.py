@@ -10,16 +10,16 @@ decoding them (api/boundary.py). Each is checked here against the slow, obvious 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
 from tests.api.test_mlflow_api import API, build_client, ok
 
 from charter.api.boundary import check_query
-from charter.api.mlflow.shapes import millis, model_version
+from charter.api.mlflow.shapes import millis, model_version, registered_model
 from charter.domain.errors import InvalidInput
-from charter.domain.records import VersionBrief, VersionRecord
+from charter.domain.records import ModelBrief, ModelRecord, VersionBrief, VersionRecord
 from charter.store.driver import stored_time
 
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -142,6 +142,13 @@ def test_milliseconds_are_the_floor_of_the_time_since_the_epoch() -> None:
     naive = datetime(1969, 12, 31, 23, 59, 59, 999)
     assert millis(naive) == int(naive.timestamp() * 1000)
 
+    class NoOffset(tzinfo):  # a zone that cannot tell its offset: no time to answer
+        def utcoffset(self, moment: datetime | None) -> timedelta | None:
+            return None
+
+    with pytest.raises(TypeError):
+        millis(datetime(2026, 1, 1, tzinfo=NoOffset()))
+
 
 def test_a_version_brief_and_its_record_answer_the_same_shape() -> None:
     """``model_version`` reads a brief's fields unpacked and a record's by name: the same
@@ -166,6 +173,17 @@ def test_a_version_brief_and_its_record_answer_the_same_shape() -> None:
                 expected["model_id"] = model_id
             assert model_version(brief) == model_version(record) == expected
             assert list(model_version(brief)) == list(expected)
+    brief_model = ModelBrief("fraud", "d", created, updated, {"t": "1"},
+                             {"b": 2, "a": 1, "c": 3}, [brief])
+    model = ModelRecord("fraud", "d", {"t": "1"}, {"b": 2, "a": 1, "c": 3}, 3, 3, {},
+                        created, updated)
+    shaped = registered_model(brief_model, brief_model.latest)
+    assert shaped == registered_model(model, [record]) == {
+        "name": "fraud", "creation_timestamp": -1, "last_updated_timestamp": 1_796_569_862_123,
+        "description": "d", "latest_versions": [model_version(brief)],
+        "tags": [{"key": "t", "value": "1"}],
+        "aliases": [{"alias": "a", "version": "1"}, {"alias": "b", "version": "2"},
+                    {"alias": "c", "version": "3"}]}
 
 
 @pytest.mark.parametrize("query", [b"version=99999999999999999999", b"a=-9223372036854775809",

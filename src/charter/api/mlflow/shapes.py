@@ -33,9 +33,12 @@ def millis(moment: datetime) -> int:
     difference's parts (a timedelta's floor division makes Python integers of both
     sides' microseconds: 0.54 µs against 0.37 here; a search shapes hundreds). A naive
     moment is local time."""
-    if moment.tzinfo is None:
+    try:
+        since = moment - _EPOCH  # days may be negative; seconds and microseconds never are
+    except TypeError:  # a naive moment (asked only then: an attribute read costs as much)
+        if moment.tzinfo is not None:  # a zone without an offset: no time to tell
+            raise
         return int(moment.timestamp() * 1000)
-    since = moment - _EPOCH  # days may be negative; seconds and microseconds never are
     return since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
 
 
@@ -83,16 +86,22 @@ def model_version(version: VersionRecord | VersionBrief) -> dict[str, Any]:
 
 def registered_model(model: ModelRecord | ModelBrief,
                      latest: Sequence[VersionRecord | VersionBrief]) -> dict[str, Any]:
-    aliases = model.aliases.items()
+    if isinstance(model, ModelBrief):  # a search's: unpacked at once, as in model_version
+        name, description, created_at, updated_at, model_tags, aliases, _ = model
+    else:
+        name, description, created_at, updated_at = (model.name, model.description,
+                                                     model.created_at, model.updated_at)
+        model_tags, aliases = model.tags, model.aliases
     return {
-        "name": model.name,
-        "creation_timestamp": millis(model.created_at),
-        "last_updated_timestamp": millis(model.updated_at),
-        "description": model.description,
+        "name": name,
+        "creation_timestamp": millis(created_at),
+        "last_updated_timestamp": millis(updated_at),
+        "description": description,
         "latest_versions": [model_version(v) for v in latest],
-        "tags": tags(model.tags),
+        "tags": tags(model_tags),
         "aliases": [{"alias": alias, "version": str(number)}
-                    for alias, number in (sorted(aliases) if len(aliases) > 1 else aliases)],
+                    for alias, number in (sorted(aliases.items()) if len(aliases) > 1
+                                          else aliases.items())],
     }
 
 
