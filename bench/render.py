@@ -164,6 +164,44 @@ class _Stub:
         return self._extras
 
 
+def callgrind_phases(pages: int) -> None:
+    """Each phase ``pages`` times under a C function of its own that the measured code never
+    calls, for instruction counts that the machine's load does not move:
+
+        PYTHONPATH=<tree>/src valgrind --tool=callgrind --collect-atstart=no \\
+          --toggle-collect=functools_reduce --toggle-collect=starmap_next \\
+          --toggle-collect=filter_next --toggle-collect=compress_next \\
+          --callgrind-out-file=/tmp/cg.out python bench/render.py --callgrind 20
+        callgrind_annotate --inclusive=yes /tmp/cg.out | grep -E 'reduce|_next'
+
+    functools_reduce: model briefs; starmap_next: their MLflow dicts; filter_next:
+    PostgreSQL version briefs; compress_next: their dicts. The collector is off, as a
+    worker's seldom runs (server/heap.py)."""
+    import collections
+    import functools
+    import itertools
+
+    from charter.api.mlflow import shapes
+    from charter.store import search
+
+    models, versions = model_rows(), version_rows(text=False)
+    model_briefs = [search.model_brief_of(raw) for raw in models]
+    version_briefs = [search._brief(raw) for raw in versions]
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    functools.reduce(lambda _, __: [search.model_brief_of(raw) for raw in models],
+                     range(pages), None)
+    collections.deque(itertools.starmap(
+        lambda: [shapes.registered_model(b, b.latest) for b in model_briefs], [()] * pages),
+        maxlen=0)
+    collections.deque(filter(lambda _: not [search._brief(raw) for raw in versions],
+                             range(pages)), maxlen=0)
+    collections.deque(itertools.compress(
+        ([shapes.model_version(v) for v in version_briefs] for _ in range(pages)),
+        itertools.repeat(0)), maxlen=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ab", type=Path, help="another tree's src/ to alternate with")
@@ -171,7 +209,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--callgrind", type=int, metavar="PAGES",
+                        help="run each phase PAGES times for valgrind (callgrind_phases)")
     args = parser.parse_args()
+    if args.callgrind:
+        callgrind_phases(min(args.callgrind, 1000))
+        return
     if args.ab is None:
         found = measure(args.repeat, args.runs)
         if args.json:
