@@ -146,6 +146,12 @@ def test_milliseconds_are_the_floor_of_the_time_since_the_epoch() -> None:
         def utcoffset(self, moment: datetime | None) -> timedelta | None:
             return None
 
+        def dst(self, moment: datetime | None) -> timedelta | None:
+            return None
+
+        def tzname(self, moment: datetime | None) -> str | None:
+            return None
+
     with pytest.raises(TypeError):
         millis(datetime(2026, 1, 1, tzinfo=NoOffset()))
 
