@@ -213,7 +213,7 @@ def model_brief_of(raw: Sequence[Any]) -> ModelBrief:
     aliased: dict[int, list[str]] = {}
     for alias, number in aliases:  # in alias order, as a version's aliases are listed
         aliased.setdefault(number, []).append(alias)
-    _, name, _, description, _, created_at, updated_at = row  # one unpack, not four reads
+    _, name, _, model_description, _, created_at, updated_at = row  # one unpack
     briefs = [_as_brief(VersionBrief, (name, number, stage, source, run_id, description,
                                        status, stored_time(created), stored_time(updated),
                                        dict(version_tags), aliased.get(number, []),
@@ -222,7 +222,7 @@ def model_brief_of(raw: Sequence[Any]) -> ModelBrief:
                    logged, version_tags) in latest]
     if len(briefs) > 1:
         briefs.sort(key=_stage_rank)
-    return _as_brief(ModelBrief, (name, description, created_at, updated_at, dict(tags),
+    return _as_brief(ModelBrief, (name, model_description, created_at, updated_at, dict(tags),
                                   dict(aliases), briefs))
 
 
