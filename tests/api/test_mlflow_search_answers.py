@@ -10,15 +10,16 @@ decoding them (api/boundary.py). Each is checked here against the slow, obvious 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
 from tests.api.test_mlflow_api import API, build_client, ok
 
 from charter.api.boundary import check_query
-from charter.api.mlflow.shapes import millis
+from charter.api.mlflow.shapes import millis, model_version, registered_model
 from charter.domain.errors import InvalidInput
+from charter.domain.records import ModelBrief, ModelRecord, VersionBrief, VersionRecord
 from charter.store.driver import stored_time
 
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -51,6 +52,144 @@ def test_milliseconds_are_what_the_float_timestamp_gave() -> None:
         assert millis(moment) == int(moment.timestamp() * 1000), moment
     naive = datetime(2026, 12, 6, 15, 11, 2, 999999)
     assert millis(naive) == int(naive.timestamp() * 1000)
+
+
+def _plain_stored_time(value: str | datetime) -> datetime:
+    """The obvious reading of a stored time: parsed, and UTC when no offset is written."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _earlier_stored_time(value: str | datetime) -> datetime:
+    """``stored_time`` as it read times before its fast path: text with no offset or Z
+    in its last six characters had ``+00:00`` appended (so an offset written without a
+    colon, ``+0530``, was refused), a naive datetime had UTC put in by ``replace``."""
+    if isinstance(value, str):
+        if value[-6:-5] not in ("+", "-") and value[-1:] != "Z":
+            value += "+00:00"
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _stored_texts(moment: datetime) -> tuple[list[str], list[str]]:
+    """A naive time as the databases write it (SQLite's text, PostgreSQL's JSON without
+    trailing zeros in the fraction, ISO with a T or a space, with the offsets and Z a
+    value could carry); and odd spellings: offsets without colons, cut short."""
+    iso = moment.isoformat()
+    written = [moment.isoformat(" ", "microseconds"), iso, iso.replace("T", " "),
+               iso.rstrip("0") if "." in iso else iso, iso[:19], iso[:16], iso[:10],
+               iso + "Z", iso + "+00:00", iso + "-00:00", iso + "+05:30", iso + "-08:00",
+               iso + "+14:00"]
+    odd = [iso + "+0530", iso + "-05", iso + "+00:00:30",
+           *(text[:cut] for text in written[:2] for cut in range(0, 8))]
+    return written, odd
+
+
+def _same_time(found: datetime, expected: datetime) -> bool:
+    return (found, found.utcoffset(), found.fold, type(found)) == \
+        (expected, expected.utcoffset(), expected.fold, type(expected))
+
+
+def test_stored_times_are_what_they_were_and_what_the_plain_reading_gives() -> None:
+    """``stored_time``'s fast reading (one character tested for an offset, a naive
+    datetime combined with UTC) against its earlier one, and for what the databases write
+    against the obvious reading; around the epoch and far from it, at every kind of
+    microsecond; malformed text fails as it did."""
+    pick = random.Random(16)
+    moments = [datetime(1970, 1, 1), datetime(1969, 12, 31, 23, 59, 59, 999999),
+               datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)]
+    for _ in range(3000):
+        micro = pick.choice([0, 1, 999, 1000, 999000, 999999, pick.randrange(1_000_000)])
+        moments.append(datetime(1970, 1, 1) + timedelta(
+            seconds=pick.randrange(-2_000_000_000, 4_000_000_000), microseconds=micro))
+    for moment in moments:
+        written, odd = _stored_texts(moment)
+        values: list[str | datetime] = [
+            *written, moment, moment.replace(fold=1), moment.replace(tzinfo=UTC),
+            moment.replace(tzinfo=timezone(timedelta(hours=-3)))]
+        for value in values:
+            found = stored_time(value)
+            assert _same_time(found, _plain_stored_time(value)), value
+            assert _same_time(found, _earlier_stored_time(value)), value
+        for text in odd:
+            try:
+                expected = _earlier_stored_time(text)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    stored_time(text)
+                continue
+            assert _same_time(stored_time(text), expected), text
+    for text in ("", "Z", "1970", "+00:00", "2026-13-01", "2026-12-06T25:00"):
+        with pytest.raises(ValueError):
+            stored_time(text)
+
+
+def test_milliseconds_are_the_floor_of_the_time_since_the_epoch() -> None:
+    """``millis`` from a difference's parts against timedelta floor division: before the
+    epoch too (floored, not truncated), in any zone, at every kind of microsecond."""
+    pick = random.Random(17)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+    moments = [epoch, epoch - timedelta(microseconds=1), epoch + timedelta(microseconds=999),
+               epoch - timedelta(microseconds=1000), epoch - timedelta(microseconds=1001),
+               datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, UTC)]
+    for _ in range(20_000):
+        micro = pick.choice([0, 1, 999, 1000, 1001, 999999, pick.randrange(1_000_000)])
+        moments.append((epoch + timedelta(seconds=pick.randrange(-3_000_000_000, 5_000_000_000),
+                                          microseconds=micro)).astimezone(pick.choice(zones)))
+    for moment in moments:
+        assert millis(moment) == (moment - epoch) // timedelta(milliseconds=1), moment
+    naive = datetime(1969, 12, 31, 23, 59, 59, 999)
+    assert millis(naive) == int(naive.timestamp() * 1000)
+
+    class NoOffset(tzinfo):  # a zone that cannot tell its offset: no time to answer
+        def utcoffset(self, moment: datetime | None) -> timedelta | None:
+            return None
+
+        def dst(self, moment: datetime | None) -> timedelta | None:
+            return None
+
+        def tzname(self, moment: datetime | None) -> str | None:
+            return None
+
+    with pytest.raises(TypeError):
+        millis(datetime(2026, 1, 1, tzinfo=NoOffset()))
+
+
+def test_a_version_brief_and_its_record_answer_the_same_shape() -> None:
+    """``model_version`` reads a brief's fields unpacked and a record's by name: the same
+    dict either way, and the one its fields spell out."""
+    created = datetime(1969, 12, 31, 23, 59, 59, 999500, UTC)
+    updated = datetime(2026, 12, 6, 15, 11, 2, 123999, UTC)
+    for status, shown in [("READY", "READY"), ("PENDING", "PENDING_REGISTRATION"),
+                          ("FAILED", "FAILED_REGISTRATION"), ("odd", "PENDING_REGISTRATION")]:
+        for model_id in ("", "m-1"):
+            brief = VersionBrief("fraud", 3, "Staging", "s3://b/fraud/3", "r1", "d", status,
+                                 created, updated, {"a": "1", "b": "2"}, ["champion"], model_id)
+            record = VersionRecord("fraud", 3, "Staging", "s3://b/fraud/3", "r1", "d",
+                                   {"a": "1", "b": "2"}, ["champion"], "", status, created,
+                                   updated, updated, model_id=model_id)
+            expected = {"name": "fraud", "version": "3", "creation_timestamp": -1,
+                        "last_updated_timestamp": 1_796_569_862_123,
+                        "current_stage": "Staging", "description": "d",
+                        "source": "s3://b/fraud/3", "run_id": "r1", "status": shown,
+                        "tags": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}],
+                        "run_link": "", "aliases": ["champion"]}
+            if model_id:
+                expected["model_id"] = model_id
+            assert model_version(brief) == model_version(record) == expected
+            assert list(model_version(brief)) == list(expected)
+    brief_model = ModelBrief("fraud", "d", created, updated, {"t": "1"},
+                             {"b": 2, "a": 1, "c": 3}, [brief])
+    model = ModelRecord("fraud", "d", {"t": "1"}, {"b": 2, "a": 1, "c": 3}, 3, 3, {},
+                        created, updated)
+    shaped = registered_model(brief_model, brief_model.latest)
+    assert shaped == registered_model(model, [record]) == {
+        "name": "fraud", "creation_timestamp": -1, "last_updated_timestamp": 1_796_569_862_123,
+        "description": "d", "latest_versions": [model_version(brief)],
+        "tags": [{"key": "t", "value": "1"}],
+        "aliases": [{"alias": "a", "version": "1"}, {"alias": "b", "version": "2"},
+                    {"alias": "c", "version": "3"}]}
 
 
 @pytest.mark.parametrize("query", [b"version=99999999999999999999", b"a=-9223372036854775809",

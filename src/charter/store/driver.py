@@ -224,12 +224,19 @@ def time_value(value: str | datetime) -> datetime:
 def stored_time(value: str | datetime) -> datetime:
     """A DateTime column as an aware UTC time: what the store hands the service (inline:
     a search converts hundreds per answer). SQLite's naive text is parsed with a UTC offset
-    appended: ``replace(tzinfo=…)`` costs several times the parse (~1.2 µs against 0.2)."""
+    appended, and a naive datetime (PostgreSQL's) combined with UTC: ``replace(tzinfo=…)``
+    parses its arguments by keyword, ~1.5 µs against 0.2 for the parse or the combine."""
     if isinstance(value, str):
-        if value[-6:-5] not in ("+", "-") and value[-1:] != "Z":  # no offset written
-            value += "+00:00"
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        try:  # no offset or Z written: one character each (slices cost twice as much)
+            bare = value[-6] not in "+-" and value[-1] != "Z"
+        except IndexError:  # too short for an offset
+            bare = value[-1:] != "Z"
+        value = datetime.fromisoformat(value + "+00:00" if bare else value)
+    if value.tzinfo:
+        return value
+    if type(value) is datetime:
+        return datetime.combine(value, value.time(), UTC)
+    return value.replace(tzinfo=UTC)  # a subclass's own constructor decides its type
 
 
 def as_stored(moment: datetime) -> datetime:

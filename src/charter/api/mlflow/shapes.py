@@ -7,7 +7,7 @@ Timestamps are milliseconds since the epoch, version numbers are strings, tags a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -25,53 +25,83 @@ _STATUS = {"READY": "READY", "PENDING": "PENDING_REGISTRATION",
 _encode = orjson.dumps
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 def millis(moment: datetime) -> int:
     """Milliseconds since the epoch, as ``int(moment.timestamp() * 1000)`` gives them, in
-    integers (half its cost; a search shapes hundreds). A naive moment is local time."""
-    if moment.tzinfo is None:
+    integers: ``(moment - epoch) // timedelta(milliseconds=1)``, floored, from the
+    difference's parts (a timedelta's floor division makes Python integers of both
+    sides' microseconds: 0.54 µs against 0.37 here; a search shapes hundreds). A naive
+    moment is local time."""
+    try:
+        since = moment - _EPOCH  # days may be negative; seconds and microseconds never are
+    except TypeError:  # a naive moment (asked only then: an attribute read costs as much)
+        if moment.tzinfo is not None:  # a zone without an offset: no time to tell
+            raise
         return int(moment.timestamp() * 1000)
-    return (moment - _EPOCH) // _MILLISECOND
+    return since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
 
 
 def tags(values: dict[str, str]) -> list[dict[str, str]]:
-    return [{"key": key, "value": value} for key, value in values.items()]
+    # A loop, not a comprehension: on Python 3.11 a comprehension is a function made and
+    # called each time, most of the cost for the one or two tags a model has.
+    shaped = []
+    for key, value in values.items():
+        shaped.append({"key": key, "value": value})
+    return shaped
 
 
 def model_version(version: VersionRecord | VersionBrief) -> dict[str, Any]:
+    # A search shapes hundreds per answer: a brief's fields unpacked at once (a named
+    # field read is an attribute lookup each), tags and aliases shaped inline.
+    if isinstance(version, VersionBrief):
+        (name, number, stage, source, run_id, description, status, created_at, updated_at,
+         version_tags, aliases, model_id) = version
+    else:
+        name, number, stage, source = version.name, version.version, version.stage, version.source
+        run_id, description, status = version.run_id, version.description, version.status
+        created_at, updated_at, version_tags = version.created_at, version.updated_at, version.tags
+        aliases, model_id = version.aliases, version.model_id
+    shaped_tags = []
+    for key, value in version_tags.items():
+        shaped_tags.append({"key": key, "value": value})
     shape = {
-        "name": version.name,
-        "version": str(version.version),
-        # tags written inline: a search shapes hundreds per answer
-        "creation_timestamp": millis(version.created_at),
-        "last_updated_timestamp": millis(version.updated_at),
-        "current_stage": version.stage,
-        "description": version.description,
-        "source": version.source,
-        "run_id": version.run_id,
-        "status": _STATUS.get(version.status, "PENDING_REGISTRATION"),
-        "tags": [{"key": key, "value": value} for key, value in version.tags.items()],
+        "name": name,
+        "version": str(number),
+        "creation_timestamp": millis(created_at),
+        "last_updated_timestamp": millis(updated_at),
+        "current_stage": stage,
+        "description": description,
+        "source": source,
+        "run_id": run_id,
+        "status": _STATUS.get(status, "PENDING_REGISTRATION"),
+        "tags": shaped_tags,
         "run_link": "",
-        "aliases": list(version.aliases),
+        "aliases": aliases,  # the record's own list: the answer is encoded at once
     }
-    if version.model_id:  # MLflow 3's logged model, when the client named one
-        shape["model_id"] = version.model_id
+    if model_id:  # MLflow 3's logged model, when the client named one
+        shape["model_id"] = model_id
     return shape
 
 
 def registered_model(model: ModelRecord | ModelBrief,
                      latest: Sequence[VersionRecord | VersionBrief]) -> dict[str, Any]:
+    if isinstance(model, ModelBrief):  # a search's: unpacked at once, as in model_version
+        name, description, created_at, updated_at, model_tags, aliases, _ = model
+    else:
+        name, description, created_at, updated_at = (model.name, model.description,
+                                                     model.created_at, model.updated_at)
+        model_tags, aliases = model.tags, model.aliases
     return {
-        "name": model.name,
-        "creation_timestamp": millis(model.created_at),
-        "last_updated_timestamp": millis(model.updated_at),
-        "description": model.description,
+        "name": name,
+        "creation_timestamp": millis(created_at),
+        "last_updated_timestamp": millis(updated_at),
+        "description": description,
         "latest_versions": [model_version(v) for v in latest],
-        "tags": tags(model.tags),
+        "tags": tags(model_tags),
         "aliases": [{"alias": alias, "version": str(number)}
-                    for alias, number in sorted(model.aliases.items())],
+                    for alias, number in (sorted(aliases.items()) if len(aliases) > 1
+                                          else aliases.items())],
     }
 
 
