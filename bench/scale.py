@@ -427,6 +427,22 @@ def run_case(case: Case, server: Server, label: str, mode: str, connections: int
                   round(os.getloadavg()[0], 2), answer_kb(server.port, case.paths))
 
 
+def wait_quiet(server: Server, *, idle_share: float = 0.05, step_s: float = 0.5,
+               limit_s: float = 60.0) -> float:
+    """Wait until ``server`` has finished what wrk left it (at most ``limit_s``); the
+    seconds waited. wrk stops sending at the end of a run, but a server whose answers take
+    seconds (MLflow's searches at this size: 1–4 s each) still works through up to 16
+    requests — on the CPU the next case measures (seen: a Charter p99 of 115 ms after
+    MLflow's LIKE search, 52–66 ms alone)."""
+    begun = time.monotonic()
+    while time.monotonic() - begun < limit_s:
+        before = tree_cpu(server.process.pid)
+        time.sleep(step_s)
+        if tree_cpu(server.process.pid) - before < idle_share * step_s:
+            break
+    return time.monotonic() - begun
+
+
 def answer_kb(port: int, paths: list[str], sample: int = 8) -> float:
     """Mean size of the answers to the first few paths, in kB."""
     sizes = []
@@ -499,6 +515,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
                                           Path(work))
                         figures.append(figure)
                         progress(f"  {figure}")
+                        wait_quiet(running[label])
         memory = {k: round(tree_memory(s.process.pid)["pss_mb"], 1) for k, s in running.items()}
         home = (Path(running["charter"].log).parent / "home") if "charter" in running else None
         cli = cli_timings(home, shape) if home and not wanted and not args.database else {}
