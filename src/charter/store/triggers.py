@@ -152,8 +152,9 @@ def drop_name_suffix_trigger(connection: Connection) -> None:
 # committed (FOR NO KEY UPDATE SKIP LOCKED), and a writer that comes after a refresh took
 # the lock waits for it, then — in a statement of its own, so seeing what the refresh
 # committed — forgets what it made (tests/store/test_store_kept_briefs.py). Row triggers:
-# statement triggers with the changed rows as a table cost PostgreSQL more per write
-# (pgbench, 2 writes per transaction: 1,300 → 1,067 transactions/s).
+# statement triggers with the changed rows as a table took a pgbench script of two writes
+# per transaction from ~1,300 to ~1,067 transactions/s, row triggers within its noise
+# (bench/README.md, "Model briefs kept on PostgreSQL").
 
 _BRIEF_OWNER = {  # table: its row's model, as an expression of the row ``r``
     "versions": "r.model_id",
