@@ -273,16 +273,27 @@ class NumberTaken(NamedTuple):
     has_signers: bool
 
 
+_TAKE_NUMBER = {
+    "sqlite": "UPDATE models SET last_version = last_version + 1, updated_at = ? "
+              "WHERE name_key = ? RETURNING id, name, name_key, description, last_version, "
+              "created_at, updated_at, "
+              "EXISTS (SELECT 1 FROM allowed_signers a WHERE a.model_id = models.id)",
+    # PostgreSQL: the new version forgets the model's kept brief here, and says so for the
+    # rest of the transaction, so its rows fire no trigger (store/triggers.py).
+    "postgresql": "UPDATE models SET last_version = last_version + 1, updated_at = ?, "
+                  "brief = NULL WHERE name_key = ? RETURNING id, name, name_key, description, "
+                  "last_version, created_at, updated_at, "
+                  "set_config('charter.forgot', id::text, true), "
+                  "EXISTS (SELECT 1 FROM allowed_signers a WHERE a.model_id = models.id)",
+}
+
+
 def take_next_number(conn: Conn, name: str, now: datetime) -> NumberTaken | None:
     """``next_version_number`` of the model registered under ``name`` now (no redirects),
     found and counted up in one statement; None when no model has that name (nothing
     changed then)."""
     reader = reader_for(conn)
-    raw = reader.one(
-        "UPDATE models SET last_version = last_version + 1, updated_at = ? WHERE name_key = ? "
-        "RETURNING id, name, name_key, description, last_version, created_at, updated_at, "
-        "EXISTS (SELECT 1 FROM allowed_signers a WHERE a.model_id = models.id)",
-        (sql_time(reader, now), lookup_key(name)))
+    raw = reader.one(_TAKE_NUMBER[reader.dialect], (sql_time(reader, now), lookup_key(name)))
     if raw is None:
         return None
     model = ModelRow.of(raw)

@@ -162,6 +162,19 @@ _BRIEF_OWNER = {  # table: its row's model, as an expression of the row ``r``
     "model_tags": "r.model_id",
     "version_tags": "(SELECT v.model_id FROM versions v WHERE v.id = r.version_id)",
 }
+# A transaction that has forgotten a model's brief (holding its row) says so in a setting of
+# its own, ``charter.forgot`` (the model's id; ``charter.forgot_version``: a version of it
+# whose row this transaction wrote): a trigger's WHEN skips that model's rows then, without
+# calling the function. A registration forgets in its number's UPDATE and fires nothing
+# (store/models.py ``take_next_number``, store/versions.py ``insert``). Rolling back to a
+# savepoint undoes the setting with the forgetting.
+_SKIP_FORGOTTEN = {
+    "versions": "current_setting('charter.forgot', true) IS DISTINCT FROM {row}.model_id::text",
+    "aliases": "current_setting('charter.forgot', true) IS DISTINCT FROM {row}.model_id::text",
+    "model_tags": "current_setting('charter.forgot', true) IS DISTINCT FROM {row}.model_id::text",
+    "version_tags": ("current_setting('charter.forgot_version', true) "
+                     "IS DISTINCT FROM {row}.version_id::text"),
+}
 _POSTGRES_BRIEFS = [
     *(f"CREATE OR REPLACE FUNCTION charter_forget_brief_{table}() RETURNS trigger AS $$ "
       "DECLARE r record; owner integer; BEGIN "
@@ -169,12 +182,18 @@ _POSTGRES_BRIEFS = [
       f"owner := {owner}; "
       "PERFORM 1 FROM models WHERE id = owner FOR NO KEY UPDATE; "
       "UPDATE models SET brief = NULL WHERE id = owner AND brief IS NOT NULL; "
+      "PERFORM set_config('charter.forgot', owner::text, true); "
       "RETURN NULL; END $$ LANGUAGE plpgsql" for table, owner in _BRIEF_OWNER.items()),
-    *(f"CREATE TRIGGER {table}_forget_brief AFTER INSERT OR UPDATE OR DELETE ON {table} "
-      f"FOR EACH ROW EXECUTE FUNCTION charter_forget_brief_{table}()" for table in _BRIEF_OWNER),
+    *(f"CREATE TRIGGER {table}_forget_brief AFTER INSERT OR UPDATE ON {table} FOR EACH ROW "
+      f"WHEN ({_SKIP_FORGOTTEN[table].format(row='NEW')}) "
+      f"EXECUTE FUNCTION charter_forget_brief_{table}()" for table in _BRIEF_OWNER),
+    *(f"CREATE TRIGGER {table}_forget_brief_gone AFTER DELETE ON {table} FOR EACH ROW "
+      f"WHEN ({_SKIP_FORGOTTEN[table].format(row='OLD')}) "
+      f"EXECUTE FUNCTION charter_forget_brief_{table}()" for table in _BRIEF_OWNER),
 ]
 _POSTGRES_BRIEFS_DROP = [
-    *(f"DROP TRIGGER IF EXISTS {table}_forget_brief ON {table}" for table in _BRIEF_OWNER),
+    *(f"DROP TRIGGER IF EXISTS {table}_forget_brief{gone} ON {table}"
+      for table in _BRIEF_OWNER for gone in ("", "_gone")),
     *(f"DROP FUNCTION IF EXISTS charter_forget_brief_{table}()" for table in _BRIEF_OWNER),
 ]
 

@@ -284,6 +284,9 @@ def delete_alias(conn: Conn, model_id: int, alias: str) -> None:
 _INSERT = ("INSERT INTO versions (model_id, version, stage, source, run_id, description, "
            "digest, status, created_at, updated_at, stage_changed_at, signer, signature, "
            "logged_model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# PostgreSQL: the version says it was written in this transaction (store/triggers.py), so
+# its tags, inserted next, fire no trigger: inserting it forgot its model's brief already.
+_INSERT_NOTED = _INSERT + " RETURNING set_config('charter.forgot_version', id::text, true)"
 _INSERT_TAG = ("INSERT INTO version_tags (version_id, key, value) "
                "SELECT id, ?, ? FROM versions WHERE model_id = ? AND version = ?")
 _INSERT_FILE = ("INSERT INTO version_files (version_id, path, size, sha256) "
@@ -304,8 +307,9 @@ def insert(conn: Conn, model_id: int, number: int, *, model_name: str, stage: st
     reader = reader_for(conn)
     at = sql_time(reader, now)
     created = sql_time(reader, created_at) if created_at is not None else at
-    reader.later(_INSERT, (model_id, number, stage, source, run_id, description, digest,
-                           status, created, at, at, signer, signature, logged_model_id))
+    reader.later(_INSERT_NOTED if reader.dialect == "postgresql" else _INSERT,
+                 (model_id, number, stage, source, run_id, description, digest, status,
+                  created, at, at, signer, signature, logged_model_id))
     kept = dict(sorted(tags))
     for key, value in kept.items():
         reader.later(_INSERT_TAG, (key, value, model_id, number))
