@@ -338,3 +338,21 @@ def test_a_savepoint_rolled_back_takes_back_what_its_transaction_said_it_forgot(
         connection.commit()
     assert kept(service)[FRAUD] is False
     assert service.model_briefs(f"name = '{FRAUD}'").items[0].tags["owner"] == "@aiko"
+
+
+def test_a_stage_move_forgets_the_brief_with_its_models_time_and_fires_no_trigger(
+        service: RegistryService, postgres_database_url: str) -> None:
+    refresh(service)
+    with psycopg.connect(libpq_url(postgres_database_url)) as connection:
+        connection.execute("SET track_functions = 'pl'")
+        reader = Reader(connection, "postgresql")
+        fraud = models.get(reader, FRAUD)[0]
+        versions.set_stage(reader, fraud.id, 2, "Staging", utc_now(), touch_model=True)
+        versions.set_stage(reader, fraud.id, 1, "Archived", utc_now())  # archive_existing
+        assert _trigger_calls(connection) == 0
+        connection.commit()
+    assert kept(service) == {CHURN: True, FRAUD: False}
+    assert [(v.version, v.stage) for v in service.model_briefs(
+        f"name = '{FRAUD}'").items[0].latest] == [(2, "Staging"), (1, "Archived")]
+    refresh(service)
+    assert_briefs_are_the_records(service)

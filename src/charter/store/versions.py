@@ -343,14 +343,16 @@ def set_status(conn: Conn, version_id: int, status: str, now: datetime) -> None:
 def set_stage(conn: Conn, model_id: int, number: int, stage: str, now: datetime, *,
               touch_model: bool = False) -> None:
     """Put the version in ``stage`` now; ``touch_model``: its model's ``updated_at`` too
-    (``models.touch``), on PostgreSQL in the same statement."""
+    (``models.touch``), on PostgreSQL in the same statement — the model first, forgetting its
+    kept brief and saying so, so the version's row fires no trigger (store/triggers.py)."""
     reader = reader_for(conn)
     at = sql_time(reader, now)
     if touch_model and reader.dialect == "postgresql":
-        reader.later("WITH moved AS (UPDATE versions SET stage = ?, stage_changed_at = ?, "
-                     "updated_at = ? WHERE model_id = ? AND version = ?) "
-                     "UPDATE models SET updated_at = ? WHERE id = ?",
-                     (stage, at, at, model_id, number, at, model_id))
+        reader.later("WITH touched AS (UPDATE models SET updated_at = ?, brief = NULL "
+                     "WHERE id = ? RETURNING set_config('charter.forgot', id::text, true)) "
+                     "UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
+                     "WHERE model_id = ? AND version = ? AND EXISTS (SELECT 1 FROM touched)",
+                     (at, model_id, stage, at, at, model_id, number))
         return
     reader.later("UPDATE versions SET stage = ?, stage_changed_at = ?, updated_at = ? "
                  "WHERE model_id = ? AND version = ?", (stage, at, at, model_id, number))
