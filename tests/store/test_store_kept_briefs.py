@@ -347,12 +347,14 @@ def test_a_stage_move_forgets_the_brief_with_its_models_time_and_fires_no_trigge
         connection.execute("SET track_functions = 'pl'")
         reader = Reader(connection, "postgresql")
         fraud = models.get(reader, FRAUD)[0]
-        versions.set_stage(reader, fraud.id, 2, "Staging", utc_now(), touch_model=True)
-        versions.set_stage(reader, fraud.id, 1, "Archived", utc_now())  # archive_existing
+        # as service.stages applies archive_existing: the one in Production out first (that
+        # move touches the model), then the version in
+        versions.set_stage(reader, fraud.id, 1, "Archived", utc_now(), touch_model=True)
+        versions.set_stage(reader, fraud.id, 2, "Production", utc_now())
         assert _trigger_calls(connection) == 0
         connection.commit()
     assert kept(service) == {CHURN: True, FRAUD: False}
     assert [(v.version, v.stage) for v in service.model_briefs(
-        f"name = '{FRAUD}'").items[0].latest] == [(2, "Staging"), (1, "Archived")]
+        f"name = '{FRAUD}'").items[0].latest] == [(2, "Production"), (1, "Archived")]
     refresh(service)
     assert_briefs_are_the_records(service)

@@ -115,10 +115,12 @@ class StagesMixin(ServiceBase):
 
     def _apply(self, tx: WriteTx, model: ModelRow, changes: list[StageChange],
                action: str, reason: str) -> None:
-        """Apply planned moves in order; each leaves the one-Production index satisfied."""
+        """Apply planned moves in order; each leaves the one-Production index satisfied.
+        The first touches the model (on PostgreSQL forgetting its kept brief, so the moves
+        after it fire no trigger: store/versions.py ``set_stage``)."""
         for change in changes:
             versions.set_stage(tx, model.id, change.version, change.to_stage.value, tx.now,
-                               touch_model=change is changes[-1])
+                               touch_model=change is changes[0])
             tx.record(events.NewEvent(
                 action, model.name, change.version, from_stage=change.from_stage.value,
                 to_stage=change.to_stage.value, reason=reason,

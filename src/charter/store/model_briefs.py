@@ -62,8 +62,8 @@ MADE_BRIEF = (
 BRIEF = f"coalesce(m.brief, {MADE_BRIEF})"
 
 # Models whose brief was forgotten, that no writer holds now. NO KEY UPDATE: the lock an
-# UPDATE of a non-key column takes, so inserting a version (which takes KEY SHARE on its
-# model) does not wait for a refresh, while forgetting a brief does.
+# UPDATE of a non-key column takes, so a row that only references its model (KEY SHARE)
+# does not wait for a refresh, while forgetting the model's brief does.
 _LOCK_FORGOTTEN = ("SELECT id FROM models WHERE brief IS NULL ORDER BY id LIMIT ? "
                    "FOR NO KEY UPDATE SKIP LOCKED")
 _MAKE = f"UPDATE models m SET brief = {MADE_BRIEF} WHERE m.id = ANY(?)"
