@@ -16,11 +16,10 @@ from tests.store.pg import libpq_url
 from charter.bootstrap import build_service
 from charter.config import Settings
 from charter.service import RegistryService
-from charter.service.kept_briefs import BriefRefresher
 from charter.service.base import utc_now
+from charter.service.kept_briefs import BriefRefresher
 from charter.store import model_briefs, models, versions
-from charter.store.driver import Reader
-from charter.store.driver import reader_for
+from charter.store.driver import Reader, reader_for
 
 pytestmark = pytest.mark.postgres
 
@@ -292,6 +291,17 @@ def test_the_refresh_runs_at_read_committed_whatever_the_databases_default(
 
 # --- a transaction that forgot a model's brief says so (store/triggers.py) ---------------------
 
+@pytest.fixture
+def writer(service: RegistryService, postgres_database_url: str
+           ) -> Iterator[tuple[psycopg.Connection[Any], Reader]]:
+    """A transaction of the store's functions on a connection of the test's own, counting
+    the trigger functions it calls (``_trigger_calls``); every brief kept before it."""
+    refresh(service)
+    with psycopg.connect(libpq_url(postgres_database_url)) as connection:
+        connection.execute("SET track_functions = 'pl'")
+        yield connection, Reader(connection, "postgresql")
+
+
 def _trigger_calls(connection: psycopg.Connection[Any]) -> int:
     """Calls of the forgetting functions in this transaction so far."""
     found = connection.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
@@ -300,59 +310,54 @@ def _trigger_calls(connection: psycopg.Connection[Any]) -> int:
 
 
 def test_a_registration_forgets_the_brief_in_its_numbers_update_and_fires_no_trigger(
-        service: RegistryService, postgres_database_url: str) -> None:
-    refresh(service)
-    with psycopg.connect(libpq_url(postgres_database_url)) as connection:
-        connection.execute("SET track_functions = 'pl'")
-        reader = Reader(connection, "postgresql")
-        taken = models.take_next_number(reader, FRAUD, utc_now())
-        assert taken is not None
-        versions.insert(reader, taken.model.id, taken.number, model_name=FRAUD, stage="None",
-                        source="s3://bucket/f/3/model.pkl", run_id="r3", description="",
-                        digest="", now=utc_now(), tags=[("commit", "c3"), ("team", "x")])
-        assert _trigger_calls(connection) == 0
-        models.set_tag(reader, taken.model.id, "owner", "@aiko")  # the model said forgotten
-        assert _trigger_calls(connection) == 0
-        versions.set_alias(reader, taken.model.id, "challenger", versions.id_of(
-            reader, taken.model.id, 2))
-        assert _trigger_calls(connection) == 0
-        churn = models.get(reader, CHURN)[0]
-        models.set_tag(reader, churn.id, "owner", "@aiko")  # another model: its trigger runs
-        assert _trigger_calls(connection) == 1
-        connection.commit()
+        service: RegistryService,
+        writer: tuple[psycopg.Connection[Any], Reader]) -> None:
+    connection, reader = writer
+    taken = models.take_next_number(reader, FRAUD, utc_now())
+    assert taken is not None
+    versions.insert(reader, taken.model.id, taken.number, model_name=FRAUD, stage="None",
+                    source="s3://bucket/f/3/model.pkl", run_id="r3", description="",
+                    digest="", now=utc_now(), tags=[("commit", "c3"), ("team", "x")])
+    assert _trigger_calls(connection) == 0
+    models.set_tag(reader, taken.model.id, "owner", "@aiko")  # the model said forgotten
+    assert _trigger_calls(connection) == 0
+    versions.set_alias(reader, taken.model.id, "challenger", versions.id_of(
+        reader, taken.model.id, 2))
+    assert _trigger_calls(connection) == 0
+    churn = models.get(reader, CHURN)[0]
+    models.set_tag(reader, churn.id, "owner", "@aiko")  # another model: its trigger runs
+    assert _trigger_calls(connection) == 1
+    connection.commit()
     assert kept(service) == {CHURN: False, FRAUD: False}
     refresh(service)
     assert_briefs_are_the_records(service)
 
 
 def test_a_savepoint_rolled_back_takes_back_what_its_transaction_said_it_forgot(
-        service: RegistryService, postgres_database_url: str) -> None:
-    refresh(service)
-    with psycopg.connect(libpq_url(postgres_database_url)) as connection:
-        reader = Reader(connection, "postgresql")
-        connection.execute("SAVEPOINT call")
-        assert models.take_next_number(reader, FRAUD, utc_now()) is not None
-        connection.execute("ROLLBACK TO SAVEPOINT call")  # the brief is kept again, and …
-        fraud = models.get(reader, FRAUD)[0]
-        models.set_tag(reader, fraud.id, "owner", "@aiko")  # … this change forgets it
-        connection.commit()
+        service: RegistryService,
+        writer: tuple[psycopg.Connection[Any], Reader]) -> None:
+    connection, reader = writer
+    connection.execute("SAVEPOINT call")
+    assert models.take_next_number(reader, FRAUD, utc_now()) is not None
+    connection.execute("ROLLBACK TO SAVEPOINT call")  # the brief is kept again, and …
+    fraud = models.get(reader, FRAUD)[0]
+    models.set_tag(reader, fraud.id, "owner", "@aiko")  # … this change forgets it
+    connection.commit()
     assert kept(service)[FRAUD] is False
     assert service.model_briefs(f"name = '{FRAUD}'").items[0].tags["owner"] == "@aiko"
 
 
 def test_a_stage_move_forgets_the_brief_with_its_models_time_and_fires_no_trigger(
-        service: RegistryService, postgres_database_url: str) -> None:
-    refresh(service)
-    with psycopg.connect(libpq_url(postgres_database_url)) as connection:
-        connection.execute("SET track_functions = 'pl'")
-        reader = Reader(connection, "postgresql")
-        fraud = models.get(reader, FRAUD)[0]
-        # as service.stages applies archive_existing: the one in Production out first (that
-        # move touches the model), then the version in
-        versions.set_stage(reader, fraud.id, 1, "Archived", utc_now(), touch_model=True)
-        versions.set_stage(reader, fraud.id, 2, "Production", utc_now())
-        assert _trigger_calls(connection) == 0
-        connection.commit()
+        service: RegistryService,
+        writer: tuple[psycopg.Connection[Any], Reader]) -> None:
+    connection, reader = writer
+    fraud = models.get(reader, FRAUD)[0]
+    # as service.stages applies archive_existing: the one in Production out first (that
+    # move touches the model), then the version in
+    versions.set_stage(reader, fraud.id, 1, "Archived", utc_now(), touch_model=True)
+    versions.set_stage(reader, fraud.id, 2, "Production", utc_now())
+    assert _trigger_calls(connection) == 0
+    connection.commit()
     assert kept(service) == {CHURN: True, FRAUD: False}
     assert [(v.version, v.stage) for v in service.model_briefs(
         f"name = '{FRAUD}'").items[0].latest] == [(2, "Production"), (1, "Archived")]
