@@ -16,6 +16,7 @@ from charter.metrics import MULTIPROC_ENV
 from charter.server.access import check_exposure
 from charter.server.app import MIGRATED_ENV, create_app
 from charter.server.logs import FORMAT_ENV, uvicorn_config
+from charter.server.protocol import HTTP_PROTOCOL
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -36,7 +37,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
     check_exposure(host, settings.auth_enabled)  # before anything binds or migrates
     service = build_service(settings, actor="server")  # migrates once, before any worker
     options: dict[str, object] = dict(
-        host=host, port=port, log_level=log_level, loop="uvloop", http="httptools",
+        host=host, port=port, log_level=log_level, loop="uvloop", http=HTTP_PROTOCOL,
         timeout_graceful_shutdown=10, access_log=False)
     log_config = uvicorn_config(log_format, log_level)
     if log_config is not None:

@@ -50,8 +50,9 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # API, UI, service, store and domain), what uvicorn imports for the options `charter
 # serve` gives it, and the metrics' library; on PostgreSQL, its driver (10 MB).
 PRELOAD = ("charter.server.app", "charter.bootstrap", "uvicorn", "uvicorn.loops.uvloop",
-           "uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.websockets.auto",
-           "uvicorn.lifespan.on", "prometheus_client", "prometheus_client.multiprocess")
+           "uvicorn.protocols.http.httptools_impl", "charter.server.protocol",
+           "uvicorn.protocols.websockets.auto", "uvicorn.lifespan.on", "prometheus_client",
+           "prometheus_client.multiprocess")
 POSTGRESQL_PRELOAD = ("psycopg", "sqlalchemy.dialects.postgresql.psycopg")
 DATABASE_URL_ENV = "CHARTER_DATABASE_URL"
 
