@@ -15,7 +15,9 @@ connections kept open, so the statements psycopg has prepared on them stay prepa
 (beyond ``keep_idle`` of them, only while they are used); at most ``limit`` out at
 once, and a read that finds none free within ``timeout_s`` fails like a pool timeout
 (503). Connections stay in autocommit: a one-statement read
-(``one_statement``) is its own snapshot, and a read of several statements is wrapped in
+(``one_statement``) is its own snapshot — its statement goes out with the others of the
+loop's turn, on a connection of the batches' own stack (store/pg_batch.py) — and a read
+of several statements is wrapped in
 an explicit ``BEGIN … REPEATABLE READ READ ONLY`` and ended by COMMIT (never a
 rollback, which would make psycopg forget its prepared statements; a COMMIT ends a failed
 transaction too). A connection is checked before use without a round trip
@@ -27,14 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from charter.metrics import pool_checked_out, pool_wait
 from charter.store.driver import Reader
 from charter.store.liveness import TCP_LIVENESS, looks_alive
+from charter.store.pg_batch import StatementBatches, Statements
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _IDLE, _INTRANS, _INERROR = 0, 2, 3  # psycopg.pq.TransactionStatus
+_PIPELINE_OFF = 0  # psycopg.pq.PipelineStatus
 _ROWS = 2  # psycopg.pq.ExecStatus.TUPLES_OK
 _BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
@@ -75,7 +80,7 @@ async def run_on_loop(call: Callable[..., T], *args: object) -> T:
     return await greenlet_spawn(call, *args)
 
 
-def awaited(awaitable: Coroutine[Any, Any, T]) -> T:
+def awaited(awaitable: Awaitable[T]) -> T:
     """Suspend the caller's greenlet until ``awaitable`` is done on the loop."""
     from sqlalchemy.util import await_only
 
@@ -131,6 +136,44 @@ class LoopConnection:
         return LoopCursor(self._connection.cursor())
 
 
+class BatchedCursor:
+    """What ``Reader`` asks of a cursor, for a one-statement read: each statement goes out
+    with the loop turn's others (store/pg_batch.py)."""
+
+    __slots__ = ("_batches", "_rows")
+
+    def __init__(self, batches: StatementBatches) -> None:
+        self._batches = batches
+        self._rows: list[Any] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._rows = self._batches.rows(sql, params)
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    @property
+    def rowcount(self) -> int:
+        return len(self._rows)
+
+    def close(self) -> None:
+        self._rows = []
+
+
+class BatchedConnection:
+    __slots__ = ("_batches",)
+
+    def __init__(self, batches: StatementBatches) -> None:
+        self._batches = batches
+
+    def cursor(self) -> BatchedCursor:
+        return BatchedCursor(self._batches)
+
+
 class LoopReads:
     """One event loop's read connections (see the module). Every method but ``close``
     is called from a greenlet on that loop, and only there: no lock is needed."""
@@ -151,37 +194,62 @@ class LoopReads:
         self._keep_idle = keep_idle
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
-        # Idle connections with the time each came back, the most recent last.
+        # Idle connections with the time each came back, the most recent last: the reads'
+        # and, apart, the batches' (store/pg_batch.py: theirs hold its prepared statements).
         self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
+        self._batch_idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
+        self._statements: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], Statements] \
+            = weakref.WeakKeyDictionary()
+        self._batches = StatementBatches(self)
         self._out = 0  # slots taken; a slot freed while reads wait passes to the first
         self._waiting: deque[asyncio.Future[None]] = deque()
 
     @contextmanager
     def read(self, *, one_statement: bool = False) -> Iterator[Reader]:
-        """A read transaction; or, ``one_statement``, the connection as it is (autocommit)
-        for a read that is one statement."""
+        """A read transaction; or, ``one_statement``, a reader whose statements go out with
+        the other one-statement reads of the loop's turn (store/pg_batch.py), each its own
+        snapshot."""
+        if one_statement:
+            yield Reader(BatchedConnection(self._batches), "postgresql")
+            return
+        with self._taken() as connection:
+            awaited(connection.execute(_BEGIN, prepare=False))
+            try:
+                yield Reader(LoopConnection(connection), "postgresql")
+            except BaseException:
+                _end_quietly(connection)
+                raise
+            else:
+                awaited(connection.execute("COMMIT", prepare=False))
+
+    def rows_alone(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """``sql``'s rows, sent alone on a connection of the loop's (autocommit)."""
+        with self._taken() as connection:
+            return awaited(_rows_of(connection.cursor(), sql, params))
+
+    @contextmanager
+    def batch_connection(self) -> Iterator[tuple[psycopg.AsyncConnection[Any], Statements]]:
+        """A connection for a batch of statements, with what is prepared on it."""
+        with self._taken(batch=True) as connection:
+            yield connection, self._statements[connection]
+
+    @contextmanager
+    def _taken(self, *, batch: bool = False) -> Iterator[psycopg.AsyncConnection[Any]]:
+        """A slot and a live connection (a batch's, or a read's), given back after."""
         waited = time.perf_counter()
         self._take_slot()
         pool_wait(time.perf_counter() - waited)
         pool_checked_out(1)
+        idle = self._batch_idle if batch else self._idle
         connection = None
         try:
-            connection = self._connection()
-            reader = Reader(LoopConnection(connection), "postgresql")
-            if one_statement:
-                yield reader
-            else:
-                awaited(connection.execute(_BEGIN, prepare=False))
-                try:
-                    yield reader
-                except BaseException:
-                    _end_quietly(connection)
-                    raise
-                else:
-                    awaited(connection.execute("COMMIT", prepare=False))
+            connection = self._connection(idle)
+            if batch and connection not in self._statements:
+                self._statements[connection] = Statements()
+            yield connection
         finally:
             if connection is not None:
-                self._give_back(connection)
+                self._give_back(connection, idle)
             pool_checked_out(-1)
             self._free_slot()
 
@@ -213,9 +281,10 @@ class LoopReads:
                 return
         self._out -= 1
 
-    def _connection(self) -> psycopg.AsyncConnection[Any]:
-        while self._idle:
-            connection, _ = self._idle.pop()
+    def _connection(self, idle: list[tuple[psycopg.AsyncConnection[Any], float]]
+                    ) -> psycopg.AsyncConnection[Any]:
+        while idle:
+            connection, _ = idle.pop()
             if looks_alive(connection):
                 return connection
             close_now(connection)  # died idle (a restart, pg_terminate_backend)
@@ -234,24 +303,26 @@ class LoopReads:
         set_json_loads(orjson.loads, connection)  # the at_once reads answer JSON arrays
         return connection
 
-    def _give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
+    def _give_back(self, connection: psycopg.AsyncConnection[Any],
+                   idle: list[tuple[psycopg.AsyncConnection[Any], float]]) -> None:
         """Keep the connection if it is idle and healthy, else close it; close the spare
         connections that have not been used for ``SPARE_IDLE_S``."""
         now = time.monotonic()
         if (not connection.closed and not connection.broken
-                and connection.info.transaction_status == _IDLE):
-            self._idle.append((connection, now))
+                and connection.info.transaction_status == _IDLE
+                and connection.pgconn.pipeline_status == _PIPELINE_OFF):
+            idle.append((connection, now))
         else:
             close_now(connection)
-        while (len(self._idle) > self._keep_idle
-               and self._idle[0][1] < now - self.SPARE_IDLE_S):
-            close_now(self._idle.pop(0)[0])
+        while len(idle) > self._keep_idle and idle[0][1] < now - self.SPARE_IDLE_S:
+            close_now(idle.pop(0)[0])
 
     def close(self) -> None:
         """Close the idle connections (those out close when they come back)."""
-        idle, self._idle = self._idle, []
-        for connection, _ in idle:
-            close_now(connection)
+        for idle in (self._idle, self._batch_idle):
+            taken, idle[:] = list(idle), []
+            for connection, _ in taken:
+                close_now(connection)
 
 
 def _end_quietly(connection: psycopg.AsyncConnection[Any]) -> None:
