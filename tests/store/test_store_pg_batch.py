@@ -1,10 +1,13 @@
 """The one-statement reads of a loop's turn go out in one pipeline (store/pg_batch.py), on a
 real PostgreSQL database: they answer what each answers alone, share one round trip, fail
-one by one, and keep a bounded set of prepared statements."""
+one by one (on the server, in sending, in loading), keep a bounded set of prepared
+statements that stays true through failures and cancellations, and a search page holds
+back neither the point reads nor another search."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +15,7 @@ import psycopg
 import pytest
 
 from charter.store import pg_batch
+from charter.store.liveness import connection_lost
 from charter.store.pg_batch import numbered
 from charter.store.pg_loop import LoopReads, run_on_loop
 
@@ -22,9 +26,9 @@ def loop_reads(url: str) -> LoopReads:
     return LoopReads(url, limit=4, keep_idle=2, timeout_s=5, connect_timeout_s=5)
 
 
-def one(reads: LoopReads, sql: str, params: Sequence[Any] = ()) -> Any:
+def one(reads: LoopReads, sql: str, params: Sequence[Any] = (), heavy: bool = False) -> Any:
     """A one-statement read, as the store runs one on the loop (``?`` placeholders)."""
-    with reads.read(one_statement=True) as reader:
+    with reads.read(one_statement=True, heavy=heavy) as reader:
         return reader.all(sql, params)
 
 
@@ -154,3 +158,186 @@ def test_a_batch_connection_that_died_idle_is_replaced(postgres_database_url: st
 
     first, second, answer = asyncio.run(main())
     assert first != second and answer == [(5,)]
+
+
+def test_a_value_that_cannot_be_sent_fails_only_its_caller(postgres_database_url: str) -> None:
+    asked = [("SELECT ?::int", (1,)), ("SELECT ?::text", ("a\x00b",)), ("SELECT ?::int", (3,))]
+    answers, _ = in_one_turn(postgres_database_url, asked)
+    assert isinstance(answers[1], psycopg.DataError)
+    assert (answers[0], answers[2]) == ([(1,)], [(3,)])
+
+
+def test_a_row_that_cannot_be_loaded_fails_only_its_caller(postgres_database_url: str) -> None:
+    shape = "SELECT ?::int + 200"
+
+    def prepare_then(reads: LoopReads) -> Any:
+        return one(reads, shape, (3,))
+
+    reads = loop_reads(postgres_database_url)
+
+    async def main() -> tuple[list[Any], Any]:
+        await run_on_loop(one, reads, shape, (1,))  # counted once: its next use prepares it
+        answers = await asyncio.gather(
+            run_on_loop(one, reads, "SELECT 'infinity'::timestamp", ()),  # Python has none
+            run_on_loop(one, reads, "SELECT ?::int", (2,)),
+            run_on_loop(one, reads, "SELECT 1 / ?::int", (0,)),  # aborts the PREPARE after it
+            run_on_loop(one, reads, shape, (1,)), return_exceptions=True)
+        after = await run_on_loop(prepare_then, reads)
+        reads.close()
+        return list(answers), after
+
+    answers, after = asyncio.run(main())
+    assert isinstance(answers[0], psycopg.DataError)
+    assert answers[1] == [(2,)] and isinstance(answers[2], psycopg.errors.DivisionByZero)
+    assert answers[3] == [(201,)]  # skipped by the server, then run alone
+    assert after == [(203,)]  # no name recorded that the server does not have
+
+
+def test_a_backend_lost_mid_batch_fails_its_callers_as_a_lost_connection(
+        postgres_database_url: str) -> None:
+    reads = loop_reads(postgres_database_url)
+
+    async def main() -> tuple[list[Any], Any]:
+        (pid,), = await run_on_loop(one, reads, "SELECT pg_backend_pid()")
+        calls = [asyncio.ensure_future(run_on_loop(one, reads, sql, params)) for sql, params in
+                 [("SELECT ?::int", (2,)), ("SELECT pg_sleep(0.5), 1", ())]]
+        await asyncio.sleep(0.15)
+        with psycopg.connect(postgres_database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        after = await run_on_loop(one, reads, "SELECT ?::int", (3,))
+        reads.close()
+        return list(answers), after
+
+    answers, after = asyncio.run(main())
+    assert answers[0] == [(2,)]  # delivered as soon as it was read, before the cut
+    assert isinstance(answers[1], Exception) and connection_lost(answers[1])
+    assert after == [(3,)]  # on a new connection: the cut one was not kept
+
+
+def test_a_deallocate_an_error_skipped_is_sent_again(
+        postgres_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_batch, "MAX_PREPARED", 2)
+    reads = loop_reads(postgres_database_url)
+
+    def prepared(reads: LoopReads) -> list[str]:
+        rows = one(reads, "SELECT name FROM pg_prepared_statements")
+        return [name for (name,) in rows if name.startswith("_charter_batch_")]
+
+    async def main() -> list[str]:
+        for offset in range(6):
+            sql = f"SELECT ?::int + {offset}"
+            await run_on_loop(one, reads, sql, (1,))
+            # its second use prepares it after a failing statement: the eviction's
+            # DEALLOCATE is skipped by the server
+            await asyncio.gather(run_on_loop(one, reads, "SELECT 1 / ?::int", (0,)),
+                                 run_on_loop(one, reads, sql, (1,)), return_exceptions=True)
+            await run_on_loop(one, reads, sql, (1,))
+            await run_on_loop(one, reads, sql, (1,))
+        names = await run_on_loop(prepared, reads)
+        reads.close()
+        return names
+
+    assert len(asyncio.run(main())) <= 2
+
+
+def test_a_cancelled_batch_leaves_no_stale_prepared_name(postgres_database_url: str) -> None:
+    reads = loop_reads(postgres_database_url)
+    shape = "SELECT ?::int + 100"
+
+    async def main() -> Any:
+        await run_on_loop(one, reads, shape, (1,))  # counted once on the batch connection
+        slow = asyncio.ensure_future(run_on_loop(one, reads, "SELECT pg_sleep(1)", ()))
+        second = asyncio.ensure_future(run_on_loop(one, reads, shape, (1,)))  # prepares it
+        await asyncio.sleep(0.1)
+        for task in list(reads._batches._sending):
+            task.cancel()  # as the loop's end would
+        settled = await asyncio.gather(slow, second, return_exceptions=True)
+        assert all(isinstance(answer, BaseException) for answer in settled)
+        try:
+            return await run_on_loop(one, reads, shape, (2,))
+        finally:
+            reads.close()
+
+    assert asyncio.run(main()) == [(102,)]
+
+
+def test_a_search_holds_back_neither_a_point_read_nor_another_search(
+        postgres_database_url: str) -> None:
+    reads = loop_reads(postgres_database_url)
+
+    async def main() -> tuple[float, float]:
+        started = time.perf_counter()
+        searches = [asyncio.ensure_future(run_on_loop(one, reads, "SELECT pg_sleep(0.5)", (),
+                                                      True)) for _ in range(2)]
+        await run_on_loop(one, reads, "SELECT ?::int", (1,))
+        point = time.perf_counter() - started
+        await asyncio.gather(*searches)
+        both = time.perf_counter() - started
+        reads.close()
+        return point, both
+
+    point, both = asyncio.run(main())
+    assert point < 0.25  # the point read went first in its pipeline
+    assert both < 0.9  # the two searches ran at once, in two pipelines
+
+
+def test_each_caller_gets_its_own_error(postgres_database_url: str) -> None:
+    reads = LoopReads(postgres_database_url, limit=1, keep_idle=2, timeout_s=0.2,
+                      connect_timeout_s=5)
+
+    def hold(reads: LoopReads) -> None:
+        with reads.read() as reader:  # a read transaction holds the one slot
+            reader.all("SELECT pg_sleep(0.5)")
+
+    async def main() -> list[Any]:
+        holder = asyncio.ensure_future(run_on_loop(hold, reads))
+        await asyncio.sleep(0.05)
+        answers = await asyncio.gather(run_on_loop(one, reads, "SELECT 1"),
+                                       run_on_loop(one, reads, "SELECT 2"),
+                                       return_exceptions=True)
+        await holder
+        reads.close()
+        return list(answers)
+
+    first, second = asyncio.run(main())
+    assert type(first) is type(second) and connection_lost(first)  # a pool timeout: 503
+    assert first is not second and first.__cause__ is second.__cause__
+
+
+def test_the_services_point_reads_share_a_pipeline_and_its_searches_do_not(
+        postgres_database_url: str, make_settings: Callable[..., Any]) -> None:
+    """Through the service: the MLflow point reads of one turn go out in one pipeline; each
+    search page is heavy (one per pipeline, after the point reads)."""
+    from charter.bootstrap import build_service
+
+    service = build_service(make_settings(postgres_database_url), actor="tester",
+                            migrate=False)
+    try:
+        for name in ("fraud_detector", "churn"):
+            service.create_model(name)
+            service.register(name, "runs:/0123456789abcdef0123456789abcdef/model")
+        service.set_alias("fraud_detector", "champion", 1)
+        points = [(service.model_brief, ("fraud_detector",)),
+                  (service.latest_versions, ("churn", ["None"])),
+                  (service.get_version_by_alias, ("fraud_detector", "champion")),
+                  (service.version_location, ("churn", 1)),
+                  (service.get_version, ("fraud_detector", 1))]
+        searches = [(service.model_briefs, ("name LIKE 'f%'",)),
+                    (service.model_briefs, ("name LIKE 'c%'",))]
+
+        async def main() -> tuple[list[Any], Any]:
+            answers = await asyncio.gather(*(service.db.read_on_loop(call, *args)
+                                             for call, args in points + searches))
+            loop_reads = service.db._snapshots._on_this_loop()  # type: ignore[union-attr]
+            counted = (loop_reads._batches.batches, loop_reads._batches.statements)
+            service.db.close_loop_reads()
+            return list(answers), counted
+
+        answers, (batches, statements) = asyncio.run(main())
+    finally:
+        service.db.dispose()
+    assert answers[0].name == "fraud_detector" and answers[2].version == 1
+    assert [brief.name for brief in answers[5].items] == ["fraud_detector"]
+    assert [brief.name for brief in answers[6].items] == ["churn"]
+    assert (batches, statements) == (2, 7)  # the five point reads and a search; the other

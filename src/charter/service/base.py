@@ -116,14 +116,16 @@ class ServiceBase:
             yield reader
 
     @contextmanager
-    def _one_read(self) -> Iterator[Reader]:
+    def _one_read(self, *, heavy: bool = False) -> Iterator[Reader]:
         """For a read that is one statement on PostgreSQL: no transaction around it there
         (``Database.one_statement``: no BEGIN and no COMMIT, two round trips fewer); a read
         transaction elsewhere, and within a group commit. SQLite gets the transaction even
         though ``one_statement`` serves it too: the reads that come here (the MLflow
-        searches' pages) are two statements on SQLite, and one snapshot must hold both."""
+        searches' pages) are two statements on SQLite, and one snapshot must hold both.
+        ``heavy``: a search page, which the point reads sent with it do not wait for
+        (store/pg_batch.py)."""
         if self.db.dialect == "postgresql":
-            with self._hiding(), self.db.one_statement() as single:
+            with self._hiding(), self.db.one_statement(heavy=heavy) as single:
                 if single is not None:
                     yield single
                     return

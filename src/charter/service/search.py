@@ -84,7 +84,7 @@ class SearchMixin(ServiceBase):
             return self._model_page(filter_string, max_results, order_by, page_token, _briefs)
         conditions, orders, limit, offset = _model_query(filter_string, order_by, max_results,
                                                          page_token)
-        with self._one_read() as reader:
+        with self._one_read(heavy=True) as reader:
             items = store_search.model_briefs(reader, conditions, orders,
                                               readable=self._readable_ids(), limit=limit + 1,
                                               offset=offset)
@@ -140,7 +140,7 @@ class SearchMixin(ServiceBase):
         orders = parse_version_order(order_by)
         limit = _version_page_size(max_results)
         offset = decode_page_token(page_token)
-        with self._one_read() if single else self._read() as reader:
+        with self._one_read(heavy=True) if single else self._read() as reader:
             return _page_of(list(fetch(reader, conditions, orders, limit + 1, offset)), limit,
                             offset)
 

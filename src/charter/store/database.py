@@ -212,15 +212,18 @@ class Database:
             yield reader
 
     @contextmanager
-    def one_statement(self) -> Iterator[Reader | None]:
+    def one_statement(self, *, heavy: bool = False) -> Iterator[Reader | None]:
         """For a read that is a single statement: a connection outside any transaction
         (store/pg_reads.py, store/driver.py ``Snapshots``), the statement its own
         snapshot. None within a group commit: the caller reads through ``snapshot()``
-        then."""
+        then. ``heavy``: a statement whose cost grows with the registry (a search page); on
+        the event loop it does not hold back the point reads sent with it
+        (store/pg_batch.py)."""
         if group_commit.current() is not None:
             yield None
             return
-        with lost_connections(), self._snapshots.read(one_statement=True) as reader:
+        with lost_connections(), self._snapshots.read(one_statement=True,
+                                                      heavy=heavy) as reader:
             yield reader
 
     def generation(self) -> int:

@@ -331,10 +331,11 @@ class Snapshots:
         self._own_connections = self.dialect == "sqlite" and self._sqlite_path not in (
             "", ":memory:") and "mode=memory" not in self._sqlite_path
 
-    def read(self, *, one_statement: bool = False) -> AbstractContextManager[Reader]:
+    def read(self, *, one_statement: bool = False,
+             heavy: bool = False) -> AbstractContextManager[Reader]:
         """A read transaction; or, ``one_statement`` on a SQLite file, a kept connection
         outside any transaction for a read that is one statement (SQLite runs it in its
-        own snapshot): no BEGIN and no ROLLBACK around it."""
+        own snapshot): no BEGIN and no ROLLBACK around it. (``heavy`` is PostgreSQL's.)"""
         if self._own_connections:
             return _KeptRead(self, begin=not one_statement)
         return self._pooled(one_statement=one_statement)

@@ -7,22 +7,33 @@ system call that runs the database's side of loopback TCP and wakes a backend, t
 wait registered with the loop and a ``recv``: measured under wrk, the ``send`` alone was
 a quarter of a point read's server CPU. Here the statements asked in one turn wait for
 its end, then leave together on one connection in PostgreSQL's pipeline mode: one write,
-one wake-up of one backend, one wait, their answers read off one socket.
+one wake-up of one backend, their answers read off one socket, each delivered to its
+caller as soon as it is read.
 
 Each statement answers as it would alone: the batch's connection is in autocommit and
 every one-statement read is already its own snapshot; the pipeline has one
 synchronisation point at its end, so the statements share an implicit transaction, but
-a statement at READ COMMITTED takes its own snapshot all the same. A statement that fails
-raises its own error to its caller; those after it in the batch are skipped by the
-server (the pipeline is aborted to its end) and run again alone, on a connection of
-their own, as before this module. A lost connection fails the whole batch with it: each
-caller gets the driver's error, which the store tells as ``database.unavailable``.
+a statement at READ COMMITTED takes its own snapshot all the same. A statement that
+fails — on the server, or a value that cannot be sent or a row that cannot be read —
+raises its own error to its caller; those the server skipped after a failure run again
+alone, on a connection of their own. A lost connection fails the rest of the batch with
+it: each caller gets its own copy of the driver's error, which the store tells as
+``database.unavailable`` (503).
+
+The server runs a pipeline's statements one after another. So a heavy statement (a
+search page, whose cost grows with the registry: ``Database.one_statement(heavy=True)``)
+goes after the turn's point reads, behind a flush request that has the server send
+their answers first, and a second heavy statement of the same turn goes in a pipeline of
+its own, on another connection: a point read never waits for a search, nor a search for
+another.
 
 The batch's connections come from the loop's (``LoopReads``, a slot each, checked before
 use) and are used only for batches, so the statements prepared on them are this
 module's: a statement is prepared once it has been sent ``PREPARE_THRESHOLD`` times on a
 connection, and at most ``MAX_PREPARED`` are kept per connection (the least recently used
-is deallocated in the batch that prepares the next one).
+is deallocated in the batch that prepares the next one; a deallocation that a failure
+skipped is sent again first in the next). What is prepared is only recorded once the
+server said so; a connection whose exchange was cut off is closed, not kept.
 """
 
 from __future__ import annotations
@@ -30,8 +41,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,6 +92,9 @@ class Statements:
     used: OrderedDict[tuple[str, tuple[int, ...]], int | bytes] = field(
         default_factory=OrderedDict)
     made: int = 0  # names handed out
+    # Deallocations the server has not done yet (a DEALLOCATE skipped by an aborted
+    # pipeline): sent first in the next batch, where no earlier error can skip them.
+    stale: list[bytes] = field(default_factory=list)
 
     def name_for(self, key: tuple[str, tuple[int, ...]]) -> tuple[bytes | None, bool]:
         """(the statement's name or None to send it unnamed, whether to prepare it now)."""
@@ -110,6 +125,10 @@ class _Asked:
     sql: str
     params: Sequence[Any]
     future: asyncio.Future[list[Any]]
+    heavy: bool
+
+
+Deliver = Callable[[int, Any], None]  # a statement's index in its batch, its rows or error
 
 
 class StatementBatches:
@@ -121,13 +140,14 @@ class StatementBatches:
         self._sending: set[asyncio.Task[None]] = set()
         self.batches = self.statements = 0  # counted for the tests and the bench
 
-    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+    def rows(self, sql: str, params: Sequence[Any], *, heavy: bool = False) -> list[Any]:
         """``sql``'s rows, from a greenlet on the loop: sent with the turn's other
-        statements, or alone when it could not be."""
+        statements, or alone when it could not be. ``heavy``: a statement whose cost grows
+        with the registry (a search page), sent after the turn's point reads."""
         from charter.store.pg_loop import awaited
 
         loop = asyncio.get_running_loop()
-        asked = _Asked(sql, params, loop.create_future())
+        asked = _Asked(sql, params, loop.create_future(), heavy)
         self._asked.append(asked)
         if len(self._asked) == 1:
             loop.call_soon(self._send_asked)
@@ -137,68 +157,113 @@ class StatementBatches:
             return self._reads.rows_alone(sql, params)
 
     def _send_asked(self) -> None:
+        """The turn's statements: its point reads and one heavy statement, after them, in
+        one pipeline; every other heavy statement in one of its own, so none waits for
+        another (the server runs a pipeline's statements one after the other)."""
         from charter.store.pg_loop import run_on_loop
 
-        batch, self._asked = self._asked, []
-        self.batches += 1
-        self.statements += len(batch)
-        task = asyncio.ensure_future(run_on_loop(self._send, batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        asked, self._asked = self._asked, []
+        light = [one for one in asked if not one.heavy]
+        heavy = [one for one in asked if one.heavy]
+        for batch in (light + heavy[:1], *([one] for one in heavy[1:])):
+            if not batch:
+                continue
+            self.batches += 1
+            self.statements += len(batch)
+            task = asyncio.ensure_future(run_on_loop(self._send, batch))
+            self._sending.add(task)
+            task.add_done_callback(partial(self._sent, batch))
+
+    def _sent(self, batch: list[_Asked], task: asyncio.Task[None]) -> None:
+        """A batch's task ended: a caller it did not answer (the task was cancelled before
+        it ran, at the loop's end) is not left waiting."""
+        self._sending.discard(task)
+        for asked in batch:
+            if not asked.future.done():
+                asked.future.set_exception(asyncio.CancelledError())
 
     def _send(self, batch: list[_Asked]) -> None:
-        """In a greenlet: the batch on one of the loop's connections; every caller gets
-        its rows or its error."""
+        """In a greenlet: the batch on one of the loop's connections; each caller gets its
+        rows or its error as soon as they are read."""
         from charter.store.pg_loop import awaited
+
+        def deliver(index: int, answer: Any) -> None:
+            future = batch[index].future
+            if future.done():  # its request was cancelled meanwhile
+                return
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
 
         try:
             with self._reads.batch_connection() as (connection, statements):
-                answers = awaited(pipelined(connection, statements,
-                                            [(a.sql, a.params) for a in batch]))
+                awaited(pipelined(connection, statements,
+                                  [(one.sql, one.params, one.heavy) for one in batch], deliver))
         except BaseException as error:  # no connection in time, or it was lost
             for asked in batch:
                 if not asked.future.done():
-                    asked.future.set_exception(error)
+                    asked.future.set_exception(_own_copy(error))
             if not isinstance(error, Exception):
                 raise
-            return
-        for asked, answer in zip(batch, answers, strict=True):
-            if asked.future.done():  # its request was cancelled meanwhile
-                continue
-            if isinstance(answer, BaseException):
-                asked.future.set_exception(answer)
-            else:
-                asked.future.set_result(answer)
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """An error of ``error``'s kind for one of the callers it failed, caused by it: each
+    caller raises its own object (one object raised in several greenlets would gather
+    every one's frames)."""
+    try:
+        copy = type(error)(*error.args)
+    except Exception:
+        return error
+    copy.__cause__ = error
+    return copy
 
 
 async def pipelined(connection: psycopg.AsyncConnection[Any], statements: Statements,
-                    asked: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
-    """Send ``asked`` in one pipeline with one synchronisation point; each statement's
-    rows, or the error it met (``RunAlone`` for those the server skipped)."""
+                    asked: Sequence[tuple[str, Sequence[Any], bool]], deliver: Deliver) -> None:
+    """Send ``asked`` (statement, parameters, heavy) in one pipeline with one
+    synchronisation point; ``deliver`` each statement's rows, or the error it met
+    (``RunAlone`` for those the server skipped), as its result is read. The server holds
+    a pipeline's results until it is told to flush them: it is, before a heavy statement,
+    so the statements before it are answered without waiting for it. Raises when the
+    exchange itself fails (the connection is then closed: what the server prepared is not
+    known)."""
     from psycopg import errors
     from psycopg.adapt import PyFormat, Transformer
+    from psycopg.generators import fetch_many, send
 
     pgconn = connection.pgconn
     transformer = Transformer(connection)
-    answers: list[Any] = [RunAlone("not sent")] * len(asked)
-    # The results to read back, in order: a statement's (its index) or a command's (-1),
-    # and for a PREPARE, the statement it names.
-    expected: list[tuple[int, tuple[str, tuple[int, ...]] | None]] = []
+    # The results to read back, in order: a statement's (its index), a PREPARE's (-1, the
+    # statement it names) or a DEALLOCATE's (-2, the name).
+    expected: list[tuple[int, Any]] = []
     pgconn.enter_pipeline_mode()
     try:
-        for index, (sql, params) in enumerate(asked):
+        # Deallocations an aborted pipeline skipped go first, where no error can skip them.
+        stale, statements.stale = statements.stale, []
+        for old in stale:
+            pgconn.send_query_params(b"DEALLOCATE " + old, None)
+            expected.append((-2, old))
+        for index, (sql, params, heavy) in enumerate(asked):
+            if heavy and expected:
+                pgconn.send_flush_request()
             query = numbered(sql)
             if query is None:
-                answers[index] = RunAlone("a placeholder other than %s")
+                deliver(index, RunAlone("a placeholder other than %s"))
                 continue
-            values = transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
+            try:  # a value that cannot be sent fails its own statement, not the batch
+                values = transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
+            except Exception as error:
+                deliver(index, error)
+                continue
             types, formats = tuple(transformer.types or ()), list(transformer.formats or ())
             key = (query, types)
             name, prepare = statements.name_for(key)
             if prepare:
-                for stale in statements.evictions():
-                    pgconn.send_query_params(b"DEALLOCATE " + stale, None)
-                    expected.append((-1, None))
+                for evicted in statements.evictions():
+                    pgconn.send_query_params(b"DEALLOCATE " + evicted, None)
+                    expected.append((-2, evicted))
                 assert name is not None
                 pgconn.send_prepare(name, query.encode(), param_types=types)
                 expected.append((-1, key))
@@ -209,43 +274,46 @@ async def pipelined(connection: psycopg.AsyncConnection[Any], statements: Statem
             else:
                 pgconn.send_query_prepared(name, values, param_formats=formats)
             expected.append((index, None))
-        if expected:
-            pgconn.pipeline_sync()
-            results = await connection.wait(_exchange(pgconn, len(expected)))
-        else:
-            results = []
+        if not expected:
+            return
+        pgconn.pipeline_sync()
+        try:
+            await connection.wait(send(pgconn))
+            encoding = connection.info.encoding
+            for index, what in expected:
+                group = await connection.wait(fetch_many(pgconn))
+                _settle(index, what, group[0] if group else None, statements, transformer,
+                        encoding, errors.error_from_result, deliver)
+            synced = await connection.wait(fetch_many(pgconn))
+            assert synced and synced[0].status == _PIPELINE_SYNC, synced
+        except BaseException:
+            pgconn.finish()  # results unread, prepared statements unknown: not kept
+            raise
     finally:
         try:
             pgconn.exit_pipeline_mode()
-        except Exception:  # results left unread (cut off): the connection is not kept
+        except Exception:  # the connection is finished, or cut off: it is not kept
             pass
-    encoding = connection.info.encoding
-    for (index, prepared), group in zip(expected, results, strict=True):
-        result = group[0] if group else None
-        status = result.status if result is not None else _PIPELINE_ABORTED
-        if prepared is not None:
-            if status != _COMMAND_OK:  # not prepared after all: counted afresh
-                statements.used.pop(prepared, None)
-        elif index < 0 or result is None:
-            continue  # a DEALLOCATE; or no result: the statement stays RunAlone
-        elif status == _TUPLES_OK or status == _COMMAND_OK:
+
+
+def _settle(index: int, what: Any, result: Any, statements: Statements, transformer: Any,
+            encoding: str, error_from: Callable[..., Exception], deliver: Deliver) -> None:
+    """One result of the pipeline: a statement's answer delivered, or what is prepared
+    brought up to date. Raises nothing."""
+    status = result.status if result is not None else _PIPELINE_ABORTED
+    if index == -1:
+        if status != _COMMAND_OK:  # not prepared after all: counted afresh
+            statements.used.pop(what, None)
+    elif index == -2:
+        if status != _COMMAND_OK:  # still prepared on the server: deallocated next time
+            statements.stale.append(what)
+    elif status == _TUPLES_OK or status == _COMMAND_OK:
+        try:  # a row that cannot be loaded fails its own statement
             transformer.set_pgresult(result)
-            answers[index] = transformer.load_rows(0, result.ntuples, tuple)
-        elif status == _FATAL:
-            answers[index] = errors.error_from_result(result, encoding=encoding)
-        # else skipped (PIPELINE_ABORTED): an earlier statement of the batch failed
-    return answers
-
-
-def _exchange(pgconn: Any, groups: int) -> Any:
-    """A psycopg generator: finish sending the pipeline, then read ``groups`` results and
-    the synchronisation point's."""
-    from psycopg.generators import fetch_many, send
-
-    yield from send(pgconn)
-    results = []
-    for _ in range(groups):
-        results.append((yield from fetch_many(pgconn)))
-    synced = yield from fetch_many(pgconn)
-    assert synced and synced[0].status == _PIPELINE_SYNC, synced
-    return results
+            deliver(index, transformer.load_rows(0, result.ntuples, tuple))
+        except Exception as error:
+            deliver(index, error)
+    elif status == _FATAL:
+        deliver(index, error_from(result, encoding=encoding))
+    else:  # skipped (PIPELINE_ABORTED): an earlier statement of the batch failed
+        deliver(index, RunAlone("the pipeline was aborted before it"))

@@ -140,14 +140,15 @@ class BatchedCursor:
     """What ``Reader`` asks of a cursor, for a one-statement read: each statement goes out
     with the loop turn's others (store/pg_batch.py)."""
 
-    __slots__ = ("_batches", "_rows")
+    __slots__ = ("_batches", "_heavy", "_rows")
 
-    def __init__(self, batches: StatementBatches) -> None:
+    def __init__(self, batches: StatementBatches, heavy: bool) -> None:
         self._batches = batches
+        self._heavy = heavy
         self._rows: list[Any] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._rows = self._batches.rows(sql, params)
+        self._rows = self._batches.rows(sql, params, heavy=self._heavy)
 
     def fetchall(self) -> list[Any]:
         rows, self._rows = self._rows, []
@@ -165,13 +166,14 @@ class BatchedCursor:
 
 
 class BatchedConnection:
-    __slots__ = ("_batches",)
+    __slots__ = ("_batches", "_heavy")
 
-    def __init__(self, batches: StatementBatches) -> None:
+    def __init__(self, batches: StatementBatches, heavy: bool) -> None:
         self._batches = batches
+        self._heavy = heavy
 
     def cursor(self) -> BatchedCursor:
-        return BatchedCursor(self._batches)
+        return BatchedCursor(self._batches, self._heavy)
 
 
 class LoopReads:
@@ -205,12 +207,12 @@ class LoopReads:
         self._waiting: deque[asyncio.Future[None]] = deque()
 
     @contextmanager
-    def read(self, *, one_statement: bool = False) -> Iterator[Reader]:
+    def read(self, *, one_statement: bool = False, heavy: bool = False) -> Iterator[Reader]:
         """A read transaction; or, ``one_statement``, a reader whose statements go out with
         the other one-statement reads of the loop's turn (store/pg_batch.py), each its own
-        snapshot."""
+        snapshot; ``heavy`` ones (a search page) after the point reads, one per pipeline."""
         if one_statement:
-            yield Reader(BatchedConnection(self._batches), "postgresql")
+            yield Reader(BatchedConnection(self._batches, heavy), "postgresql")
             return
         with self._taken() as connection:
             awaited(connection.execute(_BEGIN, prepare=False))
