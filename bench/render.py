@@ -58,8 +58,9 @@ def model_rows(count: int = 80) -> list[list[Any]]:
                            pg_text(v_created), pg_text(v_updated), "",
                            [["team", "retail"]]])
         rows.append([i + 1, f"retail_{i:03d}", f"retail_{i:03d}", f"model {i} of the retail team",
-                     2, pg_text(created), pg_text(updated), [["owner", "retail"]],
-                     [["champion", 2]], latest])
+                     2, pg_text(created), pg_text(updated),
+                     # the kept brief (store/model_briefs.py): tags, aliases, latest per stage
+                     [[["owner", "retail"]], [["champion", 2]], latest]])
     return rows
 
 
