@@ -77,12 +77,15 @@ def connection_of(request: Request) -> Connection | None:
     if cycle is None or type(cycle).__module__ != _PROTOCOL_MODULE:
         return None
     transport = getattr(cycle, "transport", None)
-    if (transport is None or type(transport).__name__ not in _PLAIN_TRANSPORTS
-            or transport.get_extra_info("sslcontext") is not None
-            or transport.get_extra_info("ssl_object") is not None
+    # charter serve's protocol writes through a transport that holds a turn's writes
+    # (server/protocol.py): the socket's own transport is the one it wraps.
+    plain = getattr(transport, "wrapped", transport)
+    if (plain is None or type(plain).__name__ not in _PLAIN_TRANSPORTS
+            or plain.get_extra_info("sslcontext") is not None
+            or plain.get_extra_info("ssl_object") is not None
             or not hasattr(cycle, "keep_alive")):
         return None
-    sock = transport.get_extra_info("socket")
+    sock = plain.get_extra_info("socket")
     try:
         fd = sock.fileno() if sock is not None else -1
     except (OSError, ValueError):
@@ -204,6 +207,9 @@ class SendfileResponse(Response):
         with self._blob as blob:
             await send({"type": "http.response.start", "status": self.status_code,
                         "headers": self.raw_headers})
+            flush = getattr(connection.transport, "flush", None)
+            if flush is not None:  # the headers, held for the end of the loop's turn
+                flush()
             if connection.transport.get_write_buffer_size():  # headers still queued:
                 await self._send_through_asgi(blob, send)  # keep the order, the slow way
                 return

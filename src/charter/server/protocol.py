@@ -10,7 +10,9 @@ turn — every JSON answer — leaves in one write. Large bodies are not held ba
 ``FLUSH_BYTES`` are held they are written at once, so a streamed file still moves
 chunk by chunk under the transport's own flow control.
 
-``charter serve`` names this class as uvicorn's ``http`` protocol (server/run.py).
+``charter serve`` names this class as uvicorn's ``http`` protocol (server/run.py). A bulk
+body sent or received on the socket itself (api/sockets.py) sees through it: ``wrapped``
+is the socket's transport, ``flush()`` writes what is held before the socket is taken.
 """
 
 from __future__ import annotations
@@ -52,8 +54,13 @@ class OneWriteTransport:
         for line in lines:
             self.write(line)
 
+    @property
+    def wrapped(self) -> asyncio.Transport:
+        """The transport written to (api/sockets.py takes its socket for bulk bodies)."""
+        return self._transport
+
     def flush(self) -> None:
-        """Write what is held, in one write."""
+        """Write what is held, in one write (api/sockets.py, before the socket is taken)."""
         if not self._held:
             return
         data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
