@@ -341,3 +341,90 @@ def test_the_services_point_reads_share_a_pipeline_and_its_searches_do_not(
     assert [brief.name for brief in answers[5].items] == ["fraud_detector"]
     assert [brief.name for brief in answers[6].items] == ["churn"]
     assert (batches, statements) == (2, 7)  # the five point reads and a search; the other
+
+
+def test_a_deallocate_of_a_name_the_server_never_prepared_does_not_poison_the_connection(
+        postgres_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(review) A batch that prepares a statement and evicts it again, after a failing
+    statement: the PREPARE and the DEALLOCATE are both skipped, the DEALLOCATE is kept as
+    stale, and every later batch on the connection starts with a DEALLOCATE of a name the
+    server does not have: it fails, and the whole batch is skipped and run alone."""
+    monkeypatch.setattr(pg_batch, "MAX_PREPARED", 4)
+    reads = loop_reads(postgres_database_url)
+    alone: list[str] = []
+    rows_alone = reads.rows_alone
+
+    def counted(sql: str, params: Sequence[Any]) -> list[Any]:
+        alone.append(sql)
+        return rows_alone(sql, params)
+
+    monkeypatch.setattr(reads, "rows_alone", counted)
+    x, k, m = "SELECT ?::int + 1", "SELECT ?::int + 2", "SELECT ?::int + 3"
+
+    async def main() -> list[Any]:
+        for sql in (x, k, m):  # counted once each, in this order, on the batch connection
+            await run_on_loop(one, reads, sql, (1,))
+        # F fails; K is prepared (X evicted, K's count entry updated where it stood: first);
+        # N is counted; M is prepared, evicting K: PREPARE K ... DEALLOCATE K, all skipped
+        await asyncio.gather(run_on_loop(one, reads, "SELECT 1 / ?::int", (0,)),
+                             run_on_loop(one, reads, k, (1,)),
+                             run_on_loop(one, reads, "SELECT ?::int + 9", (1,)),
+                             run_on_loop(one, reads, m, (1,)), return_exceptions=True)
+        alone.clear()
+        answers = [await run_on_loop(one, reads, "SELECT ?::int", (n,)) for n in range(3)]
+        reads.close()
+        return answers
+
+    assert asyncio.run(main()) == [[(0,)], [(1,)], [(2,)]]
+    assert alone == []  # each went out in its batch, none skipped and run alone
+
+
+def test_spare_read_connections_are_closed_while_only_batches_run(
+        postgres_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(review) docs/configuration.md: beyond ``pool_size`` kept idle, a connection unused
+    for 30 s is closed. The spares of a burst of read transactions sit in ``_idle``, which
+    only a read transaction's give-back trims; the MLflow reads now all go back to
+    ``_batch_idle``, so those spares stay open for good."""
+    monkeypatch.setattr(LoopReads, "SPARE_IDLE_S", 0.05)
+    reads = LoopReads(postgres_database_url, limit=4, keep_idle=1, timeout_s=5,
+                      connect_timeout_s=5)
+
+    def transaction(reads: LoopReads) -> None:
+        with reads.read() as reader:
+            reader.all("SELECT pg_sleep(0.05)")
+
+    async def main() -> int:
+        await asyncio.gather(*(run_on_loop(transaction, reads) for _ in range(4)))
+        await asyncio.sleep(0.2)
+        for number in range(5):  # then only one-statement reads, well after 30 s (here 0.05)
+            await run_on_loop(one, reads, "SELECT ?::int", (number,))
+            await asyncio.sleep(0.1)
+        open_connections = len(reads._idle) + len(reads._batch_idle)
+        reads.close()
+        return open_connections
+
+    assert asyncio.run(main()) <= 2  # keep_idle of each kind at most
+
+
+def test_a_callers_next_statement_finds_the_batch_connection_idle(
+        postgres_database_url: str) -> None:
+    """Answers are handed over once the connection is back among the idle ones: a
+    caller's next statement reuses it (and what is prepared on it) instead of opening
+    another, whatever else its batch held. (The CI run that found it: under load the end
+    of a pipeline came in a later read than its answers, which were handed over first.)"""
+    reads = loop_reads(postgres_database_url)
+
+    async def main() -> tuple[int, int]:
+        (before,), = await run_on_loop(one, reads, "SELECT pg_backend_pid()")
+        large = asyncio.ensure_future(
+            run_on_loop(one, reads, "SELECT repeat('x', ?::int)", (300_000,)))
+        slow = asyncio.ensure_future(run_on_loop(one, reads, "SELECT pg_sleep(0.3), 1", ()))
+        (text,), = await large
+        assert len(text) == 300_000
+        (after,), = await run_on_loop(one, reads, "SELECT pg_backend_pid()")
+        await slow
+        reads.close()
+        return before, after
+
+    before, after = asyncio.run(main())
+    assert before == after

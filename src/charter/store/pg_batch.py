@@ -7,8 +7,8 @@ system call that runs the database's side of loopback TCP and wakes a backend, t
 wait registered with the loop and a ``recv``: measured under wrk, the ``send`` alone was
 a quarter of a point read's server CPU. Here the statements asked in one turn wait for
 its end, then leave together on one connection in PostgreSQL's pipeline mode: one write,
-one wake-up of one backend, their answers read off one socket, each delivered to its
-caller as soon as it is read.
+one wake-up of one backend, their answers read off one socket and handed to their
+callers once the connection is back among the idle ones.
 
 Each statement answers as it would alone: the batch's connection is in autocommit and
 every one-statement read is already its own snapshot; the pipeline has one
@@ -22,18 +22,20 @@ it: each caller gets its own copy of the driver's error, which the store tells a
 
 The server runs a pipeline's statements one after another. So a heavy statement (a
 search page, whose cost grows with the registry: ``Database.one_statement(heavy=True)``)
-goes after the turn's point reads, behind a flush request that has the server send
-their answers first, and a second heavy statement of the same turn goes in a pipeline of
-its own, on another connection: a point read never waits for a search, nor a search for
-another.
+goes after the turn's point reads, behind a flush request that has the server send their
+answers first (handed over as soon as they are read), and a second heavy statement of the
+same turn goes in a pipeline of its own, on another connection: a point read never waits
+for a search, nor a search for another.
 
 The batch's connections come from the loop's (``LoopReads``, a slot each, checked before
 use) and are used only for batches, so the statements prepared on them are this
 module's: a statement is prepared once it has been sent ``PREPARE_THRESHOLD`` times on a
 connection, and at most ``MAX_PREPARED`` are kept per connection (the least recently used
 is deallocated in the batch that prepares the next one; a deallocation that a failure
-skipped is sent again first in the next). What is prepared is only recorded once the
-server said so; a connection whose exchange was cut off is closed, not kept.
+skipped is sent again at the start of the next, in a synchronisation segment of its
+own). A statement is taken for prepared as its PREPARE is sent and forgotten again when
+the server refuses or skips it; a connection whose exchange was cut off is closed, not
+kept.
 """
 
 from __future__ import annotations
@@ -187,25 +189,43 @@ class StatementBatches:
         rows or its error as soon as they are read."""
         from charter.store.pg_loop import awaited
 
+        # The point reads before a heavy statement are answered as soon as they are read;
+        # the others once the connection is back, so that a caller's next statement finds
+        # it idle instead of opening another (with none of its prepared statements).
+        heavy_at = next((i for i, one in enumerate(batch) if one.heavy), len(batch))
+        early = heavy_at < len(batch)
+        held: list[tuple[int, Any]] = []
+
         def deliver(index: int, answer: Any) -> None:
-            future = batch[index].future
-            if future.done():  # its request was cancelled meanwhile
-                return
-            if isinstance(answer, BaseException):
-                future.set_exception(answer)
+            if early and index < heavy_at:
+                _settle_future(batch[index].future, answer)
             else:
-                future.set_result(answer)
+                held.append((index, answer))
 
         try:
             with self._reads.batch_connection() as (connection, statements):
                 awaited(pipelined(connection, statements,
                                   [(one.sql, one.params, one.heavy) for one in batch], deliver))
         except BaseException as error:  # no connection in time, or it was lost
+            for index, answer in held:
+                _settle_future(batch[index].future, answer)
             for asked in batch:
                 if not asked.future.done():
                     asked.future.set_exception(_own_copy(error))
             if not isinstance(error, Exception):
                 raise
+            return
+        for index, answer in held:
+            _settle_future(batch[index].future, answer)
+
+
+def _settle_future(future: asyncio.Future[list[Any]], answer: Any) -> None:
+    if future.done():  # its request was cancelled meanwhile
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
 
 
 def _own_copy(error: BaseException) -> BaseException:
@@ -245,6 +265,9 @@ async def pipelined(connection: psycopg.AsyncConnection[Any], statements: Statem
         for old in stale:
             pgconn.send_query_params(b"DEALLOCATE " + old, None)
             expected.append((-2, old))
+        if stale:  # their own implicit transaction: a failure there skips no statement
+            pgconn.pipeline_sync()
+            expected.append((-3, None))
         for index, (sql, params, heavy) in enumerate(asked):
             if heavy and expected:
                 pgconn.send_flush_request()
@@ -268,6 +291,7 @@ async def pipelined(connection: psycopg.AsyncConnection[Any], statements: Statem
                 pgconn.send_prepare(name, query.encode(), param_types=types)
                 expected.append((-1, key))
                 statements.used[key] = name
+                statements.used.move_to_end(key)
             if name is None:
                 pgconn.send_query_params(query.encode(), values, param_types=types,
                                          param_formats=formats)
@@ -301,12 +325,14 @@ def _settle(index: int, what: Any, result: Any, statements: Statements, transfor
     """One result of the pipeline: a statement's answer delivered, or what is prepared
     brought up to date. Raises nothing."""
     status = result.status if result is not None else _PIPELINE_ABORTED
+    if index == -3:
+        return
     if index == -1:
         if status != _COMMAND_OK:  # not prepared after all: counted afresh
             statements.used.pop(what, None)
     elif index == -2:
-        if status != _COMMAND_OK:  # still prepared on the server: deallocated next time
-            statements.stale.append(what)
+        if status == _PIPELINE_ABORTED:  # skipped: still prepared, deallocated next time
+            statements.stale.append(what)  # (failed: the server has no such name)
     elif status == _TUPLES_OK or status == _COMMAND_OK:
         try:  # a row that cannot be loaded fails its own statement
             transformer.set_pgresult(result)

@@ -316,8 +316,9 @@ class LoopReads:
             idle.append((connection, now))
         else:
             close_now(connection)
-        while len(idle) > self._keep_idle and idle[0][1] < now - self.SPARE_IDLE_S:
-            close_now(idle.pop(0)[0])
+        for kept in (self._idle, self._batch_idle):  # both: either may see no give-back
+            while len(kept) > self._keep_idle and kept[0][1] < now - self.SPARE_IDLE_S:
+                close_now(kept.pop(0)[0])
 
     def close(self) -> None:
         """Close the idle connections (those out close when they come back)."""
