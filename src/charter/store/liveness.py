@@ -41,11 +41,15 @@ def looks_alive(connection: psycopg.BaseConnection[Any]) -> bool:
     unless the server has closed it (a terminated backend sends its FATAL error first)."""
     if connection.closed or connection.broken:
         return False
+    # poll, not select: select takes no descriptor above 1023 (FD_SETSIZE), and a server
+    # with a thousand client connections open gives its database connections such numbers
+    # — every kept connection was then taken for dead and replaced.
+    watch = select.poll()
     try:
-        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        watch.register(connection.fileno(), select.POLLIN)
+        return not watch.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable
 
 
 # A connection whose server went silent (a network cut, no RST) is found out within a few
