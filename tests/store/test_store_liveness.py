@@ -33,14 +33,15 @@ def many_descriptors_open() -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-@pytest.mark.parametrize("high", [False, True], ids=["low descriptor", "descriptor above 1023"])
+@pytest.mark.parametrize("high", [False, True], ids=["as opened", "descriptor above 1023"])
 def test_a_live_connection_looks_alive_and_a_terminated_one_does_not(
         postgres_database_url: str, high: bool, request: pytest.FixtureRequest) -> None:
     if high:
         request.getfixturevalue("many_descriptors_open")
     with psycopg.connect(postgres_database_url, autocommit=True) as connection, \
             psycopg.connect(postgres_database_url, autocommit=True) as admin:
-        assert (connection.fileno() > 1023) is high
+        if high:  # (as opened, its number is whatever the process holds: in CI above 1023 too)
+            assert connection.fileno() > 1023
         connection.execute("SELECT 1")
         assert looks_alive(connection)
         admin.execute("SELECT pg_terminate_backend(%s)", (connection.info.backend_pid,))
