@@ -22,8 +22,12 @@ from charter.store.pg_loop import LoopReads, run_on_loop
 pytestmark = pytest.mark.postgres
 
 
-def loop_reads(url: str) -> LoopReads:
-    return LoopReads(url, limit=4, keep_idle=2, timeout_s=5, connect_timeout_s=5)
+def loop_reads(url: str, *, lone_goes_alone: bool = False) -> LoopReads:
+    """The loop's reads; here even a statement alone in its turn goes in a pipeline (of
+    one), unless ``lone_goes_alone``, as the server has it."""
+    reads = LoopReads(url, limit=4, keep_idle=2, timeout_s=5, connect_timeout_s=5)
+    reads._batches.lone_goes_alone = lone_goes_alone
+    return reads
 
 
 def one(reads: LoopReads, sql: str, params: Sequence[Any] = (), heavy: bool = False) -> Any:
@@ -285,6 +289,7 @@ def test_a_search_holds_back_neither_a_point_read_nor_another_search(
 def test_each_caller_gets_its_own_error(postgres_database_url: str) -> None:
     reads = LoopReads(postgres_database_url, limit=1, keep_idle=2, timeout_s=0.2,
                       connect_timeout_s=5)
+    reads._batches.lone_goes_alone = False
 
     def hold(reads: LoopReads) -> None:
         with reads.read() as reader:  # a read transaction holds the one slot
@@ -340,7 +345,9 @@ def test_the_services_point_reads_share_a_pipeline_and_its_searches_do_not(
     assert answers[0].name == "fraud_detector" and answers[2].version == 1
     assert [brief.name for brief in answers[5].items] == ["fraud_detector"]
     assert [brief.name for brief in answers[6].items] == ["churn"]
-    assert (batches, statements) == (2, 7)  # the five point reads and a search; the other
+    # the five point reads and a search in one pipeline; the other search alone in its own
+    # batch goes alone, as without batches (not counted)
+    assert (batches, statements) == (1, 6)
 
 
 def test_a_deallocate_of_a_name_the_server_never_prepared_does_not_poison_the_connection(
@@ -428,3 +435,21 @@ def test_a_callers_next_statement_finds_the_batch_connection_idle(
 
     before, after = asyncio.run(main())
     assert before == after
+
+
+def test_a_statement_alone_in_its_turn_is_sent_by_its_caller(postgres_database_url: str) -> None:
+    """As the server has it: a statement no other joined in its turn goes out through
+    psycopg's own path on a connection of the reads' (no pipeline of one)."""
+    reads = loop_reads(postgres_database_url, lone_goes_alone=True)
+
+    async def main() -> tuple[list[Any], int, int]:
+        answers = [await run_on_loop(one, reads, "SELECT ?::int", (n,)) for n in range(3)]
+        counted = reads._batches.batches
+        together = await asyncio.gather(*(run_on_loop(one, reads, "SELECT ?::int", (n,))
+                                          for n in range(3)))
+        reads.close()
+        return answers + list(together), counted, reads._batches.batches
+
+    answers, before, after = asyncio.run(main())
+    assert answers == [[(0,)], [(1,)], [(2,)]] * 2
+    assert (before, after) == (0, 1)

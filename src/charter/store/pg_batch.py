@@ -61,6 +61,11 @@ _TUPLES_OK, _COMMAND_OK, _FATAL = 2, 1, 7           # psycopg.pq.ExecStatus
 _PIPELINE_SYNC, _PIPELINE_ABORTED = 10, 11
 
 
+# The answer to a statement asked alone in its turn: its caller runs it on a connection
+# of its own, through psycopg's own (compiled) path, cheaper than a pipeline of one.
+ALONE: list[Any] = []
+
+
 class RunAlone(Exception):
     """The statement was not run in its batch (the pipeline was aborted before it, or it
     cannot be sent in one): its caller runs it alone."""
@@ -136,6 +141,10 @@ Deliver = Callable[[int, Any], None]  # a statement's index in its batch, its ro
 class StatementBatches:
     """One event loop's batches (see the module); every method is called on that loop."""
 
+    # A statement alone in its turn is sent by its caller, on a connection of its own
+    # (the tests of the pipeline itself turn this off).
+    lone_goes_alone = True
+
     def __init__(self, reads: LoopReads) -> None:
         self._reads = reads
         self._asked: list[_Asked] = []
@@ -154,9 +163,12 @@ class StatementBatches:
         if len(self._asked) == 1:
             loop.call_soon(self._send_asked)
         try:
-            return awaited(asked.future)
+            rows = awaited(asked.future)
         except RunAlone:
+            rows = ALONE
+        if rows is ALONE:
             return self._reads.rows_alone(sql, params)
+        return rows
 
     def _send_asked(self) -> None:
         """The turn's statements: its point reads and one heavy statement, after them, in
@@ -168,6 +180,9 @@ class StatementBatches:
         light = [one for one in asked if not one.heavy]
         heavy = [one for one in asked if one.heavy]
         for batch in (light + heavy[:1], *([one] for one in heavy[1:])):
+            if len(batch) == 1 and self.lone_goes_alone:  # its caller sends it, as before
+                batch[0].future.set_result(ALONE)
+                continue
             if not batch:
                 continue
             self.batches += 1
