@@ -8,7 +8,9 @@ wait registered with the loop and a ``recv``: measured under wrk, the ``send`` a
 a quarter of a point read's server CPU. Here the statements asked in one turn wait for
 its end, then leave together on one connection in PostgreSQL's pipeline mode: one write,
 one wake-up of one backend, their answers read off one socket and handed to their
-callers once the connection is back among the idle ones.
+callers once the connection is back among the idle ones. A statement alone in its turn
+is sent by its caller as before, through psycopg's own compiled path on a connection of
+its own: a pipeline of one would only cost more.
 
 Each statement answers as it would alone: the batch's connection is in autocommit and
 every one-statement read is already its own snapshot; the pipeline has one
