@@ -453,3 +453,22 @@ def test_a_statement_alone_in_its_turn_is_sent_by_its_caller(postgres_database_u
     answers, before, after = asyncio.run(main())
     assert answers == [[(0,)], [(1,)], [(2,)]] * 2
     assert (before, after) == (0, 1)
+
+
+def test_a_cancelled_lone_caller_leaves_the_rest_of_its_turn_answered(
+        postgres_database_url: str) -> None:
+    """(review) Two searches in one turn, each alone in its pipeline: the first's request is
+    cancelled before the turn's statements are sent; the second is still answered."""
+    reads = loop_reads(postgres_database_url, lone_goes_alone=True)
+
+    async def main() -> Any:
+        first = asyncio.ensure_future(run_on_loop(one, reads, "SELECT ?::int", (1,), True))
+        second = asyncio.ensure_future(run_on_loop(one, reads, "SELECT ?::int", (2,), True))
+        await asyncio.sleep(0)  # both have asked; the turn's statements are not sent yet
+        first.cancel()
+        try:
+            return await asyncio.wait_for(second, 5)
+        finally:
+            reads.close()
+
+    assert asyncio.run(main()) == [(2,)]

@@ -64,7 +64,8 @@ _PIPELINE_SYNC, _PIPELINE_ABORTED = 10, 11
 
 
 # The answer to a statement asked alone in its turn: its caller runs it on a connection
-# of its own, through psycopg's own (compiled) path, cheaper than a pipeline of one.
+# of its own, through psycopg's own (compiled) path, cheaper than a pipeline of one. A
+# list no answer is (answers are made fresh), told apart by identity.
 ALONE: list[Any] = []
 
 
@@ -183,7 +184,7 @@ class StatementBatches:
         heavy = [one for one in asked if one.heavy]
         for batch in (light + heavy[:1], *([one] for one in heavy[1:])):
             if len(batch) == 1 and self.lone_goes_alone:  # its caller sends it, as before
-                batch[0].future.set_result(ALONE)
+                _settle_future(batch[0].future, ALONE)  # (unless its request was cancelled)
                 continue
             if not batch:
                 continue
@@ -203,7 +204,8 @@ class StatementBatches:
 
     def _send(self, batch: list[_Asked]) -> None:
         """In a greenlet: the batch on one of the loop's connections; each caller gets its
-        rows or its error as soon as they are read."""
+        rows or its error once the connection is back (before a heavy statement: as soon as
+        they are read)."""
         from charter.store.pg_loop import awaited
 
         # The point reads before a heavy statement are answered as soon as they are read;
@@ -273,7 +275,7 @@ async def pipelined(connection: psycopg.AsyncConnection[Any], statements: Statem
     pgconn = connection.pgconn
     transformer = Transformer(connection)
     # The results to read back, in order: a statement's (its index), a PREPARE's (-1, the
-    # statement it names) or a DEALLOCATE's (-2, the name).
+    # statement it names), a DEALLOCATE's (-2, the name) or a synchronisation point's (-3).
     expected: list[tuple[int, Any]] = []
     pgconn.enter_pipeline_mode()
     try:
