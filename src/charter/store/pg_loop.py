@@ -87,18 +87,13 @@ def awaited(awaitable: Awaitable[T]) -> T:
     return await_only(awaitable)
 
 
-class LoopCursor:
-    """What ``Reader`` asks of a DB-API cursor, over a psycopg ``AsyncCursor``: each
-    statement is sent and its rows read in one wait of the greenlet."""
+class _Rows:
+    """The rows of a cursor's last statement, as ``Reader`` reads them."""
 
-    __slots__ = ("_cursor", "_rows")
+    __slots__ = ("_rows",)
 
-    def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
-        self._cursor = cursor
+    def __init__(self) -> None:
         self._rows: list[Any] = []
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._rows = awaited(_rows_of(self._cursor, sql, params))
 
     def fetchall(self) -> list[Any]:
         rows, self._rows = self._rows, []
@@ -107,12 +102,26 @@ class LoopCursor:
     def fetchone(self) -> Any:
         return self._rows[0] if self._rows else None
 
+    def close(self) -> None:
+        self._rows = []
+
+
+class LoopCursor(_Rows):
+    """What ``Reader`` asks of a DB-API cursor, over a psycopg ``AsyncCursor``: each
+    statement is sent and its rows read in one wait of the greenlet."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
+        super().__init__()
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._rows = awaited(_rows_of(self._cursor, sql, params))
+
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount
-
-    def close(self) -> None:
-        self._rows = []
 
 
 async def _rows_of(cursor: psycopg.AsyncCursor[Any], sql: str, params: Sequence[Any]
@@ -136,33 +145,23 @@ class LoopConnection:
         return LoopCursor(self._connection.cursor())
 
 
-class BatchedCursor:
+class BatchedCursor(_Rows):
     """What ``Reader`` asks of a cursor, for a one-statement read: each statement goes out
     with the loop turn's others (store/pg_batch.py)."""
 
-    __slots__ = ("_batches", "_heavy", "_rows")
+    __slots__ = ("_batches", "_heavy")
 
     def __init__(self, batches: StatementBatches, heavy: bool) -> None:
+        super().__init__()
         self._batches = batches
         self._heavy = heavy
-        self._rows: list[Any] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._rows = self._batches.rows(sql, params, heavy=self._heavy)
 
-    def fetchall(self) -> list[Any]:
-        rows, self._rows = self._rows, []
-        return rows
-
-    def fetchone(self) -> Any:
-        return self._rows[0] if self._rows else None
-
     @property
     def rowcount(self) -> int:
         return len(self._rows)
-
-    def close(self) -> None:
-        self._rows = []
 
 
 class BatchedConnection:
