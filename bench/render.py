@@ -13,6 +13,9 @@ Two pages, built here as the drivers hand them over (no database is touched):
     python bench/render.py                       # this tree: µs per page, each phase
     python bench/render.py --ab /work/main/src   # alternate this tree and another
 
+In trees that keep each model's JSON (api/mlflow/shapes.py ``registered_models_response``)
+also the whole model answer from the store's texts: with every model kept, and with none.
+
 Each phase is timed over ``--repeat`` pages, best of ``--runs``; ``--ab`` runs a fresh
 process per tree per round, the trees alternating, so the machine's load hits both.
 Checks first that both trees answer the same bytes.
@@ -138,6 +141,25 @@ def measure(repeat: int, runs: int) -> dict[str, Any]:
     out["models: dicts"] = best(lambda: model_dicts(mb), repeat, runs)
     out["models: encode"] = best(lambda: orjson.dumps(md), repeat, runs)
     out["models: all"] = best(lambda: orjson.dumps(model_dicts(model_briefs())), repeat, runs)
+    if hasattr(shapes, "registered_models_response"):  # trees since models were kept
+        from charter.domain.records import Stored
+
+        stored = [Stored(orjson.dumps(raw).decode(), search.model_brief_of_text)
+                  for raw in models]
+
+        def answer() -> bytes:
+            return bytes(shapes.registered_models_response(stored, "").body)
+
+        assert answer() == orjson.dumps(md)
+
+        def answer_first() -> bytes:
+            shapes._kept_model_json.cache_clear()
+            return answer()
+
+        # each model's JSON kept (a worker's searches after the first of these models),
+        # and none kept (the first search of them: decoded and shaped, then kept)
+        out["models: answer, kept"] = best(answer, repeat, runs)
+        out["models: answer, first"] = best(answer_first, repeat, runs)
     out["versions pg: briefs"] = best(version_briefs, repeat, runs)
     out["versions pg: dicts"] = best(lambda: version_dicts(vb), repeat, runs)
     out["versions pg: all"] = best(lambda: orjson.dumps(version_dicts(version_briefs())),
@@ -243,8 +265,8 @@ def main() -> None:
             continue
         cells = []
         for name in trees:
-            values = [r[key] for r in results[name]]
-            cells.append(f"{min(values):8.1f}–{max(values):8.1f}")
+            values = [r[key] for r in results[name] if key in r]
+            cells.append(f"{min(values):8.1f}–{max(values):8.1f}" if values else "—")
         print(f"{key:22} {cells[0]:>20} {cells[1]:>20}")
 
 

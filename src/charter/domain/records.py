@@ -7,9 +7,10 @@ same types.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
@@ -239,6 +240,29 @@ class ModelBrief(NamedTuple):
     tags: dict[str, str]
     aliases: dict[str, int]   # sorted by alias
     latest: list[VersionBrief]
+
+
+T = TypeVar("T")
+
+
+class Stored(NamedTuple, Generic[T]):
+    """An item of a page as the store read it, made into its record only when asked
+    (``item``). ``raw`` holds all the item shows, and nothing else: equal raws make equal
+    items, so what an interface renders of an item may be kept by its raw and used for
+    any later item with that raw — on any replica, whatever changed in between, since a
+    change to what the item shows is a change to its raw (api/mlflow/shapes.py keeps a
+    model search's models as JSON)."""
+
+    raw: Hashable
+    make: Callable[[Any], T]
+
+    def item(self) -> T:
+        return self.make(self.raw)
+
+
+def made(items: Iterable[T | Stored[T]]) -> list[T]:
+    """A page's items as records, each Stored one made."""
+    return [item.item() if isinstance(item, Stored) else item for item in items]
 
 
 @dataclass(frozen=True)

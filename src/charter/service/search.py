@@ -79,7 +79,8 @@ class SearchMixin(ServiceBase):
 
     def model_briefs(self, filter_string: str | None = "", max_results: int = 100,
                      order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
-        """Like ``model_summaries``, each item a ModelBrief (on PostgreSQL one statement)."""
+        """Like ``model_summaries``, each item a ModelBrief — on PostgreSQL (one statement)
+        a Stored one: its text as read, made a ModelBrief when asked (``records.made``)."""
         if self.db.dialect != "postgresql":
             return self._model_page(filter_string, max_results, order_by, page_token, _briefs)
         conditions, orders, limit, offset = _model_query(filter_string, order_by, max_results,

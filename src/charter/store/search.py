@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
+
 from charter.domain.lifecycle import STAGES
-from charter.domain.records import ModelBrief, VersionBrief
+from charter.domain.records import ModelBrief, Stored, VersionBrief
 from charter.domain.search import Condition, Order
 from charter.store.driver import Conn, Reader, placeholders, reader_for, stored_time
 from charter.store.model_briefs import BRIEF, VERSION_TAGS_JSON
@@ -26,10 +28,11 @@ from charter.store.versions import VersionRow
 
 _STAGE_RANK = {stage.value: rank for rank, stage in enumerate(STAGES)}
 
-# A brief made as the plain tuple it is, its fields in their declared order: a NamedTuple's
-# own __new__ is a Python function reached through type.__call__, ~2,500 instructions a
-# brief on Python 3.11 against ~500 (a tenth of a page of 80 models; bench/render.py).
-_as_brief = tuple.__new__
+# A brief (or a Stored item) made as the plain tuple it is, its fields in their declared
+# order: a NamedTuple's own __new__ is a Python function reached through type.__call__,
+# ~2,500 instructions a brief on Python 3.11 against ~500 (a tenth of a page of 80 models;
+# bench/render.py).
+_as_brief = _as_stored = tuple.__new__
 
 # What a listing shows of a version (VersionBrief); searches select these, then the model's
 # name, instead of COLUMNS: no files, digest or signature are read or built.
@@ -101,13 +104,20 @@ def version_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence
 
 def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[Order], *,
                  readable: Sequence[int] | None, limit: int, offset: int
-                 ) -> list[ModelBrief]:
+                 ) -> list[Stored[ModelBrief]]:
     """PostgreSQL: a page of ModelBriefs in one statement — each model with its brief,
     kept beside it or made by correlated subqueries that each descend an index
-    (store/model_briefs.py); the page as one JSON value (``_page_as_json``)."""
-    return [model_brief_of(raw) for raw in _page_as_json(
+    (store/model_briefs.py); the page as one text (``_page_as_texts``). Each brief is
+    Stored: its JSON text, decoded when asked (``model_brief_of_text``) — a renderer that
+    kept what it made of the same text needs nothing decoded."""
+    return [_as_stored(Stored, (text, model_brief_of_text)) for text in _page_as_texts(
         reader_for(conn), Where.model, conditions, _MODEL_BRIEF_JSON, readable, orders,
         MODEL_SORT, limit, offset)]
+
+
+def model_brief_of_text(text: str) -> ModelBrief:
+    """An item of ``model_briefs``' page (a JSON array's text) as a ModelBrief."""
+    return model_brief_of(orjson.loads(text))
 
 
 # What a page selects from, and the column a principal's readable model ids apply to.
@@ -126,17 +136,19 @@ def _page(reader: Reader, add: Callable[[Where, Condition], None],
                                        limit, offset))
 
 
-def _page_as_json(reader: Reader, add: Callable[[Where, Condition], None],
-                  conditions: Sequence[Condition], shape: tuple[str, str, str],
-                  readable: Sequence[int] | None, orders: Sequence[Order],
-                  columns: dict[str, str], limit: int, offset: int) -> list[list[Any]]:
-    """PostgreSQL: a page as one JSON array holding an array per row, in the asked order
+def _page_as_texts(reader: Reader, add: Callable[[Where, Condition], None],
+                   conditions: Sequence[Condition], shape: tuple[str, str, str],
+                   readable: Sequence[int] | None, orders: Sequence[Order],
+                   columns: dict[str, str], limit: int, offset: int) -> list[str]:
+    """PostgreSQL: a page as one text holding each row's JSON array, in the asked order
     (``shape``: a row's columns, the tables they come from, the column a principal's
-    readable model ids apply to). Decoding a JSON value through the driver costs more than
-    orjson takes for a whole page, and rows sent as they are made wake the reader once per
-    few: 80 models as rows of three JSON values took 1.35 ms of the server's CPU, as one
-    value 0.8 (bench/README.md "Model searches on PostgreSQL"). The page's sort keys ride
-    along, so the array is in the page's order."""
+    readable model ids apply to), the rows apart by the record separator (U+001E: JSON
+    text never holds it bare; a string's own is written escaped). One value, not a row
+    per model: rows sent as they are made wake the reader once per few — 80 models as
+    rows of three JSON values took 1.35 ms of the server's CPU, as one value 0.8
+    (bench/README.md "Model searches on PostgreSQL"); and text, not a JSON array of
+    them, so each row's text is at hand unparsed. The page's sort keys ride along, so the
+    rows are in the page's order."""
     row, tables, model_id = shape
     keys = ", ".join(f"{columns[o.key]} AS k{i}" for i, o in enumerate(orders))
     in_order = ", ".join(f"p.k{i} {'ASC' if o.ascending else 'DESC'}"
@@ -144,8 +156,12 @@ def _page_as_json(reader: Reader, add: Callable[[Where, Condition], None],
     page, params = _page_statement(
         reader, add, conditions, (f"SELECT json_build_array({row}) AS j, {keys} FROM {tables}",
                                   model_id), readable, order_sql(orders, columns), limit, offset)
-    found = reader.one(f"SELECT json_agg(p.j ORDER BY {in_order}) FROM ({page}) p", params)
-    return found[0] if found is not None and found[0] is not None else []
+    found = reader.one(f"SELECT string_agg(p.j::text, chr(30) ORDER BY {in_order}) "
+                       f"FROM ({page}) p", params)
+    return found[0].split(_ROW_SEPARATOR) if found is not None and found[0] else []
+
+
+_ROW_SEPARATOR = "\x1e"
 
 
 def _page_statement(reader: Reader, add: Callable[[Where, Condition], None],

@@ -75,11 +75,7 @@ def search_registered_models(service: ServerRegistry, p: Params) -> Response:
     page = service.model_briefs(
         p.text("filter"), max_results=p.integer("max_results", default=MODELS_PAGE_DEFAULT),
         order_by=p.strings("order_by"), page_token=p.text("page_token"))
-    body: dict[str, object] = {
-        "registered_models": [shapes.registered_model(b, b.latest) for b in page.items]}
-    if page.next_token:
-        body["next_page_token"] = page.next_token
-    return shapes.json_response(body)
+    return shapes.registered_models_response(page.items, page.next_token)
 
 
 def get_latest_versions(service: ServerRegistry, p: Params) -> Response:

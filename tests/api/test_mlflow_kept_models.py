@@ -1,0 +1,167 @@
+"""A model search writes each model's JSON once per worker and keeps it by what the model
+shows (api/mlflow/shapes.py ``registered_models_response``; on PostgreSQL the store hands
+each model over as the text it read, store/search.py ``model_briefs``).
+
+Checked here: the answer is the bytes the plain dict gave, on both databases, for models
+whose text holds what JSON must escape (on PostgreSQL the record separator the page's
+rows are split by among them); a kept model is not decoded again; and no change — made through another
+replica on the same database — leaves a search showing what was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from tests.api.test_mlflow_api import API, RUN, build_client, ok
+
+from charter.api.mlflow import shapes
+from charter.domain.records import made
+from charter.store import search as store_search
+
+# What JSON escapes, as far as the API lets a client send it (no control characters but tabs
+# and line breaks: api/boundary.py); the record separator itself is written in by SQL below.
+ODD = 'a "quoted" \\ back\\x1e\nline\ttab \u00e9\u6f22 \U0001f600 </end>'
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def replicas(request: pytest.FixtureRequest, make_settings: Callable[..., Any]
+             ) -> Iterator[tuple[Any, Any]]:
+    """Two apps, each with its own service, on one database: two replicas."""
+    url = request.getfixturevalue(f"{request.param}_database_url")
+    built = [build_client(make_settings(url, naming_mode="off")) for _ in range(2)]
+    try:
+        with built[0][1] as one, built[1][1] as other:
+            yield one, other
+    finally:
+        for service, _ in built:
+            service.db.dispose()
+    shapes._kept_model_json.cache_clear()
+
+
+def _post(client: Any, path: str, **body: Any) -> Any:
+    return ok(client.post(API + path, json=body))
+
+
+def _patch(client: Any, path: str, **body: Any) -> Any:
+    return ok(client.patch(API + path, json=body))
+
+
+def _fill(client: Any, count: int = 5) -> list[str]:
+    names = [f"kept_{i}" for i in range(count)]
+    for i, name in enumerate(names):
+        _post(client, "/registered-models/create", name=name,
+              description=ODD if i % 2 else f"model {i}",
+              tags=[{"key": "team", "value": ODD if i == 1 else "retail"}])
+        for _ in range(i % 3 + 1):
+            _post(client, "/model-versions/create", name=name, source=f"runs:/{RUN}/m",
+                  run_id=RUN, tags=[{"key": "k.a/b: c", "value": ODD}])
+        for stage in ("Staging", "Production"):
+            _post(client, "/model-versions/transition-stage", name=name, version="1",
+                  stage=stage)
+        _post(client, "/registered-models/alias", name=name, alias="champion", version="1")
+    return names
+
+
+def _search(client: Any, **params: Any) -> bytes:
+    answer = client.get(API + "/registered-models/search", params=params)
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def test_a_model_search_answers_the_bytes_its_dict_gave(replicas: tuple[Any, Any]) -> None:
+    one, _ = replicas
+    names = _fill(one)
+    service = one.app.state.service
+    token = ""
+    for page in range(3):  # pages of two: a next_page_token on all but the last
+        params = {"filter": "name LIKE 'kept%'", "max_results": 2, "order_by": "name DESC"}
+        if token:
+            params["page_token"] = token
+        found = _search(one, **params)
+        briefs = service.model_briefs("name LIKE 'kept%'", max_results=2,
+                                      order_by=["name DESC"], page_token=token)
+        body: dict[str, Any] = {"registered_models": [
+            shapes.registered_model(b, b.latest) for b in made(briefs.items)]}
+        if briefs.next_token:
+            body["next_page_token"] = briefs.next_token
+        assert found == orjson.dumps(body)
+        shown = orjson.loads(found)
+        assert [m["name"] for m in shown["registered_models"]] == \
+            sorted(names, reverse=True)[page * 2:page * 2 + 2]
+        token = shown.get("next_page_token", "")
+        assert bool(token) == (page < 2)
+    odd = orjson.loads(_search(one, filter="name = 'kept_1'"))["registered_models"][0]
+    assert odd["description"] == ODD and odd["tags"] == [{"key": "team", "value": ODD}]
+    assert odd["latest_versions"][0]["tags"] == [{"key": "k.a/b: c", "value": ODD}]
+    assert orjson.loads(_search(one, filter="name = 'nothing'")) == {"registered_models": []}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("replicas", ["postgres"], indirect=True)
+def test_a_kept_model_is_not_decoded_again(replicas: tuple[Any, Any],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _ = replicas
+    names = _fill(one, 4)
+    decoded: list[str] = []
+    decode = store_search.model_brief_of_text
+
+    def counted(text: str) -> Any:
+        decoded.append(text)
+        return decode(text)
+
+    monkeypatch.setattr(store_search, "model_brief_of_text", counted)
+    shapes._kept_model_json.cache_clear()
+    first = _search(one, filter="name LIKE 'kept%'")
+    assert len(decoded) == 4
+    # another query string (the answer cache does not know it): the same models, none
+    # decoded again, the same bytes
+    again = _search(one, filter="name LIKE 'kep%'")
+    assert len(decoded) == 4 and again == first
+    _patch(one, "/registered-models/update", name=names[2], description="changed")
+    changed = orjson.loads(_search(one, filter="name LIKE 'ke%'"))["registered_models"]
+    assert len(decoded) == 5 and changed[2]["description"] == "changed"
+    # the separator inside a model's text (written by SQL: the API refuses control
+    # characters) is escaped in it, so the page still splits into its models
+    with one.app.state.service.db.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE models SET description = %(d)s WHERE name = %(n)s",
+                                   {"d": "one\x1etwo\x1e", "n": names[1]})
+    split = orjson.loads(_search(one, filter="name LIKE 'k%'"))["registered_models"]
+    assert [m["name"] for m in split] == names
+    assert split[1]["description"] == "one\x1etwo\x1e"
+
+
+CHANGES: dict[str, Callable[[Any, str], None]] = {
+    "description": lambda c, n: _patch(c, "/registered-models/update", name=n,
+                                      description="new words"),
+    "model tag": lambda c, n: _post(c, "/registered-models/set-tag", name=n, key="team",
+                                    value="risk"),
+    "model tag deleted": lambda c, n: ok(c.request(
+        "DELETE", API + "/registered-models/delete-tag", json={"name": n, "key": "team"})),
+    "alias": lambda c, n: _post(c, "/registered-models/alias", name=n, alias="champion",
+                                version="2"),
+    "stage": lambda c, n: _post(c, "/model-versions/transition-stage", name=n, version="2",
+                                stage="Staging"),
+    "new version": lambda c, n: _post(c, "/model-versions/create", name=n,
+                                      source=f"runs:/{RUN}/n", run_id=RUN),
+    "version tag": lambda c, n: _post(c, "/model-versions/set-tag", name=n, version="1",
+                                      key="k.a/b: c", value="other"),
+    "version description": lambda c, n: _patch(c, "/model-versions/update", name=n,
+                                              version="1", description="v1 words"),
+    "renamed": lambda c, n: _post(c, "/registered-models/rename", name=n, new_name=n + "_b"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_change_on_another_replica_shows_in_the_next_search(
+        replicas: tuple[Any, Any], change: str) -> None:
+    one, other = replicas
+    _fill(one, 3)  # kept_2 has three versions
+    before = orjson.loads(_search(one, filter="name LIKE 'kept%'"))["registered_models"]
+    CHANGES[change](other, "kept_2")
+    after = orjson.loads(_search(one, filter="name LIKE 'kept%'"))["registered_models"]
+    fresh = orjson.loads(_search(other, filter="name LIKE 'kept%'"))["registered_models"]
+    assert after == fresh and after[:2] == before[:2]
+    assert after[2] != before[2]
