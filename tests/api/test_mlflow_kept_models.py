@@ -4,8 +4,8 @@ each model over as the text it read, store/search.py ``model_briefs``).
 
 Checked here: the answer is the bytes the plain dict gave, on both databases, for models
 whose text holds what JSON must escape (on PostgreSQL the record separator the page's
-rows are split by among them); a kept model is not decoded again; and no change — made through another
-replica on the same database — leaves a search showing what was.
+rows are split by among them); a kept model is not decoded again; and no change — made
+through another replica on the same database — leaves a search showing what was.
 """
 
 from __future__ import annotations
