@@ -62,6 +62,7 @@ class Settings:
     checkpoint_key: Path | None = None
     certificate_roots: tuple[Path, ...] = ()  # CA bundles trusted for certificate-signed models
     answer_cache_mb: int = 16  # each server worker's MLflow answer cache; 0: none
+    kept_models_mb: int = 8  # each server worker's searched models' JSON (api/mlflow/kept.py)
     # PostgreSQL: connections each server process keeps, and how long a request waits for
     # one (then 503 database.unavailable); docs/configuration.md.
     database_pool_size: int = 8
@@ -114,6 +115,9 @@ class Settings:
             answer_cache_mb=_megabytes(pick("answer_cache_mb", "CHARTER_ANSWER_CACHE_MB",
                                             _section(file, "server").get("answer_cache_mb"),
                                             16), "answer_cache_mb"),
+            kept_models_mb=_megabytes(pick("kept_models_mb", "CHARTER_KEPT_MODELS_MB",
+                                           _section(file, "server").get("kept_models_mb"),
+                                           8), "kept_models_mb"),
             database_pool_size=int(_number(pick(
                 "database_pool_size", "CHARTER_DATABASE_POOL_SIZE",
                 _section(file, "database").get("pool_size"), 8),

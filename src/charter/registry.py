@@ -395,6 +395,12 @@ class ServerRegistry(Registry, Protocol):
     def model_briefs(self, filter_string: str | None = "", max_results: int = 100,
                      order_by: Iterable[str] | None = None, page_token: str = "") -> Page: ...
 
+    def model_brief_page(self, filter_string: str | None = "", max_results: int = 100,
+                         order_by: Iterable[str] | None = None, page_token: str = ""
+                         ) -> Page:
+        """``model_briefs`` as read: ModelBriefs, or (PostgreSQL) Stored ones."""
+        ...
+
     def model_brief(self, name: str) -> ModelBrief: ...
 
     def latest_briefs(self, name: str, stages: list[str] | None = None

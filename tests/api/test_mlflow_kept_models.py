@@ -17,13 +17,14 @@ import orjson
 import pytest
 from tests.api.test_mlflow_api import API, RUN, build_client, ok
 
-from charter.api.mlflow import shapes
+from charter.api.mlflow import kept, shapes
 from charter.domain.records import made
+from charter.store import model_briefs
 from charter.store import search as store_search
 
 # What JSON escapes, as far as the API lets a client send it (no control characters but tabs
 # and line breaks: api/boundary.py); the record separator itself is written in by SQL below.
-ODD = 'a "quoted" \\ back\\x1e\nline\ttab \u00e9\u6f22 \U0001f600 </end>'
+ODD = 'a "quoted" \\ backslash\nline\ttab \u00e9\u6f22 \U0001f600 </end>'
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -38,7 +39,7 @@ def replicas(request: pytest.FixtureRequest, make_settings: Callable[..., Any]
     finally:
         for service, _ in built:
             service.db.dispose()
-    shapes._kept_model_json.cache_clear()
+    kept.MODELS.clear()
 
 
 def _post(client: Any, path: str, **body: Any) -> Any:
@@ -113,7 +114,7 @@ def test_a_kept_model_is_not_decoded_again(replicas: tuple[Any, Any],
         return decode(text)
 
     monkeypatch.setattr(store_search, "model_brief_of_text", counted)
-    shapes._kept_model_json.cache_clear()
+    kept.MODELS.clear()
     first = _search(one, filter="name LIKE 'kept%'")
     assert len(decoded) == 4
     # another query string (the answer cache does not know it): the same models, none
@@ -131,6 +132,20 @@ def test_a_kept_model_is_not_decoded_again(replicas: tuple[Any, Any],
     split = orjson.loads(_search(one, filter="name LIKE 'k%'"))["registered_models"]
     assert [m["name"] for m in split] == names
     assert split[1]["description"] == "one\x1etwo\x1e"
+    # and inside a model's kept brief (store/model_briefs.py), made again after the change
+    with one.app.state.service.db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE version_tags SET value = %(v)s WHERE version_id IN (SELECT v.id FROM "
+            "versions v JOIN models m ON m.id = v.model_id WHERE m.name = %(n)s)",
+            {"v": "x\x1ey", "n": names[3]})
+    with one.app.state.service.db.housekeeping() as session:
+        assert model_briefs.refresh(session, 100) >= 1
+    with one.app.state.service.db.snapshot() as reader:
+        assert "\\u001e" in reader.one("SELECT brief::text FROM models WHERE name = ?",
+                                        [names[3]])[0]
+    split = orjson.loads(_search(one, filter="name LIKE '%'"))["registered_models"]
+    assert [m["name"] for m in split] == names
+    assert split[3]["latest_versions"][0]["tags"] == [{"key": "k.a/b: c", "value": "x\x1ey"}]
 
 
 CHANGES: dict[str, Callable[[Any, str], None]] = {
@@ -165,3 +180,48 @@ def test_a_change_on_another_replica_shows_in_the_next_search(
     fresh = orjson.loads(_search(other, filter="name LIKE 'kept%'"))["registered_models"]
     assert after == fresh and after[:2] == before[:2]
     assert after[2] != before[2]
+
+
+SQL_CHANGES = {  # as another process writes them: nothing in this one hears of it
+    "description": ("UPDATE models SET description = 'by sql' WHERE name = %(n)s", "by sql"),
+    "version tag": ("UPDATE version_tags SET value = 'by sql' WHERE version_id IN (SELECT "
+                    "v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = "
+                    "%(n)s)", "by sql"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(SQL_CHANGES))
+def test_a_change_no_server_made_shows_in_the_next_search(replicas: tuple[Any, Any],
+                                                          change: str) -> None:
+    """The kept JSON is kept by what was read, not dropped on a write this process saw."""
+    one, _ = replicas
+    _fill(one, 3)
+    before = orjson.loads(_search(one, filter="name LIKE 'kept%'"))["registered_models"]
+    statement, shown = SQL_CHANGES[change]
+    with one.app.state.service.db.engine.begin() as connection:
+        connection.exec_driver_sql(statement.replace("%(n)s", "'kept_1'"))
+    # a query string not asked before: the answer cache cannot know of a change no
+    # server made (the chain head did not move), the kept JSON must
+    after = orjson.loads(_search(one, filter="name LIKE 'kep%'"))["registered_models"]
+    assert after[0] == before[0] and after[2] == before[2] and after[1] != before[1]
+    assert shown in orjson.dumps(after[1]).decode()
+
+
+def test_kept_json_is_bounded_in_bytes_least_recently_used_dropped_first() -> None:
+    held = kept.KeptJson(max_bytes=6000)  # five of these: ~1,130 bytes each with the key
+    texts = [f"model {i:02} " + "x" * 300 for i in range(20)]
+    for text in texts[:5]:
+        held.keep(text, text.encode() * 2)
+    assert len(held) == 5 and held.get(texts[0]) == texts[0].encode() * 2  # now the newest
+    held.keep(texts[5], texts[5].encode() * 2)  # the least recently used goes: texts[1]
+    assert held.get(texts[1]) is None and held.get(texts[0]) is not None
+    for text in texts[6:]:
+        held.keep(text, text.encode() * 2)
+        assert held.held_bytes <= 6000 and len(held) == 5
+    assert held.get(texts[0]) is None and held.get(texts[-1]) is not None
+    held.keep("huge", b"x" * kept.ITEM_LIMIT)  # past the item limit: shaped each time
+    assert held.get("huge") is None
+    held.resize(0)
+    assert len(held) == 0 and held.held_bytes == 0
+    held.keep(texts[0], b"{}")
+    assert held.get(texts[0]) is None  # 0: nothing kept

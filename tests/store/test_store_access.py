@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 
 from charter.domain.access import Principal, Role
 from charter.domain.errors import NotFound, PermissionDenied, Unauthenticated
-from charter.domain.records import made
 from charter.store import tables
 from charter.store.denials import DenialFile
 
@@ -125,7 +124,7 @@ def test_the_mlflow_reads_hide_a_model_the_principal_may_not_read(people):
         assert (raised.value.code, str(raised.value)) == (hidden.value.code, str(hidden.value))
     assert private.model_brief(NAME).name == NAME
     assert [v.version for v in private.latest_versions(NAME)] == [1]
-    assert [m.name for m in made(private.model_briefs("").items)] == [NAME]
+    assert [m.name for m in private.model_briefs("").items] == [NAME]
     assert {v.name for v in private.version_briefs("").items} == {NAME}
 
 

@@ -15,7 +15,6 @@ from tests.store.pg import libpq_url, with_database
 
 from charter.bootstrap import build_service
 from charter.config import Settings
-from charter.domain.records import made
 from charter.service import RegistryService
 
 ALIASES = ["ab", "a_c", "a-b"]
@@ -55,7 +54,7 @@ def test_aliases_and_tags_come_in_code_point_order_whatever_the_collation(
                      tags={key: "v" for key in ALIASES})
     for alias in ALIASES:
         service.set_alias("fraud_detector", alias, 1)
-    (brief,) = made(service.model_briefs("name LIKE 'fraud%'").items)
+    (brief,) = service.model_briefs("name LIKE 'fraud%'").items
     assert list(brief.aliases) == sorted(ALIASES)
     assert list(brief.tags) == sorted(ALIASES)
     assert brief.latest[0].aliases == sorted(ALIASES)

@@ -15,7 +15,6 @@ from tests.store.pg import libpq_url
 
 from charter.bootstrap import build_service
 from charter.config import Settings
-from charter.domain.records import made
 from charter.service import RegistryService
 from charter.service.base import utc_now
 from charter.service.kept_briefs import BriefRefresher
@@ -66,7 +65,7 @@ def assert_briefs_are_the_records(service: RegistryService) -> None:
     """What a search of models shows is what the model records say (the record path reads
     the tables, never a brief)."""
     summaries = service.model_summaries("", max_results=100).items
-    briefs = made(service.model_briefs("", max_results=100).items)
+    briefs = service.model_briefs("", max_results=100).items
     assert [b.name for b in briefs] == [s.model.name for s in summaries]
     for brief, summary in zip(briefs, summaries, strict=True):
         model = summary.model
@@ -112,11 +111,11 @@ def test_a_change_forgets_its_models_brief_and_a_refresh_makes_it_as_a_search_wo
     change = CHANGES[kind]
     assert refresh(service) == 2
     assert kept(service) == {CHURN: True, FRAUD: True}
-    before = made(service.model_briefs(f"name = '{FRAUD}'").items)
+    before = service.model_briefs(f"name = '{FRAUD}'").items
     change(service)
     assert kept(service).get(FRAUD) is not True, "the change left the old brief kept"
     assert kept(service)[CHURN], "a change to one model forgot another's brief"
-    assert made(service.model_briefs(f"name = '{FRAUD}'").items) != before  # shown as it is now
+    assert service.model_briefs(f"name = '{FRAUD}'").items != before  # shown as it is now
     assert_briefs_are_the_records(service)
     assert refresh(service) == (1 if FRAUD in kept(service) else 0)
     assert all(kept(service).values())
@@ -129,7 +128,7 @@ def test_a_write_by_plain_sql_forgets_the_brief_too(
     sql.execute("UPDATE versions SET description = 'edited by hand' WHERE version = 1 "
                 "AND model_id = (SELECT id FROM models WHERE name = %s)", (FRAUD,))
     assert kept(service) == {CHURN: True, FRAUD: False}
-    (brief,) = made(service.model_briefs(f"name = '{FRAUD}'").items)
+    (brief,) = service.model_briefs(f"name = '{FRAUD}'").items
     assert [v.description for v in brief.latest if v.version == 1] == ["edited by hand"]
     refresh(service)
     assert_briefs_are_the_records(service)
@@ -144,7 +143,7 @@ def test_a_refresh_skips_a_model_whose_writer_has_not_committed(
         assert kept(service) == {CHURN: True, FRAUD: False}
         writer.commit()
     assert refresh(service) == 1
-    assert made(service.model_briefs(f"name = '{FRAUD}'").items)[0].tags == {
+    assert service.model_briefs(f"name = '{FRAUD}'").items[0].tags == {
         "team": "risk", "stage_gate": "on"}
     assert_briefs_are_the_records(service)
 
@@ -178,7 +177,7 @@ def test_a_writer_that_waits_for_a_refresh_forgets_what_it_made(
         thread.join(10)
         assert done.is_set()
     assert kept(service)[FRAUD] is False
-    assert made(service.model_briefs(f"name = '{FRAUD}'").items)[0].tags == {
+    assert service.model_briefs(f"name = '{FRAUD}'").items[0].tags == {
         "team": "fraud-ops", "late": "yes"}
 
 
@@ -345,7 +344,7 @@ def test_a_savepoint_rolled_back_takes_back_what_its_transaction_said_it_forgot(
     models.set_tag(reader, fraud.id, "owner", "@aiko")  # … this change forgets it
     connection.commit()
     assert kept(service)[FRAUD] is False
-    assert made(service.model_briefs(f"name = '{FRAUD}'").items)[0].tags["owner"] == "@aiko"
+    assert service.model_briefs(f"name = '{FRAUD}'").items[0].tags["owner"] == "@aiko"
 
 
 def test_a_stage_move_forgets_the_brief_with_its_models_time_and_fires_no_trigger(
@@ -360,7 +359,7 @@ def test_a_stage_move_forgets_the_brief_with_its_models_time_and_fires_no_trigge
     assert _trigger_calls(connection) == 0
     connection.commit()
     assert kept(service) == {CHURN: True, FRAUD: False}
-    assert [(v.version, v.stage) for v in made(service.model_briefs(
-        f"name = '{FRAUD}'").items)[0].latest] == [(2, "Production"), (1, "Archived")]
+    assert [(v.version, v.stage) for v in service.model_briefs(
+        f"name = '{FRAUD}'").items[0].latest] == [(2, "Production"), (1, "Archived")]
     refresh(service)
     assert_briefs_are_the_records(service)

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from charter.domain.records import made
 from charter.store import pg_batch
 from charter.store.liveness import connection_lost
 from charter.store.pg_batch import numbered
@@ -344,8 +343,8 @@ def test_the_services_point_reads_share_a_pipeline_and_its_searches_do_not(
     finally:
         service.db.dispose()
     assert answers[0].name == "fraud_detector" and answers[2].version == 1
-    assert [brief.name for brief in made(answers[5].items)] == ["fraud_detector"]
-    assert [brief.name for brief in made(answers[6].items)] == ["churn"]
+    assert [brief.name for brief in answers[5].items] == ["fraud_detector"]
+    assert [brief.name for brief in answers[6].items] == ["churn"]
     # the five point reads and a search in one pipeline; the other search alone in its own
     # batch goes alone, as without batches (not counted)
     assert (batches, statements) == (1, 6)

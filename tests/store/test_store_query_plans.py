@@ -20,7 +20,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from charter.domain.records import made
 from charter.service import RegistryService
 from charter.store import model_listing, name_suffixes
 from charter.store import models as store_models
@@ -309,7 +308,7 @@ def quality(index: int) -> str:
 def _grow(service: RegistryService, count: int) -> None:
     """``count`` more models named q…, each with tags, two versions (one tagged), one in
     Production under an alias: every kind of extra a brief reads."""
-    start = len(made(service.model_briefs("name LIKE 'q%'", max_results=1000).items))
+    start = len(service.model_briefs("name LIKE 'q%'", max_results=1000).items)
     for index in range(start, start + count):
         name = quality(index)
         service.create_model(name, tags={"team": "t9", "owner": "@aiko"})
@@ -400,7 +399,7 @@ def test_an_mlflow_model_brief_carries_what_the_model_record_does(
     _grow(populated, 3)
     populated.set_model_tag(quality(1), "note", "ünïcode ✓")
     summaries = populated.model_summaries("name LIKE 'quality%'").items
-    briefs = made(populated.model_briefs("name LIKE 'quality%'").items)
+    briefs = populated.model_briefs("name LIKE 'quality%'").items
     assert [b.name for b in briefs] == [s.model.name for s in summaries]
     for brief, summary in zip(briefs, summaries, strict=True):
         model = summary.model
@@ -421,9 +420,9 @@ def test_a_name_prefix_search_reads_the_names_under_the_prefix_only(
     _grow(populated, 3)
     page, _ = plans_of(populated, recorded_rows,
                        lambda: populated.model_briefs("name LIKE 'quality_b%'"))
-    assert [b.name for b in made(page.items)] == [quality(i) for i in range(3)]
-    assert made(populated.model_briefs("name LIKE 'Quality%'").items) == []
-    assert [b.name for b in made(populated.model_briefs("name ILIKE 'QUALITY%'").items)] == \
+    assert [b.name for b in page.items] == [quality(i) for i in range(3)]
+    assert populated.model_briefs("name LIKE 'Quality%'").items == []
+    assert [b.name for b in populated.model_briefs("name ILIKE 'QUALITY%'").items] == \
         [quality(i) for i in range(3)]
     if backend == "sqlite":
         with populated.db.snapshot() as reader:
@@ -590,7 +589,7 @@ def test_a_brief_page_is_in_the_order_and_pages_a_record_search_gives(
         found, token = [], ""
         while True:
             page = search(filter_string, max_results=size, order_by=orders, page_token=token)
-            found.append([key(item) for item in made(page.items)])
+            found.append([key(item) for item in page.items])
             token = page.next_token
             if not token:
                 return found
@@ -620,7 +619,7 @@ def test_a_first_page_search_keeps_one_plan_on_postgresql(
         return  # SQLite plans every statement
     _grow(populated, 3)
     recorded_rows.clear()
-    assert made(populated.model_briefs("tags.team = 't9'").items)
+    assert populated.model_briefs("tags.team = 't9'").items
     (sql, params), = recorded_rows
     url = populated.db.engine.url.set(drivername="postgresql").render_as_string(
         hide_password=False)

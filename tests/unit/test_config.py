@@ -85,6 +85,16 @@ def test_the_answer_cache_size_comes_from_the_flag_the_environment_or_the_file(t
     assert Settings.load({"answer_cache_mb": 128}, env=home).answer_cache_mb == 128
 
 
+def test_the_kept_models_size_comes_from_the_environment_or_the_file(tmp_path):
+    write_config(tmp_path, "[server]\nkept_models_mb = 32\n")
+    home = {"CHARTER_HOME": str(tmp_path)}
+    assert Settings.load({"home": tmp_path / "other"}, env={}).kept_models_mb == 8
+    assert Settings.load(env=home).kept_models_mb == 32
+    assert Settings.load(env={**home, "CHARTER_KEPT_MODELS_MB": "0"}).kept_models_mb == 0
+    with pytest.raises(InvalidInput, match="kept_models_mb"):
+        Settings.load({"home": tmp_path}, env={"CHARTER_KEPT_MODELS_MB": "-1"})
+
+
 @pytest.mark.parametrize("value", ["-1", "lots", "1.5", ""])
 def test_an_answer_cache_size_that_is_not_whole_megabytes_is_refused(tmp_path, value):
     with pytest.raises(InvalidInput) as refused:

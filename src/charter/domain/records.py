@@ -7,7 +7,7 @@ same types.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -246,15 +246,13 @@ T = TypeVar("T")
 
 
 class Stored(NamedTuple, Generic[T]):
-    """An item of a page as the store read it, made into its record only when asked
-    (``item``). ``raw`` holds all the item shows, and nothing else: equal raws make equal
-    items, so what an interface renders of an item may be kept by its raw and used for
-    any later item with that raw — on any replica, whatever changed in between, since a
-    change to what the item shows is a change to its raw (api/mlflow/shapes.py keeps a
-    model search's models as JSON)."""
+    """An item of a page as the store read it — its text — made into its record only
+    when asked (``item``). The text holds everything the record holds (and may hold more,
+    such as row ids), so equal texts make equal records: what is made from an item may be
+    kept by its text and used for any later item with that same text."""
 
-    raw: Hashable
-    make: Callable[[Any], T]
+    raw: str
+    make: Callable[[str], T]
 
     def item(self) -> T:
         return self.make(self.raw)

@@ -27,6 +27,7 @@ from charter.api.errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from charter.api.mlflow import kept
 from charter.api.mlflow.cache import AnswerCache
 from charter.config import Settings
 from charter.domain.errors import CharterError
@@ -73,6 +74,7 @@ def create_app(service: RegistryService | None = None,
     app.state.settings = settings
     # MLflow read answers, valid until the next change; sized by configuration.
     app.state.answers = AnswerCache(max_bytes=settings.answer_cache_mb * 1024 * 1024)
+    kept.MODELS.resize(settings.kept_models_mb * 1024 * 1024)  # one per worker process
     _handle_errors(app)
     _mount(app)
     ops.install(app)  # /readyz and /metrics (docs/operations.md)

@@ -26,7 +26,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
            "CHARTER_NAMING_MODE": settings.naming_mode,
            "CHARTER_AUTH": "on" if settings.auth_enabled else "off",
            "CHARTER_AUTH_DEFAULT_ROLE": settings.auth_default_role,
-           "CHARTER_ANSWER_CACHE_MB": str(settings.answer_cache_mb)}
+           "CHARTER_ANSWER_CACHE_MB": str(settings.answer_cache_mb),
+           "CHARTER_KEPT_MODELS_MB": str(settings.kept_models_mb)}
     if settings.config_file:
         env["CHARTER_CONFIG"] = str(settings.config_file)
     return env

@@ -17,7 +17,14 @@ from charter.domain import error_codes as codes
 from charter.domain.access import READ
 from charter.domain.errors import InvalidInput
 from charter.domain.lifecycle import STAGES
-from charter.domain.records import ModelBrief, ModelRecord, Page, VersionBrief, VersionRecord
+from charter.domain.records import (
+    ModelBrief,
+    ModelRecord,
+    Page,
+    VersionBrief,
+    VersionRecord,
+    made,
+)
 from charter.domain.search import (
     Condition,
     Order,
@@ -79,8 +86,15 @@ class SearchMixin(ServiceBase):
 
     def model_briefs(self, filter_string: str | None = "", max_results: int = 100,
                      order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
-        """Like ``model_summaries``, each item a ModelBrief — on PostgreSQL (one statement)
-        a Stored one: its text as read, made a ModelBrief when asked (``records.made``)."""
+        """Like ``model_summaries``, each item a ModelBrief (on PostgreSQL one statement)."""
+        page = self.model_brief_page(filter_string, max_results, order_by, page_token)
+        return Page(made(page.items), page.next_token)
+
+    def model_brief_page(self, filter_string: str | None = "", max_results: int = 100,
+                         order_by: Iterable[str] | None = None, page_token: str = "") -> Page:
+        """``model_briefs`` as the store read them: on PostgreSQL each item Stored (its
+        text, made a ModelBrief when asked), so the MLflow search writes a model's JSON
+        once for each text it reads (api/mlflow/kept.py); on SQLite ModelBriefs."""
         if self.db.dialect != "postgresql":
             return self._model_page(filter_string, max_results, order_by, page_token, _briefs)
         conditions, orders, limit, offset = _model_query(filter_string, order_by, max_results,

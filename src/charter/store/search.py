@@ -116,8 +116,10 @@ def model_briefs(conn: Conn, conditions: Sequence[Condition], orders: Sequence[O
 
 
 def model_brief_of_text(text: str) -> ModelBrief:
-    """An item of ``model_briefs``' page (a JSON array's text) as a ModelBrief."""
-    return model_brief_of(orjson.loads(text))
+    """An item of ``model_briefs``' page (a JSON array's text) as a ModelBrief. Decoded
+    from bytes: orjson given a str that is not ASCII keeps a UTF-8 copy inside it, and a
+    renderer may keep the text (api/mlflow/kept.py)."""
+    return model_brief_of(orjson.loads(text.encode()))
 
 
 # What a page selects from, and the column a principal's readable model ids apply to.

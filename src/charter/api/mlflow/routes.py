@@ -72,7 +72,7 @@ def delete_registered_model(service: ServerRegistry, p: Params) -> Response:
 
 
 def search_registered_models(service: ServerRegistry, p: Params) -> Response:
-    page = service.model_briefs(
+    page = service.model_brief_page(
         p.text("filter"), max_results=p.integer("max_results", default=MODELS_PAGE_DEFAULT),
         order_by=p.strings("order_by"), page_token=p.text("page_token"))
     return shapes.registered_models_response(page.items, page.next_token)

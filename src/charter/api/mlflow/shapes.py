@@ -6,14 +6,14 @@ Timestamps are milliseconds since the epoch, version numbers are strings, tags a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
+from charter.api.mlflow import kept
 from charter.domain.records import ModelBrief, ModelRecord, Stored, VersionBrief, VersionRecord
 
 _STATUS = {"READY": "READY", "PENDING": "PENDING_REGISTRATION",
@@ -53,6 +53,9 @@ def tags(values: dict[str, str]) -> list[dict[str, str]]:
 
 
 def model_version(version: VersionRecord | VersionBrief) -> dict[str, Any]:
+    # A pure function of the version, as registered_model is of its arguments: a model
+    # search keeps what they make by the model's text (api/mlflow/kept.py), so no setting,
+    # principal or request may change it.
     # A search shapes hundreds per answer: a brief's fields unpacked at once (a named
     # field read is an attribute lookup each), tags and aliases shaped inline.
     if isinstance(version, VersionBrief):
@@ -106,33 +109,26 @@ def registered_model(model: ModelRecord | ModelBrief,
     }
 
 
-# How many models' JSON a worker keeps (_kept_model_json): about 2 kB each with its key, so
-# up to ~16 MB; a catalogue larger than this still answers right, its searches decode and
-# shape the models last asked longest ago again.
-KEPT_MODELS = 8192
-
-
 def registered_models_response(items: Sequence[ModelBrief | Stored[ModelBrief]],
                                next_token: str) -> Response:
     """A model search's answer (``{"registered_models": [...], "next_page_token"}``), the
-    bytes ``json_response`` would write. Each model a store handed over as it read it
-    (Stored) is written as JSON once per worker and kept by that raw text: a search of 80
-    models decoded and shaped them in ~0.75 ms of the server's 1.7 (bench/README.md "Model
-    searches write each model once"). Kept by what the model shows, not by its name, so no
-    change — on this replica or another — can leave a stale one: a changed model reads as
-    another text."""
-    parts = [_kept_model_json(item.raw, item.make) if isinstance(item, Stored)
-             else _encode(registered_model(item, item.latest)) for item in items]
+    bytes ``json_response`` would write. A model the store handed over as it read it
+    (Stored) is decoded and shaped only when its JSON is not kept (api/mlflow/kept.py)."""
+    parts = []
+    for item in items:
+        if isinstance(item, Stored):
+            made = kept.MODELS.get(item.raw)
+            if made is None:
+                brief = item.item()
+                made = _encode(registered_model(brief, brief.latest))
+                kept.MODELS.keep(item.raw, made)
+        else:
+            made = _encode(registered_model(item, item.latest))
+        parts.append(made)
     body = b'{"registered_models":[' + b",".join(parts) + b"]"
     if next_token:
         body += b',"next_page_token":' + _encode(next_token)
     return Response(body + b"}", media_type="application/json")
-
-
-@lru_cache(maxsize=KEPT_MODELS)
-def _kept_model_json(raw: Hashable, make: Callable[[Any], ModelBrief]) -> bytes:
-    brief = make(raw)
-    return _encode(registered_model(brief, brief.latest))
 
 
 def json_response(body: dict[str, Any]) -> Response:
