@@ -84,6 +84,18 @@ def version_rows(count: int = 50, *, text: bool) -> list[tuple[Any, ...]]:
     return rows
 
 
+def pg_version_rows(search: Any) -> list[tuple[Any, ...]]:
+    """``version_rows`` as the tree's PostgreSQL read hands them over: the tags and aliases
+    as JSON text where it selects them so (store/search.py ``_BRIEFS_AT_ONCE``)."""
+    import orjson
+
+    rows = version_rows(text=False)
+    if "::text" not in search._BRIEFS_AT_ONCE[0]:
+        return rows
+    return [(*row[:11], orjson.dumps(row[11]).decode(), orjson.dumps(row[12]).decode())
+            for row in rows]
+
+
 def best(work: Any, repeat: int, runs: int) -> float:
     """µs per call of ``work``, the best of ``runs`` runs of ``repeat`` calls."""
     found = []
@@ -106,7 +118,7 @@ def measure(repeat: int, runs: int) -> dict[str, Any]:
     from charter.store.driver import Reader
 
     models = model_rows()
-    pg_versions = version_rows(text=False)
+    pg_versions = pg_version_rows(search)
     sqlite_versions = version_rows(text=True)
     sqlite_briefs = [row[:11] for row in sqlite_versions]
     stub = Reader(_Stub(sqlite_versions), "sqlite")
@@ -142,6 +154,7 @@ def measure(repeat: int, runs: int) -> dict[str, Any]:
     out["models: encode"] = best(lambda: orjson.dumps(md), repeat, runs)
     out["models: all"] = best(lambda: orjson.dumps(model_dicts(model_briefs())), repeat, runs)
     if hasattr(shapes, "registered_models_response"):  # trees since models were kept
+        from charter.api.mlflow import kept
         from charter.domain.records import Stored
 
         stored = [Stored(orjson.dumps(raw).decode(), search.model_brief_of_text)
@@ -153,7 +166,7 @@ def measure(repeat: int, runs: int) -> dict[str, Any]:
         assert answer() == orjson.dumps(md)
 
         def answer_first() -> bytes:
-            shapes._kept_model_json.cache_clear()
+            kept.MODELS.clear()
             return answer()
 
         # each model's JSON kept (a worker's searches after the first of these models),
@@ -207,7 +220,7 @@ def callgrind_phases(pages: int) -> None:
     from charter.api.mlflow import shapes
     from charter.store import search
 
-    models, versions = model_rows(), version_rows(text=False)
+    models, versions = model_rows(), pg_version_rows(search)
     model_briefs = [search.model_brief_of(raw) for raw in models]
     version_briefs = [search._brief(raw) for raw in versions]
     gc.collect()
