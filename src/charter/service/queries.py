@@ -82,7 +82,9 @@ class QueriesMixin(ServiceBase):
                       else [s.value for s in Stage])
             with self._one_read() as single:
                 found = at_once.model_brief(single, name)
-            if found is not None:  # else a former name, or none: as latest_versions says
+            if found is None:  # no model: raised here, unless a former name
+                self._refuse_missing(name)
+            else:
                 row, brief = found
                 self._require(READ, row)
                 in_stage = {version.stage: version for version in brief.latest}

@@ -111,10 +111,11 @@ class SearchMixin(ServiceBase):
         if self.db.dialect == "postgresql":
             with self._one_read() as reader:
                 found = at_once.model_brief(reader, name)
-                if found is not None:
-                    row, brief = found
-                    self._require(READ, row)
-                    return brief
+            if found is not None:
+                row, brief = found
+                self._require(READ, row)
+                return brief
+            self._refuse_missing(name)  # a former name returns: models.get follows it
         with self._read() as reader:
             row, _ = models.get(reader, name)
             self._require(READ, row)
