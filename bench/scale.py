@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -265,8 +266,16 @@ local paths = {}
 for line in io.lines(os.getenv("SCALE_PATHS")) do paths[#paths + 1] = line end
 local cold = os.getenv("SCALE_COLD") == "1"
 local run = os.getenv("SCALE_RUN") or "0"
+local expect = tonumber(os.getenv("SCALE_EXPECT") or "200")
 local threads = {}
 local counter = 0
+mismatched = 0  -- answers of another status than expected (a global: done() reads it)
+
+if expect ~= 200 then  -- a case whose answers are refusals: count the others instead
+  function response(status, headers, body)
+    if status ~= expect then mismatched = mismatched + 1 end
+  end
+end
 
 function setup(thread)
   threads[#threads + 1] = thread
@@ -290,10 +299,15 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local status = e.status
+  if expect ~= 200 then
+    status = 0
+    for _, thread in ipairs(threads) do status = status + thread:get("mismatched") end
+  end
   io.write(string.format(
     "SCALE_JSON {\"requests\":%d,\"duration_us\":%d,\"status\":%d,\"transport\":%d," ..
     "\"p50_us\":%d,\"p99_us\":%d,\"max_us\":%d}\n",
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    summary.requests, summary.duration, status, e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(99), latency.max))
 end
 """
@@ -307,6 +321,7 @@ class Case:
     servers: tuple[str, ...] = ("charter", "mlflow")
     warm: bool = True     # also measured warm (the same requests over and over)
     connections: tuple[int, ...] = (16,)
+    expect: int = 200     # the status every answer should have (404: a miss's case)
 
 
 @dataclass
@@ -335,6 +350,10 @@ def cases(shape: Shape, names: list[str]) -> list[Case]:
     api = API
     return [
         Case("rm_get", "mlflow", [f"{api}/registered-models/get?name={n}" for n in names]),
+        # a name nobody registered: MLflow's RESOURCE_DOES_NOT_EXIST (404), Charter's with
+        # its "did you mean" hint
+        Case("rm_get_missing", "mlflow", [f"{api}/registered-models/get?name={n}_gone"
+                                          for n in names], expect=404),
         Case("rm_search_like", "mlflow", [
             f"{api}/registered-models/search?filter={q(f'name LIKE {chr(39)}{p}%{chr(39)}')}"
             "&max_results=100" for p in prefixes]),
@@ -388,7 +407,7 @@ def cases(shape: Shape, names: list[str]) -> list[Case]:
 
 
 def wrk(port: int, paths: list[str], *, cold: bool, connections: int, seconds: float,
-        work: Path) -> dict[str, Any]:
+        work: Path, expect: int = 200) -> dict[str, Any]:
     listing, script = work / "paths.txt", work / "scale.lua"
     random.Random(3).shuffle(paths := list(paths))
     listing.write_text("\n".join(paths) + "\n")
@@ -398,7 +417,7 @@ def wrk(port: int, paths: list[str], *, cold: bool, connections: int, seconds: f
     # asked twice, those answers would be checked against the registry's head and kept
     # (api/mlflow/cache.py's doorkeeper), which is not a cold read.
     env = {**os.environ, "SCALE_PATHS": str(listing), "SCALE_COLD": "1" if cold else "0",
-           "SCALE_RUN": str(time.time_ns())}
+           "SCALE_RUN": str(time.time_ns()), "SCALE_EXPECT": str(expect)}
     threads = min(2, connections)
     found = subprocess.run(
         ["/usr/bin/wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
@@ -413,10 +432,11 @@ def wrk(port: int, paths: list[str], *, cold: bool, connections: int, seconds: f
 def run_case(case: Case, server: Server, label: str, mode: str, connections: int,
              args: argparse.Namespace, work: Path) -> Figure:
     cold = mode == "cold"
-    wrk(server.port, case.paths, cold=cold, connections=connections, seconds=1, work=work)
+    wrk(server.port, case.paths, cold=cold, connections=connections, seconds=1, work=work,
+        expect=case.expect)
     before = tree_cpu(server.process.pid)
     found = wrk(server.port, case.paths, cold=cold, connections=connections,
-                seconds=args.seconds, work=work)
+                seconds=args.seconds, work=work, expect=case.expect)
     cpu = tree_cpu(server.process.pid) - before
     ok = found["requests"] - found["status"]
     seconds = found["duration_us"] / 1e6
@@ -447,8 +467,11 @@ def answer_kb(port: int, paths: list[str], sample: int = 8) -> float:
     """Mean size of the answers to the first few paths, in kB."""
     sizes = []
     for path in paths[:sample]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
-            sizes.append(len(answer.read()))
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
+                sizes.append(len(answer.read()))
+        except urllib.error.HTTPError as refused:  # a miss's case: the refusal's size
+            sizes.append(len(refused.read()))
     return round(sum(sizes) / len(sizes) / 1000, 2) if sizes else 0.0
 
 
