@@ -219,9 +219,37 @@ def test_kept_json_is_bounded_in_bytes_least_recently_used_dropped_first() -> No
         held.keep(text, text.encode() * 2)
         assert held.held_bytes <= 6000 and len(held) == 5
     assert held.get(texts[0]) is None and held.get(texts[-1]) is not None
-    held.keep("huge", b"x" * kept.ITEM_LIMIT)  # past the item limit: shaped each time
-    assert held.get("huge") is None
+    roomy = kept.KeptJson(max_bytes=4 * kept.ITEM_LIMIT)
+    roomy.keep("huge", b"x" * kept.ITEM_LIMIT)  # past the item limit: shaped each time
+    roomy.keep("large", b"x" * (kept.ITEM_LIMIT // 2))
+    assert roomy.get("huge") is None and roomy.get("large") is not None
     held.resize(0)
     assert len(held) == 0 and held.held_bytes == 0
     held.keep(texts[0], b"{}")
     assert held.get(texts[0]) is None  # 0: nothing kept
+
+
+@pytest.mark.postgres
+def test_the_setting_sizes_the_keep_and_reaches_the_workers(
+        make_settings: Callable[..., Any], postgres_database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from charter.server.run import settings_env
+
+    assert settings_env(make_settings(postgres_database_url, kept_models_mb=3))[
+        "CHARTER_KEPT_MODELS_MB"] == "3"
+    decoded: list[str] = []
+    decode = store_search.model_brief_of_text
+    monkeypatch.setattr(store_search, "model_brief_of_text",
+                        lambda text: decoded.append(text) or decode(text))
+    service, client = build_client(make_settings(postgres_database_url, naming_mode="off",
+                                                 kept_models_mb=0))
+    try:
+        with client:
+            assert kept.MODELS.max_bytes == 0
+            _fill(client, 2)
+            _search(client, filter="name LIKE 'kept%'")
+            _search(client, filter="name LIKE 'kep%'")
+            assert len(decoded) == 4  # nothing kept: each search decodes both models
+    finally:
+        service.db.dispose()
+        kept.MODELS.resize(8 * 1024 * 1024)

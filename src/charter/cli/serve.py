@@ -35,6 +35,12 @@ def serve(
              "change (default 16, or CHARTER_ANSWER_CACHE_MB, or [server] answer_cache_mb; "
              "0 turns it off). An answer is kept when its request is asked a second time. "
              "Counted in the server's memory: workers x MB.")] = None,
+    kept_models_mb: Annotated[int | None, typer.Option(
+        "--kept-models-mb", min=0, metavar="MB",
+        help="PostgreSQL: memory each worker keeps for the JSON of the models its searches "
+             "wrote, by what each model's row read (default 8, or CHARTER_KEPT_MODELS_MB, "
+             "or [server] kept_models_mb; 0 turns it off). Never stale: a changed model "
+             "reads as another row. Counted in the server's memory: workers x MB.")] = None,
 ) -> None:
     """Serve the registry over HTTP: REST under /api/v1, MLflow's under /api/2.0/mlflow, UI at /.
 
@@ -55,7 +61,8 @@ def serve(
     from charter.server.run import serve as run_server
 
     settings = Settings.load({**current.settings_overrides(),
-                              "answer_cache_mb": answer_cache_mb})
+                              "answer_cache_mb": answer_cache_mb,
+                              "kept_models_mb": kept_models_mb})
     check_exposure(host, settings.auth_enabled)  # no auth: loopback only (docs/access.md)
     typer.echo(f"Charter on http://{host}:{port}  (data: {settings.database_url}; auth "
                f"{'on' if settings.auth_enabled else 'off'})", err=True)

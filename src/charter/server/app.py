@@ -74,7 +74,8 @@ def create_app(service: RegistryService | None = None,
     app.state.settings = settings
     # MLflow read answers, valid until the next change; sized by configuration.
     app.state.answers = AnswerCache(max_bytes=settings.answer_cache_mb * 1024 * 1024)
-    kept.MODELS.resize(settings.kept_models_mb * 1024 * 1024)  # one per worker process
+    # One per process: a worker has one app (in tests the last app's setting holds).
+    kept.MODELS.resize(settings.kept_models_mb * 1024 * 1024)
     _handle_errors(app)
     _mount(app)
     ops.install(app)  # /readyz and /metrics (docs/operations.md)
