@@ -1,7 +1,7 @@
 """A miss's "did you mean": still a hint in a registry of many models, at a bounded cost.
 
 Reading and comparing every name cost each miss 14 ms of the server's CPU at 2,000 models
-(store/models.py ``hint_candidates``, ``nearest``); past ``HINT_EVERY_NAME`` models a miss
+(store/model_hints.py ``hint_candidates``, ``nearest``); past ``HINT_EVERY_NAME`` models a miss
 reads a bounded set of names, found by index ranges, and difflib compares the
 ``HINT_COMPARED`` nearest of them — which still hold the name a slip came from.
 """
@@ -14,6 +14,7 @@ import pytest
 
 from charter.domain.errors import NotFound
 from charter.service import RegistryService
+from charter.store import model_hints
 from charter.store import models as store_models
 
 
@@ -22,7 +23,7 @@ def scorer(index: int) -> str:
     return f"quality_{chr(98 + index // 26)}{chr(97 + index % 26)}_scorer"
 
 
-COUNT = store_models.HINT_EVERY_NAME + 60
+COUNT = model_hints.HINT_EVERY_NAME + 60
 
 
 @pytest.fixture
@@ -43,18 +44,18 @@ def test_a_miss_in_a_large_registry_still_names_what_was_meant(
         many: RegistryService, asked: str, meant: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     compared: list[int] = []
-    close = store_models.difflib.get_close_matches
+    close = model_hints.difflib.get_close_matches
 
     def counted(word: str, possibilities: Any, *args: Any, **kwargs: Any) -> Any:
         compared.append(len(possibilities))
         return close(word, possibilities, *args, **kwargs)
 
-    monkeypatch.setattr(store_models.difflib, "get_close_matches", counted)
+    monkeypatch.setattr(model_hints.difflib, "get_close_matches", counted)
     with pytest.raises(NotFound) as missed:
         many.get_model(asked)
     assert missed.value.code == "model.not_found"
     assert repr(meant) in missed.value.hint, missed.value.hint
-    assert compared and compared[0] <= store_models.HINT_COMPARED < COUNT
+    assert compared and compared[0] <= model_hints.HINT_COMPARED < COUNT
 
 
 def test_a_miss_in_a_small_registry_compares_every_name(registry: RegistryService,
@@ -63,8 +64,8 @@ def test_a_miss_in_a_small_registry_compares_every_name(registry: RegistryServic
     for index in range(5):
         registry.create_model(scorer(index))
     compared: list[int] = []
-    close = store_models.difflib.get_close_matches
-    monkeypatch.setattr(store_models.difflib, "get_close_matches",
+    close = model_hints.difflib.get_close_matches
+    monkeypatch.setattr(model_hints.difflib, "get_close_matches",
                         lambda word, names, *a, **k: compared.append(len(names)) or
                         close(word, names, *a, **k))
     with pytest.raises(NotFound) as missed:

@@ -45,7 +45,7 @@ from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import WebhookSettings
 from charter.service.consumer_ledger import ConsumerLedger
 from charter.service.ports import BlobStore, DenialLog, NoDenialLog
-from charter.store import access, models
+from charter.store import access, model_hints, models
 from charter.store.database import Database, OrmRead, WriteTx
 from charter.store.driver import Conn, Reader
 from charter.store.models import ModelRow
@@ -149,7 +149,7 @@ class ServiceBase:
             if models.redirect_of(single, name) is not None:
                 return
         with self._one_read() as single:
-            raise models.not_found(single, name)
+            raise model_hints.not_found(single, name)
 
     @contextmanager
     def _hiding(self) -> Iterator[None]:

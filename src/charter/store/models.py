@@ -8,9 +8,6 @@ a former name resolves to its model through ``redirects``.
 
 from __future__ import annotations
 
-import difflib
-import heapq
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +26,7 @@ from charter.store.driver import (
     stored_time,
     update_or_insert,
 )
+from charter.store.model_hints import not_found
 
 STAGE_ORDER = ("Production", "Staging", "None", "Archived")
 COLUMNS = ("m.id, m.name, m.name_key, m.description, m.last_version, m.created_at, "
@@ -102,74 +100,6 @@ def by_id(conn: Conn, model_id: int) -> ModelRow:
     raw = reader_for(conn).one(f"SELECT {COLUMNS} FROM models m WHERE m.id = ?", (model_id,))
     assert raw is not None, f"model {model_id} is referenced, so it exists"
     return ModelRow.of(raw)
-
-
-# A miss's "did you mean" is bounded whatever the registry's size: reading every name and
-# running difflib over all of them cost each miss 14 ms of the server's CPU at 2,000
-# models, fifty times a hit — what any client asking for names that do not exist could
-# make the server spend. One statement reads the candidates: every name of a registry of
-# up to HINT_EVERY_NAME models; past that the names beside the asked one in key order (a
-# slip late in the name) and those holding the asked name past its first character or its
-# second half (a slip early in it), each an index range (the last two of
-# model_name_suffixes', store/name_suffixes.py). difflib (~18 µs a name) then compares
-# only the HINT_COMPARED nearest by shared beginning and end.
-HINT_EVERY_NAME = 100
-HINT_EACH = 16
-HINT_COMPARED = 8
-
-
-def not_found(conn: Conn, name: str) -> NotFound:
-    close = difflib.get_close_matches(name.lower(), nearest(name, hint_candidates(conn, name)),
-                                      n=3)
-    hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close
-            else "list the registered models with `charter ls`")
-    return NotFound(codes.MODEL_NOT_FOUND, f"No model named '{name}' is registered", hint,
-                    {"name": name})
-
-
-def hint_candidates(conn: Conn, name: str) -> list[str]:
-    """The names a miss of ``name`` may be a slip of (``not_found``), in one statement:
-    every name of a small registry; in a larger one at most 4 × HINT_EACH."""
-    key = name_key(name)
-    parts = [part for part in dict.fromkeys((key[1:], key[len(key) // 2:])) if len(part) >= 3]
-    statement = " UNION ALL ".join(
-        [_EVERY_NAME, _BEFORE, _FROM] + [_HOLDING] * len(parts))
-    params: list[object] = [HINT_EVERY_NAME + 1, key, HINT_EACH, key, HINT_EACH]
-    for part in parts:
-        params += [*name_suffixes.suffix_range(part), HINT_EACH]
-    found = reader_for(conn).all(statement, params)
-    every = [found_name for branch, found_name in found if branch == 0]
-    if len(every) <= HINT_EVERY_NAME:
-        return every
-    return list(dict.fromkeys(found_name for branch, found_name in found if branch == 1))
-
-
-def nearest(name: str, candidates: Sequence[str]) -> list[str]:
-    """The HINT_COMPARED of ``candidates`` (lowercased) sharing the longest beginning and
-    end with ``name``: a cheap cut before difflib."""
-    asked = name.lower()
-    lowered = [candidate.lower() for candidate in candidates]
-    if len(lowered) <= HINT_COMPARED:
-        return lowered
-    backwards = asked[::-1]
-
-    def shared(candidate: str) -> int:  # characters shared at the start and at the end
-        return (len(os.path.commonprefix([asked, candidate]))
-                + len(os.path.commonprefix([backwards, candidate[::-1]])))
-
-    return heapq.nlargest(HINT_COMPARED, lowered, key=shared)
-
-
-# Each part in a subquery of its own: SQLite takes no ORDER BY or LIMIT on a part of a
-# compound SELECT.
-_EVERY_NAME = "SELECT * FROM (SELECT 0 AS branch, name FROM models LIMIT ?) a"
-_BEFORE = ("SELECT * FROM (SELECT 1 AS branch, name FROM models WHERE name_key < ? "
-           "ORDER BY name_key DESC LIMIT ?) b")
-_FROM = ("SELECT * FROM (SELECT 1 AS branch, name FROM models WHERE name_key >= ? "
-         "ORDER BY name_key LIMIT ?) f")
-_HOLDING = ("SELECT * FROM (SELECT 1 AS branch, m.name FROM models m WHERE m.id IN ("
-            "SELECT s.model_id FROM model_name_suffixes s WHERE s.suffix >= ? AND "
-            "s.suffix < ? LIMIT ?)) h")
 
 
 def redirect_of(conn: Conn, name: str) -> Redirect | None:
