@@ -11,9 +11,10 @@ ok/s, p50, p99 and CPU per answer — the server's and PostgreSQL's — per case
     python bench/pg_ab.py drop main work
 
 The cases are bench/scale.py's (its population: `bench/scale.py populate`). A case's first
-second is a warm-up, not measured. PostgreSQL's CPU is every postgres process's, so run
-nothing else against it meanwhile. ``--env K=V`` sets a server setting for every tree
-(e.g. CHARTER_KEPT_MODELS_MB=0).
+second is a warm-up, not measured. `copy` migrates with the installed tree; a served tree
+migrates at its start, so compare trees that know the same migrations. PostgreSQL's CPU
+is every postgres process's, so run nothing else against it meanwhile. ``--env K=V`` sets
+a server setting for every tree (e.g. CHARTER_KEPT_MODELS_MB=0).
 """
 
 from __future__ import annotations
@@ -79,11 +80,12 @@ def serve(tree: Path, name: str, extra: dict[str, str]) -> tuple[subprocess.Pope
         port = probe.getsockname()[1]
     env = {**scale.charter_env(WORK / f"home_{name}"),
            "CHARTER_REGISTRY_URL": f"{BASE}/pg_ab_{name}", "PYTHONPATH": str(tree / "src"),
-           "CHARTER_SERVE_MIGRATED": "1", **extra}
-    log = (WORK / f"serve_{name}.log").open("w")
-    process = subprocess.Popen([str(VENV_BIN / "charter"), "serve", "--host", "127.0.0.1",
-                                "--port", str(port), "--workers", "2", "--log-level",
-                                "warning"], env=env, stdout=log, stderr=log, cwd=tree)
+           **extra}
+    with (WORK / f"serve_{name}.log").open("w") as log:  # the child holds its own copy
+        process = subprocess.Popen([str(VENV_BIN / "charter"), "serve", "--host",
+                                    "127.0.0.1", "--port", str(port), "--workers", "2",
+                                    "--log-level", "warning"],
+                                   env=env, stdout=log, stderr=log, cwd=tree)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -91,8 +93,18 @@ def serve(tree: Path, name: str, extra: dict[str, str]) -> tuple[subprocess.Pope
             return process, port
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
+                stop(process)
                 raise RuntimeError(f"{tree} did not start: {WORK}/serve_{name}.log") from None
             time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -100,9 +112,11 @@ def run(args: argparse.Namespace) -> None:
     shape, names = scale.Shape(**manifest["shape"]), manifest["names"]
     known = {case.name: case for case in scale.cases(shape, names)}
     chosen = [known[name] for name in args.cases.split(",")]
+    if not args.trees:
+        raise SystemExit("run: name at least one TREE:NAME (a tree and its copy)")
     extra = dict(item.split("=", 1) for item in args.env)
     with tempfile.TemporaryDirectory(prefix="charter-pg-ab-") as work:
-        for round_ in range(min(args.rounds, 10)):
+        for round_ in range(args.rounds):
             for pair in args.trees:
                 tree, name = pair.rsplit(":", 1)
                 process, port = serve(Path(tree).resolve(), name, extra)
@@ -124,8 +138,7 @@ def run(args: argparse.Namespace) -> None:
                               f"{1000 * database / max(ok, 1):.3f} ms/answer load "
                               f"{os.getloadavg()[0]:.2f}", flush=True)
                 finally:
-                    process.terminate()
-                    process.wait(30)
+                    stop(process)
 
 
 def main() -> None:
@@ -135,7 +148,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=scale.DATA / "m2000-v50",
                         help="a population of bench/scale.py")
     parser.add_argument("--cases", default="rm_search_like")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, choices=range(1, 11),
+                        metavar="1-10")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--env", action="append", default=[], metavar="K=V")
     args = parser.parse_intermixed_args()

@@ -80,10 +80,11 @@ def run(database: str, wanted: list[str], seconds: float) -> None:
         wait_healthy([server])
         print(f"tree {os.environ.get('PYTHONPATH', '(installed)')}, load {os.getloadavg()[0]:.1f}")
         for case in chosen:
-            wrk(server.port, case.paths, cold=True, connections=16, seconds=1, work=work)
+            wrk(server.port, case.paths, cold=True, connections=16, seconds=1, work=work,
+                expect=case.expect)
             cpu, backends = tree_cpu(server.process.pid), backends_cpu(database)
             found = wrk(server.port, case.paths, cold=True, connections=16, seconds=seconds,
-                        work=work)
+                        work=work, expect=case.expect)
             cpu = tree_cpu(server.process.pid) - cpu
             database_cpu = sum(now - backends.get(pid, 0.0)
                                for pid, now in backends_cpu(database).items())

@@ -84,7 +84,7 @@ def connections_by_pid(port: int) -> dict[int, int]:
 
 
 def one_round(case_paths: list[str], root: int, port: int, args: argparse.Namespace,
-              work: Path) -> dict[str, Any]:
+              work: Path, *, expect: int = 200) -> dict[str, Any]:
     workers = [p for p in tree(root) if p != root]
     before = {p: cpu_of(p) for p in [root, *workers]}
     held: dict[int, int] = {}
@@ -97,7 +97,7 @@ def one_round(case_paths: list[str], root: int, port: int, args: argparse.Namesp
     looker.start()
     started, children = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     found = wrk(port, case_paths, cold=True, connections=args.connections, seconds=args.seconds,
-                work=work)
+                work=work, expect=expect)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
@@ -142,9 +142,10 @@ def main() -> int:
         result["memory_idle"] = memory(server.process.pid)
         for case in chosen:
             wrk(server.port, case.paths, cold=True, connections=args.connections, seconds=1,
-                work=Path(work))
+                work=Path(work), expect=case.expect)
             result["cases"][case.name] = [
-                one_round(case.paths, server.process.pid, server.port, args, Path(work))
+                one_round(case.paths, server.process.pid, server.port, args, Path(work),
+                          expect=case.expect)
                 for _ in range(args.rounds)]
         result["memory_after"] = memory(server.process.pid)
     result["loadavg_after"] = os.getloadavg()

@@ -58,9 +58,25 @@ def test_a_miss_in_a_large_registry_still_names_what_was_meant(
     assert compared and compared[0] <= model_hints.HINT_COMPARED < COUNT
 
 
-def test_a_miss_in_a_small_registry_compares_every_name(registry: RegistryService,
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+@pytest.mark.parametrize("asked, meant", [
+    ("xuality_bm_scorex", "quality_bm_scorer"),      # its first and last characters
+    ("prod_quality_bm_scorer_v2", "quality_bm_scorer"),  # a word before and after
+    ("quality_scorer_bm", "quality_bm_scorer"),      # words moved
+])
+def test_a_miss_in_a_small_registry_still_names_what_was_meant(
+        registry: RegistryService, asked: str, meant: str) -> None:
+    """Thirty models: every name a candidate, the eight difflib compares chosen by the
+    characters they share with the asked one in any order."""
+    for index in range(30):
+        registry.create_model(scorer(index))
+    with pytest.raises(NotFound) as missed:
+        registry.get_model(asked)
+    assert repr(meant) in missed.value.hint, missed.value.hint
+
+
+def test_a_miss_among_few_names_compares_every_name(registry: RegistryService,
+                                                    monkeypatch: pytest.MonkeyPatch
+                                                    ) -> None:
     for index in range(5):
         registry.create_model(scorer(index))
     compared: list[int] = []

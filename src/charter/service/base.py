@@ -148,6 +148,8 @@ class ServiceBase:
         with self._one_read() as single:
             if models.redirect_of(single, name) is not None:
                 return
+        if not self.principal.sees_all:  # no hint for them (``_hiding``): none is read
+            raise hidden_model(name, denied=False)
         with self._one_read() as single:
             raise model_hints.not_found(single, name)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import heapq
-import os
 from collections.abc import Sequence
 
 from charter.domain import error_codes as codes
@@ -23,14 +22,14 @@ from charter.store.driver import Conn, reader_for
 # slip late in the name) and those holding the asked name past its first character or its
 # second half (a slip early in it), each an index range (the last two of
 # model_name_suffixes', store/name_suffixes.py). difflib (~18 µs a name) then compares
-# only the HINT_COMPARED nearest by shared beginning and end.
+# only the HINT_COMPARED with the most characters in common (``nearest``).
 HINT_EVERY_NAME = 100
 HINT_EACH = 16
 HINT_COMPARED = 8
 
 
 def not_found(conn: Conn, name: str) -> NotFound:
-    close = difflib.get_close_matches(name.lower(), nearest(name, hint_candidates(conn, name)),
+    close = difflib.get_close_matches(name_key(name), nearest(name, hint_candidates(conn, name)),
                                       n=3)
     hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close
             else "list the registered models with `charter ls`")
@@ -56,24 +55,28 @@ def hint_candidates(conn: Conn, name: str) -> list[str]:
 
 
 def nearest(name: str, candidates: Sequence[str]) -> list[str]:
-    """The HINT_COMPARED of ``candidates`` (lowercased) sharing the longest beginning and
-    end with ``name``: a cheap cut before difflib."""
-    asked = name.lower()
+    """The HINT_COMPARED of ``candidates`` (lowercased) with the most characters in common
+    with ``name``, in any order (difflib's quick_ratio, an upper bound of its ratio): a
+    cheap cut before difflib's full comparison. Shared start and end ranked worse: a slip
+    in a name's first and last characters left every name at nought."""
+    asked = name_key(name)
     lowered = [candidate.lower() for candidate in candidates]
     if len(lowered) <= HINT_COMPARED:
         return lowered
-    backwards = asked[::-1]
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(asked)
 
-    def shared(candidate: str) -> int:  # characters shared at the start and at the end
-        return (len(os.path.commonprefix([asked, candidate]))
-                + len(os.path.commonprefix([backwards, candidate[::-1]])))
+    def in_common(candidate: str) -> float:
+        matcher.set_seq1(candidate)
+        return matcher.quick_ratio()
 
-    return heapq.nlargest(HINT_COMPARED, lowered, key=shared)
+    return heapq.nlargest(HINT_COMPARED, lowered, key=in_common)
 
 
 # Each part in a subquery of its own: SQLite takes no ORDER BY or LIMIT on a part of a
 # compound SELECT.
-_EVERY_NAME = "SELECT * FROM (SELECT 0 AS branch, name FROM models LIMIT ?) a"
+_EVERY_NAME = ("SELECT * FROM (SELECT 0 AS branch, name FROM models ORDER BY name_key "
+               "LIMIT ?) a")  # in key order: the same hint for the same miss
 _BEFORE = ("SELECT * FROM (SELECT 1 AS branch, name FROM models WHERE name_key < ? "
            "ORDER BY name_key DESC LIMIT ?) b")
 _FROM = ("SELECT * FROM (SELECT 1 AS branch, name FROM models WHERE name_key >= ? "
