@@ -15,14 +15,15 @@ from charter.store import name_suffixes
 from charter.store.driver import Conn, reader_for
 
 # A miss's "did you mean" is bounded whatever the registry's size: reading every name and
-# running difflib over all of them cost each miss 14 ms of the server's CPU at 2,000
-# models, fifty times a hit — what any client asking for names that do not exist could
-# make the server spend. One statement reads the candidates: every name of a registry of
-# up to HINT_EVERY_NAME models; past that the names beside the asked one in key order (a
-# slip late in the name) and those holding the asked name past its first character or its
-# second half (a slip early in it), each an index range (the last two of
-# model_name_suffixes', store/name_suffixes.py). difflib (~18 µs a name) then compares
-# only the HINT_COMPARED with the most characters in common (``nearest``).
+# running difflib over all of them cost each miss 14–48 ms of the server's CPU at 2,000
+# models (more for names sharing long stretches), fifty to a hundred and fifty times a
+# hit — what any client asking for names that do not exist could make the server spend.
+# One statement reads the candidates: every name of a registry of up to HINT_EVERY_NAME
+# models; past that the names beside the asked one in key order (a slip late in the name)
+# and those holding the asked name past its first character or its second half (a slip
+# early in it), each an index range (the last two on model_name_suffixes' index,
+# store/name_suffixes.py). difflib (~18 µs a name) then compares only the HINT_COMPARED
+# with the most characters in common (``nearest``).
 HINT_EVERY_NAME = 100
 HINT_EACH = 16
 HINT_COMPARED = 8
