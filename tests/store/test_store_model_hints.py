@@ -1,9 +1,10 @@
 """A miss's "did you mean": still a hint in a registry of many models, at a bounded cost.
 
 Reading and comparing every name cost each miss 14 ms of the server's CPU at 2,000 models
-(store/model_hints.py ``hint_candidates``, ``nearest``); past ``HINT_EVERY_NAME`` models a miss
-reads a bounded set of names, found by index ranges, and difflib compares the
-``HINT_COMPARED`` nearest of them — which still hold the name a slip came from.
+(store/model_hints.py); past ``HINT_EVERY_NAME`` models a miss reads a bounded set of
+names, found by index ranges — which still hold the name a slip came from — and rapidfuzz
+scores them. On PostgreSQL the MLflow reads learn a former name and the candidates in one
+statement after the one that found no model.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from charter.domain.access import Principal, Role
 from charter.domain.errors import NotFound
 from charter.service import RegistryService
-from charter.store import model_hints
+from charter.store import at_once, model_hints
 from charter.store import models as store_models
 
 
@@ -26,11 +28,28 @@ def scorer(index: int) -> str:
 COUNT = model_hints.HINT_EVERY_NAME + 60
 
 
-@pytest.fixture
-def many(registry: RegistryService) -> RegistryService:
-    for index in range(COUNT):
+def create(registry: RegistryService, count: int) -> RegistryService:
+    for index in range(count):
         registry.create_model(scorer(index))
     return registry
+
+
+@pytest.fixture
+def many(registry: RegistryService) -> RegistryService:
+    return create(registry, COUNT)
+
+
+def compared_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many candidates each hint scored (``model_hints.closest``)."""
+    counts: list[int] = []
+    closest = model_hints.closest
+
+    def counted(name: str, candidates: Any) -> list[str]:
+        counts.append(len(candidates))
+        return closest(name, candidates)
+
+    monkeypatch.setattr(model_hints, "closest", counted)
+    return counts
 
 
 @pytest.mark.parametrize("asked, meant", [
@@ -43,73 +62,126 @@ def many(registry: RegistryService) -> RegistryService:
 def test_a_miss_in_a_large_registry_still_names_what_was_meant(
         many: RegistryService, asked: str, meant: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    compared: list[int] = []
-    close = model_hints.difflib.get_close_matches
-
-    def counted(word: str, possibilities: Any, *args: Any, **kwargs: Any) -> Any:
-        compared.append(len(possibilities))
-        return close(word, possibilities, *args, **kwargs)
-
-    monkeypatch.setattr(model_hints.difflib, "get_close_matches", counted)
+    counts = compared_counts(monkeypatch)
     with pytest.raises(NotFound) as missed:
         many.get_model(asked)
     assert missed.value.code == "model.not_found"
-    assert repr(meant) in missed.value.hint, missed.value.hint
-    assert compared and compared[0] <= model_hints.HINT_COMPARED < COUNT
+    assert missed.value.hint.startswith(f"did you mean {meant!r}"), missed.value.hint
+    assert counts and counts[0] <= 4 * model_hints.HINT_EACH < COUNT
 
 
 @pytest.mark.parametrize("asked, meant", [
     ("xuality_bm_scorex", "quality_bm_scorer"),      # its first and last characters
     ("prod_quality_bm_scorer_v2", "quality_bm_scorer"),  # a word before and after
     ("quality_scorer_bm", "quality_bm_scorer"),      # words moved
+    ("quality_bm", "quality_bm_scorer"),             # a word left out
 ])
-def test_a_miss_in_a_small_registry_still_names_what_was_meant(
+def test_a_miss_in_a_small_registry_names_what_was_meant_first(
         registry: RegistryService, asked: str, meant: str) -> None:
-    """Thirty models: every name a candidate, the eight difflib compares chosen by the
-    characters they share with the asked one in any order."""
-    for index in range(30):
-        registry.create_model(scorer(index))
+    """Thirty models: every name a candidate; the one meant is the first hinted, where
+    difflib's ratio tied thirty names on a moved word."""
+    create(registry, 30)
     with pytest.raises(NotFound) as missed:
         registry.get_model(asked)
-    assert repr(meant) in missed.value.hint, missed.value.hint
+    assert missed.value.hint.startswith(f"did you mean {meant!r}"), missed.value.hint
 
 
-def test_a_miss_among_few_names_compares_every_name(registry: RegistryService,
-                                                    monkeypatch: pytest.MonkeyPatch
-                                                    ) -> None:
-    for index in range(5):
-        registry.create_model(scorer(index))
-    compared: list[int] = []
-    close = model_hints.difflib.get_close_matches
-    monkeypatch.setattr(model_hints.difflib, "get_close_matches",
-                        lambda word, names, *a, **k: compared.append(len(names)) or
-                        close(word, names, *a, **k))
+@pytest.mark.parametrize("count, every", [
+    (model_hints.HINT_EVERY_NAME, True), (model_hints.HINT_EVERY_NAME + 1, False)])
+def test_every_name_is_a_candidate_up_to_the_limit_and_none_past_it(
+        registry: RegistryService, count: int, every: bool) -> None:
+    create(registry, count)
+    with registry.db.read() as reader:
+        candidates = model_hints.hint_candidates(reader, "quality_ba_scorr")
+    if every:
+        assert candidates == sorted(scorer(index) for index in range(count))
+    else:
+        assert "quality_ba_scorer" in candidates
+        assert len(candidates) <= 4 * model_hints.HINT_EACH
+
+
+def test_a_miss_among_no_names_hints_the_listing(registry: RegistryService) -> None:
     with pytest.raises(NotFound) as missed:
-        registry.get_model("xuality_bc_scorr")
-    assert compared == [5] and "'quality_bc_scorer'" in missed.value.hint
+        registry.get_model("quality_ba_scorer")
+    assert "charter ls" in missed.value.hint
+
+
+def test_closest_puts_the_best_first_and_hints_nothing_for_a_letter_in_common() -> None:
+    names = ["fraud_detector", "fraud_scorer", "churn_forecast"]
+    assert model_hints.closest("fraud_detecter", names) == ["fraud_detector"]
+    assert model_hints.closest("fraud", names)[:2] == ["fraud_detector", "fraud_scorer"]
+    assert model_hints.closest("churn_forcast", names) == ["churn_forecast"]
+    assert model_hints.closest("a", names) == []
+    assert model_hints.closest("zzz_qqq", names) == []
+
+
+def test_a_miss_read_without_a_hint_reads_no_candidates(many: RegistryService) -> None:
+    many.rename_model(scorer(0), "quality_zz_scorer", reason="renamed")
+    with many.db.read() as reader:
+        assert model_hints.miss(reader, "quality_bb_scorr", hint=False) == (False, [])
+        assert model_hints.miss(reader, scorer(0), hint=False) == (True, [])
+        former = model_hints.miss(reader, scorer(0), hint=True)
+        asked = model_hints.miss(reader, "quality_bb_scorr", hint=True)
+    assert former.former
+    assert not asked.former and "quality_bb_scorer" in asked.candidates
+
+
+def noting(calls: list[str], name: str, real: Any) -> Any:
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return real(*args, **kwargs)
+    return noted
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_a_miss_on_postgresql_is_refused_in_one_statement_reads(
+def test_a_model_miss_on_postgresql_is_told_in_one_more_statement(
         registry: RegistryService, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The MLflow reads' misses (registered-models/get, get-latest-versions) are told by
-    one-statement reads, not by ``models.get`` in a read transaction; a former name still
-    goes there and is followed."""
-    registry.create_model("quality_ba_scorer")
-    registry.rename_model("quality_ba_scorer", "quality_bb_scorer", reason="renamed")
-    read_in_transaction: list[str] = []
-    get = store_models.get
+    """registered-models/get's and get-latest-versions' miss: one statement more than a hit
+    tells it, the former name and the hint's candidates together (``model_hints.miss``),
+    not ``models.get`` in a read transaction; a former name still goes there, followed."""
+    create(registry, 2)
+    registry.rename_model(scorer(0), "quality_bb_scorer_next", reason="renamed")
+    calls: list[str] = []
+    for module, name in ((store_models, "get"), (model_hints, "hint_candidates"),
+                         (model_hints, "miss"), (at_once, "model_brief")):
+        monkeypatch.setattr(module, name, noting(calls, name, getattr(module, name)))
 
-    def noted(conn: Any, name: str, **kwargs: Any) -> Any:
-        read_in_transaction.append(name)
-        return get(conn, name, **kwargs)
+    with pytest.raises(NotFound) as missed:
+        registry.model_brief("quality_bb_scorr")
+    assert missed.value.hint.startswith("did you mean 'quality_bb_scorer'")
+    assert calls == ["model_brief", "miss"]
+    calls.clear()
+    with pytest.raises(NotFound) as missed:
+        registry.latest_briefs("quality_bb_scorr")
+    assert missed.value.hint.startswith("did you mean 'quality_bb_scorer'")
+    assert calls == ["model_brief", "miss"]
+    calls.clear()
+    assert registry.model_brief(scorer(0)).name == "quality_bb_scorer_next"
+    assert calls == ["model_brief", "miss", "get"]
 
-    monkeypatch.setattr(store_models, "get", noted)
-    for read in (registry.model_brief, registry.latest_briefs):
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_caller_who_sees_only_some_models_gets_no_hint_and_none_is_read(
+        registry: RegistryService, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    create(registry, 3)
+    with registry.db.read() as read:
+        model_id = store_models.get(read, scorer(1))[0].id
+    reader = registry.as_principal(Principal(
+        "alice", user_id=1, token_id=1, model_roles={model_id: Role.READER},
+        model_keys={scorer(1): model_id}))
+    params = model_hints.miss_params
+    hinted: list[bool] = []
+
+    def noted(name: str, *, hint: bool) -> list[object]:
+        hinted.append(hint)
+        return params(name, hint=hint)
+
+    monkeypatch.setattr(model_hints, "miss_params", noted)
+    for read in (reader.model_brief, reader.latest_briefs):
         with pytest.raises(NotFound) as missed:
             read("quality_bb_scorr")
-        assert "'quality_bb_scorer'" in missed.value.hint
-    assert read_in_transaction == []
-    assert registry.model_brief("quality_ba_scorer").name == "quality_bb_scorer"
-    assert read_in_transaction == ["quality_ba_scorer"]
+        assert "did you mean" not in missed.value.hint
+    assert hinted == [False, False]
+    assert reader.model_brief(scorer(1)).name == scorer(1)

@@ -39,15 +39,17 @@ from charter.domain.errors import CharterError, NotFound
 from charter.domain.gates import GatePolicy, StageGates
 from charter.domain.lifecycle import DEFAULT_TABLE, Stage, TransitionTable
 from charter.domain.naming import NamingPolicy
+from charter.domain.records import ModelBrief
 from charter.domain.retention import RetentionPolicy
 from charter.domain.signers import SigningPolicy
 from charter.domain.sources import SourcePolicy
 from charter.domain.webhooks import WebhookSettings
 from charter.service.consumer_ledger import ConsumerLedger
 from charter.service.ports import BlobStore, DenialLog, NoDenialLog
-from charter.store import access, model_hints, models
+from charter.store import access, at_once, model_hints, models
 from charter.store.database import Database, OrmRead, WriteTx
 from charter.store.driver import Conn, Reader
+from charter.store.model_hints import Miss
 from charter.store.models import ModelRow
 
 
@@ -139,19 +141,34 @@ class ServiceBase:
         with self._hiding(), self.db.read() as session:
             yield session
 
-    def _refuse_missing(self, name: str) -> None:
-        """After a one-statement read found no model named ``name`` now: raise its
-        not-found here, in two more one-statement reads, unless ``name`` is a former name
-        (then return, and the caller reads through ``models.get``, which follows it). On
-        the loop's PostgreSQL reads a miss otherwise ran ``models.get`` again in a thread:
-        a miss of registered-models/get cost 1.7–1.9 ms of the server's CPU that way."""
+    def _brief_at_once(self, name: str) -> ModelBrief | None:
+        """On PostgreSQL, the ModelBrief of the model named ``name`` now, read in one
+        statement (store/at_once.py ``model_brief``) and its access checked; its miss is
+        raised after one more (``model_hints.miss``). None: a former name, or another
+        database — the caller reads through ``models.get``, which follows a redirect. A miss
+        of registered-models/get was three statements before, and ``models.get`` again in
+        a thread before that: 1.7–1.9 ms of the server's CPU."""
+        if self.db.dialect != "postgresql":
+            return None
         with self._one_read() as single:
-            if models.redirect_of(single, name) is not None:
-                return
-        if not self.principal.sees_all:  # no hint for them (``_hiding``): none is read
+            found = at_once.model_brief(single, name)
+        if found is None:
+            with self._one_read() as single:
+                self._refuse(name, model_hints.miss(single, name,
+                                                    hint=self.principal.sees_all))
+            return None
+        row, brief = found
+        self._require(READ, row)
+        return brief
+
+    def _refuse(self, name: str, miss: Miss) -> None:
+        """Raise the not-found of ``name`` that ``miss`` tells, unless it is a former name.
+        No hint for a caller who may not see every model (``_hiding``)."""
+        if miss.former:
+            return
+        if not self.principal.sees_all:
             raise hidden_model(name, denied=False)
-        with self._one_read() as single:
-            raise model_hints.not_found(single, name)
+        raise model_hints.missing(name, miss.candidates)
 
     @contextmanager
     def _hiding(self) -> Iterator[None]:

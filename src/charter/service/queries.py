@@ -80,13 +80,8 @@ class QueriesMixin(ServiceBase):
         if self.db.dialect == "postgresql":
             wanted = ([parse_stage(s).value for s in stages] if stages
                       else [s.value for s in Stage])
-            with self._one_read() as single:
-                found = at_once.model_brief(single, name)
-            if found is None:  # no model: raised here, unless a former name
-                self._refuse_missing(name)
-            else:
-                row, brief = found
-                self._require(READ, row)
+            brief = self._brief_at_once(name)  # None: a former name, read the long way
+            if brief is not None:
                 in_stage = {version.stage: version for version in brief.latest}
                 return [in_stage[stage] for stage in wanted if stage in in_stage]
         return self.latest_versions(name, stages)

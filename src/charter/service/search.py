@@ -35,7 +35,7 @@ from charter.domain.search import (
 )
 from charter.service.base import ServiceBase
 from charter.service.models import clamp_page_size, decode_page_token, encode_page_token
-from charter.store import at_once, models, versions
+from charter.store import models, versions
 from charter.store import search as store_search
 from charter.store.driver import Reader
 from charter.store.models import ModelRow
@@ -106,16 +106,11 @@ class SearchMixin(ServiceBase):
         return _page_of(items, limit, offset)
 
     def model_brief(self, name: str) -> ModelBrief:
-        """``model_summary`` as a ModelBrief (on PostgreSQL one statement when ``name`` is a
-        model's current name)."""
-        if self.db.dialect == "postgresql":
-            with self._one_read() as reader:
-                found = at_once.model_brief(reader, name)
-            if found is not None:
-                row, brief = found
-                self._require(READ, row)
-                return brief
-            self._refuse_missing(name)  # a former name returns: models.get follows it
+        """``model_summary`` as a ModelBrief. On PostgreSQL one statement, found or not (its
+        miss tells the hint too), unless ``name`` is a former name."""
+        brief = self._brief_at_once(name)
+        if brief is not None:
+            return brief
         with self._read() as reader:
             row, _ = models.get(reader, name)
             self._require(READ, row)
