@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from rapidfuzz import fuzz, process, utils
-
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.per_model import name_key
@@ -23,13 +21,13 @@ from charter.store.driver import Conn, reader_for
 # models; past that the names beside the asked one in key order (a slip late in the name)
 # and those holding the asked name past its first character or its second half (a slip
 # early in it), each an index range (the last two on model_name_suffixes' index,
-# store/name_suffixes.py). rapidfuzz scores them all (~1 µs a name; difflib took ~20).
+# store/name_suffixes.py). rapidfuzz scores them all (~0.1 µs a name; difflib took ~20).
 HINT_EVERY_NAME = 100
 HINT_EACH = 16
-# rapidfuzz's WRatio (0–100) of the names as lowercase words: a slip of a character or
-# two scores 85–97, words moved, added or left out 85–95; a name's one letter in common
-# with a long name scores 60, which is no hint.
-HINT_SCORE = 75
+# A candidate's score (0–100) is the better of rapidfuzz's ratio (difflib's formula, its
+# matches the longest common subsequence) and its token sort ratio (words moved: 100), of
+# the names as lowercase words; at least HINT_SCORE, difflib's cutoff of 0.6, to be hinted.
+HINT_SCORE = 60
 HINT_SHOWN = 3
 
 
@@ -55,10 +53,19 @@ def missing(name: str, candidates: Sequence[str]) -> NotFound:
 def closest(name: str, candidates: Sequence[str]) -> list[str]:
     """At most HINT_SHOWN of ``candidates`` that score HINT_SCORE or more against
     ``name``, best first (ties in the candidates' order)."""
-    found = process.extract(name, candidates, scorer=fuzz.WRatio,
-                            processor=utils.default_process, limit=HINT_SHOWN,
-                            score_cutoff=HINT_SCORE)
-    return [candidate for candidate, _, _ in found]
+    # Imported here: `charter ls` imports this module and never hints (docs/cli.md).
+    from rapidfuzz import fuzz, process, utils
+
+    ratios = {index: score for _, score, index in process.extract(
+        name, candidates, scorer=fuzz.ratio, processor=utils.default_process, limit=None)}
+    scores = {index: max(score, ratios[index]) for _, score, index in process.extract(
+        name, candidates, scorer=fuzz.token_sort_ratio, processor=utils.default_process,
+        limit=None)}
+    hinted = [index for index, score in scores.items() if score >= HINT_SCORE]
+    # ties broken by the plain ratio (a word added on both ends ties the token sorts of
+    # every name with the same words), then by the candidates' order
+    hinted.sort(key=lambda index: (-scores[index], -ratios[index], index))
+    return [candidates[index] for index in hinted[:HINT_SHOWN]]
 
 
 def hint_candidates(conn: Conn, name: str) -> list[str]:
@@ -70,9 +77,13 @@ def hint_candidates(conn: Conn, name: str) -> list[str]:
 
 def miss(conn: Conn, name: str, *, hint: bool) -> Miss:
     """For a name no model holds now, in one statement: whether it is a former name, and
-    (``hint``) the names it may be a slip of."""
+    (``hint``) the names it may be a slip of. Two statements, not one with the hint as a
+    parameter: PostgreSQL, seeing plans without the candidates cost next to nothing, would
+    plan each miss with them again."""
     reader = reader_for(conn)
-    found = reader.all(MISS[reader.dialect], miss_params(name, hint=hint))
+    if not hint:
+        return Miss(reader.one(FORMER, (name_key(name),)) is not None, [])
+    found = reader.all(MISS[reader.dialect], miss_params(name))
     return Miss(any(branch == _FORMER for branch, _ in found), candidates_of(found))
 
 
@@ -97,9 +108,9 @@ def candidate_params(name: str) -> list[object]:
     return params
 
 
-def miss_params(name: str, *, hint: bool) -> list[object]:
+def miss_params(name: str) -> list[object]:
     """The parameters of ``MISS``."""
-    return [name_key(name), *candidate_params(name), hint]
+    return [name_key(name), *candidate_params(name)]
 
 
 _EVERY, _NEAR, _FORMER = 0, 1, 2
@@ -129,7 +140,8 @@ _HOLDING = {
 }
 CANDIDATES = {dialect: " UNION ALL ".join([_EVERY_NAME, _BEFORE, _FROM, holding, holding])
               for dialect, holding in _HOLDING.items()}
-# A former name's row, then the candidates when the last parameter is true.
+FORMER = f"SELECT {_FORMER} FROM redirects WHERE name_key = ?"
+# A former name's row, then the candidates.
 MISS = {dialect: (f"SELECT {_FORMER} AS branch, name FROM redirects WHERE name_key = ? "
-                  f"UNION ALL SELECT * FROM ({candidates}) c WHERE ?")
+                  f"UNION ALL SELECT * FROM ({candidates}) c")
         for dialect, candidates in CANDIDATES.items()}
