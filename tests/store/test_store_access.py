@@ -128,6 +128,32 @@ def test_the_mlflow_reads_hide_a_model_the_principal_may_not_read(people):
     assert {v.name for v in private.version_briefs("").items} == {NAME}
 
 
+def test_a_former_name_of_a_hidden_model_is_refused_without_its_new_name(people):
+    """Asked by a former name, a model the principal may not read is refused in the
+    asked name, as a model that was never there: its new name is not given away."""
+    people.register("churn_forecast", "s3://models-bucket/churn/1")
+    people.rename_model("churn_forecast", "churn_predictor", reason="renamed")
+    people.grant(NAME, "bob", "reader")
+    bob = people.as_principal(people.authenticate(people.create_token("bob").secret))
+    private = bob.as_principal(Principal(
+        "bob", user_id=bob.principal.user_id, model_roles=bob.principal.model_roles,
+        model_keys=bob.principal.model_keys))
+    with pytest.raises(NotFound) as never_there:
+        private.get_model("churn_forecaster")
+    for read in (lambda: private.get_model("churn_forecast"),
+                 lambda: private.model_brief("churn_forecast"),
+                 lambda: private.latest_versions("churn_forecast", ["None"]),
+                 lambda: private.get_version("churn_forecast", 1),
+                 lambda: private.history("churn_forecast")):
+        with pytest.raises(NotFound) as raised:
+            read()
+        told = json.dumps([str(raised.value), raised.value.hint, raised.value.details])
+        assert "churn_predictor" not in told, told
+        assert str(raised.value) == str(never_there.value).replace("churn_forecaster",
+                                                                     "churn_forecast")
+    assert people.get_model("churn_forecast").name == "churn_predictor"  # followed
+
+
 def test_revoked_and_expired_tokens_do_not_authenticate(people):
     issued = people.create_token("alice", expires="90m")
     people.revoke_token(issued.record.id)

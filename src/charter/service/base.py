@@ -50,7 +50,7 @@ from charter.store import access, at_once, model_hints, models
 from charter.store.database import Database, OrmRead, WriteTx
 from charter.store.driver import Conn, Reader
 from charter.store.model_hints import Miss
-from charter.store.models import ModelRow
+from charter.store.models import FollowedRow, ModelRow
 
 
 def utc_now() -> datetime:
@@ -194,6 +194,8 @@ class ServiceBase:
                     needed=needed, what=what)
         except CharterError as error:
             self._log_denial(error, operation, model.name)
+            if isinstance(model, FollowedRow) and isinstance(error, NotFound):
+                raise hidden_model(model.asked) from None  # not the name it has now
             raise
 
     def _require_move(self, model: ModelRow, version: int, from_stage: Stage,

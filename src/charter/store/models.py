@@ -48,6 +48,20 @@ class ModelRow(NamedTuple):
                    stored_time(raw[6]))
 
 
+class FollowedRow(ModelRow):
+    """A model row reached by a former name, which it keeps as ``asked``: a caller who may
+    not read the model is refused in that name, as for a model that is not there — its
+    current name would give away what became of it."""
+
+    asked: str
+
+    @classmethod
+    def following(cls, raw: Sequence[Any], asked: str) -> FollowedRow:
+        row = cls(*ModelRow.of(raw))
+        row.asked = asked
+        return row
+
+
 @dataclass(frozen=True, slots=True)
 class Redirect:
     """A former name that still resolves to model ``model_id``."""
@@ -92,7 +106,7 @@ def get(conn: Conn, name: str, *, follow_redirects: bool = True
     if follow_redirects:
         hit = reader.one(_BY_REDIRECT, (key,))
         if hit is not None:
-            return ModelRow.of(hit), str(hit[-1])
+            return FollowedRow.following(hit, name), str(hit[-1])
     raise not_found(reader, name)
 
 
