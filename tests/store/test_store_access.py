@@ -87,13 +87,18 @@ def test_deleting_a_model_deletes_its_grants(people):
         assert session.execute(select(tables.Grant)).first() is None
 
 
-def test_a_private_principal_lists_and_searches_only_its_models(people):
-    people.register("churn_forecast", "s3://models-bucket/churn/1")
+def reader_of_one(people):
+    """bob, who may read NAME and no other model (his grant without a default role)."""
     people.grant(NAME, "bob", "reader")
     bob = people.as_principal(people.authenticate(people.create_token("bob").secret))
-    private = bob.as_principal(Principal(  # the same rights without a default role
+    return bob.as_principal(Principal(
         "bob", user_id=bob.principal.user_id, model_roles=bob.principal.model_roles,
         model_keys=bob.principal.model_keys))
+
+
+def test_a_private_principal_lists_and_searches_only_its_models(people):
+    people.register("churn_forecast", "s3://models-bucket/churn/1")
+    private = reader_of_one(people)
     assert [m.name for m in private.list_models().items] == [NAME]
     assert [m.name for m in private.search_models("").items] == [NAME]
     assert {v.name for v in private.search_versions("").items} == {NAME}
@@ -108,11 +113,7 @@ def test_the_mlflow_reads_hide_a_model_the_principal_may_not_read(people):
     the principal's grants exactly as ``get_model`` does, and list only the readable."""
     people.register("churn_forecast", "s3://models-bucket/churn/1")
     people.set_alias("churn_forecast", "champion", 1)
-    people.grant(NAME, "bob", "reader")
-    bob = people.as_principal(people.authenticate(people.create_token("bob").secret))
-    private = bob.as_principal(Principal(
-        "bob", user_id=bob.principal.user_id, model_roles=bob.principal.model_roles,
-        model_keys=bob.principal.model_keys))
+    private = reader_of_one(people)
     with pytest.raises(NotFound) as hidden:
         private.get_model("churn_forecast")
     for read in (lambda: private.model_brief("churn_forecast"),
@@ -133,11 +134,7 @@ def test_a_former_name_of_a_hidden_model_is_refused_without_its_new_name(people)
     asked name, as a model that was never there: its new name is not given away."""
     people.register("churn_forecast", "s3://models-bucket/churn/1")
     people.rename_model("churn_forecast", "churn_predictor", reason="renamed")
-    people.grant(NAME, "bob", "reader")
-    bob = people.as_principal(people.authenticate(people.create_token("bob").secret))
-    private = bob.as_principal(Principal(
-        "bob", user_id=bob.principal.user_id, model_roles=bob.principal.model_roles,
-        model_keys=bob.principal.model_keys))
+    private = reader_of_one(people)
     with pytest.raises(NotFound) as never_there:
         private.get_model("churn_forecaster")
     for read in (lambda: private.get_model("churn_forecast"),
