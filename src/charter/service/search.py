@@ -106,8 +106,8 @@ class SearchMixin(ServiceBase):
         return _page_of(items, limit, offset)
 
     def model_brief(self, name: str) -> ModelBrief:
-        """``model_summary`` as a ModelBrief. On PostgreSQL one statement, found or not (its
-        miss tells the hint too), unless ``name`` is a former name."""
+        """``model_summary`` as a ModelBrief. On PostgreSQL one statement when ``name`` is a
+        model's current name, two when no model has it (``_brief_at_once``)."""
         brief = self._brief_at_once(name)
         if brief is not None:
             return brief
