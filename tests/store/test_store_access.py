@@ -141,13 +141,19 @@ def test_a_former_name_of_a_hidden_model_is_refused_without_its_new_name(people)
                  lambda: private.model_brief("churn_forecast"),
                  lambda: private.latest_versions("churn_forecast", ["None"]),
                  lambda: private.get_version("churn_forecast", 1),
-                 lambda: private.history("churn_forecast")):
+                 lambda: private.history("churn_forecast"),
+                 lambda: private.approve("churn_forecast", 99, "Staging"),
+                 lambda: private.reject("churn_forecast", 99, "Staging", comment="no")):
         with pytest.raises(NotFound) as raised:
             read()
         told = json.dumps([str(raised.value), raised.value.hint, raised.value.details])
         assert "churn_predictor" not in told, told
         assert str(raised.value) == str(never_there.value).replace("churn_forecaster",
                                                                      "churn_forecast")
+    with pytest.raises(NotFound) as raised:  # a missing version would tell it is there
+        private.approve("churn_predictor", 99, "Staging")
+    assert (raised.value.code, str(raised.value)) == (
+        "model.not_found", str(never_there.value).replace("churn_forecaster", "churn_predictor"))
     assert people.get_model("churn_forecast").name == "churn_predictor"  # followed
 
 

@@ -73,6 +73,9 @@ class ApprovalsMixin(ServiceBase):
         target, number = parse_stage(stage), parse_version(version)
         with self._write() as tx:
             model, _ = models.get(tx, name)
+            # a model hidden from the caller is refused before its versions are read: a
+            # missing version's refusal would tell that the model is there
+            self._require(APPROVAL, model, needed=Role.READER)
             row = versions.row(tx, model, number)
             self._require(APPROVAL, model, needed=role_for_move(Stage(row.stage), target),
                           what=f"decide approvals for moves to {target}")

@@ -195,7 +195,8 @@ class ServiceBase:
         except CharterError as error:
             self._log_denial(error, operation, model.name)
             if isinstance(model, FollowedRow) and isinstance(error, NotFound):
-                raise hidden_model(model.asked) from None  # not the name it has now
+                # not the name it has now (a row remade by _replace has no asked name)
+                raise hidden_model(getattr(model, "asked", model.name)) from None
             raise
 
     def _require_move(self, model: ModelRow, version: int, from_stage: Stage,
