@@ -85,13 +85,37 @@ def test_a_change_in_another_worker_is_seen_at_once(two_workers) -> None:  # typ
         {"key": "team", "value": "risk"}]
 
 
-def test_refusals_are_not_kept(two_workers) -> None:  # type: ignore[no-untyped-def]
+def test_a_miss_is_kept_until_the_registry_changes(two_workers) -> None:  # type: ignore[no-untyped-def]
+    # A name no model holds is a fact of the registry at its seq, as a found model is:
+    # asked again, it is answered from memory (each answer stamped with its own request
+    # id), and a model created anywhere is found at once.
     first, second = two_workers
-    missing = first.get(f"{API}/registered-models/get", params={"name": "fraud_detector"})
-    assert missing.status_code == 404
+    misses = [first.get(f"{API}/registered-models/get", params={"name": "fraud_detector"})
+              for _ in range(4)]
+    assert {m.status_code for m in misses} == {404}
+    assert {m.json()["error_code"] for m in misses} == {"RESOURCE_DOES_NOT_EXIST"}
+    assert {m.json()["charter_code"] for m in misses} == {"model.not_found"}
+    assert len({m.json()["message"] for m in misses}) == 1
+    ids = [m.json()["request_id"] for m in misses]
+    assert len(set(ids)) == 4 and [m.headers["x-request-id"] for m in misses] == ids
+    assert cache_of(first).hits == 2  # noted, kept, then served twice
+    version = first.get(f"{API}/model-versions/get",
+                        params={"name": "fraud_detector", "version": "1"})
+    assert version.status_code == 404
+
     second.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
     found = first.get(f"{API}/registered-models/get", params={"name": "fraud_detector"})
     assert found.status_code == 200, found.text
+    second.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
+    assert get_version(first)["version"] == "1"
+
+
+def test_refusals_other_than_a_miss_are_not_kept(two_workers) -> None:  # type: ignore[no-untyped-def]
+    first, _ = two_workers
+    for _ in range(3):
+        bad = first.get(f"{API}/registered-models/search", params={"filter": "name ~ 'x'"})
+        assert bad.status_code == 400, bad.text
+    assert cache_of(first).stats()["stored"] == 0
 
 
 def test_principals_with_a_partial_view_are_answered_afresh(sqlite_database_url,
@@ -124,7 +148,7 @@ def test_the_cache_is_bounded_by_bytes_and_counts_what_it_does() -> None:
     cache = AnswerCache(max_bytes=3 * entry, admit_first_ask=True)
     for key in "abcd":
         cache.put(key, 1, b"xx")
-    assert cache.get("a", 1) is None and cache.get("d", 1) == b"xx"
+    assert cache.get("a", 1) is None and cache.get("d", 1) == (b"xx", 200)
     cache.put("big", 1, b"x" * 9)  # needs more room than one small entry frees
     assert cache.get("b", 1) is None and cache.get("c", 1) is None
     assert cache.get("big", 1) is not None
@@ -142,9 +166,9 @@ def test_an_answer_is_kept_only_once_its_request_is_asked_again() -> None:
     for key in ("a", "b", "c"):  # other keys between two asks of one: still recent
         cache.put(key, 1, b"{}")
     assert cache.put("once", 1, b"{}")  # asked again: kept
-    assert cache.get("once", 1) == b"{}"
+    assert cache.get("once", 1) == (b"{}", 200)
     # Held for an older generation: a changed registry's answer replaces it at once.
-    assert cache.put("once", 2, b"[]") and cache.get("once", 2) == b"[]"
+    assert cache.put("once", 2, b"[]") and cache.get("once", 2) == (b"[]", 200)
     stats = cache.stats()
     assert (stats["stored"], stats["first_asks"], stats["entries"]) == (2, 4, 1)
     assert stats["doorkeeper_slots"] == 1024
@@ -157,7 +181,7 @@ def test_requests_asked_once_take_no_memory_and_push_out_nothing() -> None:
     cache.put("hot", 1, body)
     for unique in range(10_000):  # a scan of one-off queries, 150 times the cache
         assert not cache.put(f"cold-{unique}", 1, body)
-    assert cache.get("hot", 1) == body
+    assert cache.get("hot", 1) == (body, 200)
     stats = cache.stats()
     assert stats["entries"] == 1 and stats["evictions"] == 0
     assert stats["bytes"] == len(body) + 3 + ENTRY_OVERHEAD

@@ -62,9 +62,14 @@ class ErrorJSON(JSONResponse):
 RETRY_AFTER_S = "1"
 
 
+def mlflow_error_response(error: CharterError) -> JSONResponse:
+    return ErrorJSON(mlflow_body(error), status_code=outcome(error).mlflow_status)
+
+
 def error_response(request: Request, error: CharterError) -> JSONResponse:
-    if is_mlflow_path(request.url.path):
-        response = ErrorJSON(mlflow_body(error), status_code=outcome(error).mlflow_status)
+    # the scope's path: building request.url costs ~5 µs a refusal, its prefix is the same
+    if is_mlflow_path(request.scope["path"]):
+        response = mlflow_error_response(error)
     else:
         response = ErrorJSON(native_body(error), status_code=http_status(error))
     if response.status_code == 503:

@@ -10,8 +10,9 @@ the JSON encoding.
 Only principals who may read every model share answers (the local admin of an
 unauthenticated server, admins, a registry-wide role): their answers do not depend
 on who asks. Others, whose view depends on their grants, are answered afresh.
-Only answers with status 200 are kept, each at most ``MAX_ITEM`` bytes, in an LRU bounded
-by bytes: ``charter serve --answer-cache-mb`` (docs/configuration.md), per worker, counted
+Answers with status 200 are kept, and misses — a model, version or alias that does not
+exist answers 404, a fact of the registry at that ``seq`` as much as a found one is — each
+at most ``MAX_ITEM`` bytes, in an LRU bounded by bytes: ``charter serve --answer-cache-mb`` (docs/configuration.md), per worker, counted
 in the server's memory; 0 keeps nothing.
 
 An answer is kept only when its request was asked before, recently: the first time a key
@@ -28,9 +29,12 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import NamedTuple
 
 from starlette.responses import Response
 
+from charter.api.errors import mlflow_error_response
+from charter.domain.errors import NotFound, outcome
 from charter.metrics import answer_cache, answer_cache_admission, answer_cache_bytes
 from charter.registry import ServerRegistry
 from charter.web import run_read
@@ -46,6 +50,14 @@ ENTRY_OVERHEAD = 256  # bytes an entry costs beyond its body: its key, tuple and
 # keys is let in. 8 bytes a slot, so 1/128 of the cache's bound.
 DOORKEEPER_BYTES_PER_SLOT = 1024
 MIN_DOORKEEPER_SLOTS = 1024
+# The statuses of answers kept: a found thing, and a miss (the error body without its
+# request id: server/observe.py stamps each answer's own on the way out).
+KEPT_STATUSES = frozenset({200, 404})
+
+
+class Kept(NamedTuple):
+    body: bytes
+    status: int
 
 
 class Doorkeeper:
@@ -77,14 +89,14 @@ class Doorkeeper:
 
 
 class AnswerCache:
-    """A per-process LRU of (generation, body) by request key, bounded by ``max_bytes``
+    """A per-process LRU of (generation, body, status) by request key, bounded by ``max_bytes``
     (bodies, keys and per-entry overhead, so many small answers cannot outgrow it).
     ``admit_first_ask`` keeps answers asked once too (no doorkeeper): for measuring."""
 
     def __init__(self, max_bytes: int = DEFAULT_MB * 1024 * 1024, *,
                  admit_first_ask: bool = False) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[Hashable, tuple[int, bytes, int]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[int, Kept, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()  # a read sent to the thread pool may answer (web.run_read)
         self._doorkeeper = (None if admit_first_ask or max_bytes <= 0 else
@@ -111,7 +123,7 @@ class AnswerCache:
                     "bytes": self._bytes, "max_bytes": self.max_bytes,
                     "doorkeeper_slots": self._doorkeeper.slots if self._doorkeeper else 0}
 
-    def get(self, key: Hashable, generation: int) -> bytes | None:
+    def get(self, key: Hashable, generation: int) -> Kept | None:
         with self._lock:
             item = self._items.get(key)
             if item is None or item[0] != generation:
@@ -138,9 +150,10 @@ class AnswerCache:
         answer_cache_admission("first_ask")
         return False
 
-    def put(self, key: Hashable, generation: int, body: bytes) -> bool:
-        """Keep ``body`` as the answer to ``key`` at ``generation`` if the key was asked
-        recently before (or is held, for an older generation); whether it was kept."""
+    def put(self, key: Hashable, generation: int, body: bytes, status: int = 200) -> bool:
+        """Keep ``body`` (answered with ``status``) as the answer to ``key`` at
+        ``generation`` if the key was asked recently before (or is held, for an older
+        generation); whether it was kept."""
         size = len(body) + _key_size(key) + ENTRY_OVERHEAD
         if len(body) > MAX_ITEM or size > self.max_bytes:
             with self._lock:
@@ -156,7 +169,7 @@ class AnswerCache:
                 admitted = False
             else:
                 before, evictions = self._bytes, self.evictions
-                self._store(key, generation, body, size, old)
+                self._store(key, generation, Kept(body, status), size, old)
                 grown, evicted, admitted = self._bytes - before, self.evictions - evictions, True
         if admitted:
             answer_cache_bytes(grown)  # charter_answer_cache_bytes
@@ -165,15 +178,15 @@ class AnswerCache:
             answer_cache_admission("first_ask")
         return admitted
 
-    def _store(self, key: Hashable, generation: int, body: bytes, size: int,
-               old: tuple[int, bytes, int] | None) -> None:
+    def _store(self, key: Hashable, generation: int, kept: Kept, size: int,
+               old: tuple[int, Kept, int] | None) -> None:
         """Hold the answer, replacing ``old``, then drop the least recently used ones until
         the bound is kept (under the lock)."""
         if old is not None:
             self._bytes -= old[2]
         # A copy: the bytes orjson returns keep its whole output buffer (8,145 bytes held
         # for a 3,177-byte answer, measured with tracemalloc); the copy holds the answer.
-        self._items[key] = (generation, bytes(memoryview(body)), size)
+        self._items[key] = (generation, kept._replace(body=bytes(memoryview(kept.body))), size)
         self._bytes += size
         self.stored += 1
         while self._bytes > self.max_bytes:
@@ -198,14 +211,20 @@ async def answer(cache: AnswerCache, service: ServerRegistry, key: Hashable,
     before it was computed: it saw that state or a later one, and if a later one, the
     ``seq`` has moved for good (it only grows), so it is never served. No second reading
     is needed. A request not asked recently is answered without the check: its answer
-    is not kept (the doorkeeper), so the ``seq`` would go unused."""
+    is not kept (the doorkeeper), so the ``seq`` would go unused. A miss (NotFound) is
+    answered here, in MLflow's error shape, so that it can be kept."""
     if not service.principal.sees_all or not cache.enabled or not cache.worth_checking(key):
         return await run_read(service, compute)
     before = await service.db.loop_generation()
-    body = cache.get(key, before)
-    if body is not None:
-        return Response(body, media_type="application/json")
-    response = await run_read(service, compute)
-    if response.status_code == 200:
-        cache.put(key, before, bytes(response.body))
+    kept = cache.get(key, before)
+    if kept is not None:
+        return Response(kept.body, status_code=kept.status, media_type="application/json")
+    try:
+        response = await run_read(service, compute)
+    except NotFound as error:
+        if outcome(error).mlflow_status not in KEPT_STATUSES:
+            raise
+        response = mlflow_error_response(error)
+    if response.status_code in KEPT_STATUSES:
+        cache.put(key, before, bytes(response.body), response.status_code)
     return response
