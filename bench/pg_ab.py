@@ -48,7 +48,7 @@ def psql(database: str, statement: str) -> None:
 
 
 def copy(name: str, data: Path) -> None:
-    """pg_ab_NAME: a migrated database holding the population's rows, vacuumed."""
+    """pg_ab_NAME: a migrated database holding the population's rows, vacuumed (pgcopy)."""
     home = WORK / f"home_{name}"
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(data / "charter" / "home", home)
@@ -57,7 +57,6 @@ def copy(name: str, data: Path) -> None:
     env = {**scale.charter_env(home), "CHARTER_REGISTRY_URL": f"{BASE}/pg_ab_{name}"}
     subprocess.run([str(VENV_BIN / "charter"), "db", "upgrade"], env=env, check=True)
     print(copy_sqlite_to_postgres(home / "charter.db", f"{BASE}/pg_ab_{name}"))
-    psql(f"pg_ab_{name}", "VACUUM ANALYZE")
 
 
 def postgres_cpu() -> float:
