@@ -10,10 +10,11 @@ the JSON encoding.
 Only principals who may read every model share answers (the local admin of an
 unauthenticated server, admins, a registry-wide role): their answers do not depend
 on who asks. Others, whose view depends on their grants, are answered afresh.
-Answers with status 200 are kept, and misses — a model, version or alias that does not
-exist answers 404, a fact of the registry at that ``seq`` as much as a found one is — each
-at most ``MAX_ITEM`` bytes, in an LRU bounded by bytes: ``charter serve --answer-cache-mb`` (docs/configuration.md), per worker, counted
-in the server's memory; 0 keeps nothing.
+Answers with status 200 are kept, and misses (a model, version or alias that does not
+exist answers 404: a fact of the registry at that ``seq`` as much as a found one is),
+each at most ``MAX_ITEM`` bytes, in an LRU bounded by bytes: ``charter serve
+--answer-cache-mb`` (docs/configuration.md), per worker, counted in the server's
+memory; 0 keeps nothing.
 
 An answer is kept only when its request was asked before, recently: the first time a key
 is seen it is only noted (``Doorkeeper``, a fixed table of key hashes), the second time
