@@ -144,6 +144,36 @@ def test_a_folded_name_and_its_old_number_reach_the_version_it_became(registry):
     assert registry.get_version("payments_risk_model", 3).version == 3
 
 
+def test_approvals_and_gate_checks_through_a_folded_name_reach_the_version_it_became(
+        tmp_path, make_registry):
+    # As a stage move does: payments_v1's version 2 became payments_risk_model's 3.
+    (tmp_path / "charter.toml").write_text("[gates.Staging]\napprovals = 1\n")
+    registry = make_registry(actor="ravi")
+    registry.import_models([imported_model(
+        "payments_risk_model", ["None", "None", "None"], redirects=("payments_v1", "payments_v2"),
+        origins=[("payments_v2", 1), ("payments_v1", 1), ("payments_v1", 2)])])
+    report = registry.check_gates("payments_v1", 2, "Staging")
+    assert (report.name, report.version, report.passed) == ("payments_risk_model", 3, False)
+    asked = registry.as_actor("alice").request_approval("payments_v1", 2, "Staging")
+    assert (asked.name, asked.version, asked.status) == ("payments_risk_model", 3, "pending")
+    decided = registry.as_actor("erin").approve("payments_v1", 2, "Staging")
+    assert (decided.id, decided.version, decided.approvers) == (asked.id, 3, ["erin"])
+    (requested,) = [e for e in registry.history("payments_risk_model")
+                    if e.action == "approval_requested"]
+    assert requested.version == 3
+    assert registry.check_gates("payments_v1", 2, "Staging").passed
+    moved = registry.transition("payments_v1", 2, "Staging")
+    assert (moved.version, moved.stage) == (3, "Staging")
+    for asking in (lambda: registry.check_gates("payments_v1", 3, "Staging"),
+                   lambda: registry.as_actor("alice").request_approval(
+                       "payments_v1", 3, "Production"),
+                   lambda: registry.as_actor("erin").reject("payments_v1", 3, "Staging",
+                                                            comment="no")):
+        with pytest.raises(NotFound) as missing:
+            asking()
+        assert "payments_v1 had no version 3" in missing.value.message
+
+
 def test_deleting_through_a_folded_name_deletes_the_version_its_old_number_became(registry):
     registry.import_models([imported_model(
         "payments_risk_model", ["Archived", "Archived", "Archived"],

@@ -42,9 +42,10 @@ class ApprovalsMixin(ServiceBase):
         target, number = parse_stage(stage), parse_version(version)
         comment = check_reason(comment, required=False)
         with self._write() as tx:
-            model, _ = models.get(tx, name)
+            model, via = models.get(tx, name)
             self._require(APPROVAL, model, needed=Role.CONTRIBUTOR, what="request approvals")
-            row = versions.row(tx, model, number)
+            row = versions.row(tx, model, number, via=via)
+            number = row.version  # a folded former name's number, mapped
             self.policies.transitions.check(Stage(row.stage), target, name=model.name,
                                             version=number)
             request = governance.current_request(tx, row.id, target.value)
@@ -72,11 +73,12 @@ class ApprovalsMixin(ServiceBase):
                 comment: str) -> ApprovalRecord:
         target, number = parse_stage(stage), parse_version(version)
         with self._write() as tx:
-            model, _ = models.get(tx, name)
+            model, via = models.get(tx, name)
             # a model hidden from the caller is refused before its versions are read: a
             # missing version's refusal would tell that the model is there
             self._require(APPROVAL, model, needed=Role.READER)
-            row = versions.row(tx, model, number)
+            row = versions.row(tx, model, number, via=via)
+            number = row.version
             self._require(APPROVAL, model, needed=role_for_move(Stage(row.stage), target),
                           what=f"decide approvals for moves to {target}")
             subject = f"{model.name} v{number} -> {target}"

@@ -151,8 +151,8 @@ class GatesMixin(ServiceBase):
         nothing (``charter check``)."""
         target, number = parse_stage(stage), parse_version(version)
         with self._read() as reader:
-            model, _ = models.get(reader, name)
+            model, via = models.get(reader, name)
             self._require(READ, model)
-            row = versions.row(reader, model, number)
+            row = versions.row(reader, model, number, via=via)
             return gate_report(self, reader, model, row, target,
                                self._gates_of(reader, model, target), self.clock())
