@@ -1,13 +1,15 @@
 """The MLflow answer cache's hit rate and memory by its configured size, in-process.
 
     .venv/bin/python bench/answer_cache.py --home DIR [--requests 20000] [--sizes 8,64]
-        [--one-off 0.5] [--policies doorkeeper,all]
+        [--one-off 0.5] [--policies doorkeeper,all] [--pattern zipf|cycle]
 
 Opens the populated home ``DIR`` read-only in spirit (only MLflow reads are sent; use
 a copy, since opening migrates it), builds the app once per cache size
 (``answer_cache_mb``) and sends ``--requests`` search-model-versions by name over
 httpx's ASGI transport, the model drawn from every model in the registry with a
-Zipf-like skew (a few models are asked for often, most rarely; fixed seed). ``--one-off F``
+Zipf-like skew (a few models are asked for often, most rarely; fixed seed), or with
+``--pattern cycle`` every model in turn, over and over (a job walking the registry; with
+more answers than fit, least recently used alone would serve none). ``--one-off F``
 makes that share of the requests carry a unique extra parameter (a cold benchmark's
 ``_u=``, a scan), so no two are alike. ``--policies`` compares the cache's admission:
 ``doorkeeper`` (the server's: kept at the second ask) and ``all`` (every answer kept).
@@ -78,12 +80,16 @@ def main() -> None:
                         help="share of requests made unique by an extra parameter")
     parser.add_argument("--policies", default="doorkeeper",
                         help="comma-separated: doorkeeper (kept when asked again), all")
+    parser.add_argument("--pattern", choices=("zipf", "cycle"), default="zipf",
+                        help="zipf: skewed toward a few models; cycle: every model in turn")
     args = parser.parse_args()
     everyone = names(args.home)
     rng = random.Random(15)
     weights = [1 / (rank + 1) for rank in range(len(everyone))]  # Zipf, s = 1
+    drawn = (rng.choices(everyone, weights=weights, k=args.requests) if args.pattern == "zipf"
+             else [everyone[n % len(everyone)] for n in range(args.requests)])
     asked = [(name, str(n) if rng.random() < args.one_off else "")
-             for n, name in enumerate(rng.choices(everyone, weights=weights, k=args.requests))]
+             for n, name in enumerate(drawn)]
     print(f"{len(everyone)} models; {args.requests} searches by name, "
           f"{len(set(asked))} distinct, {sum(1 for _, u in asked if u)} of them one-off")
     for size in (int(s) for s in args.sizes.split(",")):
@@ -93,6 +99,7 @@ def main() -> None:
                 avg = " ".join(load.read().split()[:3])
             print(f"answer_cache_mb={size:<4} {policy:<10} hit rate {stats['hit_rate']:.1%}  "
                   f"hits {stats['hits']}  misses {stats['misses']}  stored {stats['stored']}  "
+                  f"colder {stats.get('colder', 0)}  "
                   f"evictions {stats['evictions']}  entries {stats['entries']}  held "
                   f"{stats['bytes'] / 1e6:.1f} MB  mean {mean_ms:.2f} ms/request  load {avg}",
                   flush=True)

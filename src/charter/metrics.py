@@ -88,7 +88,8 @@ def enable() -> None:
         cache_admissions=Counter("charter_answer_cache_admissions", "What became of MLflow "
                                  "read answers computed on a miss: stored, first_ask (not "
                                  "kept: its request was not asked recently before), "
-                                 "too_large", ["outcome"]),
+                                 "too_large, colder (not kept: the cache is full of "
+                                 "answers asked as often or more)", ["outcome"]),
         cache_evictions=Counter("charter_answer_cache_evictions", "Answers dropped from the "
                                 "answer cache to make room (least recently used first)"),
         deliveries=Counter("charter_webhook_deliveries", "Webhook delivery attempts, by "
@@ -140,7 +141,7 @@ def answer_cache(hit: bool) -> None:
 
 def answer_cache_admission(outcome: str, evicted: int = 0) -> None:
     """An answer computed on a miss: ``stored`` (making room by evicting ``evicted``
-    others), ``first_ask`` or ``too_large``."""
+    others), ``first_ask``, ``too_large`` or ``colder``."""
     if _on is not None:
         _on.cache_admissions.labels(outcome).inc()
         if evicted:

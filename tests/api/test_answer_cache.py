@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from charter.api.mlflow.cache import ENTRY_OVERHEAD, AnswerCache, Doorkeeper, answer
+from charter.api.mlflow.cache import ENTRY_OVERHEAD, AnswerCache, Doorkeeper, Frequency, answer
 from charter.bootstrap import build_service
 from charter.domain.access import Principal, Role
 from charter.server.app import create_app
@@ -146,15 +146,18 @@ def test_principals_with_a_partial_view_are_answered_afresh(sqlite_database_url,
 def test_the_cache_is_bounded_by_bytes_and_counts_what_it_does() -> None:
     entry = 2 + 1 + ENTRY_OVERHEAD  # a 2-byte body under a 1-character key
     cache = AnswerCache(max_bytes=3 * entry, admit_first_ask=True)
-    for key in "abcd":
+    for key in "abc":
         cache.put(key, 1, b"xx")
+    cache.worth_checking("d")  # asked (as answer() notes each ask): more often than "a"
+    cache.put("d", 1, b"xx")
     assert cache.get("a", 1) is None and cache.get("d", 1) == (b"xx", 200)
+    cache.worth_checking("big")
     cache.put("big", 1, b"x" * 9)  # needs more room than one small entry frees
     assert cache.get("b", 1) is None and cache.get("c", 1) is None
     assert cache.get("big", 1) is not None
     assert cache.get("big", 2) is None  # another generation: not an answer any more
     assert cache.stats() == {"hits": 2, "misses": 4, "hit_rate": 0.3333, "stored": 5,
-                             "first_asks": 0, "too_large": 0, "evictions": 3,
+                             "first_asks": 0, "too_large": 0, "colder": 0, "evictions": 3,
                              "entries": 2, "bytes": entry + 9 + 3 + ENTRY_OVERHEAD,
                              "max_bytes": 3 * entry, "doorkeeper_slots": 0}
 
@@ -185,6 +188,58 @@ def test_requests_asked_once_take_no_memory_and_push_out_nothing() -> None:
     stats = cache.stats()
     assert stats["entries"] == 1 and stats["evictions"] == 0
     assert stats["bytes"] == len(body) + 3 + ENTRY_OVERHEAD
+
+
+def asked(cache: AnswerCache, key: str, generation: int = 1, body: bytes = b"x" * 100) -> bool:
+    """One request as answer() makes it: noted; unless asked for the first time lately,
+    served if held, else computed and offered; whether it was served from the cache."""
+    if not cache.worth_checking(key):
+        return False
+    if cache.get(key, generation) is not None:
+        return True
+    cache.put(key, generation, body)
+    return False
+
+
+def test_a_scan_larger_than_the_cache_is_served_in_part_not_pushed_through() -> None:
+    # 30 answers asked over and over in the same order, room for 10: least recently used
+    # alone would push out each one just before it is asked again and serve none.
+    # (No doorkeeper: two of 30 keys in one of its 1,024 slots would never be let in.)
+    cache = AnswerCache(max_bytes=10 * (100 + 3 + ENTRY_OVERHEAD), admit_first_ask=True)
+    keys = [f"k{n:02}" for n in range(30)]
+    for key in keys:  # the first ten fill the cache
+        asked(cache, key)
+    served = [sum(asked(cache, key) for key in keys) for _ in range(5)]
+    assert served == [10] * 5
+    stats = cache.stats()
+    assert stats["entries"] == 10 and stats["colder"] == 20 + 5 * 20
+    assert stats["evictions"] == 0
+
+
+def test_a_request_grown_popular_gets_in_and_an_older_registrys_answer_gives_way() -> None:
+    cache = AnswerCache(max_bytes=3 * (100 + 3 + ENTRY_OVERHEAD), admit_first_ask=True)
+    for key in ("k_a", "k_b", "k_c"):
+        asked(cache, key)
+        asked(cache, key)  # each asked twice, served once
+    assert not asked(cache, "new") and cache.get("new", 1) is None  # asked once: colder
+    for _ in range(2):
+        asked(cache, "new")  # asked three times now, more than "k_a" (twice)
+    assert cache.get("new", 1) is not None and cache.get("k_a", 1) is None
+    # After a change (generation 2) the held answers are of the older registry: a request
+    # asked once is kept in place of one of them.
+    asked(cache, "later", generation=2)
+    assert cache.get("later", 2) is not None and cache.get("k_b", 1) is None
+
+
+def test_the_frequency_table_has_a_fixed_size_and_forgets_old_popularity() -> None:
+    counts = Frequency(1024)
+    for _ in range(300):
+        counts.add("hot")
+    assert counts.estimate("hot") == 255 and counts.estimate("cold") == 0  # 8-bit counters
+    # then others, until ten asks per column have been counted: every counter halved
+    for other in range(Frequency.AGE_AFTER * 1024 - 300):
+        counts.add(("other", other))
+    assert counts.estimate("hot") == 127
 
 
 def test_the_doorkeeper_has_a_fixed_size_and_forgets_what_was_overwritten() -> None:

@@ -20,8 +20,16 @@ An answer is kept only when its request was asked before, recently: the first ti
 is seen it is only noted (``Doorkeeper``, a fixed table of key hashes), the second time
 its answer is kept. Requests asked once — a query with a unique parameter, a scan over
 every model — then neither fill the memory nor push out answers that are asked again;
-a repeated request costs one more computation per worker. ``stats()`` reports hits,
-misses, what was kept and what was declined, and the size.
+a repeated request costs one more computation per worker.
+
+Once the cache is full, a new answer is kept only if its request has been asked more
+often, lately, than the least recently used answer it would push out (``Frequency``, a
+fixed table of small counters; an answer of an older ``seq`` is pushed out freely). A
+scan over more answers than fit — a job walking every model's versions, again and again
+— would otherwise push out each answer just before it is asked again, and none would
+ever be served; so the cache keeps the part that fits and serves it, and a request that
+grows popular still gets in. ``stats()`` reports hits, misses, what was kept and what
+was declined, and the size.
 """
 
 from __future__ import annotations
@@ -89,6 +97,45 @@ class Doorkeeper:
         return False
 
 
+class Frequency:
+    """How often each key was asked lately, roughly: a count-min sketch — four rows of
+    8-bit counters, a key counted in one counter of each row (chosen by 16 bits of its
+    hash each), its estimate the smallest of the four. Every ``AGE_AFTER`` × ``width``
+    asks all counters are halved, so what was popular long ago fades. Memory is fixed:
+    4 bytes a column. Two keys sharing all four counters only overestimate each other."""
+
+    __slots__ = ("_counts", "_mask", "_asks", "_age_at")
+    AGE_AFTER = 10
+    _HALF = bytes(n // 2 for n in range(256))
+
+    def __init__(self, width: int) -> None:
+        width = min(1 << 16, max(MIN_DOORKEEPER_SLOTS, 1 << max(width - 1, 1).bit_length()))
+        self._counts = bytearray(4 * width)
+        self._mask = width - 1
+        self._asks = 0
+        self._age_at = self.AGE_AFTER * width
+
+    def _cells(self, key: Hashable) -> tuple[int, int, int, int]:
+        fingerprint, mask = hash(key) & 0xFFFF_FFFF_FFFF_FFFF, self._mask
+        width = mask + 1
+        return (fingerprint & mask, width + (fingerprint >> 16 & mask),
+                2 * width + (fingerprint >> 32 & mask), 3 * width + (fingerprint >> 48 & mask))
+
+    def add(self, key: Hashable) -> None:
+        counts = self._counts
+        for cell in self._cells(key):
+            if counts[cell] < 255:
+                counts[cell] += 1
+        self._asks += 1
+        if self._asks >= self._age_at:
+            self._counts = counts.translate(self._HALF)
+            self._asks = 0
+
+    def estimate(self, key: Hashable) -> int:
+        counts = self._counts
+        return min(counts[cell] for cell in self._cells(key))
+
+
 class AnswerCache:
     """A per-process LRU of (generation, body, status) by request key, bounded by ``max_bytes``
     (bodies, keys and per-entry overhead, so many small answers cannot outgrow it).
@@ -102,8 +149,9 @@ class AnswerCache:
         self._lock = threading.Lock()  # a read sent to the thread pool may answer (web.run_read)
         self._doorkeeper = (None if admit_first_ask or max_bytes <= 0 else
                             Doorkeeper(max_bytes // DOORKEEPER_BYTES_PER_SLOT))
+        self._frequency = Frequency(max_bytes // DOORKEEPER_BYTES_PER_SLOT)
         self.hits = self.misses = self.evictions = 0
-        self.stored = self.first_asks = self.too_large = 0
+        self.stored = self.first_asks = self.too_large = self.colder = 0
 
     @property
     def enabled(self) -> bool:
@@ -112,14 +160,15 @@ class AnswerCache:
     def stats(self) -> dict[str, int | float]:
         """Counters since start, for /metrics and the bench: hits, misses, hit_rate;
         what became of the answers computed on a miss — stored, first_asks (asked for the
-        first time recently: noted, not kept), too_large; evictions, entries, bytes (what
-        is held), max_bytes (the configured bound) and doorkeeper_slots (0: none)."""
+        first time recently: noted, not kept), too_large, colder (the cache full of answers
+        asked as often or more); evictions, entries, bytes (what is held), max_bytes (the
+        configured bound) and doorkeeper_slots (0: none)."""
         with self._lock:
             asked = self.hits + self.misses
             return {"hits": self.hits, "misses": self.misses,
                     "hit_rate": round(self.hits / asked, 4) if asked else 0.0,
                     "stored": self.stored, "first_asks": self.first_asks,
-                    "too_large": self.too_large,
+                    "too_large": self.too_large, "colder": self.colder,
                     "evictions": self.evictions, "entries": len(self._items),
                     "bytes": self._bytes, "max_bytes": self.max_bytes,
                     "doorkeeper_slots": self._doorkeeper.slots if self._doorkeeper else 0}
@@ -139,11 +188,11 @@ class AnswerCache:
     def worth_checking(self, key: Hashable) -> bool:
         """Whether ``key``'s answer is held or would be kept: False for a key not asked
         recently (noted now, counted as a miss and a first ask, as ``put`` would), whose
-        answer then needs no generation read, saving a statement per one-off request."""
-        if self._doorkeeper is None:
-            return True
+        answer then needs no generation read, saving a statement per one-off request.
+        Every ask is counted (``Frequency``): what decides between answers once full."""
         with self._lock:
-            if key in self._items or self._doorkeeper.seen(key):
+            self._frequency.add(key)
+            if self._doorkeeper is None or key in self._items or self._doorkeeper.seen(key):
                 return True
             self.misses += 1
             self.first_asks += 1
@@ -167,17 +216,29 @@ class AnswerCache:
             if old is None and self._doorkeeper is not None \
                     and not self._doorkeeper.seen(key):
                 self.first_asks += 1
-                admitted = False
+                outcome = "first_ask"
+            elif old is None and self._colder(key, generation, size):
+                self.colder += 1
+                outcome = "colder"
             else:
                 before, evictions = self._bytes, self.evictions
                 self._store(key, generation, Kept(body, status), size, old)
-                grown, evicted, admitted = self._bytes - before, self.evictions - evictions, True
-        if admitted:
+                grown, evicted, outcome = self._bytes - before, self.evictions - evictions, \
+                    "stored"
+        if outcome == "stored":
             answer_cache_bytes(grown)  # charter_answer_cache_bytes
-            answer_cache_admission("stored", evicted)
-        else:
-            answer_cache_admission("first_ask")
-        return admitted
+        answer_cache_admission(outcome, evicted)
+        return outcome == "stored"
+
+    def _colder(self, key: Hashable, generation: int, size: int) -> bool:
+        """Whether keeping ``key``'s answer would push out the least recently used one, of
+        this generation and asked as often or more lately (under the lock)."""
+        if self._bytes + size <= self.max_bytes or not self._items:
+            return False
+        victim = next(iter(self._items))
+        if self._items[victim][0] != generation:  # an older registry's: never served again
+            return False
+        return self._frequency.estimate(key) <= self._frequency.estimate(victim)
 
     def _store(self, key: Hashable, generation: int, kept: Kept, size: int,
                old: tuple[int, Kept, int] | None) -> None:
