@@ -231,15 +231,41 @@ def test_a_request_grown_popular_gets_in_and_an_older_registrys_answer_gives_way
     assert cache.get("later", 2) is not None and cache.get("k_b", 1) is None
 
 
+def test_smaller_answers_asked_as_often_take_the_room_of_a_larger_one() -> None:
+    # A kept answer saves about one computation an ask, whatever its size: a new request
+    # whose answers are a tenth the size wins the bytes of a larger answer asked as often.
+    big, small = b"x" * 2000, b"y" * 100
+    cache = AnswerCache(max_bytes=2 * (2000 + 5 + ENTRY_OVERHEAD), admit_first_ask=True)
+    for key in ("big_a", "big_b"):
+        for _ in range(3):
+            asked(cache, key, body=big)
+    for _ in range(3):
+        asked(cache, "small", body=small)
+    assert cache.get("small", 1) is not None and cache.get("big_a", 1) is None
+    # Sizes within twice of each other weigh alike: a large answer asked less than the
+    # one it would push out is declined.
+    assert not asked(cache, "big_c", body=big) and cache.get("big_c", 1) is None
+    assert cache.get("big_b", 1) is not None
+
+
 def test_the_frequency_table_has_a_fixed_size_and_forgets_old_popularity() -> None:
-    counts = Frequency(1024)
+    counts, held = Frequency(1024), 1000
     for _ in range(300):
-        counts.add("hot")
+        counts.add("hot", held=held)
     assert counts.estimate("hot") == 255 and counts.estimate("cold") == 0  # 8-bit counters
-    # then others, until ten asks per column have been counted: every counter halved
-    for other in range(Frequency.AGE_AFTER * 1024 - 300):
-        counts.add(("other", other))
+    # then others, until AGE_AFTER asks per answer held have been counted: all halved
+    for other in range(Frequency.AGE_AFTER * held - 300):
+        counts.add(("other", other), held=held)
     assert counts.estimate("hot") == 127
+    # A cache holding little ages after 1,024 asks (a few others may share a counter).
+    counts = Frequency(1024)
+    for _ in range(200):
+        counts.add("hot", held=1)
+    for other in range(Frequency.MIN_AGE_ASKS - 201):
+        counts.add(("more", other), held=1)
+    assert 200 <= counts.estimate("hot") <= 203
+    counts.add("last", held=1)
+    assert 100 <= counts.estimate("hot") <= 101
 
 
 def test_the_doorkeeper_has_a_fixed_size_and_forgets_what_was_overwritten() -> None:

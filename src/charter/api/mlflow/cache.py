@@ -100,12 +100,18 @@ class Doorkeeper:
 class Frequency:
     """How often each key was asked lately, roughly: a count-min sketch — four rows of
     8-bit counters, a key counted in one counter of each row (chosen by 16 bits of its
-    hash each), its estimate the smallest of the four. Every ``AGE_AFTER`` × ``width``
-    asks all counters are halved, so what was popular long ago fades. Memory is fixed:
-    4 bytes a column. Two keys sharing all four counters only overestimate each other."""
+    hash each), its estimate the smallest of the four. All counters are halved after
+    ``AGE_AFTER`` asks per answer the cache holds (at least ``MIN_AGE_ASKS``), so what was
+    popular a while ago fades as fast as the cache turns over. Memory is fixed: 4 bytes a
+    column. Two keys sharing all four counters only overestimate each other."""
 
-    __slots__ = ("_counts", "_mask", "_asks", "_age_at")
-    AGE_AFTER = 10
+    __slots__ = ("_counts", "_mask", "_asks")
+    # 3: a registry walked over and over keeps a third of its answers served (10: 35%, 1:
+    # none) while a new set of requests takes the room nearly as fast as with no counting
+    # (10: 64–70% hits where least recently used alone had 77%; 3: 74–77%;
+    # bench/cache_replay.py, bench/README.md "The answer cache under a scan").
+    AGE_AFTER = 3
+    MIN_AGE_ASKS = 1024
     _HALF = bytes(n // 2 for n in range(256))
 
     def __init__(self, width: int) -> None:
@@ -113,7 +119,6 @@ class Frequency:
         self._counts = bytearray(4 * width)
         self._mask = width - 1
         self._asks = 0
-        self._age_at = self.AGE_AFTER * width
 
     def _cells(self, key: Hashable) -> tuple[int, int, int, int]:
         fingerprint, mask = hash(key) & 0xFFFF_FFFF_FFFF_FFFF, self._mask
@@ -121,13 +126,14 @@ class Frequency:
         return (fingerprint & mask, width + (fingerprint >> 16 & mask),
                 2 * width + (fingerprint >> 32 & mask), 3 * width + (fingerprint >> 48 & mask))
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, held: int = 0) -> None:
+        """Count an ask of ``key``, the cache holding ``held`` answers."""
         counts = self._counts
         for cell in self._cells(key):
             if counts[cell] < 255:
                 counts[cell] += 1
         self._asks += 1
-        if self._asks >= self._age_at:
+        if self._asks >= max(self.MIN_AGE_ASKS, self.AGE_AFTER * held):
             self._counts = counts.translate(self._HALF)
             self._asks = 0
 
@@ -191,7 +197,7 @@ class AnswerCache:
         answer then needs no generation read, saving a statement per one-off request.
         Every ask is counted (``Frequency``): what decides between answers once full."""
         with self._lock:
-            self._frequency.add(key)
+            self._frequency.add(key, len(self._items))
             if self._doorkeeper is None or key in self._items or self._doorkeeper.seen(key):
                 return True
             self.misses += 1
@@ -231,14 +237,23 @@ class AnswerCache:
         return outcome == "stored"
 
     def _colder(self, key: Hashable, generation: int, size: int) -> bool:
-        """Whether keeping ``key``'s answer would push out the least recently used one, of
-        this generation and asked as often or more lately (under the lock)."""
+        """Whether keeping ``key``'s answer (``size`` bytes) would push out the least
+        recently used one, of this generation and asked as often or more lately (under
+        the lock). Answers of sizes more than twice apart are weighed per byte they hold:
+        a kept answer saves about one computation an ask whatever its size (0.2–0.5 ms of
+        the server's CPU, a point read to a page of versions), so many small answers
+        asked as often earn the room of one large one. Sizes closer than that count as
+        equal, or answers a few bytes smaller would push through a scan again."""
         if self._bytes + size <= self.max_bytes or not self._items:
             return False
         victim = next(iter(self._items))
-        if self._items[victim][0] != generation:  # an older registry's: never served again
+        held, _, held_size = self._items[victim]
+        if held != generation:  # an older registry's answer: never served again
             return False
-        return self._frequency.estimate(key) <= self._frequency.estimate(victim)
+        asked, victim_asked = self._frequency.estimate(key), self._frequency.estimate(victim)
+        if held_size >= 2 * size or size >= 2 * held_size:
+            return asked * held_size <= victim_asked * size
+        return asked <= victim_asked
 
     def _store(self, key: Hashable, generation: int, kept: Kept, size: int,
                old: tuple[int, Kept, int] | None) -> None:
