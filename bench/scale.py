@@ -22,7 +22,8 @@ Two steps, each its own command, so a populated registry is built once and reuse
 
 ``measure`` copies ``charter/home`` to a scratch folder (the server may migrate its copy;
 the populated one stays reusable by any branch), starts both servers, and runs every read
-case with wrk (``/usr/bin/wrk``, a C load generator: a Python client tops out near
+case — then two write cases, which change the copies: a version created on each model in
+turn, and the population's versions moved None -> Staging, each once — with wrk (``/usr/bin/wrk``, a C load generator: a Python client tops out near
 Charter's own speed on 2 cores) at 16 connections for ``--seconds`` each. *Cold* appends a
 unique ``_u=`` query parameter to every request, so no answer cache can serve it; *warm*
 cycles over one request per model. It also times the UI pages, ``charter ls`` and
@@ -267,6 +268,12 @@ for line in io.lines(os.getenv("SCALE_PATHS")) do paths[#paths + 1] = line end
 local cold = os.getenv("SCALE_COLD") == "1"
 local run = os.getenv("SCALE_RUN") or "0"
 local expect = tonumber(os.getenv("SCALE_EXPECT") or "200")
+-- a write's lines are "path<TAB>body": each line taken once per run (offset, then every
+-- thread its own lines in turn); RID in a body becomes a run id unique to the request
+local method = os.getenv("SCALE_METHOD") or "GET"
+local offset = tonumber(os.getenv("SCALE_OFFSET") or "0")
+local nthreads = tonumber(os.getenv("SCALE_THREADS") or "1")
+local rid_prefix = os.getenv("SCALE_RID_PREFIX") or "0000000000000000"
 local threads = {}
 local counter = 0
 mismatched = 0  -- answers of another status than expected (a global: done() reads it)
@@ -283,10 +290,19 @@ function setup(thread)
 end
 
 function init(args)
-  counter = tid * 7919
+  if method == "GET" then counter = tid * 7919 end
 end
 
 function request()
+  if method ~= "GET" then
+    local line = paths[((offset + (tid - 1) + nthreads * counter) % #paths) + 1]
+    counter = counter + 1
+    local tab = string.find(line, "\t", 1, true)
+    local rid = rid_prefix .. string.format("%08x%08x", tid, counter)
+    local body = string.gsub(string.sub(line, tab + 1), "RID", rid)
+    return wrk.format(method, string.sub(line, 1, tab - 1),
+                      {["Content-Type"] = "application/json"}, body)
+  end
   counter = counter + 1
   local path = paths[(counter % #paths) + 1]
   if cold then
@@ -322,6 +338,7 @@ class Case:
     warm: bool = True     # also measured warm (the same requests over and over)
     connections: tuple[int, ...] = (16,)
     expect: int = 200     # the status every answer should have (404: a miss's case)
+    method: str = "GET"   # POST: a write; each of its paths is "path<TAB>JSON body"
 
 
 @dataclass
@@ -341,7 +358,8 @@ class Figure:
 
 
 def cases(shape: Shape, names: list[str]) -> list[Case]:
-    """Every read case; paths cycle over all models so no small set stays cached."""
+    """Every read case, then the writes; paths cycle over all models so no small set
+    stays cached."""
     q = quote
     live, mid = shape.live, max(1, shape.versions // 2)
     teams = sorted({shape.team(i) for i in range(shape.models)})
@@ -403,11 +421,24 @@ def cases(shape: Shape, names: list[str]) -> list[Case]:
         Case("ui_model", "ui", [f"/models/{n}" for n in names], ("charter",), False),
         Case("ui_audit", "ui", ["/audit"], ("charter",), False),
         Case("ui_audit_model", "ui", [f"/audit?model={n}" for n in names], ("charter",), False),
+        # Writes, last (they change both servers' copies): a new version of each model in
+        # turn (RID: a run id of the request's own); then the population's versions below
+        # the live one, None -> Staging, each moved once.
+        Case("create_version", "mlflow", [
+            f"{api}/model-versions/create\t" + json.dumps(
+                {"name": n, "source": "runs:/RID/model", "run_id": "RID"}) for n in names],
+             warm=False, method="POST"),
+        Case("transition", "mlflow", [
+            f"{api}/model-versions/transition-stage\t" + json.dumps(
+                {"name": n, "version": str(v), "stage": "Staging",
+                 "archive_existing_versions": False})
+            for v in range(1, live) for n in names], warm=False, method="POST"),
     ]
 
 
 def wrk(port: int, paths: list[str], *, cold: bool, connections: int, seconds: float,
-        work: Path, expect: int = 200) -> dict[str, Any]:
+        work: Path, expect: int = 200, method: str = "GET", offset: int = 0
+        ) -> dict[str, Any]:
     listing, script = work / "paths.txt", work / "scale.lua"
     random.Random(3).shuffle(paths := list(paths))
     listing.write_text("\n".join(paths) + "\n")
@@ -416,9 +447,11 @@ def wrk(port: int, paths: list[str], *, cold: bool, connections: int, seconds: f
     # without a run of its own the measured run would repeat its warm-up's first second —
     # asked twice, those answers would be checked against the registry's head and kept
     # (api/mlflow/cache.py's doorkeeper), which is not a cold read.
-    env = {**os.environ, "SCALE_PATHS": str(listing), "SCALE_COLD": "1" if cold else "0",
-           "SCALE_RUN": str(time.time_ns()), "SCALE_EXPECT": str(expect)}
     threads = min(2, connections)
+    env = {**os.environ, "SCALE_PATHS": str(listing), "SCALE_COLD": "1" if cold else "0",
+           "SCALE_RUN": str(time.time_ns()), "SCALE_EXPECT": str(expect),
+           "SCALE_METHOD": method, "SCALE_OFFSET": str(offset), "SCALE_THREADS": str(threads),
+           "SCALE_RID_PREFIX": f"{time.time_ns() & (2**64 - 1):016x}"}
     found = subprocess.run(
         ["/usr/bin/wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
          "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
@@ -433,10 +466,12 @@ def run_case(case: Case, server: Server, label: str, mode: str, connections: int
              args: argparse.Namespace, work: Path) -> Figure:
     cold = mode == "cold"
     wrk(server.port, case.paths, cold=cold, connections=connections, seconds=1, work=work,
-        expect=case.expect)
+        expect=case.expect, method=case.method)
     before = tree_cpu(server.process.pid)
+    # a write's measured run takes lines its warm-up did not (a version moves only once)
     found = wrk(server.port, case.paths, cold=cold, connections=connections,
-                seconds=args.seconds, work=work, expect=case.expect)
+                seconds=args.seconds, work=work, expect=case.expect, method=case.method,
+                offset=len(case.paths) // 2)
     cpu = tree_cpu(server.process.pid) - before
     ok = found["requests"] - found["status"]
     seconds = found["duration_us"] / 1e6
@@ -444,7 +479,8 @@ def run_case(case: Case, server: Server, label: str, mode: str, connections: int
                   round(found["p50_us"] / 1000, 2), round(found["p99_us"] / 1000, 2),
                   found["status"] + found["transport"],
                   round(1000 * cpu / ok, 3) if ok else float("nan"),
-                  round(os.getloadavg()[0], 2), answer_kb(server.port, case.paths))
+                  round(os.getloadavg()[0], 2),
+                  answer_kb(server.port, case.paths) if case.method == "GET" else 0.0)
 
 
 def wait_quiet(server: Server, *, idle_share: float = 0.05, step_s: float = 0.5,
