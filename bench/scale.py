@@ -23,10 +23,11 @@ Two steps, each its own command, so a populated registry is built once and reuse
 ``measure`` copies ``charter/home`` to a scratch folder (the server may migrate its copy;
 the populated one stays reusable by any branch), starts both servers, and runs every read
 case — then two write cases, which change the copies: a version created on each model in
-turn, and the population's versions moved None -> Staging, each once — with wrk (``/usr/bin/wrk``, a C load generator: a Python client tops out near
-Charter's own speed on 2 cores) at 16 connections for ``--seconds`` each. *Cold* appends a
-unique ``_u=`` query parameter to every request, so no answer cache can serve it; *warm*
-cycles over one request per model. It also times the UI pages, ``charter ls`` and
+turn, and the population's versions moved None -> Staging, each once — with wrk
+(``/usr/bin/wrk``, a C load generator: a Python client tops out near Charter's own speed
+on 2 cores) at 16 connections for ``--seconds`` each. *Cold* appends a unique ``_u=``
+query parameter to every read, so no answer cache can serve it; *warm* cycles over one
+request per model. It also times the UI pages, ``charter ls`` and
 ``charter audit verify``, and prints a markdown table with the load average.
 """
 
