@@ -4,13 +4,15 @@ bench/scale.py's warm run, and of a walk over more answers than fit.
     .venv/bin/python bench/cache_replay.py [--age-after 10,3,1]
 
 One worker's AnswerCache (16 MB, the default) sees bench/scale.py's cases in their order,
-each as the requests that worker gets in a warm run — the case's distinct requests in
-turn, as wrk sends them, about half of a 6 s run at the rate the case reached (s22,
-bench/README.md) — then as many one-off requests (the cold run's ``_u=``: counted, never
-kept). Answers are synthetic bodies of each case's answer size. Printed: each case's hit
-rate with least recently used alone (no admission) and with the frequency admission at
-each ``Frequency.AGE_AFTER``; then a walk over 2,000 answers of 17.7 kB, 20,000 asks.
-Nothing is timed: a hit rate is a count.
+each as the requests that worker gets in a warm run — the case's distinct requests in turn,
+as wrk sends them: about half of what the case's 1 s warm-up and 5 s run asked at the rate
+it reached (s22, bench/README.md) — then the one-off requests (the cold run's ``_u=``:
+counted, never kept). Answers are synthetic bodies of each case's answer size. Printed:
+each case's hit rate with least recently used alone (no admission) and with the frequency
+admission at each ``Frequency.AGE_AFTER``; then a walk over 2,000 answers of 17.7 kB,
+20,000 asks. Nothing is timed: a hit rate is a count. Keys are strings, whose hashes
+Python salts per process: the doorkeeper's collisions move a case by a few points from
+run to run.
 """
 
 from __future__ import annotations

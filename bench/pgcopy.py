@@ -7,7 +7,7 @@ same rows. The target's tables are emptied first (its migrations seed some), eve
 is sent with COPY, foreign keys and triggers are off for the session while it runs
 (``session_replication_role = replica``: the target is a fresh database only this
 copies into), each table's id sequence is moved past the largest id copied, and every
-table is analysed.
+table copied is vacuumed and analysed.
 """
 
 from __future__ import annotations

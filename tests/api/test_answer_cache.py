@@ -99,15 +99,32 @@ def test_a_miss_is_kept_until_the_registry_changes(two_workers) -> None:  # type
     ids = [m.json()["request_id"] for m in misses]
     assert len(set(ids)) == 4 and [m.headers["x-request-id"] for m in misses] == ids
     assert cache_of(first).hits == 2  # noted, kept, then served twice
-    version = first.get(f"{API}/model-versions/get",
-                        params={"name": "fraud_detector", "version": "1"})
-    assert version.status_code == 404
-
     second.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
     found = first.get(f"{API}/registered-models/get", params={"name": "fraud_detector"})
     assert found.status_code == 200, found.text
+    hits = cache_of(first).hits
+    for _ in range(3):  # a version not yet registered: kept as well
+        version = first.get(f"{API}/model-versions/get",
+                            params={"name": "fraud_detector", "version": "1"})
+        assert version.status_code == 404
+    assert cache_of(first).hits == hits + 1
     second.post(f"{API}/model-versions/create", json={"name": "fraud_detector", "source": SOURCE})
     assert get_version(first)["version"] == "1"
+
+
+def test_a_kept_miss_is_not_the_answer_to_a_request_read_from_its_body(two_workers) -> None:  # type: ignore[no-untyped-def]
+    # A GET with a query string is read from it, a POST from its body: the same URL and
+    # body asked both ways are two requests, kept apart.
+    first, _ = two_workers
+    first.post(f"{API}/registered-models/create", json={"name": "fraud_detector"})
+    url = f"{API}/registered-models/get-latest-versions?name=churn_model"
+    body = b'{"name": "fraud_detector"}'
+    headers = {"content-type": "application/json"}
+    for _ in range(3):
+        assert first.request("GET", url, content=body, headers=headers).status_code == 404
+    posted = first.request("POST", url, content=body, headers=headers)
+    assert posted.status_code == 200, posted.text
+    assert posted.json() == {"model_versions": []}
 
 
 def test_refusals_other_than_a_miss_are_not_kept(two_workers) -> None:  # type: ignore[no-untyped-def]
@@ -246,6 +263,34 @@ def test_smaller_answers_asked_as_often_take_the_room_of_a_larger_one() -> None:
     # one it would push out is declined.
     assert not asked(cache, "big_c", body=big) and cache.get("big_c", 1) is None
     assert cache.get("big_b", 1) is not None
+
+
+def test_a_large_answer_is_weighed_against_every_answer_it_would_push_out() -> None:
+    # Room for ten answers of 1 kB; the least recently used one was asked once, the
+    # next nine five times each. An answer of 3 kB needs three of them gone: asked four
+    # times, it is worth less than the three together (1 + 5 + 5 asks for the same
+    # bytes), though more per byte than the first alone.
+    entry = 1000 + 3 + ENTRY_OVERHEAD
+    cache = AnswerCache(max_bytes=10 * entry, admit_first_ask=True)
+    asked(cache, "k00", body=b"x" * 1000)
+    for n in range(1, 10):
+        for _ in range(5):
+            asked(cache, f"k{n:02}", body=b"x" * 1000)
+    for _ in range(4):
+        assert not asked(cache, "new", body=b"y" * 3000)
+    assert cache.get("new", 1) is None and cache.get("k00", 1) is not None
+    assert cache.stats()["colder"] == 4 and cache.stats()["evictions"] == 0
+
+
+def test_an_answer_older_than_one_held_is_not_kept() -> None:
+    # Computed before a change the cache has seen answers of (a slow read): it could
+    # never be served, and must not push out a current answer.
+    cache = AnswerCache(max_bytes=3 * (100 + 3 + ENTRY_OVERHEAD), admit_first_ask=True)
+    for key in ("k_a", "k_b", "k_c"):
+        asked(cache, key, generation=2)
+    for _ in range(5):
+        asked(cache, "old", generation=1)
+    assert cache.get("old", 1) is None and cache.get("k_a", 2) is not None
 
 
 def test_the_frequency_table_has_a_fixed_size_and_forgets_old_popularity() -> None:

@@ -154,8 +154,13 @@ def test_approvals_and_gate_checks_through_a_folded_name_reach_the_version_it_be
         origins=[("payments_v2", 1), ("payments_v1", 1), ("payments_v1", 2)])])
     report = registry.check_gates("payments_v1", 2, "Staging")
     assert (report.name, report.version, report.passed) == ("payments_risk_model", 3, False)
+    with pytest.raises(Conflict) as unasked:  # nothing requested yet, for v3
+        registry.as_actor("erin").approve("payments_v1", 2, "Staging")
+    assert "payments_risk_model v3 -> Staging" in unasked.value.message
     asked = registry.as_actor("alice").request_approval("payments_v1", 2, "Staging")
     assert (asked.name, asked.version, asked.status) == ("payments_risk_model", 3, "pending")
+    assert [a.id for a in registry.list_approvals("payments_v1", 2)] == [asked.id]
+    assert registry.list_approvals("payments_v2", 1) == []
     decided = registry.as_actor("erin").approve("payments_v1", 2, "Staging")
     assert (decided.id, decided.version, decided.approvers) == (asked.id, 3, ["erin"])
     (requested,) = [e for e in registry.history("payments_risk_model")

@@ -78,7 +78,7 @@ class ApprovalsMixin(ServiceBase):
             # missing version's refusal would tell that the model is there
             self._require(APPROVAL, model, needed=Role.READER)
             row = versions.row(tx, model, number, via=via)
-            number = row.version
+            number = row.version  # the number it became
             self._require(APPROVAL, model, needed=role_for_move(Stage(row.stage), target),
                           what=f"decide approvals for moves to {target}")
             subject = f"{model.name} v{number} -> {target}"
@@ -105,8 +105,10 @@ class ApprovalsMixin(ServiceBase):
         """Every approval request of a model (or of one version), newest first."""
         number = parse_version(version) if version is not None else None
         with self._read() as reader:
-            model, _ = models.get(reader, name)
+            model, via = models.get(reader, name)
             self._require(READ, model)
+            if number is not None and via is not None:  # a folded former name's number
+                number = versions.former_number(reader, model, via, number)
             return [self._approval_record(reader, model, found.stage, found.stage_since,
                                           found.request)
                     for found in governance.requests_of(reader, model.id, version=number,

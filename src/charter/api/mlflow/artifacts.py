@@ -73,8 +73,10 @@ async def get_download_uri(request: Request) -> Response:
                                             params.version())
         return shapes.json_response({"artifact_uri": download_uri(location, base_url)})
 
-    # Kept like the other reads' answers (cache.py), by query and the base URL it names.
-    key = (get_download_uri, base_url, request.scope["query_string"], await request_body(request))
+    # Kept like the other reads' answers (cache.py), by method, query and body (which one
+    # is read depends on the method) and the base URL it names.
+    key = (get_download_uri, request.method, base_url, request.scope["query_string"],
+           await request_body(request))
     response = await answer(request.app.state.answers, service, key, compute)
     if consumer is not None and response.status_code == 200:
         name, number = params.text("name", required=True), params.version().lstrip("vV")

@@ -62,6 +62,10 @@ MIN_DOORKEEPER_SLOTS = 1024
 # The statuses of answers kept: a found thing, and a miss (the error body without its
 # request id: server/observe.py stamps each answer's own on the way out).
 KEPT_STATUSES = frozenset({200, 404})
+# A full cache weighs a new answer against at most this many of the least recently used
+# ones it would push out (a 256 kB answer may push out hundreds of small ones; the first
+# stand for the rest, per byte).
+VICTIMS_WEIGHED = 64
 
 
 class Kept(NamedTuple):
@@ -237,23 +241,38 @@ class AnswerCache:
         return outcome == "stored"
 
     def _colder(self, key: Hashable, generation: int, size: int) -> bool:
-        """Whether keeping ``key``'s answer (``size`` bytes) would push out the least
-        recently used one, of this generation and asked as often or more lately (under
-        the lock). Answers of sizes more than twice apart are weighed per byte they hold:
-        a kept answer saves about one computation an ask whatever its size (0.2–0.5 ms of
-        the server's CPU, a point read to a page of versions), so many small answers
-        asked as often earn the room of one large one. Sizes closer than that count as
-        equal, or answers a few bytes smaller would push through a scan again."""
-        if self._bytes + size <= self.max_bytes or not self._items:
+        """Whether ``key``'s answer (``size`` bytes, computed at ``generation``) is worth
+        less than the least recently used answer it would push out (under the lock):
+        asked no more often lately. Sizes twice apart or more are weighed per byte: a
+        kept answer saves about one computation an ask whatever its size (0.2–0.5 ms of
+        the server's CPU, a point read to a page of versions), so many small answers asked
+        as often earn the room of a large one — and an answer that needs the room of
+        several is weighed against them together (the first ``VICTIMS_WEIGHED`` standing
+        for the rest). Closer sizes count as equal, against the first answer alone: a
+        scan's pages, a few bytes apart, would otherwise push through. Answers of an older
+        registry go freely; an answer older than one held is never kept."""
+        needed = self._bytes + size - self.max_bytes
+        if needed <= 0 or not self._items:
             return False
-        victim = next(iter(self._items))
-        held, _, held_size = self._items[victim]
-        if held != generation:  # an older registry's answer: never served again
-            return False
-        asked, victim_asked = self._frequency.estimate(key), self._frequency.estimate(victim)
-        if held_size >= 2 * size or size >= 2 * held_size:
-            return asked * held_size <= victim_asked * size
-        return asked <= victim_asked
+        asked, count = self._frequency.estimate, self._frequency.estimate(key)
+        first = next(iter(self._items))
+        held, _, held_size = self._items[first]
+        if held != generation:  # older: never served again; newer: this one never would be
+            return held > generation
+        if size < 2 * held_size:
+            if held_size >= 2 * size:
+                return count * held_size <= asked(first) * size
+            return count <= asked(first)
+        freed = their_asks = 0
+        for weighed, (victim, (held, _, held_size)) in enumerate(self._items.items()):
+            if held > generation:
+                return True
+            if held == generation:
+                their_asks += asked(victim)
+            freed += held_size
+            if freed >= needed or weighed + 1 >= VICTIMS_WEIGHED:
+                break
+        return count * freed <= their_asks * size
 
     def _store(self, key: Hashable, generation: int, kept: Kept, size: int,
                old: tuple[int, Kept, int] | None) -> None:

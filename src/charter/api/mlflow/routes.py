@@ -229,7 +229,9 @@ async def dispatch(request: Request) -> Response:
     params = await read_params(request)
     service = registry(request)
     if handler in READS:  # kept answers while the registry is unchanged (cache.py)
-        key = (handler, request.scope["query_string"], await request_body(request))
+        # the method too: a GET with a query string reads it, a POST (or HEAD) its body
+        key = (handler, request.method, request.scope["query_string"],
+               await request_body(request))
         response = await answer(request.app.state.answers, service, key,
                                 lambda: handler(service, params))
         if consumer is not None:
