@@ -112,7 +112,7 @@ class Frequency:
     __slots__ = ("_counts", "_mask", "_asks")
     # 3: a registry walked over and over keeps a third of its answers served (10: 35%, 1:
     # none) while a new set of requests takes the room nearly as fast as with no counting
-    # (10: 64–70% hits where least recently used alone had 77%; 3: 74–77%;
+    # (10: 64–71% hits where least recently used alone had 76–78%; 3: 72–77%;
     # bench/cache_replay.py, bench/README.md "The answer cache under a scan").
     AGE_AFTER = 3
     MIN_AGE_ASKS = 1024
@@ -213,7 +213,8 @@ class AnswerCache:
     def put(self, key: Hashable, generation: int, body: bytes, status: int = 200) -> bool:
         """Keep ``body`` (answered with ``status``) as the answer to ``key`` at
         ``generation`` if the key was asked recently before (or is held, for an older
-        generation); whether it was kept."""
+        generation) and, when the cache is full, is worth the room (``_colder``);
+        whether it was kept."""
         size = len(body) + _key_size(key) + ENTRY_OVERHEAD
         if len(body) > MAX_ITEM or size > self.max_bytes:
             with self._lock:
