@@ -260,20 +260,21 @@ class AnswerCache:
         held, _, held_size = self._items[first]
         if held != generation:  # older: never served again; newer: this one never would be
             return held > generation
-        if size < 2 * held_size:
-            if held_size >= 2 * size:
-                return count * held_size <= asked(first) * size
-            return count <= asked(first)
-        freed = their_asks = 0
-        for weighed, (victim, (held, _, held_size)) in enumerate(self._items.items()):
-            if held > generation:
-                return True
-            if held == generation:
-                their_asks += asked(victim)
-            freed += held_size
-            if freed >= needed or weighed + 1 >= VICTIMS_WEIGHED:
-                break
-        return count * freed <= their_asks * size
+        if size < 2 * held_size:  # about one answer's room: weighed against it alone
+            freed, their_asks = held_size, asked(first)
+            if held_size < 2 * size:
+                return count <= their_asks
+        else:
+            freed = their_asks = 0
+            for weighed, (victim, (held, _, held_size)) in enumerate(self._items.items()):
+                if held > generation:
+                    return True
+                if held == generation:
+                    their_asks += asked(victim)
+                freed += held_size
+                if freed >= needed or weighed + 1 >= VICTIMS_WEIGHED:
+                    break
+        return count * freed <= their_asks * size  # per byte
 
     def _store(self, key: Hashable, generation: int, kept: Kept, size: int,
                old: tuple[int, Kept, int] | None) -> None:
