@@ -487,18 +487,22 @@ def run_case(case: Case, server: Server, label: str, mode: str, connections: int
                   answer_kb(server.port, case.paths) if case.method == "GET" else 0.0)
 
 
-def wait_quiet(server: Server, *, idle_share: float = 0.05, step_s: float = 0.5,
+def wait_quiet(servers: list[Server], *, idle_share: float = 0.05, step_s: float = 0.5,
                limit_s: float = 60.0) -> float:
-    """Wait until ``server`` has finished what wrk left it (at most ``limit_s``); the
-    seconds waited. wrk stops sending at the end of a run, but a server whose answers take
-    seconds (MLflow's searches at this size: 1–4 s each) still works through up to 16
-    requests — on the CPU the next case measures (seen: a Charter p99 of 115 ms after
-    MLflow's LIKE search, 52–66 ms alone)."""
+    """Wait until every one of ``servers`` is idle — together under ``idle_share`` of a
+    core (at most ``limit_s``); the seconds waited. wrk stops sending at the end of a run,
+    but a server whose answers take seconds (MLflow's searches at this size: 1–4 s each)
+    still works through up to 16 requests — on the CPU the next case measures (seen: a
+    Charter p99 of 115 ms after MLflow's LIKE search, 52–66 ms alone). And a server that
+    answers its health check has not always finished starting: MLflow 3's spawns eight
+    job consumers (huey) after it, which took both cores for ~25 s here (7 Dec 2026) — the
+    first cases' time, where rm_get's cold p99 of 34.7 ms in s27 was measured."""
     begun = time.monotonic()
     while time.monotonic() - begun < limit_s:
-        before = tree_cpu(server.process.pid)
+        before = sum(tree_cpu(server.process.pid) for server in servers)
         time.sleep(step_s)
-        if tree_cpu(server.process.pid) - before < idle_share * step_s:
+        if sum(tree_cpu(server.process.pid) for server in servers) - before \
+                < idle_share * step_s:
             break
     return time.monotonic() - begun
 
@@ -555,6 +559,8 @@ def servers_on(folder: Path, args: argparse.Namespace, only: str) -> Iterator[di
                 "MLflow", mlflow_command(scratch / "mlflow", store=store), dict(os.environ),
                 scratch / "mlflow", "/health", 300))
         wait_healthy(list(found.values()))
+        waited = wait_quiet(list(found.values()), limit_s=120.0)
+        progress(f"  servers idle {waited:.1f} s after their health checks answered")
         yield found
 
 
@@ -583,7 +589,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
                                           Path(work))
                         figures.append(figure)
                         progress(f"  {figure}")
-                        wait_quiet(running[label])
+                        wait_quiet(list(running.values()))
         memory = {k: round(tree_memory(s.process.pid)["pss_mb"], 1) for k, s in running.items()}
         home = (Path(running["charter"].log).parent / "home") if "charter" in running else None
         cli = cli_timings(home, shape) if home and not wanted and not args.database else {}
