@@ -568,6 +568,16 @@ MLFLOW_SCHEMA = ("import sys\nfrom mlflow.store.model_registry.sqlalchemy_store 
                  "SqlAlchemyStore\nSqlAlchemyStore(sys.argv[1])")
 
 
+def machine_speed_ms() -> float:
+    """The best of five timings of ``sum(range(10**6))`` in one process, in ms: how fast
+    this machine runs Python, so runs on different machines can be told apart (the same
+    kind of machine gave 15.8–17.7 ms on 7 Dec 2026, where both servers were ~3× slower
+    than on the scale9 machine of the same morning)."""
+    import timeit
+
+    return round(1000 * min(timeit.repeat("sum(range(10**6))", number=20, repeat=5)) / 20, 1)
+
+
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     manifest = json.loads((folder / "manifest.json").read_text())
     shape, names = Shape(**manifest["shape"]), manifest["names"]
@@ -575,7 +585,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     chosen = [c for c in cases(shape, names) if c.name in wanted or not wanted
               and not (args.step == "compare" and c.method != "GET")]  # compare: reads
     figures: list[Figure] = []
-    loads = [os.getloadavg()]
+    loads, speed = [os.getloadavg()], machine_speed_ms()
     with servers_on(folder, args, args.only) as running, \
             tempfile.TemporaryDirectory(prefix="charter-scale-wrk-") as work:
         for case in chosen:
@@ -596,6 +606,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     loads.append(os.getloadavg())
     return {"shape": asdict(shape), "figures": [asdict(f) for f in figures],
             "pss_mb": memory, "cli": cli, "loadavg": [list(x) for x in loads],
+            "machine_speed_ms": speed,
             "populate": {k: manifest[k] for k in ("charter", "mlflow")},
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -696,6 +707,9 @@ def report(result: dict[str, Any]) -> str:
               f"{populate['errors']} errors, {populate['connections']} connections); MLflow "
               f"by bulk SQL in {result['populate']['mlflow']['seconds']} s.",
               f"Load average before / after: {result['loadavg']}"]
+    if "machine_speed_ms" in result:
+        lines.append(f"Machine: `sum(range(10**6))` in {result['machine_speed_ms']} ms "
+                     "(bench/scale.py machine_speed_ms; lower is faster)")
     return "\n".join(lines)
 
 
