@@ -497,13 +497,17 @@ def wait_quiet(servers: list[Server], *, idle_share: float = 0.05, step_s: float
     answers its health check has not always finished starting: MLflow 3's spawns eight
     job consumers (huey) after it, which took both cores for ~25 s here (7 Dec 2026) — the
     first cases' time, where rm_get's cold p99 of 34.7 ms in s27 was measured."""
-    begun = time.monotonic()
+    begun, quiet = time.monotonic(), 0
     while time.monotonic() - begun < limit_s:
         before = sum(tree_cpu(server.process.pid) for server in servers)
         time.sleep(step_s)
-        if sum(tree_cpu(server.process.pid) for server in servers) - before \
-                < idle_share * step_s:
-            break
+        used = sum(tree_cpu(server.process.pid) for server in servers) - before
+        # two quiet steps in a row: one can fall in a pause of a server still starting (a
+        # process that exits within a step also takes its CPU out of the sum)
+        quiet = quiet + 1 if 0 <= used < idle_share * step_s else 0
+        if quiet == 2:
+            return time.monotonic() - begun
+    progress(f"  warning: the servers were still busy after {limit_s:.0f} s; measuring anyway")
     return time.monotonic() - begun
 
 
@@ -559,8 +563,6 @@ def servers_on(folder: Path, args: argparse.Namespace, only: str) -> Iterator[di
                 "MLflow", mlflow_command(scratch / "mlflow", store=store), dict(os.environ),
                 scratch / "mlflow", "/health", 300))
         wait_healthy(list(found.values()))
-        waited = wait_quiet(list(found.values()), limit_s=120.0)
-        progress(f"  servers idle {waited:.1f} s after their health checks answered")
         yield found
 
 
@@ -571,8 +573,9 @@ MLFLOW_SCHEMA = ("import sys\nfrom mlflow.store.model_registry.sqlalchemy_store 
 def machine_speed_ms() -> float:
     """The best of five timings of ``sum(range(10**6))`` in one process, in ms: how fast
     this machine runs Python, so runs on different machines can be told apart (the same
-    kind of machine gave 15.8–17.7 ms on 7 Dec 2026, where both servers were ~3× slower
-    than on the scale9 machine of the same morning)."""
+    kind of machine gave 15.8–17.7 ms on 7 Dec 2026, where both servers answered a third
+    to a half as fast as on the scale9 machine of the same morning, whose figure is not
+    known)."""
     import timeit
 
     return round(1000 * min(timeit.repeat("sum(range(10**6))", number=20, repeat=5)) / 20, 1)
@@ -588,6 +591,9 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     loads, speed = [os.getloadavg()], machine_speed_ms()
     with servers_on(folder, args, args.only) as running, \
             tempfile.TemporaryDirectory(prefix="charter-scale-wrk-") as work:
+        # A server answering its health check may still be starting (wait_quiet).
+        idle_after_start = round(wait_quiet(list(running.values()), limit_s=120.0), 1)
+        progress(f"  servers idle {idle_after_start} s after their health checks answered")
         for case in chosen:
             for label in case.servers:
                 if label not in running:
@@ -606,7 +612,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     loads.append(os.getloadavg())
     return {"shape": asdict(shape), "figures": [asdict(f) for f in figures],
             "pss_mb": memory, "cli": cli, "loadavg": [list(x) for x in loads],
-            "machine_speed_ms": speed,
+            "machine_speed_ms": speed, "idle_after_start_s": idle_after_start,
             "populate": {k: manifest[k] for k in ("charter", "mlflow")},
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -709,7 +715,8 @@ def report(result: dict[str, Any]) -> str:
               f"Load average before / after: {result['loadavg']}"]
     if "machine_speed_ms" in result:
         lines.append(f"Machine: `sum(range(10**6))` in {result['machine_speed_ms']} ms "
-                     "(bench/scale.py machine_speed_ms; lower is faster)")
+                     "(bench/scale.py machine_speed_ms; lower is faster); the servers idle "
+                     f"{result['idle_after_start_s']} s after their health checks answered")
     return "\n".join(lines)
 
 
