@@ -490,13 +490,14 @@ def run_case(case: Case, server: Server, label: str, mode: str, connections: int
 def wait_quiet(servers: list[Server], *, idle_share: float = 0.05, step_s: float = 0.5,
                limit_s: float = 60.0) -> float:
     """Wait until every one of ``servers`` is idle — together under ``idle_share`` of a
-    core (at most ``limit_s``); the seconds waited. wrk stops sending at the end of a run,
-    but a server whose answers take seconds (MLflow's searches at this size: 1–4 s each)
-    still works through up to 16 requests — on the CPU the next case measures (seen: a
-    Charter p99 of 115 ms after MLflow's LIKE search, 52–66 ms alone). And a server that
+    core for two steps in a row (at most ``limit_s``); the seconds waited. wrk stops
+    sending at the end of a run, but a server whose answers take seconds (MLflow's
+    searches at this size: 1–4 s each) still works through up to 16 requests — on the CPU
+    the next case measures (seen: a Charter p99 of 115 ms after MLflow's LIKE search,
+    52–66 ms alone). And a server that
     answers its health check has not always finished starting: MLflow 3's spawns eight
     job consumers (huey) after it, which took both cores for ~25 s here (7 Dec 2026) — the
-    first cases' time, where rm_get's cold p99 of 34.7 ms in s27 was measured."""
+    first cases' time, probably where s27's lone tail fell (rm_get cold, p99 34.7 ms)."""
     begun, quiet = time.monotonic(), 0
     while time.monotonic() - begun < limit_s:
         before = sum(tree_cpu(server.process.pid) for server in servers)
