@@ -19,6 +19,7 @@ from charter.domain.errors import NotFound
 from charter.service import RegistryService
 from charter.store import at_once, model_hints
 from charter.store import models as store_models
+from charter.store.driver import Reader, reader_for
 
 
 def scorer(index: int) -> str:
@@ -140,30 +141,71 @@ def noting(calls: list[str], name: str, real: Any) -> Any:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_a_model_miss_on_postgresql_is_told_in_one_more_statement(
+def test_a_model_miss_on_postgresql_is_told_by_the_statement_that_reads_a_hit(
         registry: RegistryService, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """registered-models/get's and get-latest-versions' miss: one statement more than a hit
-    tells it, the former name and the hint's candidates together (``model_hints.miss``),
-    not ``models.get`` in a read transaction; a former name still goes there, followed."""
+    """registered-models/get's and get-latest-versions' miss: the one statement that reads
+    a hit tells it too, the former name and the hint's candidates with it
+    (``at_once.model_brief_or_miss``), not a second statement (``model_hints.miss``) nor
+    ``models.get`` in a read transaction; a former name still goes there, followed."""
     create(registry, 2)
     registry.rename_model(scorer(0), "quality_bb_scorer_next", reason="renamed")
     calls: list[str] = []
     for module, name in ((store_models, "get"), (model_hints, "hint_candidates"),
-                         (model_hints, "miss"), (at_once, "model_brief")):
+                         (model_hints, "miss"), (at_once, "model_brief_or_miss")):
         monkeypatch.setattr(module, name, noting(calls, name, getattr(module, name)))
+    statements = recording_statements(monkeypatch)
 
     with pytest.raises(NotFound) as missed:
         registry.model_brief("quality_bb_scorr")
     assert missed.value.hint.startswith("did you mean 'quality_bb_scorer'")
-    assert calls == ["model_brief", "miss"]
+    assert calls == ["model_brief_or_miss"]
+    assert len(statements) == 1
     calls.clear()
     with pytest.raises(NotFound) as missed:
         registry.latest_briefs("quality_bb_scorr")
     assert missed.value.hint.startswith("did you mean 'quality_bb_scorer'")
-    assert calls == ["model_brief", "miss"]
+    assert calls == ["model_brief_or_miss"]
+    calls.clear()
+    statements.clear()
+    assert registry.model_brief(scorer(1)).name == scorer(1)
+    assert (calls, len(statements)) == (["model_brief_or_miss"], 1)
     calls.clear()
     assert registry.model_brief(scorer(0)).name == "quality_bb_scorer_next"
-    assert calls == ["model_brief", "miss", "get"]
+    assert calls == ["model_brief_or_miss", "get"]
+
+
+def recording_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements read through ``Reader.all`` and ``Reader.one`` from now on."""
+    statements: list[str] = []
+    for method in ("all", "one"):
+        real = getattr(Reader, method)
+
+        def record(self: Reader, sql: str, params: Any = (), *, real: Any = real) -> Any:
+            statements.append(sql)
+            return real(self, sql, params)
+
+        monkeypatch.setattr(Reader, method, record)
+    return statements
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_hit_and_a_miss_read_in_one_statement_answer_as_the_long_way(
+        many: RegistryService, backend: str) -> None:
+    """``model_brief_or_miss`` against ``models.get`` and ``model_hints.miss``: a hit's row
+    and brief, a miss's candidates (with and without a hint) and a former name."""
+    many.rename_model(scorer(0), "quality_zz_scorer", reason="renamed")
+    with many.db.read() as session:
+        reader = reader_for(session)
+        hit = at_once.model_brief_or_miss(reader, scorer(1), hint=True)
+        assert not isinstance(hit, model_hints.Miss)
+        assert hit[0] == store_models.get(reader, scorer(1))[0]
+        assert hit[1].name == scorer(1)
+        for name in ("quality_bb_scorr", scorer(0), "nothing_like_it_at_all"):
+            for hint in (True, False):
+                assert at_once.model_brief_or_miss(reader, name, hint=hint) == \
+                    model_hints.miss(reader, name, hint=hint), (name, hint)
+    assert many.model_brief(scorer(1)) == hit[1]
 
 
 @pytest.mark.postgres
@@ -191,10 +233,17 @@ def test_a_caller_who_sees_only_some_models_gets_no_hint_and_none_is_read(
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_postgresql_keeps_one_generic_plan_for_the_miss(
         many: RegistryService, backend: str, database_url: str) -> None:
-    """MISS is prepared on the server's kept connections; a plan made for each miss again
+    """MISS and the brief-or-miss statements are prepared on the server's kept
+    connections (at_once.py ``model_brief_or_miss``); a plan made for each miss again
     cost PostgreSQL 0.6 ms of its 0.8 per miss (the suffix ranges as IN (...): a generic
     plan reckoned sixteen lookups each, a plan for the values one)."""
-    statement = model_hints.MISS["postgresql"].replace("?", "%s")
+    def brief_or_miss(name: str) -> list[object]:
+        key = model_hints.name_key(name)
+        return [key, *model_hints.miss_params(name), key]
+
+    statements = {model_hints.MISS["postgresql"]: model_hints.miss_params,
+                  at_once._BRIEF_OR_MISS[True]: brief_or_miss,
+                  at_once._BRIEF_OR_MISS[False]: lambda name: [model_hints.name_key(name)] * 3}
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"),
                          autocommit=True) as connection:
         # a registry of a few thousand models (their suffixes by the table's trigger),
@@ -203,9 +252,13 @@ def test_postgresql_keeps_one_generic_plan_for_the_miss(
                            "created_at, updated_at) SELECT 'padding_' || n, 'padding_' || n, "
                            "'', 0, now(), now() FROM generate_series(1, 3000) n")
         connection.execute("ANALYZE")
-        for index in range(12):
-            connection.execute(statement, model_hints.miss_params(f"{scorer(index)}_gone"),
-                               prepare=True).fetchall()
-        generic, custom = connection.execute(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements").fetchone()
-    assert generic >= 6 and custom <= 6, (generic, custom)
+        for statement, params in statements.items():
+            for index in range(12):  # misses, and (the brief's statements) hits too
+                name = scorer(index) if index % 3 == 0 else f"{scorer(index)}_gone"
+                connection.execute(statement.replace("?", "%s"), params(name),
+                                   prepare=True).fetchall()
+        plans = connection.execute("SELECT generic_plans, custom_plans "
+                                   "FROM pg_prepared_statements").fetchall()
+    assert len(plans) == 3
+    for generic, custom in plans:
+        assert generic >= 6 and custom <= 6, plans

@@ -143,19 +143,17 @@ class ServiceBase:
 
     def _brief_at_once(self, name: str) -> ModelBrief | None:
         """On PostgreSQL, the ModelBrief of the model named ``name`` now, read in one
-        statement (store/at_once.py ``model_brief``) and its access checked; its miss is
-        raised after one more (``model_hints.miss``). None: a former name, or another
+        statement (store/at_once.py ``model_brief_or_miss``) and its access checked; or
+        its miss, told by the same statement, raised. None: a former name, or another
         database — the caller reads through ``models.get``, which follows a redirect. A miss
-        of registered-models/get was three statements before, and ``models.get`` again in
-        a thread before that: 1.7–1.9 ms of the server's CPU."""
+        of registered-models/get was two statements before, three before that, and
+        ``models.get`` in a thread before that: 1.7–1.9 ms of the server's CPU."""
         if self.db.dialect != "postgresql":
             return None
         with self._one_read() as single:
-            found = at_once.model_brief(single, name)
-        if found is None:
-            with self._one_read() as single:
-                self._refuse(name, model_hints.miss(single, name,
-                                                    hint=self.principal.sees_all))
+            found = at_once.model_brief_or_miss(single, name, hint=self.principal.sees_all)
+        if isinstance(found, Miss):
+            self._refuse(name, found)
             return None
         row, brief = found
         self._require(READ, row)

@@ -107,7 +107,7 @@ class SearchMixin(ServiceBase):
 
     def model_brief(self, name: str) -> ModelBrief:
         """``model_summary`` as a ModelBrief. On PostgreSQL one statement when ``name`` is a
-        model's current name, two when no model has it (``_brief_at_once``)."""
+        model's current name, or no model's (``_brief_at_once``)."""
         brief = self._brief_at_once(name)
         if brief is not None:
             return brief

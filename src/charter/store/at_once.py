@@ -21,9 +21,10 @@ from typing import Any
 
 from charter.domain.records import FileRecord, ModelBrief, VersionLocation, VersionRecord
 from charter.store.driver import Reader
+from charter.store.model_hints import FORMER_ROW, MISS, Miss, miss_of, miss_params
 from charter.store.models import COLUMNS as _MODEL_COLUMNS
 from charter.store.models import ModelRow, lookup_key
-from charter.store.search import MODEL_BRIEFS_AT_ONCE, model_brief_of
+from charter.store.search import MODEL_BRIEF_COLUMNS, model_brief_of
 from charter.store.versions import COLUMNS, VersionRow, record_from
 
 # A version's tags, files and aliases beside it (``v`` is the version), as JSON arrays, so
@@ -87,15 +88,31 @@ def newest_at_once(reader: Reader, name: str, stages: Sequence[str]) -> list[Ver
             for hit in reader.all(sql, [lookup_key(name), *wanted])]
 
 
-_MODEL_BRIEF = MODEL_BRIEFS_AT_ONCE + " WHERE m.name_key = ?"
+# The model's brief, or, when no model holds the name now, what its miss needs (a former
+# name's row, and with a hint the candidates: model_hints.MISS) in the last two columns:
+# a miss took a second round trip. The miss's part runs only when no model has the key (a
+# one-time filter: a hit pays one more probe of the name's index); its columns of the
+# model are NULL, the brief's part leaves those two NULL.
+_NOTHING = ", ".join(["NULL"] * 8)
+_BRIEF_OR_MISS = {
+    hint: (f"SELECT {MODEL_BRIEF_COLUMNS}, NULL::int, NULL::text FROM models m "
+           "WHERE m.name_key = ? UNION ALL "
+           f"SELECT {_NOTHING}, miss.* FROM ({miss}) miss "
+           "WHERE NOT EXISTS (SELECT 1 FROM models WHERE name_key = ?)")
+    for hint, miss in ((True, MISS["postgresql"]), (False, FORMER_ROW))}
 
 
-def model_brief(reader: Reader, name: str) -> tuple[ModelRow, ModelBrief] | None:
-    """The model registered under ``name`` now, as its row and its ModelBrief."""
-    if reader.dialect != "postgresql":
-        return None
-    raw = reader.one(_MODEL_BRIEF, (lookup_key(name),))
-    return (ModelRow.of(raw[:7]), model_brief_of(raw)) if raw is not None else None
+def model_brief_or_miss(reader: Reader, name: str, *, hint: bool
+                        ) -> tuple[ModelRow, ModelBrief] | Miss:
+    """The model registered under ``name`` now, as its row and its ModelBrief; or, when
+    no model holds ``name`` now, its ``model_hints.miss`` (PostgreSQL only)."""
+    key = lookup_key(name)
+    params = miss_params(name) if hint else [key]
+    found = reader.all(_BRIEF_OR_MISS[hint], [key, *params, key])
+    if found and found[0][0] is not None:
+        raw = found[0]
+        return ModelRow.of(raw[:7]), model_brief_of(raw)
+    return miss_of([row[8:] for row in found])
 
 
 # The model, and the version its alias points at (a LEFT JOIN: a model without that alias

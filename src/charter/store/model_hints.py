@@ -5,7 +5,7 @@ cost whatever the registry's size. Plain SQL on the driver's connection (store/d
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
@@ -84,7 +84,12 @@ def miss(conn: Conn, name: str, *, hint: bool) -> Miss:
     reader = reader_for(conn)
     if not hint:
         return Miss(reader.one(FORMER, (name_key(name),)) is not None, [])
-    found = reader.all(MISS[reader.dialect], miss_params(name))
+    return miss_of(reader.all(MISS[reader.dialect], miss_params(name)))
+
+
+def miss_of(rows: Sequence[Sequence[Any]]) -> Miss:
+    """The Miss that the rows of ``MISS`` (or ``FORMER``) tell."""
+    found = [(branch, name) for branch, name in rows]
     return Miss(any(branch == _FORMER for branch, _ in found), candidates_of(found))
 
 
@@ -142,7 +147,7 @@ _HOLDING = {
 CANDIDATES = {dialect: " UNION ALL ".join([_EVERY_NAME, _BEFORE, _FROM, holding, holding])
               for dialect, holding in _HOLDING.items()}
 FORMER = f"SELECT {_FORMER} FROM redirects WHERE name_key = ?"
+FORMER_ROW = f"SELECT {_FORMER} AS branch, name FROM redirects WHERE name_key = ?"
 # A former name's row, then the candidates.
-MISS = {dialect: (f"SELECT {_FORMER} AS branch, name FROM redirects WHERE name_key = ? "
-                  f"UNION ALL SELECT * FROM ({candidates}) c")
+MISS = {dialect: f"{FORMER_ROW} UNION ALL SELECT * FROM ({candidates}) c"
         for dialect, candidates in CANDIDATES.items()}

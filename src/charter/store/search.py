@@ -196,8 +196,8 @@ _ALIASES_JSON = ("(SELECT coalesce(json_agg(a.alias ORDER BY a.alias COLLATE \"C
 _BRIEFS_AT_ONCE = (f"SELECT {BRIEF_COLUMNS}, m.name, {VERSION_TAGS_JSON}::text, "
                    f"{_ALIASES_JSON}::text "
                    "FROM versions v JOIN models m ON m.id = v.model_id", "v.model_id")
-MODEL_BRIEFS_AT_ONCE = f"SELECT {MODEL_COLUMNS}, {BRIEF} FROM models m"
-_MODEL_BRIEF_JSON = (f"{MODEL_COLUMNS}, {BRIEF}", "models m", "m.id")
+MODEL_BRIEF_COLUMNS = f"{MODEL_COLUMNS}, {BRIEF}"  # of ``m``, models
+_MODEL_BRIEF_JSON = (MODEL_BRIEF_COLUMNS, "models m", "m.id")
 
 
 def _brief(raw: Sequence[Any]) -> VersionBrief:
@@ -210,7 +210,7 @@ def _brief(raw: Sequence[Any]) -> VersionBrief:
 
 
 def model_brief_of(raw: Sequence[Any]) -> ModelBrief:
-    """A row of ``MODEL_BRIEFS_AT_ONCE``, or an item of ``model_briefs``' JSON page (its
+    """A row of ``MODEL_BRIEF_COLUMNS``, or an item of ``model_briefs``' JSON page (its
     times ISO text, which ``stored_time`` reads too): the model's columns, then its brief
     (store/model_briefs.py), as a ModelBrief (its newest versions in stage order, as
     ``service.search`` sorts them)."""
