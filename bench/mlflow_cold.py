@@ -11,7 +11,10 @@ cycling over the models, each with a unique ``_u`` parameter so the answer cache
 serves one (scale.py's "cold"), and prints the process CPU time per request (steadier
 than wall time on a shared machine) and the last answer's size. ``--profile CASE``
 prints a cProfile of that case, timed by process CPU. Run it with another tree's
-``PYTHONPATH`` for a before/after.
+``PYTHONPATH`` for a before/after. On PostgreSQL, name the database in the environment
+with its home beside it, e.g. a copy made by ``bench/pg_ab.py copy work``:
+``CHARTER_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/pg_ab_work ... --home
+/tmp/charter-pg-ab/home_work``. ``rm_get_missing`` asks for names nobody registered (404).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ def shapes(names: list[str]) -> dict[str, Shape]:
 
     return {
         "rm_get": lambda i: ("/registered-models/get", f"name={name(i)}"),
+        # a name nobody registered: 404 with a "did you mean" hint
+        "rm_get_missing": lambda i: ("/registered-models/get", f"name={name(i)}_gone"),
         "rm_search_like": lambda i: ("/registered-models/search", "filter=" + quoted(
             f"name LIKE '{prefixes[i % len(prefixes)]}%'") + "&max_results=100"),
         "rm_search_tag": lambda i: ("/registered-models/search",
@@ -88,11 +93,14 @@ class Caller:
         return answer["status"], answer["body"]
 
 
-async def run(caller: Caller, shape: Shape, count: int) -> bytes:
+EXPECTED = {"rm_get_missing": 404}  # the status of a case's every answer; else 200
+
+
+async def run(caller: Caller, shape: Shape, count: int, expect: int = 200) -> bytes:
     body = b""
     for index in range(count):
         status, body = await caller.get(*shape(index))
-        if status != 200:
+        if status != expect:
             raise SystemExit(f"{shape(index)} answered {status}: {body[:300]!r}")
     return body
 
@@ -106,12 +114,13 @@ async def measure(args: argparse.Namespace) -> None:
     with open("/proc/loadavg") as load:
         print(f"load average: {load.read().split()[0]}")
     for case in args.cases.split(","):
-        await run(caller, known[case], 20)  # warms the connections, not the answers
+        expect = EXPECTED.get(case, 200)
+        await run(caller, known[case], 20, expect)  # warms the connections, not the answers
         profile = cProfile.Profile(time.process_time) if case == args.profile else None
         start = time.process_time()
         if profile:
             profile.enable()
-        body = await run(caller, known[case], args.requests)
+        body = await run(caller, known[case], args.requests, expect)
         if profile:
             profile.disable()
         cpu = (time.process_time() - start) / args.requests * 1000
