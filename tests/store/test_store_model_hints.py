@@ -3,8 +3,8 @@
 Reading and comparing every name cost each miss 14 ms of the server's CPU at 2,000 models
 (store/model_hints.py); past ``HINT_EVERY_NAME`` models a miss reads a bounded set of
 names, found by index ranges — which still hold the name a slip came from — and rapidfuzz
-scores them. On PostgreSQL the MLflow reads learn a former name and the candidates in one
-statement after the one that found no model.
+scores them. On PostgreSQL the MLflow reads learn a former name and the candidates from
+the statement that reads a hit.
 """
 
 from __future__ import annotations
@@ -121,17 +121,6 @@ def test_closest_puts_the_best_first_and_hints_short_names_as_difflib_did() -> N
     assert model_hints.closest("my-model", ["my_model"]) == ["my_model"]
 
 
-def test_a_miss_read_without_a_hint_reads_no_candidates(many: RegistryService) -> None:
-    many.rename_model(scorer(0), "quality_zz_scorer", reason="renamed")
-    with many.db.read() as reader:
-        assert model_hints.miss(reader, "quality_bb_scorr", hint=False) == (False, [])
-        assert model_hints.miss(reader, scorer(0), hint=False) == (True, [])
-        former = model_hints.miss(reader, scorer(0), hint=True)
-        asked = model_hints.miss(reader, "quality_bb_scorr", hint=True)
-    assert former.former
-    assert not asked.former and "quality_bb_scorer" in asked.candidates
-
-
 def noting(calls: list[str], name: str, real: Any) -> Any:
     def noted(*args: Any, **kwargs: Any) -> Any:
         calls.append(name)
@@ -145,13 +134,13 @@ def test_a_model_miss_on_postgresql_is_told_by_the_statement_that_reads_a_hit(
         registry: RegistryService, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """registered-models/get's and get-latest-versions' miss: the one statement that reads
     a hit tells it too, the former name and the hint's candidates with it
-    (``at_once.model_brief_or_miss``), not a second statement (``model_hints.miss``) nor
-    ``models.get`` in a read transaction; a former name still goes there, followed."""
+    (``at_once.model_brief_or_miss``), not a second statement nor ``models.get`` in a read
+    transaction; a former name still goes there, followed."""
     create(registry, 2)
     registry.rename_model(scorer(0), "quality_bb_scorer_next", reason="renamed")
     calls: list[str] = []
     for module, name in ((store_models, "get"), (model_hints, "hint_candidates"),
-                         (model_hints, "miss"), (at_once, "model_brief_or_miss")):
+                         (at_once, "model_brief_or_miss")):
         monkeypatch.setattr(module, name, noting(calls, name, getattr(module, name)))
     statements = recording_statements(monkeypatch)
 
@@ -161,10 +150,11 @@ def test_a_model_miss_on_postgresql_is_told_by_the_statement_that_reads_a_hit(
     assert calls == ["model_brief_or_miss"]
     assert len(statements) == 1
     calls.clear()
+    statements.clear()
     with pytest.raises(NotFound) as missed:
         registry.latest_briefs("quality_bb_scorr")
     assert missed.value.hint.startswith("did you mean 'quality_bb_scorer'")
-    assert calls == ["model_brief_or_miss"]
+    assert (calls, len(statements)) == (["model_brief_or_miss"], 1)
     calls.clear()
     statements.clear()
     assert registry.model_brief(scorer(1)).name == scorer(1)
@@ -192,19 +182,35 @@ def recording_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_hit_and_a_miss_read_in_one_statement_answer_as_the_long_way(
         many: RegistryService, backend: str) -> None:
-    """``model_brief_or_miss`` against ``models.get`` and ``model_hints.miss``: a hit's row
-    and brief, a miss's candidates (with and without a hint) and a former name."""
+    """``model_brief_or_miss`` against ``models.get`` (which follows a former name) and
+    ``model_hints.hint_candidates``: a hit's row and brief, a miss's candidates (with and
+    without a hint) and a former name. A hit's statement answers the brief's row alone:
+    the miss's part does not run (its rows would follow it)."""
     many.rename_model(scorer(0), "quality_zz_scorer", reason="renamed")
+
+    def long_way(reader: Reader, name: str, hint: bool) -> model_hints.Miss:
+        try:
+            _, former_name = store_models.get(reader, name)
+        except NotFound:
+            former_name = None
+        return model_hints.Miss(former_name is not None,
+                                model_hints.hint_candidates(reader, name) if hint else [])
+
     with many.db.read() as session:
         reader = reader_for(session)
         hit = at_once.model_brief_or_miss(reader, scorer(1), hint=True)
         assert not isinstance(hit, model_hints.Miss)
         assert hit[0] == store_models.get(reader, scorer(1))[0]
         assert hit[1].name == scorer(1)
+        key = model_hints.name_key(scorer(1))
+        for hint, params in ((True, model_hints.miss_params(scorer(1))), (False, [key])):
+            assert len(reader.all(at_once._BRIEF_OR_MISS[hint], [key, *params, key])) == 1
         for name in ("quality_bb_scorr", scorer(0), "nothing_like_it_at_all"):
             for hint in (True, False):
-                assert at_once.model_brief_or_miss(reader, name, hint=hint) == \
-                    model_hints.miss(reader, name, hint=hint), (name, hint)
+                missed = at_once.model_brief_or_miss(reader, name, hint=hint)
+                assert missed == long_way(reader, name, hint), (name, hint)
+                assert missed.former == (name == scorer(0))
+                assert bool(missed.candidates) == hint
     assert many.model_brief(scorer(1)) == hit[1]
 
 

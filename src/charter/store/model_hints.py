@@ -76,19 +76,9 @@ def hint_candidates(conn: Conn, name: str) -> list[str]:
     return candidates_of(reader.all(CANDIDATES[reader.dialect], candidate_params(name)))
 
 
-def miss(conn: Conn, name: str, *, hint: bool) -> Miss:
-    """For a name no model holds now, in one statement: whether it is a former name, and
-    (``hint``) the names it may be a slip of. Two statements, not one with the hint as a
-    parameter: PostgreSQL, seeing plans without the candidates cost next to nothing, would
-    plan each miss with them again."""
-    reader = reader_for(conn)
-    if not hint:
-        return Miss(reader.one(FORMER, (name_key(name),)) is not None, [])
-    return miss_of(reader.all(MISS[reader.dialect], miss_params(name)))
-
-
 def miss_of(rows: Sequence[Sequence[Any]]) -> Miss:
-    """The Miss that the rows of ``MISS`` (or ``FORMER``) tell."""
+    """The Miss that the rows of ``MISS`` (or ``FORMER_ROW``) tell: whether the name is a
+    former name, and the candidates."""
     found = [(branch, name) for branch, name in rows]
     return Miss(any(branch == _FORMER for branch, _ in found), candidates_of(found))
 
@@ -146,7 +136,6 @@ _HOLDING = {
 }
 CANDIDATES = {dialect: " UNION ALL ".join([_EVERY_NAME, _BEFORE, _FROM, holding, holding])
               for dialect, holding in _HOLDING.items()}
-FORMER = f"SELECT {_FORMER} FROM redirects WHERE name_key = ?"
 FORMER_ROW = f"SELECT {_FORMER} AS branch, name FROM redirects WHERE name_key = ?"
 # A former name's row, then the candidates.
 MISS = {dialect: f"{FORMER_ROW} UNION ALL SELECT * FROM ({candidates}) c"
