@@ -1,4 +1,4 @@
-"""``charter serve --workers N``: N forked worker processes, each on its own listening socket.
+"""``charter serve --workers N``: N forked worker processes sharing one listening socket.
 
 The supervisor is a fresh interpreter that ``charter serve`` becomes (exec) once it has
 migrated the database. It binds the port, imports the app's modules (``PRELOAD``), forks
@@ -15,13 +15,13 @@ MB of standard library (it holds the shared part, counted once), and an import t
 fails stops ``charter serve`` before any worker starts. It still creates nothing that
 must not cross a fork — no engine, database connection or thread: those are the workers'.
 
-Why a socket per worker (Linux's SO_REUSEPORT): with one shared socket, the worker that
-wakes first accepts every connection waiting, so a client opening its keep-alive
-connections at once could leave them all on one worker and the other idle. With one
-socket each, the kernel spreads new connections over the workers by a hash of their
-addresses. The price: connections hashed to a worker wait while it is busy or being
-replaced, instead of going to another; the supervisor keeps each socket open, so they
-are answered by the replacement, not refused.
+Why one listening socket, balanced (server/balance.py): the workers share the socket, and
+a worker accepts a connection only while it holds no more than the fewest any worker
+holds, so a client's keep-alive connections split evenly — a request waits only for its
+own worker's share. The kernel's choice was uneven: a socket per worker (SO_REUSEPORT)
+hashed 16 connections 7/9 or 6/10 in most trials; one shared socket with no rule let the
+worker that woke first take them all. And a worker that dies strands nothing: new
+connections go to the others while the supervisor starts its replacement.
 
     python -m charter.server.supervisor '{"host": …, "port": …, "workers": N, "uvicorn": {…}}'
 """
@@ -38,6 +38,10 @@ import signal
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from charter.server.balance import Holdings
 
 APP = "charter.server.app:factory"
 EARLY_EXIT_S = 5.0     # a worker exiting this soon after its start failed to start
@@ -49,38 +53,22 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # What every worker imports anyway, on its way to serving: the app (which imports the
 # API, UI, service, store and domain), what uvicorn imports for the options `charter
 # serve` gives it, and the metrics' library; on PostgreSQL, its driver (10 MB).
-PRELOAD = ("charter.server.app", "charter.bootstrap", "uvicorn", "uvicorn.loops.uvloop",
-           "uvicorn.protocols.http.httptools_impl", "charter.server.protocol",
-           "uvicorn.protocols.websockets.auto", "uvicorn.lifespan.on", "prometheus_client",
-           "prometheus_client.multiprocess")
+PRELOAD = ("charter.server.app", "charter.bootstrap", "charter.server.balance", "uvicorn",
+           "uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl",
+           "charter.server.protocol", "uvicorn.protocols.websockets.auto", "uvicorn.lifespan.on",
+           "prometheus_client", "prometheus_client.multiprocess")
 POSTGRESQL_PRELOAD = ("psycopg", "sqlalchemy.dialects.postgresql.psycopg")
 DATABASE_URL_ENV = "CHARTER_DATABASE_URL"
 
 
-def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     sock.listen(2048)
     return sock
-
-
-def bind_each(host: str, port: int, count: int) -> list[socket.socket]:
-    """``count`` listening sockets on ``port``, one per worker (SO_REUSEPORT), on Linux;
-    elsewhere (where the option does not spread connections) one socket they share."""
-    if not sys.platform.startswith("linux") or count < 2:
-        return [bind(host, port)] * count
-    if port:
-        # Any process of the same user that sets the option may join a port's group: bound
-        # once without it first, a port another server already holds is refused, not shared.
-        bind(host, port).close()
-    first = bind(host, port, reuse_port=True)
-    port = first.getsockname()[1]
-    return [first, *(bind(host, port, reuse_port=True) for _ in range(count - 1))]
 
 
 def preload() -> None:
@@ -103,23 +91,31 @@ def preload() -> None:
         gc.enable()
 
 
-def run_worker(sock: socket.socket, options: dict[str, object]) -> None:
-    """In a forked child: the app on the inherited socket, until uvicorn shuts down."""
+def run_worker(sock: socket.socket, holdings: Holdings, slot: int,
+               options: dict[str, object]) -> None:
+    """In a forked child: the app, taking its share of the shared socket's connections
+    (server/balance.py), until uvicorn shuts down."""
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(APP, factory=True, **options))  # type: ignore[arg-type]
-    server.run(sockets=[sock])
+    from charter.server.balance import BalancedServer
+
+    config = uvicorn.Config(APP, factory=True, **options)  # type: ignore[arg-type]
+    BalancedServer(config, sock, holdings, slot).run()
 
 
 class Supervisor:
-    def __init__(self, sockets: list[socket.socket], options: dict[str, object]) -> None:
-        # Worker i listens on sockets[i]; a worker that dies leaves its socket here, open,
-        # so the connections the kernel queued on it wait for the replacement.
-        self.sockets = sockets
+    def __init__(self, sock: socket.socket, workers: int, options: dict[str, object]) -> None:
+        # The listening socket stays open here while a worker is replaced: connections
+        # wait in its queue for the other workers, not for the replacement.
+        self.sock = sock
+        from charter.server.balance import Holdings  # preloaded: imports uvicorn
+
+        self.workers = workers
+        self.holdings = Holdings(workers)
         self.options = options
-        self.children: dict[int, tuple[float, int]] = {}  # pid -> start time, socket
+        self.children: dict[int, tuple[float, int]] = {}  # pid -> start time, slot
         self.stopping = False
         self.exit_code = 0
 
@@ -131,10 +127,7 @@ class Supervisor:
         if pid == 0:
             code = 0
             try:
-                for other in self.sockets:
-                    if other is not self.sockets[slot]:
-                        other.close()
-                run_worker(self.sockets[slot], self.options)
+                run_worker(self.sock, self.holdings, slot, self.options)
             except BaseException as error:  # noqa: BLE001 - reported, then the child ends
                 print(f"charter worker {os.getpid()} failed: {error!r}", file=sys.stderr)
                 code = 1
@@ -157,7 +150,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        for slot in range(len(self.sockets)):
+        for slot in range(self.workers):
             self.start(slot)
         deadline: float | None = None
         while self.children:
@@ -173,6 +166,7 @@ class Supervisor:
                 time.sleep(0.1)
                 continue
             started, slot = self.children.pop(pid, (time.monotonic(), 0))
+            self.holdings.leave(slot)  # its connections died with it: nobody's fewest
             forget_worker(pid)
             if self.stopping:
                 continue
@@ -207,7 +201,7 @@ def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
     try:
         try:
-            sockets = bind_each(spec["host"], spec["port"], int(spec["workers"]))
+            sock = bind(spec["host"], spec["port"])
         except OSError as error:
             print(f"charter: cannot listen on {spec['host']}:{spec['port']}: {error.strerror}",
                   file=sys.stderr)
@@ -217,7 +211,7 @@ def main(argv: list[str]) -> int:
         except Exception as error:  # noqa: BLE001 - reported; the workers would fail alike
             print(f"charter: the app could not be loaded: {error!r}", file=sys.stderr)
             return 1
-        return Supervisor(sockets, dict(spec["uvicorn"])).run()
+        return Supervisor(sock, int(spec["workers"]), dict(spec["uvicorn"])).run()
     finally:
         if spec.get("private_metrics_dir") and os.environ.get(METRICS_ENV):
             shutil.rmtree(os.environ[METRICS_ENV], ignore_errors=True)
