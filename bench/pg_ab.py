@@ -5,7 +5,8 @@ ok/s, p50, p99 and CPU per answer — the server's and PostgreSQL's — per case
     python bench/pg_ab.py copy main
     python bench/pg_ab.py copy work
     # then: each tree's `charter serve --workers 2` (its src/ on PYTHONPATH) on its copy,
-    # wrk cold at 16 connections for 5 s per case, the trees alternating
+    # wrk cold at 16 connections for 5 s per case, the trees alternating; each line says
+    # how the 16 connections were split over the two workers (ss, 1 s in)
     python bench/pg_ab.py run --cases rm_search_like,mv_search_name --rounds 2 \\
         /tmp/main-tree:main /work/main:work
     python bench/pg_ab.py drop main work
@@ -27,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -37,6 +39,7 @@ sys.path.insert(0, str(HERE))
 import scale  # noqa: E402
 from pgcopy import copy_sqlite_to_postgres  # noqa: E402
 from server import tree_cpu  # noqa: E402
+from workers import connections_by_pid  # noqa: E402
 
 BASE = "postgresql://postgres@127.0.0.1:5432"
 VENV_BIN = HERE.parent / ".venv" / "bin"
@@ -125,7 +128,13 @@ def run(args: argparse.Namespace) -> None:
                                        connections=16, work=Path(work), expect=case.expect)
                         scale.wrk(seconds=1, **measure)
                         server, database = tree_cpu(process.pid), postgres_cpu()
+                        held: dict[int, int] = {}
+                        looker = threading.Timer(
+                            min(1.0, args.seconds / 2),
+                            lambda: held.update(connections_by_pid(port)))
+                        looker.start()
                         found = scale.wrk(seconds=args.seconds, **measure)
+                        looker.join()
                         server = tree_cpu(process.pid) - server
                         database = postgres_cpu() - database
                         ok = found["requests"] - found["status"]
@@ -134,7 +143,8 @@ def run(args: argparse.Namespace) -> None:
                               f"{found['p50_us'] / 1000:6.2f} p99 {found['p99_us'] / 1000:6.2f} "
                               f"errors {found['status'] + found['transport']} server "
                               f"{1000 * server / max(ok, 1):.3f} postgres "
-                              f"{1000 * database / max(ok, 1):.3f} ms/answer load "
+                              f"{1000 * database / max(ok, 1):.3f} ms/answer split "
+                              f"{'/'.join(map(str, sorted(held.values())))} load "
                               f"{os.getloadavg()[0]:.2f}", flush=True)
                 finally:
                     stop(process)

@@ -34,7 +34,7 @@ import uvicorn
 ABSENT = 1 << 62  # a slot with no worker: more connections than any worker holds
 RETRY_S = 0.002   # a worker over its share looks again this soon
 PATIENCE_S = 0.05  # a connection waiting this long is taken by any worker
-PUBLISH_S = 0.1   # how often a worker publishes its count (so closed connections show)
+PUBLISH_S = 0.1   # how often a worker publishes its count besides (a backstop)
 ACCEPTS_PER_TURN = 64  # connections one wake-up may accept, so requests are not starved
 
 log = logging.getLogger("charter.server")
@@ -173,10 +173,25 @@ class Acceptor:
             self._opening.add(opening)
             self._holdings.publish(self._slot, held + 1)
 
+    def _made(self) -> asyncio.Protocol:
+        """The server's protocol for a connection, publishing the count again when the
+        connection ends: a count left high for a moment would have the others take more
+        than their share (a client closing its connections and opening new ones)."""
+        protocol = self._protocol()
+        lost = protocol.connection_lost
+
+        def connection_lost(error: Exception | None) -> None:
+            lost(error)
+            if not self._closed:
+                self._publish()
+
+        protocol.connection_lost = connection_lost  # type: ignore[method-assign, assignment]
+        return protocol
+
     async def _open(self, conn: socket.socket) -> None:
         assert self._loop is not None
         try:
-            await self._loop.connect_accepted_socket(self._protocol, conn)
+            await self._loop.connect_accepted_socket(self._made, conn)
         except OSError:  # the client went away before the connection was set up
             conn.close()
         finally:
