@@ -187,3 +187,30 @@ def test_an_app_that_cannot_be_imported_stops_the_server_before_any_worker(tmp_p
     assert finished.returncode == 1
     assert "the app could not be loaded: ImportError('broken on purpose')" in finished.stderr
     assert "worker" not in finished.stderr  # none was started
+
+
+def test_workers_end_when_their_supervisor_is_killed(tmp_path):
+    # SIGKILL gives the supervisor no chance to stop its workers: Linux sends them SIGTERM
+    # (PR_SET_PDEATHSIG), so none is left serving the port with no one to stop it
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "charter.cli.main", "serve", "--port", str(port),
+         "--workers", "2", "--log-level", "warning"],
+        env={**os.environ, "CHARTER_HOME": str(tmp_path)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}")
+                 and len(children_of(process.pid)) == 2)
+        workers = children_of(process.pid)
+        process.kill()
+        process.wait(10)
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 15)
+        with socket.socket() as again:  # the port is free: nothing listens on it any more
+            again.bind(("127.0.0.1", port))
+    finally:
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -92,17 +92,34 @@ def preload() -> None:
 
 
 def run_worker(sock: socket.socket, holdings: Holdings, slot: int,
-               options: dict[str, object]) -> None:
+               options: dict[str, object], supervisor: int) -> None:
     """In a forked child: the app, taking its share of the shared socket's connections
     (server/balance.py), until uvicorn shuts down."""
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
+    end_with_supervisor(supervisor)
     import uvicorn
 
     from charter.server.balance import BalancedServer
 
     config = uvicorn.Config(APP, factory=True, **options)  # type: ignore[arg-type]
     BalancedServer(config, sock, holdings, slot).run()
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
+
+
+def end_with_supervisor(supervisor: int) -> None:
+    """Ask Linux to send this worker SIGTERM when its supervisor ends, however it ends:
+    a supervisor killed with SIGKILL would otherwise leave its workers serving the port,
+    with no one to stop them. (Elsewhere: not asked.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it ended before the request: end now
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Supervisor:
@@ -123,11 +140,12 @@ class Supervisor:
         # Whatever the supervisor holds now is moved out of the collector's reach, so no
         # collection in a worker writes into (and so copies) a page the two share.
         gc.freeze()
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                run_worker(self.sock, self.holdings, slot, self.options)
+                run_worker(self.sock, self.holdings, slot, self.options, supervisor)
             except BaseException as error:  # noqa: BLE001 - reported, then the child ends
                 print(f"charter worker {os.getpid()} failed: {error!r}", file=sys.stderr)
                 code = 1
