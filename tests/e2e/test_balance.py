@@ -71,19 +71,26 @@ def test_an_acceptor_over_its_share_leaves_a_connection_to_the_others_then_takes
     holdings = Holdings(2)
     connections: set[asyncio.Protocol] = set()
 
+    async def other_worker(alive: asyncio.Event) -> None:
+        while alive.is_set():  # a live worker holding none, publishing as workers do
+            holdings.publish(1, 0)
+            await asyncio.sleep(0.05)
+
     async def scenario() -> list[float]:
         loop = asyncio.get_running_loop()
         acceptor = Acceptor(listening, holdings, 0, connections,
                             lambda: Answering(connections))
         acceptor.start(loop)
         waits = []
+        alive = asyncio.Event()
         try:
             kept = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", port))
             await asyncio.sleep(0.05)
             assert holdings.held(0) == 1
             # the other worker holds none: this one, holding one, leaves it a new
             # connection (here the test takes it, as that worker would) ...
-            holdings.publish(1, 0)
+            alive.set()
+            publishing = loop.create_task(other_worker(alive))
             left = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", port))
             await asyncio.sleep(0.05)
             taken, _ = listening.accept()
@@ -94,19 +101,28 @@ def test_an_acceptor_over_its_share_leaves_a_connection_to_the_others_then_takes
             # its own patience is spent
             await asyncio.sleep(patience + 0.2)
             waits.append(await asyncio.to_thread(answered_after, port))
+            # the other worker stops publishing (its loop stuck): once its count is
+            # STALE_S old, it is nobody's fewest and this one takes connections at once
+            alive.clear()
+            await publishing
+            await asyncio.sleep(balance.STALE_S + 0.1)
+            waits.append(await asyncio.to_thread(answered_after, port))
             # the other worker is gone: nothing to leave it to
+            holdings.publish(1, 0)
             holdings.leave(1)
             waits.append(await asyncio.to_thread(answered_after, port))
             kept.close()
         finally:
+            alive.clear()
             acceptor.close()
             await acceptor.wait_closed()
         assert holdings.held(0) == ABSENT  # a closed acceptor is nobody's fewest
         return waits
 
     try:
-        left_waiting, taken_at_once = asyncio.run(scenario())
+        left_waiting, past_a_stuck_one, past_a_gone_one = asyncio.run(scenario())
     finally:
         listening.close()
     assert patience <= left_waiting < patience + 0.9
-    assert taken_at_once < patience
+    assert past_a_stuck_one < patience
+    assert past_a_gone_one < patience

@@ -89,6 +89,15 @@ def held_by_worker(supervisor: int, port: int) -> list[int]:
     return sorted(len(socket_inodes(pid) & established) for pid in children_of(supervisor))
 
 
+def running(pid: int) -> bool:
+    """Whether a process exists and has not ended (a zombie, not yet reaped, has)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
 def wait_for(condition, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not condition():
@@ -114,19 +123,21 @@ def test_workers_share_the_port_a_dead_worker_is_replaced_and_sigterm_stops_all(
     try:
         wait_for(lambda: healthy(url) and len(children_of(process.pid)) == 2)
         # the workers share one listening socket, and each takes an even share of the
-        # connections: a burst of keep-alive connections splits evenly, and connections
-        # opened one after another alternate (a hash of their ports, as the kernel's
-        # SO_REUSEPORT spreads them, splits 32 evenly in 14% of trials)
+        # connections: bursts of keep-alive connections split evenly, and so do
+        # connections opened one after another (within 2 of 32: a late wake-up on a
+        # loaded machine may let one worker take a connection out of turn). A hash of
+        # their ports, as the kernel's SO_REUSEPORT spread them, splits 32 that evenly in
+        # 40% of trials, so all three rounds in 6%.
         listening = sockets_on(port, "0A")
         assert len(listening) == 1
         for pid in children_of(process.pid):
             assert socket_inodes(pid) & listening == listening
-        for opener in (keep_alive_connections, connections_one_by_one):
+        for opener in (keep_alive_connections, connections_one_by_one,
+                       keep_alive_connections):
             opened = opener(port, 32)
             try:
                 fewer, more = held_by_worker(process.pid, port)
-                assert fewer + more == 32 and more - fewer <= (2 if opener is
-                                                               keep_alive_connections else 0)
+                assert fewer + more == 32 and more - fewer <= 2, (opener, fewer, more)
             finally:
                 for connection in opened:
                     connection.close()
@@ -205,7 +216,7 @@ def test_workers_end_when_their_supervisor_is_killed(tmp_path):
         workers = children_of(process.pid)
         process.kill()
         process.wait(10)
-        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 15)
+        wait_for(lambda: not any(running(pid) for pid in workers), 15)
         with socket.socket() as again:  # the port is free: nothing listens on it any more
             again.bind(("127.0.0.1", port))
     finally:

@@ -2,8 +2,8 @@
 
 The workers share one listening socket, and a worker accepts a waiting connection only
 while it holds no more connections than the fewest another worker holds. Each worker
-publishes how many it holds in a small table of shared memory (``Holdings``) that the
-supervisor makes before it forks them.
+publishes how many it holds, and when, in a small table of shared memory (``Holdings``)
+that the supervisor makes before it forks them.
 
 Why: a worker answers its connections' requests in turn, so a request waits for the
 others queued on the same worker. Left to the kernel, the split is uneven: with a socket
@@ -12,10 +12,12 @@ and the worker holding 10 answered each request after ~10 others while its sibli
 answered after 6 — the slowest answers (p99) followed the longer queue. With one shared
 socket and no rule, the worker that woke first took every connection waiting.
 
-What a new connection may wait for: a worker over its share does not accept, and looks
-again after ``RETRY_S``; once a connection has waited ``PATIENCE_S`` for a worker that
-should take it (one stuck, or killed and not yet replaced), any worker takes it. A dead
-worker's slot is marked ``ABSENT`` by the supervisor, so it is nobody's fewest.
+What a new connection may wait for: a worker over its share stops watching the socket
+and looks again after ``RETRY_S``, or at once when one of its own connections ends. If a
+worker that should take the connections does not for ``PATIENCE_S`` while they keep
+waiting, any worker takes them; a worker that has not published for ``STALE_S`` (its
+loop stuck) is nobody's fewest, nor is a dead worker's slot, which the supervisor marks
+``ABSENT``.
 """
 
 from __future__ import annotations
@@ -33,26 +35,31 @@ import uvicorn
 
 ABSENT = 1 << 62  # a slot with no worker: more connections than any worker holds
 RETRY_S = 0.002   # a worker over its share looks again this soon
-PATIENCE_S = 0.05  # a connection waiting this long is taken by any worker
-PUBLISH_S = 0.1   # how often a worker publishes its count besides (a backstop)
+PATIENCE_S = 0.05  # connections waiting this long, untaken by the others: anyone takes them
+PUBLISH_S = 0.1   # a worker publishes its count at least this often (its loop turns)
+STALE_S = 0.5     # a count not published for this long is a stuck worker's: skipped
 ACCEPTS_PER_TURN = 64  # connections one wake-up may accept, so requests are not starved
 
 log = logging.getLogger("charter.server")
 
 
 class Holdings:
-    """How many connections each worker holds: a 64-bit count per slot, in anonymous
-    shared memory that forked workers inherit. A worker writes only its own slot; reads
-    of the others may be a moment stale, which costs at most one connection of skew."""
+    """How many connections each worker holds, and when it last said so: a 64-bit count
+    and a ``time.monotonic()`` stamp per slot, in anonymous shared memory that forked
+    workers inherit (the monotonic clock is the machine's, the same in every process). A
+    worker writes only its own slot; reads of the others may be a moment stale, which
+    costs at most a connection of skew."""
 
     def __init__(self, workers: int) -> None:
-        self._memory = mmap.mmap(-1, 8 * workers)  # MAP_SHARED: the children see writes
-        self._counts = memoryview(self._memory).cast("q")
+        self._memory = mmap.mmap(-1, 16 * workers)  # MAP_SHARED: the children see writes
+        self._counts = memoryview(self._memory)[:8 * workers].cast("q")
+        self._stamps = memoryview(self._memory)[8 * workers:].cast("d")
         for slot in range(workers):
             self._counts[slot] = ABSENT
 
     def publish(self, slot: int, held: int) -> None:
         self._counts[slot] = held
+        self._stamps[slot] = time.monotonic()
 
     def leave(self, slot: int) -> None:
         self._counts[slot] = ABSENT
@@ -60,17 +67,25 @@ class Holdings:
     def held(self, slot: int) -> int:
         return int(self._counts[slot])
 
-    def fewest_elsewhere(self, slot: int) -> int:
+    def fewest_elsewhere(self, slot: int, *, fresh_since: float | None = None) -> int:
+        """The fewest connections another worker holds (``ABSENT``: none there); with
+        ``fresh_since``, only of the workers that published since then."""
         fewest = ABSENT
         for other, held in enumerate(self._counts):
-            if other != slot and held < fewest:
+            if other != slot and held < fewest and (
+                    fresh_since is None or self._stamps[other] >= fresh_since):
                 fewest = held
         return fewest
+
+    def taken_elsewhere(self, slot: int) -> int:
+        """The other workers' counts added up: it moves when they take connections."""
+        return sum(held for other, held in enumerate(self._counts)
+                   if other != slot and held != ABSENT)
 
 
 def may_accept(held: int, fewest_elsewhere: int, waited_s: float) -> bool:
     """Whether a worker holding ``held`` connections takes the next one: when no other
-    worker holds fewer, or when the connection has waited ``PATIENCE_S`` already."""
+    worker holds fewer, or when connections have waited ``PATIENCE_S`` untaken."""
     return held <= fewest_elsewhere or waited_s >= PATIENCE_S
 
 
@@ -83,15 +98,21 @@ class Acceptor:
     def __init__(self, sock: socket.socket, holdings: Holdings, slot: int,
                  connections: Sized, protocol: Callable[[], asyncio.Protocol]) -> None:
         self._sock = sock
+        self._family = int(sock.family)
         self._holdings = holdings
         self._slot = slot
         self._connections = connections
         self._protocol = protocol
         self._opening: set[asyncio.Task[None]] = set()
+        self._pending = 0  # accepted, not yet among ``connections``
+        # Since when connections have waited that this worker left to the others, and
+        # what the others held then: if that moves, they are taking them.
         self._waiting_since: float | None = None
+        self._taken_then = 0
         self._watching = False
         self._closed = False
-        self._timers: list[asyncio.TimerHandle] = []
+        self._later: asyncio.TimerHandle | None = None  # the next look, while unwatched
+        self._tick: asyncio.TimerHandle | None = None   # the next publish
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -99,16 +120,17 @@ class Acceptor:
         self._sock.setblocking(False)
         self._publish()
         self._watch()
-        self._timers.append(loop.call_later(PUBLISH_S, self._republish))
+        self._tick = loop.call_later(PUBLISH_S, self._republish)
 
     def held(self) -> int:
-        return len(self._connections) + len(self._opening)
+        return len(self._connections) + self._pending
 
     def close(self) -> None:
         self._closed = True
         self._unwatch()
-        for timer in self._timers:
-            timer.cancel()
+        for timer in (self._later, self._tick):
+            if timer is not None:
+                timer.cancel()
         self._holdings.leave(self._slot)
 
     async def wait_closed(self) -> None:
@@ -120,12 +142,14 @@ class Acceptor:
 
     def _republish(self) -> None:
         assert self._loop is not None
-        self._timers = [t for t in self._timers if not t.cancelled()]
         if not self._closed:
             self._publish()
-            self._timers.append(self._loop.call_later(PUBLISH_S, self._republish))
+            self._tick = self._loop.call_later(PUBLISH_S, self._republish)
 
     def _watch(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if not self._watching and not self._closed:
             assert self._loop is not None
             self._loop.add_reader(self._sock.fileno(), self._ready)
@@ -138,63 +162,93 @@ class Acceptor:
             self._watching = False
 
     def _retry(self) -> None:
-        """After leaving a connection to the others: if they took it, the next one to come
-        has not waited yet."""
-        if not _waiting(self._sock):
+        """After leaving connections to the others: if none waits now, or the others are
+        taking them, whatever waits next has not waited on them yet."""
+        if self._later is not None:  # called early: one of this worker's connections ended
+            self._later.cancel()
+            self._later = None
+        if (not _waiting(self._sock)
+                or self._holdings.taken_elsewhere(self._slot) != self._taken_then):
             self._waiting_since = None
         self._watch()
 
     def _ready(self) -> None:
-        """A connection waits on the shared socket (every worker is woken for it)."""
+        """A connection waits on the shared socket (every watching worker is woken)."""
         assert self._loop is not None
         for _ in range(ACCEPTS_PER_TURN):
-            now = time.monotonic()
-            if self._waiting_since is None:
-                self._waiting_since = now
             held = self.held()
-            if not may_accept(held, self._holdings.fewest_elsewhere(self._slot),
-                              now - self._waiting_since):
+            if held > self._holdings.fewest_elsewhere(self._slot) and not self._my_turn(held):
                 self._unwatch()  # the socket stays readable: look again in a moment
-                self._timers.append(self._loop.call_later(RETRY_S, self._retry))
+                self._later = self._loop.call_later(RETRY_S, self._retry)
                 return
             try:
-                conn, _ = self._sock.accept()
-            except (BlockingIOError, InterruptedError):  # another worker took it
-                self._waiting_since = None
+                fd, _ = self._sock._accept()  # type: ignore[attr-defined]
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                self._waiting_since = None  # another worker took it, or its client left
                 return
             except OSError as error:  # out of descriptors, say: wait, do not spin
                 log.warning("accepting a connection failed: %s", error)
                 self._unwatch()
-                self._timers.append(self._loop.call_later(PUBLISH_S, self._watch))
+                self._later = self._loop.call_later(PUBLISH_S, self._watch)
                 return
             self._waiting_since = None
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # The listening socket's own family and type, not read back from the new one
+            # as socket.accept() does (enum conversions: a tenth of this path). uvloop's
+            # transport sets TCP_NODELAY.
+            conn = socket.socket(self._family, socket.SOCK_STREAM, 0, fd)
+            self._pending += 1
+            self._holdings.publish(self._slot, held + 1)
             opening = self._loop.create_task(self._open(conn))
             self._opening.add(opening)
-            self._holdings.publish(self._slot, held + 1)
 
-    def _made(self) -> asyncio.Protocol:
-        """The server's protocol for a connection, publishing the count again when the
-        connection ends: a count left high for a moment would have the others take more
-        than their share (a client closing its connections and opening new ones)."""
+    def _my_turn(self, held: int) -> bool:
+        """Over its share by the published counts: still this worker's turn if the
+        worker holding fewer is stuck, or has left connections waiting too long."""
+        now = time.monotonic()
+        fewest = self._holdings.fewest_elsewhere(self._slot, fresh_since=now - STALE_S)
+        if self._waiting_since is None:
+            self._waiting_since = now
+            self._taken_then = self._holdings.taken_elsewhere(self._slot)
+        return may_accept(held, fewest, now - self._waiting_since)
+
+    def _made(self, opened: list[bool]) -> asyncio.Protocol:
+        """The server's protocol for a connection, counted as it opens and published
+        again as it ends: a count left high would have the others take more than their
+        share, and this worker, now under its share, watches again at once."""
         protocol = self._protocol()
-        lost = protocol.connection_lost
+        made, lost = protocol.connection_made, protocol.connection_lost
+
+        def connection_made(transport: asyncio.BaseTransport) -> None:
+            made(transport)
+            opened[0] = True
+            self._pending -= 1
 
         def connection_lost(error: Exception | None) -> None:
             lost(error)
             if not self._closed:
                 self._publish()
+                if not self._watching:
+                    self._retry()
 
+        protocol.connection_made = connection_made  # type: ignore[method-assign]
         protocol.connection_lost = connection_lost  # type: ignore[method-assign, assignment]
         return protocol
 
     async def _open(self, conn: socket.socket) -> None:
         assert self._loop is not None
+        opened = [False]
         try:
-            await self._loop.connect_accepted_socket(self._made, conn)
+            _, protocol = await self._loop.connect_accepted_socket(
+                lambda: self._made(opened), conn)
+            if self._closed:  # uvicorn asked its connections to shut down meanwhile
+                shutdown = getattr(protocol, "shutdown", None)
+                if shutdown is not None:
+                    shutdown()
         except OSError:  # the client went away before the connection was set up
             conn.close()
         finally:
+            if not opened[0]:
+                self._pending -= 1
             current = asyncio.current_task()
             if current is not None:
                 self._opening.discard(current)

@@ -183,7 +183,10 @@ class Supervisor:
             if pid == 0:
                 time.sleep(0.1)
                 continue
-            started, slot = self.children.pop(pid, (time.monotonic(), 0))
+            known = self.children.pop(pid, None)
+            if known is None:  # not a worker of ours
+                continue
+            started, slot = known
             self.holdings.leave(slot)  # its connections died with it: nobody's fewest
             forget_worker(pid)
             if self.stopping:
