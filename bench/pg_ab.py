@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> None:
                 try:
                     for case in chosen:
                         measure = dict(port=port, paths=case.paths, cold=True,
-                                       connections=16, work=Path(work), expect=case.expect)
+                                       connections=16, work=Path(work), expect=case.expect,
+                                       method=case.method)
                         scale.wrk(seconds=1, **measure)
                         server, database = tree_cpu(process.pid), postgres_cpu()
                         held: dict[int, int] = {}
