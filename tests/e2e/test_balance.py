@@ -28,9 +28,12 @@ def test_the_counts_are_shared_with_forked_workers_and_an_absent_slot_is_nobodys
     pid = os.fork()
     if pid == 0:  # the child writes its slot; the parent reads it
         holdings.publish(1, 2)
+        holdings.took(1)
+        holdings.took(1)
         os._exit(0)
     os.waitpid(pid, 0)
     assert holdings.held(1) == 2
+    assert holdings.taken_elsewhere(0) == 2 and holdings.taken_elsewhere(1) == 0
     assert holdings.fewest_elsewhere(0) == 2
     assert holdings.fewest_elsewhere(1) == 5
     holdings.leave(1)  # the worker died

@@ -23,6 +23,7 @@ loop stuck) is nobody's fewest, nor is a dead worker's slot, which the superviso
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import mmap
 import select
@@ -39,21 +40,29 @@ PATIENCE_S = 0.05  # connections waiting this long, untaken by the others: anyon
 PUBLISH_S = 0.1   # a worker publishes its count at least this often (its loop turns)
 STALE_S = 0.5     # a count not published for this long is a stuck worker's: skipped
 ACCEPTS_PER_TURN = 64  # connections one wake-up may accept, so requests are not starved
+# accept(2)'s errors that belong to the one connection (its client gone, the network's
+# trouble): Linux's manual says to retry as after EAGAIN.
+_ONE_CONNECTIONS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.ENOPROTOOPT,
+                              errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH,
+                              errno.EOPNOTSUPP, errno.ENETUNREACH, errno.ENETDOWN})
+WARN_EVERY_S = 10.0  # at most one warning this often for a failing accept
 
 log = logging.getLogger("charter.server")
 
 
 class Holdings:
-    """How many connections each worker holds, and when it last said so: a 64-bit count
-    and a ``time.monotonic()`` stamp per slot, in anonymous shared memory that forked
-    workers inherit (the monotonic clock is the machine's, the same in every process). A
-    worker writes only its own slot; reads of the others may be a moment stale, which
-    costs at most a connection of skew."""
+    """How many connections each worker holds, when it last said so, and how many it has
+    accepted in all: a 64-bit count, a ``time.monotonic()`` stamp and a 64-bit total per
+    slot, in anonymous shared memory that forked workers inherit (the monotonic clock is
+    the machine's, the same in every process). A worker writes only its own slot; reads of
+    the others may be a moment stale, which costs at most a connection of skew."""
 
     def __init__(self, workers: int) -> None:
-        self._memory = mmap.mmap(-1, 16 * workers)  # MAP_SHARED: the children see writes
-        self._counts = memoryview(self._memory)[:8 * workers].cast("q")
-        self._stamps = memoryview(self._memory)[8 * workers:].cast("d")
+        self._memory = mmap.mmap(-1, 24 * workers)  # MAP_SHARED: the children see writes
+        whole = memoryview(self._memory)
+        self._counts = whole[:8 * workers].cast("q")
+        self._stamps = whole[8 * workers:16 * workers].cast("d")
+        self._accepted = whole[16 * workers:].cast("q")
         for slot in range(workers):
             self._counts[slot] = ABSENT
 
@@ -77,10 +86,14 @@ class Holdings:
                 fewest = held
         return fewest
 
+    def took(self, slot: int) -> None:
+        """One more connection accepted by this slot's worker."""
+        self._accepted[slot] += 1
+
     def taken_elsewhere(self, slot: int) -> int:
-        """The other workers' counts added up: it moves when they take connections."""
-        return sum(held for other, held in enumerate(self._counts)
-                   if other != slot and held != ABSENT)
+        """How many connections the other workers have accepted in all: it moves only when
+        they take one."""
+        return sum(taken for other, taken in enumerate(self._accepted) if other != slot)
 
 
 def may_accept(held: int, fewest_elsewhere: int, waited_s: float) -> bool:
@@ -114,6 +127,7 @@ class Acceptor:
         self._later: asyncio.TimerHandle | None = None  # the next look, while unwatched
         self._tick: asyncio.TimerHandle | None = None   # the next publish
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned_at = -WARN_EVERY_S
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -183,11 +197,13 @@ class Acceptor:
                 return
             try:
                 fd, _ = self._sock._accept()  # type: ignore[attr-defined]
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                self._waiting_since = None  # another worker took it, or its client left
+            except (BlockingIOError, InterruptedError):  # another worker took it
+                self._waiting_since = None
                 return
-            except OSError as error:  # out of descriptors, say: wait, do not spin
-                log.warning("accepting a connection failed: %s", error)
+            except OSError as error:
+                if error.errno in _ONE_CONNECTIONS:  # that connection's own trouble
+                    continue
+                self._warn(error)  # out of descriptors, say: wait, do not spin
                 self._unwatch()
                 self._later = self._loop.call_later(PUBLISH_S, self._watch)
                 return
@@ -197,9 +213,16 @@ class Acceptor:
             # transport sets TCP_NODELAY.
             conn = socket.socket(self._family, socket.SOCK_STREAM, 0, fd)
             self._pending += 1
+            self._holdings.took(self._slot)
             self._holdings.publish(self._slot, held + 1)
             opening = self._loop.create_task(self._open(conn))
             self._opening.add(opening)
+
+    def _warn(self, error: OSError) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_S:
+            self._warned_at = now
+            log.warning("accepting a connection failed: %s", error)
 
     def _my_turn(self, held: int) -> bool:
         """Over its share by the published counts: still this worker's turn if the
@@ -240,11 +263,14 @@ class Acceptor:
         try:
             _, protocol = await self._loop.connect_accepted_socket(
                 lambda: self._made(opened), conn)
-            if self._closed:  # uvicorn asked its connections to shut down meanwhile
+            if self._closed and opened[0]:  # uvicorn asked its connections to shut down
                 shutdown = getattr(protocol, "shutdown", None)
                 if shutdown is not None:
                     shutdown()
         except OSError:  # the client went away before the connection was set up
+            conn.close()
+        except Exception:  # noqa: BLE001 - a task's error would otherwise go unread
+            log.exception("setting up an accepted connection failed")
             conn.close()
         finally:
             if not opened[0]:

@@ -39,7 +39,6 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
     service = build_service(settings, actor="server")  # migrates once, before any worker
     options: dict[str, object] = dict(
         host=host, port=port, log_level=log_level, loop="uvloop", http=HTTP_PROTOCOL,
-        ws="none",  # no WebSocket routes: an Upgrade request is answered as plain HTTP
         timeout_graceful_shutdown=10, access_log=False)
     log_config = uvicorn_config(log_format, log_level)
     if log_config is not None:
