@@ -199,7 +199,7 @@ LOOP_TURN_WAIT_S = 0.0
 
 
 async def run_write(service: ServerRegistry, use_case: Callable[..., T], *args: object,
-                    move: tuple[str, int] | None = None) -> T:
+                    move: tuple[str, int] | None = None, count: str | None = None) -> T:
     """Run a use case that writes: on the event loop when the SQLite write turn is free,
     else in the process's next group commit (store/group_commit.py ``GroupCommit``).
 
@@ -212,7 +212,9 @@ async def run_write(service: ServerRegistry, use_case: Callable[..., T], *args: 
     On PostgreSQL a write waits for the disk at COMMIT while it holds the chain head's
     lock; every write is therefore committed in groups. Either way a write is answered
     only after the COMMIT that holds it. ``move``: the use case moves a stage of this
-    model name and version (the batch reads its moves together, ``Database.batched``).
+    model name and version (the batch reads its moves together, ``Database.batched``);
+    ``count``: it makes a new version of the model of this name (the batch reads those
+    models together).
     """
     if service.db.turn_can_wait:
         token = turn_wait.set(LOOP_TURN_WAIT_S)
@@ -223,5 +225,6 @@ async def run_write(service: ServerRegistry, use_case: Callable[..., T], *args: 
         finally:
             turn_wait.reset(token)
     if service.db.group_commit is not None:  # committed with the others queued meanwhile
-        return await asyncio.wrap_future(service.db.batched(use_case, *args, move=move))
+        return await asyncio.wrap_future(service.db.batched(use_case, *args, move=move,
+                                                            count=count))
     return await run_in_threadpool(use_case, *args)

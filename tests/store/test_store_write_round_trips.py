@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -273,4 +274,111 @@ def test_a_move_by_a_former_name_makes_the_batch_read_that_model_again(
     moved = [(e.version, e.from_stage, e.to_stage) for e in registry.history("churn_ranker")
              if e.action == "stage_changed"][-2:]
     assert moved == [(1, "Staging", "Production"), (1, "Production", "Archived")]
+    assert registry.verify_audit().ok
+
+
+def created_together(registry: RegistryService, wire: Wire,
+                     calls: list[str | Callable[[], object]]) -> list[Any]:
+    """New versions of models (by name) in one group commit, each submitted with its model
+    as the MLflow route does, and other calls among them; that batch's connection traced.
+    A call that fails answers its error."""
+    started, gate = threading.Event(), threading.Event()
+    held = registry.db.batched(lambda: (started.set(), gate.wait(10)))
+    assert started.wait(10)
+    wire.on = True
+    try:
+        futures = [registry.db.batched(partial(registry.register, create_model=False),
+                                       c, SOURCE, count=c)
+                   if isinstance(c, str) else registry.db.batched(c) for c in calls]
+        gate.set()
+        held.result(timeout=30)
+        return [future.exception(timeout=30) or future.result() for future in futures]
+    finally:
+        wire.on = False
+
+
+def test_new_versions_named_to_the_batch_take_their_numbers_together(
+        registry: RegistryService, wire: Wire) -> None:
+    """New versions submitted with their model's name read their models in one statement
+    once the batch holds the head (store/numbers.py): a batch of new versions of distinct
+    models takes 4 round trips whatever its size, and each number is the model's counter
+    plus one — a deleted version's number is not given out again."""
+    names = ["fraud_detector", "churn_scorer", "credit_ranker", "pricing_model"]
+    for name in names:
+        registry.create_model(name)
+        registry.register(name, SOURCE, create_model=False)
+        registry.register(name, SOURCE, create_model=False)
+    registry.transition("pricing_model", 2, "Staging")
+    registry.transition("pricing_model", 2, "Archived")
+    registry.delete_version("pricing_model", 2, reason="a bad upload")
+
+    records = created_together(registry, wire, names)
+    assert [(r.name, r.version) for r in records] == [
+        ("fraud_detector", 3), ("churn_scorer", 3), ("credit_ranker", 3), ("pricing_model", 3)]
+    assert records == [registry.get_version(r.name, r.version) for r in records]
+    assert [registry.get_model(name).last_version for name in names] == [3, 3, 3, 3]
+    # the head with the subscriptions; the models read together; the held writes inside
+    # the batch's savepoint; the head moved with COMMIT
+    round_trips, statements = wire.locked()
+    assert round_trips == 4, "\n".join(statements)
+    assert not any("RETURNING id, name" in sql for sql in statements)  # no take_next_number
+    assert registry.verify_audit().ok
+
+
+def test_a_new_version_after_a_change_to_its_model_in_the_batch_takes_its_number_itself(
+        registry: RegistryService, wire: Wire) -> None:
+    """What was read ahead is used only while no earlier call of the batch can have
+    changed the model: a second new version of the same model, a version made by a call
+    not read ahead, or a new version of a model the batch creates take their numbers by
+    the statement — and every number is right."""
+    registry.create_model("fraud_detector")
+    registry.register("fraud_detector", SOURCE, create_model=False)
+    registry.create_model("churn_scorer")
+
+    def unannounced() -> object:  # not read ahead: it could change any model
+        return registry.register("churn_scorer", SOURCE, create_model=False).version
+
+    answers = created_together(registry, wire, [
+        "fraud_detector", "fraud_detector", unannounced, "churn_scorer", "fraud_detector",
+        "new_model"])
+    assert [getattr(a, "version", a) for a in answers[:5]] == [2, 3, 1, 2, 4]
+    # a name no model has: the call creates nothing (create_model is False) and is refused
+    assert type(answers[5]).__name__ == "NotFound"
+    assert [v.version for v in registry.list_versions("fraud_detector")] == [4, 3, 2, 1]
+    assert [v.version for v in registry.list_versions("churn_scorer")] == [2, 1]
+    assert registry.verify_audit().ok
+
+
+def test_a_number_read_ahead_that_is_no_longer_true_fails_loudly_and_hands_out_nothing(
+        registry: RegistryService, wire: Wire) -> None:
+    """The UPDATE that counts a model up with a number read ahead is guarded: if the
+    counter is not what was read, it fails (the column refuses NULL) rather than give a
+    number out twice. Simulated by a call that offers itself a stale read."""
+    from charter.store import numbers
+
+    registry.create_model("fraud_detector")
+    for _ in range(3):
+        registry.register("fraud_detector", SOURCE, create_model=False)
+    registry.transition("fraud_detector", 3, "Staging")
+    registry.transition("fraud_detector", 3, "Archived")
+    registry.delete_version("fraud_detector", 3, reason="a bad upload")
+    with registry.db.engine.connect() as connection:
+        row = connection.exec_driver_sql(
+            "SELECT id, name, name_key, description, last_version, created_at, updated_at "
+            "FROM models WHERE name_key = 'fraud_detector'").one()
+    assert row[4] == 3
+    # says the counter is at 2: it is at 3, and number 3, deleted, must not come back
+    stale = (*row[:4], 2, row[5], row[6], False)
+
+    def with_a_stale_read() -> object:
+        numbers.offer("fraud_detector", stale)
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    registry.create_model("churn_scorer")
+    answers = created_together(registry, wire, ["churn_scorer", with_a_stale_read,
+                                                "churn_scorer"])
+    assert [getattr(a, "version", None) for a in answers] == [1, None, 2]
+    assert isinstance(answers[1], Exception)
+    assert [v.version for v in registry.list_versions("fraud_detector")] == [2, 1]
+    assert registry.get_model("fraud_detector").last_version == 3
     assert registry.verify_audit().ok

@@ -23,7 +23,7 @@ from typing import TypeAlias, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from charter.domain import error_codes as codes
-from charter.domain.errors import Unavailable
+from charter.domain.errors import NotFound, Unavailable
 from charter.domain.events import (
     NewEvent,
     canonical_json,
@@ -33,7 +33,7 @@ from charter.domain.events import (
     parse_time,
 )
 from charter.metrics import write_turn_wait
-from charter.store import events, group_commit, moves, webhooks
+from charter.store import events, group_commit, models, moves, webhooks
 from charter.store.driver import SCHEMA_REVISION as SCHEMA_REVISION  # its callers' import
 from charter.store.driver import (
     SQLITE_BUSY_TIMEOUT_S,
@@ -341,14 +341,18 @@ class Database:
         return tx
 
     def batched(self, call: Callable[..., T], *args: object,
-                move: tuple[str, int] | None = None) -> Future[T]:
+                move: tuple[str, int] | None = None, count: str | None = None
+                ) -> Future[T]:
         """Run ``call(*args)`` — a use case that writes — in this process's next group
         commit; its result or error once the batch has committed. ``move``: the call moves
         a stage of this model name and version (on PostgreSQL read with the batch's other
-        moves, store/moves.py ``read_ahead``)."""
+        moves, store/moves.py ``read_ahead``); ``count``: the call makes a new version of
+        the model of this name (its number taken with the batch's others',
+        store/numbers.py)."""
         assert self.group_commit is not None, "this database was disposed of"
         key = moves.move_key(*move) if move is not None else None
-        return self.group_commit.submit(call, *args, move=key)
+        return self.group_commit.submit(call, *args, move=key,
+                                        count=_count_key(count) if count else None)
 
     @contextmanager
     def _batch_transaction(self) -> Iterator[Session]:
@@ -380,3 +384,12 @@ class Database:
             self._heads.close()
         self._snapshots.close()
         self.engine.dispose()
+
+
+def _count_key(name: str) -> str | None:
+    """The key a new version of ``name`` is read ahead by (None: a name no model could
+    have; its call then refuses it, as without this)."""
+    try:
+        return models.lookup_key(name)
+    except NotFound:
+        return None

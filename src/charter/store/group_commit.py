@@ -34,7 +34,7 @@ from charter.domain import error_codes as codes
 from charter.domain.errors import Unavailable
 from charter.domain.events import ROLLED_BACK, STAGE_CHANGED
 from charter.metrics import stage_transitions, write_turn_wait
-from charter.store import events, moves, webhooks
+from charter.store import events, moves, numbers, webhooks
 from charter.store.driver import connection_lost, driver_connection, session_reader
 from charter.store.events import ChainPosition, StoredEvent
 from charter.store.held_writes import (
@@ -124,41 +124,56 @@ class _Job:
     args: tuple[object, ...]
     future: Future[Any]
     move: tuple[str, int] | None = None  # a stage move's model key and version (moves.py)
+    count: str | None = None  # a new version's model key (numbers.py)
 
 
 class _Ahead:
-    """The batch's stage moves read together once it holds the chain head (one round trip
-    for all: ``moves.read_ahead``), each offered to its call while no earlier call of the
-    run can have changed its model: every earlier call was a move read ahead, of another
-    model (by id: a model has several names). Any other call may change any model — one
-    that is not a move, or a move by a name not read ahead (a former name) —; after it,
-    moves read for themselves."""
+    """The batch's stage moves and new versions' models read together once it holds the
+    chain head (one round trip for each kind: ``moves.read_ahead``,
+    ``numbers.read_ahead``), each offered to its call while no earlier call of the run can
+    have changed its model: every earlier call was one read ahead, of another model (by
+    id: a model has several names). Any other call may change any model — one not read
+    ahead, or one by a name not read ahead (a former name, a model it creates) —; after
+    it, the calls read for themselves."""
 
-    def __init__(self, reads: dict[tuple[str, int], Any]) -> None:
-        self._reads = reads
+    def __init__(self, moved: dict[tuple[str, int], Any], counted: dict[str, Any]) -> None:
+        self._moved = moved
+        self._counted = counted
         self._models: set[int] = set()
         self._blind = False
 
     def restart(self) -> None:
-        """The calls run again from the batch's start (what was read is true again)."""
+        """The calls run again from the batch's start (what was read is true again), but
+        new versions take their numbers by the statement: one whose guard failed reruns
+        so, and so is told what went wrong (numbers.COUNT_UP)."""
         self._models.clear()
         self._blind = False
+        self._counted = {}
 
-    def _read(self, job: _Job) -> Any:
-        return self._reads.get(job.move) if job.move is not None else None
+    def _read(self, job: _Job) -> tuple[Any, int] | None:
+        """What was read ahead for ``job`` and the id of its model."""
+        if job.move is not None and (hit := self._moved.get(job.move)) is not None:
+            return hit, moves.model_id_of(hit)
+        if job.count is not None and (hit := self._counted.get(job.count)) is not None:
+            return hit, numbers.model_id_of(hit)
+        return None
 
     def before(self, job: _Job) -> None:
-        hit = None if self._blind else self._read(job)
-        usable = hit is not None and moves.model_id_of(hit) not in self._models
-        moves.offer(job.move, hit if usable else None)
+        read = None if self._blind else self._read(job)
+        hit = read[0] if read is not None and read[1] not in self._models else None
+        if job.move is not None:
+            moves.offer(job.move, hit)
+        elif job.count is not None:
+            numbers.offer(job.count, hit)
 
     def after(self, job: _Job) -> None:
         moves.offer(None, None)
-        hit = self._read(job)
-        if hit is None:
+        numbers.offer(None, None)
+        read = self._read(job)
+        if read is None:
             self._blind = True
         else:
-            self._models.add(moves.model_id_of(hit))
+            self._models.add(read[1])
 
 
 class GroupCommit:
@@ -174,11 +189,12 @@ class GroupCommit:
         self._start = threading.Lock()
 
     def submit(self, call: Callable[..., T], *args: object,
-               move: tuple[str, int] | None = None) -> Future[T]:
+               move: tuple[str, int] | None = None, count: str | None = None) -> Future[T]:
         """``move``: the call is a stage move of that model key and version (read ahead
-        with the batch's other moves)."""
+        with the batch's other moves); ``count``: the call makes a new version of the
+        model of that key (its model read ahead with the batch's other new versions')."""
         future: Future[T] = Future()
-        self._queue.put(_Job(call, args, future, move))
+        self._queue.put(_Job(call, args, future, move, count))
         if self._thread is None:
             with self._start:
                 if self._thread is None:
@@ -239,9 +255,11 @@ class GroupCommit:
                             webhooks.watching_subscriptions():
                         running = [job for job in jobs
                                    if job.future.set_running_or_notify_cancel()]
-                        ahead = _Ahead(moves.read_ahead(
-                            reader, [job.move for job in running if job.move is not None])
-                            if postgres else {})
+                        ahead = _Ahead(
+                            moves.read_ahead(reader, [job.move for job in running
+                                                      if job.move is not None]),
+                            numbers.read_ahead(reader, [job.count for job in running
+                                                        if job.count is not None]))
                         together = _run_together(batch, running, ahead)
                         if together is None:  # each call again, alone, from the start
                             ahead.restart()

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from charter.domain import error_codes as codes
 from charter.domain.errors import NotFound
 from charter.domain.records import ModelRecord
-from charter.store import name_suffixes
+from charter.store import name_suffixes, numbers
 from charter.store.driver import (
     Conn,
     as_stored,
@@ -298,7 +298,15 @@ def take_next_number(conn: Conn, name: str, now: datetime) -> NumberTaken | None
     found and counted up in one statement; None when no model has that name (nothing
     changed then)."""
     reader = reader_for(conn)
-    raw = reader.one(_TAKE_NUMBER[reader.dialect], (sql_time(reader, now), lookup_key(name)))
+    key = lookup_key(name)
+    ahead = numbers.take_offered(key)  # read with the batch's other new versions
+    if ahead is not None:
+        read, at = ModelRow.of(ahead[:7]), sql_time(reader, now)
+        number = read.last_version + 1
+        reader.later(numbers.COUNT_UP, (read.last_version, number, at, read.id))
+        model = read._replace(last_version=number, updated_at=stored_time(at))
+        return NumberTaken(model, number, bool(ahead[7]))
+    raw = reader.one(_TAKE_NUMBER[reader.dialect], (sql_time(reader, now), key))
     if raw is None:
         return None
     model = ModelRow.of(raw)

@@ -239,11 +239,22 @@ async def dispatch(request: Request) -> Response:
                 endpoint, response, params.strings("stages"), params.text("alias")))
         return response
     written = await run_write(service, handler, service, params,
-                              move=_move_of(params) if handler is MOVES else None)
+                              move=_move_of(params) if handler is MOVES else None,
+                              count=_model_of(params) if handler is NEW_VERSIONS else None)
     return written if isinstance(written, Response) else _version_response(written)
 
 
 MOVES = transition_model_version_stage
+NEW_VERSIONS = create_model_version
+
+
+def _model_of(params: Params) -> str | None:
+    """The model name a new version names, if it names one (else the handler refuses
+    it, as without this)."""
+    try:
+        return params.text("name", required=True)
+    except CharterError:
+        return None
 
 
 def _move_of(params: Params) -> tuple[str, int] | None:
