@@ -382,3 +382,38 @@ def test_a_number_read_ahead_that_is_no_longer_true_fails_loudly_and_hands_out_n
     assert [v.version for v in registry.list_versions("fraud_detector")] == [2, 1]
     assert registry.get_model("fraud_detector").last_version == 3
     assert registry.verify_audit().ok
+
+
+def test_a_number_read_ahead_that_failed_its_guard_is_taken_again_by_the_statement(
+        registry: RegistryService, wire: Wire) -> None:
+    """A stale read seen only on the batch's first run: its guard fails the run, the calls
+    run again each alone, and the new version then takes its number by the statement —
+    the next one, not the deleted one the stale read pointed at."""
+    from charter.store import models, numbers
+
+    assert models.COLUMNS.replace("m.", "") in numbers._AHEAD.replace("m.", "")
+    registry.create_model("fraud_detector")
+    for _ in range(3):
+        registry.register("fraud_detector", SOURCE, create_model=False)
+    registry.transition("fraud_detector", 3, "Staging")
+    registry.transition("fraud_detector", 3, "Archived")
+    registry.delete_version("fraud_detector", 3, reason="a bad upload")
+    with registry.db.engine.connect() as connection:
+        row = connection.exec_driver_sql(
+            "SELECT id, name, name_key, description, last_version, created_at, updated_at "
+            "FROM models WHERE name_key = 'fraud_detector'").one()
+    stale, runs = (*row[:4], 2, row[5], row[6], False), []
+
+    def stale_once() -> object:
+        if not runs:
+            numbers.offer("fraud_detector", stale)
+        runs.append(1)
+        return registry.register("fraud_detector", SOURCE, create_model=False).version
+
+    registry.create_model("churn_scorer")
+    answers = created_together(registry, wire, ["churn_scorer", stale_once, "churn_scorer"])
+    assert [getattr(a, "version", a) for a in answers] == [1, 4, 2]
+    assert len(runs) == 2
+    assert [v.version for v in registry.list_versions("fraud_detector")] == [4, 2, 1]
+    assert registry.get_model("fraud_detector").last_version == 4
+    assert registry.verify_audit().ok

@@ -144,8 +144,8 @@ class _Ahead:
 
     def restart(self) -> None:
         """The calls run again from the batch's start (what was read is true again), but
-        new versions take their numbers by the statement: one whose guard failed reruns
-        so, and so is told what went wrong (numbers.COUNT_UP)."""
+        new versions take their numbers by the statement: if a number's guard failed
+        (numbers.COUNT_UP), the rerun takes the right one."""
         self._models.clear()
         self._blind = False
         self._counted = {}

@@ -21,7 +21,8 @@ from typing import Any
 
 from charter.store.driver import Reader
 
-# The model by its key: its columns (models.COLUMNS), then whether it has allowed signers.
+# The model by its key: its columns (models.COLUMNS, written out: models imports this
+# module; a test checks they are the same), then whether it has allowed signers.
 _AHEAD = ("SELECT m.name_key, m.id, m.name, m.name_key, m.description, m.last_version, "
           "m.created_at, m.updated_at, "
           "EXISTS (SELECT 1 FROM allowed_signers a WHERE a.model_id = m.id) "
