@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> None:
                         held: dict[int, int] = {}
                         looker = threading.Timer(
                             min(1.0, args.seconds / 2),
-                            lambda: held.update(connections_by_pid(port)))
+                            lambda held=held, port=port: held.update(connections_by_pid(port)))
                         looker.start()
                         found = scale.wrk(seconds=args.seconds, **measure)
                         looker.join()
