@@ -10,7 +10,7 @@ shows up here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -278,7 +278,7 @@ def test_a_move_by_a_former_name_makes_the_batch_read_that_model_again(
 
 
 def created_together(registry: RegistryService, wire: Wire,
-                     calls: list[str | Callable[[], object]]) -> list[Any]:
+                     calls: Sequence[str | Callable[[], object]]) -> list[Any]:
     """New versions of models (by name) in one group commit, each submitted with its model
     as the MLflow route does, and other calls among them; that batch's connection traced.
     A call that fails answers its error."""
@@ -349,13 +349,10 @@ def test_a_new_version_after_a_change_to_its_model_in_the_batch_takes_its_number
     assert registry.verify_audit().ok
 
 
-def test_a_number_read_ahead_that_is_no_longer_true_fails_loudly_and_hands_out_nothing(
-        registry: RegistryService, wire: Wire) -> None:
-    """The UPDATE that counts a model up with a number read ahead is guarded: if the
-    counter is not what was read, it fails (the column refuses NULL) rather than give a
-    number out twice. Simulated by a call that offers itself a stale read."""
-    from charter.store import numbers
-
+def a_stale_read(registry: RegistryService) -> tuple[Any, ...]:
+    """fraud_detector with versions 1 and 2 (3 deleted, its counter at 3), and a read of
+    it as ``numbers.read_ahead`` gives one that says the counter is at 2: number 3,
+    deleted, must not come back."""
     registry.create_model("fraud_detector")
     for _ in range(3):
         registry.register("fraud_detector", SOURCE, create_model=False)
@@ -367,8 +364,17 @@ def test_a_number_read_ahead_that_is_no_longer_true_fails_loudly_and_hands_out_n
             "SELECT id, name, name_key, description, last_version, created_at, updated_at "
             "FROM models WHERE name_key = 'fraud_detector'").one()
     assert row[4] == 3
-    # says the counter is at 2: it is at 3, and number 3, deleted, must not come back
-    stale = (*row[:4], 2, row[5], row[6], False)
+    return (*row[:4], 2, row[5], row[6], False)
+
+
+def test_a_number_read_ahead_that_is_no_longer_true_fails_loudly_and_hands_out_nothing(
+        registry: RegistryService, wire: Wire) -> None:
+    """The UPDATE that counts a model up with a number read ahead is guarded: if the
+    counter is not what was read, it fails (the column refuses NULL) rather than give a
+    number out twice. Simulated by a call that offers itself a stale read."""
+    from charter.store import numbers
+
+    stale = a_stale_read(registry)
 
     def with_a_stale_read() -> object:
         numbers.offer("fraud_detector", stale)
@@ -392,17 +398,7 @@ def test_a_number_read_ahead_that_failed_its_guard_is_taken_again_by_the_stateme
     from charter.store import models, numbers
 
     assert models.COLUMNS.replace("m.", "") in numbers._AHEAD.replace("m.", "")
-    registry.create_model("fraud_detector")
-    for _ in range(3):
-        registry.register("fraud_detector", SOURCE, create_model=False)
-    registry.transition("fraud_detector", 3, "Staging")
-    registry.transition("fraud_detector", 3, "Archived")
-    registry.delete_version("fraud_detector", 3, reason="a bad upload")
-    with registry.db.engine.connect() as connection:
-        row = connection.exec_driver_sql(
-            "SELECT id, name, name_key, description, last_version, created_at, updated_at "
-            "FROM models WHERE name_key = 'fraud_detector'").one()
-    stale, runs = (*row[:4], 2, row[5], row[6], False), []
+    stale, runs = a_stale_read(registry), []
 
     def stale_once() -> object:
         if not runs:
