@@ -283,7 +283,11 @@ def created_together(registry: RegistryService, wire: Wire,
     as the MLflow route does, and other calls among them; that batch's connection traced.
     A call that fails answers its error."""
     started, gate = threading.Event(), threading.Event()
-    held = registry.db.batched(lambda: (started.set(), gate.wait(10)))
+    def hold() -> bool:
+        started.set()
+        return gate.wait(10)
+
+    held = registry.db.batched(hold)
     assert started.wait(10)
     wire.on = True
     try:
@@ -398,7 +402,7 @@ def test_a_number_read_ahead_that_failed_its_guard_is_taken_again_by_the_stateme
     from charter.store import models, numbers
 
     assert models.COLUMNS.replace("m.", "") in numbers._AHEAD.replace("m.", "")
-    stale, runs = a_stale_read(registry), []
+    stale, runs = a_stale_read(registry), list[int]()
 
     def stale_once() -> object:
         if not runs:
