@@ -417,3 +417,59 @@ def test_a_number_read_ahead_that_failed_its_guard_is_taken_again_by_the_stateme
     assert [v.version for v in registry.list_versions("fraud_detector")] == [4, 2, 1]
     assert registry.get_model("fraud_detector").last_version == 4
     assert registry.verify_audit().ok
+
+
+def test_a_batch_that_starts_with_a_call_not_read_ahead_reads_nothing_ahead(
+        registry: RegistryService, wire: Wire) -> None:
+    """After a call that named nothing, every call reads for itself: a batch starting with
+    one does not send a read-ahead it could not use."""
+    for name in ("fraud_detector", "churn_scorer"):
+        registry.create_model(name)
+
+    def unannounced() -> object:
+        return registry.set_model_tag("fraud_detector", "team", "risk")
+
+    answers = created_together(registry, wire, [unannounced, "fraud_detector",
+                                                "churn_scorer"])
+    assert [getattr(a, "version", a) for a in answers] == [None, 1, 1]
+    _, statements = wire.locked()
+    assert not any("ANY($1::text[])" in sql for sql in statements), "\n".join(statements)
+
+
+def test_after_a_rerun_moves_still_use_what_was_read_for_them(
+        registry: RegistryService, wire: Wire) -> None:
+    """A batch run again call by call (one failed) takes new versions' numbers by the
+    statement, but a move after them still uses what was read ahead for it."""
+    for name in ("fraud_detector", "churn_scorer", "credit_ranker"):
+        registry.create_model(name)
+        registry.register(name, SOURCE, create_model=False)
+    started, gate = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait(10)
+
+    held = registry.db.batched(hold)
+    assert started.wait(10)
+    wire.on = True
+    try:
+        futures = [
+            registry.db.batched(partial(registry.register, create_model=False),
+                                "fraud_detector", SOURCE, count="fraud_detector"),
+            # refused (None → Archived is no edge): the batch runs again call by call
+            registry.db.batched(registry.transition, "churn_scorer", 1, "Archived",
+                                move=("churn_scorer", 1)),
+            registry.db.batched(registry.transition, "credit_ranker", 1, "Staging",
+                                move=("credit_ranker", 1))]
+        gate.set()
+        held.result(timeout=30)
+        answers = [future.exception(timeout=30) or future.result() for future in futures]
+    finally:
+        wire.on = False
+    assert answers[0].version == 2
+    assert type(answers[1]).__name__ == "Conflict"
+    assert answers[2].stage == "Staging"
+    _, statements = wire.locked()
+    # the move of credit_ranker read ahead, and not again by itself after the rerun
+    alone = [sql for sql in statements if "AND v.version = $" in sql and "unnest" not in sql]
+    assert not alone, "\n".join(statements)

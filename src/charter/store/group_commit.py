@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import takewhile
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -127,6 +128,11 @@ class _Job:
     count: str | None = None  # a new version's model key (numbers.py)
 
 
+def _announced(job: _Job) -> bool:
+    """Whether the job named what it will read (a move's version, a new version's model)."""
+    return job.move is not None or job.count is not None
+
+
 class _Ahead:
     """The batch's stage moves and new versions' models read together once it holds the
     chain head (one round trip for each kind: ``moves.read_ahead``,
@@ -139,16 +145,18 @@ class _Ahead:
     def __init__(self, moved: dict[tuple[str, int], Any], counted: dict[str, Any]) -> None:
         self._moved = moved
         self._counted = counted
+        self._offer_counts = True
         self._models: set[int] = set()
         self._blind = False
 
     def restart(self) -> None:
         """The calls run again from the batch's start (what was read is true again), but
         new versions take their numbers by the statement: if a number's guard failed
-        (numbers.COUNT_UP), the rerun takes the right one."""
+        (numbers.COUNT_UP), the rerun takes the right one. What was read still tells which
+        model each of them changes, so later moves still use what was read for them."""
         self._models.clear()
         self._blind = False
-        self._counted = {}
+        self._offer_counts = False
 
     def _read(self, job: _Job) -> tuple[Any, int] | None:
         """What was read ahead for ``job`` and the id of its model."""
@@ -164,7 +172,7 @@ class _Ahead:
         if job.move is not None:
             moves.offer(job.move, hit)
         elif job.count is not None:
-            numbers.offer(job.count, hit)
+            numbers.offer(job.count, hit if self._offer_counts else None)
 
     def after(self, job: _Job) -> None:
         moves.offer(None, None)
@@ -255,10 +263,13 @@ class GroupCommit:
                             webhooks.watching_subscriptions():
                         running = [job for job in jobs
                                    if job.future.set_running_or_notify_cancel()]
+                        # Only the calls before the first one not read ahead can use
+                        # what is read: after it, every call reads for itself.
+                        lead = list(takewhile(_announced, running))
                         ahead = _Ahead(
-                            moves.read_ahead(reader, [job.move for job in running
+                            moves.read_ahead(reader, [job.move for job in lead
                                                       if job.move is not None]),
-                            numbers.read_ahead(reader, [job.count for job in running
+                            numbers.read_ahead(reader, [job.count for job in lead
                                                         if job.count is not None]))
                         together = _run_together(batch, running, ahead)
                         if together is None:  # each call again, alone, from the start
