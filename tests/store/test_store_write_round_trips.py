@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -134,21 +135,39 @@ def test_a_stage_move_takes_four_round_trips_with_the_head_locked(
     assert round_trips == 4, "\n".join(statements)
 
 
-def batched_together(registry: RegistryService, wire: Wire,
-                     calls: list[Callable[[], object]]) -> list[Any]:
-    """``calls`` in one group commit (queued while the batch thread is held by another),
-    that batch's connection traced."""
+def submitted_together(registry: RegistryService, wire: Wire,
+                       submits: Sequence[Callable[[], Future[Any]]]) -> list[Any]:
+    """Calls submitted to the group commit (each ``submits`` item submits one) while its
+    thread is held by another call, so they run in one batch; that batch's connection
+    traced. A call that fails answers its error."""
     started, gate = threading.Event(), threading.Event()
-    held = registry.db.batched(lambda: (started.set(), gate.wait(10)))
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait(10)
+
+    held = registry.db.batched(hold)
     assert started.wait(10)
     wire.on = True
     try:
-        futures = [registry.db.batched(call) for call in calls]
+        futures = [submit() for submit in submits]
         gate.set()
         held.result(timeout=30)
-        return [future.result(timeout=30) for future in futures]
+        return [future.exception(timeout=30) or future.result() for future in futures]
     finally:
         wire.on = False
+
+
+def batched_together(registry: RegistryService, wire: Wire,
+                     calls: list[Callable[[], object]]) -> list[Any]:
+    """``calls`` in one group commit, that batch's connection traced; a call's error is
+    raised."""
+    answers = submitted_together(registry, wire,
+                                 [partial(registry.db.batched, call) for call in calls])
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+    return answers
 
 
 def test_writes_in_one_batch_share_one_savepoint_and_one_insert_of_their_events(
@@ -186,21 +205,11 @@ def test_stage_moves_in_one_batch_take_one_round_trip_each(
 def moved_together(registry: RegistryService, wire: Wire,
                    calls: list[tuple[str, int, str] | Callable[[], object]]) -> list[Any]:
     """Stage moves (model, version, stage) in one group commit, each submitted with its
-    model and version as the MLflow route does, and other calls among them; that batch's
-    connection traced. A call that fails answers its error."""
-    started, gate = threading.Event(), threading.Event()
-    held = registry.db.batched(lambda: (started.set(), gate.wait(10)))
-    assert started.wait(10)
-    wire.on = True
-    try:
-        futures = [registry.db.batched(registry.transition, c[0], c[1], c[2],
-                                       move=(c[0], c[1])) if isinstance(c, tuple)
-                   else registry.db.batched(c) for c in calls]
-        gate.set()
-        held.result(timeout=30)
-        return [future.exception(timeout=30) or future.result() for future in futures]
-    finally:
-        wire.on = False
+    model and version as the MLflow route does, and other calls among them."""
+    return submitted_together(registry, wire, [
+        partial(registry.db.batched, registry.transition, c[0], c[1], c[2],
+                move=(c[0], c[1])) if isinstance(c, tuple)
+        else partial(registry.db.batched, c) for c in calls])
 
 
 def test_stage_moves_named_to_the_batch_are_read_together(
@@ -280,25 +289,11 @@ def test_a_move_by_a_former_name_makes_the_batch_read_that_model_again(
 def created_together(registry: RegistryService, wire: Wire,
                      calls: Sequence[str | Callable[[], object]]) -> list[Any]:
     """New versions of models (by name) in one group commit, each submitted with its model
-    as the MLflow route does, and other calls among them; that batch's connection traced.
-    A call that fails answers its error."""
-    started, gate = threading.Event(), threading.Event()
-    def hold() -> bool:
-        started.set()
-        return gate.wait(10)
-
-    held = registry.db.batched(hold)
-    assert started.wait(10)
-    wire.on = True
-    try:
-        futures = [registry.db.batched(partial(registry.register, create_model=False),
-                                       c, SOURCE, count=c)
-                   if isinstance(c, str) else registry.db.batched(c) for c in calls]
-        gate.set()
-        held.result(timeout=30)
-        return [future.exception(timeout=30) or future.result() for future in futures]
-    finally:
-        wire.on = False
+    as the MLflow route does, and other calls among them."""
+    register = partial(registry.register, create_model=False)
+    return submitted_together(registry, wire, [
+        partial(registry.db.batched, register, c, SOURCE, count=c) if isinstance(c, str)
+        else partial(registry.db.batched, c) for c in calls])
 
 
 def test_new_versions_named_to_the_batch_take_their_numbers_together(
@@ -427,7 +422,8 @@ def test_a_batch_that_starts_with_a_call_not_read_ahead_reads_nothing_ahead(
         registry.create_model(name)
 
     def unannounced() -> object:
-        return registry.set_model_tag("fraud_detector", "team", "risk")
+        registry.set_model_tag("fraud_detector", "team", "risk")
+        return None
 
     answers = created_together(registry, wire, [unannounced, "fraud_detector",
                                                 "churn_scorer"])
@@ -443,29 +439,15 @@ def test_after_a_rerun_moves_still_use_what_was_read_for_them(
     for name in ("fraud_detector", "churn_scorer", "credit_ranker"):
         registry.create_model(name)
         registry.register(name, SOURCE, create_model=False)
-    started, gate = threading.Event(), threading.Event()
-
-    def hold() -> bool:
-        started.set()
-        return gate.wait(10)
-
-    held = registry.db.batched(hold)
-    assert started.wait(10)
-    wire.on = True
-    try:
-        futures = [
-            registry.db.batched(partial(registry.register, create_model=False),
-                                "fraud_detector", SOURCE, count="fraud_detector"),
-            # refused (None → Archived is no edge): the batch runs again call by call
-            registry.db.batched(registry.transition, "churn_scorer", 1, "Archived",
-                                move=("churn_scorer", 1)),
-            registry.db.batched(registry.transition, "credit_ranker", 1, "Staging",
-                                move=("credit_ranker", 1))]
-        gate.set()
-        held.result(timeout=30)
-        answers = [future.exception(timeout=30) or future.result() for future in futures]
-    finally:
-        wire.on = False
+    batched = registry.db.batched
+    answers = submitted_together(registry, wire, [
+        partial(batched, partial(registry.register, create_model=False), "fraud_detector",
+                SOURCE, count="fraud_detector"),
+        # refused (None → Archived is no edge): the batch runs again call by call
+        partial(batched, registry.transition, "churn_scorer", 1, "Archived",
+                move=("churn_scorer", 1)),
+        partial(batched, registry.transition, "credit_ranker", 1, "Staging",
+                move=("credit_ranker", 1))])
     assert answers[0].version == 2
     assert type(answers[1]).__name__ == "Conflict"
     assert answers[2].stage == "Staging"
